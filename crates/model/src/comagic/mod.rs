@@ -1,0 +1,1 @@
+//! CoMagic wire types (to be written).

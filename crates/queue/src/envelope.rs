@@ -1,0 +1,97 @@
+//! The one message format of every backend, serialised once at the ingress.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+pub const ENVELOPE_SCHEMA_VERSION: u32 = 1;
+
+/// A Leadback event on its way to CoMagic: the raw body plus what the worker learned so far.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Envelope {
+    pub schema_version: u32,
+    /// The stable event id (Leadback's id, or a hash of the canonical body), already scoped to
+    /// the tenant by the ingress.
+    pub event_id: String,
+    pub tenant_id: uuid::Uuid,
+    pub received_at: DateTime<Utc>,
+    /// The request's `Content-Type`, or `application/x-www-form-urlencoded` for a GET query.
+    pub content_type: Option<String>,
+    /// The body exactly as received (for GET: the query string).
+    #[serde(with = "raw_body_base64")]
+    pub raw_body: Vec<u8>,
+    /// Delivery attempts made so far (0 before the first).
+    pub attempt: u32,
+    pub first_attempt_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub progress: Progress,
+    pub last_error: Option<LastError>,
+}
+
+/// Steps that already succeeded, so a retry never redoes them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Progress {
+    /// The CoMagic session created by `upload.sessions` for this event.
+    pub session_id: Option<i64>,
+    /// The CoMagic record id once the upload succeeded (None for `duplicate_entity`).
+    pub uploaded: bool,
+    pub comagic_id: Option<i64>,
+    /// Tag ids already set on the record.
+    #[serde(default)]
+    pub tagged: Vec<i64>,
+}
+
+/// The last failure, carried to the delay tier or the dead letters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LastError {
+    /// `retryable`, `rate_limited`, `tenant_permanent`, `event_permanent`, `mapping`, …
+    pub class: String,
+    pub mnemonic: Option<String>,
+    pub message: String,
+    pub at: DateTime<Utc>,
+}
+
+impl Envelope {
+    pub fn new(
+        event_id: String,
+        tenant_id: uuid::Uuid,
+        content_type: Option<String>,
+        raw_body: Vec<u8>,
+        received_at: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            schema_version: ENVELOPE_SCHEMA_VERSION,
+            event_id,
+            tenant_id,
+            received_at,
+            content_type,
+            raw_body,
+            attempt: 0,
+            first_attempt_at: None,
+            progress: Progress::default(),
+            last_error: None,
+        }
+    }
+
+    pub fn to_json(&self) -> Vec<u8> {
+        // Serialising plain data with string keys cannot fail.
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    pub fn from_json(bytes: &[u8]) -> Result<Self, serde_json::Error> {
+        serde_json::from_slice(bytes)
+    }
+}
+
+mod raw_body_base64 {
+    use base64::{engine::general_purpose::STANDARD, Engine};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&STANDARD.encode(bytes))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(d)?;
+        STANDARD.decode(text).map_err(serde::de::Error::custom)
+    }
+}

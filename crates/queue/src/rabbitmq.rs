@@ -1,0 +1,1 @@
+//! RabbitMQ backend (to be written).

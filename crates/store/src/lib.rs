@@ -1,0 +1,90 @@
+//! Everything the bridge keeps between requests: tenants (settings, CoMagic credentials
+//! encrypted at rest, webhook token hashes), the delivery ledger that makes delivery
+//! exactly-once, and the dead letters operators inspect and replay.
+//!
+//! One trait, [`Store`], with a PostgreSQL backend (`postgres`) and an embedded SQLite backend
+//! (`sqlite`), both on sqlx with their own migrations. [`open`] picks one from a URL.
+
+mod crypto;
+mod error;
+mod token;
+mod types;
+
+pub mod postgres;
+pub mod sqlite;
+
+pub use crypto::SecretKey;
+pub use error::StoreError;
+pub use token::{TokenHash, WebhookToken};
+pub use types::{
+    DeadLetter, DeadLetterFilter, LedgerEntry, NewDeadLetter, Tenant, TenantInput, UploadRecord,
+};
+
+use async_trait::async_trait;
+use std::sync::Arc;
+use uuid::Uuid;
+
+/// Opens the store named by `database_url` (`postgres://…` or `sqlite://path`), creating a
+/// SQLite file (and its folder) when missing. Migrations are not run here: call
+/// [`Store::migrate`].
+pub async fn open(database_url: &str, key: SecretKey) -> Result<Arc<dyn Store>, StoreError> {
+    if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
+        Ok(Arc::new(postgres::PgStore::connect(database_url, key).await?))
+    } else if database_url.starts_with("sqlite:") {
+        Ok(Arc::new(sqlite::SqliteStore::open(database_url, key).await?))
+    } else {
+        Err(StoreError::Config(
+            "database URL must start with postgres://, postgresql:// or sqlite:".into(),
+        ))
+    }
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Applies pending migrations (idempotent).
+    async fn migrate(&self) -> Result<(), StoreError>;
+    /// Reachable and every migration applied (for `/readyz`).
+    async fn ready(&self) -> Result<(), StoreError>;
+
+    // --- tenants ---------------------------------------------------------------------------
+    /// Creates a tenant with a fresh webhook token; the token is returned once, only its hash
+    /// is kept.
+    async fn create_tenant(&self, input: TenantInput) -> Result<(Tenant, WebhookToken), StoreError>;
+    /// Replaces settings, name and active flag. `credentials: None` keeps the stored ones.
+    async fn update_tenant(&self, id: Uuid, input: TenantInput) -> Result<Tenant, StoreError>;
+    async fn get_tenant(&self, id: Uuid) -> Result<Option<Tenant>, StoreError>;
+    async fn list_tenants(&self) -> Result<Vec<Tenant>, StoreError>;
+    /// The tenant whose current token hashes to `hash` (active or not).
+    async fn tenant_by_token(&self, hash: &TokenHash) -> Result<Option<Tenant>, StoreError>;
+    /// Issues a new token; the old one stops matching at once.
+    async fn rotate_token(&self, id: Uuid) -> Result<WebhookToken, StoreError>;
+    async fn set_active(&self, id: Uuid, active: bool) -> Result<(), StoreError>;
+    /// Removes the tenant and its token; ledger rows and dead letters stay for audit.
+    async fn delete_tenant(&self, id: Uuid) -> Result<(), StoreError>;
+
+    // --- delivery ledger (key: tenant id + event id) ----------------------------------------
+    async fn ledger_get(&self, tenant_id: Uuid, event_id: &str)
+        -> Result<Option<LedgerEntry>, StoreError>;
+    /// Records that the record reached CoMagic. Idempotent: a second call for the same event
+    /// keeps the first row and returns `false`.
+    async fn ledger_record_upload(&self, upload: &UploadRecord) -> Result<bool, StoreError>;
+    /// Adds tag ids to the set already put on the record.
+    async fn ledger_add_tags(&self, tenant_id: Uuid, event_id: &str, tag_ids: &[i64])
+        -> Result<(), StoreError>;
+    /// Marks every step done: a redelivery is acked with no CoMagic call at all.
+    async fn ledger_complete(&self, tenant_id: Uuid, event_id: &str) -> Result<(), StoreError>;
+    /// Newest first, at most `limit`.
+    async fn recent_deliveries(&self, tenant_id: Uuid, limit: u32)
+        -> Result<Vec<LedgerEntry>, StoreError>;
+    async fn ledger_count(&self) -> Result<u64, StoreError>;
+
+    // --- dead letters ---------------------------------------------------------------------------
+    async fn add_dead_letter(&self, dead: &NewDeadLetter) -> Result<DeadLetter, StoreError>;
+    /// Newest first.
+    async fn list_dead_letters(&self, filter: &DeadLetterFilter)
+        -> Result<Vec<DeadLetter>, StoreError>;
+    async fn get_dead_letter(&self, id: Uuid) -> Result<Option<DeadLetter>, StoreError>;
+    /// Deletes the given dead letters; returns how many existed.
+    async fn remove_dead_letters(&self, ids: &[Uuid]) -> Result<u64, StoreError>;
+    async fn dead_letter_count(&self) -> Result<u64, StoreError>;
+}

@@ -1,0 +1,100 @@
+//! What the store holds.
+
+use chrono::{DateTime, Utc};
+use leadback_model::{ComagicCredentials, TenantSettings};
+use serde::Serialize;
+use uuid::Uuid;
+
+/// A tenant as read back, credentials decrypted (they print as `[REDACTED]`).
+#[derive(Debug, Clone)]
+pub struct Tenant {
+    pub id: Uuid,
+    pub name: String,
+    pub active: bool,
+    pub settings: TenantSettings,
+    pub credentials: ComagicCredentials,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// What an operator saves for a tenant.
+#[derive(Debug, Clone)]
+pub struct TenantInput {
+    pub name: String,
+    pub active: bool,
+    pub settings: TenantSettings,
+    /// Required on create; on update `None` keeps the stored credentials (write-only field).
+    pub credentials: Option<ComagicCredentials>,
+}
+
+/// A record the worker uploaded.
+#[derive(Debug, Clone)]
+pub struct UploadRecord {
+    pub tenant_id: Uuid,
+    pub event_id: String,
+    /// `callback` or `chat`.
+    pub kind: String,
+    /// The `ext_id` sent to CoMagic.
+    pub ext_id: String,
+    /// CoMagic's id of the record; `None` when CoMagic answered `duplicate_entity`.
+    pub comagic_id: Option<i64>,
+    pub attempts: u32,
+    pub received_at: DateTime<Utc>,
+    pub delivered_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LedgerEntry {
+    pub tenant_id: Uuid,
+    pub event_id: String,
+    pub kind: String,
+    pub ext_id: String,
+    pub comagic_id: Option<i64>,
+    pub attempts: u32,
+    pub tagged: Vec<i64>,
+    pub complete: bool,
+    pub received_at: DateTime<Utc>,
+    pub delivered_at: DateTime<Utc>,
+}
+
+/// An event that cannot succeed, with the reason.
+#[derive(Debug, Clone)]
+pub struct NewDeadLetter {
+    pub tenant_id: Uuid,
+    pub event_id: String,
+    /// The error class (`event_permanent`, `tenant_permanent`, `exhausted`, `mapping`, …).
+    pub class: String,
+    pub mnemonic: Option<String>,
+    pub message: String,
+    pub attempts: u32,
+    pub first_attempt_at: Option<DateTime<Utc>>,
+    pub last_attempt_at: DateTime<Utc>,
+    /// The whole queue envelope (raw body included) as JSON, so a replay starts from it.
+    pub envelope: serde_json::Value,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DeadLetter {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub event_id: String,
+    pub class: String,
+    pub mnemonic: Option<String>,
+    pub message: String,
+    pub attempts: u32,
+    pub first_attempt_at: Option<DateTime<Utc>>,
+    pub last_attempt_at: DateTime<Utc>,
+    pub dead_at: DateTime<Utc>,
+    pub envelope: serde_json::Value,
+}
+
+/// Which dead letters an operator means. Empty filter = all.
+#[derive(Debug, Clone, Default)]
+pub struct DeadLetterFilter {
+    pub ids: Vec<Uuid>,
+    pub tenant_id: Option<Uuid>,
+    pub class: Option<String>,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+    pub limit: Option<u32>,
+}
