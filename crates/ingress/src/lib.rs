@@ -1,1 +1,11 @@
-//! (to be written)
+//! The thin webhook ingress: find the tenant by its URL token, check and parse the body, publish
+//! the raw event durably, and answer 200 only after the queue confirmed.
+//!
+//! What it never does: map, call CoMagic, or drop an event whose shape it does not know — a body
+//! that parses is queued as received; the worker dead-letters what it cannot map.
+
+mod hooks;
+mod response;
+
+pub use hooks::{hook_router, IngressConfig, IngressState};
+pub use response::IngressOutcome;

@@ -1,0 +1,247 @@
+//! Starting and stopping a bridge process: open backends, run the roles, serve HTTP and
+//! metrics, keep queue depths fresh, and shut down gracefully.
+
+use crate::config::{BridgeConfig, Roles};
+use crate::health;
+use anyhow::Context;
+use axum::routing::get;
+use axum::Router;
+use bridge_ingress::{hook_router, IngressState};
+use bridge_metrics::Metrics;
+use bridge_queue::embedded::{EmbeddedOptions, EmbeddedQueue};
+use bridge_queue::rabbitmq::{RabbitOptions, RabbitQueue};
+use bridge_queue::EventQueue;
+use bridge_store::Store;
+use bridge_worker::Worker;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::timeout::TimeoutLayer;
+
+/// A started bridge. Dropping it does not stop it: call [`RunningBridge::shutdown`].
+pub struct RunningBridge {
+    pub addr: SocketAddr,
+    pub metrics_addr: Option<SocketAddr>,
+    pub public_url: String,
+    pub store: Arc<dyn Store>,
+    pub queue: Arc<dyn EventQueue>,
+    pub metrics: Metrics,
+    shutdown: CancellationToken,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl RunningBridge {
+    /// Stops accepting, lets in-flight requests and deliveries finish (within the worker's
+    /// grace period), closes the queue.
+    pub async fn shutdown(self) {
+        self.shutdown.cancel();
+        for task in self.tasks {
+            let _ = task.await;
+        }
+        self.queue.close().await;
+    }
+
+    /// A token that stops this bridge when cancelled (for signal handlers).
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    pub fn webhook_url(&self, token: &str) -> String {
+        BridgeConfig::webhook_url(&self.public_url, token)
+    }
+}
+
+/// Opens the store (running migrations) and the queue the configuration names.
+pub async fn open_backends(
+    config: &BridgeConfig,
+) -> anyhow::Result<(Arc<dyn Store>, Arc<dyn EventQueue>)> {
+    let store = open_store(config).await?;
+    let plan = &config.backends;
+    let queue: Arc<dyn EventQueue> = match &plan.amqp_url {
+        Some(url) => Arc::new(
+            RabbitQueue::connect(RabbitOptions {
+                prefix: plan.queue_prefix.clone(),
+                retry_tiers: plan.retry_tiers.clone(),
+                ..RabbitOptions::new(url.clone())
+            })
+            .await
+            .context("cannot connect to RabbitMQ (BRIDGE_AMQP_URL)")?,
+        ),
+        None => {
+            if let Some(dir) = plan.embedded_queue_path.parent() {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("cannot create {}", dir.display()))?;
+            }
+            Arc::new(
+                EmbeddedQueue::open(
+                    &plan.embedded_queue_path,
+                    EmbeddedOptions {
+                        retry_tiers: plan.retry_tiers.clone(),
+                        ..EmbeddedOptions::default()
+                    },
+                )
+                .await
+                .context("cannot open the embedded queue")?,
+            )
+        }
+    };
+    Ok((store, queue))
+}
+
+/// Opens the store and applies migrations.
+pub async fn open_store(config: &BridgeConfig) -> anyhow::Result<Arc<dyn Store>> {
+    if let Some(path) = crate::config::sqlite_path(&config.backends.database_url) {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+        }
+    }
+    let store = bridge_store::open(&config.backends.database_url, config.secret_key.clone())
+        .await
+        .context("cannot open the database (BRIDGE_DATABASE_URL)")?;
+    store.migrate().await.context("database migration failed")?;
+    Ok(store)
+}
+
+/// Starts the configured roles and returns once every listener is bound.
+pub async fn start(config: BridgeConfig) -> anyhow::Result<RunningBridge> {
+    config.backends.check_roles(config.roles)?;
+    let (store, queue) = open_backends(&config).await?;
+    let metrics = Metrics::new();
+    let shutdown = CancellationToken::new();
+    let mut tasks = Vec::new();
+
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    let public_url = config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}"));
+
+    let mut app = health::router(store.clone(), queue.clone());
+    if config.roles.ingress {
+        app = app.merge(hook_router(IngressState {
+            store: store.clone(),
+            queue: queue.clone(),
+            metrics: metrics.clone(),
+            config: config.ingress.clone(),
+            queue_backend: config.backends.queue_backend(),
+        }));
+    }
+    let app = app
+        .layer(TimeoutLayer::new(Duration::from_secs(30)))
+        .layer(tower::limit::ConcurrencyLimitLayer::new(2048))
+        .layer(CatchPanicLayer::new());
+    let token = shutdown.clone();
+    tasks.push(tokio::spawn(async move {
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(async move { token.cancelled().await })
+            .await;
+        if let Err(e) = served {
+            tracing::error!(error = %e, "HTTP server failed");
+        }
+    }));
+
+    let metrics_addr = match config.metrics_listen {
+        Some(metrics_listen) => {
+            let listener = tokio::net::TcpListener::bind(metrics_listen)
+                .await
+                .with_context(|| format!("cannot listen on {metrics_listen} for metrics"))?;
+            let metrics_addr = listener.local_addr()?;
+            let m = metrics.clone();
+            let router = Router::new().route(
+                "/metrics",
+                get(move || {
+                    let m = m.clone();
+                    async move { m.render() }
+                }),
+            );
+            let token = shutdown.clone();
+            tasks.push(tokio::spawn(async move {
+                let _ = axum::serve(listener, router)
+                    .with_graceful_shutdown(async move { token.cancelled().await })
+                    .await;
+            }));
+            Some(metrics_addr)
+        }
+        None => None,
+    };
+
+    if config.roles.worker {
+        let worker = Worker::new(
+            queue.clone(),
+            store.clone(),
+            metrics.clone(),
+            config.worker.clone(),
+        );
+        let token = shutdown.clone();
+        tasks.push(tokio::spawn(async move { worker.run(token).await }));
+    }
+
+    tasks.push(tokio::spawn(refresh_depths(
+        queue.clone(),
+        store.clone(),
+        metrics.clone(),
+        config.depth_refresh,
+        shutdown.clone(),
+    )));
+
+    Ok(RunningBridge {
+        addr,
+        metrics_addr,
+        public_url,
+        store,
+        queue,
+        metrics,
+        shutdown,
+        tasks,
+    })
+}
+
+/// Keeps `queue_depth{queue}` current: main and delay tiers from the queue, `dead` from the store.
+async fn refresh_depths(
+    queue: Arc<dyn EventQueue>,
+    store: Arc<dyn Store>,
+    metrics: Metrics,
+    every: Duration,
+    shutdown: CancellationToken,
+) {
+    loop {
+        match queue.depths().await {
+            Ok(depths) => {
+                for d in depths {
+                    metrics
+                        .queue_depth
+                        .with_label_values(&[&d.queue])
+                        .set(i64::try_from(d.messages).unwrap_or(i64::MAX));
+                }
+            }
+            Err(e) => tracing::debug!(error = %e, "cannot read queue depths"),
+        }
+        if let Ok(dead) = store.dead_letter_count().await {
+            metrics
+                .queue_depth
+                .with_label_values(&["dead"])
+                .set(i64::try_from(dead).unwrap_or(i64::MAX));
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+    }
+}
+
+impl Roles {
+    pub fn name(self) -> &'static str {
+        match (self.ingress, self.worker) {
+            (true, true) => "serve",
+            (true, false) => "ingress",
+            _ => "worker",
+        }
+    }
+}

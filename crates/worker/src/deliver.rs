@@ -1,0 +1,599 @@
+//! One delivery attempt, start to finish: ledger check → settings → parse → map → session →
+//! upload → tags → ledger → ack (or delay tier, or dead letters).
+
+use crate::outcome::{Disposition, FailureClass};
+use crate::tenants::{TenantDirectory, TenantHandle};
+use crate::WorkerConfig;
+use bridge_metrics::Metrics;
+use bridge_queue::{Delivery, Envelope, LastError, RetryTiers};
+use bridge_store::{LedgerEntry, NewDeadLetter, Store, UploadRecord};
+use chrono::Utc;
+use comagic_client::{Called, ClientOptions, ComagicClient, ComagicError, ErrorClass};
+use leadback_model::comagic::{CommunicationTagItem, Limits};
+use leadback_model::{map, ComagicPlan, LeadbackEvent, PlannedRecord, RawPayload, TenantSettings};
+use rand::Rng;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::Mutex;
+use tracing::Instrument;
+use uuid::Uuid;
+
+/// Processes deliveries; shared by every in-flight task.
+pub struct Deliverer {
+    store: Arc<dyn Store>,
+    metrics: Metrics,
+    config: WorkerConfig,
+    tiers: RetryTiers,
+    tenants: TenantDirectory,
+    /// Tenants whose CoMagic budget is spent, until when: their events wait without a call,
+    /// other tenants flow on.
+    holds: Mutex<HashMap<Uuid, Instant>>,
+}
+
+/// What an attempt learned, for metrics.
+struct Attempt {
+    kind: &'static str,
+    disposition: Disposition,
+}
+
+impl Deliverer {
+    pub fn new(
+        store: Arc<dyn Store>,
+        metrics: Metrics,
+        config: WorkerConfig,
+        tiers: RetryTiers,
+    ) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(config.comagic_timeout)
+            .build()
+            .unwrap_or_default();
+        let options = ClientOptions {
+            timeout: config.comagic_timeout,
+            ..ClientOptions::default()
+        };
+        let tenants = TenantDirectory::new(store.clone(), http, options, config.tenant_cache_ttl);
+        Self {
+            store,
+            metrics,
+            config,
+            tiers,
+            tenants,
+            holds: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn tenants(&self) -> &TenantDirectory {
+        &self.tenants
+    }
+
+    /// Handles one delivery completely; errors are logged, never lost: an unacked delivery
+    /// comes back from the queue.
+    pub async fn handle(&self, delivery: Box<dyn Delivery>) {
+        let mut envelope = delivery.envelope().clone();
+        let span = tracing::info_span!(
+            "delivery",
+            event_id = %envelope.event_id,
+            tenant_id = %envelope.tenant_id,
+            attempt = envelope.attempt + 1,
+        );
+        async move {
+            let started = Instant::now();
+            let attempt = self.attempt(&mut envelope).await;
+            self.metrics
+                .delivery_duration_seconds
+                .with_label_values(&[attempt.kind])
+                .observe(started.elapsed().as_secs_f64());
+            self.settle(delivery, envelope, attempt).await;
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn attempt(&self, envelope: &mut Envelope) -> Attempt {
+        let now = Utc::now();
+        envelope.attempt += 1;
+        envelope.first_attempt_at.get_or_insert(now);
+        let mut kind = "unknown";
+
+        let ledger = match self
+            .store
+            .ledger_get(envelope.tenant_id, &envelope.event_id)
+            .await
+        {
+            Ok(entry) => entry,
+            Err(e) => return self.retry(envelope, kind, None, format!("ledger unavailable: {e}")),
+        };
+        if let Some(entry) = &ledger {
+            if entry.complete {
+                tracing::info!("already delivered (ledger); acking without a call");
+                return Attempt {
+                    kind: kind_label(&entry.kind),
+                    disposition: Disposition::Delivered { duplicate: true },
+                };
+            }
+        }
+
+        let handle = match self.tenants.get(envelope.tenant_id).await {
+            Ok(Some(handle)) => handle,
+            Ok(None) => {
+                return dead(kind, FailureClass::TenantPermanent, None, "the tenant no longer exists")
+            }
+            Err(e) => return self.retry(envelope, kind, None, format!("tenant store unavailable: {e}")),
+        };
+        if !handle.tenant.active {
+            return dead(
+                kind,
+                FailureClass::TenantPermanent,
+                None,
+                "the tenant is deactivated; replay after activating it",
+            );
+        }
+
+        let plan = match plan_for(envelope, &handle.tenant.settings, now) {
+            Ok(plan) => plan,
+            Err((class, message)) => return dead(kind, class, None, &message),
+        };
+        kind = plan.kind().as_str();
+
+        if let Some(until) = self.held_until(envelope.tenant_id).await {
+            return Attempt {
+                kind,
+                disposition: Disposition::Retry {
+                    delay: until,
+                    class: FailureClass::RateLimited,
+                    mnemonic: Some("limit_exceeded".into()),
+                    message: "the tenant's CoMagic budget is spent; waiting for its reset".into(),
+                    counts: false,
+                },
+            };
+        }
+
+        match self.deliver(envelope, &handle, plan, ledger).await {
+            Ok(duplicate) => Attempt {
+                kind,
+                disposition: Disposition::Delivered { duplicate },
+            },
+            Err(step) => self.classify(envelope, kind, step).await,
+        }
+    }
+
+    /// The CoMagic part. `Ok(duplicate)` once every step is recorded.
+    async fn deliver(
+        &self,
+        envelope: &mut Envelope,
+        handle: &TenantHandle,
+        mut plan: ComagicPlan,
+        ledger: Option<LedgerEntry>,
+    ) -> Result<bool, StepError> {
+        let tenant_id = envelope.tenant_id;
+        let client = &handle.client;
+        let mut duplicate = false;
+        let mut tagged: Vec<i64> = ledger.as_ref().map(|e| e.tagged.clone()).unwrap_or_default();
+
+        if ledger.is_none() {
+            // 1. session (only when the plan asks for one and no earlier attempt created it).
+            if let Some(session) = plan.session.clone() {
+                match envelope.progress.session_id {
+                    Some(id) => plan.with_session_id(id),
+                    None => match self
+                        .call("upload.sessions", tenant_id, client.upload_sessions(&[session]))
+                        .await
+                    {
+                        Ok(sessions) => match sessions.first() {
+                            Some(s) => {
+                                envelope.progress.session_id = Some(s.session_id);
+                                plan.with_session_id(s.session_id);
+                            }
+                            None => plan.with_default_entity(&handle.tenant.settings),
+                        },
+                        // Sessions are an enrichment: without one the record still goes to the
+                        // tenant's default entity rather than failing.
+                        Err(e) if !e.is_transient() => {
+                            tracing::warn!(error = %e, "upload.sessions refused; using the default entity");
+                            plan.with_default_entity(&handle.tenant.settings);
+                        }
+                        Err(e) => return Err(StepError::Comagic(e)),
+                    },
+                }
+            }
+
+            // 2. the record.
+            let uploaded = match self.upload(tenant_id, client, &plan).await {
+                Err(e) if matches!(e.class(), ErrorClass::SessionRejected) => {
+                    tracing::warn!(error = %e, "CoMagic rejected the visitor session; using the default entity");
+                    plan.with_default_entity(&handle.tenant.settings);
+                    self.upload(tenant_id, client, &plan).await
+                }
+                other => other,
+            };
+            let comagic_id = match uploaded {
+                Ok(id) => id,
+                Err(e) if matches!(e.class(), ErrorClass::AlreadyDelivered) => {
+                    tracing::info!("CoMagic already has this ext_id; counting it as delivered");
+                    duplicate = true;
+                    None
+                }
+                Err(e) => return Err(StepError::Comagic(e)),
+            };
+            envelope.progress.uploaded = true;
+            envelope.progress.comagic_id = comagic_id;
+            self.store
+                .ledger_record_upload(&UploadRecord {
+                    tenant_id,
+                    event_id: envelope.event_id.clone(),
+                    kind: plan.kind().as_str().to_owned(),
+                    ext_id: plan.ext_id().to_owned(),
+                    comagic_id,
+                    attempts: envelope.attempt,
+                    received_at: envelope.received_at,
+                    delivered_at: Utc::now(),
+                })
+                .await
+                .map_err(|e| StepError::Store(e.to_string()))?;
+        } else {
+            tracing::info!("record already uploaded by an earlier attempt; resuming at the tags");
+        }
+
+        // 3. tags: only the ones not yet set.
+        tagged.extend(envelope.progress.tagged.iter().copied());
+        let missing: Vec<i64> = plan
+            .tag_ids()
+            .iter()
+            .copied()
+            .filter(|t| !tagged.contains(t))
+            .collect();
+        if !missing.is_empty() {
+            let items: Vec<CommunicationTagItem> = plan.tag_items(&missing);
+            self.call(
+                "set.communications_tags",
+                tenant_id,
+                client.set_communications_tags(&items),
+            )
+            .await
+            .map_err(StepError::Comagic)?;
+            envelope.progress.tagged.extend(missing.iter().copied());
+            self.store
+                .ledger_add_tags(tenant_id, &envelope.event_id, &missing)
+                .await
+                .map_err(|e| StepError::Store(e.to_string()))?;
+        }
+
+        self.store
+            .ledger_complete(tenant_id, &envelope.event_id)
+            .await
+            .map_err(|e| StepError::Store(e.to_string()))?;
+        Ok(duplicate)
+    }
+
+    async fn upload(
+        &self,
+        tenant_id: Uuid,
+        client: &ComagicClient,
+        plan: &ComagicPlan,
+    ) -> Result<Option<i64>, ComagicError> {
+        let ids = match plan.record() {
+            PlannedRecord::OfflineMessage(item) => {
+                self.call(
+                    "upload.offline_messages",
+                    tenant_id,
+                    client.upload_offline_messages(std::slice::from_ref(item)),
+                )
+                .await?
+            }
+            PlannedRecord::Chat(item) => {
+                self.call(
+                    "upload.chats",
+                    tenant_id,
+                    client.upload_chats(std::slice::from_ref(item)),
+                )
+                .await?
+            }
+        };
+        Ok(ids.first().copied())
+    }
+
+    /// Runs one CoMagic call with its metrics and the tenant's remaining limits.
+    async fn call<T>(
+        &self,
+        method: &'static str,
+        tenant_id: Uuid,
+        call: impl std::future::Future<Output = Result<Called<T>, ComagicError>>,
+    ) -> Result<T, ComagicError> {
+        let started = Instant::now();
+        let result = call.await;
+        self.metrics
+            .comagic_request_duration_seconds
+            .with_label_values(&[method])
+            .observe(started.elapsed().as_secs_f64());
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(e) => e.outcome_label(),
+        };
+        self.metrics
+            .comagic_requests_total
+            .with_label_values(&[method, outcome])
+            .inc();
+        match result {
+            Ok(called) => {
+                if let Some(limits) = &called.limits {
+                    self.observe_limits(tenant_id, limits);
+                }
+                Ok(called.value)
+            }
+            Err(e) => {
+                if let Some(limits) = e.limits() {
+                    self.observe_limits(tenant_id, limits);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn observe_limits(&self, tenant_id: Uuid, limits: &Limits) {
+        let tenant = tenant_id.to_string();
+        if let Some(v) = limits.minute_remaining {
+            self.metrics
+                .comagic_limit_remaining
+                .with_label_values(&[&tenant, "minute"])
+                .set(v);
+        }
+        if let Some(v) = limits.day_remaining {
+            self.metrics
+                .comagic_limit_remaining
+                .with_label_values(&[&tenant, "day"])
+                .set(v);
+        }
+    }
+
+    async fn held_until(&self, tenant_id: Uuid) -> Option<Duration> {
+        let mut holds = self.holds.lock().await;
+        match holds.get(&tenant_id) {
+            Some(until) if *until > Instant::now() => Some(*until - Instant::now()),
+            Some(_) => {
+                holds.remove(&tenant_id);
+                None
+            }
+            None => None,
+        }
+    }
+
+    async fn classify(&self, envelope: &Envelope, kind: &'static str, step: StepError) -> Attempt {
+        let e = match step {
+            StepError::Store(message) => return self.retry(envelope, kind, None, message),
+            StepError::Comagic(e) => e,
+        };
+        let mnemonic = e.mnemonic().map(str::to_owned);
+        let message = e.to_string();
+        match e.class() {
+            ErrorClass::RateLimited { retry_after } => {
+                self.holds
+                    .lock()
+                    .await
+                    .insert(envelope.tenant_id, Instant::now() + retry_after);
+                Attempt {
+                    kind,
+                    disposition: Disposition::Retry {
+                        delay: retry_after,
+                        class: FailureClass::RateLimited,
+                        mnemonic,
+                        message,
+                        counts: false,
+                    },
+                }
+            }
+            ErrorClass::Retryable { retry_after } => {
+                let mut attempt = self.retry(envelope, kind, mnemonic, message);
+                if let (Disposition::Retry { delay, .. }, Some(hint)) =
+                    (&mut attempt.disposition, retry_after)
+                {
+                    *delay = (*delay).max(hint);
+                }
+                attempt
+            }
+            ErrorClass::TenantPermanent => Attempt {
+                kind,
+                disposition: Disposition::Dead {
+                    class: FailureClass::TenantPermanent,
+                    mnemonic,
+                    message,
+                },
+            },
+            // A session rejected twice, or anything the event itself carries.
+            ErrorClass::EventPermanent | ErrorClass::SessionRejected => Attempt {
+                kind,
+                disposition: Disposition::Dead {
+                    class: FailureClass::EventPermanent,
+                    mnemonic,
+                    message,
+                },
+            },
+            // Handled in `deliver`; reaching here would be a bug, and retrying is the safe side.
+            ErrorClass::AlreadyDelivered => self.retry(envelope, kind, mnemonic, message),
+        }
+    }
+
+    /// A retryable failure: the next delay tier (with jitter), or `exhausted` when attempts
+    /// are used up.
+    fn retry(
+        &self,
+        envelope: &Envelope,
+        kind: &'static str,
+        mnemonic: Option<String>,
+        message: String,
+    ) -> Attempt {
+        if envelope.attempt >= self.config.max_attempts {
+            return Attempt {
+                kind,
+                disposition: Disposition::Dead {
+                    class: FailureClass::Exhausted,
+                    mnemonic,
+                    message: format!(
+                        "gave up after {} attempts; last error: {message}",
+                        envelope.attempt
+                    ),
+                },
+            };
+        }
+        let tier = self.tiers.for_attempt(envelope.attempt);
+        // Jitter within the tier (80–100 %) so a burst of failures does not come back at once;
+        // never above the tier, so the RabbitMQ backend keeps the same tier queue.
+        let factor = rand::thread_rng().gen_range(0.8..=1.0);
+        Attempt {
+            kind,
+            disposition: Disposition::Retry {
+                delay: tier.mul_f64(factor),
+                class: FailureClass::Retryable,
+                mnemonic,
+                message,
+                counts: true,
+            },
+        }
+    }
+
+    async fn settle(&self, delivery: Box<dyn Delivery>, mut envelope: Envelope, attempt: Attempt) {
+        let kind = attempt.kind;
+        match attempt.disposition {
+            Disposition::Delivered { duplicate } => {
+                match delivery.ack().await {
+                    Ok(()) => {
+                        let outcome = if duplicate { "duplicate" } else { "ok" };
+                        tracing::info!(outcome, "delivered");
+                        self.metrics
+                            .delivery_attempts_total
+                            .with_label_values(&[kind, outcome])
+                            .inc();
+                        self.metrics.events_delivered_total.with_label_values(&[kind]).inc();
+                        let latency = (Utc::now() - envelope.received_at)
+                            .to_std()
+                            .unwrap_or_default();
+                        self.metrics
+                            .end_to_end_latency_seconds
+                            .with_label_values(&[kind])
+                            .observe(latency.as_secs_f64());
+                    }
+                    // The ledger already says delivered: the redelivery is acked without a call.
+                    Err(e) => tracing::warn!(error = %e, "ack failed after delivery"),
+                }
+            }
+            Disposition::Retry {
+                delay,
+                class,
+                mnemonic,
+                message,
+                counts,
+            } => {
+                if !counts {
+                    envelope.attempt = envelope.attempt.saturating_sub(1);
+                }
+                tracing::warn!(class = class.as_str(), mnemonic = ?mnemonic, error = %message, ?delay, "delivery failed; retrying later");
+                envelope.last_error = Some(LastError {
+                    class: class.as_str().to_owned(),
+                    mnemonic,
+                    message,
+                    at: Utc::now(),
+                });
+                match delivery.retry_later(&envelope, delay).await {
+                    Ok(()) => self
+                        .metrics
+                        .delivery_attempts_total
+                        .with_label_values(&[kind, "retry"])
+                        .inc(),
+                    Err(e) => tracing::warn!(error = %e, "could not move to a delay tier; the queue will redeliver it"),
+                }
+            }
+            Disposition::Dead {
+                class,
+                mnemonic,
+                message,
+            } => {
+                tracing::warn!(class = class.as_str(), mnemonic = ?mnemonic, error = %message, "dead-lettering");
+                let now = Utc::now();
+                envelope.last_error = Some(LastError {
+                    class: class.as_str().to_owned(),
+                    mnemonic: mnemonic.clone(),
+                    message: message.clone(),
+                    at: now,
+                });
+                let dead = NewDeadLetter {
+                    tenant_id: envelope.tenant_id,
+                    event_id: envelope.event_id.clone(),
+                    class: class.as_str().to_owned(),
+                    mnemonic,
+                    message,
+                    attempts: envelope.attempt,
+                    first_attempt_at: envelope.first_attempt_at,
+                    last_attempt_at: now,
+                    envelope: serde_json::to_value(&envelope).unwrap_or_default(),
+                };
+                match crate::dead_letter(self.store.as_ref(), delivery, dead).await {
+                    Ok(()) => {
+                        self.metrics
+                            .delivery_attempts_total
+                            .with_label_values(&[kind, "dead"])
+                            .inc();
+                        self.metrics
+                            .dead_letters_total
+                            .with_label_values(&[class.as_str()])
+                            .inc();
+                    }
+                    Err(e) => tracing::error!(error = %e, "dead-lettering failed"),
+                }
+            }
+        }
+    }
+}
+
+enum StepError {
+    Comagic(ComagicError),
+    Store(String),
+}
+
+fn dead(kind: &'static str, class: FailureClass, mnemonic: Option<String>, message: &str) -> Attempt {
+    Attempt {
+        kind,
+        disposition: Disposition::Dead {
+            class,
+            mnemonic,
+            message: message.to_owned(),
+        },
+    }
+}
+
+fn kind_label(kind: &str) -> &'static str {
+    match kind {
+        "chat" => "chat",
+        "callback" => "callback",
+        _ => "unknown",
+    }
+}
+
+/// Raw body → payload → event → plan; a failure here is about the event or the settings.
+fn plan_for(
+    envelope: &Envelope,
+    settings: &TenantSettings,
+    now: chrono::DateTime<Utc>,
+) -> Result<ComagicPlan, (FailureClass, String)> {
+    let payload = if envelope.raw_body.is_empty() {
+        RawPayload::from_query("")
+    } else {
+        RawPayload::parse(envelope.content_type.as_deref(), &envelope.raw_body)
+    }
+    .map_err(|e| (FailureClass::Mapping, format!("unparseable body: {e}")))?;
+    let zone: chrono_tz::Tz = settings.timezone.parse().map_err(|_| {
+        (
+            FailureClass::TenantPermanent,
+            format!("tenant time zone `{}` is not an IANA zone", settings.timezone),
+        )
+    })?;
+    let event = LeadbackEvent::from_payload(&payload, zone)
+        .map_err(|e| (FailureClass::Mapping, format!("cannot read the event: {e}")))?;
+    map(&event, settings, now).map_err(|e| {
+        let class = if e.class() == "tenant_permanent" {
+            FailureClass::TenantPermanent
+        } else {
+            FailureClass::Mapping
+        };
+        (class, e.to_string())
+    })
+}

@@ -1,0 +1,50 @@
+//! What happens to a delivery after one attempt.
+
+use std::time::Duration;
+
+/// The error classes of comagic-api.md plus the bridge's own (mapping, tenant gone).
+/// `as_str()` is the `reason` label of `dead_letters_total` and the dead letter's `class`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureClass {
+    Retryable,
+    RateLimited,
+    TenantPermanent,
+    EventPermanent,
+    /// The body could not be parsed or mapped (no contact, unknown shape).
+    Mapping,
+    /// Retryable failures that used up every attempt.
+    Exhausted,
+}
+
+impl FailureClass {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureClass::Retryable => "retryable",
+            FailureClass::RateLimited => "rate_limited",
+            FailureClass::TenantPermanent => "tenant_permanent",
+            FailureClass::EventPermanent => "event_permanent",
+            FailureClass::Mapping => "mapping",
+            FailureClass::Exhausted => "exhausted",
+        }
+    }
+}
+
+/// The decision for one attempt.
+#[derive(Debug)]
+pub enum Disposition {
+    /// Delivered now, or found already delivered (`duplicate`).
+    Delivered { duplicate: bool },
+    /// Try again after `delay`; `counts` is false for rate limits (they do not use attempts).
+    Retry {
+        delay: Duration,
+        class: FailureClass,
+        mnemonic: Option<String>,
+        message: String,
+        counts: bool,
+    },
+    Dead {
+        class: FailureClass,
+        mnemonic: Option<String>,
+        message: String,
+    },
+}

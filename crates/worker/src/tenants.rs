@@ -1,0 +1,89 @@
+//! Tenant settings and CoMagic clients, cached briefly so a busy tenant costs one store read per
+//! few seconds, and a settings change (or a fixed credential) is picked up soon after saving.
+
+use bridge_store::{Store, StoreError, Tenant};
+use comagic_client::{ClientOptions, ComagicClient};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::Mutex;
+use uuid::Uuid;
+
+/// A tenant with the client that talks to its CoMagic account.
+#[derive(Clone)]
+pub struct TenantHandle {
+    pub tenant: Arc<Tenant>,
+    pub client: ComagicClient,
+}
+
+struct Cached {
+    handle: TenantHandle,
+    fetched: Instant,
+}
+
+pub struct TenantDirectory {
+    store: Arc<dyn Store>,
+    http: reqwest::Client,
+    options: ClientOptions,
+    ttl: Duration,
+    cache: Mutex<HashMap<Uuid, Cached>>,
+}
+
+impl TenantDirectory {
+    pub fn new(
+        store: Arc<dyn Store>,
+        http: reqwest::Client,
+        options: ClientOptions,
+        ttl: Duration,
+    ) -> Self {
+        Self {
+            store,
+            http,
+            options,
+            ttl,
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The tenant and its client; `None` when the tenant no longer exists.
+    pub async fn get(&self, id: Uuid) -> Result<Option<TenantHandle>, StoreError> {
+        let mut cache = self.cache.lock().await;
+        if let Some(cached) = cache.get(&id) {
+            if cached.fetched.elapsed() < self.ttl {
+                return Ok(Some(cached.handle.clone()));
+            }
+        }
+        let Some(tenant) = self.store.get_tenant(id).await? else {
+            cache.remove(&id);
+            return Ok(None);
+        };
+        // Keep the client (and its login token) while the tenant is unchanged.
+        let client = match cache.get(&id) {
+            Some(cached) if cached.handle.tenant.updated_at == tenant.updated_at => {
+                cached.handle.client.clone()
+            }
+            _ => ComagicClient::new(
+                tenant.credentials.clone(),
+                self.http.clone(),
+                self.options.clone(),
+            ),
+        };
+        let handle = TenantHandle {
+            tenant: Arc::new(tenant),
+            client,
+        };
+        cache.insert(
+            id,
+            Cached {
+                handle: handle.clone(),
+                fetched: Instant::now(),
+            },
+        );
+        Ok(Some(handle))
+    }
+
+    /// Drops the cached entry so the next event reads fresh settings.
+    pub async fn forget(&self, id: Uuid) {
+        self.cache.lock().await.remove(&id);
+    }
+}
