@@ -33,10 +33,11 @@ impl RetryTiers {
     pub fn parse(text: &str) -> Result<Self, String> {
         let mut delays = Vec::new();
         for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let (digits, unit) = part.split_at(part.trim_end_matches(|c: char| c.is_alphabetic()).len());
-            let n: u64 = digits
-                .parse()
-                .map_err(|_| format!("retry tier `{part}` is not a number with a unit (s, m, h)"))?;
+            let (digits, unit) =
+                part.split_at(part.trim_end_matches(|c: char| c.is_alphabetic()).len());
+            let n: u64 = digits.parse().map_err(|_| {
+                format!("retry tier `{part}` is not a number with a unit (s, m, h)")
+            })?;
             let secs = match unit {
                 "" | "s" => n,
                 "m" => n * 60,
@@ -45,7 +46,8 @@ impl RetryTiers {
             };
             delays.push(Duration::from_secs(secs));
         }
-        Self::new(delays).ok_or_else(|| "retry tiers must be a non-empty list of positive delays".into())
+        Self::new(delays)
+            .ok_or_else(|| "retry tiers must be a non-empty list of positive delays".into())
     }
 
     pub fn delays(&self) -> &[Duration] {

@@ -1,0 +1,295 @@
+//! Embedded backend: the queue as rows of one SQLite file (WAL, `synchronous=FULL`).
+//!
+//! Publishes are group-committed by a single writer task, so many concurrent requests share
+//! one fsync; a publish returns only after its commit. Consumers lease due rows for a while and
+//! keep extending the lease while the delivery is in flight; if the process dies the lease runs
+//! out and the row is delivered again. Tables are prefixed `queue_` because the store may keep
+//! its own tables in the same file.
+
+mod consumer;
+mod writer;
+
+use crate::{Envelope, EventQueue, QueueDepth, QueueError, RetryTiers};
+use async_trait::async_trait;
+use futures::stream::BoxStream;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot, watch, Notify};
+
+/// Tuning of the embedded queue.
+#[derive(Debug, Clone)]
+pub struct EmbeddedOptions {
+    pub retry_tiers: RetryTiers,
+    /// How long a delivery stays invisible to other consumers if its holder stops renewing it
+    /// (a crash). Renewed every third of this while the delivery is in flight.
+    pub lease: Duration,
+    /// How often an idle consumer looks for due rows (publishes in this process wake it sooner).
+    pub poll_interval: Duration,
+}
+
+impl Default for EmbeddedOptions {
+    fn default() -> Self {
+        Self {
+            retry_tiers: RetryTiers::default(),
+            lease: Duration::from_secs(60),
+            poll_interval: Duration::from_millis(50),
+        }
+    }
+}
+
+/// The [`EventQueue`] in a SQLite file.
+pub struct EmbeddedQueue {
+    shared: Arc<Shared>,
+}
+
+pub(crate) struct Shared {
+    pool: SqlitePool,
+    options: EmbeddedOptions,
+    writes: mpsc::Sender<writer::Write>,
+    /// Woken after each commit of new rows so idle consumers need not wait for the next poll.
+    new_rows: Notify,
+    commits: Arc<AtomicU64>,
+    closed: AtomicBool,
+    shutdown: watch::Sender<bool>,
+}
+
+const SCHEMA: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS queue_events (
+        id INTEGER PRIMARY KEY,
+        event_id TEXT NOT NULL,
+        tenant_id TEXT NOT NULL,
+        visible_at INTEGER NOT NULL,
+        tier TEXT NULL,
+        attempt INTEGER NOT NULL,
+        deliveries INTEGER NOT NULL DEFAULT 0,
+        lease_until INTEGER NULL,
+        lease_token INTEGER NULL,
+        envelope BLOB NOT NULL
+    )",
+    "CREATE INDEX IF NOT EXISTS queue_events_due ON queue_events (visible_at, id)",
+    "CREATE TABLE IF NOT EXISTS queue_poison (
+        id INTEGER PRIMARY KEY,
+        envelope BLOB NOT NULL,
+        reason TEXT NOT NULL,
+        moved_at INTEGER NOT NULL
+    )",
+];
+
+impl EmbeddedQueue {
+    /// Opens (creating if needed) the queue in `location`: a file path or a `sqlite:` URL.
+    /// In-memory databases and anything that is not a local file are refused with
+    /// [`QueueError::Config`]: they would not survive a restart.
+    pub async fn open(location: &str, options: EmbeddedOptions) -> Result<Self, QueueError> {
+        if options.lease < Duration::from_millis(100) {
+            return Err(QueueError::Config("lease must be at least 100 ms".into()));
+        }
+        if options.poll_interval.is_zero() {
+            return Err(QueueError::Config("poll interval must be positive".into()));
+        }
+        let connect = connect_options(location)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // FULL makes each commit fsync the WAL: an `Ok` publish survives power loss.
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(5));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(connect)
+            .await
+            .map_err(|e| QueueError::Storage(format!("cannot open the queue database: {e}")))?;
+        for statement in SCHEMA {
+            sqlx::query(statement)
+                .execute(&pool)
+                .await
+                .map_err(storage)?;
+        }
+        let commits = Arc::new(AtomicU64::new(0));
+        let (writes, requests) = mpsc::channel(4096);
+        let (shutdown, _) = watch::channel(false);
+        let shared = Arc::new(Shared {
+            pool: pool.clone(),
+            options,
+            writes,
+            new_rows: Notify::new(),
+            commits: commits.clone(),
+            closed: AtomicBool::new(false),
+            shutdown,
+        });
+        tokio::spawn(writer::run(
+            pool,
+            requests,
+            commits,
+            Arc::downgrade(&shared),
+        ));
+        Ok(Self { shared })
+    }
+
+    /// Transactions committed by the publish writer so far: with group commit this grows
+    /// slower than the number of publishes under concurrency.
+    pub fn publish_commits(&self) -> u64 {
+        self.shared.commits.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for EmbeddedQueue {
+    fn drop(&mut self) {
+        self.shared.shutdown.send_replace(true);
+    }
+}
+
+fn connect_options(location: &str) -> Result<SqliteConnectOptions, QueueError> {
+    let options = if location.starts_with("sqlite:") {
+        if location.contains(":memory:") || location.contains("mode=memory") {
+            return Err(QueueError::Config(
+                "an in-memory SQLite queue would lose events on restart; use a file".into(),
+            ));
+        }
+        SqliteConnectOptions::from_str(location)
+            .map_err(|e| QueueError::Config(format!("invalid SQLite URL: {e}")))?
+    } else if location.contains("://") || location.trim().is_empty() || location == ":memory:" {
+        return Err(QueueError::Config(format!(
+            "embedded queue location `{location}` is not a local file path or sqlite: URL"
+        )));
+    } else {
+        SqliteConnectOptions::new().filename(location)
+    };
+    let path = options.get_filename();
+    if path.as_os_str().is_empty() || path == Path::new(":memory:") {
+        return Err(QueueError::Config(
+            "the embedded queue needs a file name".into(),
+        ));
+    }
+    if path.is_dir() {
+        return Err(QueueError::Config(format!(
+            "embedded queue path {} is a directory",
+            path.display()
+        )));
+    }
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        if !parent.is_dir() {
+            return Err(QueueError::Config(format!(
+                "directory {} of the embedded queue does not exist",
+                parent.display()
+            )));
+        }
+    }
+    Ok(options)
+}
+
+pub(crate) fn storage(e: sqlx::Error) -> QueueError {
+    QueueError::Storage(e.to_string())
+}
+
+pub(crate) fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+pub(crate) fn millis(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// The depth label of a tier, shared with the RabbitMQ backend: `retry_5s`.
+pub(crate) fn tier_label(delay: Duration) -> String {
+    format!("retry_{}", RetryTiers::name(delay))
+}
+
+#[async_trait]
+impl EventQueue for EmbeddedQueue {
+    async fn publish(&self, envelope: &Envelope) -> Result<(), QueueError> {
+        if self.shared.closed.load(Ordering::Acquire) {
+            return Err(QueueError::Unavailable("queue closed".into()));
+        }
+        let (done, committed) = oneshot::channel();
+        let write = writer::Write {
+            envelope: envelope.clone(),
+            done,
+        };
+        self.shared
+            .writes
+            .send(write)
+            .await
+            .map_err(|_| QueueError::Unavailable("queue writer stopped".into()))?;
+        committed
+            .await
+            .map_err(|_| QueueError::Unavailable("queue writer stopped".into()))?
+    }
+
+    async fn consume(
+        &self,
+        prefetch: u16,
+    ) -> Result<BoxStream<'static, Result<Box<dyn crate::Delivery>, QueueError>>, QueueError> {
+        if prefetch == 0 {
+            return Err(QueueError::Config("prefetch must be at least 1".into()));
+        }
+        if self.shared.closed.load(Ordering::Acquire) {
+            return Err(QueueError::Unavailable("queue closed".into()));
+        }
+        Ok(consumer::stream(self.shared.clone(), prefetch))
+    }
+
+    async fn depths(&self) -> Result<Vec<QueueDepth>, QueueError> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT CASE WHEN visible_at > ?1 AND tier IS NOT NULL THEN tier ELSE 'main' END AS part,
+                    COUNT(*)
+             FROM queue_events
+             WHERE lease_until IS NULL OR lease_until < ?1
+             GROUP BY part",
+        )
+        .bind(now_ms())
+        .fetch_all(&self.shared.pool)
+        .await
+        .map_err(storage)?;
+        let (poison,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM queue_poison")
+            .fetch_one(&self.shared.pool)
+            .await
+            .map_err(storage)?;
+        let count = |label: &str| {
+            rows.iter()
+                .find(|(part, _)| part == label)
+                .map_or(0, |(_, n)| u64::try_from(*n).unwrap_or(0))
+        };
+        let mut depths = vec![QueueDepth {
+            queue: "main".into(),
+            messages: count("main"),
+        }];
+        for delay in self.shared.options.retry_tiers.delays() {
+            let label = tier_label(*delay);
+            depths.push(QueueDepth {
+                messages: count(&label),
+                queue: label,
+            });
+        }
+        depths.push(QueueDepth {
+            queue: "dead".into(),
+            messages: u64::try_from(poison).unwrap_or(0),
+        });
+        Ok(depths)
+    }
+
+    async fn ready(&self) -> Result<(), QueueError> {
+        if self.shared.closed.load(Ordering::Acquire) || self.shared.writes.is_closed() {
+            return Err(QueueError::Unavailable("queue closed".into()));
+        }
+        sqlx::query("SELECT 1 FROM queue_events LIMIT 1")
+            .execute(&self.shared.pool)
+            .await
+            .map(|_| ())
+            .map_err(|e| QueueError::Unavailable(format!("queue database: {e}")))
+    }
+
+    fn retry_tiers(&self) -> &RetryTiers {
+        &self.shared.options.retry_tiers
+    }
+
+    async fn close(&self) {
+        self.shared.closed.store(true, Ordering::Release);
+        self.shared.shutdown.send_replace(true);
+        self.shared.pool.close().await;
+    }
+}

@@ -1,1 +1,0 @@
-//! RabbitMQ backend (to be written).

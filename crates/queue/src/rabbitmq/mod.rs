@@ -1,0 +1,416 @@
+//! RabbitMQ backend: a quorum main queue behind a direct exchange, one TTL queue per delay
+//! tier, publisher confirms with a timeout, and a supervisor that rebuilds the connection.
+//!
+//! The supervisor owns the connection. While it is broken, `publish` fails at once with
+//! [`QueueError::Unavailable`] (the ingress answers 503 instead of holding the request), and the
+//! supervisor reconnects with capped exponential backoff. Consumer streams re-subscribe on each
+//! new connection by themselves, so the worker just keeps reading.
+
+mod consumer;
+mod topology;
+
+use crate::{Envelope, EventQueue, QueueDepth, QueueError, RetryTiers};
+use async_trait::async_trait;
+use futures::stream::BoxStream;
+use lapin::{
+    options::{BasicPublishOptions, ConfirmSelectOptions},
+    publisher_confirm::Confirmation,
+    BasicProperties, Channel, Connection, ConnectionProperties,
+};
+use secrecy::{ExposeSecret, SecretString};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+use tokio::sync::watch;
+
+pub use topology::Names;
+
+/// How long one connection attempt (TCP + AMQP handshake) may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often the supervisor checks the connection besides lapin's error callback.
+const HEALTH_POLL: Duration = Duration::from_millis(500);
+const BACKOFF_START: Duration = Duration::from_millis(100);
+const BACKOFF_MAX: Duration = Duration::from_secs(5);
+
+/// Everything [`RabbitQueue::connect`] needs. Build with [`RabbitOptions::new`] and adjust fields.
+#[derive(Debug, Clone)]
+pub struct RabbitOptions {
+    /// `amqp://user:pass@host:5672/vhost`; secret because it carries the password.
+    pub amqp_url: SecretString,
+    /// Prefix of every exchange and queue name (`leadback` → `leadback.events`).
+    pub prefix: String,
+    pub retry_tiers: RetryTiers,
+    /// How long a publish waits for the broker's confirm.
+    pub confirm_timeout: Duration,
+    /// Consumer tag for `basic.consume`; the broker generates one when `None`.
+    pub consumer_tag: Option<String>,
+    /// `connection_name` client property shown by the broker's management tools; defaults to
+    /// `leadback-bridge <prefix>`.
+    pub connection_name: Option<String>,
+}
+
+impl RabbitOptions {
+    /// Defaults: prefix `leadback`, default retry tiers, 5 s confirm timeout.
+    pub fn new(amqp_url: SecretString) -> Self {
+        Self {
+            amqp_url,
+            prefix: "leadback".into(),
+            retry_tiers: RetryTiers::default(),
+            confirm_timeout: Duration::from_secs(5),
+            consumer_tag: None,
+            connection_name: None,
+        }
+    }
+}
+
+/// The [`EventQueue`] on RabbitMQ.
+pub struct RabbitQueue {
+    shared: Arc<Shared>,
+}
+
+/// One established connection with its declared topology and confirming publish channel.
+pub(crate) struct Live {
+    connection: Connection,
+    publisher: Channel,
+    /// Increases with each reconnect, so stale "broken" signals are ignored.
+    generation: u64,
+}
+
+pub(crate) struct Shared {
+    options: RabbitOptions,
+    names: Names,
+    connection_name: String,
+    live: Mutex<Option<Arc<Live>>>,
+    /// The generation of the newest installed connection; consumers wait on it to re-subscribe.
+    generation: watch::Sender<u64>,
+    /// The newest generation known to be broken.
+    broken: watch::Sender<u64>,
+    shutdown: watch::Sender<bool>,
+}
+
+impl RabbitQueue {
+    /// Connects, declares the topology and starts the reconnect supervisor. Fails with
+    /// [`QueueError::Config`] for a malformed URL or prefix and [`QueueError::Unavailable`] when
+    /// the first connection cannot be made, so a misconfiguration shows at startup.
+    pub async fn connect(options: RabbitOptions) -> Result<Self, QueueError> {
+        validate(&options)?;
+        let names = Names::new(&options.prefix, &options.retry_tiers);
+        let connection_name = options
+            .connection_name
+            .clone()
+            .unwrap_or_else(|| format!("leadback-bridge {}", options.prefix));
+        let (generation, _) = watch::channel(0);
+        let (shutdown, _) = watch::channel(false);
+        let shared = Arc::new(Shared {
+            options,
+            names,
+            connection_name,
+            live: Mutex::new(None),
+            generation,
+            broken: watch::channel(0).0,
+            shutdown,
+        });
+        let live = establish(&shared, 1).await?;
+        shared.install(live);
+        tokio::spawn(supervise(shared.clone()));
+        Ok(Self { shared })
+    }
+
+    /// The exchange and queue names this queue uses.
+    pub fn names(&self) -> &Names {
+        &self.shared.names
+    }
+}
+
+impl Drop for RabbitQueue {
+    fn drop(&mut self) {
+        self.shared.shutdown.send_replace(true);
+    }
+}
+
+fn validate(options: &RabbitOptions) -> Result<(), QueueError> {
+    let url = options.amqp_url.expose_secret();
+    if !(url.starts_with("amqp://") || url.starts_with("amqps://")) {
+        return Err(QueueError::Config(
+            "the AMQP URL must start with amqp:// or amqps://".into(),
+        ));
+    }
+    // The parse error is not shown: it could quote the password.
+    url.parse::<lapin::uri::AMQPUri>()
+        .map_err(|_| QueueError::Config("the AMQP URL cannot be parsed".into()))?;
+    let prefix_ok = !options.prefix.is_empty()
+        && options.prefix.len() <= 100
+        && options
+            .prefix
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
+    if !prefix_ok {
+        return Err(QueueError::Config(format!(
+            "queue prefix `{}` must be 1–100 characters of A-Z a-z 0-9 . - _",
+            options.prefix
+        )));
+    }
+    if options.confirm_timeout.is_zero() {
+        return Err(QueueError::Config(
+            "confirm timeout must be positive".into(),
+        ));
+    }
+    Ok(())
+}
+
+impl Shared {
+    fn current(&self) -> Option<Arc<Live>> {
+        self.live.lock().ok().and_then(|live| live.clone())
+    }
+
+    /// The live connection if it still looks healthy; otherwise asks for a reconnect.
+    fn healthy(&self) -> Result<Arc<Live>, QueueError> {
+        let live = self
+            .current()
+            .ok_or_else(|| QueueError::Unavailable("reconnecting to RabbitMQ".into()))?;
+        if live.connection.status().connected() && live.publisher.status().connected() {
+            Ok(live)
+        } else {
+            self.mark_broken(live.generation);
+            Err(QueueError::Unavailable("RabbitMQ connection lost".into()))
+        }
+    }
+
+    fn install(&self, live: Live) {
+        let generation = live.generation;
+        if let Ok(mut slot) = self.live.lock() {
+            *slot = Some(Arc::new(live));
+        }
+        self.generation.send_replace(generation);
+    }
+
+    /// Reports that the connection of `generation` failed; signals for older ones are stale.
+    pub(crate) fn mark_broken(&self, generation: u64) {
+        self.broken.send_if_modified(|broken| {
+            let newer = generation > *broken;
+            if newer {
+                *broken = generation;
+            }
+            newer
+        });
+    }
+
+    fn is_shut_down(&self) -> bool {
+        *self.shutdown.borrow()
+    }
+
+    /// Publishes `envelope` persistently and mandatorily and waits for the broker's confirm.
+    pub(crate) async fn publish_confirmed(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        envelope: &Envelope,
+    ) -> Result<(), QueueError> {
+        if self.is_shut_down() {
+            return Err(QueueError::Unavailable("queue closed".into()));
+        }
+        let live = self.healthy()?;
+        let properties = BasicProperties::default()
+            .with_delivery_mode(2)
+            .with_message_id(envelope.event_id.as_str().into())
+            .with_content_type("application/json".into());
+        let options = BasicPublishOptions {
+            mandatory: true,
+            ..BasicPublishOptions::default()
+        };
+        let confirm = live
+            .publisher
+            .basic_publish(
+                exchange,
+                routing_key,
+                options,
+                &envelope.to_json(),
+                properties,
+            )
+            .await
+            .map_err(|e| {
+                self.mark_broken(live.generation);
+                QueueError::Unavailable(format!("publish failed: {e}"))
+            })?;
+        let timeout = self.options.confirm_timeout;
+        let confirmation = match tokio::time::timeout(timeout, confirm).await {
+            Err(_) => return Err(QueueError::ConfirmTimeout(timeout)),
+            Ok(Err(e)) => {
+                self.mark_broken(live.generation);
+                return Err(QueueError::Unavailable(format!(
+                    "connection lost before the confirm: {e}"
+                )));
+            }
+            Ok(Ok(confirmation)) => confirmation,
+        };
+        match confirmation {
+            Confirmation::Nack(_) => Err(QueueError::Rejected("broker nacked the publish".into())),
+            Confirmation::Ack(Some(returned)) => Err(QueueError::Rejected(format!(
+                "message returned: {} {}",
+                returned.reply_code, returned.reply_text
+            ))),
+            Confirmation::Ack(None) => Ok(()),
+            // confirm_select runs on every publisher channel before it is used.
+            Confirmation::NotRequested => Err(QueueError::Unavailable(
+                "publisher confirms are not enabled on the channel".into(),
+            )),
+        }
+    }
+}
+
+/// Opens a connection, declares the topology and prepares the confirming publish channel.
+async fn establish(shared: &Arc<Shared>, generation: u64) -> Result<Live, QueueError> {
+    let properties = ConnectionProperties::default()
+        .with_executor(tokio_executor_trait::Tokio::current())
+        .with_reactor(tokio_reactor_trait::Tokio)
+        .with_connection_name(shared.connection_name.as_str().into());
+    let url = shared.options.amqp_url.expose_secret();
+    let connection = tokio::time::timeout(CONNECT_TIMEOUT, Connection::connect(url, properties))
+        .await
+        .map_err(|_| QueueError::Unavailable("connecting to RabbitMQ timed out".into()))?
+        .map_err(|e| QueueError::Unavailable(format!("cannot connect to RabbitMQ: {e}")))?;
+    let weak: Weak<Shared> = Arc::downgrade(shared);
+    connection.on_error(move |error| {
+        tracing::warn!(%error, "RabbitMQ connection error");
+        if let Some(shared) = weak.upgrade() {
+            shared.mark_broken(generation);
+        }
+    });
+    let result = async {
+        let publisher = connection.create_channel().await?;
+        topology::declare(&publisher, &shared.names, &shared.options.retry_tiers).await?;
+        publisher
+            .confirm_select(ConfirmSelectOptions::default())
+            .await?;
+        Ok::<_, lapin::Error>(publisher)
+    }
+    .await;
+    match result {
+        Ok(publisher) => Ok(Live {
+            connection,
+            publisher,
+            generation,
+        }),
+        Err(e) => {
+            let _ = connection.close(320, "topology failed").await;
+            Err(QueueError::Unavailable(format!(
+                "cannot declare the RabbitMQ topology: {e}"
+            )))
+        }
+    }
+}
+
+/// Watches the connection and rebuilds it after a failure until the queue shuts down.
+async fn supervise(shared: Arc<Shared>) {
+    let mut shutdown = shared.shutdown.subscribe();
+    let mut broken = shared.broken.subscribe();
+    loop {
+        let generation = *shared.generation.borrow();
+        // Wait until the current connection breaks.
+        loop {
+            if *broken.borrow_and_update() >= generation {
+                break;
+            }
+            if *shutdown.borrow() {
+                close_live(&shared).await;
+                return;
+            }
+            tokio::select! {
+                _ = broken.changed() => {}
+                _ = shutdown.changed() => {}
+                _ = tokio::time::sleep(HEALTH_POLL) => {
+                    let healthy = shared.current().is_some_and(|live| {
+                        live.connection.status().connected() && live.publisher.status().connected()
+                    });
+                    if !healthy {
+                        break;
+                    }
+                }
+            }
+        }
+        let generation = close_live(&shared).await.max(generation) + 1;
+        tracing::warn!("RabbitMQ connection lost; reconnecting");
+        let mut backoff = BACKOFF_START;
+        loop {
+            if *shutdown.borrow() {
+                return;
+            }
+            match establish(&shared, generation).await {
+                Ok(live) => {
+                    shared.install(live);
+                    tracing::info!(generation, "RabbitMQ connection restored");
+                    break;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, ?backoff, "RabbitMQ reconnect failed");
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff) => {}
+                        _ = shutdown.changed() => {}
+                    }
+                    backoff = (backoff * 2).min(BACKOFF_MAX);
+                }
+            }
+        }
+    }
+}
+
+/// Removes the live connection and closes it; returns its generation.
+async fn close_live(shared: &Shared) -> u64 {
+    let old = shared.live.lock().ok().and_then(|mut slot| slot.take());
+    match old {
+        Some(live) => {
+            if live.connection.status().connected() {
+                let _ = tokio::time::timeout(
+                    Duration::from_secs(2),
+                    live.connection.close(200, "closing"),
+                )
+                .await;
+            }
+            live.generation
+        }
+        None => *shared.generation.borrow(),
+    }
+}
+
+#[async_trait]
+impl EventQueue for RabbitQueue {
+    async fn publish(&self, envelope: &Envelope) -> Result<(), QueueError> {
+        let names = &self.shared.names;
+        self.shared
+            .publish_confirmed(&names.exchange, &names.main, envelope)
+            .await
+    }
+
+    async fn consume(
+        &self,
+        prefetch: u16,
+    ) -> Result<BoxStream<'static, Result<Box<dyn crate::Delivery>, QueueError>>, QueueError> {
+        if prefetch == 0 {
+            return Err(QueueError::Config("prefetch must be at least 1".into()));
+        }
+        if self.shared.is_shut_down() {
+            return Err(QueueError::Unavailable("queue closed".into()));
+        }
+        Ok(consumer::stream(self.shared.clone(), prefetch))
+    }
+
+    async fn depths(&self) -> Result<Vec<QueueDepth>, QueueError> {
+        let live = self.shared.healthy()?;
+        topology::depths(&live.connection, &self.shared.names).await
+    }
+
+    async fn ready(&self) -> Result<(), QueueError> {
+        if self.shared.is_shut_down() {
+            return Err(QueueError::Unavailable("queue closed".into()));
+        }
+        self.shared.healthy().map(|_| ())
+    }
+
+    fn retry_tiers(&self) -> &RetryTiers {
+        &self.shared.options.retry_tiers
+    }
+
+    async fn close(&self) {
+        self.shared.shutdown.send_replace(true);
+        close_live(&self.shared).await;
+    }
+}
