@@ -1,0 +1,300 @@
+//! The end-to-end harness: a real bridge (in-process) on a real backend, the CoMagic emulator,
+//! and helpers to post webhooks and wait for what CoMagic received.
+//!
+//! Every test gets its own world: a fresh SQLite folder (embedded), or a fresh PostgreSQL
+//! database and RabbitMQ queue prefix (scaled-out backends), so tests run in parallel.
+#![allow(dead_code)]
+
+use bridge_app::{BackendPlan, BridgeConfig, Roles, RunningBridge};
+use bridge_ingress::IngressConfig;
+use bridge_queue::RetryTiers;
+use bridge_store::SecretKey;
+use bridge_worker::WorkerConfig;
+use comagic_emulator::{Emulator, EmulatorConfig, RunningEmulator};
+use serde_json::{json, Value};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+use uuid::Uuid;
+
+pub const RABBIT_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+pub const PG_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+/// Which queue and store a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite queue and store in one file: the single-node default.
+    Embedded,
+    /// RabbitMQ queue and PostgreSQL store: the scaled-out deployment.
+    RabbitPostgres,
+}
+
+pub fn fixture(name: &str) -> Vec<u8> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/leadback")
+        .join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()))
+}
+
+/// The default settings of a test tenant: campaign mode with campaign 101 and site 201 of the
+/// emulator's demo account, chat operator 501, tag 401.
+pub fn tenant_settings(api_url: &str) -> Value {
+    json!({
+        "name": "Test shop",
+        "active": true,
+        "comagic": {"api_url": api_url, "access_token": "demo-token"},
+        "ignore_session": false,
+        "set_tags": true,
+        "tag_ids": [401],
+        "default_entity": "campaign",
+        "default_campaign_id": 101,
+        "default_site_id": 201,
+        "chat_employee_id": 501,
+        "timezone": "Europe/Moscow",
+        "upload_sessions": false
+    })
+}
+
+pub struct World {
+    pub backend: Backend,
+    pub bridge: Option<RunningBridge>,
+    pub emulator: RunningEmulator,
+    pub http: reqwest::Client,
+    pub config: BridgeConfig,
+    pub data_dir: tempfile::TempDir,
+    pg_database: Option<String>,
+}
+
+impl World {
+    pub async fn start(backend: Backend) -> World {
+        Self::start_with(backend, |_| {}).await
+    }
+
+    pub async fn start_with(backend: Backend, adjust: impl FnOnce(&mut BridgeConfig)) -> World {
+        let emulator = Emulator::start(EmulatorConfig::default())
+            .await
+            .expect("emulator starts");
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        let tag = Uuid::new_v4().simple().to_string()[..12].to_owned();
+        let (database_url, amqp_url, pg_database) = match backend {
+            Backend::Embedded => (None, None, None),
+            Backend::RabbitPostgres => {
+                let db = format!("e2e_{tag}");
+                create_database(&db).await;
+                (
+                    Some(format!("postgres://postgres@127.0.0.1:5432/{db}")),
+                    Some(RABBIT_URL.to_owned()),
+                    Some(db),
+                )
+            }
+        };
+        let backends = BackendPlan::resolve(
+            data_dir.path(),
+            database_url,
+            amqp_url,
+            format!("e2e.{tag}"),
+            RetryTiers::parse("1s,2s").expect("tiers"),
+        );
+        let mut config = BridgeConfig {
+            roles: Roles::SERVE,
+            listen: "127.0.0.1:0".parse().expect("addr"),
+            metrics_listen: Some("127.0.0.1:0".parse().expect("addr")),
+            public_url: None,
+            data_dir: data_dir.path().to_path_buf(),
+            backends,
+            secret_key: SecretKey::generate(),
+            admin_token: Some("test-admin-token".to_owned().into()),
+            ingress: IngressConfig::default(),
+            worker: WorkerConfig {
+                concurrency: 8,
+                max_attempts: 4,
+                tenant_cache_ttl: Duration::from_millis(200),
+                comagic_timeout: Duration::from_secs(3),
+                shutdown_grace: Duration::from_secs(5),
+            },
+            depth_refresh: Duration::from_millis(500),
+        };
+        adjust(&mut config);
+        let bridge = bridge_app::start(config.clone())
+            .await
+            .expect("bridge starts");
+        World {
+            backend,
+            bridge: Some(bridge),
+            emulator,
+            http: reqwest::Client::new(),
+            config,
+            data_dir,
+            pg_database,
+        }
+    }
+
+    pub fn bridge(&self) -> &RunningBridge {
+        self.bridge.as_ref().expect("bridge running")
+    }
+
+    /// Creates a tenant through the store (as `tenants create` does); returns its id and URL.
+    pub async fn create_tenant(&self, settings: Value) -> (Uuid, String) {
+        let file = bridge_app::TenantFile::parse(&settings.to_string()).expect("settings parse");
+        let input = file.into_input(true).expect("settings valid");
+        let (tenant, token) = self
+            .bridge()
+            .store
+            .create_tenant(input)
+            .await
+            .expect("tenant created");
+        (tenant.id, self.bridge().webhook_url(token.as_str()))
+    }
+
+    pub async fn default_tenant(&self) -> (Uuid, String) {
+        self.create_tenant(tenant_settings(&self.emulator.api_url()))
+            .await
+    }
+
+    /// POSTs a body; returns the status and the JSON answer (Null when not JSON).
+    pub async fn post(&self, url: &str, content_type: &str, body: Vec<u8>) -> (u16, Value) {
+        let response = self
+            .http
+            .post(url)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .expect("request sent");
+        let status = response.status().as_u16();
+        let json = response.json::<Value>().await.unwrap_or(Value::Null);
+        (status, json)
+    }
+
+    pub async fn post_fixture(&self, url: &str, name: &str) -> (u16, Value) {
+        let content_type = if name.ends_with(".json") {
+            "application/json"
+        } else {
+            "application/x-www-form-urlencoded"
+        };
+        self.post(url, content_type, fixture(name)).await
+    }
+
+    /// Records the emulator stored, of offline messages and chats (sessions left out).
+    pub fn records(&self) -> Vec<Value> {
+        self.emulator
+            .records()
+            .into_iter()
+            .map(|r| serde_json::to_value(r).expect("record serialises"))
+            .filter(|r| r["kind"] != "session")
+            .collect()
+    }
+
+    /// Waits until `pred` holds for the records, or panics after `timeout` with what it saw.
+    pub async fn wait_records(
+        &self,
+        timeout: Duration,
+        pred: impl Fn(&[Value]) -> bool,
+    ) -> Vec<Value> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let records = self.records();
+            if pred(&records) {
+                return records;
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "timed out; records: {}\ndead letters: {:?}",
+                    serde_json::to_string_pretty(&records).unwrap_or_default(),
+                    self.dead_letters().await
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub async fn dead_letters(&self) -> Vec<bridge_store::DeadLetter> {
+        self.bridge()
+            .store
+            .list_dead_letters(&Default::default())
+            .await
+            .expect("dead letters listed")
+    }
+
+    pub async fn wait_dead_letters(&self, n: usize, timeout: Duration) -> Vec<bridge_store::DeadLetter> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let dead = self.dead_letters().await;
+            if dead.len() >= n {
+                return dead;
+            }
+            if Instant::now() > deadline {
+                panic!("timed out waiting for {n} dead letters; have {dead:?}; records: {:?}", self.records());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The metrics text of the running bridge.
+    pub async fn metrics_text(&self) -> String {
+        self.bridge().metrics.render()
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(bridge) = self.bridge.take() {
+            bridge.shutdown().await;
+        }
+        if let Some(db) = self.pg_database.take() {
+            drop_database(&db).await;
+        }
+        if self.backend == Backend::RabbitPostgres {
+            delete_rabbit_topology(&self.config.backends.queue_prefix, &self.config.backends.retry_tiers).await;
+        }
+    }
+}
+
+async fn admin_pg() -> sqlx::PgPool {
+    sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect(PG_ADMIN_URL)
+        .await
+        .expect("PostgreSQL reachable at 127.0.0.1:5432")
+}
+
+pub async fn create_database(name: &str) {
+    let pool = admin_pg().await;
+    sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+        .execute(&pool)
+        .await
+        .expect("create database");
+}
+
+pub async fn drop_database(name: &str) {
+    let pool = admin_pg().await;
+    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+        .execute(&pool)
+        .await;
+}
+
+/// Best-effort clean-up of a test's RabbitMQ queues and exchange.
+pub async fn delete_rabbit_topology(prefix: &str, tiers: &RetryTiers) {
+    use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
+    let Ok(conn) = lapin::Connection::connect(
+        RABBIT_URL,
+        lapin::ConnectionProperties::default()
+            .with_executor(tokio_executor_trait::Tokio::current())
+            .with_reactor(tokio_reactor_trait::Tokio),
+    )
+    .await
+    else {
+        return;
+    };
+    let Ok(channel) = conn.create_channel().await else {
+        return;
+    };
+    let mut queues = vec![format!("{prefix}.events"), format!("{prefix}.dead")];
+    for d in tiers.delays() {
+        queues.push(format!("{prefix}.retry.{}", RetryTiers::name(*d)));
+    }
+    for q in queues {
+        let _ = channel.queue_delete(&q, QueueDeleteOptions::default()).await;
+    }
+    let _ = channel
+        .exchange_delete(&format!("{prefix}.events"), ExchangeDeleteOptions::default())
+        .await;
+    let _ = conn.close(0, "cleanup").await;
+}
