@@ -7,6 +7,7 @@
 
 mod crypto;
 mod error;
+mod rows;
 mod token;
 mod types;
 
@@ -14,7 +15,7 @@ pub mod postgres;
 pub mod sqlite;
 
 pub use crypto::SecretKey;
-pub use error::StoreError;
+pub use error::{DatabaseError, StoreError};
 pub use token::{TokenHash, WebhookToken};
 pub use types::{
     DeadLetter, DeadLetterFilter, LedgerEntry, NewDeadLetter, Tenant, TenantInput, UploadRecord,
@@ -29,9 +30,13 @@ use uuid::Uuid;
 /// [`Store::migrate`].
 pub async fn open(database_url: &str, key: SecretKey) -> Result<Arc<dyn Store>, StoreError> {
     if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
-        Ok(Arc::new(postgres::PgStore::connect(database_url, key).await?))
+        Ok(Arc::new(
+            postgres::PgStore::connect(database_url, key).await?,
+        ))
     } else if database_url.starts_with("sqlite:") {
-        Ok(Arc::new(sqlite::SqliteStore::open(database_url, key).await?))
+        Ok(Arc::new(
+            sqlite::SqliteStore::open(database_url, key).await?,
+        ))
     } else {
         Err(StoreError::Config(
             "database URL must start with postgres://, postgresql:// or sqlite:".into(),
@@ -49,7 +54,8 @@ pub trait Store: Send + Sync + 'static {
     // --- tenants ---------------------------------------------------------------------------
     /// Creates a tenant with a fresh webhook token; the token is returned once, only its hash
     /// is kept.
-    async fn create_tenant(&self, input: TenantInput) -> Result<(Tenant, WebhookToken), StoreError>;
+    async fn create_tenant(&self, input: TenantInput)
+        -> Result<(Tenant, WebhookToken), StoreError>;
     /// Replaces settings, name and active flag. `credentials: None` keeps the stored ones.
     async fn update_tenant(&self, id: Uuid, input: TenantInput) -> Result<Tenant, StoreError>;
     async fn get_tenant(&self, id: Uuid) -> Result<Option<Tenant>, StoreError>;
@@ -63,26 +69,38 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_tenant(&self, id: Uuid) -> Result<(), StoreError>;
 
     // --- delivery ledger (key: tenant id + event id) ----------------------------------------
-    async fn ledger_get(&self, tenant_id: Uuid, event_id: &str)
-        -> Result<Option<LedgerEntry>, StoreError>;
+    async fn ledger_get(
+        &self,
+        tenant_id: Uuid,
+        event_id: &str,
+    ) -> Result<Option<LedgerEntry>, StoreError>;
     /// Records that the record reached CoMagic. Idempotent: a second call for the same event
     /// keeps the first row and returns `false`.
     async fn ledger_record_upload(&self, upload: &UploadRecord) -> Result<bool, StoreError>;
     /// Adds tag ids to the set already put on the record.
-    async fn ledger_add_tags(&self, tenant_id: Uuid, event_id: &str, tag_ids: &[i64])
-        -> Result<(), StoreError>;
+    async fn ledger_add_tags(
+        &self,
+        tenant_id: Uuid,
+        event_id: &str,
+        tag_ids: &[i64],
+    ) -> Result<(), StoreError>;
     /// Marks every step done: a redelivery is acked with no CoMagic call at all.
     async fn ledger_complete(&self, tenant_id: Uuid, event_id: &str) -> Result<(), StoreError>;
     /// Newest first, at most `limit`.
-    async fn recent_deliveries(&self, tenant_id: Uuid, limit: u32)
-        -> Result<Vec<LedgerEntry>, StoreError>;
+    async fn recent_deliveries(
+        &self,
+        tenant_id: Uuid,
+        limit: u32,
+    ) -> Result<Vec<LedgerEntry>, StoreError>;
     async fn ledger_count(&self) -> Result<u64, StoreError>;
 
     // --- dead letters ---------------------------------------------------------------------------
     async fn add_dead_letter(&self, dead: &NewDeadLetter) -> Result<DeadLetter, StoreError>;
     /// Newest first.
-    async fn list_dead_letters(&self, filter: &DeadLetterFilter)
-        -> Result<Vec<DeadLetter>, StoreError>;
+    async fn list_dead_letters(
+        &self,
+        filter: &DeadLetterFilter,
+    ) -> Result<Vec<DeadLetter>, StoreError>;
     async fn get_dead_letter(&self, id: Uuid) -> Result<Option<DeadLetter>, StoreError>;
     /// Deletes the given dead letters; returns how many existed.
     async fn remove_dead_letters(&self, ids: &[Uuid]) -> Result<u64, StoreError>;

@@ -1,1 +1,420 @@
-//! (to be written)
+//! The embedded SQLite backend: one file, no server, for single-node deployments. The embedded
+//! queue may share the file (its tables are `queue_`-prefixed); WAL lets readers run while one
+//! writer commits, and `synchronous=FULL` makes a commit survive power loss.
+
+use crate::rows::{self, DeadLetterRow, LedgerRow, TenantRow};
+use crate::{
+    DeadLetter, DeadLetterFilter, LedgerEntry, NewDeadLetter, SecretKey, Store, StoreError, Tenant,
+    TenantInput, TokenHash, UploadRecord, WebhookToken,
+};
+use async_trait::async_trait;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::types::Json;
+use std::str::FromStr as _;
+use std::time::Duration;
+use uuid::Uuid;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// Merges tag ids into the JSON set, kept sorted and without duplicates.
+const LEDGER_ADD_TAGS: &str = "UPDATE ledger SET tagged = (\
+     SELECT json_group_array(v) FROM (\
+       SELECT value AS v FROM json_each(ledger.tagged) \
+       UNION SELECT value FROM json_each($3) ORDER BY 1)) \
+     WHERE tenant_id = $1 AND event_id = $2";
+
+pub struct SqliteStore {
+    pool: SqlitePool,
+    key: SecretKey,
+}
+
+impl SqliteStore {
+    /// Opens (creating the file and its folder when missing) `sqlite://path`, `sqlite:path` or
+    /// `sqlite::memory:`.
+    pub async fn open(url: &str, key: SecretKey) -> Result<SqliteStore, StoreError> {
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Config(format!("invalid SQLite URL: {e}")))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(5))
+            .foreign_keys(true);
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        if !in_memory {
+            if let Some(dir) = options.get_filename().parent() {
+                if !dir.as_os_str().is_empty() {
+                    tokio::fs::create_dir_all(dir).await.map_err(|e| {
+                        StoreError::Config(format!(
+                            "cannot create the folder {} for the SQLite database: {e}",
+                            dir.display()
+                        ))
+                    })?;
+                }
+            }
+        }
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await?;
+        Ok(SqliteStore { pool, key })
+    }
+
+    /// Wraps a pool the caller configured.
+    pub fn from_pool(pool: SqlitePool, key: SecretKey) -> SqliteStore {
+        SqliteStore { pool, key }
+    }
+
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// Closes every connection (tests drop their database afterwards).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    async fn fetch_tenant(
+        &self,
+        sql_where: &str,
+        bind: TenantKey<'_>,
+    ) -> Result<Option<Tenant>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM tenants WHERE {sql_where}",
+            rows::TENANT_COLUMNS
+        );
+        let query = sqlx::query_as::<_, TenantRow>(&sql);
+        let row = match bind {
+            TenantKey::Id(id) => query.bind(id),
+            TenantKey::Hash(hash) => query.bind(hash.as_str()),
+        }
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| r.into_tenant(&self.key)).transpose()
+    }
+}
+
+enum TenantKey<'a> {
+    Id(Uuid),
+    Hash(&'a TokenHash),
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn migrate(&self) -> Result<(), StoreError> {
+        MIGRATOR.run(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn ready(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        let has_table: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master \
+             WHERE type = 'table' AND name = '_sqlx_migrations')",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        if !has_table {
+            return Err(StoreError::Migration(
+                "the database has no migrations applied; run the migrate command".into(),
+            ));
+        }
+        let applied: Vec<(i64, Vec<u8>)> = sqlx::query_as(rows::APPLIED_MIGRATIONS)
+            .fetch_all(&self.pool)
+            .await?;
+        rows::check_applied(&MIGRATOR, &applied)
+    }
+
+    async fn create_tenant(
+        &self,
+        input: TenantInput,
+    ) -> Result<(Tenant, WebhookToken), StoreError> {
+        let credentials = input
+            .credentials
+            .ok_or_else(|| StoreError::Invalid("a new tenant needs CoMagic credentials".into()))?;
+        let id = Uuid::new_v4();
+        let token = WebhookToken::generate();
+        let sealed = self.key.seal_credentials(id, &credentials)?;
+        let now = rows::now();
+        sqlx::query(rows::INSERT_TENANT)
+            .bind(id)
+            .bind(&input.name)
+            .bind(input.active)
+            .bind(Json(&input.settings))
+            .bind(&credentials.api_url)
+            .bind(credentials.auth.kind())
+            .bind(&sealed)
+            .bind(token.hash().as_str())
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| rows::conflict_or(e, "a tenant with this token"))?;
+        let tenant = Tenant {
+            id,
+            name: input.name,
+            active: input.active,
+            settings: input.settings,
+            credentials,
+            created_at: now,
+            updated_at: now,
+        };
+        Ok((tenant, token))
+    }
+
+    async fn update_tenant(&self, id: Uuid, input: TenantInput) -> Result<Tenant, StoreError> {
+        let now = rows::now();
+        let done = match &input.credentials {
+            Some(credentials) => {
+                let sealed = self.key.seal_credentials(id, credentials)?;
+                sqlx::query(rows::UPDATE_TENANT_WITH_CREDENTIALS)
+                    .bind(id)
+                    .bind(&input.name)
+                    .bind(input.active)
+                    .bind(Json(&input.settings))
+                    .bind(now)
+                    .bind(&credentials.api_url)
+                    .bind(credentials.auth.kind())
+                    .bind(&sealed)
+                    .execute(&self.pool)
+                    .await?
+            }
+            None => {
+                sqlx::query(rows::UPDATE_TENANT)
+                    .bind(id)
+                    .bind(&input.name)
+                    .bind(input.active)
+                    .bind(Json(&input.settings))
+                    .bind(now)
+                    .execute(&self.pool)
+                    .await?
+            }
+        };
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("tenant {id}")));
+        }
+        self.get_tenant(id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("tenant {id}")))
+    }
+
+    async fn get_tenant(&self, id: Uuid) -> Result<Option<Tenant>, StoreError> {
+        self.fetch_tenant("id = $1", TenantKey::Id(id)).await
+    }
+
+    async fn list_tenants(&self) -> Result<Vec<Tenant>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM tenants ORDER BY created_at, id",
+            rows::TENANT_COLUMNS
+        );
+        sqlx::query_as::<_, TenantRow>(&sql)
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(|r| r.into_tenant(&self.key))
+            .collect()
+    }
+
+    async fn tenant_by_token(&self, hash: &TokenHash) -> Result<Option<Tenant>, StoreError> {
+        self.fetch_tenant("token_hash = $1", TenantKey::Hash(hash))
+            .await
+    }
+
+    async fn rotate_token(&self, id: Uuid) -> Result<WebhookToken, StoreError> {
+        let token = WebhookToken::generate();
+        let done = sqlx::query(rows::ROTATE_TOKEN)
+            .bind(id)
+            .bind(token.hash().as_str())
+            .bind(rows::now())
+            .execute(&self.pool)
+            .await
+            .map_err(|e| rows::conflict_or(e, "a tenant with this token"))?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("tenant {id}")));
+        }
+        Ok(token)
+    }
+
+    async fn set_active(&self, id: Uuid, active: bool) -> Result<(), StoreError> {
+        let done = sqlx::query(rows::SET_ACTIVE)
+            .bind(id)
+            .bind(active)
+            .bind(rows::now())
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("tenant {id}")));
+        }
+        Ok(())
+    }
+
+    async fn delete_tenant(&self, id: Uuid) -> Result<(), StoreError> {
+        let done = sqlx::query(rows::DELETE_TENANT)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("tenant {id}")));
+        }
+        Ok(())
+    }
+
+    async fn ledger_get(
+        &self,
+        tenant_id: Uuid,
+        event_id: &str,
+    ) -> Result<Option<LedgerEntry>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM ledger WHERE tenant_id = $1 AND event_id = $2",
+            rows::LEDGER_COLUMNS
+        );
+        sqlx::query_as::<_, LedgerRow>(&sql)
+            .bind(tenant_id)
+            .bind(event_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(LedgerEntry::try_from)
+            .transpose()
+    }
+
+    async fn ledger_record_upload(&self, upload: &UploadRecord) -> Result<bool, StoreError> {
+        let done = sqlx::query(rows::LEDGER_INSERT)
+            .bind(upload.tenant_id)
+            .bind(&upload.event_id)
+            .bind(&upload.kind)
+            .bind(&upload.ext_id)
+            .bind(upload.comagic_id)
+            .bind(i64::from(upload.attempts))
+            .bind(rows::micros(upload.received_at))
+            .bind(rows::micros(upload.delivered_at))
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn ledger_add_tags(
+        &self,
+        tenant_id: Uuid,
+        event_id: &str,
+        tag_ids: &[i64],
+    ) -> Result<(), StoreError> {
+        let done = sqlx::query(LEDGER_ADD_TAGS)
+            .bind(tenant_id)
+            .bind(event_id)
+            .bind(Json(tag_ids))
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!(
+                "ledger entry {event_id} of tenant {tenant_id}"
+            )));
+        }
+        Ok(())
+    }
+
+    async fn ledger_complete(&self, tenant_id: Uuid, event_id: &str) -> Result<(), StoreError> {
+        let done = sqlx::query(rows::LEDGER_COMPLETE)
+            .bind(tenant_id)
+            .bind(event_id)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!(
+                "ledger entry {event_id} of tenant {tenant_id}"
+            )));
+        }
+        Ok(())
+    }
+
+    async fn recent_deliveries(
+        &self,
+        tenant_id: Uuid,
+        limit: u32,
+    ) -> Result<Vec<LedgerEntry>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM ledger WHERE tenant_id = $1 \
+             ORDER BY delivered_at DESC, event_id DESC LIMIT $2",
+            rows::LEDGER_COLUMNS
+        );
+        sqlx::query_as::<_, LedgerRow>(&sql)
+            .bind(tenant_id)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(LedgerEntry::try_from)
+            .collect()
+    }
+
+    async fn ledger_count(&self) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query_scalar(rows::LEDGER_COUNT)
+            .fetch_one(&self.pool)
+            .await?;
+        rows::count_to_u64(n)
+    }
+
+    async fn add_dead_letter(&self, dead: &NewDeadLetter) -> Result<DeadLetter, StoreError> {
+        let stored = rows::dead_letter_from_new(dead);
+        sqlx::query(rows::INSERT_DEAD_LETTER)
+            .bind(stored.id)
+            .bind(stored.tenant_id)
+            .bind(&stored.event_id)
+            .bind(&stored.class)
+            .bind(&stored.mnemonic)
+            .bind(&stored.message)
+            .bind(i64::from(stored.attempts))
+            .bind(stored.first_attempt_at)
+            .bind(stored.last_attempt_at)
+            .bind(stored.dead_at)
+            .bind(Json(&stored.envelope))
+            .execute(&self.pool)
+            .await?;
+        Ok(stored)
+    }
+
+    async fn list_dead_letters(
+        &self,
+        filter: &DeadLetterFilter,
+    ) -> Result<Vec<DeadLetter>, StoreError> {
+        rows::dead_letter_query::<sqlx::Sqlite>(filter)
+            .build_query_as::<DeadLetterRow>()
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(DeadLetter::try_from)
+            .collect()
+    }
+
+    async fn get_dead_letter(&self, id: Uuid) -> Result<Option<DeadLetter>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM dead_letters WHERE id = $1",
+            rows::DEAD_LETTER_COLUMNS
+        );
+        sqlx::query_as::<_, DeadLetterRow>(&sql)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(DeadLetter::try_from)
+            .transpose()
+    }
+
+    async fn remove_dead_letters(&self, ids: &[Uuid]) -> Result<u64, StoreError> {
+        let mut removed = 0;
+        for chunk in ids.chunks(rows::DELETE_CHUNK) {
+            removed += rows::delete_dead_letters_query::<sqlx::Sqlite>(chunk)
+                .build()
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+        }
+        Ok(removed)
+    }
+
+    async fn dead_letter_count(&self) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query_scalar(rows::DEAD_LETTER_COUNT)
+            .fetch_one(&self.pool)
+            .await?;
+        rows::count_to_u64(n)
+    }
+}

@@ -1,0 +1,291 @@
+//! What both backends share: the SQL that reads the same in both dialects (SQLite accepts
+//! PostgreSQL's `$n` placeholders), row structs that decode from either, their conversion into
+//! the public types, and the dead-letter filter.
+//!
+//! Column types were chosen so that the same Rust types decode from both databases: `Uuid`
+//! (UUID / 16-byte BLOB), `DateTime<Utc>` (TIMESTAMPTZ / RFC 3339 text), `Json<_>` (JSONB /
+//! TEXT), `i64` for every integer (u32 counters are widened on the way in).
+
+use crate::{
+    DeadLetter, DeadLetterFilter, LedgerEntry, NewDeadLetter, SecretKey, StoreError, Tenant,
+};
+use chrono::{DateTime, SubsecRound as _, Utc};
+use leadback_model::TenantSettings;
+use sqlx::types::Json;
+use sqlx::{Database, Encode, QueryBuilder, Type};
+use uuid::Uuid;
+
+/// How many dead letters a listing returns when the filter sets no limit.
+pub(crate) const DEFAULT_DEAD_LETTER_LIMIT: u32 = 100;
+/// Ids per `DELETE … IN (…)`, well under every bind-parameter limit.
+pub(crate) const DELETE_CHUNK: usize = 500;
+
+pub(crate) const TENANT_COLUMNS: &str = "id, name, active, settings, api_url, auth_kind, \
+     credentials_ciphertext, created_at, updated_at";
+
+pub(crate) const INSERT_TENANT: &str = "INSERT INTO tenants (id, name, active, settings, api_url, \
+     auth_kind, credentials_ciphertext, token_hash, created_at, updated_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)";
+pub(crate) const UPDATE_TENANT: &str =
+    "UPDATE tenants SET name = $2, active = $3, settings = $4, updated_at = $5 WHERE id = $1";
+pub(crate) const UPDATE_TENANT_WITH_CREDENTIALS: &str = "UPDATE tenants SET name = $2, \
+     active = $3, settings = $4, updated_at = $5, api_url = $6, auth_kind = $7, \
+     credentials_ciphertext = $8 WHERE id = $1";
+pub(crate) const ROTATE_TOKEN: &str =
+    "UPDATE tenants SET token_hash = $2, updated_at = $3 WHERE id = $1";
+pub(crate) const SET_ACTIVE: &str = "UPDATE tenants SET active = $2, updated_at = $3 WHERE id = $1";
+pub(crate) const DELETE_TENANT: &str = "DELETE FROM tenants WHERE id = $1";
+
+pub(crate) const LEDGER_COLUMNS: &str = "tenant_id, event_id, kind, ext_id, comagic_id, attempts, \
+     tagged, complete, received_at, delivered_at";
+pub(crate) const LEDGER_INSERT: &str = "INSERT INTO ledger (tenant_id, event_id, kind, ext_id, \
+     comagic_id, attempts, tagged, complete, received_at, delivered_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, '[]', FALSE, $7, $8) \
+     ON CONFLICT (tenant_id, event_id) DO NOTHING";
+pub(crate) const LEDGER_COMPLETE: &str =
+    "UPDATE ledger SET complete = TRUE WHERE tenant_id = $1 AND event_id = $2";
+pub(crate) const LEDGER_COUNT: &str = "SELECT COUNT(*) FROM ledger";
+
+pub(crate) const DEAD_LETTER_COLUMNS: &str = "id, tenant_id, event_id, class, mnemonic, message, \
+     attempts, first_attempt_at, last_attempt_at, dead_at, envelope";
+pub(crate) const INSERT_DEAD_LETTER: &str = "INSERT INTO dead_letters (id, tenant_id, event_id, \
+     class, mnemonic, message, attempts, first_attempt_at, last_attempt_at, dead_at, envelope) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
+pub(crate) const DEAD_LETTER_COUNT: &str = "SELECT COUNT(*) FROM dead_letters";
+
+/// Applied migrations as sqlx records them.
+pub(crate) const APPLIED_MIGRATIONS: &str =
+    "SELECT version, checksum FROM _sqlx_migrations WHERE success = TRUE";
+
+/// Both databases keep microseconds; cutting here makes what a caller gets back equal to what
+/// it would read later, on either backend.
+pub(crate) fn micros(t: DateTime<Utc>) -> DateTime<Utc> {
+    t.trunc_subsecs(6)
+}
+
+pub(crate) fn now() -> DateTime<Utc> {
+    micros(Utc::now())
+}
+
+fn to_u32(value: i64, what: &str) -> Result<u32, StoreError> {
+    u32::try_from(value).map_err(|_| {
+        StoreError::from(sqlx::Error::Decode(
+            format!("{what} = {value} does not fit in u32").into(),
+        ))
+    })
+}
+
+pub(crate) fn count_to_u64(value: i64) -> Result<u64, StoreError> {
+    u64::try_from(value).map_err(|_| {
+        StoreError::from(sqlx::Error::Decode(
+            format!("negative count {value}").into(),
+        ))
+    })
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct TenantRow {
+    id: Uuid,
+    name: String,
+    active: bool,
+    settings: Json<TenantSettings>,
+    api_url: String,
+    auth_kind: String,
+    credentials_ciphertext: Vec<u8>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl TenantRow {
+    pub(crate) fn into_tenant(self, key: &SecretKey) -> Result<Tenant, StoreError> {
+        let credentials = key.open_credentials(
+            self.id,
+            &self.api_url,
+            &self.auth_kind,
+            &self.credentials_ciphertext,
+        )?;
+        Ok(Tenant {
+            id: self.id,
+            name: self.name,
+            active: self.active,
+            settings: self.settings.0,
+            credentials,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct LedgerRow {
+    tenant_id: Uuid,
+    event_id: String,
+    kind: String,
+    ext_id: String,
+    comagic_id: Option<i64>,
+    attempts: i64,
+    tagged: Json<Vec<i64>>,
+    complete: bool,
+    received_at: DateTime<Utc>,
+    delivered_at: DateTime<Utc>,
+}
+
+impl TryFrom<LedgerRow> for LedgerEntry {
+    type Error = StoreError;
+    fn try_from(row: LedgerRow) -> Result<Self, StoreError> {
+        Ok(LedgerEntry {
+            attempts: to_u32(row.attempts, "ledger.attempts")?,
+            tenant_id: row.tenant_id,
+            event_id: row.event_id,
+            kind: row.kind,
+            ext_id: row.ext_id,
+            comagic_id: row.comagic_id,
+            tagged: row.tagged.0,
+            complete: row.complete,
+            received_at: row.received_at,
+            delivered_at: row.delivered_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct DeadLetterRow {
+    id: Uuid,
+    tenant_id: Uuid,
+    event_id: String,
+    class: String,
+    mnemonic: Option<String>,
+    message: String,
+    attempts: i64,
+    first_attempt_at: Option<DateTime<Utc>>,
+    last_attempt_at: DateTime<Utc>,
+    dead_at: DateTime<Utc>,
+    envelope: Json<serde_json::Value>,
+}
+
+impl TryFrom<DeadLetterRow> for DeadLetter {
+    type Error = StoreError;
+    fn try_from(row: DeadLetterRow) -> Result<Self, StoreError> {
+        Ok(DeadLetter {
+            attempts: to_u32(row.attempts, "dead_letters.attempts")?,
+            id: row.id,
+            tenant_id: row.tenant_id,
+            event_id: row.event_id,
+            class: row.class,
+            mnemonic: row.mnemonic,
+            message: row.message,
+            first_attempt_at: row.first_attempt_at,
+            last_attempt_at: row.last_attempt_at,
+            dead_at: row.dead_at,
+            envelope: row.envelope.0,
+        })
+    }
+}
+
+/// `SELECT … FROM dead_letters WHERE <filter> ORDER BY dead_at DESC, id DESC LIMIT n`.
+pub(crate) fn dead_letter_query<'a, DB>(filter: &DeadLetterFilter) -> QueryBuilder<'a, DB>
+where
+    DB: Database,
+    Uuid: Encode<'a, DB> + Type<DB>,
+    String: Encode<'a, DB> + Type<DB>,
+    DateTime<Utc>: Encode<'a, DB> + Type<DB>,
+    i64: Encode<'a, DB> + Type<DB>,
+{
+    let mut qb = QueryBuilder::new("SELECT ");
+    qb.push(DEAD_LETTER_COLUMNS);
+    qb.push(" FROM dead_letters WHERE 1 = 1");
+    if !filter.ids.is_empty() {
+        qb.push(" AND id IN (");
+        let mut ids = qb.separated(", ");
+        for id in &filter.ids {
+            ids.push_bind(*id);
+        }
+        qb.push(")");
+    }
+    if let Some(tenant_id) = filter.tenant_id {
+        qb.push(" AND tenant_id = ").push_bind(tenant_id);
+    }
+    if let Some(class) = &filter.class {
+        qb.push(" AND class = ").push_bind(class.clone());
+    }
+    if let Some(since) = filter.since {
+        qb.push(" AND dead_at >= ").push_bind(micros(since));
+    }
+    if let Some(until) = filter.until {
+        qb.push(" AND dead_at <= ").push_bind(micros(until));
+    }
+    qb.push(" ORDER BY dead_at DESC, id DESC LIMIT ")
+        .push_bind(i64::from(filter.limit.unwrap_or(DEFAULT_DEAD_LETTER_LIMIT)));
+    qb
+}
+
+/// `DELETE FROM dead_letters WHERE id IN (…)` for one chunk of ids.
+pub(crate) fn delete_dead_letters_query<'a, DB>(ids: &[Uuid]) -> QueryBuilder<'a, DB>
+where
+    DB: Database,
+    Uuid: Encode<'a, DB> + Type<DB>,
+{
+    let mut qb = QueryBuilder::new("DELETE FROM dead_letters WHERE id IN (");
+    let mut list = qb.separated(", ");
+    for id in ids {
+        list.push_bind(*id);
+    }
+    qb.push(")");
+    qb
+}
+
+/// Compares the migrations this binary embeds with those the database has applied.
+pub(crate) fn check_applied(
+    migrator: &sqlx::migrate::Migrator,
+    applied: &[(i64, Vec<u8>)],
+) -> Result<(), StoreError> {
+    for migration in migrator.iter() {
+        if migration.migration_type.is_down_migration() {
+            continue;
+        }
+        match applied.iter().find(|(v, _)| *v == migration.version) {
+            None => {
+                return Err(StoreError::Migration(format!(
+                    "migration {} ({}) is not applied; run the migrate command",
+                    migration.version, migration.description
+                )))
+            }
+            Some((_, checksum)) if checksum.as_slice() != &*migration.checksum => {
+                return Err(StoreError::Migration(format!(
+                    "migration {} ({}) was applied from a different file than this binary holds",
+                    migration.version, migration.description
+                )))
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
+/// Maps a unique-constraint violation to [`StoreError::Conflict`].
+pub(crate) fn conflict_or(e: sqlx::Error, what: &str) -> StoreError {
+    match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            StoreError::Conflict(format!("{what} already exists"))
+        }
+        _ => e.into(),
+    }
+}
+
+/// The dead letter as it will be stored: a time-ordered id, `dead_at` = now, times cut to
+/// microseconds.
+pub(crate) fn dead_letter_from_new(dead: &NewDeadLetter) -> DeadLetter {
+    DeadLetter {
+        id: Uuid::now_v7(),
+        tenant_id: dead.tenant_id,
+        event_id: dead.event_id.clone(),
+        class: dead.class.clone(),
+        mnemonic: dead.mnemonic.clone(),
+        message: dead.message.clone(),
+        attempts: dead.attempts,
+        first_attempt_at: dead.first_attempt_at.map(micros),
+        last_attempt_at: micros(dead.last_attempt_at),
+        dead_at: now(),
+        envelope: dead.envelope.clone(),
+    }
+}
