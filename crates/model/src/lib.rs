@@ -2,7 +2,28 @@
 //! parser and its alias table), parse-don't-validate newtypes, tenant settings, CoMagic Data API
 //! wire types, and the pure Leadback → CoMagic mapping.
 
+pub mod aliases;
 pub mod comagic;
+pub mod datetime;
+pub mod email;
+pub mod event;
+pub mod event_id;
+pub mod mapping;
+pub mod payload;
+pub mod phone;
 pub mod settings;
+pub mod validate;
 
-pub use settings::{ComagicAuth, ComagicCredentials, DefaultEntity, TenantSettings, DEFAULT_TIMEZONE};
+pub use datetime::{ComagicDateTime, DateTimeError, COMAGIC_FORMAT};
+pub use email::{Email, EmailError};
+pub use event::{
+    CallbackExtras, Contact, EventError, EventKind, EventMessage, LeadbackEvent, MessageAuthor, Utm,
+};
+pub use event_id::{EventId, EventIdError};
+pub use mapping::{map, map_with_default, ComagicPlan, MappingError, PlannedRecord, FORM_NAME};
+pub use payload::{BodyError, RawPayload, MAX_DEPTH};
+pub use phone::{Phone, PhoneError};
+pub use settings::{
+    ComagicAuth, ComagicCredentials, DefaultEntity, TenantSettings, DEFAULT_TIMEZONE,
+};
+pub use validate::{FieldError, SettingsErrors};

@@ -1,0 +1,323 @@
+//! `LeadbackEvent`: what the bridge understood of one webhook, read from a [`RawPayload`] with
+//! the alias table. Tolerant by design: a field that is missing or malformed is `None` (a
+//! malformed phone keeps its raw text), and only a body that is not an object at all fails.
+
+use std::net::IpAddr;
+
+use chrono_tz::Tz;
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::aliases::{self, first_parsed, first_text};
+use crate::datetime::ComagicDateTime;
+use crate::email::Email;
+use crate::event_id::EventId;
+use crate::payload::RawPayload;
+use crate::phone::Phone;
+
+/// What Leadback reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    Callback,
+    Chat,
+}
+
+impl EventKind {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            EventKind::Callback => "callback",
+            EventKind::Chat => "chat",
+        }
+    }
+}
+
+/// Why a payload cannot become an event at all.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EventError {
+    #[error("the payload is a JSON {found}, not an object of event fields")]
+    NotAnObject { found: &'static str },
+}
+
+/// Who wrote a chat message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageAuthor {
+    Visitor,
+    Operator,
+    System,
+}
+
+impl MessageAuthor {
+    /// Reads an author word of the alias table (`visitor`, `operator`, `bot`, …).
+    pub fn parse(word: &str) -> Option<MessageAuthor> {
+        match word.trim().to_lowercase().as_str() {
+            "visitor" | "client" | "user" | "guest" | "in" | "incoming" | "customer" => {
+                Some(MessageAuthor::Visitor)
+            }
+            "operator" | "manager" | "agent" | "admin" | "out" | "outgoing" | "employee" => {
+                Some(MessageAuthor::Operator)
+            }
+            "system" | "bot" | "auto" | "autoinvite" => Some(MessageAuthor::System),
+            _ => None,
+        }
+    }
+}
+
+/// Contact data of the visitor.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Contact {
+    pub name: Option<String>,
+    pub phone: Option<Phone>,
+    /// The phone text as received when it is not a valid number (noted in the record).
+    pub phone_unparsed: Option<String>,
+    pub email: Option<Email>,
+    /// The email text as received when it is not a valid address.
+    pub email_unparsed: Option<String>,
+}
+
+/// UTM tags of the visit.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Utm {
+    pub source: Option<String>,
+    pub medium: Option<String>,
+    pub campaign: Option<String>,
+    pub term: Option<String>,
+    pub content: Option<String>,
+}
+
+impl Utm {
+    pub fn is_empty(&self) -> bool {
+        self.source.is_none()
+            && self.medium.is_none()
+            && self.campaign.is_none()
+            && self.term.is_none()
+            && self.content.is_none()
+    }
+
+    fn set(&mut self, key: &str, value: String) {
+        let slot = match key {
+            "source" => &mut self.source,
+            "medium" => &mut self.medium,
+            "campaign" => &mut self.campaign,
+            "term" => &mut self.term,
+            "content" => &mut self.content,
+            _ => return,
+        };
+        *slot = Some(value);
+    }
+}
+
+/// One chat message. The author is `None` when the payload names none we know.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EventMessage {
+    pub author: Option<MessageAuthor>,
+    pub time: Option<ComagicDateTime>,
+    pub text: String,
+}
+
+/// Callback details CoMagic has no field for; they go into the record's message text.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct CallbackExtras {
+    pub operator_phone: Option<String>,
+    pub record_url: Option<String>,
+    pub status: Option<String>,
+    pub duration: Option<String>,
+}
+
+impl CallbackExtras {
+    pub fn is_empty(&self) -> bool {
+        self.operator_phone.is_none()
+            && self.record_url.is_none()
+            && self.status.is_none()
+            && self.duration.is_none()
+    }
+}
+
+/// A Leadback callback or chat, as far as the payload tells.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LeadbackEvent {
+    pub kind: EventKind,
+    pub id: EventId,
+    /// Leadback's own id, when the payload has one.
+    pub leadback_id: Option<String>,
+    pub created_at: Option<ComagicDateTime>,
+    pub contact: Contact,
+    /// The visitor's request text (callbacks only).
+    pub comment: Option<String>,
+    pub site: Option<String>,
+    pub page_url: Option<String>,
+    pub referrer: Option<String>,
+    pub ip: Option<IpAddr>,
+    pub utm: Utm,
+    pub comagic_session_id: Option<i64>,
+    pub messages: Vec<EventMessage>,
+    pub callback: CallbackExtras,
+    /// The whole parsed payload, kept for dead letters and replays.
+    pub raw: Value,
+}
+
+impl LeadbackEvent {
+    /// Reads an event; `naive_zone` is the zone of times written without an offset.
+    pub fn from_payload(payload: &RawPayload, naive_zone: Tz) -> Result<LeadbackEvent, EventError> {
+        let map = payload.value().as_object().ok_or(EventError::NotAnObject {
+            found: json_type(payload.value()),
+        })?;
+        let kind = detect_kind(map);
+        let time = |value: &Value| ComagicDateTime::from_value(value, naive_zone).ok();
+
+        let mut contact = Contact {
+            name: first_text(map, aliases::NAME),
+            ..Contact::default()
+        };
+        if let Some(raw_phone) = first_text(map, aliases::PHONE) {
+            match Phone::parse(&raw_phone) {
+                Ok(phone) => contact.phone = Some(phone),
+                Err(_) => contact.phone_unparsed = Some(raw_phone),
+            }
+        }
+        if let Some(raw_email) = first_text(map, aliases::EMAIL) {
+            match Email::parse(&raw_email) {
+                Ok(email) => contact.email = Some(email),
+                Err(_) => contact.email_unparsed = Some(raw_email),
+            }
+        }
+
+        let page_url = first_text(map, aliases::PAGE_URL);
+        let page_query = page_url.as_deref().map(url_query_pairs).unwrap_or_default();
+        let mut utm = utm_from_payload(map);
+        if utm.is_empty() {
+            for (key, value) in &page_query {
+                if let Some(name) = key.to_lowercase().strip_prefix("utm_") {
+                    if !value.trim().is_empty() {
+                        utm.set(name, value.trim().to_owned());
+                    }
+                }
+            }
+        }
+        let comagic_session_id = first_parsed(map, aliases::COMAGIC_SESSION_ID, |v| {
+            aliases::scalar_text(v).and_then(|t| parse_session_id(&t))
+        })
+        .or_else(|| {
+            page_query
+                .iter()
+                .filter(|(k, _)| k.eq_ignore_ascii_case("comagic_session_id"))
+                .find_map(|(_, v)| parse_session_id(v))
+        });
+
+        let messages = aliases::message_list(map)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|message| read_message(message, naive_zone))
+            .collect();
+
+        Ok(LeadbackEvent {
+            kind,
+            id: payload.event_id(),
+            leadback_id: first_text(map, aliases::EVENT_ID),
+            created_at: first_parsed(map, aliases::CREATED_AT, time),
+            contact,
+            comment: match kind {
+                EventKind::Callback => first_text(map, aliases::COMMENT),
+                EventKind::Chat => None,
+            },
+            site: first_text(map, aliases::SITE),
+            page_url,
+            referrer: first_text(map, aliases::REFERRER),
+            ip: first_parsed(map, aliases::IP, |v| {
+                aliases::scalar_text(v).and_then(|t| parse_ip(&t))
+            }),
+            utm,
+            comagic_session_id,
+            messages,
+            callback: CallbackExtras {
+                operator_phone: first_text(map, aliases::OPERATOR_PHONE),
+                record_url: first_text(map, aliases::RECORD_URL),
+                status: first_text(map, aliases::STATUS),
+                duration: first_text(map, aliases::DURATION),
+            },
+            raw: payload.value().clone(),
+        })
+    }
+
+    /// Whether the event carries visit data an `upload.sessions` call could be built from.
+    pub fn has_visit_data(&self) -> bool {
+        !self.utm.is_empty()
+            || self.referrer.is_some()
+            || self.page_url.is_some()
+            || self.ip.is_some()
+    }
+}
+
+/// The kind by the alias table: a kind word, else a non-empty message list means chat.
+pub(crate) fn detect_kind(map: &Map<String, Value>) -> EventKind {
+    let by_word = first_parsed(map, aliases::KIND, |value| {
+        let word = aliases::scalar_text(value)?.to_lowercase();
+        if word.contains("chat") {
+            Some(EventKind::Chat)
+        } else if ["call", "lead", "order"].iter().any(|w| word.contains(w)) {
+            Some(EventKind::Callback)
+        } else {
+            None
+        }
+    });
+    by_word.unwrap_or_else(|| match aliases::message_list(map) {
+        Some(list) if !list.is_empty() => EventKind::Chat,
+        _ => EventKind::Callback,
+    })
+}
+
+fn read_message(message: &Map<String, Value>, naive_zone: Tz) -> Option<EventMessage> {
+    let text = first_text(message, aliases::MESSAGE_TEXT)?;
+    let author = first_parsed(message, aliases::MESSAGE_AUTHOR, |v| {
+        aliases::scalar_text(v).and_then(|t| MessageAuthor::parse(&t))
+    });
+    let time = first_parsed(message, aliases::MESSAGE_TIME, |v| {
+        ComagicDateTime::from_value(v, naive_zone).ok()
+    });
+    Some(EventMessage { author, time, text })
+}
+
+fn utm_from_payload(map: &Map<String, Value>) -> Utm {
+    let mut utm = Utm::default();
+    for key in aliases::UTM_KEYS {
+        let flat = format!("utm_{key}");
+        let nested_short = format!("utm.{key}");
+        let nested_long = format!("utm.utm_{key}");
+        if let Some(value) = first_text(map, &[&flat, &nested_short, &nested_long]) {
+            utm.set(key, value);
+        }
+    }
+    utm
+}
+
+/// The decoded query pairs of a URL (absolute, or without a scheme), fragment ignored.
+fn url_query_pairs(url: &str) -> Vec<(String, String)> {
+    let Some((_, after)) = url.split_once('?') else {
+        return Vec::new();
+    };
+    let query = after.split('#').next().unwrap_or_default();
+    form_urlencoded::parse(query.as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+fn parse_session_id(text: &str) -> Option<i64> {
+    text.trim().parse::<i64>().ok().filter(|id| *id > 0)
+}
+
+/// The first address of a forwarded-for style list.
+fn parse_ip(text: &str) -> Option<IpAddr> {
+    text.split(',').next()?.trim().parse().ok()
+}
+
+fn json_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
