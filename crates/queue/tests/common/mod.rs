@@ -1,0 +1,216 @@
+//! Test harness: one [`Backend`] per queue implementation, and small helpers.
+//!
+//! RabbitMQ tests share the broker's `/` vhost; each test gets its own random prefix (so its
+//! own exchange and queues) and deletes them at the end, best effort. Embedded tests get their
+//! own temporary directory.
+
+#![allow(dead_code)]
+
+use async_trait::async_trait;
+use bridge_queue::embedded::{EmbeddedOptions, EmbeddedQueue};
+use bridge_queue::rabbitmq::{Names, RabbitOptions, RabbitQueue};
+use bridge_queue::{Delivery, Envelope, EventQueue, QueueError, RetryTiers};
+use futures::stream::{BoxStream, StreamExt};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub const AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+
+pub type Deliveries = BoxStream<'static, Result<Box<dyn Delivery>, QueueError>>;
+
+pub fn test_tiers() -> RetryTiers {
+    RetryTiers::new(vec![Duration::from_secs(1), Duration::from_secs(2)]).unwrap()
+}
+
+/// Opens queues on one shared underlying store (a broker prefix or a file).
+#[async_trait]
+pub trait Backend: Send + Sync {
+    async fn open(&self) -> Arc<dyn EventQueue>;
+    async fn cleanup(&self);
+}
+
+pub struct Rabbit {
+    pub prefix: String,
+    pub connection_name: String,
+    pub confirm_timeout: Duration,
+}
+
+impl Rabbit {
+    pub fn new() -> Self {
+        let prefix = format!("test-{}", uuid::Uuid::new_v4().simple());
+        Self {
+            connection_name: format!("bridge-queue-test {prefix}"),
+            prefix,
+            confirm_timeout: Duration::from_secs(5),
+        }
+    }
+
+    pub fn options(&self) -> RabbitOptions {
+        let mut options = RabbitOptions::new(AMQP_URL.to_string().into());
+        options.prefix = self.prefix.clone();
+        options.retry_tiers = test_tiers();
+        options.confirm_timeout = self.confirm_timeout;
+        options.connection_name = Some(self.connection_name.clone());
+        options
+    }
+
+    pub async fn connect(&self) -> RabbitQueue {
+        RabbitQueue::connect(self.options()).await.unwrap()
+    }
+
+    pub fn names(&self) -> Names {
+        Names::new(&self.prefix, &test_tiers())
+    }
+
+    pub async fn raw_channel() -> (lapin::Connection, lapin::Channel) {
+        let connection = lapin::Connection::connect(
+            AMQP_URL,
+            lapin::ConnectionProperties::default()
+                .with_executor(tokio_executor_trait::Tokio::current())
+                .with_reactor(tokio_reactor_trait::Tokio),
+        )
+        .await
+        .unwrap();
+        let channel = connection.create_channel().await.unwrap();
+        (connection, channel)
+    }
+}
+
+#[async_trait]
+impl Backend for Rabbit {
+    async fn open(&self) -> Arc<dyn EventQueue> {
+        Arc::new(self.connect().await)
+    }
+
+    async fn cleanup(&self) {
+        let (connection, channel) = Self::raw_channel().await;
+        let names = self.names();
+        for queue in names.queues() {
+            let _ = channel
+                .queue_delete(&queue, lapin::options::QueueDeleteOptions::default())
+                .await;
+        }
+        let _ = channel
+            .exchange_delete(
+                &names.exchange,
+                lapin::options::ExchangeDeleteOptions::default(),
+            )
+            .await;
+        let _ = connection.close(200, "test cleanup").await;
+    }
+}
+
+pub struct Embedded {
+    pub dir: tempfile::TempDir,
+    pub lease: Duration,
+}
+
+impl Embedded {
+    pub fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+            lease: Duration::from_secs(1),
+        }
+    }
+
+    pub fn path(&self) -> String {
+        self.dir.path().join("queue.db").display().to_string()
+    }
+
+    pub fn options(&self) -> EmbeddedOptions {
+        EmbeddedOptions {
+            retry_tiers: test_tiers(),
+            lease: self.lease,
+            poll_interval: Duration::from_millis(20),
+        }
+    }
+
+    pub async fn open_embedded(&self) -> EmbeddedQueue {
+        EmbeddedQueue::open(&self.path(), self.options()).await.unwrap()
+    }
+}
+
+#[async_trait]
+impl Backend for Embedded {
+    async fn open(&self) -> Arc<dyn EventQueue> {
+        Arc::new(self.open_embedded().await)
+    }
+
+    async fn cleanup(&self) {}
+}
+
+/// Runs `body` against `backend`, always cleaning up, then re-raises a failure.
+pub async fn run<B, F, Fut>(backend: B, body: F)
+where
+    B: Backend + 'static,
+    F: FnOnce(Arc<B>) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let backend = Arc::new(backend);
+    let outcome = tokio::spawn(body(backend.clone())).await;
+    backend.cleanup().await;
+    if let Err(error) = outcome {
+        std::panic::resume_unwind(error.into_panic());
+    }
+}
+
+pub fn envelope(tag: &str) -> Envelope {
+    Envelope::new(
+        format!("{tag}-{}", uuid::Uuid::new_v4()),
+        uuid::Uuid::new_v4(),
+        Some("application/json".into()),
+        format!("{{\"tag\":\"{tag}\"}}").into_bytes(),
+        chrono::Utc::now(),
+    )
+}
+
+/// The next delivery within `within`; fails on an error item or timeout.
+pub async fn next(stream: &mut Deliveries, within: Duration) -> Box<dyn Delivery> {
+    match tokio::time::timeout(within, stream.next()).await {
+        Ok(Some(Ok(delivery))) => delivery,
+        Ok(Some(Err(error))) => panic!("stream yielded an error: {error}"),
+        Ok(None) => panic!("stream ended"),
+        Err(_) => panic!("no delivery within {within:?}"),
+    }
+}
+
+/// Asserts that no delivery arrives for `wait`.
+pub async fn nothing_for(stream: &mut Deliveries, wait: Duration) {
+    if let Ok(item) = tokio::time::timeout(wait, stream.next()).await {
+        match item {
+            Some(Ok(delivery)) => panic!(
+                "unexpected delivery of {}",
+                delivery.envelope().event_id
+            ),
+            Some(Err(error)) => panic!("unexpected error: {error}"),
+            None => panic!("stream ended"),
+        }
+    }
+}
+
+pub async fn depth(queue: &dyn EventQueue, part: &str) -> u64 {
+    queue
+        .depths()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|d| d.queue == part)
+        .unwrap_or_else(|| panic!("no depth for {part}"))
+        .messages
+}
+
+/// Waits up to 5 s for a part of the queue to hold `expected` messages (broker counters lag).
+pub async fn eventually_depth(queue: &dyn EventQueue, part: &str, expected: u64) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let now = depth(queue, part).await;
+        if now == expected {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "depth of {part} stayed {now}, expected {expected}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
