@@ -286,10 +286,7 @@ pub async fn delete_rabbit_topology(prefix: &str, tiers: &RetryTiers) {
     let Ok(channel) = conn.create_channel().await else {
         return;
     };
-    let mut queues = vec![format!("{prefix}.events"), format!("{prefix}.dead")];
-    for d in tiers.delays() {
-        queues.push(format!("{prefix}.retry.{}", RetryTiers::name(*d)));
-    }
+    let queues = bridge_queue::rabbitmq::Names::new(prefix, tiers).queues();
     for q in queues {
         let _ = channel.queue_delete(&q, QueueDeleteOptions::default()).await;
     }

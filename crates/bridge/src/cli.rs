@@ -121,6 +121,12 @@ enum Command {
     /// Inspect, replay and purge dead letters.
     #[command(subcommand)]
     Dlq(DlqCommand),
+    /// Offline end-to-end check: emulator + embedded bridge + sample payloads → records.
+    Demo {
+        /// Seconds to wait for the records.
+        #[arg(long, default_value_t = 30)]
+        timeout_secs: u64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -224,6 +230,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             let out = cmd.run(store.as_ref(), &public_url).await?;
             println!("{}", serde_json::to_string_pretty(&out)?);
             Ok(())
+        }
+        Command::Demo { timeout_secs } => {
+            crate::demo::run(Duration::from_secs(timeout_secs)).await
         }
         Command::Dlq(cmd) => {
             let config = config_for_tools(&common)?;

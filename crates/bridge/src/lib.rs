@@ -5,6 +5,7 @@
 mod cli;
 mod config;
 mod dead_letters;
+mod demo;
 mod health;
 mod server;
 mod tenant_file;

@@ -65,7 +65,7 @@ pub async fn open_backends(
             RabbitQueue::connect(RabbitOptions {
                 prefix: plan.queue_prefix.clone(),
                 retry_tiers: plan.retry_tiers.clone(),
-                ..RabbitOptions::new(url.clone())
+                ..RabbitOptions::new(url.clone().into())
             })
             .await
             .context("cannot connect to RabbitMQ (BRIDGE_AMQP_URL)")?,
@@ -77,7 +77,7 @@ pub async fn open_backends(
             }
             Arc::new(
                 EmbeddedQueue::open(
-                    &plan.embedded_queue_path,
+                    &plan.embedded_queue_path.to_string_lossy(),
                     EmbeddedOptions {
                         retry_tiers: plan.retry_tiers.clone(),
                         ..EmbeddedOptions::default()

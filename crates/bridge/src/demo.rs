@@ -1,0 +1,128 @@
+//! `leadback-bridge demo`: the original card's "leave a test request" check, offline. Starts the
+//! CoMagic emulator and an embedded bridge in a temporary folder, creates a demo tenant, posts
+//! the sample Leadback payloads to its webhook URL, and prints the CoMagic records that arrived.
+
+use crate::config::{BackendPlan, BridgeConfig, Roles};
+use crate::server::start;
+use crate::tenant_file::TenantFile;
+use anyhow::Context;
+use bridge_ingress::IngressConfig;
+use bridge_queue::RetryTiers;
+use bridge_store::SecretKey;
+use bridge_worker::WorkerConfig;
+use comagic_emulator::{Emulator, EmulatorConfig};
+use serde_json::json;
+use std::time::{Duration, Instant};
+
+/// The sample payloads (the same files the end-to-end tests use).
+const SAMPLES: &[(&str, &str, &[u8])] = &[
+    (
+        "callback-basic.json",
+        "application/json",
+        include_bytes!("../../../tests/fixtures/leadback/callback-basic.json"),
+    ),
+    (
+        "callback-form.txt",
+        "application/x-www-form-urlencoded",
+        include_bytes!("../../../tests/fixtures/leadback/callback-form.txt"),
+    ),
+    (
+        "callback-no-session.json",
+        "application/json",
+        include_bytes!("../../../tests/fixtures/leadback/callback-no-session.json"),
+    ),
+    (
+        "callback-session.json",
+        "application/json",
+        include_bytes!("../../../tests/fixtures/leadback/callback-session.json"),
+    ),
+    (
+        "chat-basic.json",
+        "application/json",
+        include_bytes!("../../../tests/fixtures/leadback/chat-basic.json"),
+    ),
+];
+
+pub async fn run(timeout: Duration) -> anyhow::Result<()> {
+    let emulator = Emulator::start(EmulatorConfig::default())
+        .await
+        .context("cannot start the CoMagic emulator")?;
+    let data = tempfile::tempdir().context("cannot create a temporary folder")?;
+    let config = BridgeConfig {
+        roles: Roles::SERVE,
+        listen: "127.0.0.1:0".parse()?,
+        metrics_listen: None,
+        public_url: None,
+        data_dir: data.path().to_path_buf(),
+        backends: BackendPlan::resolve(
+            data.path(),
+            None,
+            None,
+            "demo".into(),
+            RetryTiers::parse("1s,2s,5s").map_err(anyhow::Error::msg)?,
+        ),
+        secret_key: SecretKey::generate(),
+        admin_token: None,
+        ingress: IngressConfig::default(),
+        worker: WorkerConfig::default(),
+        depth_refresh: Duration::from_secs(5),
+    };
+    let bridge = start(config).await?;
+    eprintln!("CoMagic emulator: {}", emulator.api_url());
+    eprintln!("bridge (embedded): http://{}", bridge.addr);
+
+    let settings = json!({
+        "name": "Demo shop",
+        "active": true,
+        "comagic": {"api_url": emulator.api_url(), "access_token": "demo-token"},
+        "set_tags": true, "tag_ids": [401],
+        "default_entity": "campaign", "default_campaign_id": 101, "default_site_id": 201,
+        "chat_employee_id": 501,
+        "timezone": "Europe/Moscow"
+    });
+    let input = TenantFile::parse(&settings.to_string())?.into_input(true)?;
+    let (tenant, token) = bridge.store.create_tenant(input).await?;
+    let url = bridge.webhook_url(token.as_str());
+    eprintln!("demo tenant {}: webhook URL {url}", tenant.id);
+
+    let http = reqwest::Client::new();
+    for (name, content_type, body) in SAMPLES {
+        let response = http
+            .post(&url)
+            .header("content-type", *content_type)
+            .body(body.to_vec())
+            .send()
+            .await
+            .with_context(|| format!("posting {name}"))?;
+        let status = response.status();
+        let answer = response.text().await.unwrap_or_default();
+        eprintln!("POST {name} → {status} {answer}");
+    }
+
+    let deadline = Instant::now() + timeout;
+    let records = loop {
+        let records: Vec<_> = emulator
+            .records()
+            .into_iter()
+            .filter(|r| r.kind != "session")
+            .collect();
+        if records.len() >= SAMPLES.len() || Instant::now() > deadline {
+            break records;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    println!("{}", serde_json::to_string_pretty(&records)?);
+    let dead = bridge.store.list_dead_letters(&Default::default()).await?;
+    bridge.shutdown().await;
+    emulator.shutdown().await;
+    eprintln!(
+        "{} of {} sample events arrived in CoMagic (emulator); {} dead letters",
+        records.len(),
+        SAMPLES.len(),
+        dead.len()
+    );
+    if records.len() < SAMPLES.len() {
+        anyhow::bail!("not every sample arrived within {timeout:?}");
+    }
+    Ok(())
+}

@@ -1,0 +1,167 @@
+//! The `leadback-bridge` binary as an operator uses it: tenants, dead letters, refusals.
+
+use serde_json::Value;
+use std::process::{Command, Output};
+
+fn bridge(data_dir: &std::path::Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_leadback-bridge"))
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("BRIDGE_DATA_DIR", data_dir)
+        .env("BRIDGE_PUBLIC_URL", "https://bridge.example.com")
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("binary runs")
+}
+
+fn json_of(out: &Output) -> Value {
+    assert!(
+        out.status.success(),
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("stdout is JSON")
+}
+
+const SETTINGS: &str = r#"{
+  "name": "CLI shop",
+  "active": true,
+  "comagic": {"api_url": "https://dataapi.comagic.ru/v2.0", "access_token": "cli-secret-token-value"},
+  "ignore_session": false,
+  "set_tags": false, "tag_ids": [],
+  "default_entity": "source", "default_source_id": 301, "default_site_id": 201,
+  "chat_employee_id": 501,
+  "timezone": "Europe/Moscow",
+  "upload_sessions": false
+}"#;
+
+#[test]
+fn help_lists_every_subcommand() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = bridge(dir.path(), &["--help"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    for sub in ["serve", "ingress", "worker", "migrate", "tenants", "dlq", "demo"] {
+        assert!(text.contains(sub), "--help lacks {sub}: {text}");
+    }
+    let out = bridge(dir.path(), &["tenants", "--help"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    for sub in ["create", "list", "show", "update", "rotate-token", "deactivate"] {
+        assert!(text.contains(sub), "tenants --help lacks {sub}: {text}");
+    }
+    let out = bridge(dir.path(), &["dlq", "--help"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    for sub in ["list", "show", "replay", "purge"] {
+        assert!(text.contains(sub), "dlq --help lacks {sub}: {text}");
+    }
+    let out = bridge(dir.path(), &["serve", "--help"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    for var in ["BRIDGE_LISTEN", "BRIDGE_METRICS_LISTEN", "BRIDGE_AMQP_URL", "BRIDGE_DATABASE_URL", "BRIDGE_SECRET_KEY", "BRIDGE_ADMIN_TOKEN", "BRIDGE_PUBLIC_URL"] {
+        assert!(text.contains(var), "serve --help lacks {var}: {text}");
+    }
+}
+
+#[test]
+fn tenant_lifecycle_on_the_embedded_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("tenant.json");
+    std::fs::write(&file, SETTINGS).unwrap();
+
+    let created = json_of(&bridge(dir.path(), &["tenants", "create", "--settings", file.to_str().unwrap()]));
+    let id = created["id"].as_str().expect("id").to_owned();
+    let url = created["webhook_url"].as_str().expect("webhook_url").to_owned();
+    assert!(url.starts_with("https://bridge.example.com/hooks/leadback/"), "{url}");
+    let token = url.rsplit('/').next().unwrap();
+    assert_eq!(token.len(), 43, "32 random bytes, base64url");
+    assert_eq!(created["default_entity"], "source");
+    let printed = serde_json::to_string(&created).unwrap();
+    assert!(!printed.contains("cli-secret-token-value"), "secret echoed: {printed}");
+
+    let listed = json_of(&bridge(dir.path(), &["tenants", "list"]));
+    assert!(listed.as_array().unwrap().iter().any(|t| t["id"] == id.as_str()));
+    let shown = json_of(&bridge(dir.path(), &["tenants", "show", &id]));
+    assert_eq!(shown["name"], "CLI shop");
+    assert!(!serde_json::to_string(&shown).unwrap().contains("cli-secret-token-value"));
+
+    let rotated = json_of(&bridge(dir.path(), &["tenants", "rotate-token", &id]));
+    assert_ne!(rotated["webhook_url"], url.as_str());
+
+    let deactivated = json_of(&bridge(dir.path(), &["tenants", "deactivate", &id]));
+    assert_eq!(deactivated["active"], false);
+    let shown = json_of(&bridge(dir.path(), &["tenants", "show", &id]));
+    assert_eq!(shown["active"], false);
+
+    // The credentials are not in clear anywhere in the data folder.
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() && path.file_name().unwrap() != "tenant.json" {
+            let bytes = std::fs::read(&path).unwrap();
+            let needle = b"cli-secret-token-value";
+            assert!(
+                !bytes.windows(needle.len()).any(|w| w == needle),
+                "secret in clear in {}",
+                path.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn invalid_settings_name_each_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("tenant.json");
+    std::fs::write(
+        &file,
+        r#"{"name":"x","comagic":{"api_url":"https://dataapi.comagic.ru/v2.0","access_token":"t"},
+            "default_entity":"source","set_tags":true,"tag_ids":[]}"#,
+    )
+    .unwrap();
+    let out = bridge(dir.path(), &["tenants", "create", "--settings", file.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    for field in ["default_source_id", "default_site_id", "tag_ids"] {
+        assert!(err.contains(field), "error does not name {field}: {err}");
+    }
+}
+
+#[test]
+fn dead_letter_commands_on_an_empty_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let listed = json_of(&bridge(dir.path(), &["dlq", "list"]));
+    assert_eq!(listed, serde_json::json!([]));
+    // Replay and purge refuse to act without a selector.
+    for cmd in ["replay", "purge"] {
+        let out = bridge(dir.path(), &["dlq", cmd]);
+        assert!(!out.status.success(), "dlq {cmd} without selector must fail");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("--all"));
+    }
+    let purged = json_of(&bridge(dir.path(), &["dlq", "purge", "--all"]));
+    assert_eq!(purged["purged"], 0);
+}
+
+#[test]
+fn split_roles_on_the_embedded_queue_are_refused_with_a_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    for role in ["ingress", "worker"] {
+        let out = bridge(dir.path(), &[role, "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"]);
+        assert!(!out.status.success(), "{role} alone on the embedded queue must be refused");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("BRIDGE_AMQP_URL"), "{err}");
+    }
+}
+
+#[test]
+fn postgres_without_a_secret_key_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_leadback-bridge"))
+        .args(["migrate"])
+        .env_clear()
+        .env("BRIDGE_DATA_DIR", dir.path())
+        .env("BRIDGE_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("BRIDGE_SECRET_KEY"));
+}
