@@ -1,0 +1,62 @@
+//! RabbitMQ stopped under a running bridge: the ingress answers 503 (Leadback retries), and
+//! after the broker is back it answers 200 again and delivers — without a restart.
+//!
+//! This test stops the machine's shared broker, so it lives alone in its own test binary
+//! (cargo runs test binaries one after another).
+
+mod support;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+use support::{Backend, World};
+
+/// Starts the broker's app again even if the test panics.
+struct BrokerGuard;
+
+impl BrokerGuard {
+    fn stop() -> BrokerGuard {
+        let status = Command::new("rabbitmqctl").arg("stop_app").status().expect("rabbitmqctl");
+        assert!(status.success(), "rabbitmqctl stop_app failed");
+        BrokerGuard
+    }
+}
+
+impl Drop for BrokerGuard {
+    fn drop(&mut self) {
+        let _ = Command::new("rabbitmqctl").arg("start_app").status();
+        let _ = Command::new("rabbitmqctl").args(["await_startup"]).status();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broker_down_answers_503_then_recovers_without_restart() {
+    let world = World::start_with(Backend::RabbitPostgres, |c| {
+        c.ingress.publish_timeout = Duration::from_secs(3);
+    })
+    .await;
+    let (_, url) = world.default_tenant().await;
+    let (status, _) = world.post_fixture(&url, "callback-basic.json").await;
+    assert_eq!(status, 200);
+    world.wait_records(Duration::from_secs(30), |r| r.len() == 1).await;
+
+    let guard = BrokerGuard::stop();
+    let (status, body) = world.post_fixture(&url, "callback-no-session.json").await;
+    assert_eq!(status, 503, "broker down must not be a 2xx: {body}");
+    drop(guard); // start_app + await_startup
+
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (status, _) = world.post_fixture(&url, "callback-no-session.json").await;
+        if status == 200 {
+            break;
+        }
+        assert_eq!(status, 503, "only 503 while recovering");
+        assert!(Instant::now() < deadline, "ingress did not recover");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    // The consumer came back by itself too: the event is delivered.
+    world
+        .wait_records(Duration::from_secs(60), |r| r.len() == 2)
+        .await;
+    world.stop().await;
+}
