@@ -1,1 +1,16 @@
-//! (to be written)
+//! CoMagic/UIS Data API v2.0 client: JSON-RPC 2.0 over HTTPS POST to a per-tenant API URL,
+//! `login.user` with a cached, self-refreshing token, the `limits` of every response, and a
+//! typed classification of every failure ([`ErrorClass`]) so the worker knows whether to retry,
+//! wait, park the tenant or dead-letter the event.
+//!
+//! The client makes one attempt per call (plus one re-login on an expired session token);
+//! retrying later is the worker's job.
+
+mod client;
+mod error;
+mod sanitize;
+mod token;
+
+pub use client::{Called, ClientOptions, ComagicClient, DEFAULT_TIMEOUT};
+pub use error::{ComagicError, ErrorClass, RpcFailure, TransportKind, DEFAULT_RATE_LIMIT_WAIT};
+pub use leadback_model::comagic;
