@@ -1,1 +1,210 @@
-//! (to be written)
+//! A local stand-in for the CoMagic/UIS Data API v2.0 (JSON-RPC 2.0 over HTTP), for tests,
+//! benchmarks and the offline demo.
+//!
+//! It implements the methods the bridge uses (`login.user`, `upload.offline_messages`,
+//! `upload.chats`, `upload.sessions`, `set.tag_communications`, `set.communications_tags`,
+//! `get.campaigns|sites|sources|tags|employees|account`, `delete.offline_messages|chats`) with the
+//! documented validation, error codes and mnemonics, per-account point limits, components, and
+//! login tokens that expire. Accounts come from [`AccountSeed`]s ([`AccountSeed::demo`] built in).
+//! Tests inspect what arrived (`records`, `calls`) and inject faults ([`Fault`]).
+//!
+//! Assumptions where the documentation is silent or contradicts itself:
+//! - A batch is all-or-nothing: if any item is invalid the whole call fails with that item's error,
+//!   its position in `error.data.params.index` (and `message_index` for a chat message), and nothing
+//!   is stored.
+//! - A repeated `ext_id` of an offline message or chat in the same account (stored earlier or
+//!   repeated within the batch) fails with -32602 `duplicate_entity`, `data.field = "ext_id"`,
+//!   `data.params.id` = the existing record's id when it is stored. A repeated session `ext_id`
+//!   is not an error: the docs say duplicate sessions are dropped, so the first `session_id` is
+//!   returned again.
+//! - Error `data.field` names the item's own field (`phone`, `ext_id`, `messages.employee_id`),
+//!   without the list name; `data.value` carries the offending JSON value as received.
+//! - `upload.offline_messages.date_time` and chat `messages[].date_time` are required (the pages
+//!   also say "the call time is used if absent"); dates are compared with "now" in the account's
+//!   time zone without tolerance.
+//! - Chats need one of `visitor_session_id` / `campaign_id` / `site_id` (page header) but not phone
+//!   or email (page table).
+//! - Unknown ids (campaign, site, source, session, employee, tag, communication) are
+//!   `entity_not_found`; an inactive campaign is `campaign_is_inactive`; a session older than 180
+//!   days is `invalid_parameter_value` on `visitor_session_id`.
+//! - A missing `id` is -32099 `notifications_not_supported`; unknown envelope members and a missing
+//!   `params` are -32600 `invalid_request`.
+//! - `login.user` is neither limited nor charged; every other successful call costs 1 point.
+//!   The minute window follows the wall-clock minute, the day window the account's calendar day.
+
+mod fault;
+mod methods;
+mod params;
+mod records;
+mod rpc;
+mod seed;
+mod server;
+mod state;
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+pub use fault::Fault;
+pub use records::{CallLogEntry, RecordKind, StoredRecord};
+pub use seed::{
+    AccountSeed, CampaignSeed, CampaignStatus, Component, EmployeeSeed, LimitsSeed, SiteSeed,
+    SourceSeed, TagSeed,
+};
+pub use server::router;
+pub use state::EmulatorState;
+
+/// Errors starting the emulator.
+#[derive(Debug, thiserror::Error)]
+pub enum EmulatorError {
+    #[error("cannot bind the emulator to {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot read seed file {path}: {source}")]
+    SeedFile {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("invalid seed JSON: {0}")]
+    SeedParse(serde_json::Error),
+    #[error("account {account}: unknown time zone {timezone:?}")]
+    InvalidTimeZone { account: String, timezone: String },
+    #[error("account {account}: an access token is already used by another account")]
+    DuplicateToken { account: String },
+}
+
+/// How to run the emulator.
+#[derive(Debug, Clone)]
+pub struct EmulatorConfig {
+    /// Where to listen (default `127.0.0.1:0`, a free port).
+    pub bind: SocketAddr,
+    /// The accounts (default: [`AccountSeed::demo`]).
+    pub accounts: Vec<AccountSeed>,
+    /// Lifetime of tokens issued by `login.user` (default 3600 s, as documented).
+    pub login_token_ttl: Duration,
+}
+
+impl Default for EmulatorConfig {
+    fn default() -> Self {
+        Self {
+            bind: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            accounts: vec![AccountSeed::demo()],
+            login_token_ttl: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// Entry point: `Emulator::start(config).await`.
+#[derive(Debug)]
+pub struct Emulator;
+
+impl Emulator {
+    /// Bind and serve in the background (must be called inside a tokio runtime).
+    pub async fn start(config: EmulatorConfig) -> Result<RunningEmulator, EmulatorError> {
+        let state = EmulatorState::new(&config)?;
+        let listener =
+            TcpListener::bind(config.bind)
+                .await
+                .map_err(|source| EmulatorError::Bind {
+                    addr: config.bind,
+                    source,
+                })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|source| EmulatorError::Bind {
+                addr: config.bind,
+                source,
+            })?;
+        let (shutdown, stop) = watch::channel(false);
+        let task = tokio::spawn(server::serve(listener, router(state.clone()), stop));
+        tracing::info!(%addr, "CoMagic emulator listening");
+        Ok(RunningEmulator {
+            addr,
+            state,
+            shutdown,
+            task: Some(task),
+        })
+    }
+}
+
+/// A running emulator. Dropping it stops the server too.
+#[derive(Debug)]
+pub struct RunningEmulator {
+    addr: SocketAddr,
+    state: EmulatorState,
+    shutdown: watch::Sender<bool>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl RunningEmulator {
+    /// The JSON-RPC endpoint, `http://127.0.0.1:PORT/v2.0`.
+    pub fn api_url(&self) -> String {
+        format!("http://{}/v2.0", self.addr)
+    }
+
+    /// `http://127.0.0.1:PORT` (the inspection endpoints live under `/_emulator/`).
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The shared state (the same handle the server uses).
+    pub fn state(&self) -> &EmulatorState {
+        &self.state
+    }
+
+    /// Records stored so far.
+    pub fn records(&self) -> Vec<StoredRecord> {
+        self.state.records()
+    }
+
+    /// Calls received so far.
+    pub fn calls(&self) -> Vec<CallLogEntry> {
+        self.state.calls()
+    }
+
+    /// Queue a fault for the next matching call(s).
+    pub fn inject(&self, fault: Fault) {
+        self.state.inject(fault);
+    }
+
+    /// Set the point limits of the token's account (fresh windows). `false`: unknown token.
+    pub fn set_limits(&self, access_token: &str, minute: u32, day: u32) -> bool {
+        self.state.set_limits(access_token, minute, day)
+    }
+
+    /// Make every `login.user` token expire now.
+    pub fn expire_tokens(&self) {
+        self.state.expire_tokens();
+    }
+
+    /// Back to the seeded state.
+    pub fn reset(&self) {
+        self.state.reset();
+    }
+
+    /// Stop accepting, close open connections and wait for the server task.
+    pub async fn shutdown(mut self) {
+        let _ = self.shutdown.send(true);
+        if let Some(task) = self.task.take() {
+            if let Err(error) = task.await {
+                tracing::warn!(%error, "emulator server task failed");
+            }
+        }
+    }
+}
+
+impl Drop for RunningEmulator {
+    fn drop(&mut self) {
+        // Receivers may already be gone; nothing to do then.
+        let _ = self.shutdown.send(true);
+    }
+}

@@ -1,0 +1,245 @@
+//! The JSON-RPC 2.0 envelope and the Data API's error object
+//! (`error: {code, message, data: {mnemonic, field, value, params, metadata}}`), with the codes,
+//! mnemonics and messages of the documentation's error tables (general.txt).
+
+use serde_json::{json, Map, Value};
+
+/// A Data API error as it goes on the wire.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RpcError {
+    pub code: i64,
+    pub mnemonic: String,
+    pub message: String,
+    pub field: Option<String>,
+    pub value: Option<Value>,
+    pub params: Map<String, Value>,
+    pub metadata: Option<Value>,
+}
+
+impl RpcError {
+    pub fn new(code: i64, mnemonic: &str, message: &str) -> Self {
+        Self {
+            code,
+            mnemonic: mnemonic.to_owned(),
+            message: message.to_owned(),
+            field: None,
+            value: None,
+            params: Map::new(),
+            metadata: None,
+        }
+    }
+
+    pub fn with_field(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
+    }
+
+    pub fn with_value(mut self, value: Value) -> Self {
+        self.value = Some(value);
+        self
+    }
+
+    pub fn with_param(mut self, key: &str, value: impl Into<Value>) -> Self {
+        self.params.insert(key.to_owned(), value.into());
+        self
+    }
+
+    /// The `error` member of a response.
+    pub fn to_json(&self) -> Value {
+        let mut data = Map::new();
+        data.insert("mnemonic".into(), Value::String(self.mnemonic.clone()));
+        if let Some(field) = &self.field {
+            data.insert("field".into(), Value::String(field.clone()));
+        }
+        if let Some(value) = &self.value {
+            data.insert("value".into(), value.clone());
+        }
+        if !self.params.is_empty() {
+            data.insert("params".into(), Value::Object(self.params.clone()));
+        }
+        if let Some(metadata) = &self.metadata {
+            data.insert("metadata".into(), metadata.clone());
+        }
+        json!({"code": self.code, "message": self.message, "data": data})
+    }
+
+    // --- the documented errors -------------------------------------------------------------
+
+    pub fn parse_error() -> Self {
+        Self::new(
+            -32700,
+            "parse_error",
+            "Invalid JSON was received by the server.",
+        )
+    }
+
+    pub fn invalid_request() -> Self {
+        Self::new(
+            -32600,
+            "invalid_request",
+            "Invalid Request The JSON sent is not a valid Request object",
+        )
+    }
+
+    pub fn batch_not_supported() -> Self {
+        // The mnemonic's spelling is the API's own.
+        Self::new(
+            -32099,
+            "batch_opreations_not_supported",
+            "Batch operations not supported",
+        )
+    }
+
+    pub fn notifications_not_supported() -> Self {
+        Self::new(
+            -32099,
+            "notifications_not_supported",
+            "Notifications not supported",
+        )
+    }
+
+    pub fn method_not_found() -> Self {
+        Self::new(
+            -32601,
+            "method_not_found",
+            "The method does not exist / is not available",
+        )
+    }
+
+    pub fn required_parameter_missed(field: impl Into<String>) -> Self {
+        Self::new(
+            -32602,
+            "required_parameter_missed",
+            "The required parameter has been missed",
+        )
+        .with_field(field)
+    }
+
+    pub fn invalid_parameter_value(field: impl Into<String>, value: &Value) -> Self {
+        Self::new(-32602, "invalid_parameter_value", "Invalid parameter value")
+            .with_field(field)
+            .with_value(value.clone())
+    }
+
+    pub fn unexpected_parameters(field: impl Into<String>) -> Self {
+        Self::new(
+            -32602,
+            "unexpected_parameters",
+            "Unexpected method parameter(s)",
+        )
+        .with_field(field)
+    }
+
+    pub fn invalid_parameters_combination(field: impl Into<String>) -> Self {
+        Self::new(
+            -32602,
+            "invalid_parameters_combination",
+            "The combination of parameters is not permitted",
+        )
+        .with_field(field)
+    }
+
+    pub fn data_type_error(field: impl Into<String>, value: &Value) -> Self {
+        Self::new(-32602, "data_type_error", "Data supplied is of wrong type")
+            .with_field(field)
+            .with_value(value.clone())
+    }
+
+    pub fn entity_not_found(field: impl Into<String>, value: &Value) -> Self {
+        Self::new(-32602, "entity_not_found", "Entity not found")
+            .with_field(field)
+            .with_value(value.clone())
+    }
+
+    pub fn duplicate_entity(field: impl Into<String>, value: &Value) -> Self {
+        Self::new(-32602, "duplicate_entity", "Duplicate entity")
+            .with_field(field)
+            .with_value(value.clone())
+    }
+
+    pub fn campaign_is_inactive(field: impl Into<String>, value: &Value) -> Self {
+        Self::new(-32602, "campaign_is_inactive", "Campaign is inactive")
+            .with_field(field)
+            .with_value(value.clone())
+    }
+
+    pub fn invalid_date_time(field: impl Into<String>, value: &Value) -> Self {
+        Self::new(-32602, "invalid_date_time", "Invalid date time")
+            .with_field(field)
+            .with_value(value.clone())
+    }
+
+    pub fn data_limit_exceeded(field: impl Into<String>, max: usize) -> Self {
+        Self::new(
+            -32602,
+            "data_limit_exceeded",
+            "A new data limit has been exceeded",
+        )
+        .with_field(field)
+        .with_param("max_value", max)
+    }
+
+    pub fn filter_prohibited(field: impl Into<String>) -> Self {
+        Self::new(
+            -32602,
+            "filter_prohibited",
+            "Filter by parameter is prohibited",
+        )
+        .with_field(field)
+    }
+
+    pub fn sort_prohibited(field: impl Into<String>) -> Self {
+        Self::new(-32602, "sort_prohibited", "Sort by parameter is prohibited").with_field(field)
+    }
+
+    pub fn access_token_invalid() -> Self {
+        Self::new(-32001, "access_token_invalid", "Access token is invalid")
+    }
+
+    pub fn access_token_expired() -> Self {
+        Self::new(
+            -32001,
+            "access_token_expired",
+            "Access token has been expired",
+        )
+    }
+
+    pub fn auth_error() -> Self {
+        Self::new(-32001, "auth_error", "Login or password is wrong")
+    }
+
+    pub fn method_component_disabled(components: &[&str]) -> Self {
+        let list = components.join(", ");
+        Self::new(
+            -32008,
+            "method_component_disabled",
+            &format!(
+                "You need at least on of the following components to access this method: {list}"
+            ),
+        )
+        .with_param("components", list)
+    }
+
+    /// `limit_type` is `minute` or `day`.
+    pub fn limit_exceeded(limit_type: &str, max: u32) -> Self {
+        Self::new(
+            -32029,
+            "limit_exceeded",
+            &format!(
+                "Limit per {limit_type} has been exceeded. Value of current limit per {limit_type} is {max}"
+            ),
+        )
+        .with_param("limit_type", limit_type)
+        .with_param("limit_max_value", max)
+    }
+}
+
+/// A successful response.
+pub fn result_response(id: &Value, result: Value) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "result": result})
+}
+
+/// An error response.
+pub fn error_response(id: &Value, error: &RpcError) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "error": error.to_json()})
+}

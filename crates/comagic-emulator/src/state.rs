@@ -1,0 +1,354 @@
+//! The emulator's mutable world: accounts (seed + uploaded sessions + used ext_ids + point limits),
+//! tokens, stored records, the call log and the fault queue. One mutex guards it all; no lock is
+//! held across an `.await`.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
+use chrono_tz::Tz;
+use secrecy::ExposeSecret;
+use serde_json::{json, Value};
+
+use crate::fault::Fault;
+use crate::records::{CallLogEntry, RecordKind, StoredRecord};
+use crate::seed::AccountSeed;
+use crate::{EmulatorConfig, EmulatorError};
+
+/// Ids handed out for uploaded offline messages and chats start here.
+const FIRST_RECORD_ID: u64 = 1_000_001;
+/// Ids handed out for uploaded sessions start here (above any realistic seeded session id).
+const FIRST_SESSION_ID: u64 = 9_000_000_001;
+
+/// What is known about a visitor session.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SessionInfo {
+    pub site_id: Option<i64>,
+    pub campaign_id: Option<i64>,
+    /// Start in the account's local time (unknown for seeded sessions).
+    pub started: Option<NaiveDateTime>,
+}
+
+/// Minute and day point windows. The minute window follows the wall-clock minute, the day window
+/// the account's local calendar day.
+#[derive(Debug, Clone)]
+pub(crate) struct Limits {
+    pub minute_limit: u32,
+    pub day_limit: u32,
+    minute_used: u32,
+    day_used: u32,
+    minute_window: i64,
+    day_window: NaiveDate,
+}
+
+impl Limits {
+    fn new(minute_limit: u32, day_limit: u32) -> Self {
+        Self {
+            minute_limit,
+            day_limit,
+            minute_used: 0,
+            day_used: 0,
+            minute_window: i64::MIN,
+            day_window: NaiveDate::MIN,
+        }
+    }
+
+    pub fn roll(&mut self, now: DateTime<Utc>, tz: Tz) {
+        let minute = now.timestamp().div_euclid(60);
+        if minute != self.minute_window {
+            self.minute_window = minute;
+            self.minute_used = 0;
+        }
+        let day = now.with_timezone(&tz).date_naive();
+        if day != self.day_window {
+            self.day_window = day;
+            self.day_used = 0;
+        }
+    }
+
+    /// The spent window, if any (day first: waiting for the minute would not help).
+    pub fn exhausted(&self) -> Option<(&'static str, u32)> {
+        if self.day_used >= self.day_limit {
+            Some(("day", self.day_limit))
+        } else if self.minute_used >= self.minute_limit {
+            Some(("minute", self.minute_limit))
+        } else {
+            None
+        }
+    }
+
+    pub fn charge(&mut self) {
+        self.minute_used = self.minute_used.saturating_add(1);
+        self.day_used = self.day_used.saturating_add(1);
+    }
+
+    /// `metadata.limits` as the API reports it.
+    pub fn to_json(&self, now: DateTime<Utc>, tz: Tz) -> Value {
+        let minute_reset = 60 - now.timestamp().rem_euclid(60);
+        let local = now.with_timezone(&tz);
+        let day_reset = local
+            .date_naive()
+            .succ_opt()
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .and_then(|midnight| tz.from_local_datetime(&midnight).earliest())
+            .map(|midnight| (midnight.with_timezone(&Utc) - now).num_seconds().max(1))
+            .unwrap_or(86_400);
+        json!({
+            "day_limit": self.day_limit,
+            "day_remaining": self.day_limit.saturating_sub(self.day_used),
+            "day_reset": day_reset,
+            "minute_limit": self.minute_limit,
+            "minute_remaining": self.minute_limit.saturating_sub(self.minute_used),
+            "minute_reset": minute_reset,
+        })
+    }
+}
+
+/// One account at run time.
+#[derive(Debug, Clone)]
+pub(crate) struct Account {
+    pub seed: AccountSeed,
+    pub tz: Tz,
+    pub sessions: HashMap<u64, SessionInfo>,
+    /// Uploaded sessions by ext_id (the API drops duplicate sessions: we answer with the first id).
+    pub session_ext_ids: HashMap<String, u64>,
+    /// ext_ids in use by offline messages and chats.
+    pub ext_ids: HashMap<(RecordKind, String), u64>,
+    pub limits: Limits,
+}
+
+impl Account {
+    fn from_seed(seed: &AccountSeed) -> Result<Self, EmulatorError> {
+        let tz: Tz = seed
+            .timezone
+            .parse()
+            .map_err(|_| EmulatorError::InvalidTimeZone {
+                account: seed.name.clone(),
+                timezone: seed.timezone.clone(),
+            })?;
+        Ok(Self {
+            seed: seed.clone(),
+            tz,
+            sessions: seed
+                .session_ids
+                .iter()
+                .map(|&id| (id, SessionInfo::default()))
+                .collect(),
+            session_ext_ids: HashMap::new(),
+            ext_ids: HashMap::new(),
+            limits: Limits::new(seed.limits.minute, seed.limits.day),
+        })
+    }
+
+    /// "Now" on the account's wall clock: dates in requests are local to the account.
+    pub fn local_now(&self, now: DateTime<Utc>) -> NaiveDateTime {
+        now.with_timezone(&self.tz).naive_local()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct LoginToken {
+    pub account: usize,
+    pub expires_at: Instant,
+}
+
+#[derive(Debug)]
+pub(crate) struct Inner {
+    pub accounts: Vec<Account>,
+    pub static_tokens: HashMap<String, usize>,
+    pub login_tokens: HashMap<String, LoginToken>,
+    pub records: Vec<StoredRecord>,
+    pub calls: Vec<CallLogEntry>,
+    pub faults: VecDeque<Fault>,
+    pub next_record_id: u64,
+    pub next_session_id: u64,
+}
+
+impl Inner {
+    fn build(seeds: &[AccountSeed]) -> Result<Self, EmulatorError> {
+        let mut accounts = Vec::with_capacity(seeds.len());
+        let mut static_tokens = HashMap::new();
+        for (index, seed) in seeds.iter().enumerate() {
+            accounts.push(Account::from_seed(seed)?);
+            for token in &seed.access_tokens {
+                if static_tokens
+                    .insert(token.expose_secret().to_owned(), index)
+                    .is_some()
+                {
+                    return Err(EmulatorError::DuplicateToken {
+                        account: seed.name.clone(),
+                    });
+                }
+            }
+        }
+        Ok(Self {
+            accounts,
+            static_tokens,
+            login_tokens: HashMap::new(),
+            records: Vec::new(),
+            calls: Vec::new(),
+            faults: VecDeque::new(),
+            next_record_id: FIRST_RECORD_ID,
+            next_session_id: FIRST_SESSION_ID,
+        })
+    }
+
+    /// Store an uploaded item and return its new id.
+    pub fn store(
+        &mut self,
+        account: usize,
+        kind: RecordKind,
+        item: &Value,
+        now: DateTime<Utc>,
+    ) -> u64 {
+        let id = match kind {
+            RecordKind::Session => {
+                let id = self.next_session_id;
+                self.next_session_id += 1;
+                id
+            }
+            RecordKind::OfflineMessage | RecordKind::Chat => {
+                let id = self.next_record_id;
+                self.next_record_id += 1;
+                id
+            }
+        };
+        let ext_id = item
+            .get("ext_id")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        let acc = &mut self.accounts[account];
+        if let (Some(ext), RecordKind::OfflineMessage | RecordKind::Chat) = (&ext_id, kind) {
+            acc.ext_ids.insert((kind, ext.clone()), id);
+        }
+        self.records.push(StoredRecord {
+            kind,
+            id,
+            account: acc.seed.name.clone(),
+            ext_id,
+            payload: item.clone(),
+            tags: Vec::new(),
+            received_at: now,
+        });
+        id
+    }
+}
+
+/// A cloneable handle on the emulator's state; the router and [`crate::RunningEmulator`] share it.
+#[derive(Clone)]
+pub struct EmulatorState {
+    pub(crate) inner: Arc<Mutex<Inner>>,
+    seeds: Arc<Vec<AccountSeed>>,
+    pub(crate) login_token_ttl: Duration,
+}
+
+impl std::fmt::Debug for EmulatorState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmulatorState")
+            .field("accounts", &self.seeds.len())
+            .field("login_token_ttl", &self.login_token_ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EmulatorState {
+    /// Build the state from the config's seeds (time zones and token uniqueness are checked).
+    pub fn new(config: &EmulatorConfig) -> Result<Self, EmulatorError> {
+        let inner = Inner::build(&config.accounts)?;
+        Ok(Self {
+            inner: Arc::new(Mutex::new(inner)),
+            seeds: Arc::new(config.accounts.clone()),
+            login_token_ttl: config.login_token_ttl,
+        })
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock leaves consistent-enough data for a test double.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Every record stored so far (offline messages, chats, sessions), in upload order.
+    pub fn records(&self) -> Vec<StoredRecord> {
+        self.lock().records.clone()
+    }
+
+    /// Every call so far, in arrival order.
+    pub fn calls(&self) -> Vec<CallLogEntry> {
+        self.lock().calls.clone()
+    }
+
+    /// Queue a fault.
+    pub fn inject(&self, mut fault: Fault) {
+        // A fault for zero calls is no fault at all.
+        if *fault.count_mut() > 0 {
+            self.lock().faults.push_back(fault);
+        }
+    }
+
+    /// Set the point limits of the account `access_token` belongs to (permanent or login token) and
+    /// start fresh windows. Returns `false` when the token is unknown.
+    pub fn set_limits(&self, access_token: &str, minute: u32, day: u32) -> bool {
+        let mut inner = self.lock();
+        let account = inner
+            .static_tokens
+            .get(access_token)
+            .copied()
+            .or_else(|| inner.login_tokens.get(access_token).map(|t| t.account));
+        match account {
+            Some(index) => {
+                inner.accounts[index].limits = Limits::new(minute, day);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Make every token issued by `login.user` expire now.
+    pub fn expire_tokens(&self) {
+        let now = Instant::now();
+        for token in self.lock().login_tokens.values_mut() {
+            token.expires_at = now;
+        }
+    }
+
+    /// Back to the seeded state: no records, calls, faults, login tokens, uploaded sessions or spent
+    /// points.
+    pub fn reset(&self) {
+        match Inner::build(&self.seeds) {
+            Ok(fresh) => *self.lock() = fresh,
+            // The seeds were accepted by `new`, so rebuilding cannot fail; keep the state if it does.
+            Err(error) => tracing::error!(%error, "emulator reset failed"),
+        }
+    }
+
+    /// Take the first queued fault matching `method` (decrementing its count).
+    pub(crate) fn take_fault(&self, method: &str) -> Option<Fault> {
+        let mut inner = self.lock();
+        let position = inner.faults.iter().position(|f| f.matches(method))?;
+        let fault = inner.faults.get_mut(position)?;
+        let taken = fault.clone();
+        let count = fault.count_mut();
+        *count = count.saturating_sub(1);
+        if *count == 0 {
+            inner.faults.remove(position);
+        }
+        Some(taken)
+    }
+
+    pub(crate) fn log_call(
+        &self,
+        method: &str,
+        outcome: &str,
+        items: usize,
+        account: Option<String>,
+    ) {
+        self.lock().calls.push(CallLogEntry {
+            method: method.to_owned(),
+            outcome: outcome.to_owned(),
+            items,
+            account,
+            at: Utc::now(),
+        });
+    }
+}
