@@ -1,0 +1,653 @@
+//! What a store must do, whatever the backend. Each function gets a fresh database.
+
+use crate::harness::Backend;
+use bridge_store::{
+    DeadLetterFilter, NewDeadLetter, SecretKey, Store, StoreError, Tenant, TenantInput, TokenHash,
+    UploadRecord, WebhookToken,
+};
+use chrono::{DateTime, Duration, SubsecRound as _, Utc};
+use leadback_model::{ComagicAuth, ComagicCredentials, DefaultEntity, TenantSettings};
+use secrecy::{ExposeSecret as _, SecretString};
+use serde_json::json;
+use std::collections::HashSet;
+use std::sync::Arc;
+use uuid::Uuid;
+
+const ACCESS_TOKEN: &str = "at-9f8e7d6c5b4a-the-api-key-of-acme";
+const PASSWORD: &str = "pw-Correct-Horse-Battery-Staple";
+
+fn key() -> SecretKey {
+    SecretKey::parse("000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f").unwrap()
+}
+
+fn access_token(token: &str) -> ComagicCredentials {
+    ComagicCredentials {
+        api_url: "https://dataapi.comagic.ru/v2.0".into(),
+        auth: ComagicAuth::AccessToken {
+            access_token: SecretString::from(token),
+        },
+    }
+}
+
+fn login(password: &str) -> ComagicCredentials {
+    ComagicCredentials {
+        api_url: "https://dataapi.uiscom.ru/v2.0".into(),
+        auth: ComagicAuth::Login {
+            login: "acme-admin".into(),
+            password: SecretString::from(password),
+        },
+    }
+}
+
+fn input(name: &str, credentials: Option<ComagicCredentials>) -> TenantInput {
+    TenantInput {
+        name: name.into(),
+        active: true,
+        settings: TenantSettings {
+            set_tags: true,
+            tag_ids: vec![7, 8],
+            default_campaign_id: Some(42),
+            ..TenantSettings::default()
+        },
+        credentials,
+    }
+}
+
+/// (api_url, kind, secret) of a tenant's credentials, for comparisons.
+fn creds_of(c: &ComagicCredentials) -> (String, String, String) {
+    let secret = match &c.auth {
+        ComagicAuth::AccessToken { access_token } => access_token.expose_secret().to_owned(),
+        ComagicAuth::Login { login, password } => {
+            format!("{login}/{}", password.expose_secret())
+        }
+    };
+    (c.api_url.clone(), c.auth.kind().to_owned(), secret)
+}
+
+fn assert_same_tenant(a: &Tenant, b: &Tenant) {
+    assert_eq!(a.id, b.id);
+    assert_eq!(a.name, b.name);
+    assert_eq!(a.active, b.active);
+    assert_eq!(a.settings, b.settings);
+    assert_eq!(creds_of(&a.credentials), creds_of(&b.credentials));
+    assert_eq!(a.created_at, b.created_at);
+    assert_eq!(a.updated_at, b.updated_at);
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+fn at(seconds: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(1_750_000_000 + seconds, 123_456_789).unwrap()
+}
+
+fn upload(tenant_id: Uuid, event_id: &str, delivered_at: DateTime<Utc>) -> UploadRecord {
+    UploadRecord {
+        tenant_id,
+        event_id: event_id.into(),
+        kind: "callback".into(),
+        ext_id: format!("lb-{event_id}"),
+        comagic_id: Some(1001),
+        attempts: 2,
+        received_at: delivered_at - Duration::seconds(5),
+        delivered_at,
+    }
+}
+
+pub async fn migrate_twice_is_idempotent(b: &dyn Backend) {
+    let store = b.migrated(key()).await;
+    let (tenant, token) = store
+        .create_tenant(input("acme", Some(access_token(ACCESS_TOKEN))))
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    store.ready().await.unwrap();
+    // A second process migrating the same database changes nothing either.
+    let again = b.migrated(key()).await;
+    again.ready().await.unwrap();
+    let found = again.tenant_by_token(&token.hash()).await.unwrap().unwrap();
+    assert_same_tenant(&found, &tenant);
+}
+
+pub async fn ready_requires_every_migration(b: &dyn Backend) {
+    let store = b.open(key()).await;
+    assert!(matches!(store.ready().await, Err(StoreError::Migration(_))));
+    store.migrate().await.unwrap();
+    store.ready().await.unwrap();
+    b.unapply_last_migration().await;
+    let err = store.ready().await.unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Migration(m) if m.contains("not applied")),
+        "{err}"
+    );
+}
+
+pub async fn token_finds_its_tenant(b: &dyn Backend) {
+    let store = b.migrated(key()).await;
+    let (tenant, token) = store
+        .create_tenant(input("acme", Some(access_token(ACCESS_TOKEN))))
+        .await
+        .unwrap();
+    let (other, other_token) = store
+        .create_tenant(input("globex", Some(login(PASSWORD))))
+        .await
+        .unwrap();
+    assert_ne!(token.as_str(), other_token.as_str());
+    assert!(WebhookToken::looks_valid(token.as_str()));
+
+    let found = store
+        .tenant_by_token(&TokenHash::of(token.as_str()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_same_tenant(&found, &tenant);
+    assert_eq!(found.settings.tag_ids, vec![7, 8]);
+    let found = store
+        .tenant_by_token(&other_token.hash())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.id, other.id);
+
+    for wrong in [
+        WebhookToken::generate().as_str().to_owned(),
+        "not-a-token".to_owned(),
+        String::new(),
+        token.as_str().to_uppercase(),
+    ] {
+        assert!(store
+            .tenant_by_token(&TokenHash::of(&wrong))
+            .await
+            .unwrap()
+            .is_none());
+    }
+
+    // Lookup ignores the active flag: the caller decides what an inactive tenant gets.
+    store.set_active(tenant.id, false).await.unwrap();
+    let found = store.tenant_by_token(&token.hash()).await.unwrap().unwrap();
+    assert!(!found.active);
+
+    let fetched = store.get_tenant(other.id).await.unwrap().unwrap();
+    assert_same_tenant(&fetched, &other);
+    assert!(store.get_tenant(Uuid::new_v4()).await.unwrap().is_none());
+    let ids: Vec<Uuid> = store
+        .list_tenants()
+        .await
+        .unwrap()
+        .iter()
+        .map(|t| t.id)
+        .collect();
+    assert_eq!(ids, vec![tenant.id, other.id]);
+}
+
+pub async fn rotation_retires_the_old_token(b: &dyn Backend) {
+    let store = b.migrated(key()).await;
+    let (tenant, old) = store
+        .create_tenant(input("acme", Some(access_token(ACCESS_TOKEN))))
+        .await
+        .unwrap();
+    let new = store.rotate_token(tenant.id).await.unwrap();
+    assert_ne!(new.as_str(), old.as_str());
+    assert!(store.tenant_by_token(&old.hash()).await.unwrap().is_none());
+    let found = store.tenant_by_token(&new.hash()).await.unwrap().unwrap();
+    assert_eq!(found.id, tenant.id);
+    assert_eq!(creds_of(&found.credentials), creds_of(&tenant.credentials));
+    assert!(matches!(
+        store.rotate_token(Uuid::new_v4()).await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+pub async fn update_keeps_or_replaces_credentials(b: &dyn Backend) {
+    let store = b.migrated(key()).await;
+    let (tenant, token) = store
+        .create_tenant(input("acme", Some(access_token(ACCESS_TOKEN))))
+        .await
+        .unwrap();
+
+    let mut changed = input("acme renamed", None);
+    changed.active = false;
+    changed.settings.default_entity = DefaultEntity::Source;
+    changed.settings.default_source_id = Some(5);
+    changed.settings.default_site_id = Some(6);
+    let updated = store
+        .update_tenant(tenant.id, changed.clone())
+        .await
+        .unwrap();
+    assert_eq!(updated.name, "acme renamed");
+    assert!(!updated.active);
+    assert_eq!(updated.settings, changed.settings);
+    assert_eq!(
+        creds_of(&updated.credentials),
+        creds_of(&tenant.credentials)
+    );
+    assert_eq!(updated.created_at, tenant.created_at);
+    assert!(updated.updated_at >= tenant.updated_at);
+    // The token is untouched by an update.
+    assert_eq!(
+        store
+            .tenant_by_token(&token.hash())
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        tenant.id
+    );
+
+    let replaced = store
+        .update_tenant(tenant.id, input("acme", Some(login(PASSWORD))))
+        .await
+        .unwrap();
+    assert_eq!(
+        creds_of(&replaced.credentials),
+        (
+            "https://dataapi.uiscom.ru/v2.0".to_owned(),
+            "login".to_owned(),
+            format!("acme-admin/{PASSWORD}")
+        )
+    );
+    let reread = store.get_tenant(tenant.id).await.unwrap().unwrap();
+    assert_same_tenant(&reread, &replaced);
+
+    assert!(matches!(
+        store.update_tenant(Uuid::new_v4(), input("x", None)).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        store.create_tenant(input("no credentials", None)).await,
+        Err(StoreError::Invalid(_))
+    ));
+}
+
+pub async fn credentials_are_encrypted_at_rest(b: &dyn Backend) {
+    let store = b.migrated(key()).await;
+    let (a, _) = store
+        .create_tenant(input("acme", Some(access_token(ACCESS_TOKEN))))
+        .await
+        .unwrap();
+    let (g, _) = store
+        .create_tenant(input("globex", Some(login(PASSWORD))))
+        .await
+        .unwrap();
+
+    let raw = b.raw_tenant_bytes().await;
+    // The test can see the rows at all (it would pass vacuously otherwise) …
+    assert!(contains(&raw, b"globex"));
+    assert!(contains(&raw, b"https://dataapi.uiscom.ru/v2.0"));
+    // … and no secret is among them.
+    assert!(!contains(&raw, ACCESS_TOKEN.as_bytes()));
+    assert!(!contains(&raw, PASSWORD.as_bytes()));
+
+    let a = store.get_tenant(a.id).await.unwrap().unwrap();
+    assert_eq!(creds_of(&a.credentials).2, ACCESS_TOKEN);
+    let g = store.get_tenant(g.id).await.unwrap().unwrap();
+    assert_eq!(creds_of(&g.credentials).2, format!("acme-admin/{PASSWORD}"));
+}
+
+pub async fn wrong_key_is_a_crypto_error(b: &dyn Backend) {
+    let store = b.migrated(key()).await;
+    let (tenant, token) = store
+        .create_tenant(input("acme", Some(access_token(ACCESS_TOKEN))))
+        .await
+        .unwrap();
+    let other = b.open(SecretKey::generate()).await;
+    let err = other.get_tenant(tenant.id).await.unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Crypto(m) if m.contains("BRIDGE_SECRET_KEY")),
+        "{err}"
+    );
+    assert!(!err.to_string().contains(ACCESS_TOKEN));
+    assert!(matches!(
+        other.tenant_by_token(&token.hash()).await,
+        Err(StoreError::Crypto(_))
+    ));
+    assert!(matches!(
+        other.list_tenants().await,
+        Err(StoreError::Crypto(_))
+    ));
+    // The right key still reads it: nothing was damaged.
+    assert!(store.get_tenant(tenant.id).await.unwrap().is_some());
+}
+
+pub async fn set_active_and_delete(b: &dyn Backend) {
+    let store = b.migrated(key()).await;
+    let (tenant, token) = store
+        .create_tenant(input("acme", Some(access_token(ACCESS_TOKEN))))
+        .await
+        .unwrap();
+    let (keep, _) = store
+        .create_tenant(input("globex", Some(login(PASSWORD))))
+        .await
+        .unwrap();
+    store
+        .ledger_record_upload(&upload(tenant.id, "ev-1", at(0)))
+        .await
+        .unwrap();
+
+    store.set_active(tenant.id, false).await.unwrap();
+    assert!(!store.get_tenant(tenant.id).await.unwrap().unwrap().active);
+    store.set_active(tenant.id, true).await.unwrap();
+    assert!(store.get_tenant(tenant.id).await.unwrap().unwrap().active);
+
+    store.delete_tenant(tenant.id).await.unwrap();
+    assert!(store.get_tenant(tenant.id).await.unwrap().is_none());
+    assert!(store
+        .tenant_by_token(&token.hash())
+        .await
+        .unwrap()
+        .is_none());
+    let left: Vec<Uuid> = store
+        .list_tenants()
+        .await
+        .unwrap()
+        .iter()
+        .map(|t| t.id)
+        .collect();
+    assert_eq!(left, vec![keep.id]);
+    // Audit data outlives the tenant.
+    assert!(store.ledger_get(tenant.id, "ev-1").await.unwrap().is_some());
+
+    for result in [
+        store.delete_tenant(tenant.id).await,
+        store.set_active(tenant.id, true).await,
+    ] {
+        assert!(matches!(result, Err(StoreError::NotFound(_))));
+    }
+}
+
+pub async fn ledger_records_once(b: &dyn Backend) {
+    let store = b.migrated(key()).await;
+    let tenant = Uuid::new_v4();
+    let first = upload(tenant, "ev-1", at(10));
+    assert!(store.ledger_record_upload(&first).await.unwrap());
+
+    let mut second = upload(tenant, "ev-1", at(20));
+    second.comagic_id = None;
+    second.attempts = 9;
+    assert!(!store.ledger_record_upload(&second).await.unwrap());
+
+    let entry = store.ledger_get(tenant, "ev-1").await.unwrap().unwrap();
+    assert_eq!(entry.tenant_id, tenant);
+    assert_eq!(entry.event_id, "ev-1");
+    assert_eq!(entry.kind, "callback");
+    assert_eq!(entry.ext_id, "lb-ev-1");
+    assert_eq!(entry.comagic_id, Some(1001));
+    assert_eq!(entry.attempts, 2);
+    assert!(entry.tagged.is_empty());
+    assert!(!entry.complete);
+    // Stored to the microsecond, the precision both databases keep.
+    assert_eq!(entry.delivered_at, at(10).trunc_subsecs(6));
+    assert_eq!(
+        entry.received_at,
+        (at(10) - Duration::seconds(5)).trunc_subsecs(6)
+    );
+
+    // Same event id, other tenant: a separate row. `duplicate_entity` uploads have no id.
+    let mut dup = upload(Uuid::new_v4(), "ev-1", at(30));
+    dup.comagic_id = None;
+    assert!(store.ledger_record_upload(&dup).await.unwrap());
+    let entry = store
+        .ledger_get(dup.tenant_id, "ev-1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(entry.comagic_id, None);
+
+    assert!(store.ledger_get(tenant, "ev-2").await.unwrap().is_none());
+    assert_eq!(store.ledger_count().await.unwrap(), 2);
+}
+
+pub async fn ledger_tags_merge_and_complete(b: &dyn Backend) {
+    let store = b.migrated(key()).await;
+    let tenant = Uuid::new_v4();
+    store
+        .ledger_record_upload(&upload(tenant, "ev-1", at(0)))
+        .await
+        .unwrap();
+    store
+        .ledger_record_upload(&upload(tenant, "ev-2", at(1)))
+        .await
+        .unwrap();
+
+    store
+        .ledger_add_tags(tenant, "ev-1", &[30, 10])
+        .await
+        .unwrap();
+    store
+        .ledger_add_tags(tenant, "ev-1", &[10, 20])
+        .await
+        .unwrap();
+    store.ledger_add_tags(tenant, "ev-1", &[]).await.unwrap();
+    let entry = store.ledger_get(tenant, "ev-1").await.unwrap().unwrap();
+    assert_eq!(entry.tagged, vec![10, 20, 30]);
+    assert!(!entry.complete);
+    // Other rows are untouched.
+    let other = store.ledger_get(tenant, "ev-2").await.unwrap().unwrap();
+    assert!(other.tagged.is_empty());
+
+    store.ledger_complete(tenant, "ev-1").await.unwrap();
+    let entry = store.ledger_get(tenant, "ev-1").await.unwrap().unwrap();
+    assert!(entry.complete);
+    assert_eq!(entry.tagged, vec![10, 20, 30]);
+    assert!(
+        !store
+            .ledger_get(tenant, "ev-2")
+            .await
+            .unwrap()
+            .unwrap()
+            .complete
+    );
+
+    for result in [
+        store.ledger_add_tags(tenant, "missing", &[1]).await,
+        store.ledger_complete(tenant, "missing").await,
+    ] {
+        assert!(matches!(result, Err(StoreError::NotFound(_))));
+    }
+}
+
+pub async fn recent_deliveries_newest_first(b: &dyn Backend) {
+    let store = b.migrated(key()).await;
+    let tenant = Uuid::new_v4();
+    // Inserted out of order, so the order must come from delivered_at.
+    for (event, second) in [
+        ("ev-c", 30),
+        ("ev-a", 10),
+        ("ev-e", 50),
+        ("ev-b", 20),
+        ("ev-d", 40),
+    ] {
+        store
+            .ledger_record_upload(&upload(tenant, event, at(second)))
+            .await
+            .unwrap();
+    }
+    store
+        .ledger_record_upload(&upload(Uuid::new_v4(), "ev-z", at(99)))
+        .await
+        .unwrap();
+
+    let events = |entries: Vec<bridge_store::LedgerEntry>| -> Vec<String> {
+        entries.into_iter().map(|e| e.event_id).collect()
+    };
+    assert_eq!(
+        events(store.recent_deliveries(tenant, 3).await.unwrap()),
+        ["ev-e", "ev-d", "ev-c"]
+    );
+    assert_eq!(store.recent_deliveries(tenant, 100).await.unwrap().len(), 5);
+    assert!(store.recent_deliveries(tenant, 0).await.unwrap().is_empty());
+    assert!(store
+        .recent_deliveries(Uuid::new_v4(), 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(store.ledger_count().await.unwrap(), 6);
+}
+
+fn dead(tenant_id: Uuid, event_id: &str, class: &str) -> NewDeadLetter {
+    NewDeadLetter {
+        tenant_id,
+        event_id: event_id.into(),
+        class: class.into(),
+        mnemonic: Some("invalid_parameter_value".into()),
+        message: format!("{event_id} cannot be delivered"),
+        attempts: 3,
+        first_attempt_at: Some(at(0)),
+        last_attempt_at: at(60),
+        envelope: json!({
+            "schema_version": 1,
+            "event_id": event_id,
+            "raw_body": "eyJ6IjoxLCJhIjoyfQ==",
+            "progress": {"tagged": [1, 2], "uploaded": null}
+        }),
+    }
+}
+
+async fn add_spaced(store: &Arc<dyn Store>, d: NewDeadLetter) -> bridge_store::DeadLetter {
+    // dead_at is the store's clock; a short pause gives every letter its own instant.
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    store.add_dead_letter(&d).await.unwrap()
+}
+
+pub async fn dead_letters_filter_get_remove(b: &dyn Backend) {
+    let store = b.migrated(key()).await;
+    let (t1, t2) = (Uuid::new_v4(), Uuid::new_v4());
+    let d1 = add_spaced(&store, dead(t1, "ev-1", "event_permanent")).await;
+    let d2 = add_spaced(&store, dead(t1, "ev-2", "exhausted")).await;
+    let d3 = add_spaced(&store, dead(t2, "ev-3", "event_permanent")).await;
+    let mut no_extras = dead(t2, "ev-4", "mapping");
+    no_extras.mnemonic = None;
+    no_extras.first_attempt_at = None;
+    let d4 = add_spaced(&store, no_extras).await;
+
+    let ids = |list: Vec<bridge_store::DeadLetter>| -> Vec<Uuid> {
+        list.into_iter().map(|d| d.id).collect()
+    };
+    let list = |filter: DeadLetterFilter| {
+        let store = store.clone();
+        async move { ids(store.list_dead_letters(&filter).await.unwrap()) }
+    };
+
+    assert_eq!(
+        list(DeadLetterFilter::default()).await,
+        [d4.id, d3.id, d2.id, d1.id]
+    );
+    assert_eq!(
+        list(DeadLetterFilter {
+            ids: vec![d1.id, d3.id, Uuid::new_v4()],
+            ..Default::default()
+        })
+        .await,
+        [d3.id, d1.id]
+    );
+    assert_eq!(
+        list(DeadLetterFilter {
+            tenant_id: Some(t1),
+            ..Default::default()
+        })
+        .await,
+        [d2.id, d1.id]
+    );
+    assert_eq!(
+        list(DeadLetterFilter {
+            class: Some("event_permanent".into()),
+            ..Default::default()
+        })
+        .await,
+        [d3.id, d1.id]
+    );
+    assert_eq!(
+        list(DeadLetterFilter {
+            since: Some(d2.dead_at),
+            ..Default::default()
+        })
+        .await,
+        [d4.id, d3.id, d2.id]
+    );
+    assert_eq!(
+        list(DeadLetterFilter {
+            until: Some(d2.dead_at),
+            ..Default::default()
+        })
+        .await,
+        [d2.id, d1.id]
+    );
+    assert_eq!(
+        list(DeadLetterFilter {
+            since: Some(d2.dead_at),
+            until: Some(d3.dead_at),
+            tenant_id: Some(t2),
+            class: Some("event_permanent".into()),
+            ids: vec![d2.id, d3.id, d4.id],
+            limit: None,
+        })
+        .await,
+        [d3.id]
+    );
+    assert_eq!(
+        list(DeadLetterFilter {
+            limit: Some(2),
+            ..Default::default()
+        })
+        .await,
+        [d4.id, d3.id]
+    );
+
+    // get returns exactly what add returned, JSON included.
+    for d in [&d1, &d4] {
+        let got = store.get_dead_letter(d.id).await.unwrap().unwrap();
+        assert_eq!(
+            serde_json::to_value(&got).unwrap(),
+            serde_json::to_value(d).unwrap()
+        );
+    }
+    assert_eq!(d1.first_attempt_at, Some(at(0).trunc_subsecs(6)));
+    assert_eq!(d4.mnemonic, None);
+    assert_eq!(d1.envelope["progress"]["tagged"], json!([1, 2]));
+    assert!(store
+        .get_dead_letter(Uuid::new_v4())
+        .await
+        .unwrap()
+        .is_none());
+
+    assert_eq!(store.dead_letter_count().await.unwrap(), 4);
+    assert_eq!(
+        store
+            .remove_dead_letters(&[d1.id, d3.id, Uuid::new_v4()])
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(store.remove_dead_letters(&[]).await.unwrap(), 0);
+    assert_eq!(store.remove_dead_letters(&[d1.id]).await.unwrap(), 0);
+    assert_eq!(store.dead_letter_count().await.unwrap(), 2);
+    assert_eq!(list(DeadLetterFilter::default()).await, [d4.id, d2.id]);
+}
+
+pub async fn dead_letter_listing_defaults_to_100(b: &dyn Backend) {
+    let store = b.migrated(key()).await;
+    let tenant = Uuid::new_v4();
+    let mut all = HashSet::new();
+    for i in 0..105 {
+        let d = store
+            .add_dead_letter(&dead(tenant, &format!("ev-{i}"), "exhausted"))
+            .await
+            .unwrap();
+        all.insert(d.id);
+    }
+    let listed = store
+        .list_dead_letters(&DeadLetterFilter::default())
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 100);
+    // Newest first, ties on the clock broken by the time-ordered id.
+    for pair in listed.windows(2) {
+        assert!((pair[0].dead_at, pair[0].id) > (pair[1].dead_at, pair[1].id));
+    }
+    let removed = store
+        .remove_dead_letters(&all.iter().copied().collect::<Vec<_>>())
+        .await
+        .unwrap();
+    assert_eq!(removed, 105);
+}
