@@ -144,12 +144,12 @@ pub fn first_text(object: &Map<String, Value>, aliases: &[&str]) -> Option<Strin
 pub fn first_parsed<T>(
     object: &Map<String, Value>,
     aliases: &[&str],
-    mut parse: impl FnMut(&Value) -> Option<T>,
+    parse: impl FnMut(&Value) -> Option<T>,
 ) -> Option<T> {
     aliases
         .iter()
         .filter_map(|alias| get_path(object, alias))
-        .find_map(|value| parse(value))
+        .find_map(parse)
 }
 
 /// A list of objects under one of the message-list aliases: a JSON array, an object with numeric

@@ -47,10 +47,8 @@ impl Phone {
         }
         let international = if plus {
             Some(digits.clone())
-        } else if let Some(rest) = digits.strip_prefix("00") {
-            Some(rest.to_owned())
         } else {
-            None
+            digits.strip_prefix("00").map(str::to_owned)
         };
         let normalised = match international {
             Some(number) => number,

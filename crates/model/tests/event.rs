@@ -17,7 +17,10 @@ fn kind_aliases() {
         (json!({"event_type": "Callback"}), EventKind::Callback),
         (json!({"kind": "lead"}), EventKind::Callback),
         (json!({"EVENT": "order"}), EventKind::Callback),
-        (json!({"type": "call", "messages": [{"text": "x"}]}), EventKind::Callback),
+        (
+            json!({"type": "call", "messages": [{"text": "x"}]}),
+            EventKind::Callback,
+        ),
         (json!({"event": "unknown", "type": "chat"}), EventKind::Chat),
         (json!({"messages": [{"text": "x"}]}), EventKind::Chat),
         (json!({"dialog": [{"text": "x"}]}), EventKind::Chat),
@@ -34,7 +37,10 @@ fn kind_aliases() {
 #[test]
 fn contact_aliases_in_table_order_and_case_insensitive() {
     let cases = [
-        (json!({"callback_phone": "89161234567", "phone": "+79990000000"}), "79161234567"),
+        (
+            json!({"callback_phone": "89161234567", "phone": "+79990000000"}),
+            "79161234567",
+        ),
         (json!({"Phone": "+7 916 123 45 67"}), "79161234567"),
         (json!({"client_phone": "9161234567"}), "79161234567"),
         (json!({"visitor_phone": "9161234567"}), "79161234567"),
@@ -42,19 +48,32 @@ fn contact_aliases_in_table_order_and_case_insensitive() {
         (json!({"contact": {"phone": "9161234567"}}), "79161234567"),
         (json!({"Visitor": {"PHONE": "9161234567"}}), "79161234567"),
         (json!({"client": {"phone": 79161234567_i64}}), "79161234567"),
-        (json!({"phone": "", "client_phone": "9161234567"}), "79161234567"),
+        (
+            json!({"phone": "", "client_phone": "9161234567"}),
+            "79161234567",
+        ),
     ];
     for (value, phone) in cases {
         let event = json_event(value.clone());
-        assert_eq!(event.contact.phone.map(|p| p.to_string()).as_deref(), Some(phone), "{value}");
+        assert_eq!(
+            event.contact.phone.map(|p| p.to_string()).as_deref(),
+            Some(phone),
+            "{value}"
+        );
     }
     for alias in ["name", "client_name", "visitor_name", "fio"] {
-        assert_eq!(json_event(json!({ alias: "Иван" })).contact.name.as_deref(), Some("Иван"));
+        assert_eq!(
+            json_event(json!({ alias: "Иван" })).contact.name.as_deref(),
+            Some("Иван")
+        );
     }
     for path in ["contact", "visitor", "client"] {
         let e = json_event(json!({ path: {"name": "Олег", "email": "o@x.ru"} }));
         assert_eq!(e.contact.name.as_deref(), Some("Олег"));
-        assert_eq!(e.contact.email.map(|m| m.to_string()).as_deref(), Some("o@x.ru"));
+        assert_eq!(
+            e.contact.email.map(|m| m.to_string()).as_deref(),
+            Some("o@x.ru")
+        );
     }
     for alias in ["email", "client_email", "visitor_email"] {
         let e = json_event(json!({ alias: "a@b.ru" }));
@@ -68,7 +87,10 @@ fn contact_aliases_in_table_order_and_case_insensitive() {
 fn unparseable_contact_keeps_the_raw_text() {
     let e = json_event(json!({"phone": "звоните после 18", "email": "not-an-email"}));
     assert!(e.contact.phone.is_none());
-    assert_eq!(e.contact.phone_unparsed.as_deref(), Some("звоните после 18"));
+    assert_eq!(
+        e.contact.phone_unparsed.as_deref(),
+        Some("звоните после 18")
+    );
     assert!(e.contact.email.is_none());
     assert_eq!(e.contact.email_unparsed.as_deref(), Some("not-an-email"));
 }
@@ -87,57 +109,106 @@ fn created_at_aliases_and_formats() {
         json!({"date_create": "garbage", "created_at": "2026-11-20 14:00:00"}),
     ];
     for value in cases {
-        assert_eq!(json_event(value.clone()).created_at.map(|t| t.utc()), Some(moscow_14), "{value}");
+        assert_eq!(
+            json_event(value.clone()).created_at.map(|t| t.utc()),
+            Some(moscow_14),
+            "{value}"
+        );
     }
     assert_eq!(json_event(json!({"date": "whenever"})).created_at, None);
     // The tenant's zone reads naive times.
     let payload = RawPayload::from_value(json!({"date": "2026-11-20 14:00:00"}));
     let e = LeadbackEvent::from_payload(&payload, chrono_tz::UTC).unwrap();
-    assert_eq!(e.created_at.unwrap().utc(), Utc.with_ymd_and_hms(2026, 11, 20, 14, 0, 0).unwrap());
+    assert_eq!(
+        e.created_at.unwrap().utc(),
+        Utc.with_ymd_and_hms(2026, 11, 20, 14, 0, 0).unwrap()
+    );
 }
 
 #[test]
 fn comment_site_page_referrer_ip_aliases() {
     for alias in ["comment", "message", "text", "question"] {
-        assert_eq!(json_event(json!({ alias: "перезвоните" })).comment.as_deref(), Some("перезвоните"));
+        assert_eq!(
+            json_event(json!({ alias: "перезвоните" }))
+                .comment
+                .as_deref(),
+            Some("перезвоните")
+        );
     }
     // Chats take no comment (those names would be a message).
-    assert_eq!(json_event(json!({"event": "chat", "text": "x"})).comment, None);
+    assert_eq!(
+        json_event(json!({"event": "chat", "text": "x"})).comment,
+        None
+    );
     for alias in ["site", "domain", "host", "site_url"] {
-        assert_eq!(json_event(json!({ alias: "a.ru" })).site.as_deref(), Some("a.ru"));
+        assert_eq!(
+            json_event(json!({ alias: "a.ru" })).site.as_deref(),
+            Some("a.ru")
+        );
     }
     for alias in ["page_url", "url", "page", "landing_page", "entrance_page"] {
-        assert_eq!(json_event(json!({ alias: "https://a.ru/x" })).page_url.as_deref(), Some("https://a.ru/x"));
+        assert_eq!(
+            json_event(json!({ alias: "https://a.ru/x" }))
+                .page_url
+                .as_deref(),
+            Some("https://a.ru/x")
+        );
     }
     for alias in ["referrer", "referer", "ref"] {
-        assert_eq!(json_event(json!({ alias: "https://ya.ru/" })).referrer.as_deref(), Some("https://ya.ru/"));
+        assert_eq!(
+            json_event(json!({ alias: "https://ya.ru/" }))
+                .referrer
+                .as_deref(),
+            Some("https://ya.ru/")
+        );
     }
     for alias in ["ip", "client_ip", "visitor_ip"] {
-        assert_eq!(json_event(json!({ alias: "93.184.216.34" })).ip, Some("93.184.216.34".parse::<IpAddr>().unwrap()));
+        assert_eq!(
+            json_event(json!({ alias: "93.184.216.34" })).ip,
+            Some("93.184.216.34".parse::<IpAddr>().unwrap())
+        );
     }
-    assert_eq!(json_event(json!({"ip": "10.0.0.1, 93.184.216.34"})).ip, Some("10.0.0.1".parse().unwrap()));
-    assert_eq!(json_event(json!({"ip": "::1"})).ip, Some("::1".parse().unwrap()));
-    assert_eq!(json_event(json!({"ip": "localhost", "client_ip": "1.2.3.4"})).ip, Some("1.2.3.4".parse().unwrap()));
+    assert_eq!(
+        json_event(json!({"ip": "10.0.0.1, 93.184.216.34"})).ip,
+        Some("10.0.0.1".parse().unwrap())
+    );
+    assert_eq!(
+        json_event(json!({"ip": "::1"})).ip,
+        Some("::1".parse().unwrap())
+    );
+    assert_eq!(
+        json_event(json!({"ip": "localhost", "client_ip": "1.2.3.4"})).ip,
+        Some("1.2.3.4".parse().unwrap())
+    );
 }
 
 #[test]
 fn utm_flat_nested_and_from_page_url() {
-    let flat = json_event(json!({"utm_source": "g", "utm_medium": "cpc", "utm_campaign": "c", "utm_term": "t", "utm_content": "x"}));
+    let flat = json_event(
+        json!({"utm_source": "g", "utm_medium": "cpc", "utm_campaign": "c", "utm_term": "t", "utm_content": "x"}),
+    );
     assert_eq!(flat.utm.source.as_deref(), Some("g"));
     assert_eq!(flat.utm.medium.as_deref(), Some("cpc"));
     assert_eq!(flat.utm.campaign.as_deref(), Some("c"));
     assert_eq!(flat.utm.term.as_deref(), Some("t"));
     assert_eq!(flat.utm.content.as_deref(), Some("x"));
     let short = json_event(json!({"utm": {"source": "s", "medium": "m"}}));
-    assert_eq!((short.utm.source.as_deref(), short.utm.medium.as_deref()), (Some("s"), Some("m")));
+    assert_eq!(
+        (short.utm.source.as_deref(), short.utm.medium.as_deref()),
+        (Some("s"), Some("m"))
+    );
     let long = json_event(json!({"UTM": {"utm_source": "s2"}}));
     assert_eq!(long.utm.source.as_deref(), Some("s2"));
-    let from_url = json_event(json!({"page_url": "https://a.ru/p?utm_source=vk&UTM_MEDIUM=social&utm_term=%D0%B4&x=1#top"}));
+    let from_url = json_event(
+        json!({"page_url": "https://a.ru/p?utm_source=vk&UTM_MEDIUM=social&utm_term=%D0%B4&x=1#top"}),
+    );
     assert_eq!(from_url.utm.source.as_deref(), Some("vk"));
     assert_eq!(from_url.utm.medium.as_deref(), Some("social"));
     assert_eq!(from_url.utm.term.as_deref(), Some("д"));
     // Payload tags win as a set over the page URL's.
-    let both = json_event(json!({"utm_source": "payload", "page_url": "a.ru/?utm_source=url&utm_medium=cpc"}));
+    let both = json_event(
+        json!({"utm_source": "payload", "page_url": "a.ru/?utm_source=url&utm_medium=cpc"}),
+    );
     assert_eq!(both.utm.source.as_deref(), Some("payload"));
     assert_eq!(both.utm.medium, None);
 }
@@ -152,9 +223,16 @@ fn comagic_session_id_aliases_and_page_url() {
         json!({"comagic_session_id": "abc", "cm_session_id": "4812337719"}),
         json!({"page_url": "https://a.ru/?comagic_session_id=4812337719"}),
     ] {
-        assert_eq!(json_event(value.clone()).comagic_session_id, Some(4812337719), "{value}");
+        assert_eq!(
+            json_event(value.clone()).comagic_session_id,
+            Some(4812337719),
+            "{value}"
+        );
     }
-    assert_eq!(json_event(json!({"comagic_session_id": "-5"})).comagic_session_id, None);
+    assert_eq!(
+        json_event(json!({"comagic_session_id": "-5"})).comagic_session_id,
+        None
+    );
 }
 
 #[test]
@@ -188,7 +266,10 @@ fn chat_messages_aliases() {
             Some(MessageAuthor::Visitor),
         ]
     );
-    assert_eq!(e.messages[0].time.unwrap().utc(), Utc.with_ymd_and_hms(2026, 11, 20, 12, 0, 0).unwrap());
+    assert_eq!(
+        e.messages[0].time.unwrap().utc(),
+        Utc.with_ymd_and_hms(2026, 11, 20, 12, 0, 0).unwrap()
+    );
     assert_eq!(e.messages[1].time.unwrap().utc().timestamp(), 1763640060);
     assert!(e.messages[4].time.is_none());
     for alias in ["messages", "chat", "dialog", "history", "conversation"] {
@@ -212,7 +293,9 @@ fn chat_messages_aliases() {
 
 #[test]
 fn callback_extras() {
-    let e = json_event(json!({"operator_phone": "+7 495 1", "record_url": "https://r/1.mp3", "status": "success", "duration": 94}));
+    let e = json_event(
+        json!({"operator_phone": "+7 495 1", "record_url": "https://r/1.mp3", "status": "success", "duration": 94}),
+    );
     assert_eq!(e.callback.operator_phone.as_deref(), Some("+7 495 1"));
     assert_eq!(e.callback.record_url.as_deref(), Some("https://r/1.mp3"));
     assert_eq!(e.callback.status.as_deref(), Some("success"));
@@ -221,7 +304,11 @@ fn callback_extras() {
 
 #[test]
 fn non_objects_are_refused_with_a_reason() {
-    let err = LeadbackEvent::from_payload(&RawPayload::from_value(json!([1])), chrono_tz::Europe::Moscow).unwrap_err();
+    let err = LeadbackEvent::from_payload(
+        &RawPayload::from_value(json!([1])),
+        chrono_tz::Europe::Moscow,
+    )
+    .unwrap_err();
     assert_eq!(err, EventError::NotAnObject { found: "array" });
     assert!(err.to_string().contains("array"));
 }
@@ -230,13 +317,28 @@ fn non_objects_are_refused_with_a_reason() {
 fn fixture_callback_basic() {
     let e = fixture_event("callback-basic.json");
     assert_eq!(e.kind, EventKind::Callback);
-    assert_eq!(e.id.as_str(), "callback:9f3c2a71-5d1e-4b0a-8e51-0c2f6d7a1b01");
-    assert_eq!(e.leadback_id.as_deref(), Some("9f3c2a71-5d1e-4b0a-8e51-0c2f6d7a1b01"));
-    assert_eq!(e.created_at.unwrap().utc(), Utc.with_ymd_and_hms(2026, 11, 20, 11, 3, 11).unwrap());
+    assert_eq!(
+        e.id.as_str(),
+        "callback:9f3c2a71-5d1e-4b0a-8e51-0c2f6d7a1b01"
+    );
+    assert_eq!(
+        e.leadback_id.as_deref(),
+        Some("9f3c2a71-5d1e-4b0a-8e51-0c2f6d7a1b01")
+    );
+    assert_eq!(
+        e.created_at.unwrap().utc(),
+        Utc.with_ymd_and_hms(2026, 11, 20, 11, 3, 11).unwrap()
+    );
     assert_eq!(e.contact.phone.as_ref().unwrap().as_str(), "79161234567");
     assert_eq!(e.contact.name.as_deref(), Some("Иван Петров"));
-    assert_eq!(e.contact.email.as_ref().unwrap().as_str(), "ivan.petrov@example.ru");
-    assert_eq!(e.callback.operator_phone.as_deref(), Some("+7 495 123-45-67"));
+    assert_eq!(
+        e.contact.email.as_ref().unwrap().as_str(),
+        "ivan.petrov@example.ru"
+    );
+    assert_eq!(
+        e.callback.operator_phone.as_deref(),
+        Some("+7 495 123-45-67")
+    );
     assert_eq!(e.callback.duration.as_deref(), Some("94"));
     assert_eq!(e.callback.status.as_deref(), Some("success"));
     assert_eq!(e.site.as_deref(), Some("shop.example.ru"));
@@ -256,7 +358,10 @@ fn fixture_callback_form() {
     let e = fixture_event("callback-form.txt");
     assert_eq!(e.kind, EventKind::Callback);
     assert_eq!(e.id.as_str(), "callback:1187342");
-    assert_eq!(e.created_at.unwrap().utc(), Utc.with_ymd_and_hms(2026, 11, 21, 6, 15, 0).unwrap());
+    assert_eq!(
+        e.created_at.unwrap().utc(),
+        Utc.with_ymd_and_hms(2026, 11, 21, 6, 15, 0).unwrap()
+    );
     assert_eq!(e.contact.phone.as_ref().unwrap().as_str(), "79035550102");
     assert_eq!(e.contact.name.as_deref(), Some("Ольга"));
     assert_eq!(e.site.as_deref(), Some("flowers.example.com"));
@@ -292,7 +397,10 @@ fn fixture_chat_basic() {
     assert_eq!(e.id.as_str(), "chat:c-77120");
     assert_eq!(e.contact.name.as_deref(), Some("Мария"));
     assert_eq!(e.contact.phone.as_ref().unwrap().as_str(), "79210001122");
-    assert_eq!(e.contact.email.as_ref().unwrap().as_str(), "maria@example.org");
+    assert_eq!(
+        e.contact.email.as_ref().unwrap().as_str(),
+        "maria@example.org"
+    );
     assert_eq!(e.utm.source.as_deref(), Some("vk"));
     assert_eq!(e.messages.len(), 3);
     assert_eq!(e.messages[1].author, Some(MessageAuthor::Operator));

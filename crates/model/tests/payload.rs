@@ -6,14 +6,20 @@ use leadback_model::{BodyError, RawPayload};
 use serde_json::json;
 
 fn parse(ct: Option<&str>, body: &str) -> serde_json::Value {
-    RawPayload::parse(ct, body.as_bytes()).unwrap().value().clone()
+    RawPayload::parse(ct, body.as_bytes())
+        .unwrap()
+        .value()
+        .clone()
 }
 
 #[test]
 fn json_form_and_query_give_the_same_tree() {
     let expected = json!({"phone": "+79161234567", "utm": {"utm_source": "google"}});
     assert_eq!(
-        parse(Some("application/json"), r#"{"phone":"+79161234567","utm":{"utm_source":"google"}}"#),
+        parse(
+            Some("application/json"),
+            r#"{"phone":"+79161234567","utm":{"utm_source":"google"}}"#
+        ),
         expected
     );
     assert_eq!(
@@ -53,7 +59,11 @@ fn form_brackets_nest_like_php() {
         ("a=%D0%98%D0%B2%D0%B0%D0%BD", json!({"a": "Иван"})),
     ];
     for (body, expected) in cases {
-        assert_eq!(&parse(Some("application/x-www-form-urlencoded"), body), expected, "{body}");
+        assert_eq!(
+            &parse(Some("application/x-www-form-urlencoded"), body),
+            expected,
+            "{body}"
+        );
     }
 }
 
@@ -77,9 +87,12 @@ fn multipart_form_is_read_with_brackets() {
 
 #[test]
 fn multipart_binary_file_is_skipped_and_errors_are_reported() {
-    let mut body = b"--b\r\nContent-Disposition: form-data; name=\"f\"; filename=\"a.bin\"\r\n\r\n".to_vec();
+    let mut body =
+        b"--b\r\nContent-Disposition: form-data; name=\"f\"; filename=\"a.bin\"\r\n\r\n".to_vec();
     body.extend_from_slice(&[0xff, 0xfe, 0x00]);
-    body.extend_from_slice(b"\r\n--b\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n1\r\n--b--\r\n");
+    body.extend_from_slice(
+        b"\r\n--b\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n1\r\n--b--\r\n",
+    );
     let payload = RawPayload::parse(Some("multipart/form-data; boundary=b"), &body).unwrap();
     assert_eq!(payload.value(), &json!({"a": "1"}));
 
@@ -96,13 +109,28 @@ fn content_type_sniffing_and_refusal() {
     assert_eq!(parse(None, " {\"a\":1}"), json!({"a": 1}));
     assert_eq!(parse(Some("text/plain"), "[1]"), json!([1]));
     assert_eq!(parse(None, "a=1"), json!({"a": "1"}));
-    assert_eq!(parse(Some("application/octet-stream"), "a=1"), json!({"a": "1"}));
-    assert_eq!(parse(Some("Application/JSON; charset=utf-8"), "{}"), json!({}));
-    assert_eq!(parse(Some("application/vnd.leadback+json"), "{\"a\":2}"), json!({"a": 2}));
-    assert_eq!(parse(Some("application/json"), "\u{feff}{\"a\":3}"), json!({"a": 3}));
+    assert_eq!(
+        parse(Some("application/octet-stream"), "a=1"),
+        json!({"a": "1"})
+    );
+    assert_eq!(
+        parse(Some("Application/JSON; charset=utf-8"), "{}"),
+        json!({})
+    );
+    assert_eq!(
+        parse(Some("application/vnd.leadback+json"), "{\"a\":2}"),
+        json!({"a": 2})
+    );
+    assert_eq!(
+        parse(Some("application/json"), "\u{feff}{\"a\":3}"),
+        json!({"a": 3})
+    );
     assert_eq!(parse(Some("application/json"), "   "), json!({}));
     let err = RawPayload::parse(Some("application/xml"), b"<a/>").unwrap_err();
-    assert!(err.to_string().contains("unsupported content type"), "{err}");
+    assert!(
+        err.to_string().contains("unsupported content type"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -119,7 +147,10 @@ fn json_errors_are_clear_and_never_panic() {
     let err = RawPayload::parse(None, b"a=\xff").unwrap_err();
     assert!(matches!(err, BodyError::InvalidUtf8 { .. }));
     let err = RawPayload::parse(None, b"a=%ff").unwrap_err();
-    assert!(matches!(err, BodyError::InvalidFormEncoding { .. }), "{err}");
+    assert!(
+        matches!(err, BodyError::InvalidFormEncoding { .. }),
+        "{err}"
+    );
     // NUL via percent-encoding is data, not a crash.
     assert!(RawPayload::parse(None, b"a=%00").is_ok());
 }
@@ -137,7 +168,10 @@ fn nesting_deeper_than_64_is_refused() {
     let huge = "[".repeat(100_000);
     assert!(RawPayload::parse(Some("application/json"), huge.as_bytes()).is_err());
     let form = format!("a{}=1", "[x]".repeat(70));
-    assert_eq!(RawPayload::parse(None, form.as_bytes()).unwrap_err(), BodyError::TooDeep);
+    assert_eq!(
+        RawPayload::parse(None, form.as_bytes()).unwrap_err(),
+        BodyError::TooDeep
+    );
 }
 
 #[test]
@@ -185,15 +219,25 @@ fn event_id_uses_the_leadback_id_qualified_by_kind() {
         (json!({"id_call": "5521"}), "callback:5521"),
         (json!({"event": "chat", "chat_id": 5521}), "chat:5521"),
         (json!({"ID": " 77 "}), "callback:77"),
-        (json!({"id": "", "uuid": "u-1", "messages": [{"text": "x"}]}), "chat:u-1"),
+        (
+            json!({"id": "", "uuid": "u-1", "messages": [{"text": "x"}]}),
+            "chat:u-1",
+        ),
         (json!({"id": "a b"}), "callback:a_b"),
     ];
     for (value, expected) in cases {
-        assert_eq!(RawPayload::from_value(value.clone()).event_id().as_str(), expected, "{value}");
+        assert_eq!(
+            RawPayload::from_value(value.clone()).event_id().as_str(),
+            expected,
+            "{value}"
+        );
     }
     let long = "x".repeat(300);
     let id = RawPayload::from_value(json!({ "id": long })).event_id();
-    assert!(id.as_str().starts_with("lb:") && id.as_str().len() == 67, "{id}");
+    assert!(
+        id.as_str().starts_with("lb:") && id.as_str().len() == 67,
+        "{id}"
+    );
 }
 
 #[test]
@@ -213,23 +257,30 @@ fn body_hash_id_is_stable_across_key_order_and_format() {
         b"utm[utm_medium]=y&duration=94&phone=%2B79161234567&utm[utm_source]=x",
     )
     .unwrap();
-    let d = RawPayload::from_query("duration=94&phone=%2B79161234567&utm[utm_source]=x&utm[utm_medium]=y")
-        .unwrap();
+    let d = RawPayload::from_query(
+        "duration=94&phone=%2B79161234567&utm[utm_source]=x&utm[utm_medium]=y",
+    )
+    .unwrap();
     let id = a.event_id();
     assert!(id.as_str().starts_with("sha256:"), "{id}");
     assert_eq!(id.as_str().len(), 7 + 64);
     assert_eq!(b.event_id(), id);
     assert_eq!(c.event_id(), id);
     assert_eq!(d.event_id(), id);
-    let other = RawPayload::from_query("duration=95&phone=%2B79161234567&utm[utm_source]=x&utm[utm_medium]=y")
-        .unwrap();
+    let other = RawPayload::from_query(
+        "duration=95&phone=%2B79161234567&utm[utm_source]=x&utm[utm_medium]=y",
+    )
+    .unwrap();
     assert_ne!(other.event_id(), id);
 }
 
 #[test]
 fn fixture_ids() {
     let expected = [
-        ("callback-basic.json", "callback:9f3c2a71-5d1e-4b0a-8e51-0c2f6d7a1b01"),
+        (
+            "callback-basic.json",
+            "callback:9f3c2a71-5d1e-4b0a-8e51-0c2f6d7a1b01",
+        ),
         ("callback-form.txt", "callback:1187342"),
         ("callback-no-session.json", "callback:5521"),
         ("callback-session.json", "callback:lb-000451"),
@@ -237,6 +288,10 @@ fn fixture_ids() {
         ("chat-no-contact.json", "chat:c-77121"),
     ];
     for (name, id) in expected {
-        assert_eq!(common::fixture_payload(name).event_id().as_str(), id, "{name}");
+        assert_eq!(
+            common::fixture_payload(name).event_id().as_str(),
+            id,
+            "{name}"
+        );
     }
 }

@@ -7,12 +7,19 @@ use leadback_model::{LeadbackEvent, RawPayload};
 
 /// The repository's copy of the fixtures, else the shared directory beside the checkout.
 pub fn fixture_path(name: &str) -> PathBuf {
-    let in_repo =
-        PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/leadback")).join(name);
+    let in_repo = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/fixtures/leadback"
+    ))
+    .join(name);
     if in_repo.exists() {
         return in_repo;
     }
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/fixtures/leadback")).join(name)
+    PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/fixtures/leadback"
+    ))
+    .join(name)
 }
 
 pub fn fixture(name: &str) -> Vec<u8> {
@@ -29,7 +36,11 @@ pub fn fixture_payload(name: &str) -> RawPayload {
     let body = fixture(name);
     let body = if name.ends_with(".txt") {
         // The form fixture ends with a newline that a real client would not send.
-        String::from_utf8(body).unwrap().trim_end().as_bytes().to_vec()
+        String::from_utf8(body)
+            .unwrap()
+            .trim_end()
+            .as_bytes()
+            .to_vec()
     } else {
         body
     };
