@@ -20,6 +20,7 @@ const LEDGER_ADD_TAGS: &str = "UPDATE ledger SET tagged = (\
        UNION SELECT jsonb_array_elements($3::jsonb)) AS merged) \
      WHERE tenant_id = $1 AND event_id = $2";
 
+/// [`Store`] on PostgreSQL. Credentials are decrypted with `key` as rows are read.
 pub struct PgStore {
     pool: PgPool,
     key: SecretKey,
@@ -45,7 +46,7 @@ impl PgStore {
         &self.pool
     }
 
-    /// Closes every connection (tests drop their database afterwards).
+    /// Closes every connection and waits for them to finish (graceful shutdown).
     pub async fn close(&self) {
         self.pool.close().await;
     }

@@ -25,6 +25,7 @@ const LEDGER_ADD_TAGS: &str = "UPDATE ledger SET tagged = (\
        UNION SELECT value FROM json_each($3) ORDER BY 1)) \
      WHERE tenant_id = $1 AND event_id = $2";
 
+/// [`Store`] on a SQLite file. Credentials are decrypted with `key` as rows are read.
 pub struct SqliteStore {
     pool: SqlitePool,
     key: SecretKey,
@@ -71,7 +72,7 @@ impl SqliteStore {
         &self.pool
     }
 
-    /// Closes every connection (tests drop their database afterwards).
+    /// Closes every connection and waits for them to finish (graceful shutdown).
     pub async fn close(&self) {
         self.pool.close().await;
     }

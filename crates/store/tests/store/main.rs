@@ -43,3 +43,67 @@ on_both_backends!(
     dead_letters_filter_get_remove,
     dead_letter_listing_defaults_to_100,
 );
+
+mod opening {
+    use bridge_store::{sqlite::SqliteStore, SecretKey, StoreError};
+
+    #[tokio::test]
+    async fn open_picks_the_backend_from_the_url() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/nested/bridge.db", dir.path().display());
+        let store = bridge_store::open(&url, SecretKey::generate())
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        store.ready().await.unwrap();
+        assert!(dir.path().join("nested/bridge.db").exists());
+
+        for bad in ["mysql://localhost/db", "bridge.db", ""] {
+            assert!(matches!(
+                bridge_store::open(bad, SecretKey::generate()).await,
+                Err(StoreError::Config(_))
+            ));
+        }
+    }
+
+    #[tokio::test]
+    async fn sqlite_is_durable_wal() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/bridge.db", dir.path().display());
+        let store = SqliteStore::open(&url, SecretKey::generate())
+            .await
+            .unwrap();
+        let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(mode, "wal");
+        let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(synchronous, 2, "FULL");
+        let busy: i64 = sqlx::query_scalar("PRAGMA busy_timeout")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(busy, 5000);
+    }
+
+    #[tokio::test]
+    async fn connection_errors_do_not_show_the_password() {
+        let url =
+            "postgres://postgres:hunter2-secret@127.0.0.1:5432/no_such_database_for_store_tests";
+        let err = match bridge_store::open(url, SecretKey::generate()).await {
+            Err(err) => err,
+            Ok(_) => panic!("connected to a database that does not exist"),
+        };
+        assert!(matches!(err, StoreError::Database(_)));
+        let shown = format!("{err} / {err:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(
+            shown.contains("no_such_database_for_store_tests"),
+            "{shown}"
+        );
+    }
+}
