@@ -101,7 +101,10 @@ async fn retry_later_waits_for_the_tier(backend: Arc<dyn Backend>) {
 
     let back = next(&mut stream, Duration::from_secs(8)).await;
     let waited = started.elapsed();
-    assert!(waited >= Duration::from_millis(1900), "came back after {waited:?}");
+    assert!(
+        waited >= Duration::from_millis(1900),
+        "came back after {waited:?}"
+    );
     assert_eq!(back.envelope(), &updated);
     back.ack().await.unwrap();
     eventually_depth(queue.as_ref(), "retry_2s", 0).await;
@@ -134,7 +137,10 @@ async fn depths_count_waiting_messages(backend: Arc<dyn Backend>) {
         .collect();
     assert_eq!(parts, ["main", "retry_1s", "retry_2s", "dead"]);
     for i in 0..4 {
-        queue.publish(&envelope(&format!("depth{i}"))).await.unwrap();
+        queue
+            .publish(&envelope(&format!("depth{i}")))
+            .await
+            .unwrap();
     }
     eventually_depth(queue.as_ref(), "main", 4).await;
     assert_eq!(depth(queue.as_ref(), "retry_1s").await, 0);
@@ -152,7 +158,10 @@ async fn depths_count_waiting_messages(backend: Arc<dyn Backend>) {
 async fn prefetch_limit_is_respected(backend: Arc<dyn Backend>) {
     let queue = backend.open().await;
     for i in 0..6 {
-        queue.publish(&envelope(&format!("prefetch{i}"))).await.unwrap();
+        queue
+            .publish(&envelope(&format!("prefetch{i}")))
+            .await
+            .unwrap();
     }
     let mut stream = queue.consume(2).await.unwrap();
     let first = next(&mut stream, SOON).await;

@@ -49,7 +49,10 @@ pub struct EmbeddedQueue {
 }
 
 pub(crate) struct Shared {
+    /// Leases, acks, retries (synchronous=NORMAL).
     pool: SqlitePool,
+    /// The writer's connection (synchronous=FULL).
+    publish_pool: SqlitePool,
     options: EmbeddedOptions,
     writes: mpsc::Sender<writer::Write>,
     /// Woken after each commit of new rows so idle consumers need not wait for the next poll.
@@ -95,12 +98,19 @@ impl EmbeddedQueue {
         let connect = connect_options(location)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            // FULL makes each commit fsync the WAL: an `Ok` publish survives power loss.
-            .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(5));
+        // Publishes go through one connection with synchronous=FULL: each commit fsyncs the
+        // WAL, so an `Ok` publish survives power loss. Leases, acks and retries use NORMAL
+        // (durable against a process crash, not power loss): losing one of those only means a
+        // redelivery, which at-least-once delivery allows, and it spares every ack an fsync.
+        let publish_pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(connect.clone().synchronous(SqliteSynchronous::Full))
+            .await
+            .map_err(|e| QueueError::Storage(format!("cannot open the queue database: {e}")))?;
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
-            .connect_with(connect)
+            .connect_with(connect.synchronous(SqliteSynchronous::Normal))
             .await
             .map_err(|e| QueueError::Storage(format!("cannot open the queue database: {e}")))?;
         for statement in SCHEMA {
@@ -114,6 +124,7 @@ impl EmbeddedQueue {
         let (shutdown, _) = watch::channel(false);
         let shared = Arc::new(Shared {
             pool: pool.clone(),
+            publish_pool: publish_pool.clone(),
             options,
             writes,
             new_rows: Notify::new(),
@@ -122,7 +133,7 @@ impl EmbeddedQueue {
             shutdown,
         });
         tokio::spawn(writer::run(
-            pool,
+            publish_pool.clone(),
             requests,
             commits,
             Arc::downgrade(&shared),
@@ -291,5 +302,6 @@ impl EventQueue for EmbeddedQueue {
         self.shared.closed.store(true, Ordering::Release);
         self.shared.shutdown.send_replace(true);
         self.shared.pool.close().await;
+        self.shared.publish_pool.close().await;
     }
 }

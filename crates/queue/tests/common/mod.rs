@@ -126,7 +126,9 @@ impl Embedded {
     }
 
     pub async fn open_embedded(&self) -> EmbeddedQueue {
-        EmbeddedQueue::open(&self.path(), self.options()).await.unwrap()
+        EmbeddedQueue::open(&self.path(), self.options())
+            .await
+            .unwrap()
     }
 }
 
@@ -178,10 +180,7 @@ pub async fn next(stream: &mut Deliveries, within: Duration) -> Box<dyn Delivery
 pub async fn nothing_for(stream: &mut Deliveries, wait: Duration) {
     if let Ok(item) = tokio::time::timeout(wait, stream.next()).await {
         match item {
-            Some(Ok(delivery)) => panic!(
-                "unexpected delivery of {}",
-                delivery.envelope().event_id
-            ),
+            Some(Ok(delivery)) => panic!("unexpected delivery of {}", delivery.envelope().event_id),
             Some(Err(error)) => panic!("unexpected error: {error}"),
             None => panic!("stream ended"),
         }

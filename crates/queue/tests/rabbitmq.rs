@@ -1,0 +1,264 @@
+//! RabbitMQ-only behaviour: confirms, nacks, poison messages, configuration, reconnects.
+//!
+//! Reconnects are tested by force-closing only this test's connection (found by its unique
+//! `connection_name`), never by stopping the shared broker.
+
+mod common;
+
+use bridge_queue::rabbitmq::{RabbitOptions, RabbitQueue};
+use bridge_queue::{EventQueue, QueueError};
+use common::{envelope, eventually_depth, next, Rabbit};
+use futures::StreamExt;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::Instant;
+
+fn rabbitmqctl(args: &[&str]) -> String {
+    let output = Command::new("rabbitmqctl").args(args).output().unwrap();
+    assert!(
+        output.status.success(),
+        "rabbitmqctl {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Closes every broker connection whose client properties carry `name`; returns how many.
+fn close_connections_named(name: &str) -> usize {
+    let listing = rabbitmqctl(&[
+        "list_connections",
+        "-q",
+        "--no-table-headers",
+        "pid",
+        "client_properties",
+    ]);
+    let mut closed = 0;
+    for line in listing.lines().filter(|l| l.contains(name)) {
+        let pid = line.split_whitespace().next().unwrap();
+        rabbitmqctl(&["close_connection", pid, "test: forced close"]);
+        closed += 1;
+    }
+    closed
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconnects_after_forced_close_and_consumer_resumes() {
+    common::run(Rabbit::new(), |rabbit| async move {
+        let queue = rabbit.connect().await;
+        let mut stream = queue.consume(10).await.unwrap();
+        let before = envelope("before");
+        queue.publish(&before).await.unwrap();
+        next(&mut stream, Duration::from_secs(5))
+            .await
+            .ack()
+            .await
+            .unwrap();
+
+        // lapin may take a moment to register the connection under its name.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while close_connections_named(&rabbit.connection_name) == 0 {
+            assert!(Instant::now() < deadline, "connection not found by name");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+
+        // Publishing fails fast while the connection is down...
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let started = Instant::now();
+            match queue.publish(&envelope("during")).await {
+                Err(QueueError::Unavailable(_)) => {
+                    assert!(started.elapsed() < Duration::from_secs(1));
+                    break;
+                }
+                other => assert!(Instant::now() < deadline, "still {other:?}"),
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        // ...and works again once the supervisor has reconnected, without a restart.
+        let after = envelope("after");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while let Err(error) = queue.publish(&after).await {
+            assert!(Instant::now() < deadline, "never recovered: {error}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        queue.ready().await.unwrap();
+
+        // The consumer reports the loss once, then resumes on the new connection.
+        let mut saw_error = false;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let item = tokio::time::timeout_at(deadline, stream.next())
+                .await
+                .expect("consumer did not resume")
+                .expect("stream ended");
+            match item {
+                Err(QueueError::Unavailable(_)) => saw_error = true,
+                Err(other) => panic!("unexpected {other}"),
+                Ok(delivery) => {
+                    let id = delivery.envelope().event_id.clone();
+                    delivery.ack().await.unwrap();
+                    if id == after.event_id {
+                        break;
+                    }
+                    // Publishes that failed during the outage may still have been stored.
+                    assert!(id.starts_with("during"), "unexpected {id}");
+                }
+            }
+        }
+        assert!(saw_error, "the consumer never reported the lost connection");
+        queue.close().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unconfirmed_publish_times_out() {
+    let mut rabbit = Rabbit::new();
+    // No broker confirms within a nanosecond.
+    rabbit.confirm_timeout = Duration::from_nanos(1);
+    common::run(rabbit, |rabbit| async move {
+        let queue = rabbit.connect().await;
+        match queue.publish(&envelope("slow")).await {
+            Err(QueueError::ConfirmTimeout(t)) => assert_eq!(t, Duration::from_nanos(1)),
+            other => panic!("expected a confirm timeout, got {other:?}"),
+        }
+        queue.close().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nacked_publish_is_rejected() {
+    common::run(Rabbit::new(), |rabbit| async move {
+        let queue = rabbit.connect().await;
+        let policy = format!("{}-full", rabbit.prefix);
+        let pattern = format!("^{}\\.events$", rabbit.prefix.replace('-', "\\-"));
+        rabbitmqctl(&[
+            "set_policy",
+            "--apply-to",
+            "queues",
+            &policy,
+            &pattern,
+            r#"{"max-length":1}"#,
+        ]);
+        // The main queue's `reject-publish` overflow makes a full queue nack; policies apply
+        // asynchronously, so publish until the broker refuses.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let outcome = loop {
+            match queue.publish(&envelope("full")).await {
+                Ok(()) if Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                other => break other,
+            }
+        };
+        rabbitmqctl(&["clear_policy", &policy]);
+        assert!(
+            matches!(outcome, Err(QueueError::Rejected(_))),
+            "expected a nack, got {outcome:?}"
+        );
+        // A nack does not break the connection.
+        queue.ready().await.unwrap();
+        queue.close().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn poison_message_goes_to_the_dead_queue() {
+    common::run(Rabbit::new(), |rabbit| async move {
+        let queue: Arc<dyn EventQueue> = Arc::new(rabbit.connect().await);
+        let names = rabbit.names();
+        let (connection, channel) = Rabbit::raw_channel().await;
+        channel
+            .basic_publish(
+                &names.exchange,
+                &names.main,
+                lapin::options::BasicPublishOptions::default(),
+                b"not an envelope",
+                lapin::BasicProperties::default(),
+            )
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+        let good = envelope("good");
+        queue.publish(&good).await.unwrap();
+        let mut stream = queue.consume(5).await.unwrap();
+        let delivery = next(&mut stream, Duration::from_secs(5)).await;
+        assert_eq!(delivery.envelope(), &good);
+        delivery.ack().await.unwrap();
+        eventually_depth(queue.as_ref(), "dead", 1).await;
+        let _ = connection.close(200, "done").await;
+        queue.close().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refuses_bad_configuration_and_unreachable_broker() {
+    let rabbit = Rabbit::new();
+
+    let mut options = rabbit.options();
+    options.amqp_url = "http://127.0.0.1:5672".to_string().into();
+    assert!(matches!(
+        RabbitQueue::connect(options).await,
+        Err(QueueError::Config(_))
+    ));
+
+    let mut options = rabbit.options();
+    options.prefix = "has space".into();
+    assert!(matches!(
+        RabbitQueue::connect(options).await,
+        Err(QueueError::Config(_))
+    ));
+
+    let mut options = RabbitOptions::new("amqp://guest:hunter2@127.0.0.1:1/%2f".to_string().into());
+    options.prefix = rabbit.prefix.clone();
+    match RabbitQueue::connect(options).await {
+        Err(QueueError::Unavailable(message)) => {
+            assert!(!message.contains("hunter2"), "password leaked: {message}")
+        }
+        other => panic!("expected Unavailable, got {:?}", other.err()),
+    }
+
+    // The options' Debug output does not show the password either.
+    let options = RabbitOptions::new("amqp://guest:hunter2@127.0.0.1/%2f".to_string().into());
+    assert!(!format!("{options:?}").contains("hunter2"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn declares_the_documented_topology() {
+    common::run(Rabbit::new(), |rabbit| async move {
+        let queue = rabbit.connect().await;
+        let listing = rabbitmqctl(&[
+            "list_queues",
+            "-q",
+            "--no-table-headers",
+            "name",
+            "type",
+            "durable",
+            "arguments",
+        ]);
+        let line = |name: &str| {
+            listing
+                .lines()
+                .find(|l| l.split_whitespace().next() == Some(name))
+                .unwrap_or_else(|| panic!("queue {name} missing in {listing}"))
+                .to_string()
+        };
+        let main = line(&format!("{}.events", rabbit.prefix));
+        assert!(
+            main.contains("quorum") && main.contains("reject-publish"),
+            "{main}"
+        );
+        let dead = line(&format!("{}.dead", rabbit.prefix));
+        assert!(dead.contains("quorum"), "{dead}");
+        let tier = line(&format!("{}.retry.2s", rabbit.prefix));
+        assert!(tier.contains("classic") && tier.contains("2000"), "{tier}");
+        assert_eq!(queue.names().main, format!("{}.events", rabbit.prefix));
+        queue.close().await;
+    })
+    .await;
+}
