@@ -1,0 +1,140 @@
+//! Helpers: a started emulator, JSON-RPC calls, valid sample items, local "now".
+
+use std::time::Duration;
+
+use chrono::Utc;
+use comagic_emulator::{Emulator, EmulatorConfig, RunningEmulator};
+use serde_json::{json, Value};
+
+pub const TOKEN: &str = "demo-token";
+
+pub struct Api {
+    pub emu: RunningEmulator,
+    pub http: reqwest::Client,
+}
+
+impl Api {
+    pub async fn start() -> Self {
+        Self::start_with(EmulatorConfig::default()).await
+    }
+
+    pub async fn start_with(config: EmulatorConfig) -> Self {
+        let emu = Emulator::start(config).await.unwrap();
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .unwrap();
+        Self { emu, http }
+    }
+
+    /// Post a raw body; returns the parsed JSON response.
+    pub async fn raw(&self, body: &str) -> Value {
+        self.http
+            .post(self.emu.api_url())
+            .header("content-type", "application/json; charset=UTF-8")
+            .body(body.to_owned())
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    pub async fn call(&self, method: &str, params: Value) -> Value {
+        let body = json!({"jsonrpc": "2.0", "id": 7, "method": method, "params": params});
+        self.raw(&body.to_string()).await
+    }
+
+    /// Call and expect success: the `result`.
+    pub async fn ok(&self, method: &str, params: Value) -> Value {
+        let response = self.call(method, params).await;
+        assert!(
+            response.get("error").is_none(),
+            "unexpected error: {response}"
+        );
+        assert_eq!(response["id"], 7);
+        response["result"].clone()
+    }
+
+    /// Call and expect an error: the `error` object.
+    pub async fn err(&self, method: &str, params: Value) -> Value {
+        let response = self.call(method, params).await;
+        assert!(
+            response.get("result").is_none(),
+            "unexpected success: {response}"
+        );
+        response["error"].clone()
+    }
+
+    pub async fn upload_messages(&self, items: Vec<Value>) -> Value {
+        self.call(
+            "upload.offline_messages",
+            json!({"access_token": TOKEN, "offline_messages": items}),
+        )
+        .await
+    }
+
+    pub async fn upload_chats(&self, items: Vec<Value>) -> Value {
+        self.call(
+            "upload.chats",
+            json!({"access_token": TOKEN, "chats": items}),
+        )
+        .await
+    }
+}
+
+/// Assert an error's code, mnemonic and (when given) field.
+pub fn assert_error(response_or_error: &Value, code: i64, mnemonic: &str, field: Option<&str>) {
+    let error = response_or_error.get("error").unwrap_or(response_or_error);
+    assert_eq!(error["code"], code, "{error}");
+    assert_eq!(error["data"]["mnemonic"], mnemonic, "{error}");
+    if let Some(field) = field {
+        assert_eq!(error["data"]["field"], field, "{error}");
+    }
+}
+
+/// Moscow local time `minutes_ago` minutes ago, in the API's format.
+pub fn moscow(minutes_ago: i64) -> String {
+    (Utc::now() - chrono::Duration::minutes(minutes_ago))
+        .with_timezone(&chrono_tz::Europe::Moscow)
+        .format("%Y-%m-%d %H:%M:%S")
+        .to_string()
+}
+
+pub fn message(ext_id: &str) -> Value {
+    json!({
+        "date_time": moscow(5),
+        "name": "Иван",
+        "phone": "79161234567",
+        "message": "Перезвоните мне",
+        "site_id": 201,
+        "form_name": "Leadback",
+        "ext_id": ext_id,
+    })
+}
+
+pub fn chat(ext_id: &str) -> Value {
+    json!({
+        "start_date_time": moscow(10),
+        "status": "succeed",
+        "initiator": "visitor",
+        "site_id": 202,
+        "messages": [
+            {"date_time": moscow(9), "source": "visitor", "message": "Здравствуйте"},
+            {"date_time": moscow(8), "source": "operator", "employee_id": 501, "message": "Добрый день"},
+        ],
+        "ext_id": ext_id,
+    })
+}
+
+/// `item` with `key` set to `value` (or removed when `value` is null).
+pub fn with(mut item: Value, key: &str, value: Value) -> Value {
+    let object = item.as_object_mut().unwrap();
+    if value.is_null() {
+        object.remove(key);
+    } else {
+        object.insert(key.to_owned(), value);
+    }
+    item
+}

@@ -1,0 +1,146 @@
+use std::time::{Duration, Instant};
+
+use comagic_emulator::Fault;
+use serde_json::json;
+
+use crate::common::{assert_error, message, Api, TOKEN};
+
+fn tags_body() -> String {
+    json!({"jsonrpc": "2.0", "id": 1, "method": "get.tags", "params": {"access_token": TOKEN}})
+        .to_string()
+}
+
+#[tokio::test]
+async fn http_status_for_the_next_calls() {
+    let api = Api::start().await;
+    api.emu.inject(Fault::HttpStatus {
+        status: 502,
+        count: 2,
+        method: None,
+    });
+    for _ in 0..2 {
+        let response = api
+            .http
+            .post(api.emu.api_url())
+            .body(tags_body())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 502);
+    }
+    let response = api
+        .http
+        .post(api.emu.api_url())
+        .body(tags_body())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let outcomes: Vec<String> = api.emu.calls().into_iter().map(|c| c.outcome).collect();
+    assert_eq!(outcomes, vec!["http_502", "http_502", "ok"]);
+}
+
+#[tokio::test]
+async fn rpc_error_fault_stores_nothing() {
+    let api = Api::start().await;
+    api.emu.inject(Fault::RpcError {
+        code: -32603,
+        mnemonic: "internal_error".into(),
+        message: "Internal error, contact the support service".into(),
+        count: 1,
+        method: Some("upload.offline_messages".into()),
+    });
+    // a different method is not affected
+    api.ok("get.tags", json!({"access_token": TOKEN})).await;
+    let response = api.upload_messages(vec![message("f")]).await;
+    assert_error(&response, -32603, "internal_error", None);
+    assert_eq!(response["id"], 7);
+    assert!(api.emu.records().is_empty());
+    assert!(api
+        .upload_messages(vec![message("f")])
+        .await
+        .get("result")
+        .is_some());
+}
+
+#[tokio::test]
+async fn delay_then_normal_answer() {
+    let api = Api::start().await;
+    api.emu.inject(Fault::Delay {
+        duration: Duration::from_millis(400),
+        count: 1,
+        method: None,
+    });
+    let started = Instant::now();
+    api.ok("get.tags", json!({"access_token": TOKEN})).await;
+    assert!(started.elapsed() >= Duration::from_millis(400));
+    let started = Instant::now();
+    api.ok("get.tags", json!({"access_token": TOKEN})).await;
+    assert!(started.elapsed() < Duration::from_millis(400));
+}
+
+#[tokio::test]
+async fn dropped_connection_gets_no_response() {
+    let api = Api::start().await;
+    api.emu.inject(Fault::DropConnection {
+        count: 1,
+        method: None,
+    });
+    let started = Instant::now();
+    let error = api
+        .http
+        .post(api.emu.api_url())
+        .body(tags_body())
+        .send()
+        .await
+        .unwrap_err();
+    assert!(!error.is_timeout(), "closed, not timed out: {error}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(api
+        .upload_messages(vec![message("after")])
+        .await
+        .get("result")
+        .is_some());
+    assert_eq!(api.emu.calls()[0].outcome, "dropped");
+}
+
+#[tokio::test]
+async fn faults_over_http() {
+    let api = Api::start().await;
+    let response = api
+        .http
+        .post(format!("{}/_emulator/faults", api.emu.base_url()))
+        .json(&json!([
+            {"kind": "http_status", "status": 503, "method": "get.sites"},
+            {"kind": "rpc_error", "code": -32029, "mnemonic": "limit_exceeded", "message": "Limit per minute has been exceeded", "count": 1}
+        ]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    // get.tags skips the get.sites fault and takes the rpc_error
+    assert_error(
+        &api.err("get.tags", json!({"access_token": TOKEN})).await,
+        -32029,
+        "limit_exceeded",
+        None,
+    );
+    let sites = api
+        .http
+        .post(api.emu.api_url())
+        .body(json!({"jsonrpc": "2.0", "id": 1, "method": "get.sites", "params": {"access_token": TOKEN}}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sites.status(), 503);
+    api.ok("get.sites", json!({"access_token": TOKEN})).await;
+
+    let bad = api
+        .http
+        .post(format!("{}/_emulator/faults", api.emu.base_url()))
+        .json(&json!({"kind": "explode"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+}

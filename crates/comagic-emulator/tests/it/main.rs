@@ -1,0 +1,11 @@
+//! Behavioural tests of the emulator over real HTTP (one binary, one module per concern).
+
+mod common;
+
+mod auth_limits;
+mod envelope;
+mod faults;
+mod inspection;
+mod lists;
+mod sessions_tags;
+mod uploads;

@@ -1,0 +1,373 @@
+use comagic_emulator::RecordKind;
+use serde_json::{json, Value};
+
+use crate::common::{assert_error, chat, message, moscow, with, Api, TOKEN};
+
+#[tokio::test]
+async fn offline_message_is_stored_as_received() {
+    let api = Api::start().await;
+    let item = message("evt-1");
+    let response = api.upload_messages(vec![item.clone()]).await;
+    let data = response["result"]["data"].as_array().unwrap();
+    assert_eq!(data.len(), 1);
+    let id = data[0]["id"].as_u64().unwrap();
+    let records = api.emu.records();
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].kind, RecordKind::OfflineMessage);
+    assert_eq!(records[0].id, id);
+    assert_eq!(records[0].account, "demo");
+    assert_eq!(records[0].ext_id.as_deref(), Some("evt-1"));
+    assert_eq!(records[0].payload, item);
+}
+
+#[tokio::test]
+async fn offline_message_rules() {
+    let api = Api::start().await;
+    let cases: Vec<(Value, i64, &str, &str)> = vec![
+        (
+            with(message("a"), "phone", Value::Null),
+            -32602,
+            "required_parameter_missed",
+            "phone",
+        ),
+        (
+            with(message("a"), "phone", json!("+79161234567")),
+            -32602,
+            "invalid_parameter_value",
+            "phone",
+        ),
+        (
+            with(message("a"), "phone", json!("7916")),
+            -32602,
+            "invalid_parameter_value",
+            "phone",
+        ),
+        (
+            with(message("a"), "phone", json!(79161234567_i64)),
+            -32602,
+            "data_type_error",
+            "phone",
+        ),
+        (
+            with(message("a"), "email", json!("not-an-email")),
+            -32602,
+            "invalid_parameter_value",
+            "email",
+        ),
+        (
+            with(message("a"), "site_id", Value::Null),
+            -32602,
+            "required_parameter_missed",
+            "visitor_session_id",
+        ),
+        (
+            with(message("a"), "date_time", json!("2024-01-01T10:00:00")),
+            -32602,
+            "invalid_parameter_value",
+            "date_time",
+        ),
+        (
+            with(message("a"), "date_time", Value::Null),
+            -32602,
+            "required_parameter_missed",
+            "date_time",
+        ),
+        (
+            with(message("a"), "date_time", json!(moscow(-30))),
+            -32602,
+            "invalid_date_time",
+            "date_time",
+        ),
+        (
+            with(message("a"), "site_id", json!(999)),
+            -32602,
+            "entity_not_found",
+            "site_id",
+        ),
+        (
+            with(message("a"), "campaign_id", json!(999)),
+            -32602,
+            "entity_not_found",
+            "campaign_id",
+        ),
+        (
+            with(message("a"), "campaign_id", json!(103)),
+            -32602,
+            "campaign_is_inactive",
+            "campaign_id",
+        ),
+        // campaign 101 belongs to site 202, the item says 201
+        (
+            with(message("a"), "campaign_id", json!(101)),
+            -32602,
+            "invalid_parameters_combination",
+            "site_id",
+        ),
+        (
+            with(message("a"), "source_id", json!(999)),
+            -32602,
+            "entity_not_found",
+            "source_id",
+        ),
+        (
+            with(message("a"), "visitor_session_id", json!(1)),
+            -32602,
+            "entity_not_found",
+            "visitor_session_id",
+        ),
+        (
+            with(message("a"), "utm_source", json!("x")),
+            -32602,
+            "unexpected_parameters",
+            "utm_source",
+        ),
+        (
+            with(
+                message("a"),
+                "user_fields",
+                json!([{"ext_id": "f", "bogus": 1}]),
+            ),
+            -32602,
+            "unexpected_parameters",
+            "user_fields.bogus",
+        ),
+    ];
+    for (item, code, mnemonic, field) in cases {
+        let response = api.upload_messages(vec![item.clone()]).await;
+        assert_error(&response, code, mnemonic, Some(field));
+        assert_eq!(
+            response["error"]["data"]["params"]["index"], 0,
+            "{response}"
+        );
+    }
+    assert!(api.emu.records().is_empty());
+}
+
+#[tokio::test]
+async fn offline_message_accepted_variants() {
+    let api = Api::start().await;
+    let variants = vec![
+        // email instead of phone
+        with(
+            with(message("v1"), "phone", Value::Null),
+            "email",
+            json!("ivan@example.ru"),
+        ),
+        // campaign -1 with a site
+        with(message("v2"), "campaign_id", json!(-1)),
+        // campaign only, consistent with nothing else
+        with(
+            with(message("v3"), "site_id", Value::Null),
+            "campaign_id",
+            json!(102),
+        ),
+        // a seeded session only
+        with(
+            with(message("v4"), "site_id", Value::Null),
+            "visitor_session_id",
+            json!(4812337719_u64),
+        ),
+        // source and user fields
+        with(
+            with(message("v5"), "source_id", json!(301)),
+            "user_fields",
+            json!([{"ext_id": "utm", "value": "x"}]),
+        ),
+    ];
+    for item in variants {
+        let response = api.upload_messages(vec![item]).await;
+        assert!(response.get("result").is_some(), "{response}");
+    }
+    assert_eq!(api.emu.records().len(), 5);
+}
+
+#[tokio::test]
+async fn campaign_minus_one_needs_site() {
+    let api = Api::start().await;
+    let item = with(
+        with(message("m1"), "site_id", Value::Null),
+        "campaign_id",
+        json!(-1),
+    );
+    let response = api.upload_messages(vec![item]).await;
+    assert_error(
+        &response,
+        -32602,
+        "invalid_parameters_combination",
+        Some("campaign_id"),
+    );
+}
+
+#[tokio::test]
+async fn unknown_top_level_parameter_is_refused() {
+    let api = Api::start().await;
+    let response = api
+        .call(
+            "upload.offline_messages",
+            json!({"access_token": TOKEN, "offline_messages": [message("x")], "dry_run": true}),
+        )
+        .await;
+    assert_error(&response, -32602, "unexpected_parameters", Some("dry_run"));
+}
+
+#[tokio::test]
+async fn batch_of_fifty_passes_fifty_one_does_not() {
+    let api = Api::start().await;
+    let items: Vec<Value> = (0..51).map(|i| message(&format!("b{i}"))).collect();
+    let response = api.upload_messages(items.clone()).await;
+    assert_error(
+        &response,
+        -32602,
+        "data_limit_exceeded",
+        Some("offline_messages"),
+    );
+    assert!(api.emu.records().is_empty());
+    let response = api.upload_messages(items[..50].to_vec()).await;
+    assert_eq!(response["result"]["data"].as_array().unwrap().len(), 50);
+    let chats: Vec<Value> = (0..51).map(|i| chat(&format!("c{i}"))).collect();
+    let response = api.upload_chats(chats).await;
+    assert_error(&response, -32602, "data_limit_exceeded", Some("chats"));
+}
+
+#[tokio::test]
+async fn one_bad_item_fails_the_whole_batch_with_its_index() {
+    let api = Api::start().await;
+    let items = vec![
+        message("ok-0"),
+        message("ok-1"),
+        with(message("bad-2"), "phone", json!("12")),
+    ];
+    let response = api.upload_messages(items).await;
+    assert_error(&response, -32602, "invalid_parameter_value", Some("phone"));
+    assert_eq!(response["error"]["data"]["params"]["index"], 2);
+    assert!(
+        api.emu.records().is_empty(),
+        "nothing stored from a failed batch"
+    );
+}
+
+#[tokio::test]
+async fn repeated_ext_id_is_duplicate_entity() {
+    let api = Api::start().await;
+    let first = api.upload_messages(vec![message("dup")]).await;
+    let id = first["result"]["data"][0]["id"].as_u64().unwrap();
+    let again = api.upload_messages(vec![message("dup")]).await;
+    assert_error(&again, -32602, "duplicate_entity", Some("ext_id"));
+    assert_eq!(again["error"]["data"]["value"], "dup");
+    assert_eq!(again["error"]["data"]["params"]["id"], id);
+    // within one batch
+    let twice = api
+        .upload_messages(vec![message("x1"), message("x1")])
+        .await;
+    assert_error(&twice, -32602, "duplicate_entity", Some("ext_id"));
+    assert_eq!(twice["error"]["data"]["params"]["index"], 1);
+    // the same ext_id as a chat is a different kind: fine
+    let as_chat = api.upload_chats(vec![chat("dup")]).await;
+    assert!(as_chat.get("result").is_some(), "{as_chat}");
+    assert_eq!(api.emu.records().len(), 2);
+}
+
+#[tokio::test]
+async fn chat_is_stored() {
+    let api = Api::start().await;
+    let response = api.upload_chats(vec![chat("chat-1")]).await;
+    let id = response["result"]["data"][0]["id"].as_u64().unwrap();
+    let records = api.emu.records();
+    assert_eq!(records[0].kind, RecordKind::Chat);
+    assert_eq!(records[0].id, id);
+    // no phone/email at all is fine for chats
+    assert!(records[0].payload.get("phone").is_none());
+}
+
+#[tokio::test]
+async fn chat_rules() {
+    let api = Api::start().await;
+    let operator_without_employee =
+        json!([{"date_time": moscow(9), "source": "operator", "message": "hi"}]);
+    let unknown_employee = json!([{"date_time": moscow(9), "source": "operator", "employee_id": 999, "message": "hi"}]);
+    let before_start = json!([{"date_time": moscow(20), "source": "visitor", "message": "hi"}]);
+    let bad_source = json!([{"date_time": moscow(9), "source": "bot", "message": "hi"}]);
+    let no_text = json!([{"date_time": moscow(9), "source": "visitor"}]);
+    let cases: Vec<(Value, &str, &str)> = vec![
+        (
+            with(chat("c"), "status", Value::Null),
+            "required_parameter_missed",
+            "status",
+        ),
+        (
+            with(chat("c"), "status", json!("done")),
+            "invalid_parameter_value",
+            "status",
+        ),
+        (
+            with(chat("c"), "initiator", json!("robot")),
+            "invalid_parameter_value",
+            "initiator",
+        ),
+        (
+            with(chat("c"), "messages", Value::Null),
+            "required_parameter_missed",
+            "messages",
+        ),
+        (
+            with(chat("c"), "start_date_time", Value::Null),
+            "required_parameter_missed",
+            "start_date_time",
+        ),
+        (
+            with(chat("c"), "start_date_time", json!(moscow(-10))),
+            "invalid_date_time",
+            "start_date_time",
+        ),
+        (
+            with(chat("c"), "messages", operator_without_employee),
+            "required_parameter_missed",
+            "messages.employee_id",
+        ),
+        (
+            with(chat("c"), "messages", unknown_employee),
+            "entity_not_found",
+            "messages.employee_id",
+        ),
+        (
+            with(chat("c"), "messages", before_start),
+            "invalid_date_time",
+            "messages.date_time",
+        ),
+        (
+            with(chat("c"), "messages", bad_source),
+            "invalid_parameter_value",
+            "messages.source",
+        ),
+        (
+            with(chat("c"), "messages", no_text),
+            "required_parameter_missed",
+            "messages.message",
+        ),
+        (
+            with(chat("c"), "campaign_id", json!(-1)),
+            "invalid_parameter_value",
+            "campaign_id",
+        ),
+        (
+            with(chat("c"), "site_id", Value::Null),
+            "required_parameter_missed",
+            "visitor_session_id",
+        ),
+        (
+            with(chat("c"), "phone", json!("8 916 123")),
+            "invalid_parameter_value",
+            "phone",
+        ),
+        (
+            with(chat("c"), "date_time", json!(moscow(1))),
+            "unexpected_parameters",
+            "date_time",
+        ),
+    ];
+    for (item, mnemonic, field) in cases {
+        let response = api.upload_chats(vec![item]).await;
+        assert_error(&response, -32602, mnemonic, Some(field));
+    }
+    assert!(api.emu.records().is_empty());
+}
