@@ -1,0 +1,455 @@
+//! The JSON admin API under `/admin/v1/`. Every route but the OpenAPI document wants the admin
+//! bearer token. The route table below is the one the router is built from, so the test that
+//! compares it with `docs/openapi.json` compares the real router.
+
+use std::collections::{BTreeMap, HashMap};
+
+use axum::body::Bytes;
+use axum::extract::{FromRequestParts, Path, RawQuery, State};
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post, put, MethodRouter};
+use axum::{Json, Router};
+use bridge_store::{DeadLetterFilter, Tenant, TenantInput};
+use chrono::{DateTime, Utc};
+use leadback_model::ComagicCredentials;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use crate::account::{self, ListKind};
+use crate::auth::check_bearer;
+use crate::dead_letters::{dead_letter_detail, dead_letter_summary, replay_dead_letters};
+use crate::error::ApiError;
+use crate::tenant_file::{add_field_error, tenant_json, webhook_url, TenantFile, TenantFileError};
+use crate::{AdminState, Ctx};
+
+/// Every `(method, path)` the JSON API serves, as the router has them (axum path syntax).
+pub const API_ROUTES: &[(&str, &str)] = &[
+    ("GET", "/admin/v1/openapi.json"),
+    ("GET", "/admin/v1/tenants"),
+    ("POST", "/admin/v1/tenants"),
+    ("GET", "/admin/v1/tenants/{id}"),
+    ("PUT", "/admin/v1/tenants/{id}"),
+    ("DELETE", "/admin/v1/tenants/{id}"),
+    ("POST", "/admin/v1/tenants/{id}/rotate-token"),
+    ("GET", "/admin/v1/tenants/{id}/comagic/{kind}"),
+    ("GET", "/admin/v1/tenants/{id}/deliveries"),
+    ("GET", "/admin/v1/dead-letters"),
+    ("POST", "/admin/v1/dead-letters/replay"),
+    ("GET", "/admin/v1/dead-letters/{id}"),
+    ("DELETE", "/admin/v1/dead-letters/{id}"),
+];
+
+/// The handler of one entry of [`API_ROUTES`].
+fn handler(method: &str, path: &str) -> Option<MethodRouter<Ctx>> {
+    Some(match (method, path) {
+        ("GET", "/admin/v1/openapi.json") => get(openapi),
+        ("GET", "/admin/v1/tenants") => get(list_tenants),
+        ("POST", "/admin/v1/tenants") => post(create_tenant),
+        ("GET", "/admin/v1/tenants/{id}") => get(show_tenant),
+        ("PUT", "/admin/v1/tenants/{id}") => put(update_tenant),
+        ("DELETE", "/admin/v1/tenants/{id}") => delete(delete_tenant),
+        ("POST", "/admin/v1/tenants/{id}/rotate-token") => post(rotate_token),
+        ("GET", "/admin/v1/tenants/{id}/comagic/{kind}") => get(comagic_list),
+        ("GET", "/admin/v1/tenants/{id}/deliveries") => get(deliveries),
+        ("GET", "/admin/v1/dead-letters") => get(list_dead_letters),
+        ("POST", "/admin/v1/dead-letters/replay") => post(replay),
+        ("GET", "/admin/v1/dead-letters/{id}") => get(show_dead_letter),
+        ("DELETE", "/admin/v1/dead-letters/{id}") => delete(delete_dead_letter),
+        _ => return None,
+    })
+}
+
+pub(crate) fn router() -> Router<Ctx> {
+    let mut router = Router::new();
+    let mut by_path: BTreeMap<&str, MethodRouter<Ctx>> = BTreeMap::new();
+    for (method, path) in API_ROUTES {
+        // Every entry has a handler (checked by the unit test below); an entry without one
+        // would simply not be served, and the OpenAPI test would catch it.
+        if let Some(handler) = handler(method, path) {
+            let merged = match by_path.remove(path) {
+                Some(existing) => existing.merge(handler),
+                None => handler,
+            };
+            by_path.insert(path, merged);
+        }
+    }
+    for (path, methods) in by_path {
+        router = router.route(path, methods);
+    }
+    router
+}
+
+/// The admin bearer token was presented (extractor: a handler taking it is protected).
+pub(crate) struct Admin;
+
+impl FromRequestParts<Ctx> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, ctx: &Ctx) -> Result<Self, Self::Rejection> {
+        check_bearer(&ctx.app.admin_token, &parts.headers).map(|()| Admin)
+    }
+}
+
+async fn openapi() -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        crate::OPENAPI_JSON,
+    )
+        .into_response()
+}
+
+fn parse_uuid(text: &str, what: &'static str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(text).map_err(|_| ApiError::NotFound(what))
+}
+
+async fn load_tenant(app: &AdminState, id: &str) -> Result<Tenant, ApiError> {
+    let id = parse_uuid(id, "tenant")?;
+    app.store
+        .get_tenant(id)
+        .await?
+        .ok_or(ApiError::NotFound("tenant"))
+}
+
+fn parse_file(body: &[u8]) -> Result<TenantFile, ApiError> {
+    let text = std::str::from_utf8(body)
+        .map_err(|_| ApiError::BadRequest("the body is not UTF-8".into()))?;
+    TenantFile::parse(text).map_err(|e| ApiError::BadRequest(e.to_string()))
+}
+
+/// A validated save: the store's input and what could not be checked.
+pub(crate) struct Checked {
+    pub input: TenantInput,
+    pub warnings: Vec<String>,
+}
+
+/// Validates settings on their own and against the tenant's CoMagic account (with the given
+/// credentials, or the stored ones when none are given). Saving goes ahead when CoMagic cannot
+/// be reached, with warnings.
+pub(crate) async fn check_file(
+    app: &AdminState,
+    file: TenantFile,
+    stored: Option<&ComagicCredentials>,
+) -> Result<Checked, ApiError> {
+    let mut fields = file.field_errors(stored.is_none());
+    let mut warnings = Vec::new();
+    let credentials = file.comagic.clone().or_else(|| stored.cloned());
+    let usable = credentials
+        .as_ref()
+        .is_some_and(|c| crate::tenant_file::check_api_url(&c.api_url).is_ok());
+    if let (true, Some(credentials)) = (usable, credentials) {
+        match account::client(app, credentials) {
+            Ok(client) => {
+                let check = account::check_settings(&client, &file.settings).await;
+                if let Some(refused) = check.refused {
+                    add_field_error(
+                        &mut fields,
+                        "comagic",
+                        &format!("CoMagic refused the credentials: {}", refused.message),
+                    );
+                }
+                for (field, message) in check.fields {
+                    add_field_error(&mut fields, &field, &message);
+                }
+                warnings = check.warnings;
+            }
+            Err(e) => add_field_error(&mut fields, "comagic", &e.message()),
+        }
+    }
+    if !fields.is_empty() {
+        return Err(ApiError::InvalidSettings { fields, warnings });
+    }
+    let input = file.into_input(stored.is_none()).map_err(|e| match e {
+        TenantFileError::Fields(fields) => ApiError::InvalidSettings {
+            fields,
+            warnings: Vec::new(),
+        },
+        TenantFileError::Syntax(reason) => ApiError::BadRequest(reason),
+    })?;
+    Ok(Checked { input, warnings })
+}
+
+fn with_extra(mut value: Value, extra: Value) -> Value {
+    if let (Some(obj), Value::Object(extra)) = (value.as_object_mut(), extra) {
+        obj.extend(extra);
+    }
+    value
+}
+
+async fn list_tenants(_: Admin, State(ctx): State<Ctx>) -> Result<Json<Value>, ApiError> {
+    let tenants = ctx.app.store.list_tenants().await?;
+    Ok(Json(Value::Array(
+        tenants.iter().map(tenant_json).collect(),
+    )))
+}
+
+async fn create_tenant(
+    _: Admin,
+    State(ctx): State<Ctx>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let file = parse_file(&body)?;
+    let checked = check_file(&ctx.app, file, None).await?;
+    let (tenant, token) = ctx.app.store.create_tenant(checked.input).await?;
+    tracing::info!(tenant_id = %tenant.id, "tenant created via the admin API");
+    let value = with_extra(
+        tenant_json(&tenant),
+        json!({
+            "webhook_url": webhook_url(&ctx.app.public_url, token.as_str()),
+            "warnings": checked.warnings,
+        }),
+    );
+    Ok((StatusCode::CREATED, Json(value)).into_response())
+}
+
+async fn show_tenant(
+    _: Admin,
+    State(ctx): State<Ctx>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let tenant = load_tenant(&ctx.app, &id).await?;
+    Ok(Json(tenant_json(&tenant)))
+}
+
+async fn update_tenant(
+    _: Admin,
+    State(ctx): State<Ctx>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let tenant = load_tenant(&ctx.app, &id).await?;
+    let file = parse_file(&body)?;
+    let checked = check_file(&ctx.app, file, Some(&tenant.credentials)).await?;
+    let updated = ctx
+        .app
+        .store
+        .update_tenant(tenant.id, checked.input)
+        .await?;
+    tracing::info!(tenant_id = %tenant.id, "tenant updated via the admin API");
+    Ok(Json(with_extra(
+        tenant_json(&updated),
+        json!({"warnings": checked.warnings}),
+    )))
+}
+
+async fn delete_tenant(
+    _: Admin,
+    State(ctx): State<Ctx>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let tenant = load_tenant(&ctx.app, &id).await?;
+    ctx.app.store.delete_tenant(tenant.id).await?;
+    tracing::info!(tenant_id = %tenant.id, "tenant deleted via the admin API");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn rotate_token(
+    _: Admin,
+    State(ctx): State<Ctx>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let tenant = load_tenant(&ctx.app, &id).await?;
+    let token = ctx.app.store.rotate_token(tenant.id).await?;
+    tracing::info!(tenant_id = %tenant.id, "webhook token rotated via the admin API");
+    Ok(Json(json!({
+        "id": tenant.id,
+        "webhook_url": webhook_url(&ctx.app.public_url, token.as_str()),
+    })))
+}
+
+async fn comagic_list(
+    _: Admin,
+    State(ctx): State<Ctx>,
+    Path((id, kind)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let kind = ListKind::parse(&kind).ok_or(ApiError::NotFound("CoMagic list"))?;
+    let tenant = load_tenant(&ctx.app, &id).await?;
+    let client =
+        account::client(&ctx.app, tenant.credentials).map_err(|e| account::api_error(&e))?;
+    let value = account::fetch(&client, kind)
+        .await
+        .map_err(|e| account::api_error(&e))?;
+    Ok(Json(value))
+}
+
+/// `a=1&b=2` → map (last value wins).
+fn query_map(query: Option<String>) -> HashMap<String, String> {
+    form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .into_owned()
+        .collect()
+}
+
+fn parse_limit(text: Option<&String>, default: u32) -> Result<u32, ApiError> {
+    match text {
+        None => Ok(default),
+        Some(text) => match text.parse::<u32>() {
+            Ok(n) if (1..=1000).contains(&n) => Ok(n),
+            _ => Err(ApiError::BadRequest("limit must be 1..=1000".into())),
+        },
+    }
+}
+
+fn parse_time(text: &str, name: &str) -> Result<DateTime<Utc>, ApiError> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| ApiError::BadRequest(format!("{name} must be an RFC 3339 time")))
+}
+
+async fn deliveries(
+    _: Admin,
+    State(ctx): State<Ctx>,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    let query = query_map(query);
+    let limit = parse_limit(query.get("limit"), 50)?;
+    let tenant = load_tenant(&ctx.app, &id).await?;
+    let entries = ctx.app.store.recent_deliveries(tenant.id, limit).await?;
+    Ok(Json(json!(entries)))
+}
+
+async fn list_dead_letters(
+    _: Admin,
+    State(ctx): State<Ctx>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    let query = query_map(query);
+    let filter = DeadLetterFilter {
+        ids: Vec::new(),
+        tenant_id: query
+            .get("tenant")
+            .map(|t| {
+                Uuid::parse_str(t).map_err(|_| ApiError::BadRequest("tenant must be a UUID".into()))
+            })
+            .transpose()?,
+        class: query.get("class").cloned(),
+        since: query
+            .get("since")
+            .map(|t| parse_time(t, "since"))
+            .transpose()?,
+        until: query
+            .get("until")
+            .map(|t| parse_time(t, "until"))
+            .transpose()?,
+        limit: Some(parse_limit(query.get("limit"), 100)?),
+    };
+    let dead = ctx.app.store.list_dead_letters(&filter).await?;
+    Ok(Json(Value::Array(
+        dead.iter().map(dead_letter_summary).collect(),
+    )))
+}
+
+async fn show_dead_letter(
+    _: Admin,
+    State(ctx): State<Ctx>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let id = parse_uuid(&id, "dead letter")?;
+    let dead = ctx
+        .app
+        .store
+        .get_dead_letter(id)
+        .await?
+        .ok_or(ApiError::NotFound("dead letter"))?;
+    Ok(Json(dead_letter_detail(&dead)))
+}
+
+async fn delete_dead_letter(
+    _: Admin,
+    State(ctx): State<Ctx>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let id = parse_uuid(&id, "dead letter")?;
+    match ctx.app.store.remove_dead_letters(&[id]).await? {
+        0 => Err(ApiError::NotFound("dead letter")),
+        _ => Ok(StatusCode::NO_CONTENT),
+    }
+}
+
+/// Which dead letters to replay: ids, a filter, or everything.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReplaySelector {
+    #[serde(default)]
+    ids: Vec<Uuid>,
+    tenant: Option<Uuid>,
+    class: Option<String>,
+    since: Option<DateTime<Utc>>,
+    until: Option<DateTime<Utc>>,
+    #[serde(default)]
+    all: bool,
+}
+
+impl ReplaySelector {
+    /// The store's filter; `None` when nothing was selected (an empty filter would mean "all",
+    /// which must be asked for explicitly).
+    fn into_filter(self) -> Option<DeadLetterFilter> {
+        let selects = !self.ids.is_empty()
+            || self.tenant.is_some()
+            || self.class.is_some()
+            || self.since.is_some()
+            || self.until.is_some();
+        if !selects && !self.all {
+            return None;
+        }
+        Some(DeadLetterFilter {
+            ids: self.ids,
+            tenant_id: self.tenant,
+            class: self.class,
+            since: self.since,
+            until: self.until,
+            limit: None,
+        })
+    }
+}
+
+async fn replay(_: Admin, State(ctx): State<Ctx>, body: Bytes) -> Result<Json<Value>, ApiError> {
+    let selector: ReplaySelector = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::BadRequest(format!("invalid replay selector: {e}")))?;
+    let filter = selector.into_filter().ok_or_else(|| {
+        ApiError::BadRequest(
+            "select dead letters: {\"ids\":[…]}, a filter (tenant, class, since, until) or {\"all\":true}"
+                .into(),
+        )
+    })?;
+    let report = replay_dead_letters(
+        ctx.app.store.as_ref(),
+        ctx.app.queue.as_ref(),
+        Some(&ctx.app.metrics),
+        &filter,
+    )
+    .await?;
+    Ok(Json(json!(report)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_route_has_a_handler() {
+        for (method, path) in API_ROUTES {
+            assert!(handler(method, path).is_some(), "{method} {path}");
+        }
+    }
+
+    #[test]
+    fn empty_replay_selector_selects_nothing() {
+        assert!(ReplaySelector::default().into_filter().is_none());
+        let all = ReplaySelector {
+            all: true,
+            ..ReplaySelector::default()
+        };
+        assert!(all.into_filter().is_some());
+        let class = ReplaySelector {
+            class: Some("exhausted".into()),
+            ..ReplaySelector::default()
+        };
+        assert_eq!(
+            class.into_filter().unwrap().class.as_deref(),
+            Some("exhausted")
+        );
+    }
+}

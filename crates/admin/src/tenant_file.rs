@@ -1,0 +1,201 @@
+//! The tenant settings JSON, the same for the admin API and the CLI's `--settings FILE`:
+//! `name`, `active`, `comagic: {api_url, access_token | login + password}` and the settings
+//! markers at the top level. And the tenant as shown back: settings plus the kind of
+//! credential, never a secret.
+
+use std::collections::BTreeMap;
+
+use bridge_store::{Tenant, TenantInput};
+use leadback_model::{ComagicCredentials, TenantSettings};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+/// One tenant's settings as submitted.
+#[derive(Debug, Clone, Deserialize)]
+pub struct TenantFile {
+    pub name: String,
+    /// Saving the settings is what switches an integration on, so a file without `active`
+    /// means active.
+    #[serde(default = "active_by_default")]
+    pub active: bool,
+    /// Required on create; on update, absent keeps the stored credentials (write-only).
+    #[serde(default)]
+    pub comagic: Option<ComagicCredentials>,
+    #[serde(flatten)]
+    pub settings: TenantSettings,
+}
+
+fn active_by_default() -> bool {
+    true
+}
+
+/// Why a settings document was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum TenantFileError {
+    /// Not JSON of the expected shape.
+    #[error("invalid tenant settings JSON: {0}")]
+    Syntax(String),
+    /// Well-formed, but fields are missing or inconsistent (field → message).
+    #[error("invalid tenant settings: {}", format_fields(.0))]
+    Fields(BTreeMap<String, String>),
+}
+
+fn format_fields(fields: &BTreeMap<String, String>) -> String {
+    fields
+        .iter()
+        .map(|(field, message)| format!("{field}: {message}"))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+impl TenantFile {
+    pub fn parse(text: &str) -> Result<Self, TenantFileError> {
+        serde_json::from_str(text).map_err(|e| TenantFileError::Syntax(e.to_string()))
+    }
+
+    pub fn from_value(value: Value) -> Result<Self, TenantFileError> {
+        serde_json::from_value(value).map_err(|e| TenantFileError::Syntax(e.to_string()))
+    }
+
+    /// Every problem that can be seen without asking CoMagic, per field: the name, presence of
+    /// credentials when `creating`, the API URL, and [`TenantSettings::validate`].
+    pub fn field_errors(&self, creating: bool) -> BTreeMap<String, String> {
+        let mut fields = BTreeMap::new();
+        if self.name.trim().is_empty() {
+            add_field_error(&mut fields, "name", "must not be empty");
+        }
+        match &self.comagic {
+            None if creating => add_field_error(
+                &mut fields,
+                "comagic",
+                "required: {api_url, access_token} or {api_url, login, password}",
+            ),
+            Some(credentials) => {
+                if let Err(message) = check_api_url(&credentials.api_url) {
+                    add_field_error(&mut fields, "comagic.api_url", &message);
+                }
+            }
+            None => {}
+        }
+        if let Err(errors) = self.settings.validate() {
+            for error in errors.errors {
+                add_field_error(&mut fields, error.field, &error.message);
+            }
+        }
+        fields
+    }
+
+    /// The store's input, after [`TenantFile::field_errors`] found nothing.
+    pub fn into_input(self, creating: bool) -> Result<TenantInput, TenantFileError> {
+        let fields = self.field_errors(creating);
+        if !fields.is_empty() {
+            return Err(TenantFileError::Fields(fields));
+        }
+        Ok(TenantInput {
+            name: self.name.trim().to_owned(),
+            active: self.active,
+            settings: self.settings,
+            credentials: self.comagic,
+        })
+    }
+}
+
+/// Adds `message` to `field`, joining several messages for one field.
+pub(crate) fn add_field_error(fields: &mut BTreeMap<String, String>, field: &str, message: &str) {
+    fields
+        .entry(field.to_owned())
+        .and_modify(|existing| {
+            if !existing.contains(message) {
+                existing.push_str("; ");
+                existing.push_str(message);
+            }
+        })
+        .or_insert_with(|| message.to_owned());
+}
+
+/// An absolute http(s) URL, as the CoMagic client needs.
+pub(crate) fn check_api_url(api_url: &str) -> Result<(), String> {
+    match url::Url::parse(api_url.trim()) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => Ok(()),
+        Ok(_) => Err("must be an http(s) URL".to_owned()),
+        Err(e) => Err(format!("not a URL: {e}")),
+    }
+}
+
+/// A tenant as shown to operators: settings and the kind of credential, never a secret.
+pub fn tenant_json(tenant: &Tenant) -> Value {
+    let mut value = json!({
+        "id": tenant.id,
+        "name": tenant.name,
+        "active": tenant.active,
+        "comagic": {
+            "api_url": tenant.credentials.api_url,
+            "auth": tenant.credentials.auth.kind(),
+        },
+        "created_at": tenant.created_at,
+        "updated_at": tenant.updated_at,
+    });
+    if let (Some(obj), Ok(Value::Object(settings))) = (
+        value.as_object_mut(),
+        serde_json::to_value(&tenant.settings),
+    ) {
+        obj.extend(settings);
+    }
+    value
+}
+
+/// `{public_url}/hooks/leadback/{token}`.
+pub fn webhook_url(public_url: &str, token: &str) -> String {
+    format!(
+        "{}/hooks/leadback/{token}",
+        public_url.trim_end_matches('/')
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_markers_are_reported_per_field() {
+        let file = TenantFile::parse(
+            r#"{"name":" ","default_entity":"source","set_tags":true,"tag_ids":[]}"#,
+        )
+        .unwrap();
+        let fields = file.field_errors(true);
+        for field in [
+            "name",
+            "comagic",
+            "default_source_id",
+            "default_site_id",
+            "tag_ids",
+            "chat_employee_id",
+        ] {
+            assert!(fields.contains_key(field), "{field} missing in {fields:?}");
+        }
+        assert!(!fields.contains_key("default_campaign_id"));
+        // On update, absent credentials mean "keep the stored ones".
+        assert!(!file.field_errors(false).contains_key("comagic"));
+    }
+
+    #[test]
+    fn api_url_must_be_http() {
+        let file = TenantFile::parse(
+            r#"{"name":"a","comagic":{"api_url":"ftp://x","access_token":"t"},
+                "default_campaign_id":101,"chat_employee_id":501}"#,
+        )
+        .unwrap();
+        let fields = file.field_errors(true);
+        assert_eq!(fields.len(), 1, "{fields:?}");
+        assert!(fields.contains_key("comagic.api_url"));
+        assert!(file.active, "active defaults to true");
+    }
+
+    #[test]
+    fn webhook_url_joins_without_double_slash() {
+        assert_eq!(
+            webhook_url("https://b.example/", "tok"),
+            "https://b.example/hooks/leadback/tok"
+        );
+    }
+}
