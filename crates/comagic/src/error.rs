@@ -245,7 +245,13 @@ pub(crate) fn classify_rpc(
                     return (ErrorClass::AlreadyDelivered, ext_id);
                 }
             }
-            if field.is_some_and(|f| last_segment(f) == "visitor_session_id") {
+            // Missing or unexpected keys are our mapping's fault, not the session's.
+            let about_session = field.is_some_and(|f| last_segment(f) == "visitor_session_id")
+                && !matches!(
+                    mnemonic,
+                    Some("required_parameter_missed" | "unexpected_parameters")
+                );
+            if about_session {
                 ErrorClass::SessionRejected
             } else {
                 ErrorClass::EventPermanent
