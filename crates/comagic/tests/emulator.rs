@@ -127,7 +127,7 @@ async fn unknown_session_is_rejected_then_default_works() {
         ..message("evt-s")
     };
     let error = client
-        .upload_offline_messages(&[with_session.clone()])
+        .upload_offline_messages(std::slice::from_ref(&with_session))
         .await
         .unwrap_err();
     assert_eq!(error.class(), ErrorClass::SessionRejected, "{error:?}");
