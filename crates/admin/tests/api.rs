@@ -1,0 +1,690 @@
+//! The JSON admin API against a real SQLite store, the embedded queue and the CoMagic emulator.
+
+mod support;
+
+use std::collections::BTreeSet;
+
+use axum::http::{Method, StatusCode};
+use bridge_queue::{Envelope, EventQueue, LastError};
+use bridge_store::{NewDeadLetter, TokenHash};
+use chrono::Utc;
+use futures::StreamExt as _;
+use serde_json::{json, Value};
+use support::{Rig, ADMIN_TOKEN, PUBLIC_URL};
+use uuid::Uuid;
+
+#[tokio::test]
+async fn api_wants_the_admin_token() {
+    let rig = Rig::start().await;
+    let none = rig
+        .request(Method::GET, "/admin/v1/tenants", &[], None)
+        .await;
+    assert_eq!(none.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(none.json()["error"], "unauthorized");
+    let wrong = rig
+        .request(
+            Method::GET,
+            "/admin/v1/tenants",
+            &[("authorization", format!("Bearer {ADMIN_TOKEN}x"))],
+            None,
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    let basic = rig
+        .request(
+            Method::GET,
+            "/admin/v1/dead-letters",
+            &[("authorization", format!("Basic {ADMIN_TOKEN}"))],
+            None,
+        )
+        .await;
+    assert_eq!(basic.status, StatusCode::UNAUTHORIZED);
+    let post = rig
+        .request(
+            Method::POST,
+            "/admin/v1/tenants",
+            &[("content-type", "application/json".into())],
+            Some(rig.settings().to_string()),
+        )
+        .await;
+    assert_eq!(post.status, StatusCode::UNAUTHORIZED);
+    assert!(rig.store.list_tenants().await.unwrap().is_empty());
+    let ok = rig.api(Method::GET, "/admin/v1/tenants", None).await;
+    assert_eq!(ok.status, StatusCode::OK);
+    assert_eq!(ok.json(), json!([]));
+}
+
+#[tokio::test]
+async fn create_show_list_and_no_secret_echoed() {
+    let rig = Rig::start().await;
+    let answer = rig
+        .api(Method::POST, "/admin/v1/tenants", Some(rig.settings()))
+        .await;
+    assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.body);
+    assert!(!answer.body.contains("demo-token"));
+    let created = answer.json();
+    let id = created["id"].as_str().unwrap();
+    let url = created["webhook_url"].as_str().unwrap();
+    let token = url
+        .strip_prefix(&format!("{PUBLIC_URL}/hooks/leadback/"))
+        .unwrap();
+    assert_eq!(token.len(), 43);
+    assert_eq!(created["active"], true);
+    assert_eq!(
+        created["comagic"],
+        json!({"api_url": rig.emulator.api_url(), "auth": "access_token"})
+    );
+    assert_eq!(created["default_campaign_id"], 101);
+    assert_eq!(created["tag_ids"], json!([401]));
+    assert_eq!(created["warnings"], json!([]));
+
+    let by_token = rig
+        .store
+        .tenant_by_token(&TokenHash::of(token))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(by_token.id.to_string(), id);
+
+    let shown = rig
+        .api(Method::GET, &format!("/admin/v1/tenants/{id}"), None)
+        .await;
+    assert_eq!(shown.status, StatusCode::OK);
+    assert!(!shown.body.contains("demo-token"));
+    assert_eq!(shown.json()["name"], "Shop");
+    assert!(shown.json().get("webhook_url").is_none());
+
+    let list = rig.api(Method::GET, "/admin/v1/tenants", None).await;
+    assert_eq!(list.json().as_array().unwrap().len(), 1);
+
+    let missing = rig
+        .api(
+            Method::GET,
+            &format!("/admin/v1/tenants/{}", Uuid::new_v4()),
+            None,
+        )
+        .await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert_eq!(missing.json()["error"], "not_found");
+}
+
+#[tokio::test]
+async fn login_credentials_are_accepted_and_reported_as_login() {
+    let rig = Rig::start().await;
+    let mut settings = rig.settings();
+    settings["comagic"] =
+        json!({"api_url": rig.emulator.api_url(), "login": "demo", "password": "demo-password"});
+    let answer = rig
+        .api(Method::POST, "/admin/v1/tenants", Some(settings))
+        .await;
+    assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.body);
+    assert_eq!(answer.json()["comagic"]["auth"], "login");
+    assert!(!answer.body.contains("demo-password"));
+}
+
+#[tokio::test]
+async fn missing_markers_are_422_per_field() {
+    let rig = Rig::start().await;
+    let cases = [
+        // campaign mode needs a campaign
+        (json!({"default_campaign_id": null}), "default_campaign_id"),
+        // -1 needs a site
+        (json!({"default_campaign_id": -1}), "default_site_id"),
+        // source mode needs a source (and a site)
+        (
+            json!({"default_entity": "source", "default_site_id": 201}),
+            "default_source_id",
+        ),
+        (
+            json!({"default_entity": "source", "default_source_id": 301}),
+            "default_site_id",
+        ),
+        // set_tags needs a tag
+        (json!({"tag_ids": []}), "tag_ids"),
+        // chats need an employee
+        (json!({"chat_employee_id": null}), "chat_employee_id"),
+        (json!({"name": ""}), "name"),
+        (json!({"comagic": null}), "comagic"),
+    ];
+    for (patch, field) in cases {
+        let mut settings = rig.settings();
+        for (key, value) in patch.as_object().unwrap() {
+            settings[key] = value.clone();
+        }
+        let answer = rig
+            .api(Method::POST, "/admin/v1/tenants", Some(settings))
+            .await;
+        assert_eq!(
+            answer.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{field}: {}",
+            answer.body
+        );
+        let json = answer.json();
+        assert_eq!(json["error"], "invalid_settings");
+        assert!(
+            json["fields"][field].is_string(),
+            "{field} not named: {json}"
+        );
+    }
+    assert!(rig.store.list_tenants().await.unwrap().is_empty());
+
+    let bad_json = rig
+        .request(
+            Method::POST,
+            "/admin/v1/tenants",
+            &[("authorization", format!("Bearer {ADMIN_TOKEN}"))],
+            Some("{not json".into()),
+        )
+        .await;
+    assert_eq!(bad_json.status, StatusCode::BAD_REQUEST);
+    assert_eq!(bad_json.json()["error"], "bad_request");
+}
+
+#[tokio::test]
+async fn ids_missing_from_the_account_are_422_per_field() {
+    let rig = Rig::start().await;
+    let mut settings = rig.settings();
+    settings["default_campaign_id"] = json!(999);
+    settings["tag_ids"] = json!([401, 499]);
+    settings["chat_employee_id"] = json!(599);
+    settings["default_site_id"] = json!(299);
+    let answer = rig
+        .api(Method::POST, "/admin/v1/tenants", Some(settings))
+        .await;
+    assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let fields = &answer.json()["fields"];
+    assert!(fields["default_campaign_id"]
+        .as_str()
+        .unwrap()
+        .contains("999"));
+    assert!(fields["tag_ids"].as_str().unwrap().contains("499"));
+    assert!(!fields["tag_ids"].as_str().unwrap().contains("401"));
+    assert!(fields["chat_employee_id"].as_str().unwrap().contains("599"));
+    assert!(fields["default_site_id"].as_str().unwrap().contains("299"));
+
+    let mut source = rig.settings();
+    source["default_entity"] = json!("source");
+    source["default_source_id"] = json!(399);
+    source["default_site_id"] = json!(202);
+    let answer = rig
+        .api(Method::POST, "/admin/v1/tenants", Some(source))
+        .await;
+    assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(answer.json()["fields"]["default_source_id"].is_string());
+
+    let mut good_source = rig.settings();
+    good_source["default_entity"] = json!("source");
+    good_source["default_source_id"] = json!(302);
+    good_source["default_site_id"] = json!(202);
+    rig.create(good_source).await;
+}
+
+#[tokio::test]
+async fn refused_credentials_are_422_on_comagic() {
+    let rig = Rig::start().await;
+    let mut settings = rig.settings();
+    settings["comagic"]["access_token"] = json!("wrong-token");
+    let answer = rig
+        .api(Method::POST, "/admin/v1/tenants", Some(settings))
+        .await;
+    assert_eq!(
+        answer.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        answer.body
+    );
+    let json = answer.json();
+    assert_eq!(json["error"], "invalid_settings");
+    assert!(json["fields"]["comagic"]
+        .as_str()
+        .unwrap()
+        .contains("refused"));
+    assert!(!answer.body.contains("wrong-token"));
+    assert!(rig.store.list_tenants().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn unreachable_comagic_saves_with_warnings() {
+    let rig = Rig::start().await;
+    let mut settings = rig.settings();
+    // Nothing listens on port 9 of localhost: a transport error.
+    settings["comagic"]["api_url"] = json!("http://127.0.0.1:9/v2.0");
+    let answer = rig
+        .api(Method::POST, "/admin/v1/tenants", Some(settings))
+        .await;
+    assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.body);
+    assert!(!answer.json()["warnings"].as_array().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn lists_come_from_the_tenants_account() {
+    let rig = Rig::start().await;
+    let (id, _) = rig.create(rig.settings()).await;
+    let ids = |value: &Value| -> BTreeSet<i64> {
+        value
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|item| item["id"].as_i64().unwrap())
+            .collect()
+    };
+    for (kind, expected) in [
+        ("campaigns", vec![101, 102]),
+        ("sites", vec![201, 202]),
+        ("sources", vec![301, 302]),
+        ("tags", vec![401, 402]),
+        ("employees", vec![501, 502]),
+    ] {
+        let answer = rig
+            .api(
+                Method::GET,
+                &format!("/admin/v1/tenants/{id}/comagic/{kind}"),
+                None,
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::OK, "{kind}: {}", answer.body);
+        let got = ids(&answer.json());
+        for id in expected {
+            assert!(got.contains(&id), "{kind} lacks {id}: {got:?}");
+        }
+    }
+    let account = rig
+        .api(
+            Method::GET,
+            &format!("/admin/v1/tenants/{id}/comagic/account"),
+            None,
+        )
+        .await;
+    assert_eq!(account.status, StatusCode::OK);
+    assert_eq!(account.json()["timezone"], "Europe/Moscow");
+
+    let unknown = rig
+        .api(
+            Method::GET,
+            &format!("/admin/v1/tenants/{id}/comagic/calls"),
+            None,
+        )
+        .await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+
+    // A CoMagic failure is passed on as 502 with its mnemonic.
+    rig.emulator.inject(comagic_emulator::Fault::RpcError {
+        code: -32008,
+        mnemonic: "method_component_disabled".into(),
+        message: "component disabled".into(),
+        count: 1,
+        method: Some("get.tags".into()),
+    });
+    let failed = rig
+        .api(
+            Method::GET,
+            &format!("/admin/v1/tenants/{id}/comagic/tags"),
+            None,
+        )
+        .await;
+    assert_eq!(failed.status, StatusCode::BAD_GATEWAY, "{}", failed.body);
+    assert_eq!(failed.json()["mnemonic"], "method_component_disabled");
+
+    rig.emulator.inject(comagic_emulator::Fault::RpcError {
+        code: -32001,
+        mnemonic: "access_token_invalid".into(),
+        message: "invalid token".into(),
+        count: 1,
+        method: Some("get.sites".into()),
+    });
+    let refused = rig
+        .api(
+            Method::GET,
+            &format!("/admin/v1/tenants/{id}/comagic/sites"),
+            None,
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(refused.json()["fields"]["comagic"].is_string());
+}
+
+#[tokio::test]
+async fn update_without_comagic_keeps_credentials() {
+    let rig = Rig::start().await;
+    let (id, _) = rig.create(rig.settings()).await;
+    let mut update = rig.settings();
+    update.as_object_mut().unwrap().remove("comagic");
+    update["name"] = json!("Shop 2");
+    update["default_campaign_id"] = json!(102);
+    update["active"] = json!(false);
+    let answer = rig
+        .api(
+            Method::PUT,
+            &format!("/admin/v1/tenants/{id}"),
+            Some(update.clone()),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    assert_eq!(answer.json()["name"], "Shop 2");
+    assert_eq!(answer.json()["active"], false);
+    let stored = rig
+        .store
+        .get_tenant(id.parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.settings.default_campaign_id, Some(102));
+    assert_eq!(stored.credentials.auth.kind(), "access_token");
+    assert_eq!(stored.credentials.api_url, rig.emulator.api_url());
+    // The kept credentials still work: the lists load.
+    let tags = rig
+        .api(
+            Method::GET,
+            &format!("/admin/v1/tenants/{id}/comagic/tags"),
+            None,
+        )
+        .await;
+    assert_eq!(tags.status, StatusCode::OK);
+
+    // Validation applies to updates too, against the stored credentials.
+    update["default_campaign_id"] = json!(999);
+    let invalid = rig
+        .api(
+            Method::PUT,
+            &format!("/admin/v1/tenants/{id}"),
+            Some(update),
+        )
+        .await;
+    assert_eq!(invalid.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(invalid.json()["fields"]["default_campaign_id"].is_string());
+}
+
+#[tokio::test]
+async fn rotate_invalidates_the_old_token_and_delete_removes() {
+    let rig = Rig::start().await;
+    let (id, old_url) = rig.create(rig.settings()).await;
+    let token_of = |url: &str| url.rsplit('/').next().unwrap().to_owned();
+    let old = TokenHash::of(&token_of(&old_url));
+    assert!(rig.store.tenant_by_token(&old).await.unwrap().is_some());
+    let answer = rig
+        .api(
+            Method::POST,
+            &format!("/admin/v1/tenants/{id}/rotate-token"),
+            None,
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::OK);
+    let new_url = answer.json()["webhook_url"].as_str().unwrap().to_owned();
+    assert_ne!(new_url, old_url);
+    assert!(new_url.starts_with(&format!("{PUBLIC_URL}/hooks/leadback/")));
+    assert!(rig.store.tenant_by_token(&old).await.unwrap().is_none());
+    let new = TokenHash::of(&token_of(&new_url));
+    assert!(rig.store.tenant_by_token(&new).await.unwrap().is_some());
+
+    let deleted = rig
+        .api(Method::DELETE, &format!("/admin/v1/tenants/{id}"), None)
+        .await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT);
+    assert!(rig.store.tenant_by_token(&new).await.unwrap().is_none());
+    let again = rig
+        .api(Method::DELETE, &format!("/admin/v1/tenants/{id}"), None)
+        .await;
+    assert_eq!(again.status, StatusCode::NOT_FOUND);
+}
+
+async fn dead_letter(rig: &Rig, tenant: Uuid, event: &str, class: &str) -> Uuid {
+    let mut envelope = Envelope::new(
+        event.to_owned(),
+        tenant,
+        Some("application/json".into()),
+        br#"{"name":"Ivan","phone":"+79001234567"}"#.to_vec(),
+        Utc::now(),
+    );
+    envelope.attempt = 9;
+    envelope.first_attempt_at = Some(Utc::now());
+    envelope.last_error = Some(LastError {
+        class: class.into(),
+        mnemonic: Some("entity_not_found".into()),
+        message: "campaign not found".into(),
+        at: Utc::now(),
+    });
+    rig.store
+        .add_dead_letter(&NewDeadLetter {
+            tenant_id: tenant,
+            event_id: event.to_owned(),
+            class: class.to_owned(),
+            mnemonic: Some("entity_not_found".into()),
+            message: "campaign not found".into(),
+            attempts: 9,
+            first_attempt_at: Some(Utc::now()),
+            last_attempt_at: Utc::now(),
+            envelope: serde_json::to_value(&envelope).unwrap(),
+        })
+        .await
+        .unwrap()
+        .id
+}
+
+#[tokio::test]
+async fn dead_letters_list_show_replay_delete() {
+    let rig = Rig::start().await;
+    let (id, _) = rig.create(rig.settings()).await;
+    let tenant: Uuid = id.parse().unwrap();
+    let other = Uuid::new_v4();
+    let a = dead_letter(&rig, tenant, "evt-a", "event_permanent").await;
+    let b = dead_letter(&rig, tenant, "evt-b", "exhausted").await;
+    let c = dead_letter(&rig, other, "evt-c", "exhausted").await;
+
+    let all = rig.api(Method::GET, "/admin/v1/dead-letters", None).await;
+    assert_eq!(all.status, StatusCode::OK);
+    assert_eq!(all.json().as_array().unwrap().len(), 3);
+    assert!(all.json()[0].get("raw_body").is_none());
+    let mine = rig
+        .api(
+            Method::GET,
+            &format!("/admin/v1/dead-letters?tenant={id}&class=exhausted"),
+            None,
+        )
+        .await;
+    let mine = mine.json();
+    assert_eq!(mine.as_array().unwrap().len(), 1);
+    assert_eq!(mine[0]["id"], b.to_string());
+    let limited = rig
+        .api(Method::GET, "/admin/v1/dead-letters?limit=2", None)
+        .await;
+    assert_eq!(limited.json().as_array().unwrap().len(), 2);
+    let future = rig
+        .api(
+            Method::GET,
+            "/admin/v1/dead-letters?since=2999-01-01T00:00:00Z",
+            None,
+        )
+        .await;
+    assert_eq!(future.json(), json!([]));
+    let bad = rig
+        .api(Method::GET, "/admin/v1/dead-letters?since=yesterday", None)
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+
+    let shown = rig
+        .api(Method::GET, &format!("/admin/v1/dead-letters/{a}"), None)
+        .await;
+    assert_eq!(shown.status, StatusCode::OK);
+    let shown = shown.json();
+    assert_eq!(shown["event_id"], "evt-a");
+    assert!(shown["raw_body"].as_str().unwrap().contains("+79001234567"));
+    assert_eq!(shown["mnemonic"], "entity_not_found");
+
+    let empty = rig
+        .api(
+            Method::POST,
+            "/admin/v1/dead-letters/replay",
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(empty.status, StatusCode::BAD_REQUEST);
+    let empty_ids = rig
+        .api(
+            Method::POST,
+            "/admin/v1/dead-letters/replay",
+            Some(json!({"ids": []})),
+        )
+        .await;
+    assert_eq!(empty_ids.status, StatusCode::BAD_REQUEST);
+
+    let mut stream = rig.queue.consume(10).await.unwrap();
+    let replayed = rig
+        .api(
+            Method::POST,
+            "/admin/v1/dead-letters/replay",
+            Some(json!({"ids": [a]})),
+        )
+        .await;
+    assert_eq!(replayed.status, StatusCode::OK, "{}", replayed.body);
+    assert_eq!(replayed.json(), json!({"replayed": 1, "failed": []}));
+    assert_eq!(rig.metrics.replays_total.get(), 1);
+    let delivery = tokio::time::timeout(std::time::Duration::from_secs(10), stream.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let envelope = delivery.envelope().clone();
+    assert_eq!(envelope.event_id, "evt-a");
+    assert_eq!(envelope.attempt, 0);
+    assert!(envelope.first_attempt_at.is_none());
+    assert!(envelope.last_error.is_none());
+    assert_eq!(
+        envelope.raw_body,
+        br#"{"name":"Ivan","phone":"+79001234567"}"#
+    );
+    delivery.ack().await.unwrap();
+    let gone = rig
+        .api(Method::GET, &format!("/admin/v1/dead-letters/{a}"), None)
+        .await;
+    assert_eq!(gone.status, StatusCode::NOT_FOUND);
+
+    // A filter replays only its own.
+    let by_tenant = rig
+        .api(
+            Method::POST,
+            "/admin/v1/dead-letters/replay",
+            Some(json!({"tenant": other})),
+        )
+        .await;
+    assert_eq!(by_tenant.json()["replayed"], 1);
+    assert!(rig.store.get_dead_letter(c).await.unwrap().is_none());
+    assert!(rig.store.get_dead_letter(b).await.unwrap().is_some());
+
+    let deleted = rig
+        .api(Method::DELETE, &format!("/admin/v1/dead-letters/{b}"), None)
+        .await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT);
+    let again = rig
+        .api(Method::DELETE, &format!("/admin/v1/dead-letters/{b}"), None)
+        .await;
+    assert_eq!(again.status, StatusCode::NOT_FOUND);
+
+    let d = dead_letter(&rig, tenant, "evt-d", "exhausted").await;
+    let all = rig
+        .api(
+            Method::POST,
+            "/admin/v1/dead-letters/replay",
+            Some(json!({"all": true})),
+        )
+        .await;
+    assert_eq!(all.json()["replayed"], 1);
+    assert!(rig.store.get_dead_letter(d).await.unwrap().is_none());
+    assert_eq!(rig.metrics.replays_total.get(), 3);
+}
+
+#[tokio::test]
+async fn deliveries_are_listed_newest_first() {
+    let rig = Rig::start().await;
+    let (id, _) = rig.create(rig.settings()).await;
+    let tenant: Uuid = id.parse().unwrap();
+    for (n, event) in ["evt-1", "evt-2", "evt-3"].iter().enumerate() {
+        let at = Utc::now() + chrono::Duration::seconds(n as i64);
+        rig.store
+            .ledger_record_upload(&bridge_store::UploadRecord {
+                tenant_id: tenant,
+                event_id: (*event).to_owned(),
+                kind: "callback".into(),
+                ext_id: format!("lb-{event}"),
+                comagic_id: Some(1000 + n as i64),
+                attempts: 1,
+                received_at: at,
+                delivered_at: at,
+            })
+            .await
+            .unwrap();
+    }
+    let answer = rig
+        .api(
+            Method::GET,
+            &format!("/admin/v1/tenants/{id}/deliveries?limit=2"),
+            None,
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    let list = answer.json();
+    assert_eq!(list.as_array().unwrap().len(), 2);
+    assert_eq!(list[0]["event_id"], "evt-3");
+    assert_eq!(list[1]["event_id"], "evt-2");
+    let bad = rig
+        .api(
+            Method::GET,
+            &format!("/admin/v1/tenants/{id}/deliveries?limit=0"),
+            None,
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn openapi_lists_every_route_the_router_serves() {
+    let rig = Rig::start().await;
+    let answer = rig
+        .request(Method::GET, "/admin/v1/openapi.json", &[], None)
+        .await;
+    assert_eq!(answer.status, StatusCode::OK);
+    let doc = answer.json();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.0"));
+    let mut documented = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            if ["get", "post", "put", "delete", "patch"].contains(&method.as_str()) {
+                documented.insert((method.to_uppercase(), format!("/admin/v1{path}")));
+            }
+        }
+    }
+    let routed: BTreeSet<(String, String)> = bridge_admin::API_ROUTES
+        .iter()
+        .map(|(m, p)| ((*m).to_owned(), (*p).to_owned()))
+        .collect();
+    assert_eq!(documented, routed);
+
+    // And each route is really served: not the catch-all, not "method not allowed".
+    for (method, path) in &routed {
+        let concrete = path
+            .replace("{id}", &Uuid::new_v4().to_string())
+            .replace("{kind}", "tags");
+        let answer = rig
+            .api(
+                Method::from_bytes(method.as_bytes()).unwrap(),
+                &concrete,
+                Some(json!({})),
+            )
+            .await;
+        assert_ne!(
+            answer.status,
+            StatusCode::METHOD_NOT_ALLOWED,
+            "{method} {path}"
+        );
+        assert!(
+            answer.body != r#"{"error":"no_such_route"}"#,
+            "{method} {path} not routed"
+        );
+    }
+    let unknown = rig.api(Method::GET, "/admin/v1/nope", None).await;
+    assert_eq!(unknown.json()["error"], "no_such_route");
+
+    // The document on disk is the one served.
+    let on_disk: Value = serde_json::from_str(include_str!("../../../docs/openapi.json")).unwrap();
+    assert_eq!(on_disk, doc);
+}
