@@ -4,9 +4,13 @@
 
 use serde_json::{json, Map, Value};
 
-/// A Data API error as it goes on the wire.
+/// A Data API error as it goes on the wire (boxed: it travels through many `Result`s).
 #[derive(Debug, Clone, PartialEq)]
-pub struct RpcError {
+pub struct RpcError(Box<ErrorBody>);
+
+/// The parts of an [`RpcError`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct ErrorBody {
     pub code: i64,
     pub mnemonic: String,
     pub message: String,
@@ -16,9 +20,23 @@ pub struct RpcError {
     pub metadata: Option<Value>,
 }
 
+impl std::ops::Deref for RpcError {
+    type Target = ErrorBody;
+
+    fn deref(&self) -> &ErrorBody {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for RpcError {
+    fn deref_mut(&mut self) -> &mut ErrorBody {
+        &mut self.0
+    }
+}
+
 impl RpcError {
     pub fn new(code: i64, mnemonic: &str, message: &str) -> Self {
-        Self {
+        Self(Box::new(ErrorBody {
             code,
             mnemonic: mnemonic.to_owned(),
             message: message.to_owned(),
@@ -26,7 +44,7 @@ impl RpcError {
             value: None,
             params: Map::new(),
             metadata: None,
-        }
+        }))
     }
 
     pub fn with_field(mut self, field: impl Into<String>) -> Self {

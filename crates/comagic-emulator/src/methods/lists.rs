@@ -129,15 +129,15 @@ fn row(fields: &[&str], extra: &[&str], known: Value) -> Map<String, Value> {
         .collect()
 }
 
-/// The rows and field lists of a `get.*` method (`None`: not a list method).
-fn table(
-    account: &Account,
-    method: &str,
-) -> Option<(
+/// Rows, default fields, fields returned only on request.
+type Table = (
     Vec<Map<String, Value>>,
     &'static [&'static str],
     &'static [&'static str],
-)> {
+);
+
+/// The rows and field lists of a `get.*` method (`None`: not a list method).
+fn table(account: &Account, method: &str) -> Option<Table> {
     let seed = &account.seed;
     let rows = match method {
         "get.campaigns" => seed

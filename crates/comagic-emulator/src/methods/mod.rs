@@ -130,7 +130,7 @@ impl EmulatorState {
         Handled {
             response: error_response(id, &error),
             method: method.to_owned(),
-            outcome: error.mnemonic,
+            outcome: error.mnemonic.clone(),
             items,
         }
     }
