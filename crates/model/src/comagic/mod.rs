@@ -13,6 +13,9 @@ mod lists;
 mod tags;
 mod upload;
 
+#[cfg(test)]
+mod tests;
+
 pub use auth::{LoginParams, LoginResult};
 pub use envelope::{
     ApiVersion, JsonRpcRequest, JsonRpcResponse, Limits, Metadata, RpcError, RpcErrorData, RpcId,
