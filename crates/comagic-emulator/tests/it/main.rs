@@ -3,6 +3,7 @@
 mod common;
 
 mod auth_limits;
+mod binary;
 mod envelope;
 mod faults;
 mod inspection;
