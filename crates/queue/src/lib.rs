@@ -15,8 +15,10 @@ mod tiers;
 pub mod embedded;
 pub mod rabbitmq;
 
+pub use embedded::{EmbeddedOptions, EmbeddedQueue};
 pub use envelope::{Envelope, LastError, Progress, ENVELOPE_SCHEMA_VERSION};
 pub use error::QueueError;
+pub use rabbitmq::{RabbitOptions, RabbitQueue};
 pub use tiers::RetryTiers;
 
 use async_trait::async_trait;

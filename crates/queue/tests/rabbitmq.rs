@@ -62,19 +62,8 @@ async fn reconnects_after_forced_close_and_consumer_resumes() {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
 
-        // Publishing fails fast while the connection is down...
-        let deadline = Instant::now() + Duration::from_secs(5);
-        loop {
-            let started = Instant::now();
-            match queue.publish(&envelope("during")).await {
-                Err(QueueError::Unavailable(_)) => {
-                    assert!(started.elapsed() < Duration::from_secs(1));
-                    break;
-                }
-                other => assert!(Instant::now() < deadline, "still {other:?}"),
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        // Depending on timing a publish may or may not hit the short outage; whether it fails
+        // fast is checked deterministically in `publish_fails_fast_while_broker_is_unreachable`.
         // ...and works again once the supervisor has reconnected, without a restart.
         let after = envelope("after");
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -119,10 +108,20 @@ async fn unconfirmed_publish_times_out() {
     rabbit.confirm_timeout = Duration::from_nanos(1);
     common::run(rabbit, |rabbit| async move {
         let queue = rabbit.connect().await;
-        match queue.publish(&envelope("slow")).await {
-            Err(QueueError::ConfirmTimeout(t)) => assert_eq!(t, Duration::from_nanos(1)),
-            other => panic!("expected a confirm timeout, got {other:?}"),
+        // A confirm that is already there when first polled still counts; on a loaded machine
+        // that can happen, so one timeout out of a few tries is what the test demands.
+        let mut timeouts = 0;
+        for _ in 0..20 {
+            match queue.publish(&envelope("slow")).await {
+                Err(QueueError::ConfirmTimeout(t)) => {
+                    assert_eq!(t, Duration::from_nanos(1));
+                    timeouts += 1;
+                }
+                Ok(()) => {}
+                Err(other) => panic!("expected a confirm timeout, got {other}"),
+            }
         }
+        assert!(timeouts > 0, "no publish timed out");
         queue.close().await;
     })
     .await;
@@ -261,4 +260,87 @@ async fn declares_the_documented_topology() {
         queue.close().await;
     })
     .await;
+}
+
+struct Vhost(String);
+
+impl Vhost {
+    fn create(name: &str) -> Self {
+        let vhost = Self(name.to_string());
+        vhost.add();
+        vhost
+    }
+
+    fn add(&self) {
+        rabbitmqctl(&["add_vhost", &self.0]);
+        rabbitmqctl(&["set_permissions", "-p", &self.0, "guest", ".*", ".*", ".*"]);
+    }
+}
+
+impl Drop for Vhost {
+    fn drop(&mut self) {
+        let _ = Command::new("rabbitmqctl")
+            .args(["delete_vhost", &self.0])
+            .output();
+    }
+}
+
+/// Deleting the test's own vhost drops the connection and makes every reconnect fail until
+/// the vhost is back, which makes the outage last as long as the test wants.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publish_fails_fast_while_broker_is_unreachable() {
+    let name = format!("bridge-queue-test-{}", uuid::Uuid::new_v4().simple());
+    let vhost = Vhost::create(&name);
+    let mut options =
+        RabbitOptions::new(format!("amqp://guest:guest@127.0.0.1:5672/{name}").into());
+    options.retry_tiers = common::test_tiers();
+    let queue = RabbitQueue::connect(options).await.unwrap();
+    let mut stream = queue.consume(5).await.unwrap();
+    queue.publish(&envelope("before")).await.unwrap();
+    next(&mut stream, Duration::from_secs(5))
+        .await
+        .ack()
+        .await
+        .unwrap();
+
+    rabbitmqctl(&["delete_vhost", &name]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while queue.publish(&envelope("lost")).await.is_ok() {
+        assert!(Instant::now() < deadline, "publish kept succeeding");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // While the broker cannot be reached, every publish fails at once.
+    for _ in 0..5 {
+        let started = Instant::now();
+        let outcome = queue.publish(&envelope("down")).await;
+        assert!(
+            matches!(outcome, Err(QueueError::Unavailable(_))),
+            "{outcome:?}"
+        );
+        assert!(started.elapsed() < Duration::from_millis(200));
+        assert!(queue.ready().await.is_err());
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+
+    // The vhost (and with it the topology) comes back: the supervisor redeclares everything.
+    vhost.add();
+    let after = envelope("after");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while let Err(error) = queue.publish(&after).await {
+        assert!(Instant::now() < deadline, "never recovered: {error}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let item = tokio::time::timeout_at(deadline, stream.next())
+            .await
+            .expect("consumer did not resume")
+            .expect("stream ended");
+        if let Ok(delivery) = item {
+            assert_eq!(delivery.envelope(), &after);
+            delivery.ack().await.unwrap();
+            break;
+        }
+    }
+    queue.close().await;
 }
