@@ -30,7 +30,8 @@
 //! - A missing `id` is -32099 `notifications_not_supported`; unknown envelope members and a missing
 //!   `params` are -32600 `invalid_request`.
 //! - `login.user` is neither limited nor charged; every other successful call costs 1 point.
-//!   The minute window follows the wall-clock minute, the day window the account's calendar day.
+//!   A minute window opens with the first call after the previous one closed; the day window is
+//!   the account's calendar day.
 
 mod fault;
 mod methods;

@@ -30,15 +30,16 @@ pub(crate) struct SessionInfo {
     pub started: Option<NaiveDateTime>,
 }
 
-/// Minute and day point windows. The minute window follows the wall-clock minute, the day window
-/// the account's local calendar day.
+/// Minute and day point windows. A minute window opens with the first call after the previous one
+/// closed (so a burst in a test never straddles a boundary by accident); the day window is the
+/// account's local calendar day.
 #[derive(Debug, Clone)]
 pub(crate) struct Limits {
     pub minute_limit: u32,
     pub day_limit: u32,
     minute_used: u32,
     day_used: u32,
-    minute_window: i64,
+    minute_window: Option<DateTime<Utc>>,
     day_window: NaiveDate,
 }
 
@@ -49,15 +50,17 @@ impl Limits {
             day_limit,
             minute_used: 0,
             day_used: 0,
-            minute_window: i64::MIN,
+            minute_window: None,
             day_window: NaiveDate::MIN,
         }
     }
 
     pub fn roll(&mut self, now: DateTime<Utc>, tz: Tz) {
-        let minute = now.timestamp().div_euclid(60);
-        if minute != self.minute_window {
-            self.minute_window = minute;
+        let window_over = self
+            .minute_window
+            .is_none_or(|start| now - start >= chrono::Duration::seconds(60));
+        if window_over {
+            self.minute_window = Some(now);
             self.minute_used = 0;
         }
         let day = now.with_timezone(&tz).date_naive();
@@ -85,7 +88,10 @@ impl Limits {
 
     /// `metadata.limits` as the API reports it.
     pub fn to_json(&self, now: DateTime<Utc>, tz: Tz) -> Value {
-        let minute_reset = 60 - now.timestamp().rem_euclid(60);
+        let minute_reset = self
+            .minute_window
+            .map_or(60, |start| 60 - (now - start).num_seconds())
+            .clamp(1, 60);
         let local = now.with_timezone(&tz);
         let day_reset = local
             .date_naive()
