@@ -295,3 +295,40 @@ fn fixture_ids() {
         );
     }
 }
+
+#[test]
+fn arbitrary_bytes_never_panic() {
+    // A small deterministic generator: no dependency, same cases on every run.
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    let alphabet = b"{}[]\":,=&%+ab01\\\x00\xff\xc3[]utm_source\r\n--b";
+    let types = [
+        None,
+        Some("application/json"),
+        Some("application/x-www-form-urlencoded"),
+        Some("multipart/form-data; boundary=b"),
+        Some("text/plain"),
+    ];
+    for _ in 0..3000 {
+        let mut body = Vec::new();
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let len = (state % 64) as usize;
+        for _ in 0..len {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            body.push(alphabet[(state % alphabet.len() as u64) as usize]);
+        }
+        for content_type in types {
+            if let Ok(payload) = RawPayload::parse(content_type, &body) {
+                let _ = payload.is_ping();
+                let _ = payload.event_id();
+                let _ = leadback_model::LeadbackEvent::from_payload(
+                    &payload,
+                    chrono_tz::Europe::Moscow,
+                );
+            }
+        }
+    }
+}
