@@ -108,7 +108,7 @@ impl Sessions {
     }
 
     /// The live session named by the request's cookie.
-    pub fn from_headers(&self, headers: &HeaderMap) -> Option<Session> {
+    pub fn lookup(&self, headers: &HeaderMap) -> Option<Session> {
         let id = cookie_value(headers, SESSION_COOKIE)?;
         let mut map = self.lock();
         match map.get(&id) {
@@ -196,11 +196,11 @@ mod tests {
                 .parse()
                 .unwrap(),
         );
-        let found = sessions.from_headers(&headers).unwrap();
+        let found = sessions.lookup(&headers).unwrap();
         assert!(found.csrf_matches(Some(&session.csrf)));
         assert!(!found.csrf_matches(Some("nope")));
         assert!(!found.csrf_matches(None));
         sessions.remove(&session.id);
-        assert!(sessions.from_headers(&headers).is_none());
+        assert!(sessions.lookup(&headers).is_none());
     }
 }

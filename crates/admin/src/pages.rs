@@ -9,6 +9,10 @@
 //!
 //! Field `name`s equal the JSON field names of the API, so a browser test can drive both alike.
 
+// Handlers' helpers return the finished error page as `Err(Response)`: it is built once per
+// request on the error path, so its size does not matter.
+#![allow(clippy::result_large_err)]
+
 use std::collections::BTreeMap;
 
 use axum::body::Bytes;
@@ -63,7 +67,7 @@ impl FromRequestParts<Ctx> for PageSession {
 
     async fn from_request_parts(parts: &mut Parts, ctx: &Ctx) -> Result<Self, Self::Rejection> {
         ctx.sessions
-            .from_headers(&parts.headers)
+            .lookup(&parts.headers)
             .map(PageSession)
             .ok_or_else(|| Redirect::to("/admin/login").into_response())
     }
@@ -239,7 +243,7 @@ fn login_page(error: Option<&str>) -> Markup {
 }
 
 async fn login_form(State(ctx): State<Ctx>, headers: HeaderMap) -> Response {
-    if ctx.sessions.from_headers(&headers).is_some() {
+    if ctx.sessions.lookup(&headers).is_some() {
         return Redirect::to("/admin/").into_response();
     }
     page_response(StatusCode::OK, login_page(None))

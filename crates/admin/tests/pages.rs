@@ -1,0 +1,492 @@
+//! The settings pages over plain HTTP: sign-in, cookies, CSRF, the two-step creation flow, the
+//! settings form, rotate, replay, and that no secret reaches the HTML.
+
+mod support;
+
+use axum::http::{header, Method, StatusCode};
+use bridge_store::{NewDeadLetter, TokenHash};
+use chrono::Utc;
+use support::{Answer, Rig, ADMIN_TOKEN, PUBLIC_URL};
+use uuid::Uuid;
+
+const FORM: &str = "application/x-www-form-urlencoded";
+
+fn encode(fields: &[(&str, &str)]) -> String {
+    form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(fields)
+        .finish()
+}
+
+/// The value of the first `name="csrf" value="…"` in a page.
+fn csrf_of(html: &str) -> String {
+    let start = html.find(r#"name="csrf" value=""#).expect("no CSRF field") + 19;
+    html[start..].split('"').next().unwrap().to_owned()
+}
+
+fn location(answer: &Answer) -> String {
+    answer.headers[header::LOCATION]
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+struct Browser<'a> {
+    rig: &'a Rig,
+    cookie: String,
+}
+
+impl Browser<'_> {
+    async fn get(&self, path: &str) -> Answer {
+        self.rig
+            .request(Method::GET, path, &[("cookie", self.cookie.clone())], None)
+            .await
+    }
+
+    async fn post(&self, path: &str, fields: &[(&str, &str)]) -> Answer {
+        self.rig
+            .request(
+                Method::POST,
+                path,
+                &[
+                    ("cookie", self.cookie.clone()),
+                    ("content-type", FORM.to_owned()),
+                ],
+                Some(encode(fields)),
+            )
+            .await
+    }
+}
+
+async fn sign_in(rig: &Rig) -> Browser<'_> {
+    let answer = rig
+        .request(
+            Method::POST,
+            "/admin/login",
+            &[("content-type", FORM.to_owned())],
+            Some(encode(&[("token", ADMIN_TOKEN)])),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::SEE_OTHER);
+    let set_cookie = answer.headers[header::SET_COOKIE].to_str().unwrap();
+    let cookie = set_cookie.split(';').next().unwrap().to_owned();
+    Browser { rig, cookie }
+}
+
+/// Step 1 of the creation flow with the demo account; returns the tenant id and its page.
+async fn create_via_page(browser: &Browser<'_>) -> (Uuid, Answer) {
+    let new = browser.get("/admin/tenants/new").await;
+    assert_eq!(new.status, StatusCode::OK);
+    let csrf = csrf_of(&new.body);
+    let api_url = browser.rig.emulator.api_url();
+    let created = browser
+        .post(
+            "/admin/tenants",
+            &[
+                ("csrf", &csrf),
+                ("name", "Цветы"),
+                ("api_url", &api_url),
+                ("access_token", "demo-token"),
+            ],
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::SEE_OTHER, "{}", created.body);
+    let location = location(&created);
+    let id: Uuid = location
+        .strip_prefix("/admin/tenants/")
+        .unwrap()
+        .split('?')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let page = browser.get(&location).await;
+    assert_eq!(page.status, StatusCode::OK);
+    (id, page)
+}
+
+fn webhook_url_in(html: &str) -> Option<String> {
+    let start = html.find(r#"id="webhook-url">"#)? + 17;
+    Some(html[start..].split('<').next()?.to_owned())
+}
+
+#[tokio::test]
+async fn sign_in_sets_a_strict_http_only_cookie() {
+    let rig = Rig::start().await;
+    let anonymous = rig.request(Method::GET, "/admin/", &[], None).await;
+    assert_eq!(anonymous.status, StatusCode::SEE_OTHER);
+    assert_eq!(location(&anonymous), "/admin/login");
+
+    let form = rig.request(Method::GET, "/admin/login", &[], None).await;
+    assert_eq!(form.status, StatusCode::OK);
+    assert!(form.body.contains(r#"name="token""#));
+
+    let wrong = rig
+        .request(
+            Method::POST,
+            "/admin/login",
+            &[("content-type", FORM.to_owned())],
+            Some(encode(&[("token", "guess")])),
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert!(wrong.headers.get(header::SET_COOKIE).is_none());
+
+    let right = rig
+        .request(
+            Method::POST,
+            "/admin/login",
+            &[("content-type", FORM.to_owned())],
+            Some(encode(&[("token", ADMIN_TOKEN)])),
+        )
+        .await;
+    assert_eq!(right.status, StatusCode::SEE_OTHER);
+    let cookie = right.headers[header::SET_COOKIE].to_str().unwrap();
+    assert!(cookie.contains("HttpOnly"), "{cookie}");
+    assert!(cookie.contains("SameSite=Strict"), "{cookie}");
+    assert!(cookie.contains("Secure"), "{cookie}");
+    assert!(!cookie.contains(ADMIN_TOKEN));
+
+    let browser = Browser {
+        rig: &rig,
+        cookie: cookie.split(';').next().unwrap().to_owned(),
+    };
+    let list = browser.get("/admin/").await;
+    assert_eq!(list.status, StatusCode::OK);
+    assert!(!list.body.contains(ADMIN_TOKEN));
+
+    // A made-up session id is not a session.
+    let forged = Browser {
+        rig: &rig,
+        cookie: "bridge_admin_session=forged".into(),
+    };
+    assert_eq!(forged.get("/admin/").await.status, StatusCode::SEE_OTHER);
+
+    // Logout needs the CSRF token too, and ends the session.
+    let csrf = csrf_of(&list.body);
+    assert_eq!(
+        browser.post("/admin/logout", &[]).await.status,
+        StatusCode::FORBIDDEN
+    );
+    let out = browser.post("/admin/logout", &[("csrf", &csrf)]).await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER);
+    assert_eq!(browser.get("/admin/").await.status, StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn posts_without_the_csrf_token_are_refused() {
+    let rig = Rig::start().await;
+    let browser = sign_in(&rig).await;
+    let (id, page) = create_via_page(&browser).await;
+    let api_url = rig.emulator.api_url();
+    for (path, fields) in [
+        (
+            "/admin/tenants".to_owned(),
+            vec![
+                ("name", "X"),
+                ("api_url", api_url.as_str()),
+                ("access_token", "demo-token"),
+            ],
+        ),
+        (format!("/admin/tenants/{id}"), vec![("name", "X")]),
+        (format!("/admin/tenants/{id}/rotate"), vec![]),
+        (format!("/admin/tenants/{id}/replay"), vec![]),
+        (format!("/admin/tenants/{id}/delete"), vec![]),
+    ] {
+        let missing = browser.post(&path, &fields).await;
+        assert_eq!(missing.status, StatusCode::FORBIDDEN, "{path}");
+        let mut wrong = fields.clone();
+        wrong.push(("csrf", "not-the-token"));
+        assert_eq!(
+            browser.post(&path, &wrong).await.status,
+            StatusCode::FORBIDDEN,
+            "{path}"
+        );
+    }
+    // Nothing happened: one tenant, its URL still the first one.
+    assert_eq!(rig.store.list_tenants().await.unwrap().len(), 1);
+    let url = webhook_url_in(&page.body).unwrap();
+    let token = url.rsplit('/').next().unwrap();
+    assert!(rig
+        .store
+        .tenant_by_token(&TokenHash::of(token))
+        .await
+        .unwrap()
+        .is_some());
+}
+
+#[tokio::test]
+async fn two_step_creation_then_save_activates_without_leaking_secrets() {
+    let rig = Rig::start().await;
+    let browser = sign_in(&rig).await;
+    let (id, page) = create_via_page(&browser).await;
+    let html = &page.body;
+
+    // Step 2: the card's labels, the lists from the demo account, the URL to copy.
+    for label in [
+        "Активен / Active",
+        "Игнорировать сессию / Ignore session",
+        "Устанавливать теги / Set tags",
+        "Рекламная кампания/источник / Campaign or source",
+        "Профиль → API → URL-адрес обработчика",
+        "Сохранить / Save",
+    ] {
+        assert!(html.contains(label), "label {label:?} missing");
+    }
+    for field in [
+        "name",
+        "active",
+        "ignore_session",
+        "set_tags",
+        "tag_ids",
+        "default_entity",
+        "default_campaign_id",
+        "default_source_id",
+        "default_site_id",
+        "chat_employee_id",
+        "timezone",
+        "api_url",
+        "access_token",
+        "login",
+        "password",
+    ] {
+        assert!(
+            html.contains(&format!(r#"name="{field}""#)),
+            "field {field} missing"
+        );
+    }
+    for option in [
+        r#"option value="101""#,
+        r#"option value="102""#,
+        r#"option value="201""#,
+        r#"option value="301""#,
+        r#"option value="401""#,
+        r#"option value="501""#,
+    ] {
+        assert!(html.contains(option), "{option} missing");
+    }
+    assert!(html.contains(r#"id="deliveries""#));
+    assert!(html.contains(r#"id="dead-letters""#));
+    let url = webhook_url_in(html).expect("webhook URL shown after create");
+    assert!(url.starts_with(&format!("{PUBLIC_URL}/hooks/leadback/")));
+    let token = url.rsplit('/').next().unwrap().to_owned();
+    let tenant = rig
+        .store
+        .tenant_by_token(&TokenHash::of(&token))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(tenant.id, id);
+    assert!(!tenant.active, "inactive until the settings are saved");
+    assert!(!html.contains("demo-token"));
+    assert!(!html.contains(ADMIN_TOKEN));
+
+    // An incomplete save is refused per field and stores nothing.
+    let csrf = csrf_of(html);
+    let incomplete = browser
+        .post(
+            &format!("/admin/tenants/{id}"),
+            &[("csrf", &csrf), ("name", "Цветы"), ("active", "true")],
+        )
+        .await;
+    assert_eq!(incomplete.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(incomplete
+        .body
+        .contains(r#"data-field="default_campaign_id""#));
+    assert!(incomplete.body.contains(r#"data-field="chat_employee_id""#));
+    assert!(!rig.store.get_tenant(id).await.unwrap().unwrap().active);
+
+    // A complete save: source mode, two tags, a chat operator, and a new access token.
+    let saved = browser
+        .post(
+            &format!("/admin/tenants/{id}"),
+            &[
+                ("csrf", &csrf),
+                ("name", "Цветы"),
+                ("active", "true"),
+                ("set_tags", "true"),
+                ("tag_ids", "401"),
+                ("tag_ids", "402"),
+                ("default_entity", "source"),
+                ("default_campaign_id", ""),
+                ("default_source_id", "302"),
+                ("default_site_id", "202"),
+                ("chat_employee_id", "502"),
+                ("timezone", "Europe/Moscow"),
+                ("api_url", &rig.emulator.api_url()),
+                ("access_token", "demo-token"),
+                ("login", ""),
+                ("password", ""),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::OK, "{}", saved.body);
+    assert!(saved.body.contains("Saved"));
+    assert!(!saved.body.contains("demo-token"));
+    assert!(!saved.body.contains(ADMIN_TOKEN));
+    assert_eq!(webhook_url_in(&saved.body).as_deref(), Some(url.as_str()));
+    let stored = rig.store.get_tenant(id).await.unwrap().unwrap();
+    assert!(stored.active);
+    assert_eq!(stored.settings.tag_ids, vec![401, 402]);
+    assert!(stored.settings.set_tags);
+    assert_eq!(
+        stored.settings.default_entity,
+        leadback_model::DefaultEntity::Source
+    );
+    assert_eq!(stored.settings.default_source_id, Some(302));
+    assert_eq!(stored.settings.chat_employee_id, Some(502));
+    assert!(!stored.settings.ignore_session);
+
+    // Later visits no longer show the URL; the form shows the saved choices.
+    let later = browser.get(&format!("/admin/tenants/{id}")).await;
+    assert!(webhook_url_in(&later.body).is_none());
+    assert!(!later.body.contains(&token));
+    assert!(later.body.contains(r#"option value="302" selected"#));
+    assert!(later.body.contains(r#"option value="402" selected"#));
+    assert!(!later.body.contains("demo-token"));
+
+    // Refused credentials are reported on the credentials block; nothing changes.
+    let refused = browser
+        .post(
+            &format!("/admin/tenants/{id}"),
+            &[
+                ("csrf", &csrf),
+                ("name", "Цветы"),
+                ("active", "true"),
+                ("default_campaign_id", "101"),
+                ("chat_employee_id", "501"),
+                ("access_token", "stolen-or-wrong"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(refused.body.contains(r#"data-field="comagic""#));
+    assert!(!refused.body.contains("stolen-or-wrong"));
+    assert_eq!(
+        rig.store
+            .get_tenant(id)
+            .await
+            .unwrap()
+            .unwrap()
+            .settings
+            .default_source_id,
+        Some(302)
+    );
+}
+
+#[tokio::test]
+async fn refused_credentials_stop_step_one() {
+    let rig = Rig::start().await;
+    let browser = sign_in(&rig).await;
+    let csrf = csrf_of(&browser.get("/admin/tenants/new").await.body);
+    let api_url = rig.emulator.api_url();
+    let answer = browser
+        .post(
+            "/admin/tenants",
+            &[
+                ("csrf", &csrf),
+                ("name", "Shop"),
+                ("api_url", &api_url),
+                ("login", "demo"),
+                ("password", "not-the-password"),
+            ],
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(answer.body.contains(r#"data-field="comagic""#));
+    assert!(!answer.body.contains("not-the-password"));
+    assert!(rig.store.list_tenants().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn rotate_and_replay_from_the_page() {
+    let rig = Rig::start().await;
+    let browser = sign_in(&rig).await;
+    let (id, page) = create_via_page(&browser).await;
+    let csrf = csrf_of(&page.body);
+    let old = webhook_url_in(&page.body).unwrap();
+
+    let rotated = browser
+        .post(&format!("/admin/tenants/{id}/rotate"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(rotated.status, StatusCode::SEE_OTHER);
+    let page = browser.get(&location(&rotated)).await;
+    let new = webhook_url_in(&page.body).unwrap();
+    assert_ne!(new, old);
+    let hash = |url: &str| TokenHash::of(url.rsplit('/').next().unwrap());
+    assert!(rig
+        .store
+        .tenant_by_token(&hash(&old))
+        .await
+        .unwrap()
+        .is_none());
+    assert!(rig
+        .store
+        .tenant_by_token(&hash(&new))
+        .await
+        .unwrap()
+        .is_some());
+
+    let envelope = bridge_queue::Envelope::new(
+        "evt-page".into(),
+        id,
+        Some("application/json".into()),
+        b"{}".to_vec(),
+        Utc::now(),
+    );
+    let mut dead_ids = Vec::new();
+    for event in ["evt-page-1", "evt-page-2", "evt-page-3"] {
+        let mut envelope = envelope.clone();
+        envelope.event_id = event.into();
+        let dead = rig
+            .store
+            .add_dead_letter(&NewDeadLetter {
+                tenant_id: id,
+                event_id: event.into(),
+                class: "tenant_permanent".into(),
+                mnemonic: Some("method_component_disabled".into()),
+                message: "component disabled".into(),
+                attempts: 1,
+                first_attempt_at: None,
+                last_attempt_at: Utc::now(),
+                envelope: serde_json::to_value(&envelope).unwrap(),
+            })
+            .await
+            .unwrap();
+        dead_ids.push(dead.id);
+    }
+    let page = browser.get(&format!("/admin/tenants/{id}")).await;
+    assert!(page.body.contains("evt-page-2"));
+    assert!(page.body.contains("method_component_disabled"));
+    assert!(page.body.contains(r#"id="replay-all""#));
+
+    let one = browser
+        .post(
+            &format!("/admin/tenants/{id}/replay"),
+            &[
+                ("csrf", &csrf),
+                ("dead_letter_id", &dead_ids[0].to_string()),
+            ],
+        )
+        .await;
+    assert_eq!(one.status, StatusCode::SEE_OTHER);
+    assert!(location(&one).contains("replayed=1"));
+    assert!(rig
+        .store
+        .get_dead_letter(dead_ids[0])
+        .await
+        .unwrap()
+        .is_none());
+    assert!(rig
+        .store
+        .get_dead_letter(dead_ids[1])
+        .await
+        .unwrap()
+        .is_some());
+
+    let all = browser
+        .post(&format!("/admin/tenants/{id}/replay"), &[("csrf", &csrf)])
+        .await;
+    assert!(location(&all).contains("replayed=2"));
+    assert_eq!(rig.store.dead_letter_count().await.unwrap(), 0);
+    assert_eq!(rig.metrics.replays_total.get(), 3);
+}
