@@ -490,3 +490,62 @@ async fn rotate_and_replay_from_the_page() {
     assert_eq!(rig.store.dead_letter_count().await.unwrap(), 0);
     assert_eq!(rig.metrics.replays_total.get(), 3);
 }
+
+#[tokio::test]
+async fn unreachable_comagic_still_lets_the_operator_type_ids() {
+    let rig = Rig::start().await;
+    let browser = sign_in(&rig).await;
+    let csrf = csrf_of(&browser.get("/admin/tenants/new").await.body);
+    // Nothing listens on port 9: CoMagic is unreachable, the tenant is created unverified.
+    let created = browser
+        .post(
+            "/admin/tenants",
+            &[
+                ("csrf", &csrf),
+                ("name", "Offline"),
+                ("api_url", "http://127.0.0.1:9/v2.0"),
+                ("access_token", "some-key"),
+            ],
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::SEE_OTHER, "{}", created.body);
+    assert!(location(&created).contains("created=unverified"));
+    let page = browser.get(&location(&created)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page
+        .body
+        .contains(r#"type="number" name="default_campaign_id""#));
+    assert!(page.body.contains("CoMagic is unreachable"));
+    assert!(!page.body.contains("some-key"));
+    let id = location(&created)
+        .strip_prefix("/admin/tenants/")
+        .unwrap()
+        .split('?')
+        .next()
+        .unwrap()
+        .to_owned();
+    let saved = browser
+        .post(
+            &format!("/admin/tenants/{id}"),
+            &[
+                ("csrf", &csrf),
+                ("name", "Offline"),
+                ("active", "true"),
+                ("default_campaign_id", "101"),
+                ("chat_employee_id", "501"),
+                ("timezone", "Europe/Moscow"),
+                ("api_url", "http://127.0.0.1:9/v2.0"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::OK, "{}", saved.body);
+    assert!(saved.body.contains("Not checked in CoMagic"));
+    let stored = rig
+        .store
+        .get_tenant(id.parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(stored.active);
+    assert_eq!(stored.settings.default_campaign_id, Some(101));
+}
