@@ -60,7 +60,7 @@ async fn sigkill_mid_flight_loses_nothing_and_doubles_nothing() {
         serde_json::json!({
             "name": "Crash shop", "active": true,
             "comagic": {"api_url": emulator.api_url(), "access_token": "demo-token"},
-            "default_entity": "campaign", "default_campaign_id": 101, "default_site_id": 201,
+            "default_entity": "campaign", "default_campaign_id": 102, "default_site_id": 201,
             "chat_employee_id": 501
         })
         .to_string(),
@@ -124,7 +124,7 @@ async fn sigkill_mid_flight_loses_nothing_and_doubles_nothing() {
     let counts = loop {
         let mut counts: HashMap<String, usize> = HashMap::new();
         for r in emulator.records() {
-            if r.kind == "offline_message" {
+            if r.kind == comagic_emulator::RecordKind::OfflineMessage {
                 *counts.entry(r.ext_id.clone().unwrap_or_default()).or_default() += 1;
             }
         }

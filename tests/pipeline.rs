@@ -53,7 +53,7 @@ async fn fixtures_become_records(backend: Backend) {
     assert_eq!(p["form_name"], "Leadback");
     let message = p["message"].as_str().unwrap_or_default();
     assert!(message.contains("https://records.example.net/9f3c2a71.mp3"), "{message}");
-    assert_eq!(p["campaign_id"], 101, "no session → default campaign");
+    assert_eq!(p["campaign_id"], 102, "no session → default campaign");
 
     let session = by_ext(&records, "offline_message", "lb-000451");
     assert_eq!(session.len(), 1, "{records:?}");
@@ -152,7 +152,7 @@ async fn permanent_error_then_fix_and_replay(backend: Backend) {
     assert_eq!(dead[0].tenant_id, tenant_id);
     assert!(world.records().is_empty());
 
-    settings["default_campaign_id"] = json!(101);
+    settings["default_campaign_id"] = json!(102);
     let input = bridge_app::TenantFile::parse(&settings.to_string())
         .unwrap()
         .into_input(false)
@@ -171,7 +171,7 @@ async fn permanent_error_then_fix_and_replay(backend: Backend) {
     .unwrap();
     assert_eq!(report.replayed, 1);
     let records = world.wait_records(WAIT, |r| !r.is_empty()).await;
-    assert_eq!(records[0]["payload"]["campaign_id"], 101);
+    assert_eq!(records[0]["payload"]["campaign_id"], 102);
     assert!(world.dead_letters().await.is_empty());
     world.stop().await;
 }

@@ -35,7 +35,7 @@ pub fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(&path).unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()))
 }
 
-/// The default settings of a test tenant: campaign mode with campaign 101 and site 201 of the
+/// The default settings of a test tenant: campaign mode with campaign 102 and site 201 of the
 /// emulator's demo account, chat operator 501, tag 401.
 pub fn tenant_settings(api_url: &str) -> Value {
     json!({
@@ -46,7 +46,7 @@ pub fn tenant_settings(api_url: &str) -> Value {
         "set_tags": true,
         "tag_ids": [401],
         "default_entity": "campaign",
-        "default_campaign_id": 101,
+        "default_campaign_id": 102,
         "default_site_id": 201,
         "chat_employee_id": 501,
         "timezone": "Europe/Moscow",

@@ -1,7 +1,7 @@
 //! The command line: every flag also readable from a `BRIDGE_*` environment variable.
 
 use crate::config::{resolve_secret_key, BackendPlan, BridgeConfig, Roles};
-use crate::dead_letters::{dead_letter_detail, dead_letter_summary, replay_dead_letters};
+use bridge_admin::{dead_letter_detail, dead_letter_summary, replay_dead_letters};
 use crate::server::{open_backends, open_store, start};
 use crate::tenants::TenantCommand;
 use anyhow::Context;

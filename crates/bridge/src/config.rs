@@ -178,7 +178,7 @@ pub fn resolve_secret_key(
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("cannot create the data folder {}", data_dir.display()))?;
     let key = SecretKey::generate();
-    write_private(&path, key.to_base64().expose_secret())
+    write_private(&path, &key.to_base64())
         .with_context(|| format!("cannot write {}", path.display()))?;
     tracing::info!(path = %path.display(), "generated a new secret key for credentials at rest");
     Ok(key)

@@ -4,7 +4,7 @@
 
 use crate::config::{BackendPlan, BridgeConfig, Roles};
 use crate::server::start;
-use crate::tenant_file::TenantFile;
+use bridge_admin::TenantFile;
 use anyhow::Context;
 use bridge_ingress::IngressConfig;
 use bridge_queue::RetryTiers;
@@ -76,7 +76,7 @@ pub async fn run(timeout: Duration) -> anyhow::Result<()> {
         "active": true,
         "comagic": {"api_url": emulator.api_url(), "access_token": "demo-token"},
         "set_tags": true, "tag_ids": [401],
-        "default_entity": "campaign", "default_campaign_id": 101, "default_site_id": 201,
+        "default_entity": "campaign", "default_campaign_id": 102, "default_site_id": 201,
         "chat_employee_id": 501,
         "timezone": "Europe/Moscow"
     });
@@ -104,7 +104,7 @@ pub async fn run(timeout: Duration) -> anyhow::Result<()> {
         let records: Vec<_> = emulator
             .records()
             .into_iter()
-            .filter(|r| r.kind != "session")
+            .filter(|r| r.kind != comagic_emulator::RecordKind::Session)
             .collect();
         if records.len() >= SAMPLES.len() || Instant::now() > deadline {
             break records;

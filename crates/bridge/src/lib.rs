@@ -4,17 +4,14 @@
 
 mod cli;
 mod config;
-mod dead_letters;
 mod demo;
 mod health;
 mod server;
-mod tenant_file;
 mod tenants;
 
 pub use config::{BackendPlan, BridgeConfig, Roles};
-pub use dead_letters::{replay_dead_letters, ReplayReport};
+pub use bridge_admin::{replay_dead_letters, ReplayReport, TenantFile};
 pub use server::{start, RunningBridge};
-pub use tenant_file::TenantFile;
 
 /// Entry point of the binary.
 pub fn main() -> anyhow::Result<()> {

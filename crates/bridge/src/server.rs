@@ -133,8 +133,23 @@ pub async fn start(config: BridgeConfig) -> anyhow::Result<RunningBridge> {
             queue_backend: config.backends.queue_backend(),
         }));
     }
+    if let Some(admin_token) = &config.admin_token {
+        app = app.merge(bridge_admin::admin_router(bridge_admin::AdminState {
+            store: store.clone(),
+            queue: queue.clone(),
+            metrics: metrics.clone(),
+            admin_token: admin_token.clone(),
+            public_url: public_url.clone(),
+            http: reqwest::Client::new(),
+            comagic_timeout: config.worker.comagic_timeout,
+            cookie_secure: public_url.starts_with("https://"),
+        }));
+    }
     let app = app
-        .layer(TimeoutLayer::new(Duration::from_secs(30)))
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(30),
+        ))
         .layer(tower::limit::ConcurrencyLimitLayer::new(2048))
         .layer(CatchPanicLayer::new());
     let token = shutdown.clone();

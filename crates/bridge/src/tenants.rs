@@ -1,7 +1,7 @@
 //! `leadback-bridge tenants …`: the operator's view of tenants, printed as JSON.
 
 use crate::config::BridgeConfig;
-use crate::tenant_file::{tenant_json, TenantFile};
+use bridge_admin::{tenant_json, TenantFile};
 use anyhow::Context;
 use bridge_store::Store;
 use clap::Subcommand;
@@ -76,5 +76,5 @@ impl TenantCommand {
 fn read_file(path: &PathBuf) -> anyhow::Result<TenantFile> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read {}", path.display()))?;
-    TenantFile::parse(&text)
+    Ok(TenantFile::parse(&text)?)
 }

@@ -9,7 +9,7 @@ use bridge_queue::{Delivery, Envelope, LastError, RetryTiers};
 use bridge_store::{LedgerEntry, NewDeadLetter, Store, UploadRecord};
 use chrono::Utc;
 use comagic_client::{Called, ClientOptions, ComagicClient, ComagicError, ErrorClass};
-use leadback_model::comagic::{CommunicationTagItem, Limits};
+use leadback_model::comagic::Limits;
 use leadback_model::{map, ComagicPlan, LeadbackEvent, PlannedRecord, RawPayload, TenantSettings};
 use rand::Rng;
 use std::collections::HashMap;
@@ -119,7 +119,10 @@ impl Deliverer {
             Ok(None) => {
                 return dead(kind, FailureClass::TenantPermanent, None, "the tenant no longer exists")
             }
-            Err(e) => return self.retry(envelope, kind, None, format!("tenant store unavailable: {e}")),
+            Err(e @ crate::tenants::TenantError::Credentials(_)) => {
+                return dead(kind, FailureClass::TenantPermanent, None, &e.to_string())
+            }
+            Err(e) => return self.retry(envelope, kind, None, e.to_string()),
         };
         if !handle.tenant.active {
             return dead(
@@ -189,7 +192,7 @@ impl Deliverer {
                         },
                         // Sessions are an enrichment: without one the record still goes to the
                         // tenant's default entity rather than failing.
-                        Err(e) if !e.is_transient() => {
+                        Err(e) if !e.class().is_retryable() && !matches!(e.class(), ErrorClass::RateLimited { .. }) => {
                             tracing::warn!(error = %e, "upload.sessions refused; using the default entity");
                             plan.with_default_entity(&handle.tenant.settings);
                         }
@@ -243,18 +246,20 @@ impl Deliverer {
             .copied()
             .filter(|t| !tagged.contains(t))
             .collect();
-        if !missing.is_empty() {
-            let items: Vec<CommunicationTagItem> = plan.tag_items(&missing);
+        // One documented `set.tag_communications` call per tag, addressed by our ext_id; each
+        // success is recorded at once so a retry sets only the tags still missing.
+        for params in plan.tag_params(&missing) {
+            let tag_id = params.tag_id;
             self.call(
-                "set.communications_tags",
+                "set.tag_communications",
                 tenant_id,
-                client.set_communications_tags(&items),
+                client.set_tag_communications(&params),
             )
             .await
             .map_err(StepError::Comagic)?;
-            envelope.progress.tagged.extend(missing.iter().copied());
+            envelope.progress.tagged.push(tag_id);
             self.store
-                .ledger_add_tags(tenant_id, &envelope.event_id, &missing)
+                .ledger_add_tags(tenant_id, &envelope.event_id, &[tag_id])
                 .await
                 .map_err(|e| StepError::Store(e.to_string()))?;
         }
@@ -308,7 +313,7 @@ impl Deliverer {
             .observe(started.elapsed().as_secs_f64());
         let outcome = match &result {
             Ok(_) => "ok",
-            Err(e) => e.outcome_label(),
+            Err(e) => outcome_label(e),
         };
         self.metrics
             .comagic_requests_total
@@ -596,4 +601,42 @@ fn plan_for(
         };
         (class, e.to_string())
     })
+}
+
+/// The `outcome` label of `comagic_requests_total`: CoMagic's mnemonic, or the transport class.
+/// Both are bounded sets; nothing from the request goes in.
+fn outcome_label(e: &ComagicError) -> &'static str {
+    use leadback_model::comagic::errors as m;
+    match e.mnemonic() {
+        Some(mn) => [
+            m::ACCESS_TOKEN_EXPIRED,
+            m::ACCESS_TOKEN_INVALID,
+            m::ACCESS_TOKEN_BLOCKED,
+            m::AUTH_ERROR,
+            m::LIMIT_EXCEEDED,
+            m::IP_NOT_WHITELISTED,
+            m::METHOD_COMPONENT_DISABLED,
+            m::PARAMETER_COMPONENT_DISABLED,
+            m::INVALID_PARAMETER_VALUE,
+            m::ENTITY_NOT_FOUND,
+            m::DUPLICATE_ENTITY,
+            m::INTERNAL,
+            "required_parameter_missed",
+            "invalid_date_time",
+            "unexpected_parameters",
+            "invalid_parameters_combination",
+            "tariff_restrictions",
+            "data_limit_exceeded",
+            "forbidden",
+        ]
+        .into_iter()
+        .find(|known| *known == mn)
+        .unwrap_or("other_error"),
+        None => match e {
+            ComagicError::Transport { .. } => "transport_error",
+            ComagicError::HttpStatus { .. } => "http_error",
+            ComagicError::InvalidResponse { .. } => "invalid_response",
+            _ => "other_error",
+        },
+    }
 }

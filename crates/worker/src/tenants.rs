@@ -2,6 +2,7 @@
 //! few seconds, and a settings change (or a fixed credential) is picked up soon after saving.
 
 use bridge_store::{Store, StoreError, Tenant};
+use comagic_client::ComagicError;
 use comagic_client::{ClientOptions, ComagicClient};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -46,7 +47,7 @@ impl TenantDirectory {
     }
 
     /// The tenant and its client; `None` when the tenant no longer exists.
-    pub async fn get(&self, id: Uuid) -> Result<Option<TenantHandle>, StoreError> {
+    pub async fn get(&self, id: Uuid) -> Result<Option<TenantHandle>, TenantError> {
         let mut cache = self.cache.lock().await;
         if let Some(cached) = cache.get(&id) {
             if cached.fetched.elapsed() < self.ttl {
@@ -66,7 +67,8 @@ impl TenantDirectory {
                 tenant.credentials.clone(),
                 self.http.clone(),
                 self.options.clone(),
-            ),
+            )
+            .map_err(TenantError::Credentials)?,
         };
         let handle = TenantHandle {
             tenant: Arc::new(tenant),
@@ -86,4 +88,14 @@ impl TenantDirectory {
     pub async fn forget(&self, id: Uuid) {
         self.cache.lock().await.remove(&id);
     }
+}
+
+/// Why a tenant could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum TenantError {
+    #[error("tenant store unavailable: {0}")]
+    Store(#[from] StoreError),
+    /// The stored CoMagic settings cannot make a client (e.g. a malformed API URL).
+    #[error("tenant CoMagic settings unusable: {0}")]
+    Credentials(ComagicError),
 }
