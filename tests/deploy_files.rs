@@ -87,7 +87,8 @@ fn json(rel: &str) -> Json {
 }
 
 fn s(v: &Yaml) -> &str {
-    v.as_str().unwrap_or_else(|| panic!("expected a string, got {v:?}"))
+    v.as_str()
+        .unwrap_or_else(|| panic!("expected a string, got {v:?}"))
 }
 
 /// `BRIDGE_*` variables the README's configuration table documents.
@@ -114,7 +115,8 @@ fn metric_references(text: &str) -> BTreeSet<String> {
         while end < bytes.len() && is_ident(bytes[end]) {
             end += 1;
         }
-        if !preceded_by_ident {
+        // A bare prefix (`leadback_bridge_*` in prose) names no metric.
+        if !preceded_by_ident && end > start + needle.len() {
             found.insert(text[start..end].to_owned());
         }
         from = end;
@@ -143,7 +145,10 @@ fn parse_exposition(text: &str) -> Exposition {
                 exp.families.insert(name.to_owned(), kind.to_owned());
             }
         } else if !line.starts_with('#') && !line.trim().is_empty() {
-            let name: String = line.chars().take_while(|c| *c != '{' && *c != ' ').collect();
+            let name: String = line
+                .chars()
+                .take_while(|c| *c != '{' && *c != ' ')
+                .collect();
             exp.samples.insert(name);
         }
     }
@@ -273,7 +278,11 @@ fn every_yaml_and_json_file_parses() {
             let docs = yaml_documents(path);
             assert!(!docs.is_empty(), "{}: no YAML document", path.display());
             for doc in docs {
-                assert!(doc.is_mapping(), "{}: a document is not a mapping", path.display());
+                assert!(
+                    doc.is_mapping(),
+                    "{}: a document is not a mapping",
+                    path.display()
+                );
             }
         }
     }
@@ -305,7 +314,11 @@ fn compose_runs_the_scaled_out_stack() {
     assert!(s(&svc("postgres")["image"]).starts_with("postgres:16"));
 
     let documented = documented_env_vars();
-    for (name, role) in [("migrate", "migrate"), ("ingress", "ingress"), ("worker", "worker")] {
+    for (name, role) in [
+        ("migrate", "migrate"),
+        ("ingress", "ingress"),
+        ("worker", "worker"),
+    ] {
         let service = svc(name);
         assert_eq!(service["command"][0].as_str(), Some(role), "{name} command");
         let env = service["environment"].as_mapping().expect("environment");
@@ -319,14 +332,20 @@ fn compose_runs_the_scaled_out_stack() {
             assert!(env.contains_key(key), "{name}: {key} not set");
         }
         for key in env.keys() {
-            assert!(documented.contains(s(key)), "{name}: {} is not a documented variable", s(key));
+            assert!(
+                documented.contains(s(key)),
+                "{name}: {} is not a documented variable",
+                s(key)
+            );
         }
         // A dev default for the key, overridable from the environment, 32 bytes of hex.
         let key = s(&env["BRIDGE_SECRET_KEY"]);
         let default = key
             .strip_prefix("${BRIDGE_SECRET_KEY:-")
             .and_then(|k| k.strip_suffix('}'))
-            .unwrap_or_else(|| panic!("{name}: BRIDGE_SECRET_KEY has no overridable default: {key}"));
+            .unwrap_or_else(|| {
+                panic!("{name}: BRIDGE_SECRET_KEY has no overridable default: {key}")
+            });
         assert_eq!(default.len(), 64);
         assert!(default.chars().all(|c| c.is_ascii_hexdigit()));
     }
@@ -342,7 +361,12 @@ fn compose_runs_the_scaled_out_stack() {
     );
     let emulator = svc("comagic-emulator");
     assert_eq!(emulator["entrypoint"][0].as_str(), Some("comagic-emulator"));
-    let args: Vec<&str> = emulator["command"].as_sequence().unwrap().iter().map(s).collect();
+    let args: Vec<&str> = emulator["command"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(s)
+        .collect();
     assert_eq!(args, ["--listen", "0.0.0.0:8088"]);
 
     // Mounted files exist.
@@ -357,17 +381,28 @@ fn compose_runs_the_scaled_out_stack() {
 
     // Prometheus scrapes both roles' metrics port and loads the alert rules.
     let prom = yaml("deploy/prometheus/prometheus.yml");
-    assert_eq!(prom["rule_files"][0].as_str(), Some("/etc/prometheus/alerts.yml"));
+    assert_eq!(
+        prom["rule_files"][0].as_str(),
+        Some("/etc/prometheus/alerts.yml")
+    );
     let scraped: BTreeSet<String> = prom["scrape_configs"]
         .as_sequence()
         .unwrap()
         .iter()
-        .flat_map(|job| job["dns_sd_configs"].as_sequence().cloned().unwrap_or_default())
+        .flat_map(|job| {
+            job["dns_sd_configs"]
+                .as_sequence()
+                .cloned()
+                .unwrap_or_default()
+        })
         .filter(|sd| sd["port"].as_u64() == Some(9090))
         .flat_map(|sd| sd["names"].as_sequence().cloned().unwrap_or_default())
         .map(|n| s(&n).to_owned())
         .collect();
-    assert_eq!(scraped, BTreeSet::from(["ingress".to_owned(), "worker".to_owned()]));
+    assert_eq!(
+        scraped,
+        BTreeSet::from(["ingress".to_owned(), "worker".to_owned()])
+    );
 
     // Grafana: the dashboard's datasource uid is the provisioned one.
     let ds = yaml("deploy/grafana/provisioning/datasources/prometheus.yml");
@@ -375,7 +410,12 @@ fn compose_runs_the_scaled_out_stack() {
     let dash = json("deploy/grafana/dashboards/leadback-bridge.json");
     for panel in dash["panels"].as_array().unwrap() {
         if panel["type"] != "row" {
-            assert_eq!(panel["datasource"]["uid"], uid.as_str(), "panel {}", panel["title"]);
+            assert_eq!(
+                panel["datasource"]["uid"],
+                uid.as_str(),
+                "panel {}",
+                panel["title"]
+            );
         }
     }
     let provider = yaml("deploy/grafana/provisioning/dashboards/leadback-bridge.yml");
@@ -424,9 +464,17 @@ fn kubernetes_manifests_are_consistent() {
     for path in walk(&root().join("deploy/kubernetes")) {
         for doc in yaml_documents(&path) {
             let kind = s(&doc["kind"]).to_owned();
-            assert!(doc["apiVersion"].is_string(), "{}: apiVersion", path.display());
+            assert!(
+                doc["apiVersion"].is_string(),
+                "{}: apiVersion",
+                path.display()
+            );
             if kind != "Kustomization" {
-                assert!(doc["metadata"]["name"].is_string(), "{}: metadata.name", path.display());
+                assert!(
+                    doc["metadata"]["name"].is_string(),
+                    "{}: metadata.name",
+                    path.display()
+                );
             }
             by_kind.entry(kind).or_default().push(doc);
         }
@@ -448,7 +496,11 @@ fn kubernetes_manifests_are_consistent() {
 
     let config = &config_maps["leadback-bridge-config"];
     for key in config["data"].as_mapping().unwrap().keys() {
-        assert!(documented.contains(s(key)), "ConfigMap: {} is not documented", s(key));
+        assert!(
+            documented.contains(s(key)),
+            "ConfigMap: {} is not documented",
+            s(key)
+        );
     }
     let secret = &secrets["leadback-bridge-secrets"];
     for key in [
@@ -458,9 +510,14 @@ fn kubernetes_manifests_are_consistent() {
         "BRIDGE_DATABASE_URL",
     ] {
         assert!(secret["stringData"][key].is_string(), "Secret lacks {key}");
-        assert!(config["data"].get(key).is_none(), "{key} must not be in the ConfigMap");
+        assert!(
+            config["data"].get(key).is_none(),
+            "{key} must not be in the ConfigMap"
+        );
     }
-    let grace: u64 = s(&config["data"]["BRIDGE_SHUTDOWN_GRACE_SECS"]).parse().unwrap();
+    let grace: u64 = s(&config["data"]["BRIDGE_SHUTDOWN_GRACE_SECS"])
+        .parse()
+        .unwrap();
 
     let check_pod = |what: &str, spec: &Yaml| {
         assert_eq!(
@@ -469,12 +526,24 @@ fn kubernetes_manifests_are_consistent() {
             "{what}: runAsNonRoot"
         );
         let container = &spec["containers"][0];
-        assert!(container["resources"]["requests"]["cpu"].is_string(), "{what}: cpu request");
-        assert!(container["resources"]["requests"]["memory"].is_string(), "{what}: memory");
-        assert!(container["resources"]["limits"]["memory"].is_string(), "{what}: memory limit");
+        assert!(
+            container["resources"]["requests"]["cpu"].is_string(),
+            "{what}: cpu request"
+        );
+        assert!(
+            container["resources"]["requests"]["memory"].is_string(),
+            "{what}: memory"
+        );
+        assert!(
+            container["resources"]["limits"]["memory"].is_string(),
+            "{what}: memory limit"
+        );
         for source in container["envFrom"].as_sequence().expect("envFrom") {
             if let Some(name) = source["configMapRef"]["name"].as_str() {
-                assert!(config_maps.contains_key(name), "{what}: no ConfigMap {name}");
+                assert!(
+                    config_maps.contains_key(name),
+                    "{what}: no ConfigMap {name}"
+                );
             }
             if let Some(name) = source["secretRef"]["name"].as_str() {
                 assert!(secrets.contains_key(name), "{what}: no Secret {name}");
@@ -486,13 +555,21 @@ fn kubernetes_manifests_are_consistent() {
         ("leadback-bridge-ingress", "ingress"),
         ("leadback-bridge-worker", "worker"),
     ] {
-        let d = deployments.get(name).unwrap_or_else(|| panic!("Deployment {name}"));
+        let d = deployments
+            .get(name)
+            .unwrap_or_else(|| panic!("Deployment {name}"));
         let spec = &d["spec"]["template"]["spec"];
         check_pod(name, spec);
         let container = &spec["containers"][0];
         assert_eq!(container["args"][0].as_str(), Some(role), "{name} args");
-        assert_eq!(container["livenessProbe"]["httpGet"]["path"].as_str(), Some("/healthz"));
-        assert_eq!(container["readinessProbe"]["httpGet"]["path"].as_str(), Some("/readyz"));
+        assert_eq!(
+            container["livenessProbe"]["httpGet"]["path"].as_str(),
+            Some("/healthz")
+        );
+        assert_eq!(
+            container["readinessProbe"]["httpGet"]["path"].as_str(),
+            Some("/readyz")
+        );
         let ports: BTreeMap<&str, u64> = container["ports"]
             .as_sequence()
             .unwrap()
@@ -501,11 +578,19 @@ fn kubernetes_manifests_are_consistent() {
             .collect();
         assert_eq!(ports.get("http"), Some(&8080));
         assert_eq!(ports.get("metrics"), Some(&9090));
-        assert_eq!(container["livenessProbe"]["httpGet"]["port"].as_str(), Some("http"));
+        assert_eq!(
+            container["livenessProbe"]["httpGet"]["port"].as_str(),
+            Some("http")
+        );
         let termination = spec["terminationGracePeriodSeconds"].as_u64().unwrap();
-        assert!(termination > grace, "{name}: {termination}s ≤ shutdown grace {grace}s");
+        assert!(
+            termination > grace,
+            "{name}: {termination}s ≤ shutdown grace {grace}s"
+        );
         // The pod template's labels satisfy the selector.
-        let labels = d["spec"]["template"]["metadata"]["labels"].as_mapping().unwrap();
+        let labels = d["spec"]["template"]["metadata"]["labels"]
+            .as_mapping()
+            .unwrap();
         for (k, v) in d["spec"]["selector"]["matchLabels"].as_mapping().unwrap() {
             assert_eq!(labels.get(k), Some(v), "{name}: selector {k:?}");
         }
@@ -513,7 +598,10 @@ fn kubernetes_manifests_are_consistent() {
     let job = jobs.get("leadback-bridge-migrate").expect("migrate Job");
     let job_spec = &job["spec"]["template"]["spec"];
     check_pod("migrate Job", job_spec);
-    assert_eq!(job_spec["containers"][0]["args"][0].as_str(), Some("migrate"));
+    assert_eq!(
+        job_spec["containers"][0]["args"][0].as_str(),
+        Some("migrate")
+    );
 
     // Each HPA and PDB points at a Deployment (by name / by its pod labels).
     let hpas = named("HorizontalPodAutoscaler");
@@ -544,18 +632,31 @@ fn kubernetes_manifests_are_consistent() {
     }
     let services = named("Service");
     let ingress_svc = &services["leadback-bridge-ingress"];
-    assert!(selects(&ingress_svc["spec"]["selector"], "leadback-bridge-ingress"));
-    assert!(!selects(&ingress_svc["spec"]["selector"], "leadback-bridge-worker"));
+    assert!(selects(
+        &ingress_svc["spec"]["selector"],
+        "leadback-bridge-ingress"
+    ));
+    assert!(!selects(
+        &ingress_svc["spec"]["selector"],
+        "leadback-bridge-worker"
+    ));
     assert_eq!(ingress_svc["spec"]["ports"][0]["port"].as_u64(), Some(8080));
     let metrics_svc = &services["leadback-bridge-metrics"];
-    assert!(selects(&metrics_svc["spec"]["selector"], "leadback-bridge-worker"));
+    assert!(selects(
+        &metrics_svc["spec"]["selector"],
+        "leadback-bridge-worker"
+    ));
     assert_eq!(metrics_svc["spec"]["ports"][0]["port"].as_u64(), Some(9090));
 
     // kustomization.yaml lists files that exist.
     let kustomization = &by_kind["Kustomization"][0];
     for resource in kustomization["resources"].as_sequence().unwrap() {
         let path = root().join("deploy/kubernetes").join(s(resource));
-        assert!(path.exists(), "kustomization lists missing {}", path.display());
+        assert!(
+            path.exists(),
+            "kustomization lists missing {}",
+            path.display()
+        );
     }
 }
 
@@ -579,10 +680,15 @@ fn alerts_carry_severity_summary_and_a_runbook_anchor() {
     for rule in &rules {
         let name = s(&rule["alert"]);
         let severity = s(&rule["labels"]["severity"]);
-        assert!(["critical", "warning", "info"].contains(&severity), "{name}: {severity}");
+        assert!(
+            ["critical", "warning", "info"].contains(&severity),
+            "{name}: {severity}"
+        );
         for key in ["summary", "description", "runbook_url"] {
             assert!(
-                rule["annotations"][key].as_str().is_some_and(|v| !v.trim().is_empty()),
+                rule["annotations"][key]
+                    .as_str()
+                    .is_some_and(|v| !v.trim().is_empty()),
                 "{name}: annotations.{key}"
             );
         }
@@ -590,7 +696,10 @@ fn alerts_carry_severity_summary_and_a_runbook_anchor() {
         let anchor = url
             .strip_prefix("docs/runbook.md#")
             .unwrap_or_else(|| panic!("{name}: runbook_url {url} is not docs/runbook.md#…"));
-        assert!(anchors.contains(anchor), "{name}: docs/runbook.md has no heading #{anchor}");
+        assert!(
+            anchors.contains(anchor),
+            "{name}: docs/runbook.md has no heading #{anchor}"
+        );
     }
     // The runbook covers the operator commands and every dead-letter class.
     let runbook = read("docs/runbook.md");
@@ -608,14 +717,19 @@ fn alerts_carry_severity_summary_and_a_runbook_anchor() {
         "mapping",
         "exhausted",
     ] {
-        assert!(runbook.contains(needle), "docs/runbook.md does not mention {needle}");
+        assert!(
+            runbook.contains(needle),
+            "docs/runbook.md does not mention {needle}"
+        );
     }
 }
 
 #[test]
 fn promtool_accepts_rules_unit_tests_and_dashboard_queries() {
     if promtool().is_none() {
-        println!("note: promtool not installed; skipping `promtool check/test rules` (CI installs it)");
+        println!(
+            "note: promtool not installed; skipping `promtool check/test rules` (CI installs it)"
+        );
         return;
     }
     let dir = root().join("deploy/prometheus");
@@ -635,6 +749,14 @@ fn promtool_accepts_rules_unit_tests_and_dashboard_queries() {
     // JSON is YAML, so promtool reads it as a rules file.
     std::fs::write(tmp.path().join("dashboard.yml"), file.to_string()).unwrap();
     run_promtool(&["check", "rules", "dashboard.yml"], tmp.path());
+
+    // The compose stack's Prometheus config, with the rules path it mounts pointed at the file.
+    let config = read("deploy/prometheus/prometheus.yml").replace(
+        "/etc/prometheus/alerts.yml",
+        &dir.join("alerts.yml").display().to_string(),
+    );
+    std::fs::write(tmp.path().join("prometheus.yml"), config).unwrap();
+    run_promtool(&["check", "config", "prometheus.yml"], tmp.path());
 }
 
 #[test]
@@ -656,7 +778,10 @@ fn dashboard_shows_what_operations_need() {
         "leadback_bridge_process_open_fds",
         "leadback_bridge_process_cpu_seconds_total",
     ] {
-        assert!(all.contains(needle), "the dashboard has no query with {needle}");
+        assert!(
+            all.contains(needle),
+            "the dashboard has no query with {needle}"
+        );
     }
     for quantile in ["histogram_quantile(0.5,", "histogram_quantile(0.99,"] {
         assert!(all.contains(quantile), "no {quantile}");
@@ -678,7 +803,10 @@ async fn metric_names_in_deploy_files_are_exported_by_a_running_bridge() {
             referenced.entry(name).or_default().insert(rel.clone());
         }
     }
-    assert!(referenced.len() >= 10, "too few metric references found: {referenced:?}");
+    assert!(
+        referenced.len() >= 10,
+        "too few metric references found: {referenced:?}"
+    );
 
     let world = World::start(Backend::Embedded).await;
     let metrics_addr = world.bridge().metrics_addr.expect("metrics listener");
@@ -746,11 +874,14 @@ async fn metric_names_in_deploy_files_are_exported_by_a_running_bridge() {
 #[test]
 fn metric_reference_scanner_finds_whole_names_only() {
     let refs = metric_references(
-        "rate(leadback_bridge_a_total[5m]) + x_leadback_bridge_b + leadback_bridge_c_bucket{le=\"1\"}",
+        "rate(leadback_bridge_a_total[5m]) + x_leadback_bridge_b + leadback_bridge_c_bucket{le=\"1\"} `leadback_bridge_*`",
     );
     assert_eq!(
         refs,
-        BTreeSet::from(["leadback_bridge_a_total".to_owned(), "leadback_bridge_c_bucket".to_owned()])
+        BTreeSet::from([
+            "leadback_bridge_a_total".to_owned(),
+            "leadback_bridge_c_bucket".to_owned()
+        ])
     );
     let exp = parse_exposition(
         "# HELP h x\n# TYPE leadback_bridge_h histogram\nleadback_bridge_h_bucket{le=\"1\"} 1\n\
@@ -759,8 +890,14 @@ fn metric_reference_scanner_finds_whole_names_only() {
     );
     assert!(exp.samples.contains("leadback_bridge_h_bucket"));
     assert!(!exp.samples.contains("leadback_bridge_h"));
-    assert_eq!(exp.family_of("leadback_bridge_h_count"), Some("leadback_bridge_h"));
+    assert_eq!(
+        exp.family_of("leadback_bridge_h_count"),
+        Some("leadback_bridge_h")
+    );
     assert_eq!(exp.family_of("leadback_bridge_c_count"), None);
     assert_eq!(github_slug("LeadbackBridgeDown"), "leadbackbridgedown");
-    assert_eq!(github_slug("Dead letters: replay & purge"), "dead-letters-replay--purge");
+    assert_eq!(
+        github_slug("Dead letters: replay & purge"),
+        "dead-letters-replay--purge"
+    );
 }
