@@ -38,8 +38,15 @@ async fn fixtures_become_records(backend: Backend) {
     // emulator decides. Either way it is not lost: a record or a dead letter.
     let records = world
         .wait_records(WAIT, |r| {
-            r.iter().filter(|x| x["kind"] == "offline_message").count() >= 4
-                && r.iter().filter(|x| x["kind"] == "chat").count() >= 1
+            // Tags are set after the upload: wait for them too.
+            r.iter()
+                .filter(|x| x["kind"] == "offline_message" && x["tags"] == json!([401]))
+                .count()
+                >= 4
+                && r.iter()
+                    .filter(|x| x["kind"] == "chat" && x["tags"] == json!([401]))
+                    .count()
+                    >= 1
         })
         .await;
 

@@ -79,7 +79,18 @@ impl Deliverer {
         );
         async move {
             let started = Instant::now();
-            let attempt = self.attempt(&mut envelope).await;
+            let mut attempt = self.attempt(&mut envelope).await;
+            // A permanent failure may come from settings cached just before an operator fixed
+            // them (the usual "fix settings, replay" flow): check once with fresh settings.
+            if let Disposition::Dead { class, .. } = &attempt.disposition {
+                if *class != FailureClass::Exhausted
+                    && self.tenants.refresh_if_changed(envelope.tenant_id).await
+                {
+                    tracing::info!("tenant settings changed since cached; trying again with them");
+                    envelope = delivery.envelope().clone();
+                    attempt = self.attempt(&mut envelope).await;
+                }
+            }
             self.metrics
                 .delivery_duration_seconds
                 .with_label_values(&[attempt.kind])

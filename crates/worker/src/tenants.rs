@@ -84,6 +84,22 @@ impl TenantDirectory {
         Ok(Some(handle))
     }
 
+    /// Whether the stored tenant differs from the cached one; if so the cache entry is dropped
+    /// so the next lookup reads it fresh.
+    pub async fn refresh_if_changed(&self, id: Uuid) -> bool {
+        let cached_at = match self.cache.lock().await.get(&id) {
+            Some(cached) => cached.handle.tenant.updated_at,
+            None => return false,
+        };
+        match self.store.get_tenant(id).await {
+            Ok(Some(tenant)) if tenant.updated_at != cached_at => {
+                self.cache.lock().await.remove(&id);
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Drops the cached entry so the next event reads fresh settings.
     pub async fn forget(&self, id: Uuid) {
         self.cache.lock().await.remove(&id);
