@@ -118,9 +118,23 @@ async fn sigkill_mid_flight_loses_nothing_and_doubles_nothing() {
 
     let mut child = start_serve(dir.path(), port);
     wait_ready(&http, port).await;
-    // Leases of the killed process expire (60 s by default is too long for a test, so the
-    // embedded queue's lease must be what makes this pass — see the bound below).
-    let deadline = Instant::now() + Duration::from_secs(120);
+
+    // The embedded queue serves one process: a second `serve` on the same folder is refused.
+    let second = command(dir.path())
+        .args(["serve"])
+        .env("BRIDGE_LISTEN", "127.0.0.1:0")
+        .env("BRIDGE_METRICS_LISTEN", "127.0.0.1:0")
+        .output()
+        .unwrap();
+    assert!(!second.status.success());
+    assert!(
+        String::from_utf8_lossy(&second.stderr).contains("another leadback-bridge process"),
+        "{}",
+        String::from_utf8_lossy(&second.stderr)
+    );
+
+    // The restarted `serve` releases the killed process's leases at once.
+    let deadline = Instant::now() + Duration::from_secs(45);
     let counts = loop {
         let mut counts: HashMap<String, usize> = HashMap::new();
         for r in emulator.records() {

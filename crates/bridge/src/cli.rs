@@ -261,9 +261,15 @@ async fn run_dlq(config: &BridgeConfig, cmd: DlqCommand) -> anyhow::Result<serde
         }
         DlqCommand::Replay(args) => {
             let filter = select(&args)?;
-            let (store, queue) = open_backends(config).await?;
-            let report = replay_dead_letters(store.as_ref(), queue.as_ref(), None, &filter).await;
-            queue.close().await;
+            let backends = open_backends(config, false).await?;
+            let report = replay_dead_letters(
+                backends.store.as_ref(),
+                backends.queue.as_ref(),
+                None,
+                &filter,
+            )
+            .await;
+            backends.queue.close().await;
             Ok(serde_json::to_value(report?)?)
         }
         DlqCommand::Purge(args) => {

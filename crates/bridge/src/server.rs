@@ -31,6 +31,7 @@ pub struct RunningBridge {
     pub metrics: Metrics,
     shutdown: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
+    _consumer_lock: Option<std::fs::File>,
 }
 
 impl RunningBridge {
@@ -54,11 +55,20 @@ impl RunningBridge {
     }
 }
 
-/// Opens the store (running migrations) and the queue the configuration names.
-pub async fn open_backends(
-    config: &BridgeConfig,
-) -> anyhow::Result<(Arc<dyn Store>, Arc<dyn EventQueue>)> {
+/// The open backends, and for the embedded queue's consumer the lock that makes it the only one.
+pub struct Backends {
+    pub store: Arc<dyn Store>,
+    pub queue: Arc<dyn EventQueue>,
+    /// Held while this process consumes the embedded queue (released on drop).
+    pub consumer_lock: Option<std::fs::File>,
+}
+
+/// Opens the store (running migrations) and the queue the configuration names. A `consumer`
+/// of the embedded queue takes an exclusive lock on it (a second `serve` on the same file is
+/// refused) and releases leases left by a process that died.
+pub async fn open_backends(config: &BridgeConfig, consumer: bool) -> anyhow::Result<Backends> {
     let store = open_store(config).await?;
+    let mut consumer_lock = None;
     let plan = &config.backends;
     let queue: Arc<dyn EventQueue> = match &plan.amqp_url {
         Some(url) => Arc::new(
@@ -75,20 +85,51 @@ pub async fn open_backends(
                 std::fs::create_dir_all(dir)
                     .with_context(|| format!("cannot create {}", dir.display()))?;
             }
-            Arc::new(
-                EmbeddedQueue::open(
-                    &plan.embedded_queue_path.to_string_lossy(),
-                    EmbeddedOptions {
-                        retry_tiers: plan.retry_tiers.clone(),
-                        ..EmbeddedOptions::default()
-                    },
-                )
-                .await
-                .context("cannot open the embedded queue")?,
+            let queue = EmbeddedQueue::open(
+                &plan.embedded_queue_path.to_string_lossy(),
+                EmbeddedOptions {
+                    retry_tiers: plan.retry_tiers.clone(),
+                    ..EmbeddedOptions::default()
+                },
             )
+            .await
+            .context("cannot open the embedded queue")?;
+            if consumer {
+                consumer_lock = Some(lock_embedded_queue(&plan.embedded_queue_path)?);
+                let released = queue.release_all_leases().await?;
+                if released > 0 {
+                    tracing::info!(released, "events left in flight by a previous run are due again");
+                }
+            }
+            Arc::new(queue)
         }
     };
-    Ok((store, queue))
+    Ok(Backends {
+        store,
+        queue,
+        consumer_lock,
+    })
+}
+
+fn lock_embedded_queue(queue_path: &std::path::Path) -> anyhow::Result<std::fs::File> {
+    let mut lock_path = queue_path.as_os_str().to_owned();
+    lock_path.push(".lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .with_context(|| format!("cannot open {}", std::path::Path::new(&lock_path).display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
+            "another leadback-bridge process is serving the embedded queue {} — the embedded \
+             mode is one process per data folder; set BRIDGE_AMQP_URL and BRIDGE_DATABASE_URL \
+             to run several",
+            queue_path.display()
+        ),
+        Err(std::fs::TryLockError::Error(e)) => Err(e).context("cannot lock the embedded queue"),
+    }
 }
 
 /// Opens the store and applies migrations.
@@ -109,7 +150,11 @@ pub async fn open_store(config: &BridgeConfig) -> anyhow::Result<Arc<dyn Store>>
 /// Starts the configured roles and returns once every listener is bound.
 pub async fn start(config: BridgeConfig) -> anyhow::Result<RunningBridge> {
     config.backends.check_roles(config.roles)?;
-    let (store, queue) = open_backends(&config).await?;
+    let Backends {
+        store,
+        queue,
+        consumer_lock,
+    } = open_backends(&config, config.roles.worker).await?;
     let metrics = Metrics::new();
     let shutdown = CancellationToken::new();
     let mut tasks = Vec::new();
@@ -215,6 +260,7 @@ pub async fn start(config: BridgeConfig) -> anyhow::Result<RunningBridge> {
         metrics,
         shutdown,
         tasks,
+        _consumer_lock: consumer_lock,
     })
 }
 

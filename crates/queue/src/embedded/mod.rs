@@ -143,6 +143,19 @@ impl EmbeddedQueue {
 
     /// Transactions committed by the publish writer so far: with group commit this grows
     /// slower than the number of publishes under concurrency.
+    /// Makes every leased row visible again at once. Only for the one process that consumes
+    /// this file, at its start: leases found then belong to a process that died (kill -9), and
+    /// waiting for them to expire would only delay those events.
+    pub async fn release_all_leases(&self) -> Result<u64, QueueError> {
+        let done = sqlx::query(
+            "UPDATE queue_events SET lease_until = NULL, lease_token = NULL WHERE lease_until IS NOT NULL",
+        )
+        .execute(&self.shared.pool)
+        .await
+        .map_err(storage)?;
+        Ok(done.rows_affected())
+    }
+
     pub fn publish_commits(&self) -> u64 {
         self.shared.commits.load(Ordering::Relaxed)
     }
