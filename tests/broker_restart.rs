@@ -15,7 +15,10 @@ struct BrokerGuard;
 
 impl BrokerGuard {
     fn stop() -> BrokerGuard {
-        let status = Command::new("rabbitmqctl").arg("stop_app").status().expect("rabbitmqctl");
+        let status = Command::new("rabbitmqctl")
+            .arg("stop_app")
+            .status()
+            .expect("rabbitmqctl");
         assert!(status.success(), "rabbitmqctl stop_app failed");
         BrokerGuard
     }
@@ -37,7 +40,9 @@ async fn broker_down_answers_503_then_recovers_without_restart() {
     let (_, url) = world.default_tenant().await;
     let (status, _) = world.post_fixture(&url, "callback-basic.json").await;
     assert_eq!(status, 200);
-    world.wait_records(Duration::from_secs(30), |r| r.len() == 1).await;
+    world
+        .wait_records(Duration::from_secs(30), |r| r.len() == 1)
+        .await;
 
     let guard = BrokerGuard::stop();
     let (status, body) = world.post_fixture(&url, "callback-no-session.json").await;

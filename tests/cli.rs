@@ -43,12 +43,21 @@ fn help_lists_every_subcommand() {
     let dir = tempfile::tempdir().unwrap();
     let out = bridge(dir.path(), &["--help"]);
     let text = String::from_utf8_lossy(&out.stdout);
-    for sub in ["serve", "ingress", "worker", "migrate", "tenants", "dlq", "demo"] {
+    for sub in [
+        "serve", "ingress", "worker", "migrate", "tenants", "dlq", "demo",
+    ] {
         assert!(text.contains(sub), "--help lacks {sub}: {text}");
     }
     let out = bridge(dir.path(), &["tenants", "--help"]);
     let text = String::from_utf8_lossy(&out.stdout);
-    for sub in ["create", "list", "show", "update", "rotate-token", "deactivate"] {
+    for sub in [
+        "create",
+        "list",
+        "show",
+        "update",
+        "rotate-token",
+        "deactivate",
+    ] {
         assert!(text.contains(sub), "tenants --help lacks {sub}: {text}");
     }
     let out = bridge(dir.path(), &["dlq", "--help"]);
@@ -58,7 +67,15 @@ fn help_lists_every_subcommand() {
     }
     let out = bridge(dir.path(), &["serve", "--help"]);
     let text = String::from_utf8_lossy(&out.stdout);
-    for var in ["BRIDGE_LISTEN", "BRIDGE_METRICS_LISTEN", "BRIDGE_AMQP_URL", "BRIDGE_DATABASE_URL", "BRIDGE_SECRET_KEY", "BRIDGE_ADMIN_TOKEN", "BRIDGE_PUBLIC_URL"] {
+    for var in [
+        "BRIDGE_LISTEN",
+        "BRIDGE_METRICS_LISTEN",
+        "BRIDGE_AMQP_URL",
+        "BRIDGE_DATABASE_URL",
+        "BRIDGE_SECRET_KEY",
+        "BRIDGE_ADMIN_TOKEN",
+        "BRIDGE_PUBLIC_URL",
+    ] {
         assert!(text.contains(var), "serve --help lacks {var}: {text}");
     }
 }
@@ -69,21 +86,39 @@ fn tenant_lifecycle_on_the_embedded_store() {
     let file = dir.path().join("tenant.json");
     std::fs::write(&file, SETTINGS).unwrap();
 
-    let created = json_of(&bridge(dir.path(), &["tenants", "create", "--settings", file.to_str().unwrap()]));
+    let created = json_of(&bridge(
+        dir.path(),
+        &["tenants", "create", "--settings", file.to_str().unwrap()],
+    ));
     let id = created["id"].as_str().expect("id").to_owned();
-    let url = created["webhook_url"].as_str().expect("webhook_url").to_owned();
-    assert!(url.starts_with("https://bridge.example.com/hooks/leadback/"), "{url}");
+    let url = created["webhook_url"]
+        .as_str()
+        .expect("webhook_url")
+        .to_owned();
+    assert!(
+        url.starts_with("https://bridge.example.com/hooks/leadback/"),
+        "{url}"
+    );
     let token = url.rsplit('/').next().unwrap();
     assert_eq!(token.len(), 43, "32 random bytes, base64url");
     assert_eq!(created["default_entity"], "source");
     let printed = serde_json::to_string(&created).unwrap();
-    assert!(!printed.contains("cli-secret-token-value"), "secret echoed: {printed}");
+    assert!(
+        !printed.contains("cli-secret-token-value"),
+        "secret echoed: {printed}"
+    );
 
     let listed = json_of(&bridge(dir.path(), &["tenants", "list"]));
-    assert!(listed.as_array().unwrap().iter().any(|t| t["id"] == id.as_str()));
+    assert!(listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|t| t["id"] == id.as_str()));
     let shown = json_of(&bridge(dir.path(), &["tenants", "show", &id]));
     assert_eq!(shown["name"], "CLI shop");
-    assert!(!serde_json::to_string(&shown).unwrap().contains("cli-secret-token-value"));
+    assert!(!serde_json::to_string(&shown)
+        .unwrap()
+        .contains("cli-secret-token-value"));
 
     let rotated = json_of(&bridge(dir.path(), &["tenants", "rotate-token", &id]));
     assert_ne!(rotated["webhook_url"], url.as_str());
@@ -118,7 +153,10 @@ fn invalid_settings_name_each_field() {
             "default_entity":"source","set_tags":true,"tag_ids":[]}"#,
     )
     .unwrap();
-    let out = bridge(dir.path(), &["tenants", "create", "--settings", file.to_str().unwrap()]);
+    let out = bridge(
+        dir.path(),
+        &["tenants", "create", "--settings", file.to_str().unwrap()],
+    );
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     for field in ["default_source_id", "default_site_id", "tag_ids"] {
@@ -134,7 +172,10 @@ fn dead_letter_commands_on_an_empty_store() {
     // Replay and purge refuse to act without a selector.
     for cmd in ["replay", "purge"] {
         let out = bridge(dir.path(), &["dlq", cmd]);
-        assert!(!out.status.success(), "dlq {cmd} without selector must fail");
+        assert!(
+            !out.status.success(),
+            "dlq {cmd} without selector must fail"
+        );
         assert!(String::from_utf8_lossy(&out.stderr).contains("--all"));
     }
     let purged = json_of(&bridge(dir.path(), &["dlq", "purge", "--all"]));
@@ -145,8 +186,20 @@ fn dead_letter_commands_on_an_empty_store() {
 fn split_roles_on_the_embedded_queue_are_refused_with_a_reason() {
     let dir = tempfile::tempdir().unwrap();
     for role in ["ingress", "worker"] {
-        let out = bridge(dir.path(), &[role, "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"]);
-        assert!(!out.status.success(), "{role} alone on the embedded queue must be refused");
+        let out = bridge(
+            dir.path(),
+            &[
+                role,
+                "--listen",
+                "127.0.0.1:0",
+                "--metrics-listen",
+                "127.0.0.1:0",
+            ],
+        );
+        assert!(
+            !out.status.success(),
+            "{role} alone on the embedded queue must be refused"
+        );
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains("BRIDGE_AMQP_URL"), "{err}");
     }
@@ -159,7 +212,10 @@ fn postgres_without_a_secret_key_is_refused() {
         .args(["migrate"])
         .env_clear()
         .env("BRIDGE_DATA_DIR", dir.path())
-        .env("BRIDGE_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+        .env(
+            "BRIDGE_DATABASE_URL",
+            "postgres://postgres@127.0.0.1:5432/postgres",
+        )
         .output()
         .unwrap();
     assert!(!out.status.success());

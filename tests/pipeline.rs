@@ -59,7 +59,10 @@ async fn fixtures_become_records(backend: Backend) {
     assert_eq!(p["date_time"], "2026-11-20 14:03:11");
     assert_eq!(p["form_name"], "Leadback");
     let message = p["message"].as_str().unwrap_or_default();
-    assert!(message.contains("https://records.example.net/9f3c2a71.mp3"), "{message}");
+    assert!(
+        message.contains("https://records.example.net/9f3c2a71.mp3"),
+        "{message}"
+    );
     assert_eq!(p["campaign_id"], 102, "no session → default campaign");
 
     let session = by_ext(&records, "offline_message", "lb-000451");
@@ -82,7 +85,10 @@ async fn fixtures_become_records(backend: Backend) {
     assert_eq!(messages[1]["source"], "operator");
     assert_eq!(messages[1]["employee_id"], 501);
     // set_tags: the tag is on every record.
-    for r in by_ext(&records, "offline_message", "").iter().chain(chat.iter()) {
+    for r in by_ext(&records, "offline_message", "")
+        .iter()
+        .chain(chat.iter())
+    {
         assert_eq!(r["tags"], json!([401]), "tags on {r}");
     }
 
@@ -90,7 +96,10 @@ async fn fixtures_become_records(backend: Backend) {
     let no_contact = by_ext(&records, "chat", "c-77121");
     if no_contact.is_empty() {
         let dead = world.wait_dead_letters(1, WAIT).await;
-        assert!(dead.iter().any(|d| d.event_id.contains("c-77121")), "{dead:?}");
+        assert!(
+            dead.iter().any(|d| d.event_id.contains("c-77121")),
+            "{dead:?}"
+        );
     } else {
         assert_eq!(no_contact[0]["payload"]["status"], "lost");
     }
@@ -111,13 +120,15 @@ async fn duplicate_post_is_one_record(backend: Backend) {
     let (_, h2) = world.post(&url, "application/json", body).await;
     assert_eq!(h1["event_id"], h2["event_id"]);
 
-    world
-        .wait_records(WAIT, |r| r.len() >= 2)
-        .await;
+    world.wait_records(WAIT, |r| r.len() >= 2).await;
     // Give a doubled delivery time to show up.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let records = world.records();
-    assert_eq!(by_ext(&records, "offline_message", "9f3c2a71").len(), 1, "{records:?}");
+    assert_eq!(
+        by_ext(&records, "offline_message", "9f3c2a71").len(),
+        1,
+        "{records:?}"
+    );
     assert_eq!(records.len(), 2, "{records:?}");
     world.stop().await;
 }
@@ -137,7 +148,9 @@ async fn server_error_then_success_is_one_record(backend: Backend) {
     assert_eq!(records.len(), 1);
     let metrics = world.metrics_text().await;
     assert!(
-        metrics.contains(r#"leadback_bridge_delivery_attempts_total{kind="callback",outcome="retry"} 1"#),
+        metrics.contains(
+            r#"leadback_bridge_delivery_attempts_total{kind="callback",outcome="retry"} 1"#
+        ),
         "{metrics}"
     );
     assert!(world.dead_letters().await.is_empty());
@@ -164,7 +177,12 @@ async fn permanent_error_then_fix_and_replay(backend: Backend) {
         .unwrap()
         .into_input(false)
         .unwrap();
-    world.bridge().store.update_tenant(tenant_id, input).await.unwrap();
+    world
+        .bridge()
+        .store
+        .update_tenant(tenant_id, input)
+        .await
+        .unwrap();
     let report = bridge_app::replay_dead_letters(
         world.bridge().store.as_ref(),
         world.bridge().queue.as_ref(),
@@ -203,7 +221,10 @@ async fn rate_limit_delays_not_dead_letters(backend: Backend) {
         if metrics.contains(r#"outcome="retry"} 1"#) {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "no retry recorded: {metrics}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no retry recorded: {metrics}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(world.dead_letters().await.is_empty());
@@ -218,10 +239,18 @@ async fn ingress_answers(backend: Backend) {
     let base = world.bridge().public_url.clone();
 
     let unknown = format!("{base}/hooks/leadback/{}", "A".repeat(43));
-    let (s, b) = world.post(&unknown, "application/json", b"{}".to_vec()).await;
+    let (s, b) = world
+        .post(&unknown, "application/json", b"{}".to_vec())
+        .await;
     assert_eq!(s, 404, "{b}");
     assert_eq!(b["error"], "unknown_token");
-    let (s, _) = world.post(&format!("{base}/hooks/leadback/short"), "application/json", b"{}".to_vec()).await;
+    let (s, _) = world
+        .post(
+            &format!("{base}/hooks/leadback/short"),
+            "application/json",
+            b"{}".to_vec(),
+        )
+        .await;
     assert_eq!(s, 404);
 
     // Leadback's test request when the URL is saved: exactly 200.
@@ -232,7 +261,9 @@ async fn ingress_answers(backend: Backend) {
     let head = world.http.head(&url).send().await.unwrap();
     assert_eq!(head.status().as_u16(), 200);
 
-    let (s, b) = world.post(&url, "application/json", b"{\"phone\": ".to_vec()).await;
+    let (s, b) = world
+        .post(&url, "application/json", b"{\"phone\": ".to_vec())
+        .await;
     assert_eq!(s, 400, "{b}");
     assert!(b["reason"].as_str().is_some_and(|r| !r.is_empty()), "{b}");
 
@@ -249,10 +280,19 @@ async fn ingress_answers(backend: Backend) {
         .unwrap();
     assert_eq!(get.status().as_u16(), 200);
     let records = world.wait_records(WAIT, |r| !r.is_empty()).await;
-    assert_eq!(records.len(), 1, "only the GET event was queued: {records:?}");
+    assert_eq!(
+        records.len(),
+        1,
+        "only the GET event was queued: {records:?}"
+    );
     assert_eq!(records[0]["payload"]["phone"], "79161234567");
 
-    world.bridge().store.set_active(tenant_id, false).await.unwrap();
+    world
+        .bridge()
+        .store
+        .set_active(tenant_id, false)
+        .await
+        .unwrap();
     let (s, b) = world.post_fixture(&url, "callback-basic.json").await;
     assert_eq!(s, 403, "{b}");
     world.stop().await;
@@ -267,7 +307,8 @@ async fn unmappable_event_is_dead_lettered_with_raw_body(backend: Backend) {
     assert_eq!(s, 200);
     let dead = world.wait_dead_letters(1, WAIT).await;
     assert_eq!(dead[0].class, "mapping");
-    let envelope: bridge_queue::Envelope = serde_json::from_value(dead[0].envelope.clone()).unwrap();
+    let envelope: bridge_queue::Envelope =
+        serde_json::from_value(dead[0].envelope.clone()).unwrap();
     assert_eq!(envelope.raw_body, body);
     world.stop().await;
 }

@@ -215,7 +215,11 @@ impl World {
             .expect("dead letters listed")
     }
 
-    pub async fn wait_dead_letters(&self, n: usize, timeout: Duration) -> Vec<bridge_store::DeadLetter> {
+    pub async fn wait_dead_letters(
+        &self,
+        n: usize,
+        timeout: Duration,
+    ) -> Vec<bridge_store::DeadLetter> {
         let deadline = Instant::now() + timeout;
         loop {
             let dead = self.dead_letters().await;
@@ -223,7 +227,10 @@ impl World {
                 return dead;
             }
             if Instant::now() > deadline {
-                panic!("timed out waiting for {n} dead letters; have {dead:?}; records: {:?}", self.records());
+                panic!(
+                    "timed out waiting for {n} dead letters; have {dead:?}; records: {:?}",
+                    self.records()
+                );
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -242,7 +249,11 @@ impl World {
             drop_database(&db).await;
         }
         if self.backend == Backend::RabbitPostgres {
-            delete_rabbit_topology(&self.config.backends.queue_prefix, &self.config.backends.retry_tiers).await;
+            delete_rabbit_topology(
+                &self.config.backends.queue_prefix,
+                &self.config.backends.retry_tiers,
+            )
+            .await;
         }
     }
 }
@@ -288,10 +299,15 @@ pub async fn delete_rabbit_topology(prefix: &str, tiers: &RetryTiers) {
     };
     let queues = bridge_queue::rabbitmq::Names::new(prefix, tiers).queues();
     for q in queues {
-        let _ = channel.queue_delete(&q, QueueDeleteOptions::default()).await;
+        let _ = channel
+            .queue_delete(&q, QueueDeleteOptions::default())
+            .await;
     }
     let _ = channel
-        .exchange_delete(&format!("{prefix}.events"), ExchangeDeleteOptions::default())
+        .exchange_delete(
+            &format!("{prefix}.events"),
+            ExchangeDeleteOptions::default(),
+        )
         .await;
     let _ = conn.close(0, "cleanup").await;
 }

@@ -1,10 +1,10 @@
 //! The command line: every flag also readable from a `BRIDGE_*` environment variable.
 
 use crate::config::{resolve_secret_key, BackendPlan, BridgeConfig, Roles};
-use bridge_admin::{dead_letter_detail, dead_letter_summary, replay_dead_letters};
 use crate::server::{open_backends, open_store, start};
 use crate::tenants::TenantCommand;
 use anyhow::Context;
+use bridge_admin::{dead_letter_detail, dead_letter_summary, replay_dead_letters};
 use bridge_ingress::IngressConfig;
 use bridge_queue::RetryTiers;
 use bridge_store::DeadLetterFilter;
@@ -37,7 +37,12 @@ struct Cli {
 #[derive(Args, Clone)]
 struct CommonArgs {
     /// Database: postgres://… or sqlite://path. Default: sqlite://<data dir>/bridge.db
-    #[arg(long, env = "BRIDGE_DATABASE_URL", global = true, hide_env_values = true)]
+    #[arg(
+        long,
+        env = "BRIDGE_DATABASE_URL",
+        global = true,
+        hide_env_values = true
+    )]
     database_url: Option<String>,
     /// RabbitMQ URL (amqp://user:pass@host:5672/vhost). Unset: the embedded SQLite queue.
     #[arg(long, env = "BRIDGE_AMQP_URL", global = true, hide_env_values = true)]
@@ -53,7 +58,12 @@ struct CommonArgs {
     #[arg(long, env = "BRIDGE_PUBLIC_URL", global = true)]
     public_url: Option<String>,
     /// Prefix of RabbitMQ exchange and queue names.
-    #[arg(long, env = "BRIDGE_QUEUE_PREFIX", default_value = "leadback", global = true)]
+    #[arg(
+        long,
+        env = "BRIDGE_QUEUE_PREFIX",
+        default_value = "leadback",
+        global = true
+    )]
     queue_prefix: String,
     /// Retry delay tiers (s, m, h), one per attempt; the last repeats.
     #[arg(
@@ -64,7 +74,13 @@ struct CommonArgs {
     )]
     retry_tiers: String,
     /// Log format on stderr.
-    #[arg(long, env = "BRIDGE_LOG_FORMAT", value_enum, default_value = "text", global = true)]
+    #[arg(
+        long,
+        env = "BRIDGE_LOG_FORMAT",
+        value_enum,
+        default_value = "text",
+        global = true
+    )]
     log_format: LogFormat,
 }
 
@@ -182,7 +198,10 @@ impl DlqFilterArgs {
         }
     }
     fn is_empty(&self) -> bool {
-        self.tenant.is_none() && self.class.is_none() && self.since.is_none() && self.until.is_none()
+        self.tenant.is_none()
+            && self.class.is_none()
+            && self.since.is_none()
+            && self.until.is_none()
     }
 }
 
@@ -231,9 +250,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             println!("{}", serde_json::to_string_pretty(&out)?);
             Ok(())
         }
-        Command::Demo { timeout_secs } => {
-            crate::demo::run(Duration::from_secs(timeout_secs)).await
-        }
+        Command::Demo { timeout_secs } => crate::demo::run(Duration::from_secs(timeout_secs)).await,
         Command::Dlq(cmd) => {
             let config = config_for_tools(&common)?;
             let out = run_dlq(&config, cmd).await?;
@@ -249,7 +266,10 @@ async fn run_dlq(config: &BridgeConfig, cmd: DlqCommand) -> anyhow::Result<serde
         DlqCommand::List(args) => {
             let store = open_store(config).await?;
             let dead = store.list_dead_letters(&args.to_filter(Vec::new())).await?;
-            Ok(json!(dead.iter().map(dead_letter_summary).collect::<Vec<_>>()))
+            Ok(json!(dead
+                .iter()
+                .map(dead_letter_summary)
+                .collect::<Vec<_>>()))
         }
         DlqCommand::Show { id } => {
             let store = open_store(config).await?;
@@ -380,7 +400,10 @@ async fn run_role(common: &CommonArgs, args: RunArgs, roles: Roles) -> anyhow::R
     let queue_where = if plan.amqp_url.is_some() {
         format!("RabbitMQ (BRIDGE_AMQP_URL), prefix `{}`", plan.queue_prefix)
     } else {
-        format!("embedded SQLite queue {}", plan.embedded_queue_path.display())
+        format!(
+            "embedded SQLite queue {}",
+            plan.embedded_queue_path.display()
+        )
     };
     eprintln!(
         "leadback-bridge {role} listening on http://{addr} (webhooks: {public}/hooks/leadback/<token>)\n\

@@ -145,7 +145,10 @@ pub struct BridgeConfig {
 impl BridgeConfig {
     /// The URL Leadback is given for a token.
     pub fn webhook_url(public_url: &str, token: &str) -> String {
-        format!("{}/hooks/leadback/{token}", public_url.trim_end_matches('/'))
+        format!(
+            "{}/hooks/leadback/{token}",
+            public_url.trim_end_matches('/')
+        )
     }
 }
 

@@ -4,8 +4,8 @@
 
 use crate::config::{BackendPlan, BridgeConfig, Roles};
 use crate::server::start;
-use bridge_admin::TenantFile;
 use anyhow::Context;
+use bridge_admin::TenantFile;
 use bridge_ingress::IngressConfig;
 use bridge_queue::RetryTiers;
 use bridge_store::SecretKey;

@@ -9,8 +9,8 @@ mod health;
 mod server;
 mod tenants;
 
-pub use config::{BackendPlan, BridgeConfig, Roles};
 pub use bridge_admin::{replay_dead_letters, ReplayReport, TenantFile};
+pub use config::{BackendPlan, BridgeConfig, Roles};
 pub use server::{start, RunningBridge};
 
 /// Entry point of the binary.

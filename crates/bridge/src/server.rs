@@ -98,7 +98,10 @@ pub async fn open_backends(config: &BridgeConfig, consumer: bool) -> anyhow::Res
                 consumer_lock = Some(lock_embedded_queue(&plan.embedded_queue_path)?);
                 let released = queue.release_all_leases().await?;
                 if released > 0 {
-                    tracing::info!(released, "events left in flight by a previous run are due again");
+                    tracing::info!(
+                        released,
+                        "events left in flight by a previous run are due again"
+                    );
                 }
             }
             Arc::new(queue)

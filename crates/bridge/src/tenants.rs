@@ -1,8 +1,8 @@
 //! `leadback-bridge tenants …`: the operator's view of tenants, printed as JSON.
 
 use crate::config::BridgeConfig;
-use bridge_admin::{tenant_json, TenantFile};
 use anyhow::Context;
+use bridge_admin::{tenant_json, TenantFile};
 use bridge_store::Store;
 use clap::Subcommand;
 use serde_json::{json, Value};
@@ -74,7 +74,7 @@ impl TenantCommand {
 }
 
 fn read_file(path: &PathBuf) -> anyhow::Result<TenantFile> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     Ok(TenantFile::parse(&text)?)
 }

@@ -92,8 +92,11 @@ impl Metrics {
                 &["method"],
             ),
             comagic_limit_remaining: IntGaugeVec::new(
-                Opts::new("comagic_limit_remaining", "CoMagic API points left in the window")
-                    .namespace(PREFIX),
+                Opts::new(
+                    "comagic_limit_remaining",
+                    "CoMagic API points left in the window",
+                )
+                .namespace(PREFIX),
                 &["tenant", "window"],
             )
             .unwrap_or_else(|e| panic!("static metric definition: {e}")),
@@ -192,7 +195,9 @@ mod tests {
     #[test]
     fn renders_every_contract_name_with_prefix() {
         let m = Metrics::new();
-        m.ingress_requests_total.with_label_values(&["accepted"]).inc();
+        m.ingress_requests_total
+            .with_label_values(&["accepted"])
+            .inc();
         m.queue_depth.with_label_values(&["main"]).set(3);
         let text = m.render();
         assert!(text.contains("leadback_bridge_ingress_requests_total{outcome=\"accepted\"} 1"));

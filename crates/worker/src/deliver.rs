@@ -128,7 +128,12 @@ impl Deliverer {
         let handle = match self.tenants.get(envelope.tenant_id).await {
             Ok(Some(handle)) => handle,
             Ok(None) => {
-                return dead(kind, FailureClass::TenantPermanent, None, "the tenant no longer exists")
+                return dead(
+                    kind,
+                    FailureClass::TenantPermanent,
+                    None,
+                    "the tenant no longer exists",
+                )
             }
             Err(e @ crate::tenants::TenantError::Credentials(_)) => {
                 return dead(kind, FailureClass::TenantPermanent, None, &e.to_string())
@@ -183,7 +188,10 @@ impl Deliverer {
         let tenant_id = envelope.tenant_id;
         let client = &handle.client;
         let mut duplicate = false;
-        let mut tagged: Vec<i64> = ledger.as_ref().map(|e| e.tagged.clone()).unwrap_or_default();
+        let mut tagged: Vec<i64> = ledger
+            .as_ref()
+            .map(|e| e.tagged.clone())
+            .unwrap_or_default();
 
         if ledger.is_none() {
             // 1. session (only when the plan asks for one and no earlier attempt created it).
@@ -191,7 +199,11 @@ impl Deliverer {
                 match envelope.progress.session_id {
                     Some(id) => plan.with_session_id(id),
                     None => match self
-                        .call("upload.sessions", tenant_id, client.upload_sessions(&[session]))
+                        .call(
+                            "upload.sessions",
+                            tenant_id,
+                            client.upload_sessions(&[session]),
+                        )
                         .await
                     {
                         Ok(sessions) => match sessions.first() {
@@ -203,7 +215,10 @@ impl Deliverer {
                         },
                         // Sessions are an enrichment: without one the record still goes to the
                         // tenant's default entity rather than failing.
-                        Err(e) if !e.class().is_retryable() && !matches!(e.class(), ErrorClass::RateLimited { .. }) => {
+                        Err(e)
+                            if !e.class().is_retryable()
+                                && !matches!(e.class(), ErrorClass::RateLimited { .. }) =>
+                        {
                             tracing::warn!(error = %e, "upload.sessions refused; using the default entity");
                             plan.with_default_entity(&handle.tenant.settings);
                         }
@@ -479,7 +494,10 @@ impl Deliverer {
                             .delivery_attempts_total
                             .with_label_values(&[kind, outcome])
                             .inc();
-                        self.metrics.events_delivered_total.with_label_values(&[kind]).inc();
+                        self.metrics
+                            .events_delivered_total
+                            .with_label_values(&[kind])
+                            .inc();
                         let latency = (Utc::now() - envelope.received_at)
                             .to_std()
                             .unwrap_or_default();
@@ -515,7 +533,9 @@ impl Deliverer {
                         .delivery_attempts_total
                         .with_label_values(&[kind, "retry"])
                         .inc(),
-                    Err(e) => tracing::warn!(error = %e, "could not move to a delay tier; the queue will redeliver it"),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "could not move to a delay tier; the queue will redeliver it")
+                    }
                 }
             }
             Disposition::Dead {
@@ -565,7 +585,12 @@ enum StepError {
     Store(String),
 }
 
-fn dead(kind: &'static str, class: FailureClass, mnemonic: Option<String>, message: &str) -> Attempt {
+fn dead(
+    kind: &'static str,
+    class: FailureClass,
+    mnemonic: Option<String>,
+    message: &str,
+) -> Attempt {
     Attempt {
         kind,
         disposition: Disposition::Dead {
@@ -599,7 +624,10 @@ fn plan_for(
     let zone: chrono_tz::Tz = settings.timezone.parse().map_err(|_| {
         (
             FailureClass::TenantPermanent,
-            format!("tenant time zone `{}` is not an IANA zone", settings.timezone),
+            format!(
+                "tenant time zone `{}` is not an IANA zone",
+                settings.timezone
+            ),
         )
     })?;
     let event = LeadbackEvent::from_payload(&payload, zone)
