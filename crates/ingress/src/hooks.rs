@@ -2,17 +2,19 @@
 
 use crate::response::IngressOutcome;
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{ConnectInfo, Path, RawQuery, State};
 use axum::http::{header, HeaderMap, Method};
 use axum::response::{IntoResponse, Response};
 use axum::routing::on;
 use axum::routing::MethodFilter;
-use axum::Router;
+use axum::{Extension, Router};
 use bridge_metrics::Metrics;
 use bridge_queue::{Envelope, EventQueue};
 use bridge_store::{Store, TokenHash, WebhookToken};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use leadback_model::RawPayload;
+use crate::throttle::UnknownTokenThrottle;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -23,6 +25,13 @@ pub struct IngressConfig {
     pub body_limit: usize,
     /// How long a publish may wait for the queue's confirm before the answer is 503.
     pub publish_timeout: Duration,
+    /// Time to receive the whole body once the tenant is known; a slower sender gets 408
+    /// (default 10 s: Leadback's bodies are a few KiB).
+    pub body_timeout: Duration,
+    /// Time to receive the request head; applied by the server ([`crate::serve`]).
+    pub header_timeout: Duration,
+    /// Unknown-token requests allowed per client address and minute before 429 (0: no limit).
+    pub unknown_token_per_minute: u32,
 }
 
 impl Default for IngressConfig {
@@ -30,6 +39,9 @@ impl Default for IngressConfig {
         Self {
             body_limit: 256 * 1024,
             publish_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(10),
+            header_timeout: Duration::from_secs(10),
+            unknown_token_per_minute: 20,
         }
     }
 }
@@ -44,8 +56,24 @@ pub struct IngressState {
     pub queue_backend: &'static str,
 }
 
-/// The webhook route alone; the app adds health, admin and layers around it.
+/// What the handler holds: the app's state plus the ingress's own throttle.
+#[derive(Clone)]
+struct HookState {
+    inner: IngressState,
+    throttle: Arc<UnknownTokenThrottle>,
+}
+
+/// The webhook route alone; the app adds health, admin and layers around it. Serve it with
+/// `ConnectInfo<SocketAddr>` (as [`crate::serve`] does) for the unknown-token throttle to work;
+/// without it nothing is throttled.
 pub fn hook_router(state: IngressState) -> Router {
+    let throttle = Arc::new(UnknownTokenThrottle::new(
+        state.config.unknown_token_per_minute,
+    ));
+    let state = HookState {
+        inner: state,
+        throttle,
+    };
     Router::new()
         .route(
             "/hooks/leadback/{token}",
@@ -60,15 +88,24 @@ pub fn hook_router(state: IngressState) -> Router {
 }
 
 async fn handle_hook(
-    State(state): State<IngressState>,
+    State(HookState { inner: state, throttle }): State<HookState>,
     Path(token): Path<String>,
     method: Method,
     RawQuery(query): RawQuery,
+    client: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
     let started = Instant::now();
-    let outcome = accept(&state, &token, &method, query, &headers, body).await;
+    let mut outcome = accept(&state, &token, &method, query, &headers, body).await;
+    if let (IngressOutcome::UnknownToken, Some(Extension(ConnectInfo(addr)))) = (&outcome, client)
+    {
+        if let Err(wait) = throttle.spend(addr.ip()) {
+            outcome = IngressOutcome::Throttled {
+                retry_after_secs: wait.as_secs().max(1),
+            };
+        }
+    }
     let label = outcome.label();
     state
         .metrics
@@ -86,6 +123,9 @@ async fn handle_hook(
         }
         IngressOutcome::Unavailable { reason } => {
             tracing::warn!(outcome = label, reason = %reason, "webhook refused: queue unavailable")
+        }
+        IngressOutcome::Throttled { .. } => {
+            tracing::debug!(outcome = label, "webhook refused: too many unknown-token requests")
         }
         other => tracing::debug!(outcome = other.label(), "webhook answered"),
     }
@@ -123,28 +163,40 @@ async fn accept(
     let span = tracing::info_span!("webhook", tenant_id = %tenant.id);
     let _guard = span.enter();
 
-    // The body is read under the limit before anything else looks at it.
+    // A declared length over the limit is refused before a byte of the body is read.
     let limit = state.config.body_limit;
-    let body = match Limited::new(body, limit).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
+    if let Some(len) = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+    {
+        if len > limit as u64 {
+            return IngressOutcome::TooLarge { limit };
+        }
+    }
+    // The body is read under the limit (chunked bodies stop at limit + 1 bytes) and under a
+    // deadline (a client dripping bytes would otherwise hold the request for the 30 s timeout).
+    let read = tokio::time::timeout(
+        state.config.body_timeout,
+        Limited::new(body, limit).collect(),
+    )
+    .await;
+    let body = match read {
+        Ok(Ok(collected)) => collected.to_bytes(),
+        Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => {
             return IngressOutcome::TooLarge { limit }
         }
-        Err(e) => {
+        Ok(Err(e)) => {
             return IngressOutcome::BadRequest {
                 reason: format!("could not read the body: {e}"),
             }
         }
-    };
-    if let Some(len) = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok())
-    {
-        if len > limit {
-            return IngressOutcome::TooLarge { limit };
+        Err(_) => {
+            return IngressOutcome::BodyTimeout {
+                after: state.config.body_timeout,
+            }
         }
-    }
+    };
 
     let content_type = headers
         .get(header::CONTENT_TYPE)

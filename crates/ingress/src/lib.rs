@@ -6,6 +6,9 @@
 
 mod hooks;
 mod response;
+mod serve;
+mod throttle;
 
 pub use hooks::{hook_router, IngressConfig, IngressState};
+pub use serve::{serve, ServeOptions};
 pub use response::IngressOutcome;

@@ -15,6 +15,10 @@ pub enum IngressOutcome {
     Inactive,
     BadRequest { reason: String },
     TooLarge { limit: usize },
+    /// The body did not arrive within the body timeout.
+    BodyTimeout { after: std::time::Duration },
+    /// Too many unknown-token requests from this client address.
+    Throttled { retry_after_secs: u64 },
     Unavailable { reason: String },
 }
 
@@ -27,6 +31,8 @@ impl IngressOutcome {
             IngressOutcome::Inactive => "inactive",
             IngressOutcome::BadRequest { .. } => "bad_request",
             IngressOutcome::TooLarge { .. } => "too_large",
+            IngressOutcome::BodyTimeout { .. } => "body_timeout",
+            IngressOutcome::Throttled { .. } => "throttled",
             IngressOutcome::Unavailable { .. } => "unavailable",
         }
     }
@@ -58,9 +64,23 @@ impl IntoResponse for IngressOutcome {
                 Json(json!({"error": "bad_request", "reason": reason})),
             )
                 .into_response(),
+            // The unread rest of the body is not drained: the connection is closed instead.
             IngressOutcome::TooLarge { limit } => (
                 StatusCode::PAYLOAD_TOO_LARGE,
+                [(header::CONNECTION, "close")],
                 Json(json!({"error": "too_large", "reason": format!("body exceeds {limit} bytes")})),
+            )
+                .into_response(),
+            IngressOutcome::BodyTimeout { after } => (
+                StatusCode::REQUEST_TIMEOUT,
+                [(header::CONNECTION, "close")],
+                Json(json!({"error": "body_timeout", "reason": format!("body not received within {after:?}")})),
+            )
+                .into_response(),
+            IngressOutcome::Throttled { retry_after_secs } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                [(header::RETRY_AFTER, retry_after_secs.to_string())],
+                Json(json!({"error": "throttled", "reason": "too many requests with unknown webhook URLs from this address"})),
             )
                 .into_response(),
             IngressOutcome::Unavailable { reason } => (
