@@ -375,6 +375,7 @@ fn build_config(common: &CommonArgs, args: RunArgs, roles: Roles) -> anyhow::Res
         ingress: IngressConfig {
             body_limit: args.body_limit,
             publish_timeout: Duration::from_secs(args.publish_timeout_secs),
+            ..IngressConfig::default()
         },
         worker: WorkerConfig {
             concurrency: args.concurrency.max(1),

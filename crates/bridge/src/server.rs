@@ -200,14 +200,18 @@ pub async fn start(config: BridgeConfig) -> anyhow::Result<RunningBridge> {
         ))
         .layer(tower::limit::ConcurrencyLimitLayer::new(2048))
         .layer(CatchPanicLayer::new());
+    // hyper directly (not axum::serve): a header read timeout, head size/count limits, and the
+    // client address (ConnectInfo) for the unknown-token throttle.
+    let serve_options = bridge_ingress::ServeOptions {
+        header_timeout: config.ingress.header_timeout,
+        ..bridge_ingress::ServeOptions::default()
+    };
     let token = shutdown.clone();
     tasks.push(tokio::spawn(async move {
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(async move { token.cancelled().await })
-            .await;
-        if let Err(e) = served {
-            tracing::error!(error = %e, "HTTP server failed");
-        }
+        bridge_ingress::serve(listener, app, serve_options, async move {
+            token.cancelled().await
+        })
+        .await;
     }));
 
     let metrics_addr = match config.metrics_listen {
