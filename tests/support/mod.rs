@@ -110,6 +110,7 @@ impl World {
                 tenant_cache_ttl: Duration::from_millis(200),
                 comagic_timeout: Duration::from_secs(3),
                 shutdown_grace: Duration::from_secs(5),
+                ..WorkerConfig::default()
             },
             depth_refresh: Duration::from_millis(500),
         };
