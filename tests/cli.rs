@@ -221,3 +221,17 @@ fn postgres_without_a_secret_key_is_refused() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("BRIDGE_SECRET_KEY"));
 }
+
+#[test]
+fn demo_delivers_every_sample_offline() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = bridge(dir.path(), &["demo", "--timeout-secs", "60"]);
+    let records = json_of(&out);
+    let records = records.as_array().expect("a JSON list of records");
+    assert_eq!(records.len(), 5, "{records:?}");
+    let kinds: Vec<&str> = records.iter().filter_map(|r| r["kind"].as_str()).collect();
+    assert_eq!(kinds.iter().filter(|k| **k == "offline_message").count(), 4);
+    assert_eq!(kinds.iter().filter(|k| **k == "chat").count(), 1);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("5 of 5 sample events arrived"), "{stderr}");
+}
