@@ -107,6 +107,12 @@ struct RunArgs {
     /// Attempts before a retryable failure is dead-lettered.
     #[arg(long, env = "BRIDGE_MAX_ATTEMPTS", default_value_t = 9)]
     max_attempts: u32,
+    /// Most events of one tenant and kind in one CoMagic upload call (1..=50).
+    #[arg(long, env = "BRIDGE_BATCH_SIZE", default_value_t = 50)]
+    batch_size: usize,
+    /// How long the first event of a batch waits for others, milliseconds.
+    #[arg(long, env = "BRIDGE_BATCH_LINGER_MS", default_value_t = 100)]
+    batch_linger_ms: u64,
     /// Largest accepted webhook body, bytes.
     #[arg(long, env = "BRIDGE_BODY_LIMIT", default_value_t = 256 * 1024)]
     body_limit: usize,
@@ -351,6 +357,8 @@ impl RunArgs {
                 admin_token: None,
                 concurrency: 32,
                 max_attempts: 9,
+                batch_size: 50,
+                batch_linger_ms: 100,
                 body_limit: 256 * 1024,
                 publish_timeout_secs: 10,
                 comagic_timeout_secs: 15,
@@ -382,6 +390,8 @@ fn build_config(common: &CommonArgs, args: RunArgs, roles: Roles) -> anyhow::Res
             max_attempts: args.max_attempts.max(1),
             comagic_timeout: Duration::from_secs(args.comagic_timeout_secs.max(1)),
             shutdown_grace: Duration::from_secs(args.shutdown_grace_secs),
+            batch_size: args.batch_size.clamp(1, 50),
+            batch_linger: Duration::from_millis(args.batch_linger_ms),
             ..WorkerConfig::default()
         },
         depth_refresh: Duration::from_secs(5),

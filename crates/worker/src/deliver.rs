@@ -1,40 +1,100 @@
-//! One delivery attempt, start to finish: ledger check → settings → parse → map → session →
-//! upload → tags → ledger → ack (or delay tier, or dead letters).
+//! One event's path around the batched upload: ledger check → settings → parse → map →
+//! session ([`Deliverer::begin`]), then, after the upload (`batch.rs`), ledger → tags → ledger
+//! complete → ack ([`Deliverer::finish`]); or a delay tier, or the dead letters.
 
 use crate::outcome::{Disposition, FailureClass};
 use crate::tenants::{TenantDirectory, TenantHandle};
 use crate::WorkerConfig;
 use bridge_metrics::Metrics;
 use bridge_queue::{Delivery, Envelope, LastError, RetryTiers};
-use bridge_store::{LedgerEntry, NewDeadLetter, Store, UploadRecord};
-use chrono::Utc;
-use comagic_client::{Called, ClientOptions, ComagicClient, ComagicError, ErrorClass};
+use bridge_store::{NewDeadLetter, Store, UploadRecord};
+use chrono::{DateTime, Utc};
+use comagic_client::{Called, ClientOptions, ComagicError, ErrorClass, DEFAULT_RATE_LIMIT_WAIT};
 use leadback_model::comagic::Limits;
-use leadback_model::{map, ComagicPlan, LeadbackEvent, PlannedRecord, RawPayload, TenantSettings};
+use leadback_model::{map, ComagicPlan, LeadbackEvent, RawPayload, TenantSettings};
 use rand::Rng;
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::Mutex;
 use tracing::Instrument;
 use uuid::Uuid;
 
-/// Processes deliveries; shared by every in-flight task.
+/// Processes deliveries; shared by every in-flight task and the batcher.
 pub struct Deliverer {
-    store: Arc<dyn Store>,
-    metrics: Metrics,
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) metrics: Metrics,
     config: WorkerConfig,
     tiers: RetryTiers,
-    tenants: TenantDirectory,
+    pub(crate) tenants: TenantDirectory,
     /// Tenants whose CoMagic budget is spent, until when: their events wait without a call,
-    /// other tenants flow on.
+    /// other tenants flow on. Set from `metadata.limits` of every answer and from
+    /// `limit_exceeded`. A plain mutex: never held across an await.
     holds: Mutex<HashMap<Uuid, Instant>>,
 }
 
 /// What an attempt learned, for metrics.
-struct Attempt {
-    kind: &'static str,
-    disposition: Disposition,
+pub(crate) struct Attempt {
+    pub(crate) kind: &'static str,
+    pub(crate) disposition: Disposition,
+}
+
+impl Attempt {
+    /// A permanent failure that fresh tenant settings might cure (not `exhausted`).
+    pub(crate) fn settings_may_cure(&self) -> bool {
+        matches!(&self.disposition, Disposition::Dead { class, .. } if *class != FailureClass::Exhausted)
+    }
+}
+
+/// An event whose upload is next: everything before it is done.
+pub(crate) struct Pending {
+    pub(crate) delivery: Box<dyn Delivery>,
+    /// The attempt's envelope (attempt counted, progress so far).
+    pub(crate) envelope: Envelope,
+    pub(crate) handle: TenantHandle,
+    pub(crate) plan: ComagicPlan,
+    pub(crate) kind: &'static str,
+    pub(crate) started: Instant,
+    /// Tenant settings were already re-read once for this attempt.
+    pub(crate) refreshed: bool,
+    /// CoMagic refused the visitor session once; the plan now uses the default entity.
+    pub(crate) session_fallback_used: bool,
+}
+
+/// Events of one batch share the tenant (and its settings version) and the kind.
+pub(crate) type BatchKey = (Uuid, &'static str, DateTime<Utc>);
+
+impl Pending {
+    pub(crate) fn batch_key(&self) -> BatchKey {
+        (
+            self.envelope.tenant_id,
+            self.kind,
+            self.handle.tenant.updated_at,
+        )
+    }
+}
+
+/// Where [`Deliverer::prepare`] left an event.
+enum Prepared {
+    /// Decided without an upload (already delivered, dead, held…).
+    Done(Attempt),
+    /// Uploaded by an earlier attempt: only tags and completion are left.
+    Resume {
+        handle: TenantHandle,
+        plan: ComagicPlan,
+        tagged: Vec<i64>,
+    },
+    /// Ready for the (batched) upload.
+    Upload {
+        handle: TenantHandle,
+        plan: ComagicPlan,
+    },
+}
+
+pub(crate) enum StepError {
+    Comagic(ComagicError),
+    Store(String),
+    /// The tenant's budget is spent (seen from `metadata.limits`): wait this long.
+    Held(Duration),
 }
 
 impl Deliverer {
@@ -67,45 +127,86 @@ impl Deliverer {
         &self.tenants
     }
 
-    /// Handles one delivery completely; errors are logged, never lost: an unacked delivery
-    /// comes back from the queue.
-    pub async fn handle(&self, delivery: Box<dyn Delivery>) {
-        let mut envelope = delivery.envelope().clone();
+    /// Takes a delivery as far as its upload. `Some` when the upload is next (the caller hands
+    /// it to the batcher); `None` when it was settled here (acked, delayed or dead-lettered).
+    /// Errors are logged, never lost: an unsettled delivery comes back from the queue.
+    pub(crate) async fn begin(
+        &self,
+        delivery: Box<dyn Delivery>,
+        mut refreshed: bool,
+    ) -> Option<Pending> {
+        let original = delivery.envelope();
         let span = tracing::info_span!(
             "delivery",
-            event_id = %envelope.event_id,
-            tenant_id = %envelope.tenant_id,
-            attempt = envelope.attempt + 1,
+            event_id = %original.event_id,
+            tenant_id = %original.tenant_id,
+            attempt = original.attempt + 1,
         );
         async move {
             let started = Instant::now();
-            let mut attempt = self.attempt(&mut envelope).await;
-            // A permanent failure may come from settings cached just before an operator fixed
-            // them (the usual "fix settings, replay" flow): check once with fresh settings.
-            if let Disposition::Dead { class, .. } = &attempt.disposition {
-                if *class != FailureClass::Exhausted
+            loop {
+                let mut envelope = delivery.envelope().clone();
+                let attempt = match self.prepare(&mut envelope).await {
+                    Prepared::Upload { handle, plan } => {
+                        let kind = plan.kind().as_str();
+                        return Some(Pending {
+                            delivery,
+                            envelope,
+                            handle,
+                            plan,
+                            kind,
+                            started,
+                            refreshed,
+                            session_fallback_used: false,
+                        });
+                    }
+                    Prepared::Done(attempt) => attempt,
+                    Prepared::Resume {
+                        handle,
+                        plan,
+                        tagged,
+                    } => {
+                        tracing::info!(
+                            "record already uploaded by an earlier attempt; resuming at the tags"
+                        );
+                        let kind = plan.kind().as_str();
+                        match self
+                            .complete(&mut envelope, &handle, &plan, None, tagged)
+                            .await
+                        {
+                            Ok(()) => Attempt {
+                                kind,
+                                disposition: Disposition::Delivered { duplicate: false },
+                            },
+                            Err(step) => self.classify(&envelope, kind, step),
+                        }
+                    }
+                };
+                // A permanent failure may come from settings cached just before an operator
+                // fixed them (the usual "fix settings, replay" flow): check once with fresh
+                // settings.
+                if attempt.settings_may_cure()
+                    && !refreshed
                     && self.tenants.refresh_if_changed(envelope.tenant_id).await
                 {
                     tracing::info!("tenant settings changed since cached; trying again with them");
-                    envelope = delivery.envelope().clone();
-                    attempt = self.attempt(&mut envelope).await;
+                    refreshed = true;
+                    continue;
                 }
+                self.conclude(delivery, envelope, attempt, started).await;
+                return None;
             }
-            self.metrics
-                .delivery_duration_seconds
-                .with_label_values(&[attempt.kind])
-                .observe(started.elapsed().as_secs_f64());
-            self.settle(delivery, envelope, attempt).await;
         }
         .instrument(span)
         .await
     }
 
-    async fn attempt(&self, envelope: &mut Envelope) -> Attempt {
+    /// Everything before the upload: ledger, tenant, plan, hold, session.
+    async fn prepare(&self, envelope: &mut Envelope) -> Prepared {
         let now = Utc::now();
         envelope.attempt += 1;
         envelope.first_attempt_at.get_or_insert(now);
-        let mut kind = "unknown";
+        let kind = "unknown";
 
         let ledger = match self
             .store
@@ -113,138 +214,187 @@ impl Deliverer {
             .await
         {
             Ok(entry) => entry,
-            Err(e) => return self.retry(envelope, kind, None, format!("ledger unavailable: {e}")),
+            Err(e) => {
+                return Prepared::Done(self.retry(
+                    envelope,
+                    kind,
+                    None,
+                    format!("ledger unavailable: {e}"),
+                ))
+            }
         };
         if let Some(entry) = &ledger {
             if entry.complete {
                 tracing::info!("already delivered (ledger); acking without a call");
-                return Attempt {
+                return Prepared::Done(Attempt {
                     kind: kind_label(&entry.kind),
                     disposition: Disposition::Delivered { duplicate: true },
-                };
+                });
             }
         }
 
         let handle = match self.tenants.get(envelope.tenant_id).await {
             Ok(Some(handle)) => handle,
             Ok(None) => {
-                return dead(
+                return Prepared::Done(dead(
                     kind,
                     FailureClass::TenantPermanent,
                     None,
                     "the tenant no longer exists",
-                )
+                ))
             }
             Err(e @ crate::tenants::TenantError::Credentials(_)) => {
-                return dead(kind, FailureClass::TenantPermanent, None, &e.to_string())
+                return Prepared::Done(dead(
+                    kind,
+                    FailureClass::TenantPermanent,
+                    None,
+                    &e.to_string(),
+                ))
             }
-            Err(e) => return self.retry(envelope, kind, None, e.to_string()),
+            Err(e) => return Prepared::Done(self.retry(envelope, kind, None, e.to_string())),
         };
         if !handle.tenant.active {
-            return dead(
+            return Prepared::Done(dead(
                 kind,
                 FailureClass::TenantPermanent,
                 None,
                 "the tenant is deactivated; replay after activating it",
-            );
+            ));
         }
 
-        let plan = match plan_for(envelope, &handle.tenant.settings, now) {
+        let mut plan = match plan_for(envelope, &handle.tenant.settings, now) {
             Ok(plan) => plan,
-            Err((class, message)) => return dead(kind, class, None, &message),
+            Err((class, message)) => return Prepared::Done(dead(kind, class, None, &message)),
         };
-        kind = plan.kind().as_str();
+        let kind = plan.kind().as_str();
 
-        if let Some(until) = self.held_until(envelope.tenant_id).await {
-            return Attempt {
-                kind,
-                disposition: Disposition::Retry {
-                    delay: until,
-                    class: FailureClass::RateLimited,
-                    mnemonic: Some("limit_exceeded".into()),
-                    message: "the tenant's CoMagic budget is spent; waiting for its reset".into(),
-                    counts: false,
-                },
+        if let Some(wait) = self.held_until(envelope.tenant_id) {
+            return Prepared::Done(held(kind, wait));
+        }
+
+        if let Some(entry) = ledger {
+            return Prepared::Resume {
+                handle,
+                plan,
+                tagged: entry.tagged,
             };
         }
 
-        match self.deliver(envelope, &handle, plan, ledger).await {
-            Ok(duplicate) => Attempt {
-                kind,
-                disposition: Disposition::Delivered { duplicate },
-            },
-            Err(step) => self.classify(envelope, kind, step).await,
+        // The session (only when the plan asks for one and no earlier attempt created it). One
+        // call per event: sessions are rare (only `upload_sessions` tenants without a session id).
+        if let Some(session) = plan.session.clone() {
+            match envelope.progress.session_id {
+                Some(id) => plan.with_session_id(id),
+                None => match self
+                    .call(
+                        "upload.sessions",
+                        envelope.tenant_id,
+                        handle.client.upload_sessions(&[session]),
+                    )
+                    .await
+                {
+                    Ok(sessions) => match sessions.first() {
+                        Some(s) => {
+                            envelope.progress.session_id = Some(s.session_id);
+                            plan.with_session_id(s.session_id);
+                        }
+                        None => plan.with_default_entity(&handle.tenant.settings),
+                    },
+                    // Sessions are an enrichment: without one the record still goes to the
+                    // tenant's default entity rather than failing.
+                    Err(e)
+                        if !e.class().is_retryable()
+                            && !matches!(e.class(), ErrorClass::RateLimited { .. }) =>
+                    {
+                        tracing::warn!(error = %e, "upload.sessions refused; using the default entity");
+                        plan.with_default_entity(&handle.tenant.settings);
+                    }
+                    Err(e) => {
+                        return Prepared::Done(self.classify(envelope, kind, StepError::Comagic(e)))
+                    }
+                },
+            }
         }
+        Prepared::Upload { handle, plan }
     }
 
-    /// The CoMagic part. `Ok(duplicate)` once every step is recorded.
-    async fn deliver(
+    /// After the upload: ledger, tags, completion, ack. Returns the event when fresh settings
+    /// should get one more try at it and that try needs an upload again (rare).
+    pub(crate) async fn finish(
+        self: Arc<Self>,
+        pending: Pending,
+        comagic_id: Option<i64>,
+        duplicate: bool,
+    ) -> Option<Pending> {
+        let Pending {
+            delivery,
+            mut envelope,
+            handle,
+            plan,
+            kind,
+            started,
+            refreshed,
+            ..
+        } = pending;
+        let span = tracing::info_span!(
+            "delivery",
+            event_id = %envelope.event_id,
+            tenant_id = %envelope.tenant_id,
+            attempt = envelope.attempt,
+        );
+        async move {
+            if duplicate {
+                tracing::info!("CoMagic already has this ext_id; counting it as delivered");
+            }
+            let attempt = match self
+                .complete(&mut envelope, &handle, &plan, Some(comagic_id), Vec::new())
+                .await
+            {
+                Ok(()) => Attempt {
+                    kind,
+                    disposition: Disposition::Delivered { duplicate },
+                },
+                Err(step) => self.classify(&envelope, kind, step),
+            };
+            self.dead_or_retry_fresh(delivery, envelope, attempt, started, refreshed)
+                .await
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Settles `attempt`, except a permanent failure when the tenant's settings changed since
+    /// they were cached: then the event starts over with them (once).
+    pub(crate) async fn dead_or_retry_fresh(
+        &self,
+        delivery: Box<dyn Delivery>,
+        envelope: Envelope,
+        attempt: Attempt,
+        started: Instant,
+        refreshed: bool,
+    ) -> Option<Pending> {
+        if attempt.settings_may_cure()
+            && !refreshed
+            && self.tenants.refresh_if_changed(envelope.tenant_id).await
+        {
+            tracing::info!("tenant settings changed since cached; trying again with them");
+            return self.begin(delivery, true).await;
+        }
+        self.conclude(delivery, envelope, attempt, started).await;
+        None
+    }
+
+    /// Ledger (when `upload` carries the upload's outcome), the tags still missing, completion.
+    async fn complete(
         &self,
         envelope: &mut Envelope,
         handle: &TenantHandle,
-        mut plan: ComagicPlan,
-        ledger: Option<LedgerEntry>,
-    ) -> Result<bool, StepError> {
+        plan: &ComagicPlan,
+        upload: Option<Option<i64>>,
+        mut tagged: Vec<i64>,
+    ) -> Result<(), StepError> {
         let tenant_id = envelope.tenant_id;
-        let client = &handle.client;
-        let mut duplicate = false;
-        let mut tagged: Vec<i64> = ledger
-            .as_ref()
-            .map(|e| e.tagged.clone())
-            .unwrap_or_default();
-
-        if ledger.is_none() {
-            // 1. session (only when the plan asks for one and no earlier attempt created it).
-            if let Some(session) = plan.session.clone() {
-                match envelope.progress.session_id {
-                    Some(id) => plan.with_session_id(id),
-                    None => match self
-                        .call(
-                            "upload.sessions",
-                            tenant_id,
-                            client.upload_sessions(&[session]),
-                        )
-                        .await
-                    {
-                        Ok(sessions) => match sessions.first() {
-                            Some(s) => {
-                                envelope.progress.session_id = Some(s.session_id);
-                                plan.with_session_id(s.session_id);
-                            }
-                            None => plan.with_default_entity(&handle.tenant.settings),
-                        },
-                        // Sessions are an enrichment: without one the record still goes to the
-                        // tenant's default entity rather than failing.
-                        Err(e)
-                            if !e.class().is_retryable()
-                                && !matches!(e.class(), ErrorClass::RateLimited { .. }) =>
-                        {
-                            tracing::warn!(error = %e, "upload.sessions refused; using the default entity");
-                            plan.with_default_entity(&handle.tenant.settings);
-                        }
-                        Err(e) => return Err(StepError::Comagic(e)),
-                    },
-                }
-            }
-
-            // 2. the record.
-            let uploaded = match self.upload(tenant_id, client, &plan).await {
-                Err(e) if matches!(e.class(), ErrorClass::SessionRejected) => {
-                    tracing::warn!(error = %e, "CoMagic rejected the visitor session; using the default entity");
-                    plan.with_default_entity(&handle.tenant.settings);
-                    self.upload(tenant_id, client, &plan).await
-                }
-                other => other,
-            };
-            let comagic_id = match uploaded {
-                Ok(id) => id,
-                Err(e) if matches!(e.class(), ErrorClass::AlreadyDelivered) => {
-                    tracing::info!("CoMagic already has this ext_id; counting it as delivered");
-                    duplicate = true;
-                    None
-                }
-                Err(e) => return Err(StepError::Comagic(e)),
-            };
+        if let Some(comagic_id) = upload {
             envelope.progress.uploaded = true;
             envelope.progress.comagic_id = comagic_id;
             self.store
@@ -260,11 +410,9 @@ impl Deliverer {
                 })
                 .await
                 .map_err(|e| StepError::Store(e.to_string()))?;
-        } else {
-            tracing::info!("record already uploaded by an earlier attempt; resuming at the tags");
         }
 
-        // 3. tags: only the ones not yet set.
+        // Tags: only the ones not yet set.
         tagged.extend(envelope.progress.tagged.iter().copied());
         let missing: Vec<i64> = plan
             .tag_ids()
@@ -275,11 +423,16 @@ impl Deliverer {
         // One documented `set.tag_communications` call per tag, addressed by our ext_id; each
         // success is recorded at once so a retry sets only the tags still missing.
         for params in plan.tag_params(&missing) {
+            // The upload may have spent the tenant's budget: wait for the reset rather than
+            // making a call that cannot succeed.
+            if let Some(wait) = self.held_until(tenant_id) {
+                return Err(StepError::Held(wait));
+            }
             let tag_id = params.tag_id;
             self.call(
                 "set.tag_communications",
                 tenant_id,
-                client.set_tag_communications(&params),
+                handle.client.set_tag_communications(&params),
             )
             .await
             .map_err(StepError::Comagic)?;
@@ -294,38 +447,11 @@ impl Deliverer {
             .ledger_complete(tenant_id, &envelope.event_id)
             .await
             .map_err(|e| StepError::Store(e.to_string()))?;
-        Ok(duplicate)
-    }
-
-    async fn upload(
-        &self,
-        tenant_id: Uuid,
-        client: &ComagicClient,
-        plan: &ComagicPlan,
-    ) -> Result<Option<i64>, ComagicError> {
-        let ids = match plan.record() {
-            PlannedRecord::OfflineMessage(item) => {
-                self.call(
-                    "upload.offline_messages",
-                    tenant_id,
-                    client.upload_offline_messages(std::slice::from_ref(item)),
-                )
-                .await?
-            }
-            PlannedRecord::Chat(item) => {
-                self.call(
-                    "upload.chats",
-                    tenant_id,
-                    client.upload_chats(std::slice::from_ref(item)),
-                )
-                .await?
-            }
-        };
-        Ok(ids.first().copied())
+        Ok(())
     }
 
     /// Runs one CoMagic call with its metrics and the tenant's remaining limits.
-    async fn call<T>(
+    pub(crate) async fn call<T>(
         &self,
         method: &'static str,
         tenant_id: Uuid,
@@ -361,6 +487,8 @@ impl Deliverer {
         }
     }
 
+    /// Gauges, and a hold on the tenant when a window's points are gone: the day's until its
+    /// reset (waiting for the minute would not help), else the minute's.
     fn observe_limits(&self, tenant_id: Uuid, limits: &Limits) {
         let tenant = tenant_id.to_string();
         if let Some(v) = limits.minute_remaining {
@@ -375,12 +503,37 @@ impl Deliverer {
                 .with_label_values(&[&tenant, "day"])
                 .set(v);
         }
+        let spent = |left: Option<i64>| left.is_some_and(|left| left <= 0);
+        let reset = if spent(limits.day_remaining) {
+            Some(limits.day_reset.or(limits.minute_reset))
+        } else if spent(limits.minute_remaining) {
+            Some(limits.minute_reset)
+        } else {
+            None
+        };
+        if let Some(reset) = reset {
+            let wait = reset
+                // Waiting 0 s would spin; CoMagic's clock and ours differ by a little anyway.
+                .map(|s| Duration::from_secs(s.max(1).unsigned_abs()))
+                .unwrap_or(DEFAULT_RATE_LIMIT_WAIT);
+            tracing::info!(%tenant_id, ?wait, "tenant's CoMagic budget spent; holding its events");
+            self.hold(tenant_id, wait);
+        }
     }
 
-    async fn held_until(&self, tenant_id: Uuid) -> Option<Duration> {
-        let mut holds = self.holds.lock().await;
+    fn hold(&self, tenant_id: Uuid, wait: Duration) {
+        let until = Instant::now() + wait;
+        let mut holds = self.holds.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = holds.entry(tenant_id).or_insert(until);
+        *entry = (*entry).max(until);
+    }
+
+    /// How long the tenant is still held, if it is.
+    pub(crate) fn held_until(&self, tenant_id: Uuid) -> Option<Duration> {
+        let mut holds = self.holds.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
         match holds.get(&tenant_id) {
-            Some(until) if *until > Instant::now() => Some(*until - Instant::now()),
+            Some(until) if *until > now => Some(*until - now),
             Some(_) => {
                 holds.remove(&tenant_id);
                 None
@@ -389,19 +542,31 @@ impl Deliverer {
         }
     }
 
-    async fn classify(&self, envelope: &Envelope, kind: &'static str, step: StepError) -> Attempt {
-        let e = match step {
-            StepError::Store(message) => return self.retry(envelope, kind, None, message),
-            StepError::Comagic(e) => e,
-        };
+    /// The decision for one event after a failed step.
+    pub(crate) fn classify(
+        &self,
+        envelope: &Envelope,
+        kind: &'static str,
+        step: StepError,
+    ) -> Attempt {
+        match step {
+            StepError::Store(message) => self.retry(envelope, kind, None, message),
+            StepError::Held(wait) => held(kind, wait),
+            StepError::Comagic(e) => self.classify_comagic(envelope, kind, &e),
+        }
+    }
+
+    pub(crate) fn classify_comagic(
+        &self,
+        envelope: &Envelope,
+        kind: &'static str,
+        e: &ComagicError,
+    ) -> Attempt {
         let mnemonic = e.mnemonic().map(str::to_owned);
         let message = e.to_string();
         match e.class() {
             ErrorClass::RateLimited { retry_after } => {
-                self.holds
-                    .lock()
-                    .await
-                    .insert(envelope.tenant_id, Instant::now() + retry_after);
+                self.hold(envelope.tenant_id, retry_after);
                 Attempt {
                     kind,
                     disposition: Disposition::Retry {
@@ -439,7 +604,7 @@ impl Deliverer {
                     message,
                 },
             },
-            // Handled in `deliver`; reaching here would be a bug, and retrying is the safe side.
+            // Handled by the batch; reaching here would be a bug, and retrying is the safe side.
             ErrorClass::AlreadyDelivered => self.retry(envelope, kind, mnemonic, message),
         }
     }
@@ -480,6 +645,21 @@ impl Deliverer {
                 counts: true,
             },
         }
+    }
+
+    /// Metrics of the attempt's duration, then its settlement.
+    pub(crate) async fn conclude(
+        &self,
+        delivery: Box<dyn Delivery>,
+        envelope: Envelope,
+        attempt: Attempt,
+        started: Instant,
+    ) {
+        self.metrics
+            .delivery_duration_seconds
+            .with_label_values(&[attempt.kind])
+            .observe(started.elapsed().as_secs_f64());
+        self.settle(delivery, envelope, attempt).await;
     }
 
     async fn settle(&self, delivery: Box<dyn Delivery>, mut envelope: Envelope, attempt: Attempt) {
@@ -580,12 +760,21 @@ impl Deliverer {
     }
 }
 
-enum StepError {
-    Comagic(ComagicError),
-    Store(String),
+/// The tenant's budget is spent: wait for the reset without using an attempt.
+pub(crate) fn held(kind: &'static str, wait: Duration) -> Attempt {
+    Attempt {
+        kind,
+        disposition: Disposition::Retry {
+            delay: wait,
+            class: FailureClass::RateLimited,
+            mnemonic: Some("limit_exceeded".into()),
+            message: "the tenant's CoMagic budget is spent; waiting for its reset".into(),
+            counts: false,
+        },
+    }
 }
 
-fn dead(
+pub(crate) fn dead(
     kind: &'static str,
     class: FailureClass,
     mnemonic: Option<String>,

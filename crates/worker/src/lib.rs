@@ -5,7 +5,12 @@
 //! wait for CoMagic's reset without using up attempts, and permanent errors or exhausted attempts
 //! go to the dead letters with the reason. A delivery is acked only after its next home (ledger,
 //! delay tier or dead letters) is durable.
+//!
+//! Uploads are batched: events of one tenant and kind that are ready within `batch_linger` go to
+//! CoMagic in one `upload.*` call of up to `batch_size` items (the documented maximum is 50);
+//! everything else (ledger, tags, ack, metrics) stays per event. See `batch.rs`.
 
+mod batch;
 mod deliver;
 mod outcome;
 mod tenants;
@@ -20,13 +25,15 @@ use bridge_store::{NewDeadLetter, Store};
 use futures::StreamExt;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 /// Worker tunables, filled by the app from flags / environment.
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
-    /// Deliveries in flight at once (= the queue prefetch).
+    /// Deliveries in flight at once (= the queue prefetch). Raised to twice `batch_size` when
+    /// lower, so a batch can fill while the previous one is in flight.
     pub concurrency: u16,
     /// Attempts before a retryable failure is dead-lettered as `exhausted`.
     pub max_attempts: u32,
@@ -37,6 +44,25 @@ pub struct WorkerConfig {
     /// On shutdown, how long in-flight deliveries may take before they are abandoned (they come
     /// back from the queue later; the ledger and `ext_id` keep them from being doubled).
     pub shutdown_grace: Duration,
+    /// Most items in one `upload.offline_messages` / `upload.chats` call (1..=50; CoMagic's
+    /// documented maximum is 50).
+    pub batch_size: usize,
+    /// How long the first event of a batch waits for others of its tenant and kind.
+    pub batch_linger: Duration,
+}
+
+impl WorkerConfig {
+    /// `batch_size` clamped to what CoMagic accepts.
+    pub fn effective_batch_size(&self) -> usize {
+        self.batch_size
+            .clamp(1, leadback_model::comagic::MAX_UPLOAD_BATCH)
+    }
+
+    /// The queue prefetch: `concurrency`, but at least two batches' worth.
+    pub fn prefetch(&self) -> u16 {
+        let two_batches = u16::try_from(self.effective_batch_size() * 2).unwrap_or(u16::MAX);
+        self.concurrency.max(two_batches).max(1)
+    }
 }
 
 impl Default for WorkerConfig {
@@ -47,6 +73,8 @@ impl Default for WorkerConfig {
             tenant_cache_ttl: Duration::from_secs(5),
             comagic_timeout: Duration::from_secs(15),
             shutdown_grace: Duration::from_secs(20),
+            batch_size: 50,
+            batch_linger: Duration::from_millis(100),
         }
     }
 }
@@ -77,13 +105,22 @@ impl Worker {
         }
     }
 
-    /// Consumes until `shutdown` fires, then lets in-flight deliveries finish within the grace
-    /// period. Re-subscribes by itself when the queue connection breaks.
+    /// Consumes until `shutdown` fires, then lets in-flight deliveries (and batches being
+    /// gathered) finish within the grace period. Re-subscribes by itself when the queue
+    /// connection breaks.
     pub async fn run(&self, shutdown: CancellationToken) {
+        // Events ready for their upload go to the batcher; it groups them per tenant and kind.
+        let (ready, batches) = mpsc::unbounded_channel();
+        let mut batcher = tokio::spawn(batch::run(
+            self.deliverer.clone(),
+            batches,
+            self.config.effective_batch_size(),
+            self.config.batch_linger,
+        ));
         let mut in_flight: JoinSet<()> = JoinSet::new();
         let mut backoff = Duration::from_millis(200);
         'subscribe: while !shutdown.is_cancelled() {
-            let mut stream = match self.queue.consume(self.config.concurrency).await {
+            let mut stream = match self.queue.consume(self.config.prefetch()).await {
                 Ok(stream) => {
                     backoff = Duration::from_millis(200);
                     stream
@@ -105,7 +142,14 @@ impl Worker {
                     item = stream.next() => match item {
                         Some(Ok(delivery)) => {
                             let deliverer = self.deliverer.clone();
-                            in_flight.spawn(async move { deliverer.handle(delivery).await });
+                            let ready = ready.clone();
+                            in_flight.spawn(async move {
+                                if let Some(pending) = deliverer.begin(delivery, false).await {
+                                    // Only fails when the batcher is gone (shutdown past its
+                                    // grace): the unacked delivery comes back from the queue.
+                                    let _ = ready.send(pending);
+                                }
+                            });
                         }
                         Some(Err(e)) => {
                             tracing::warn!(error = %e, "queue consumer error");
@@ -121,8 +165,11 @@ impl Worker {
         }
         let grace = self.config.shutdown_grace;
         tracing::info!(in_flight = in_flight.len(), ?grace, "worker stopping");
+        drop(ready);
         let drained = tokio::time::timeout(grace, async {
             while in_flight.join_next().await.is_some() {}
+            // Every sender is gone now: the batcher flushes what it holds and ends.
+            let _ = (&mut batcher).await;
         })
         .await;
         if drained.is_err() {
@@ -131,6 +178,7 @@ impl Worker {
                 "grace period over; unfinished deliveries return to the queue"
             );
             in_flight.abort_all();
+            batcher.abort();
         }
     }
 

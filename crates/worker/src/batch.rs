@@ -1,0 +1,333 @@
+//! Per-tenant batching of uploads.
+//!
+//! Events ready for their upload are grouped by tenant (and its settings version) and kind; a
+//! group goes to CoMagic as one `upload.offline_messages` / `upload.chats` call when it holds
+//! `batch_size` events or `batch_linger` after its first event joined.
+//!
+//! CoMagic answers a batch as a whole, so a refused batch is taken apart:
+//! * `duplicate_entity` naming one of our `ext_id`s: that event is already in CoMagic (delivered);
+//!   the rest is sent again.
+//! * an error about one item (`EventPermanent`, `SessionRejected`): the item named by
+//!   `data.params.index` is taken out (dead-lettered, or sent again with the tenant's default
+//!   entity for a refused session) and the rest is sent again; without an index the batch is
+//!   halved until the bad item is alone.
+//! * anything else (transport, 5xx, limits, credentials) is about the call, not an item: every
+//!   event of the batch gets its own decision (delay tier with its own attempt count, hold, or
+//!   dead letter).
+//!
+//! After a successful upload each event continues on its own: ledger, tags, completion, ack.
+
+use crate::deliver::{held, Attempt, BatchKey, Deliverer, Pending};
+use comagic_client::{ComagicError, ErrorClass};
+use leadback_model::PlannedRecord;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tracing::Instrument;
+
+/// Events of one key waiting for their batch to fill.
+struct Group {
+    due: Instant,
+    items: Vec<Pending>,
+}
+
+/// Gathers ready events into batches until every sender is gone, then flushes what is left
+/// and waits for the batches in flight.
+pub(crate) async fn run(
+    deliverer: Arc<Deliverer>,
+    mut ready: UnboundedReceiver<Pending>,
+    batch_size: usize,
+    linger: Duration,
+) {
+    let mut groups: HashMap<BatchKey, Group> = HashMap::new();
+    let mut running: JoinSet<()> = JoinSet::new();
+    loop {
+        let due = groups.values().map(|g| g.due).min();
+        tokio::select! {
+            received = ready.recv() => match received {
+                Some(pending) => {
+                    let key = pending.batch_key();
+                    let group = groups.entry(key).or_insert_with(|| Group {
+                        due: Instant::now() + linger,
+                        items: Vec::with_capacity(batch_size),
+                    });
+                    group.items.push(pending);
+                    if group.items.len() >= batch_size || linger.is_zero() {
+                        if let Some(group) = groups.remove(&key) {
+                            running.spawn(deliverer.clone().deliver_batch(group.items));
+                        }
+                    }
+                }
+                None => break,
+            },
+            _ = tokio::time::sleep_until(due.unwrap_or_else(Instant::now)), if due.is_some() => {
+                let now = Instant::now();
+                let expired: Vec<BatchKey> = groups
+                    .iter()
+                    .filter(|(_, g)| g.due <= now)
+                    .map(|(key, _)| *key)
+                    .collect();
+                for key in expired {
+                    if let Some(group) = groups.remove(&key) {
+                        running.spawn(deliverer.clone().deliver_batch(group.items));
+                    }
+                }
+            }
+            Some(_) = running.join_next(), if !running.is_empty() => {}
+        }
+    }
+    for (_, group) in groups.drain() {
+        running.spawn(deliverer.clone().deliver_batch(group.items));
+    }
+    while running.join_next().await.is_some() {}
+}
+
+impl Deliverer {
+    /// Uploads one batch (all of one tenant and kind) and sees every event of it settled.
+    pub(crate) async fn deliver_batch(self: Arc<Self>, items: Vec<Pending>) {
+        let Some(first) = items.first() else {
+            return;
+        };
+        let span = tracing::info_span!(
+            "batch",
+            tenant_id = %first.envelope.tenant_id,
+            kind = first.kind,
+            size = items.len(),
+        );
+        self.deliver_batch_inner(items).instrument(span).await
+    }
+
+    async fn deliver_batch_inner(self: Arc<Self>, items: Vec<Pending>) {
+        // Two deliveries of one event (a redelivery racing its first copy, or the same body
+        // posted twice) must not both upload and tag: the later copy waits for this batch and
+        // then finds the ledger complete.
+        let mut seen = HashSet::new();
+        let mut later = Vec::new();
+        let mut unique = Vec::with_capacity(items.len());
+        for pending in items {
+            if seen.insert(pending.plan.ext_id().to_owned()) {
+                unique.push(pending);
+            } else {
+                later.push(pending);
+            }
+        }
+        let mut work = vec![unique];
+        let mut finishing: JoinSet<Option<Pending>> = JoinSet::new();
+        loop {
+            while let Some(batch) = work.pop() {
+                self.upload_step(batch, &mut work, &mut finishing).await;
+            }
+            while let Some(done) = finishing.join_next().await {
+                if let Ok(Some(again)) = done {
+                    work.push(vec![again]);
+                }
+            }
+            if work.is_empty() {
+                if later.is_empty() {
+                    break;
+                }
+                for pending in later.drain(..) {
+                    if let Some(again) = self.begin(pending.delivery, pending.refreshed).await {
+                        work.push(vec![again]);
+                    }
+                }
+            }
+        }
+    }
+
+    /// One `upload.*` call for `batch`; what follows is queued on `work` (sub-batches to send
+    /// again) or `finishing` (events continuing on their own).
+    async fn upload_step(
+        self: &Arc<Self>,
+        mut batch: Vec<Pending>,
+        work: &mut Vec<Vec<Pending>>,
+        finishing: &mut JoinSet<Option<Pending>>,
+    ) {
+        let Some(first) = batch.first() else {
+            return;
+        };
+        let tenant_id = first.envelope.tenant_id;
+        // The tenant's budget may have run out since these events were read: wait for the
+        // reset (no attempt used) rather than making a call that cannot succeed.
+        if let Some(wait) = self.held_until(tenant_id) {
+            for p in batch {
+                let attempt = held(p.kind, wait);
+                self.conclude(p.delivery, p.envelope, attempt, p.started)
+                    .await;
+            }
+            return;
+        }
+        match self.upload(&batch).await {
+            Ok(ids) => {
+                if ids.len() != batch.len() {
+                    tracing::warn!(
+                        sent = batch.len(),
+                        ids = ids.len(),
+                        "CoMagic returned a different number of ids than records sent"
+                    );
+                }
+                for (i, pending) in batch.into_iter().enumerate() {
+                    let id = ids.get(i).copied();
+                    finishing.spawn(self.clone().finish(pending, id, false));
+                }
+            }
+            Err(e) => match e.class() {
+                ErrorClass::AlreadyDelivered => {
+                    let named = e
+                        .duplicate_ext_id()
+                        .and_then(|ext| batch.iter().position(|p| p.plan.ext_id() == ext));
+                    match named.or((batch.len() == 1).then_some(0)) {
+                        Some(i) => {
+                            let delivered = batch.remove(i);
+                            finishing.spawn(self.clone().finish(delivered, None, true));
+                            if !batch.is_empty() {
+                                work.push(batch);
+                            }
+                        }
+                        None => bisect(batch, work),
+                    }
+                }
+                ErrorClass::EventPermanent | ErrorClass::SessionRejected => {
+                    let index = if batch.len() == 1 {
+                        Some(0)
+                    } else {
+                        item_index(&e).filter(|i| *i < batch.len())
+                    };
+                    match index {
+                        Some(i) => {
+                            let refused = batch.remove(i);
+                            if let Some(fixed) = self.item_refused(refused, &e, work).await {
+                                batch.push(fixed);
+                            }
+                            if !batch.is_empty() {
+                                work.push(batch);
+                            }
+                        }
+                        None => bisect(batch, work),
+                    }
+                }
+                // About the call, not an item: each event gets its own decision.
+                ErrorClass::Retryable { .. }
+                | ErrorClass::RateLimited { .. }
+                | ErrorClass::TenantPermanent => {
+                    let decided: Vec<(Pending, Attempt)> = batch
+                        .into_iter()
+                        .map(|p| {
+                            let attempt = self.classify_comagic(&p.envelope, p.kind, &e);
+                            (p, attempt)
+                        })
+                        .collect();
+                    self.settle_all(decided, work).await;
+                }
+            },
+        }
+    }
+
+    /// One item CoMagic refused. A refused visitor session gets one more try with the
+    /// tenant's default entity (returned, to go with the rest); anything else is dead.
+    async fn item_refused(
+        &self,
+        mut pending: Pending,
+        e: &ComagicError,
+        work: &mut Vec<Vec<Pending>>,
+    ) -> Option<Pending> {
+        if matches!(e.class(), ErrorClass::SessionRejected) && !pending.session_fallback_used {
+            tracing::warn!(error = %e, event_id = %pending.envelope.event_id,
+                "CoMagic rejected the visitor session; using the default entity");
+            pending
+                .plan
+                .with_default_entity(&pending.handle.tenant.settings);
+            pending.session_fallback_used = true;
+            return Some(pending);
+        }
+        let attempt = self.classify_comagic(&pending.envelope, pending.kind, e);
+        self.settle_all(vec![(pending, attempt)], work).await;
+        None
+    }
+
+    /// Settles events of one tenant. A permanent failure first checks whether the tenant's
+    /// settings changed since cached (once for all of them): if so they start over with them.
+    async fn settle_all(&self, decided: Vec<(Pending, Attempt)>, work: &mut Vec<Vec<Pending>>) {
+        let Some((first, _)) = decided.first() else {
+            return;
+        };
+        let tenant_id = first.envelope.tenant_id;
+        let may_cure = decided
+            .iter()
+            .any(|(p, a)| a.settings_may_cure() && !p.refreshed);
+        let changed = may_cure && self.tenants.refresh_if_changed(tenant_id).await;
+        for (pending, attempt) in decided {
+            if changed && attempt.settings_may_cure() && !pending.refreshed {
+                tracing::info!("tenant settings changed since cached; trying again with them");
+                if let Some(again) = self.begin(pending.delivery, true).await {
+                    work.push(vec![again]);
+                }
+                continue;
+            }
+            self.conclude(pending.delivery, pending.envelope, attempt, pending.started)
+                .await;
+        }
+    }
+
+    /// The `upload.*` call of a batch; CoMagic's ids in the order sent.
+    async fn upload(&self, batch: &[Pending]) -> Result<Vec<i64>, ComagicError> {
+        let Some(first) = batch.first() else {
+            return Ok(Vec::new());
+        };
+        let tenant_id = first.envelope.tenant_id;
+        let client = &first.handle.client;
+        match first.plan.record() {
+            PlannedRecord::OfflineMessage(_) => {
+                // One batch holds one kind (it is part of the key), so nothing is skipped.
+                let items: Vec<_> = batch
+                    .iter()
+                    .filter_map(|p| match p.plan.record() {
+                        PlannedRecord::OfflineMessage(item) => Some(item.clone()),
+                        PlannedRecord::Chat(_) => None,
+                    })
+                    .collect();
+                self.call(
+                    "upload.offline_messages",
+                    tenant_id,
+                    client.upload_offline_messages(&items),
+                )
+                .await
+            }
+            PlannedRecord::Chat(_) => {
+                let items: Vec<_> = batch
+                    .iter()
+                    .filter_map(|p| match p.plan.record() {
+                        PlannedRecord::Chat(item) => Some(item.clone()),
+                        PlannedRecord::OfflineMessage(_) => None,
+                    })
+                    .collect();
+                self.call("upload.chats", tenant_id, client.upload_chats(&items))
+                    .await
+            }
+        }
+    }
+}
+
+/// Splits a batch whose bad item is unknown into halves, each sent again.
+fn bisect(mut batch: Vec<Pending>, work: &mut Vec<Vec<Pending>>) {
+    let second = batch.split_off(batch.len() / 2);
+    work.push(second);
+    work.push(batch);
+}
+
+/// The position of the refused item, when CoMagic (or the emulator) names it in
+/// `data.params.index`.
+fn item_index(e: &ComagicError) -> Option<usize> {
+    match e {
+        ComagicError::Rpc(rpc) => rpc
+            .params
+            .as_ref()?
+            .get("index")?
+            .as_u64()
+            .and_then(|i| usize::try_from(i).ok()),
+        _ => None,
+    }
+}
