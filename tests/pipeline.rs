@@ -107,7 +107,10 @@ async fn fixtures_become_records(backend: Backend) {
             assert!(d.mnemonic.is_some(), "CoMagic's reason is kept: {d:?}");
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "chat-no-contact was lost");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "chat-no-contact was lost"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     world.stop().await;

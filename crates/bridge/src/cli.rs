@@ -416,6 +416,34 @@ async fn run_role(common: &CommonArgs, args: RunArgs, roles: Roles) -> anyhow::R
             plan.embedded_queue_path.display()
         )
     };
+    if matches!(common.log_format, LogFormat::Json) {
+        // Log collectors read stderr as JSON lines: the banner is one too.
+        tracing::info!(
+            role = roles.name(),
+            listen = %running.addr,
+            public_url = %running.public_url,
+            metrics = ?running.metrics_addr,
+            database = %store_where,
+            queue = %queue_where,
+            data_dir = %data_dir.display(),
+            "leadback-bridge started"
+        );
+    } else {
+        print_banner(roles, &running, &store_where, &queue_where, &data_dir);
+    }
+    wait_for_signal().await;
+    tracing::info!("shutdown signal received; draining");
+    running.shutdown().await;
+    Ok(())
+}
+
+fn print_banner(
+    roles: Roles,
+    running: &crate::server::RunningBridge,
+    store_where: &str,
+    queue_where: &str,
+    data_dir: &std::path::Path,
+) {
     eprintln!(
         "leadback-bridge {role} listening on http://{addr} (webhooks: {public}/hooks/leadback/<token>)\n\
          metrics: {metrics}\n\
@@ -431,10 +459,6 @@ async fn run_role(common: &CommonArgs, args: RunArgs, roles: Roles) -> anyhow::R
             .unwrap_or_else(|| "off".into()),
         data = data_dir.display(),
     );
-    wait_for_signal().await;
-    tracing::info!("shutdown signal received; draining");
-    running.shutdown().await;
-    Ok(())
 }
 
 async fn wait_for_signal() {
