@@ -1,0 +1,1140 @@
+//! Fault injection: "an accepted event becomes exactly one CoMagic record or one dead letter,
+//! never zero, never two".
+//!
+//! Each test runs the real `leadback-bridge` binary as child processes (RabbitMQ + PostgreSQL
+//! with separate `ingress` and `worker` processes; one test runs `serve` embedded on SQLite)
+//! against the in-process CoMagic emulator, puts a steady load of callbacks and chats with
+//! distinct Leadback ids on it, injects one fault, drains, and checks against what the emulator
+//! stored and what the dead letters hold:
+//!
+//! * accepted ids (the ingress answered `200 accepted`) ⊆ delivered ids ∪ dead-letter ids,
+//! * no `ext_id` stored twice, no id both delivered and dead.
+//!
+//! It prints one row per fault (accepted, faults injected, lost, duplicated, time from the end
+//! of the fault to the next delivery); `docs/reliability.md` keeps the figures.
+//!
+//! Two tests stop shared services (RabbitMQ's app, the PostgreSQL cluster): they take the write
+//! side of [`SERIAL`], every other test the read side, so a service is never stopped under a
+//! test of this binary that needs it. Cargo runs test binaries one after another, so other
+//! binaries are not affected.
+
+mod support;
+
+use chrono::{DateTime, Utc};
+use comagic_emulator::{Emulator, EmulatorConfig, Fault, RecordKind, RunningEmulator};
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::process::{Child, Command};
+use tokio::sync::RwLock;
+
+/// Write: the test stops a shared service. Read: the test only needs the services up.
+static SERIAL: RwLock<()> = RwLock::const_new(());
+
+const BIN: &str = env!("CARGO_BIN_EXE_leadback-bridge");
+const RETRY_TIERS: &str = "1s,2s,3s";
+/// Events per second of the steady load.
+const RATE: u64 = 20;
+/// Every n-th event is a chat, the others callbacks.
+const CHAT_EVERY: u64 = 5;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn short_tag() -> String {
+    uuid::Uuid::new_v4().simple().to_string()[..10].to_owned()
+}
+
+// ---------------------------------------------------------------------------------------------
+// The bridge as processes
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// `serve` on SQLite (queue and store in the data dir).
+    Embedded,
+    /// `ingress` + `worker` on RabbitMQ and PostgreSQL.
+    Scaled,
+}
+
+/// One running bridge process; killed (SIGKILL) when dropped, so a panicking test leaves none.
+struct Proc {
+    child: Child,
+    port: u16,
+}
+
+struct Deployment {
+    mode: Mode,
+    dir: tempfile::TempDir,
+    env: Vec<(String, String)>,
+    pg_database: Option<String>,
+    queue_prefix: String,
+    /// role → (listen port, metrics port, process)
+    procs: HashMap<&'static str, Proc>,
+    ports: HashMap<&'static str, (u16, u16)>,
+    webhook_url: String,
+}
+
+impl Deployment {
+    /// Creates the database (scaled mode), migrates, creates the tenant and starts the roles.
+    async fn start(mode: Mode, comagic: Value) -> Deployment {
+        let dir = tempfile::tempdir().unwrap();
+        let tag = short_tag();
+        let queue_prefix = format!("faults.{tag}");
+        let public_port = free_port();
+        let secret_key = format!(
+            "{}{}",
+            uuid::Uuid::new_v4().simple(),
+            uuid::Uuid::new_v4().simple()
+        );
+        let mut env: Vec<(String, String)> = vec![
+            ("BRIDGE_DATA_DIR".into(), dir.path().display().to_string()),
+            ("BRIDGE_RETRY_TIERS".into(), RETRY_TIERS.into()),
+            ("BRIDGE_MAX_ATTEMPTS".into(), "40".into()),
+            ("BRIDGE_COMAGIC_TIMEOUT_SECS".into(), "2".into()),
+            ("BRIDGE_PUBLISH_TIMEOUT_SECS".into(), "2".into()),
+            ("BRIDGE_SHUTDOWN_GRACE_SECS".into(), "2".into()),
+            (
+                "BRIDGE_PUBLIC_URL".into(),
+                format!("http://127.0.0.1:{public_port}"),
+            ),
+            ("RUST_LOG".into(), "warn".into()),
+        ];
+        let mut pg_database = None;
+        let mut ports = HashMap::new();
+        match mode {
+            Mode::Embedded => {
+                ports.insert("serve", (public_port, free_port()));
+            }
+            Mode::Scaled => {
+                let db = format!("faults_{tag}");
+                support::create_database(&db).await;
+                env.extend([
+                    ("BRIDGE_AMQP_URL".into(), support::RABBIT_URL.into()),
+                    ("BRIDGE_QUEUE_PREFIX".into(), queue_prefix.clone()),
+                    (
+                        "BRIDGE_DATABASE_URL".into(),
+                        format!("postgres://postgres@127.0.0.1:5432/{db}"),
+                    ),
+                    ("BRIDGE_SECRET_KEY".into(), secret_key),
+                ]);
+                pg_database = Some(db);
+                ports.insert("ingress", (public_port, free_port()));
+                ports.insert("worker", (free_port(), free_port()));
+            }
+        }
+        let mut deployment = Deployment {
+            mode,
+            dir,
+            env,
+            pg_database,
+            queue_prefix,
+            procs: HashMap::new(),
+            ports,
+            webhook_url: String::new(),
+        };
+        if mode == Mode::Scaled {
+            let out = deployment.cli(&["migrate"]).await;
+            assert_eq!(out["status"], "migrated", "{out}");
+        }
+        let settings = deployment.dir.path().join("tenant.json");
+        std::fs::write(
+            &settings,
+            json!({
+                "name": "Fault shop", "active": true,
+                "comagic": comagic,
+                "set_tags": true, "tag_ids": [401],
+                "default_entity": "campaign", "default_campaign_id": 102, "default_site_id": 201,
+                "chat_employee_id": 501
+            })
+            .to_string(),
+        )
+        .unwrap();
+        let created = deployment
+            .cli(&[
+                "tenants",
+                "create",
+                "--settings",
+                settings.to_str().unwrap(),
+            ])
+            .await;
+        deployment.webhook_url = created["webhook_url"].as_str().unwrap().to_owned();
+        for role in deployment.roles() {
+            deployment.spawn(role).await;
+        }
+        deployment
+    }
+
+    fn roles(&self) -> Vec<&'static str> {
+        match self.mode {
+            Mode::Embedded => vec!["serve"],
+            Mode::Scaled => vec!["ingress", "worker"],
+        }
+    }
+
+    fn command(&self) -> Command {
+        let mut cmd = Command::new(BIN);
+        cmd.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .kill_on_drop(true);
+        cmd
+    }
+
+    /// Runs an operator command and returns its JSON output.
+    async fn cli(&self, args: &[&str]) -> Value {
+        let out = self.command().args(args).output().await.unwrap();
+        assert!(
+            out.status.success(),
+            "leadback-bridge {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{args:?} printed no JSON ({e}): {out:?}"))
+    }
+
+    fn log_path(&self, role: &str) -> PathBuf {
+        self.dir.path().join(format!("{role}.log"))
+    }
+
+    /// Starts `role` and waits for its `/readyz`.
+    async fn spawn(&mut self, role: &'static str) {
+        let (port, metrics_port) = self.ports[role];
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path(role))
+            .unwrap();
+        let child = self
+            .command()
+            .arg(role)
+            .env("BRIDGE_LISTEN", format!("127.0.0.1:{port}"))
+            .env("BRIDGE_METRICS_LISTEN", format!("127.0.0.1:{metrics_port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .unwrap();
+        self.procs.insert(role, Proc { child, port });
+        self.wait_ready(role).await;
+    }
+
+    async fn wait_ready(&mut self, role: &'static str) {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(2))
+            .build()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(40);
+        let port = self.procs[role].port;
+        loop {
+            if let Ok(r) = http
+                .get(format!("http://127.0.0.1:{port}/readyz"))
+                .send()
+                .await
+            {
+                if r.status().is_success() {
+                    return;
+                }
+            }
+            let proc = self.procs.get_mut(role).unwrap();
+            if let Ok(Some(status)) = proc.child.try_wait() {
+                panic!("{role} exited ({status}): {}", self.log_tail(role));
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{role} not ready: {}",
+                self.log_tail(role)
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// SIGKILL: no shutdown path runs, exactly like a power cut of that process.
+    async fn kill(&mut self, role: &'static str) {
+        let mut proc = self.procs.remove(role).expect("role running");
+        proc.child.start_kill().unwrap();
+        let status = proc.child.wait().await.unwrap();
+        assert!(!status.success(), "{role} was killed: {status}");
+    }
+
+    fn log_tail(&self, role: &str) -> String {
+        let text = std::fs::read_to_string(self.log_path(role)).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(30)..].join("\n")
+    }
+
+    /// Event ids of the dead letters, through the operator command.
+    async fn dead_letter_ids(&self) -> Vec<String> {
+        let out = self.cli(&["dlq", "list", "--limit", "1000000"]).await;
+        out.as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["event_id"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    async fn stop(mut self) {
+        for role in self.roles() {
+            if self.procs.contains_key(role) {
+                self.kill(role).await;
+            }
+        }
+        if let Some(db) = self.pg_database.take() {
+            support::drop_database(&db).await;
+        }
+        if self.mode == Mode::Scaled {
+            support::delete_rabbit_topology(
+                &self.queue_prefix,
+                &bridge_queue::RetryTiers::parse(RETRY_TIERS).unwrap(),
+            )
+            .await;
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Load
+// ---------------------------------------------------------------------------------------------
+
+fn event_body(id: &str, chat: bool) -> Vec<u8> {
+    let fixture = if chat {
+        "chat-basic.json"
+    } else {
+        "callback-basic.json"
+    };
+    let mut body: Value = serde_json::from_slice(&support::fixture(fixture)).unwrap();
+    let key = if chat { "chat_id" } else { "id_call" };
+    body[key] = json!(id);
+    serde_json::to_vec(&body).unwrap()
+}
+
+#[derive(Default)]
+struct LoadStats {
+    /// Accepted event id (the bridge's, as answered) → when the 200 came.
+    accepted: Mutex<BTreeMap<String, Instant>>,
+    sent: AtomicU64,
+    /// Answers other than 200 (by status) and transport errors (0).
+    refused: Mutex<BTreeMap<u16, u64>>,
+}
+
+/// A steady stream of events with ids `f-<phase>-<n>`, each POST in its own task so an outage
+/// does not slow the stream down.
+struct Load {
+    stats: Arc<LoadStats>,
+    stop: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Load {
+    fn start(url: String, phase: &'static str) -> Load {
+        let stats = Arc::new(LoadStats::default());
+        let stop = Arc::new(AtomicBool::new(false));
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .build()
+            .unwrap();
+        let task = {
+            let stats = stats.clone();
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                let mut ticker = tokio::time::interval(Duration::from_millis(1000 / RATE));
+                let mut posts = tokio::task::JoinSet::new();
+                let mut n = 0u64;
+                while !stop.load(Ordering::SeqCst) {
+                    ticker.tick().await;
+                    n += 1;
+                    let id = format!("f-{phase}-{n:05}");
+                    let body = event_body(&id, n.is_multiple_of(CHAT_EVERY));
+                    let (http, url, stats) = (http.clone(), url.clone(), stats.clone());
+                    stats.sent.fetch_add(1, Ordering::SeqCst);
+                    posts.spawn(async move {
+                        let sent = http
+                            .post(&url)
+                            .header("content-type", "application/json")
+                            .body(body)
+                            .send()
+                            .await;
+                        let status = match sent {
+                            Ok(r) => {
+                                let status = r.status().as_u16();
+                                let answer: Value = r.json().await.unwrap_or(Value::Null);
+                                if status == 200 && answer["status"] == "accepted" {
+                                    // The bridge's event id is `<kind>:<Leadback id>`.
+                                    let event_id = answer["event_id"].as_str().unwrap().to_owned();
+                                    assert!(event_id.ends_with(&format!(":{id}")), "{answer}");
+                                    stats
+                                        .accepted
+                                        .lock()
+                                        .unwrap()
+                                        .insert(event_id, Instant::now());
+                                    return;
+                                }
+                                status
+                            }
+                            Err(_) => 0,
+                        };
+                        *stats.refused.lock().unwrap().entry(status).or_default() += 1;
+                    });
+                    while let Some(joined) = posts.try_join_next() {
+                        joined.unwrap();
+                    }
+                }
+                while let Some(joined) = posts.join_next().await {
+                    joined.unwrap();
+                }
+            })
+        };
+        Load { stats, stop, task }
+    }
+
+    async fn finish(self) -> Arc<LoadStats> {
+        self.stop.store(true, Ordering::SeqCst);
+        self.task.await.unwrap();
+        self.stats
+    }
+}
+
+/// Injects `make()` into the emulator after every `every` calls it received, until stopped.
+/// Returns the number injected.
+fn inject_every(
+    emulator: Arc<RunningEmulator>,
+    every: usize,
+    stop: Arc<AtomicBool>,
+    make: impl Fn() -> Fault + Send + 'static,
+) -> tokio::task::JoinHandle<u64> {
+    tokio::spawn(async move {
+        let mut injected = 0;
+        let mut last = emulator.calls().len();
+        while !stop.load(Ordering::SeqCst) {
+            let now = emulator.calls().len();
+            if now >= last + every {
+                emulator.inject(make());
+                injected += 1;
+                last = now;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        injected
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// The check
+// ---------------------------------------------------------------------------------------------
+
+struct Outcome {
+    phase: &'static str,
+    sent: u64,
+    accepted: usize,
+    refused: BTreeMap<u16, u64>,
+    faults: u64,
+    delivered: usize,
+    dead: usize,
+    lost: Vec<String>,
+    duplicated: Vec<String>,
+    delivered_and_dead: Vec<String>,
+    untagged: usize,
+    recover: Option<Duration>,
+    /// From the end of the fault to the next `200 accepted`.
+    accepting: Option<Duration>,
+    drain: Duration,
+}
+
+impl Outcome {
+    /// Prints the table row (and the processes' last log lines when something is wrong).
+    fn report(&self, deployment: &Deployment) {
+        header();
+        println!(
+            "| {:<16} | {:>4} | {:>8} | {:>6} | {:>9} | {:>4} | {:>4} | {:>10} | {:>7} | {:>9} | {:>9} | {:>7} | {:?}",
+            self.phase,
+            self.sent,
+            self.accepted,
+            self.faults,
+            self.delivered,
+            self.dead,
+            self.lost.len(),
+            self.duplicated.len(),
+            self.untagged,
+            secs(self.recover),
+            secs(self.accepting),
+            format!("{:.1} s", self.drain.as_secs_f64()),
+            self.refused,
+        );
+        if !self.lost.is_empty() || !self.duplicated.is_empty() {
+            for role in deployment.roles() {
+                eprintln!("--- {role} log tail ---\n{}", deployment.log_tail(role));
+            }
+        }
+    }
+
+    fn assert_exactly_once(&self) {
+        assert!(self.accepted > 0, "{}: nothing was accepted", self.phase);
+        assert!(
+            self.lost.is_empty(),
+            "{}: {} accepted events neither delivered nor dead: {:?}",
+            self.phase,
+            self.lost.len(),
+            &self.lost[..self.lost.len().min(20)]
+        );
+        assert!(
+            self.duplicated.is_empty(),
+            "{}: ext_ids stored more than once: {:?}",
+            self.phase,
+            self.duplicated
+        );
+        assert!(
+            self.delivered_and_dead.is_empty(),
+            "{}: events both delivered and dead-lettered: {:?}",
+            self.phase,
+            self.delivered_and_dead
+        );
+    }
+}
+
+fn secs(d: Option<Duration>) -> String {
+    d.map_or("-".to_owned(), |d| format!("{:.1} s", d.as_secs_f64()))
+}
+
+fn header() {
+    println!(
+        "| fault            | sent | accepted | faults | delivered | dead | lost | duplicated | untagged | recovered | accepting | drained | refused (status → n, 0 = no answer)"
+    );
+}
+
+/// Stored `ext_id` → (count, tagged, first received).
+fn stored(emulator: &RunningEmulator) -> HashMap<String, (usize, bool, DateTime<Utc>)> {
+    let mut out: HashMap<String, (usize, bool, DateTime<Utc>)> = HashMap::new();
+    for r in emulator.records() {
+        if r.kind == RecordKind::Session {
+            continue;
+        }
+        let Some(ext) = r.ext_id.clone() else {
+            continue;
+        };
+        let entry = out.entry(ext).or_insert((0, true, r.received_at));
+        entry.0 += 1;
+        entry.1 &= r.tags.contains(&401);
+        entry.2 = entry.2.min(r.received_at);
+    }
+    out
+}
+
+fn ext_id(id: &str) -> String {
+    format!("leadback:{id}")
+}
+
+/// Waits until every accepted event is stored or dead (or `timeout`), then a little longer to
+/// catch late doubles, and measures.
+async fn drain_and_check(
+    phase: &'static str,
+    deployment: &Deployment,
+    emulator: &RunningEmulator,
+    stats: &LoadStats,
+    faults: u64,
+    fault_end: Option<DateTime<Utc>>,
+    timeout: Duration,
+) -> Outcome {
+    let started = Instant::now();
+    let accepting = fault_end.and_then(|end| {
+        let since_end = (Utc::now() - end).to_std().unwrap_or_default();
+        let end_instant = started.checked_sub(since_end)?;
+        stats
+            .accepted
+            .lock()
+            .unwrap()
+            .values()
+            .filter(|at| **at >= end_instant)
+            .min()
+            .map(|at| *at - end_instant)
+    });
+    let accepted: Vec<String> = stats.accepted.lock().unwrap().keys().cloned().collect();
+    let deadline = started + timeout;
+    let mut dead: Vec<String> = Vec::new();
+    let mut drained_at = None;
+    loop {
+        let records = stored(emulator);
+        let missing: Vec<&String> = accepted
+            .iter()
+            .filter(|id| !records.contains_key(&ext_id(id)))
+            .collect();
+        // Only ask for the dead letters when the records do not cover everything.
+        if !missing.is_empty() {
+            dead = deployment.dead_letter_ids().await;
+        }
+        let all_settled = missing.iter().all(|id| dead.contains(id));
+        let all_tagged = accepted
+            .iter()
+            .all(|id| records.get(&ext_id(id)).is_none_or(|r| r.1));
+        if all_settled && all_tagged && drained_at.is_none() {
+            drained_at = Some(Instant::now());
+        }
+        match drained_at {
+            // Settled: watch two more seconds for late doubles.
+            Some(at) if at.elapsed() >= Duration::from_secs(2) => break,
+            _ if Instant::now() > deadline => break,
+            _ => {}
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let drain = drained_at.unwrap_or_else(Instant::now) - started;
+    let records = stored(emulator);
+    dead = deployment.dead_letter_ids().await;
+    let dead_set: HashSet<&String> = dead.iter().collect();
+    let mut lost = Vec::new();
+    let mut delivered_and_dead = Vec::new();
+    let mut untagged = 0;
+    let mut delivered = 0;
+    for id in &accepted {
+        match records.get(&ext_id(id)) {
+            Some(r) => {
+                delivered += 1;
+                if !r.1 {
+                    untagged += 1;
+                }
+                if dead_set.contains(id) {
+                    delivered_and_dead.push(id.clone());
+                }
+            }
+            None if dead_set.contains(id) => {}
+            None => lost.push(id.clone()),
+        }
+    }
+    let mut duplicated: Vec<String> = records
+        .iter()
+        .filter(|(_, r)| r.0 > 1)
+        .map(|(ext, r)| format!("{ext} ×{}", r.0))
+        .collect();
+    duplicated.sort();
+    let mut dead_counts: HashMap<&String, usize> = HashMap::new();
+    for id in &dead {
+        *dead_counts.entry(id).or_default() += 1;
+    }
+    duplicated.extend(
+        dead_counts
+            .iter()
+            .filter(|(_, n)| **n > 1)
+            .map(|(id, n)| format!("dead {id} ×{n}")),
+    );
+    let recover = fault_end.and_then(|end| {
+        records
+            .values()
+            .map(|r| r.2)
+            .filter(|at| *at >= end)
+            .min()
+            .map(|at| (at - end).to_std().unwrap_or_default())
+    });
+    let outcome = Outcome {
+        phase,
+        sent: stats.sent.load(Ordering::SeqCst),
+        accepted: accepted.len(),
+        refused: stats.refused.lock().unwrap().clone(),
+        faults,
+        delivered,
+        dead: dead.len(),
+        lost,
+        duplicated,
+        delivered_and_dead,
+        untagged,
+        recover,
+        accepting,
+        drain,
+    };
+    outcome
+}
+
+// ---------------------------------------------------------------------------------------------
+// Service guards
+// ---------------------------------------------------------------------------------------------
+
+fn run(program: &str, args: &[&str]) -> bool {
+    std::process::Command::new(program)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Starts RabbitMQ's app again even when the test panics.
+struct BrokerGuard {
+    started: bool,
+}
+
+impl BrokerGuard {
+    fn stop() -> BrokerGuard {
+        assert!(
+            run("rabbitmqctl", &["stop_app"]),
+            "rabbitmqctl stop_app failed"
+        );
+        BrokerGuard { started: false }
+    }
+
+    fn start(&mut self) {
+        assert!(run("rabbitmqctl", &["start_app"]), "start_app failed");
+        assert!(
+            run("rabbitmqctl", &["await_startup"]),
+            "await_startup failed"
+        );
+        self.started = true;
+    }
+}
+
+impl Drop for BrokerGuard {
+    fn drop(&mut self) {
+        if !self.started {
+            run("rabbitmqctl", &["start_app"]);
+            run("rabbitmqctl", &["await_startup"]);
+        }
+    }
+}
+
+fn pg_cluster_version() -> String {
+    let mut versions: Vec<String> = std::fs::read_dir("/etc/postgresql")
+        .expect("/etc/postgresql (Debian's PostgreSQL layout)")
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    versions.sort();
+    versions.pop().expect("a PostgreSQL cluster")
+}
+
+fn restart_postgres() {
+    let version = pg_cluster_version();
+    assert!(
+        run(
+            "pg_ctlcluster",
+            &["--skip-systemctl-redirect", &version, "main", "restart"]
+        ),
+        "pg_ctlcluster restart failed"
+    );
+}
+
+/// Makes sure PostgreSQL runs again even when the test panics.
+struct PostgresGuard;
+
+impl Drop for PostgresGuard {
+    fn drop(&mut self) {
+        let version = pg_cluster_version();
+        if !run("pg_isready", &["-h", "127.0.0.1", "-q"]) {
+            run(
+                "pg_ctlcluster",
+                &["--skip-systemctl-redirect", &version, "main", "start"],
+            );
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The phases
+// ---------------------------------------------------------------------------------------------
+
+async fn emulator() -> Arc<RunningEmulator> {
+    Arc::new(Emulator::start(EmulatorConfig::default()).await.unwrap())
+}
+
+fn token_comagic(emulator: &RunningEmulator) -> Value {
+    json!({"api_url": emulator.api_url(), "access_token": "demo-token"})
+}
+
+const PRE: Duration = Duration::from_secs(3);
+const POST: Duration = Duration::from_secs(3);
+const DRAIN: Duration = Duration::from_secs(60);
+
+/// A process of the deployment SIGKILLed mid-load (with CoMagic slowed so deliveries are in
+/// flight), started again after `down`.
+async fn kill_phase(phase: &'static str, mode: Mode, role: &'static str) -> Outcome {
+    let _serial = SERIAL.read().await;
+    let emulator = emulator().await;
+    let mut deployment = Deployment::start(mode, token_comagic(&emulator)).await;
+    let load = Load::start(deployment.webhook_url.clone(), phase);
+    tokio::time::sleep(PRE).await;
+    let mut kills = 0;
+    for _ in 0..2 {
+        // Slow calls: the kill lands while uploads are on the wire or answered but not yet
+        // recorded in the ledger.
+        emulator.inject(Fault::Delay {
+            duration: Duration::from_millis(400),
+            count: 4,
+            method: None,
+        });
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        deployment.kill(role).await;
+        kills += 1;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        deployment.spawn(role).await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    let fault_end = Utc::now();
+    tokio::time::sleep(POST).await;
+    let stats = load.finish().await;
+    let outcome = drain_and_check(
+        phase,
+        &deployment,
+        &emulator,
+        &stats,
+        kills,
+        Some(fault_end),
+        DRAIN,
+    )
+    .await;
+    outcome.report(&deployment);
+    deployment.stop().await;
+    outcome
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn worker_sigkill_mid_delivery() {
+    kill_phase("worker-kill", Mode::Scaled, "worker")
+        .await
+        .assert_exactly_once();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ingress_sigkill_mid_load() {
+    kill_phase("ingress-kill", Mode::Scaled, "ingress")
+        .await
+        .assert_exactly_once();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_serve_sigkill_mid_delivery() {
+    kill_phase("serve-kill", Mode::Embedded, "serve")
+        .await
+        .assert_exactly_once();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rabbitmq_stopped_and_started_mid_load() {
+    let _serial = SERIAL.write().await;
+    let phase = "rabbitmq-restart";
+    let emulator = emulator().await;
+    let deployment = Deployment::start(Mode::Scaled, token_comagic(&emulator)).await;
+    let load = Load::start(deployment.webhook_url.clone(), phase);
+    tokio::time::sleep(PRE).await;
+    let mut guard = tokio::task::spawn_blocking(BrokerGuard::stop)
+        .await
+        .unwrap();
+    let stopped_at = Instant::now();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let during = stats_snapshot(&load.stats);
+    guard = tokio::task::spawn_blocking(move || {
+        guard.start();
+        guard
+    })
+    .await
+    .unwrap();
+    let down = stopped_at.elapsed();
+    let fault_end = Utc::now();
+    drop(guard);
+    tokio::time::sleep(POST + Duration::from_secs(2)).await;
+    let stats = load.finish().await;
+    println!("{phase}: broker down {down:.1?}; while down: {during:?}");
+    let outcome = drain_and_check(
+        phase,
+        &deployment,
+        &emulator,
+        &stats,
+        1,
+        Some(fault_end),
+        DRAIN,
+    )
+    .await;
+    outcome.report(&deployment);
+    deployment.stop().await;
+    outcome.assert_exactly_once();
+    // The ingress came back by itself: events after the restart were accepted again.
+    let late = stats
+        .accepted
+        .lock()
+        .unwrap()
+        .values()
+        .filter(|at| **at > stopped_at + down + Duration::from_secs(1))
+        .count();
+    assert!(late > 0, "nothing accepted after the broker came back");
+}
+
+fn stats_snapshot(stats: &LoadStats) -> (usize, BTreeMap<u16, u64>) {
+    (
+        stats.accepted.lock().unwrap().len(),
+        stats.refused.lock().unwrap().clone(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_restarted_mid_load() {
+    let _serial = SERIAL.write().await;
+    let phase = "postgres-restart";
+    let emulator = emulator().await;
+    let deployment = Deployment::start(Mode::Scaled, token_comagic(&emulator)).await;
+    let load = Load::start(deployment.webhook_url.clone(), phase);
+    tokio::time::sleep(PRE).await;
+    let guard = PostgresGuard;
+    let restarted_at = Instant::now();
+    tokio::task::spawn_blocking(restart_postgres).await.unwrap();
+    let fault_end = Utc::now();
+    let restart_took = restarted_at.elapsed();
+    drop(guard);
+    tokio::time::sleep(POST + Duration::from_secs(2)).await;
+    let stats = load.finish().await;
+    println!("{phase}: pg_ctlcluster restart took {restart_took:.1?}");
+    let outcome = drain_and_check(
+        phase,
+        &deployment,
+        &emulator,
+        &stats,
+        1,
+        Some(fault_end),
+        DRAIN,
+    )
+    .await;
+    // Neither process was restarted: both still run.
+    outcome.report(&deployment);
+    let mut deployment = deployment;
+    for role in deployment.roles() {
+        let proc = deployment.procs.get_mut(role).unwrap();
+        assert!(
+            proc.child.try_wait().unwrap().is_none(),
+            "{role} exited after the PostgreSQL restart: {}",
+            deployment.log_tail(role)
+        );
+    }
+    deployment.stop().await;
+    outcome.assert_exactly_once();
+}
+
+/// A steady share of CoMagic calls misbehaves for `window`.
+async fn emulator_phase(
+    phase: &'static str,
+    every: usize,
+    window: Duration,
+    comagic: impl Fn(&RunningEmulator) -> Value,
+    make: impl Fn() -> Fault + Send + 'static,
+    counted: Option<&'static str>,
+) -> Outcome {
+    let _serial = SERIAL.read().await;
+    let emulator = emulator().await;
+    let deployment = Deployment::start(Mode::Scaled, comagic(&emulator)).await;
+    let load = Load::start(deployment.webhook_url.clone(), phase);
+    tokio::time::sleep(PRE).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let injector = inject_every(emulator.clone(), every, stop.clone(), make);
+    tokio::time::sleep(window).await;
+    stop.store(true, Ordering::SeqCst);
+    let injected = injector.await.unwrap();
+    let fault_end = Utc::now();
+    tokio::time::sleep(POST).await;
+    let stats = load.finish().await;
+    // Faults the emulator really applied (a queued one may still be pending), else injected.
+    let faults = match counted {
+        Some(outcome) => emulator
+            .calls()
+            .iter()
+            .filter(|c| c.outcome == outcome)
+            .count() as u64,
+        None => injected,
+    };
+    let outcome = drain_and_check(
+        phase,
+        &deployment,
+        &emulator,
+        &stats,
+        faults,
+        Some(fault_end),
+        DRAIN,
+    )
+    .await;
+    outcome.report(&deployment);
+    deployment.stop().await;
+    outcome
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn comagic_answers_20_percent_5xx() {
+    emulator_phase(
+        "comagic-5xx",
+        5,
+        Duration::from_secs(10),
+        token_comagic,
+        || Fault::HttpStatus {
+            status: 502,
+            count: 1,
+            method: None,
+        },
+        Some("http_502"),
+    )
+    .await
+    .assert_exactly_once();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn comagic_slower_than_the_client_timeout() {
+    // 3 s > BRIDGE_COMAGIC_TIMEOUT_SECS=2: the client gives up, but the emulator may still store
+    // the upload afterwards — the retry then meets duplicate_entity, which counts as delivered.
+    emulator_phase(
+        "comagic-slow",
+        5,
+        Duration::from_secs(10),
+        token_comagic,
+        || Fault::Delay {
+            duration: Duration::from_secs(3),
+            count: 1,
+            method: None,
+        },
+        None,
+    )
+    .await
+    .assert_exactly_once();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn comagic_drops_connections() {
+    emulator_phase(
+        "comagic-drop",
+        5,
+        Duration::from_secs(10),
+        token_comagic,
+        || Fault::DropConnection {
+            count: 1,
+            method: None,
+        },
+        Some("dropped"),
+    )
+    .await
+    .assert_exactly_once();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn comagic_login_tokens_expire_mid_load() {
+    let _serial = SERIAL.read().await;
+    let phase = "token-expired";
+    let emulator = emulator().await;
+    let deployment = Deployment::start(
+        Mode::Scaled,
+        json!({"api_url": emulator.api_url(), "login": "demo", "password": "demo-password"}),
+    )
+    .await;
+    let load = Load::start(deployment.webhook_url.clone(), phase);
+    tokio::time::sleep(PRE).await;
+    for _ in 0..5 {
+        emulator.expire_tokens();
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    let fault_end = Utc::now();
+    tokio::time::sleep(POST).await;
+    let stats = load.finish().await;
+    let calls = emulator.calls();
+    let expired = calls
+        .iter()
+        .filter(|c| c.outcome == "access_token_expired")
+        .count() as u64;
+    let logins = calls.iter().filter(|c| c.method == "login.user").count();
+    println!("{phase}: {logins} login.user calls");
+    let outcome = drain_and_check(
+        phase,
+        &deployment,
+        &emulator,
+        &stats,
+        expired,
+        Some(fault_end),
+        DRAIN,
+    )
+    .await;
+    outcome.report(&deployment);
+    deployment.stop().await;
+    outcome.assert_exactly_once();
+    assert!(expired > 0, "no call met an expired token");
+    assert!(logins > 1, "the client never logged in again");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn comagic_limit_exceeded_mid_load() {
+    let _serial = SERIAL.read().await;
+    let phase = "limit-exceeded";
+    let emulator = emulator().await;
+    let deployment = Deployment::start(Mode::Scaled, token_comagic(&emulator)).await;
+    let load = Load::start(deployment.webhook_url.clone(), phase);
+    tokio::time::sleep(PRE).await;
+    // Fresh windows: the minute window opens at the next call and closes 60 s later; the points
+    // are spent within seconds, then CoMagic answers limit_exceeded until the window closes.
+    let limited_at = Utc::now();
+    assert!(emulator.set_limits("demo-token", 30, 1_000_000));
+    // The bridge watches `metadata.limits` and stops before the budget is spent, so the limit
+    // is only met when someone else spends the account's points: another integration on the
+    // same account, played here by the test.
+    let http = reqwest::Client::new();
+    let mut spent = 0;
+    loop {
+        let answer: Value = http
+            .post(emulator.api_url())
+            .json(
+                &json!({"jsonrpc": "2.0", "id": spent, "method": "get.account",
+                "params": {"access_token": "demo-token"}}),
+            )
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if answer["error"]["data"]["mnemonic"] == "limit_exceeded" {
+            break;
+        }
+        assert!(answer.get("result").is_some(), "{answer}");
+        spent += 1;
+    }
+    println!("{phase}: the test spent {spent} points of the account's 30");
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let stats = load.finish().await;
+    let calls = emulator.calls();
+    let window_open = calls
+        .iter()
+        .filter(|c| c.at >= limited_at)
+        .map(|c| c.at)
+        .min()
+        .expect("calls after the limit");
+    let fault_end = window_open + chrono::Duration::seconds(60);
+    // A budget of 20 a minute would take minutes to drain the backlog: shortly before the
+    // window closes, give the account a real budget again (fresh windows). The bridge still
+    // waits for the reset CoMagic announced, so the fault ends when the window closes.
+    let raise_at = window_open + chrono::Duration::seconds(50);
+    tokio::time::sleep((raise_at - Utc::now()).to_std().unwrap_or_default()).await;
+    let limited_calls = emulator
+        .calls()
+        .iter()
+        .filter(|c| c.outcome == "limit_exceeded" && c.method != "get.account")
+        .count();
+    assert!(emulator.set_limits("demo-token", 10_000, 1_000_000));
+    println!("{phase}: {limited_calls} calls refused before the budget was raised");
+    let outcome = drain_and_check(
+        phase,
+        &deployment,
+        &emulator,
+        &stats,
+        0,
+        Some(fault_end),
+        DRAIN + Duration::from_secs(60),
+    )
+    .await;
+    let limited = emulator
+        .calls()
+        .iter()
+        .filter(|c| c.outcome == "limit_exceeded" && c.method != "get.account")
+        .count() as u64;
+    println!("{phase}: {limited} calls answered limit_exceeded");
+    let outcome = Outcome {
+        faults: limited,
+        ..outcome
+    };
+    outcome.report(&deployment);
+    deployment.stop().await;
+    outcome.assert_exactly_once();
+    assert!(limited > 0, "the limit was never reached");
+}
