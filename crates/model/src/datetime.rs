@@ -96,7 +96,8 @@ impl ComagicDateTime {
 
     /// Unix seconds, or milliseconds when above 10^11.
     pub fn from_unix(number: i64) -> Option<ComagicDateTime> {
-        let instant = if number.abs() > MILLIS_THRESHOLD {
+        // unsigned_abs: `i64::MIN.abs()` overflows (a huge negative JSON number saturates to it).
+        let instant = if number.unsigned_abs() > MILLIS_THRESHOLD.unsigned_abs() {
             DateTime::from_timestamp_millis(number)
         } else {
             DateTime::from_timestamp(number, 0)

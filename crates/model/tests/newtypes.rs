@@ -164,3 +164,14 @@ fn future_times_clamp_to_now() {
     let past = ComagicDateTime::from_utc(utc(2026, 11, 1, 0, 0, 0));
     assert_eq!(past.clamped_to(now), past);
 }
+
+/// Found by `cargo fuzz` (target `datetime`): a huge negative number saturates to `i64::MIN`,
+/// whose `abs()` overflowed.
+#[test]
+fn extreme_unix_numbers_are_refused_not_panics() {
+    assert!(ComagicDateTime::from_unix(i64::MIN).is_none());
+    assert!(ComagicDateTime::from_unix(i64::MAX).is_none());
+    let huge_negative = serde_json::json!(-77777777777777777777.0);
+    assert!(ComagicDateTime::from_value(&huge_negative, Moscow).is_err());
+    assert!(ComagicDateTime::parse("-77777777777777777777", Moscow).is_err());
+}
