@@ -519,8 +519,8 @@ async fn hostile_input_gets_clean_answers_and_the_bridge_keeps_working() {
     loop {
         let delivered = world.records().len();
         let dead = world.dead_letters().await.len();
-        // +1: the valid fixture above.
-        if delivered + dead >= accepted.len() + 1 {
+        let expected = accepted.len() + 1; // + the valid fixture above
+        if delivered + dead >= expected {
             break;
         }
         assert!(

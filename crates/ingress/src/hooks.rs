@@ -1,6 +1,7 @@
 //! `/hooks/leadback/{token}`: POST, GET and HEAD.
 
 use crate::response::IngressOutcome;
+use crate::throttle::UnknownTokenThrottle;
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, Path, RawQuery, State};
 use axum::http::{header, HeaderMap, Method};
@@ -13,7 +14,6 @@ use bridge_queue::{Envelope, EventQueue};
 use bridge_store::{Store, TokenHash, WebhookToken};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use leadback_model::RawPayload;
-use crate::throttle::UnknownTokenThrottle;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -88,7 +88,10 @@ pub fn hook_router(state: IngressState) -> Router {
 }
 
 async fn handle_hook(
-    State(HookState { inner: state, throttle }): State<HookState>,
+    State(HookState {
+        inner: state,
+        throttle,
+    }): State<HookState>,
     Path(token): Path<String>,
     method: Method,
     RawQuery(query): RawQuery,
@@ -98,8 +101,7 @@ async fn handle_hook(
 ) -> Response {
     let started = Instant::now();
     let mut outcome = accept(&state, &token, &method, query, &headers, body).await;
-    if let (IngressOutcome::UnknownToken, Some(Extension(ConnectInfo(addr)))) = (&outcome, client)
-    {
+    if let (IngressOutcome::UnknownToken, Some(Extension(ConnectInfo(addr)))) = (&outcome, client) {
         if let Err(wait) = throttle.spend(addr.ip()) {
             outcome = IngressOutcome::Throttled {
                 retry_after_secs: wait.as_secs().max(1),
@@ -118,14 +120,16 @@ async fn handle_hook(
         .with_label_values(&[label])
         .observe(started.elapsed().as_secs_f64());
     match &outcome {
-        IngressOutcome::Accepted { event_id } => {
-            tracing::info!(outcome = label, event_id = %event_id, "webhook accepted")
-        }
+        // Logged in `accept`, where the tenant is known.
+        IngressOutcome::Accepted { .. } => {}
         IngressOutcome::Unavailable { reason } => {
             tracing::warn!(outcome = label, reason = %reason, "webhook refused: queue unavailable")
         }
         IngressOutcome::Throttled { .. } => {
-            tracing::debug!(outcome = label, "webhook refused: too many unknown-token requests")
+            tracing::debug!(
+                outcome = label,
+                "webhook refused: too many unknown-token requests"
+            )
         }
         other => tracing::debug!(outcome = other.label(), "webhook answered"),
     }
@@ -160,8 +164,6 @@ async fn accept(
     if !tenant.active {
         return IngressOutcome::Inactive;
     }
-    let span = tracing::info_span!("webhook", tenant_id = %tenant.id);
-    let _guard = span.enter();
 
     // A declared length over the limit is refused before a byte of the body is read.
     let limit = state.config.body_limit;
@@ -244,7 +246,10 @@ async fn accept(
         .with_label_values(&[state.queue_backend])
         .observe(started.elapsed().as_secs_f64());
     match published {
-        Ok(Ok(())) => IngressOutcome::Accepted { event_id },
+        Ok(Ok(())) => {
+            tracing::info!(tenant_id = %tenant.id, event_id = %event_id, "webhook accepted");
+            IngressOutcome::Accepted { event_id }
+        }
         Ok(Err(e)) => IngressOutcome::Unavailable {
             reason: e.to_string(),
         },

@@ -10,5 +10,5 @@ mod serve;
 mod throttle;
 
 pub use hooks::{hook_router, IngressConfig, IngressState};
-pub use serve::{serve, ServeOptions};
 pub use response::IngressOutcome;
+pub use serve::{serve, ServeOptions};

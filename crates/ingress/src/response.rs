@@ -9,17 +9,29 @@ use serde_json::json;
 /// `leadback_bridge_ingress_requests_total`.
 #[derive(Debug)]
 pub enum IngressOutcome {
-    Accepted { event_id: String },
+    Accepted {
+        event_id: String,
+    },
     Ping,
     UnknownToken,
     Inactive,
-    BadRequest { reason: String },
-    TooLarge { limit: usize },
+    BadRequest {
+        reason: String,
+    },
+    TooLarge {
+        limit: usize,
+    },
     /// The body did not arrive within the body timeout.
-    BodyTimeout { after: std::time::Duration },
+    BodyTimeout {
+        after: std::time::Duration,
+    },
     /// Too many unknown-token requests from this client address.
-    Throttled { retry_after_secs: u64 },
-    Unavailable { reason: String },
+    Throttled {
+        retry_after_secs: u64,
+    },
+    Unavailable {
+        reason: String,
+    },
 }
 
 impl IngressOutcome {

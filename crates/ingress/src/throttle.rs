@@ -30,8 +30,7 @@ impl UnknownTokenThrottle {
     /// over the minute); 0 turns the throttle off.
     pub(crate) fn new(per_minute: u32) -> Self {
         Self {
-            limiter: NonZeroU32::new(per_minute)
-                .map(|n| RateLimiter::keyed(Quota::per_minute(n))),
+            limiter: NonZeroU32::new(per_minute).map(|n| RateLimiter::keyed(Quota::per_minute(n))),
             clock: DefaultClock::default(),
         }
     }
@@ -77,8 +76,14 @@ mod tests {
             assert!(throttle.spend(a).is_ok());
         }
         let wait = throttle.spend(a).unwrap_err();
-        assert!(wait > Duration::ZERO && wait <= Duration::from_secs(20), "{wait:?}");
-        assert!(throttle.spend(b).is_ok(), "another address has its own budget");
+        assert!(
+            wait > Duration::ZERO && wait <= Duration::from_secs(20),
+            "{wait:?}"
+        );
+        assert!(
+            throttle.spend(b).is_ok(),
+            "another address has its own budget"
+        );
     }
 
     #[test]

@@ -1,0 +1,463 @@
+//! No secret ever reaches the logs or the metrics: the real binary runs `serve` at trace level
+//! with JSON logs, two tenants (API key; login + password) deliver through the CoMagic emulator,
+//! CoMagic fails on purpose, the admin API is used — and the captured stdout + stderr and the
+//! `/metrics` page contain none of the webhook tokens, the API key, the password, the secret key
+//! or the admin token.
+
+use comagic_emulator::{AccountSeed, Emulator, EmulatorConfig, Fault};
+use secrecy::SecretString;
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use uuid::Uuid;
+
+const WAIT: Duration = Duration::from_secs(40);
+/// Trace for every crate of ours, debug for the rest (hyper, reqwest, sqlx …).
+const LOG_FILTER: &str = "debug,leadback_bridge=trace,bridge_app=trace,bridge_ingress=trace,\
+    bridge_worker=trace,bridge_store=trace,bridge_queue=trace,bridge_admin=trace,\
+    comagic_client=trace,leadback_model=trace,bridge_metrics=trace,tower_http=trace";
+
+fn marker(what: &str) -> String {
+    format!("{what}{}", Uuid::new_v4().simple())
+}
+
+struct Secrets {
+    access_token: String,
+    login: String,
+    password: String,
+    secret_key_hex: String,
+    admin_token: String,
+}
+
+fn bridge_command(data_dir: &Path, secrets: &Secrets) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_leadback-bridge"));
+    command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("BRIDGE_DATA_DIR", data_dir)
+        .env("BRIDGE_SECRET_KEY", &secrets.secret_key_hex)
+        .env("BRIDGE_ADMIN_TOKEN", &secrets.admin_token)
+        .env("BRIDGE_LOG_FORMAT", "json")
+        .env("BRIDGE_RETRY_TIERS", "1s")
+        .env("BRIDGE_MAX_ATTEMPTS", "3")
+        .env("RUST_LOG", LOG_FILTER);
+    command
+}
+
+/// `tenants create` on the data folder; returns the tenant id and its webhook token.
+fn create_tenant(
+    data_dir: &Path,
+    secrets: &Secrets,
+    comagic: Value,
+    name: &str,
+) -> (String, String) {
+    let settings = json!({
+        "name": name,
+        "active": true,
+        "comagic": comagic,
+        "ignore_session": false,
+        "set_tags": true, "tag_ids": [401],
+        "default_entity": "campaign", "default_campaign_id": 102, "default_site_id": 201,
+        "chat_employee_id": 501,
+        "timezone": "Europe/Moscow",
+        "upload_sessions": false
+    });
+    let file = data_dir.join(format!("{name}.json"));
+    std::fs::write(&file, settings.to_string()).unwrap();
+    let out = bridge_command(data_dir, secrets)
+        .args(["tenants", "create", "--settings"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::remove_file(&file).unwrap();
+    let created: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let url = created["webhook_url"].as_str().unwrap();
+    let token = url.rsplit('/').next().unwrap().to_owned();
+    (created["id"].as_str().unwrap().to_owned(), token)
+}
+
+/// Collects a child's output lines into `sink`.
+fn collect(
+    stream: impl Read + Send + 'static,
+    sink: Arc<Mutex<Vec<String>>>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines() {
+            match line {
+                Ok(line) => match sink.lock() {
+                    Ok(mut lines) => lines.push(line),
+                    Err(_) => return,
+                },
+                Err(_) => return,
+            }
+        }
+    })
+}
+
+/// The first `ip:port` in `text`.
+fn socket_addr_in(text: &str) -> Option<String> {
+    text.split(|c: char| !(c.is_ascii_digit() || c == '.' || c == ':'))
+        .find(|part| part.parse::<std::net::SocketAddr>().is_ok())
+        .map(str::to_owned)
+}
+
+/// Waits for the start-up line (a JSON log line, `leadback-bridge started`); returns the public
+/// and metrics addresses.
+fn wait_for_banner(lines: &Arc<Mutex<Vec<String>>>, child: &mut Child) -> (String, String) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let found = lines.lock().unwrap().iter().find_map(|line| {
+            let parsed: Value = serde_json::from_str(line).ok()?;
+            if parsed["message"] != "leadback-bridge started" {
+                return None;
+            }
+            let public = socket_addr_in(parsed["listen"].as_str()?)?;
+            let metrics = socket_addr_in(parsed["metrics"].as_str()?)?;
+            Some((public, metrics))
+        });
+        if let Some(found) = found {
+            return found;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!(
+                "bridge exited early ({status}): {:?}",
+                lines.lock().unwrap()
+            );
+        }
+        if Instant::now() > deadline {
+            let seen = lines.lock().unwrap().clone();
+            panic!("no start-up line: {seen:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Kills the bridge if the test fails before stopping it.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_secret_reaches_logs_or_metrics() {
+    let secrets = Secrets {
+        access_token: marker("apikey"),
+        login: marker("login"),
+        password: marker("password"),
+        // 32 bytes of hex: a recognisable pattern with a random tail.
+        secret_key_hex: format!("5ec7e7{}", &marker("")[..26]).repeat(2)[..64].to_owned(),
+        admin_token: marker("admintoken"),
+    };
+    let emulator = Emulator::start(EmulatorConfig {
+        // Two accounts, so the same fixtures are two sets of records (not duplicates).
+        accounts: vec![
+            AccountSeed {
+                name: "key-account".into(),
+                app_id: 90001,
+                access_tokens: vec![SecretString::from(secrets.access_token.clone())],
+                login: None,
+                password: None,
+                ..AccountSeed::demo()
+            },
+            AccountSeed {
+                name: "login-account".into(),
+                app_id: 90002,
+                access_tokens: Vec::new(),
+                login: Some(secrets.login.clone()),
+                password: Some(SecretString::from(secrets.password.clone())),
+                ..AccountSeed::demo()
+            },
+        ],
+        ..EmulatorConfig::default()
+    })
+    .await
+    .unwrap();
+    let api_url = emulator.api_url();
+    let data = tempfile::tempdir().unwrap();
+    let (key_tenant, key_token) = create_tenant(
+        data.path(),
+        &secrets,
+        json!({"api_url": api_url, "access_token": secrets.access_token}),
+        "key-shop",
+    );
+    let (login_tenant, login_token) = create_tenant(
+        data.path(),
+        &secrets,
+        json!({"api_url": api_url, "login": secrets.login, "password": secrets.password}),
+        "login-shop",
+    );
+
+    let child = bridge_command(data.path(), &secrets)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            "127.0.0.1:0",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut child = KillOnDrop(child);
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let readers = [
+        collect(child.0.stdout.take().unwrap(), lines.clone()),
+        collect(child.0.stderr.take().unwrap(), lines.clone()),
+    ];
+    let (public, metrics_addr) = wait_for_banner(&lines, &mut child.0);
+    let http = reqwest::Client::new();
+    let hook = |token: &str| format!("http://{public}/hooks/leadback/{token}");
+
+    // CoMagic misbehaves first: an HTTP 500, a JSON-RPC error, an expired login token.
+    emulator.inject(Fault::HttpStatus {
+        status: 500,
+        count: 1,
+        method: Some("upload.offline_messages".into()),
+    });
+    emulator.inject(Fault::RpcError {
+        code: -32603,
+        mnemonic: "internal_error".into(),
+        message: "injected failure".into(),
+        count: 1,
+        method: Some("upload.chats".into()),
+    });
+    emulator.expire_tokens();
+
+    let fixtures = [
+        ("callback-basic.json", "application/json"),
+        ("callback-form.txt", "application/x-www-form-urlencoded"),
+        ("chat-basic.json", "application/json"),
+    ];
+    for token in [&key_token, &login_token] {
+        for (name, content_type) in fixtures {
+            let body = std::fs::read(
+                Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("tests/fixtures/leadback")
+                    .join(name),
+            )
+            .unwrap();
+            let response = http
+                .post(hook(token))
+                .header("content-type", content_type)
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status().as_u16(), 200, "{name}");
+        }
+        // A body the worker cannot map: a dead letter with a reason.
+        let response = http
+            .post(hook(token))
+            .header("content-type", "application/json")
+            .body(r#"{"event":"callback","id":"nothing-to-map"}"#)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 200);
+        // A body that does not parse.
+        let response = http
+            .post(hook(token))
+            .header("content-type", "application/json")
+            .body("{")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 400);
+    }
+    // Wrong tokens: well-formed, malformed, and a real token with one character changed.
+    let mut near_miss = key_token.clone().into_bytes();
+    near_miss[0] = if near_miss[0] == b'A' { b'B' } else { b'A' };
+    let near_miss = String::from_utf8(near_miss).unwrap();
+    for token in ["C".repeat(43), "short".to_owned(), near_miss.clone()] {
+        let response = http
+            .post(hook(&token))
+            .body("phone=1")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 404);
+    }
+
+    // The admin API with the admin token (and once with a wrong one).
+    let admin = |path: &str| format!("http://{public}/admin/v1/{path}");
+    let response = http
+        .get(admin("tenants"))
+        .bearer_auth(&secrets.admin_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let listed = response.text().await.unwrap();
+    assert!(!listed.contains(&secrets.access_token) && !listed.contains(&secrets.password));
+    for tenant in [&key_tenant, &login_tenant] {
+        let response = http
+            .get(admin(&format!("tenants/{tenant}/comagic/campaigns")))
+            .bearer_auth(&secrets.admin_token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status().as_u16(),
+            200,
+            "{}",
+            response.text().await.unwrap_or_default()
+        );
+    }
+    let response = http
+        .get(admin("tenants"))
+        .bearer_auth(format!("{}x", secrets.admin_token))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 401);
+    let response = http
+        .get(admin("dead-letters"))
+        .bearer_auth(&secrets.admin_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+
+    // Every fixture of both tenants arrives (after the retries), the unmappable ones die.
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let records: Vec<Value> = emulator
+            .records()
+            .into_iter()
+            .map(|r| serde_json::to_value(r).unwrap())
+            .filter(|r| r["kind"] != "session")
+            .collect();
+        let tagged = records.iter().filter(|r| r["tags"] == json!([401])).count();
+        if tagged >= 2 * fixtures.len() {
+            break;
+        }
+        if Instant::now() > deadline {
+            let warnings: Vec<String> = lines
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|l| l.contains("\"WARN\"") || l.contains("\"ERROR\""))
+                .cloned()
+                .collect();
+            let summary: Vec<String> = records
+                .iter()
+                .map(|r| {
+                    format!(
+                        "{} {} {} {}",
+                        r["account"], r["kind"], r["ext_id"], r["tags"]
+                    )
+                })
+                .collect();
+            panic!("records: {summary:#?}\nwarnings and errors: {warnings:#?}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // The unmappable ones die quickly (a permanent mapping error): give the worker a moment.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let dead: Value = http
+        .get(admin("dead-letters"))
+        .bearer_auth(&secrets.admin_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let metrics = http
+        .get(format!("http://{metrics_addr}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+
+    // Stop it the way an operator does, so shutdown logs are checked too.
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.0.id().to_string()])
+        .status();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while child.0.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "bridge did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for reader in readers {
+        reader.join().unwrap();
+    }
+    let lines = lines.lock().unwrap().clone();
+    let output = lines.join("\n");
+    assert!(
+        output.contains("webhook accepted"),
+        "the logs were captured: {output}"
+    );
+    assert!(
+        output.contains("\"level\":\"TRACE\"") || output.contains("\"level\":\"DEBUG\""),
+        "debug logging was on"
+    );
+
+    let forbidden = [
+        ("webhook token of the key tenant", key_token.as_str()),
+        ("webhook token of the login tenant", login_token.as_str()),
+        ("a near-miss token", near_miss.as_str()),
+        ("CoMagic API key", secrets.access_token.as_str()),
+        ("CoMagic password", secrets.password.as_str()),
+        ("secret key (hex)", secrets.secret_key_hex.as_str()),
+        ("admin token", secrets.admin_token.as_str()),
+    ];
+    let upper_key = secrets.secret_key_hex.to_uppercase();
+    for (what, secret) in forbidden
+        .iter()
+        .chain([("secret key (HEX)", upper_key.as_str())].iter())
+    {
+        if let Some(line) = lines.iter().find(|l| l.contains(secret)) {
+            panic!("{what} is in the logs: {line}");
+        }
+        assert!(!metrics.contains(secret), "{what} is in /metrics");
+        assert!(
+            !dead.to_string().contains(secret),
+            "{what} is in the dead-letter API"
+        );
+    }
+    // No token-shaped label at all in the metrics (tenant ids are UUIDs, tokens are 43 chars).
+    assert!(
+        metrics.contains("leadback_bridge_ingress_requests_total"),
+        "{metrics}"
+    );
+    assert!(!metrics.contains("/hooks/"), "no paths in metrics");
+
+    // Every JSON log line about an event also names its tenant.
+    let mut about_events = 0;
+    for line in &lines {
+        let Ok(parsed) = serde_json::from_str::<Value>(line) else {
+            continue;
+        };
+        let text = parsed.to_string();
+        if text.contains("\"event_id\"") {
+            about_events += 1;
+            assert!(
+                text.contains("\"tenant_id\""),
+                "event log line without tenant_id: {line}"
+            );
+        }
+    }
+    assert!(
+        about_events >= 2 * fixtures.len(),
+        "event log lines: {about_events}"
+    );
+    emulator.shutdown().await;
+}
