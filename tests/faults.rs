@@ -442,6 +442,9 @@ struct Outcome {
     duplicated: Vec<String>,
     delivered_and_dead: Vec<String>,
     untagged: usize,
+    /// Calls CoMagic answered `duplicate_entity`: an upload that had reached CoMagic was sent
+    /// again (and counted as delivered).
+    duplicate_answers: usize,
     recover: Option<Duration>,
     /// From the end of the fault to the next `200 accepted`.
     accepting: Option<Duration>,
@@ -453,7 +456,7 @@ impl Outcome {
     fn report(&self, deployment: &Deployment) {
         header();
         println!(
-            "| {:<16} | {:>4} | {:>8} | {:>6} | {:>9} | {:>4} | {:>4} | {:>10} | {:>7} | {:>9} | {:>9} | {:>7} | {:?}",
+            "| {:<16} | {:>4} | {:>8} | {:>6} | {:>9} | {:>4} | {:>4} | {:>10} | {:>8} | {:>11} | {:>9} | {:>9} | {:>7} | {:?}",
             self.phase,
             self.sent,
             self.accepted,
@@ -463,6 +466,7 @@ impl Outcome {
             self.lost.len(),
             self.duplicated.len(),
             self.untagged,
+            self.duplicate_answers,
             secs(self.recover),
             secs(self.accepting),
             format!("{:.1} s", self.drain.as_secs_f64()),
@@ -505,7 +509,7 @@ fn secs(d: Option<Duration>) -> String {
 
 fn header() {
     println!(
-        "| fault            | sent | accepted | faults | delivered | dead | lost | duplicated | untagged | recovered | accepting | drained | refused (status → n, 0 = no answer)"
+        "| fault            | sent | accepted | faults | delivered | dead | lost | duplicated | untagged | dup answers | recovered | accepting | drained | refused (status → n, 0 = no answer)"
     );
 }
 
@@ -643,6 +647,11 @@ async fn drain_and_check(
         duplicated,
         delivered_and_dead,
         untagged,
+        duplicate_answers: emulator
+            .calls()
+            .iter()
+            .filter(|c| c.outcome == "duplicate_entity")
+            .count(),
         recover,
         accepting,
         drain,
@@ -757,22 +766,39 @@ async fn kill_phase(phase: &'static str, mode: Mode, role: &'static str) -> Outc
     let load = Load::start(deployment.webhook_url.clone(), phase);
     tokio::time::sleep(PRE).await;
     let mut kills = 0;
-    for _ in 0..2 {
-        // Slow calls: the kill lands while uploads are on the wire or answered but not yet
-        // recorded in the ledger.
+    let mut fault_end = Utc::now();
+    for round in 0..2 {
+        // Slow calls: the kill lands while uploads are on the wire.
         emulator.inject(Fault::Delay {
             duration: Duration::from_millis(400),
             count: 4,
             method: None,
         });
-        tokio::time::sleep(Duration::from_millis(600)).await;
+        // The worst moment: CoMagic has stored the upload, the ledger does not know yet. With
+        // PostgreSQL the test holds that moment open: it locks the ledger against writes, so
+        // uploads succeed and their ledger writes wait; the worker dies right there, and its
+        // waiting statements are cancelled before the lock is released.
+        let ledger_lock = match (&deployment.pg_database, round) {
+            (Some(db), 1) => Some(LedgerLock::take(db).await),
+            _ => None,
+        };
+        tokio::time::sleep(Duration::from_millis(if ledger_lock.is_some() {
+            1500
+        } else {
+            600
+        }))
+        .await;
         deployment.kill(role).await;
+        if let Some(lock) = ledger_lock {
+            lock.release().await;
+        }
         kills += 1;
         tokio::time::sleep(Duration::from_secs(2)).await;
         deployment.spawn(role).await;
+        // Back and ready: from here on the time to recover runs.
+        fault_end = Utc::now();
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
-    let fault_end = Utc::now();
     tokio::time::sleep(POST).await;
     let stats = load.finish().await;
     let outcome = drain_and_check(
@@ -790,11 +816,68 @@ async fn kill_phase(phase: &'static str, mode: Mode, role: &'static str) -> Outc
     outcome
 }
 
+/// A transaction holding `LOCK TABLE ledger IN EXCLUSIVE MODE` (reads pass, writes wait).
+struct LedgerLock {
+    conn: sqlx::PgConnection,
+    db: String,
+}
+
+impl LedgerLock {
+    async fn take(db: &str) -> LedgerLock {
+        use sqlx::Connection;
+        let mut conn =
+            sqlx::PgConnection::connect(&format!("postgres://postgres@127.0.0.1:5432/{db}"))
+                .await
+                .unwrap();
+        sqlx::query("BEGIN").execute(&mut conn).await.unwrap();
+        sqlx::query("LOCK TABLE ledger IN EXCLUSIVE MODE")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        LedgerLock {
+            conn,
+            db: db.to_owned(),
+        }
+    }
+
+    /// Terminates the sessions still waiting for the lock (the killed worker's: PostgreSQL
+    /// would otherwise run their writes once the lock goes), then releases it.
+    async fn release(mut self) {
+        use sqlx::Connection;
+        let waiting: Vec<(i32,)> = sqlx::query_as(
+            "SELECT pid FROM pg_stat_activity \
+             WHERE datname = $1 AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()",
+        )
+        .bind(&self.db)
+        .fetch_all(&mut self.conn)
+        .await
+        .unwrap();
+        for (pid,) in &waiting {
+            sqlx::query("SELECT pg_terminate_backend($1)")
+                .bind(pid)
+                .execute(&mut self.conn)
+                .await
+                .unwrap();
+        }
+        println!("ledger lock: {} waiting writes cancelled", waiting.len());
+        sqlx::query("ROLLBACK")
+            .execute(&mut self.conn)
+            .await
+            .unwrap();
+        self.conn.close().await.unwrap();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn worker_sigkill_mid_delivery() {
-    kill_phase("worker-kill", Mode::Scaled, "worker")
-        .await
-        .assert_exactly_once();
+    let outcome = kill_phase("worker-kill", Mode::Scaled, "worker").await;
+    outcome.assert_exactly_once();
+    // The kill hit uploads CoMagic had stored but the ledger had not recorded: they were sent
+    // again and CoMagic answered duplicate_entity — counted as delivered, not stored twice.
+    assert!(
+        outcome.duplicate_answers > 0,
+        "the kill never caught an upload between CoMagic and the ledger"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -806,9 +889,8 @@ async fn ingress_sigkill_mid_load() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn embedded_serve_sigkill_mid_delivery() {
-    kill_phase("serve-kill", Mode::Embedded, "serve")
-        .await
-        .assert_exactly_once();
+    let outcome = kill_phase("serve-kill", Mode::Embedded, "serve").await;
+    outcome.assert_exactly_once();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -836,7 +918,9 @@ async fn rabbitmq_stopped_and_started_mid_load() {
     drop(guard);
     tokio::time::sleep(POST + Duration::from_secs(2)).await;
     let stats = load.finish().await;
-    println!("{phase}: broker down {down:.1?}; while down: {during:?}");
+    println!(
+        "{phase}: broker down {down:.1?}; (accepted so far, refused so far) when it came back: {during:?}"
+    );
     let outcome = drain_and_check(
         phase,
         &deployment,
