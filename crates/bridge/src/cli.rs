@@ -116,6 +116,15 @@ struct RunArgs {
     /// Largest accepted webhook body, bytes.
     #[arg(long, env = "BRIDGE_BODY_LIMIT", default_value_t = 256 * 1024)]
     body_limit: usize,
+    /// Seconds a client may take to send the whole body (slower → 408).
+    #[arg(long, env = "BRIDGE_BODY_TIMEOUT_SECS", default_value_t = 10)]
+    body_timeout_secs: u64,
+    /// Seconds a client may take to send the request head (slower → connection closed).
+    #[arg(long, env = "BRIDGE_HEADER_TIMEOUT_SECS", default_value_t = 10)]
+    header_timeout_secs: u64,
+    /// Unknown-token requests allowed per client address and minute before 429 (0: no limit).
+    #[arg(long, env = "BRIDGE_UNKNOWN_TOKEN_PER_MINUTE", default_value_t = 20)]
+    unknown_token_per_minute: u32,
     /// Seconds a publish may wait for the queue's confirm before answering 503.
     #[arg(long, env = "BRIDGE_PUBLISH_TIMEOUT_SECS", default_value_t = 10)]
     publish_timeout_secs: u64,
@@ -361,6 +370,9 @@ impl RunArgs {
                 batch_linger_ms: 100,
                 body_limit: 256 * 1024,
                 publish_timeout_secs: 10,
+                body_timeout_secs: 10,
+                header_timeout_secs: 10,
+                unknown_token_per_minute: 20,
                 comagic_timeout_secs: 15,
                 shutdown_grace_secs: 20,
             },
@@ -383,7 +395,9 @@ fn build_config(common: &CommonArgs, args: RunArgs, roles: Roles) -> anyhow::Res
         ingress: IngressConfig {
             body_limit: args.body_limit,
             publish_timeout: Duration::from_secs(args.publish_timeout_secs),
-            ..IngressConfig::default()
+            body_timeout: Duration::from_secs(args.body_timeout_secs.max(1)),
+            header_timeout: Duration::from_secs(args.header_timeout_secs.max(1)),
+            unknown_token_per_minute: args.unknown_token_per_minute,
         },
         worker: WorkerConfig {
             concurrency: args.concurrency.max(1),
@@ -422,7 +436,10 @@ async fn run_role(common: &CommonArgs, args: RunArgs, roles: Roles) -> anyhow::R
             role = roles.name(),
             listen = %running.addr,
             public_url = %running.public_url,
-            metrics = ?running.metrics_addr,
+            metrics = %running
+                .metrics_addr
+                .map(|a| a.to_string())
+                .unwrap_or_else(|| "off".into()),
             database = %store_where,
             queue = %queue_where,
             data_dir = %data_dir.display(),
