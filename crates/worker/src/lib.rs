@@ -32,8 +32,10 @@ use tokio_util::sync::CancellationToken;
 /// Worker tunables, filled by the app from flags / environment.
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
-    /// Deliveries in flight at once (= the queue prefetch). Raised to twice `batch_size` when
-    /// lower, so a batch can fill while the previous one is in flight.
+    /// Deliveries in flight at once (= the queue prefetch). Raised to eight times `batch_size`
+    /// when lower: with batching, an event's time in flight includes the batch's linger and
+    /// its ledger writes, so a small prefetch caps throughput (Little's law; see
+    /// docs/benchmarks.md).
     pub concurrency: u16,
     /// Attempts before a retryable failure is dead-lettered as `exhausted`.
     pub max_attempts: u32,
@@ -58,10 +60,10 @@ impl WorkerConfig {
             .clamp(1, leadback_model::comagic::MAX_UPLOAD_BATCH)
     }
 
-    /// The queue prefetch: `concurrency`, but at least two batches' worth.
+    /// The queue prefetch: `concurrency`, but at least eight batches' worth.
     pub fn prefetch(&self) -> u16 {
-        let two_batches = u16::try_from(self.effective_batch_size() * 2).unwrap_or(u16::MAX);
-        self.concurrency.max(two_batches).max(1)
+        let batches = u16::try_from(self.effective_batch_size() * 8).unwrap_or(u16::MAX);
+        self.concurrency.max(batches).max(1)
     }
 }
 
