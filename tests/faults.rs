@@ -778,8 +778,8 @@ async fn kill_phase(phase: &'static str, mode: Mode, role: &'static str) -> Outc
         // PostgreSQL the test holds that moment open: it locks the ledger against writes, so
         // uploads succeed and their ledger writes wait; the worker dies right there, and its
         // waiting statements are cancelled before the lock is released.
-        let ledger_lock = match (&deployment.pg_database, round) {
-            (Some(db), 1) => Some(LedgerLock::take(db).await),
+        let ledger_lock = match (&deployment.pg_database, role, round) {
+            (Some(db), "worker", 1) => Some(LedgerLock::take(db).await),
             _ => None,
         };
         tokio::time::sleep(Duration::from_millis(if ledger_lock.is_some() {
