@@ -1,28 +1,23 @@
 //! Crash safety of the embedded mode: `serve` killed with SIGKILL while events are in flight,
 //! started again — every accepted event ends as exactly one CoMagic record.
 
+mod support;
+
 use comagic_emulator::{Emulator, EmulatorConfig, Fault};
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use support::process::{bridge_command, free_port, wait_http_ok};
 
 fn command(data_dir: &std::path::Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_leadback-bridge"));
-    cmd.env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("BRIDGE_DATA_DIR", data_dir)
-        .env("BRIDGE_RETRY_TIERS", "1s,2s")
-        .env("RUST_LOG", "warn");
+    let mut cmd = bridge_command(data_dir, "warn");
+    cmd.env("BRIDGE_RETRY_TIERS", "1s,2s");
     cmd
+}
+
+async fn wait_ready(http: &reqwest::Client, port: u16) {
+    wait_http_ok(http, &format!("http://127.0.0.1:{port}/healthz")).await
 }
 
 fn start_serve(data_dir: &std::path::Path, port: u16) -> Child {
@@ -34,23 +29,6 @@ fn start_serve(data_dir: &std::path::Path, port: u16) -> Child {
         .stderr(Stdio::null())
         .spawn()
         .expect("serve starts")
-}
-
-async fn wait_ready(http: &reqwest::Client, port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if let Ok(r) = http
-            .get(format!("http://127.0.0.1:{port}/healthz"))
-            .send()
-            .await
-        {
-            if r.status().is_success() {
-                return;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("serve did not come up on port {port}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

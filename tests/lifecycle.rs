@@ -2,28 +2,22 @@
 //! listener, JSON logs, and SIGTERM draining in-flight deliveries within the grace period with
 //! nothing lost and nothing doubled.
 
+mod support;
+
 use comagic_emulator::{Emulator, EmulatorConfig, Fault, RecordKind};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use support::process::{bridge_command, free_port, wait_http_ok};
 
 fn command(data_dir: &std::path::Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_leadback-bridge"));
-    cmd.env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("BRIDGE_DATA_DIR", data_dir)
-        .env("RUST_LOG", "info");
-    cmd
+    bridge_command(data_dir, "info")
+}
+
+async fn wait_ready(http: &reqwest::Client, port: u16) {
+    wait_http_ok(http, &format!("http://127.0.0.1:{port}/readyz")).await
 }
 
 fn create_tenant(dir: &std::path::Path, api_url: &str, port: u16) -> String {
@@ -56,23 +50,6 @@ fn create_tenant(dir: &std::path::Path, api_url: &str, port: u16) -> String {
     );
     let created: Value = serde_json::from_slice(&out.stdout).unwrap();
     created["webhook_url"].as_str().unwrap().to_owned()
-}
-
-async fn wait_ready(http: &reqwest::Client, port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if let Ok(r) = http
-            .get(format!("http://127.0.0.1:{port}/readyz"))
-            .send()
-            .await
-        {
-            if r.status().is_success() {
-                return;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("not ready on port {port}");
 }
 
 fn sigterm(child: &Child) {

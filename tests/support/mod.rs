@@ -5,6 +5,8 @@
 //! database and RabbitMQ queue prefix (scaled-out backends), so tests run in parallel.
 #![allow(dead_code)]
 
+pub mod process;
+
 use bridge_app::{BackendPlan, BridgeConfig, Roles, RunningBridge};
 use bridge_ingress::IngressConfig;
 use bridge_queue::RetryTiers;
