@@ -20,6 +20,8 @@
 
 mod support;
 
+use support::process::free_port;
+
 use chrono::{DateTime, Utc};
 use comagic_emulator::{Emulator, EmulatorConfig, Fault, RecordKind, RunningEmulator};
 use serde_json::{json, Value};
@@ -41,14 +43,6 @@ const RETRY_TIERS: &str = "1s,2s,3s";
 const RATE: u64 = 20;
 /// Every n-th event is a chat, the others callbacks.
 const CHAT_EVERY: u64 = 5;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn short_tag() -> String {
     uuid::Uuid::new_v4().simple().to_string()[..10].to_owned()

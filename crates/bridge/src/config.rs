@@ -142,16 +142,6 @@ pub struct BridgeConfig {
     pub depth_refresh: std::time::Duration,
 }
 
-impl BridgeConfig {
-    /// The URL Leadback is given for a token.
-    pub fn webhook_url(public_url: &str, token: &str) -> String {
-        format!(
-            "{}/hooks/leadback/{token}",
-            public_url.trim_end_matches('/')
-        )
-    }
-}
-
 /// The secret key: `BRIDGE_SECRET_KEY` when given; otherwise, for a SQLite store only, a key
 /// generated on first start and kept beside the database (`<data dir>/secret.key`, mode 0600).
 /// With PostgreSQL the key must be given: a key on one host's disk cannot serve a cluster.

@@ -51,7 +51,7 @@ impl RunningBridge {
     }
 
     pub fn webhook_url(&self, token: &str) -> String {
-        BridgeConfig::webhook_url(&self.public_url, token)
+        bridge_admin::webhook_url(&self.public_url, token)
     }
 }
 

@@ -1,8 +1,7 @@
 //! `leadback-bridge tenants …`: the operator's view of tenants, printed as JSON.
 
-use crate::config::BridgeConfig;
 use anyhow::Context;
-use bridge_admin::{tenant_json, TenantFile};
+use bridge_admin::{tenant_json, webhook_url, TenantFile};
 use bridge_store::Store;
 use clap::Subcommand;
 use serde_json::{json, Value};
@@ -39,7 +38,7 @@ impl TenantCommand {
                 let input = read_file(&settings)?.into_input(true)?;
                 let (tenant, token) = store.create_tenant(input).await?;
                 let mut out = tenant_json(&tenant);
-                out["webhook_url"] = json!(BridgeConfig::webhook_url(public_url, token.as_str()));
+                out["webhook_url"] = json!(webhook_url(public_url, token.as_str()));
                 Ok(out)
             }
             TenantCommand::List => {
@@ -62,7 +61,7 @@ impl TenantCommand {
                 let token = store.rotate_token(id).await?;
                 Ok(json!({
                     "id": id,
-                    "webhook_url": BridgeConfig::webhook_url(public_url, token.as_str()),
+                    "webhook_url": webhook_url(public_url, token.as_str()),
                 }))
             }
             TenantCommand::Deactivate { id } => {

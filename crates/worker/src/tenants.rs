@@ -99,11 +99,6 @@ impl TenantDirectory {
             _ => false,
         }
     }
-
-    /// Drops the cached entry so the next event reads fresh settings.
-    pub async fn forget(&self, id: Uuid) {
-        self.cache.lock().await.remove(&id);
-    }
 }
 
 /// Why a tenant could not be loaded.
