@@ -11,6 +11,7 @@ mod support;
 use fantoccini::{ClientBuilder, Locator};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+use support::process::free_port;
 use support::{Backend, World};
 
 struct Driver(Child);
@@ -22,17 +23,24 @@ impl Drop for Driver {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn tools_present() -> bool {
     std::path::Path::new("/usr/bin/chromedriver").exists()
         && std::path::Path::new("/usr/bin/chromium").exists()
+}
+
+/// Clicks an element that loads another page and waits until the old page is gone (its element
+/// goes stale), so the next lookup cannot find the same id on the page being left.
+async fn click_and_wait_for_next_page(browser: &fantoccini::Client, css: &str) {
+    let element = browser.find(Locator::Css(css)).await.unwrap();
+    element.click().await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while element.is_displayed().await.is_ok() {
+        assert!(
+            Instant::now() < deadline,
+            "clicking {css} did not load a new page"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -97,20 +105,8 @@ async fn settings_page_end_to_end_in_chromium() {
         .send_keys("test-admin-token")
         .await
         .unwrap();
-    browser
-        .find(Locator::Css("#sign-in"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    browser
-        .find(Locator::Css("#new-tenant"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click_and_wait_for_next_page(&browser, "#sign-in").await;
+    click_and_wait_for_next_page(&browser, "#new-tenant").await;
 
     // Step 1: name and the CoMagic credentials (the emulator).
     browser
@@ -130,13 +126,7 @@ async fn settings_page_end_to_end_in_chromium() {
         .send_keys("demo-token")
         .await
         .unwrap();
-    browser
-        .find(Locator::Css("#create"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click_and_wait_for_next_page(&browser, "#create").await;
 
     // Step 2: the settings card. "Campaign or source" on → the source list appears.
     let source_block = browser.find(Locator::Css("#source-block")).await.unwrap();
@@ -192,13 +182,7 @@ async fn settings_page_end_to_end_in_chromium() {
     if !active.is_selected().await.unwrap() {
         active.click().await.unwrap();
     }
-    browser
-        .find(Locator::Css("#save"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click_and_wait_for_next_page(&browser, "#save").await;
 
     // After saving: the webhook URL and where to paste it in Leadback.
     let url = browser
