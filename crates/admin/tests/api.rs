@@ -610,6 +610,7 @@ async fn deliveries_are_listed_newest_first() {
                 attempts: 1,
                 received_at: at,
                 delivered_at: at,
+                complete: true,
             })
             .await
             .unwrap();

@@ -152,7 +152,12 @@ async fn accept(
     if !WebhookToken::looks_valid(token) {
         return IngressOutcome::UnknownToken;
     }
-    let tenant = match state.store.tenant_by_token(&TokenHash::of(token)).await {
+    // Only the id and the active flag: no settings parsed, no credentials decrypted per request.
+    let tenant = match state
+        .store
+        .tenant_route_by_token(&TokenHash::of(token))
+        .await
+    {
         Ok(Some(tenant)) => tenant,
         Ok(None) => return IngressOutcome::UnknownToken,
         Err(e) => {

@@ -18,7 +18,8 @@ pub use crypto::SecretKey;
 pub use error::{DatabaseError, StoreError};
 pub use token::{TokenHash, WebhookToken};
 pub use types::{
-    DeadLetter, DeadLetterFilter, LedgerEntry, NewDeadLetter, Tenant, TenantInput, UploadRecord,
+    DeadLetter, DeadLetterFilter, LedgerEntry, NewDeadLetter, Tenant, TenantInput, TenantRoute,
+    UploadRecord,
 };
 
 use async_trait::async_trait;
@@ -62,6 +63,12 @@ pub trait Store: Send + Sync + 'static {
     async fn list_tenants(&self) -> Result<Vec<Tenant>, StoreError>;
     /// The tenant whose current token hashes to `hash` (active or not).
     async fn tenant_by_token(&self, hash: &TokenHash) -> Result<Option<Tenant>, StoreError>;
+    /// Only the id and active flag of the tenant whose current token hashes to `hash`: what
+    /// the ingress needs per webhook, without parsing settings or decrypting credentials.
+    async fn tenant_route_by_token(
+        &self,
+        hash: &TokenHash,
+    ) -> Result<Option<TenantRoute>, StoreError>;
     /// Issues a new token; the old one stops matching at once.
     async fn rotate_token(&self, id: Uuid) -> Result<WebhookToken, StoreError>;
     async fn set_active(&self, id: Uuid, active: bool) -> Result<(), StoreError>;
@@ -76,7 +83,18 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Option<LedgerEntry>, StoreError>;
     /// Records that the record reached CoMagic. Idempotent: a second call for the same event
     /// keeps the first row and returns `false`.
-    async fn ledger_record_upload(&self, upload: &UploadRecord) -> Result<bool, StoreError>;
+    async fn ledger_record_upload(&self, upload: &UploadRecord) -> Result<bool, StoreError> {
+        let inserted = self
+            .ledger_record_uploads(std::slice::from_ref(upload))
+            .await?;
+        Ok(inserted.first().copied().unwrap_or(false))
+    }
+    /// [`Store::ledger_record_upload`] for a whole upload batch in one transaction (one
+    /// commit instead of one per event); `true` for each record that was new.
+    async fn ledger_record_uploads(
+        &self,
+        uploads: &[UploadRecord],
+    ) -> Result<Vec<bool>, StoreError>;
     /// Adds tag ids to the set already put on the record.
     async fn ledger_add_tags(
         &self,

@@ -23,6 +23,9 @@ pub(crate) const DELETE_CHUNK: usize = 500;
 pub(crate) const TENANT_COLUMNS: &str = "id, name, active, settings, api_url, auth_kind, \
      credentials_ciphertext, created_at, updated_at";
 
+/// What the ingress needs of a tenant: no settings to parse, no credentials to decrypt.
+pub(crate) const TENANT_ROUTE: &str = "SELECT id, active FROM tenants WHERE token_hash = $1";
+
 pub(crate) const INSERT_TENANT: &str = "INSERT INTO tenants (id, name, active, settings, api_url, \
      auth_kind, credentials_ciphertext, token_hash, created_at, updated_at) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)";
@@ -40,7 +43,7 @@ pub(crate) const LEDGER_COLUMNS: &str = "tenant_id, event_id, kind, ext_id, coma
      tagged, complete, received_at, delivered_at";
 pub(crate) const LEDGER_INSERT: &str = "INSERT INTO ledger (tenant_id, event_id, kind, ext_id, \
      comagic_id, attempts, tagged, complete, received_at, delivered_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, '[]', FALSE, $7, $8) \
+     VALUES ($1, $2, $3, $4, $5, $6, '[]', $9, $7, $8) \
      ON CONFLICT (tenant_id, event_id) DO NOTHING";
 pub(crate) const LEDGER_COMPLETE: &str =
     "UPDATE ledger SET complete = TRUE WHERE tenant_id = $1 AND event_id = $2";

@@ -5,7 +5,7 @@
 use crate::rows::{self, DeadLetterRow, LedgerRow, TenantRow};
 use crate::{
     DeadLetter, DeadLetterFilter, LedgerEntry, NewDeadLetter, SecretKey, Store, StoreError, Tenant,
-    TenantInput, TokenHash, UploadRecord, WebhookToken,
+    TenantInput, TenantRoute, TokenHash, UploadRecord, WebhookToken,
 };
 use async_trait::async_trait;
 use sqlx::sqlite::{
@@ -222,6 +222,17 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn tenant_route_by_token(
+        &self,
+        hash: &TokenHash,
+    ) -> Result<Option<TenantRoute>, StoreError> {
+        let row: Option<(Uuid, bool)> = sqlx::query_as(rows::TENANT_ROUTE)
+            .bind(hash.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|(id, active)| TenantRoute { id, active }))
+    }
+
     async fn rotate_token(&self, id: Uuid) -> Result<WebhookToken, StoreError> {
         let token = WebhookToken::generate();
         let done = sqlx::query(rows::ROTATE_TOKEN)
@@ -279,19 +290,30 @@ impl Store for SqliteStore {
             .transpose()
     }
 
-    async fn ledger_record_upload(&self, upload: &UploadRecord) -> Result<bool, StoreError> {
-        let done = sqlx::query(rows::LEDGER_INSERT)
-            .bind(upload.tenant_id)
-            .bind(&upload.event_id)
-            .bind(&upload.kind)
-            .bind(&upload.ext_id)
-            .bind(upload.comagic_id)
-            .bind(i64::from(upload.attempts))
-            .bind(rows::micros(upload.received_at))
-            .bind(rows::micros(upload.delivered_at))
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected() == 1)
+    async fn ledger_record_uploads(
+        &self,
+        uploads: &[UploadRecord],
+    ) -> Result<Vec<bool>, StoreError> {
+        // One transaction (one commit) for the whole batch.
+        let mut tx = self.pool.begin().await?;
+        let mut inserted = Vec::with_capacity(uploads.len());
+        for upload in uploads {
+            let done = sqlx::query(rows::LEDGER_INSERT)
+                .bind(upload.tenant_id)
+                .bind(&upload.event_id)
+                .bind(&upload.kind)
+                .bind(&upload.ext_id)
+                .bind(upload.comagic_id)
+                .bind(i64::from(upload.attempts))
+                .bind(rows::micros(upload.received_at))
+                .bind(rows::micros(upload.delivered_at))
+                .bind(upload.complete)
+                .execute(&mut *tx)
+                .await?;
+            inserted.push(done.rows_affected() == 1);
+        }
+        tx.commit().await?;
+        Ok(inserted)
     }
 
     async fn ledger_add_tags(

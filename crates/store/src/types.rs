@@ -41,6 +41,17 @@ pub struct UploadRecord {
     pub attempts: u32,
     pub received_at: DateTime<Utc>,
     pub delivered_at: DateTime<Utc>,
+    /// Nothing is left after the upload (no tags to set): the entry is complete at once,
+    /// which saves [`crate::Store::ledger_complete`]'s separate write.
+    pub complete: bool,
+}
+
+/// What the ingress needs to route a webhook: the tenant behind a token, and whether it is
+/// active.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TenantRoute {
+    pub id: Uuid,
+    pub active: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -17,7 +17,9 @@
 //!
 //! After a successful upload each event continues on its own: ledger, tags, completion, ack.
 
-use crate::deliver::{held, Attempt, BatchKey, Deliverer, Pending};
+use crate::deliver::{held, Attempt, BatchKey, Deliverer, Pending, StepError};
+use crate::outcome::Disposition;
+use bridge_store::UploadRecord;
 use comagic_client::{ComagicError, ErrorClass};
 use leadback_model::PlannedRecord;
 use std::collections::{HashMap, HashSet};
@@ -169,10 +171,7 @@ impl Deliverer {
                         "CoMagic returned a different number of ids than records sent"
                     );
                 }
-                for (i, pending) in batch.into_iter().enumerate() {
-                    let id = ids.get(i).copied();
-                    finishing.spawn(self.clone().finish(pending, id, false));
-                }
+                self.record_uploaded(batch, &ids, finishing).await;
             }
             Err(e) => match e.class() {
                 ErrorClass::AlreadyDelivered => {
@@ -182,7 +181,7 @@ impl Deliverer {
                     match named.or((batch.len() == 1).then_some(0)) {
                         Some(i) => {
                             let delivered = batch.remove(i);
-                            finishing.spawn(self.clone().finish(delivered, None, true));
+                            finishing.spawn(self.clone().finish(delivered, Some(None), true));
                             if !batch.is_empty() {
                                 work.push(batch);
                             }
@@ -223,6 +222,60 @@ impl Deliverer {
                     self.settle_all(decided, work).await;
                 }
             },
+        }
+    }
+
+    /// After a successful upload: one ledger transaction for the whole batch, then each event
+    /// goes on alone: acked at once when nothing is left (no tags), else tags and completion.
+    async fn record_uploaded(
+        self: &Arc<Self>,
+        mut batch: Vec<Pending>,
+        ids: &[i64],
+        finishing: &mut JoinSet<Option<Pending>>,
+    ) {
+        let delivered_at = chrono::Utc::now();
+        let records: Vec<UploadRecord> = batch
+            .iter_mut()
+            .enumerate()
+            .map(|(i, p)| {
+                let comagic_id = ids.get(i).copied();
+                p.envelope.progress.uploaded = true;
+                p.envelope.progress.comagic_id = comagic_id;
+                UploadRecord {
+                    tenant_id: p.envelope.tenant_id,
+                    event_id: p.envelope.event_id.clone(),
+                    kind: p.kind.to_owned(),
+                    ext_id: p.plan.ext_id().to_owned(),
+                    comagic_id,
+                    attempts: p.envelope.attempt,
+                    received_at: p.envelope.received_at,
+                    delivered_at,
+                    complete: p.tags_missing().is_empty(),
+                }
+            })
+            .collect();
+        if let Err(e) = self.store.ledger_record_uploads(&records).await {
+            // Nothing recorded: each event is retried later; its upload then meets CoMagic's
+            // `duplicate_entity` for its ext_id and continues from there.
+            let message = format!("ledger unavailable after the upload: {e}");
+            for p in batch {
+                let attempt = self.classify(&p.envelope, p.kind, StepError::Store(message.clone()));
+                finishing.spawn(self.clone().conclude_owned(p, attempt));
+            }
+            return;
+        }
+        for (p, record) in batch.into_iter().zip(records) {
+            if record.complete {
+                // Concurrently, so the queue can settle them together (one commit for the
+                // embedded queue's acks).
+                let attempt = Attempt {
+                    kind: p.kind,
+                    disposition: Disposition::Delivered { duplicate: false },
+                };
+                finishing.spawn(self.clone().conclude_owned(p, attempt));
+            } else {
+                finishing.spawn(self.clone().finish(p, None, false));
+            }
         }
     }
 

@@ -64,6 +64,17 @@ pub(crate) struct Pending {
 pub(crate) type BatchKey = (Uuid, &'static str, DateTime<Utc>);
 
 impl Pending {
+    /// Tags of the plan not yet set on the record.
+    pub(crate) fn tags_missing(&self) -> Vec<i64> {
+        let done = &self.envelope.progress.tagged;
+        self.plan
+            .tag_ids()
+            .iter()
+            .copied()
+            .filter(|t| !done.contains(t))
+            .collect()
+    }
+
     pub(crate) fn batch_key(&self) -> BatchKey {
         (
             self.envelope.tenant_id,
@@ -318,12 +329,13 @@ impl Deliverer {
         Prepared::Upload { handle, plan }
     }
 
-    /// After the upload: ledger, tags, completion, ack. Returns the event when fresh settings
+    /// After the upload: ledger (when `upload` carries the upload's outcome; `None` when the
+    /// batch already recorded it), tags, completion, ack. Returns the event when fresh settings
     /// should get one more try at it and that try needs an upload again (rare).
     pub(crate) async fn finish(
         self: Arc<Self>,
         pending: Pending,
-        comagic_id: Option<i64>,
+        upload: Option<Option<i64>>,
         duplicate: bool,
     ) -> Option<Pending> {
         let Pending {
@@ -347,7 +359,7 @@ impl Deliverer {
                 tracing::info!("CoMagic already has this ext_id; counting it as delivered");
             }
             let attempt = match self
-                .complete(&mut envelope, &handle, &plan, Some(comagic_id), Vec::new())
+                .complete(&mut envelope, &handle, &plan, upload, Vec::new())
                 .await
             {
                 Ok(()) => Attempt {
@@ -407,6 +419,7 @@ impl Deliverer {
                     attempts: envelope.attempt,
                     received_at: envelope.received_at,
                     delivered_at: Utc::now(),
+                    complete: false,
                 })
                 .await
                 .map_err(|e| StepError::Store(e.to_string()))?;
@@ -645,6 +658,24 @@ impl Deliverer {
                 counts: true,
             },
         }
+    }
+
+    /// [`Deliverer::conclude`] for a pending event, as a task of its own.
+    pub(crate) async fn conclude_owned(
+        self: Arc<Self>,
+        p: Pending,
+        attempt: Attempt,
+    ) -> Option<Pending> {
+        let span = tracing::info_span!(
+            "delivery",
+            event_id = %p.envelope.event_id,
+            tenant_id = %p.envelope.tenant_id,
+            attempt = p.envelope.attempt,
+        );
+        self.conclude(p.delivery, p.envelope, attempt, p.started)
+            .instrument(span)
+            .await;
+        None
     }
 
     /// Metrics of the attempt's duration, then its settlement.

@@ -1,5 +1,6 @@
 //! Leasing due rows, renewing the leases of in-flight deliveries, and settling them.
 
+use super::writer::Op;
 use super::{millis, now_ms, storage, tier_label, Shared};
 use crate::{Delivery, Envelope, QueueError};
 use async_trait::async_trait;
@@ -177,21 +178,29 @@ async fn renew_leases(shared: Arc<Shared>, in_flight: Weak<InFlight>) {
             Err(_) => return,
         };
         drop(in_flight);
+        if held.is_empty() {
+            continue;
+        }
         let until = now_ms().saturating_add(millis(shared.options.lease));
-        for (id, token) in held {
-            let renewed = sqlx::query(
-                "UPDATE queue_events SET lease_until = ? WHERE id = ? AND lease_token = ?",
-            )
+        if let Err(error) = renew(&shared, &held, until).await {
+            tracing::warn!(%error, rows = held.len(), "renewing queue leases failed");
+        }
+    }
+}
+
+/// Extends the leases of `held` (id, lease token) in one transaction.
+async fn renew(shared: &Shared, held: &[(i64, i64)], until: i64) -> Result<(), QueueError> {
+    let mut tx = shared.pool.begin().await.map_err(storage)?;
+    for (id, token) in held {
+        sqlx::query("UPDATE queue_events SET lease_until = ? WHERE id = ? AND lease_token = ?")
             .bind(until)
             .bind(id)
             .bind(token)
-            .execute(&shared.pool)
-            .await;
-            if let Err(error) = renewed {
-                tracing::warn!(%error, id, "renewing a queue lease failed");
-            }
-        }
+            .execute(&mut *tx)
+            .await
+            .map_err(storage)?;
     }
+    tx.commit().await.map_err(storage)
 }
 
 struct EmbeddedDelivery {
@@ -225,13 +234,10 @@ impl Delivery for EmbeddedDelivery {
     }
 
     /// Deletes the row even if its lease ran out meanwhile: the event reached its final home.
+    /// Goes through the writer: concurrent acks share one commit with each other and with
+    /// publishes.
     async fn ack(self: Box<Self>) -> Result<(), QueueError> {
-        sqlx::query("DELETE FROM queue_events WHERE id = ?")
-            .bind(self.id)
-            .execute(&self.shared.pool)
-            .await
-            .map_err(storage)?;
-        Ok(())
+        self.shared.write(Op::Delete(self.id)).await
     }
 
     async fn retry_later(

@@ -1,7 +1,7 @@
 //! Embedded backend: the queue as rows of one SQLite file (WAL, `synchronous=FULL`).
 //!
-//! Publishes are group-committed by a single writer task, so many concurrent requests share
-//! one fsync; a publish returns only after its commit. Consumers lease due rows for a while and
+//! Publishes and acks are group-committed by a single writer task, so many concurrent requests
+//! share one fsync; a publish (or ack) returns only after its commit. Consumers lease due rows for a while and
 //! keep extending the lease while the delivery is in flight; if the process dies the lease runs
 //! out and the row is delivered again. Tables are prefixed `queue_` because the store may keep
 //! its own tables in the same file.
@@ -49,9 +49,9 @@ pub struct EmbeddedQueue {
 }
 
 pub(crate) struct Shared {
-    /// Leases, acks, retries (synchronous=NORMAL).
+    /// Leases, retries, requeues (synchronous=NORMAL).
     pool: SqlitePool,
-    /// The writer's connection (synchronous=FULL).
+    /// The writer's connection for publishes and acks (synchronous=FULL).
     publish_pool: SqlitePool,
     options: EmbeddedOptions,
     writes: mpsc::Sender<writer::Write>,
@@ -141,8 +141,6 @@ impl EmbeddedQueue {
         Ok(Self { shared })
     }
 
-    /// Transactions committed by the publish writer so far: with group commit this grows
-    /// slower than the number of publishes under concurrency.
     /// Makes every leased row visible again at once. Only for the one process that consumes
     /// this file, at its start: leases found then belong to a process that died (kill -9), and
     /// waiting for them to expire would only delay those events.
@@ -156,6 +154,8 @@ impl EmbeddedQueue {
         Ok(done.rows_affected())
     }
 
+    /// Transactions committed by the writer (publishes and acks) so far: with group commit
+    /// this grows slower than the number of writes under concurrency.
     pub fn publish_commits(&self) -> u64 {
         self.shared.commits.load(Ordering::Relaxed)
     }
@@ -218,6 +218,20 @@ pub(crate) fn millis(duration: Duration) -> i64 {
     i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
 
+impl Shared {
+    /// Hands `op` to the writer and waits for its commit.
+    pub(crate) async fn write(&self, op: writer::Op) -> Result<(), QueueError> {
+        let (done, committed) = oneshot::channel();
+        self.writes
+            .send(writer::Write { op, done })
+            .await
+            .map_err(|_| QueueError::Unavailable("queue writer stopped".into()))?;
+        committed
+            .await
+            .map_err(|_| QueueError::Unavailable("queue writer stopped".into()))?
+    }
+}
+
 /// The depth label of a tier, shared with the RabbitMQ backend: `retry_5s`.
 pub(crate) fn tier_label(delay: Duration) -> String {
     format!("retry_{}", RetryTiers::name(delay))
@@ -229,19 +243,9 @@ impl EventQueue for EmbeddedQueue {
         if self.shared.closed.load(Ordering::Acquire) {
             return Err(QueueError::Unavailable("queue closed".into()));
         }
-        let (done, committed) = oneshot::channel();
-        let write = writer::Write {
-            envelope: envelope.clone(),
-            done,
-        };
         self.shared
-            .writes
-            .send(write)
+            .write(writer::Op::Insert(envelope.clone()))
             .await
-            .map_err(|_| QueueError::Unavailable("queue writer stopped".into()))?;
-        committed
-            .await
-            .map_err(|_| QueueError::Unavailable("queue writer stopped".into()))?
     }
 
     async fn consume(

@@ -2,8 +2,8 @@
 
 use crate::harness::Backend;
 use bridge_store::{
-    DeadLetterFilter, NewDeadLetter, SecretKey, Store, StoreError, Tenant, TenantInput, TokenHash,
-    UploadRecord, WebhookToken,
+    DeadLetterFilter, NewDeadLetter, SecretKey, Store, StoreError, Tenant, TenantInput,
+    TenantRoute, TokenHash, UploadRecord, WebhookToken,
 };
 use chrono::{DateTime, Duration, SubsecRound as _, Utc};
 use leadback_model::{ComagicAuth, ComagicCredentials, DefaultEntity, TenantSettings};
@@ -92,6 +92,7 @@ fn upload(tenant_id: Uuid, event_id: &str, delivered_at: DateTime<Utc>) -> Uploa
         attempts: 2,
         received_at: delivered_at - Duration::seconds(5),
         delivered_at,
+        complete: false,
     }
 }
 
@@ -190,8 +191,28 @@ pub async fn rotation_retires_the_old_token(b: &dyn Backend) {
     let new = store.rotate_token(tenant.id).await.unwrap();
     assert_ne!(new.as_str(), old.as_str());
     assert!(store.tenant_by_token(&old.hash()).await.unwrap().is_none());
+    assert!(store
+        .tenant_route_by_token(&old.hash())
+        .await
+        .unwrap()
+        .is_none());
     let found = store.tenant_by_token(&new.hash()).await.unwrap().unwrap();
     assert_eq!(found.id, tenant.id);
+    let route = store
+        .tenant_route_by_token(&new.hash())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        route,
+        TenantRoute {
+            id: tenant.id,
+            active: true
+        }
+    );
+    store.set_active(tenant.id, false).await.unwrap();
+    let route = store.tenant_route_by_token(&new.hash()).await.unwrap();
+    assert_eq!(route.map(|r| r.active), Some(false));
     assert_eq!(creds_of(&found.credentials), creds_of(&tenant.credentials));
     assert!(matches!(
         store.rotate_token(Uuid::new_v4()).await,
@@ -396,6 +417,38 @@ pub async fn ledger_records_once(b: &dyn Backend) {
 
     assert!(store.ledger_get(tenant, "ev-2").await.unwrap().is_none());
     assert_eq!(store.ledger_count().await.unwrap(), 2);
+}
+
+pub async fn ledger_batch_records_in_one_call(b: &dyn Backend) {
+    let store = b.migrated(key()).await;
+    let tenant = Uuid::new_v4();
+    // Recorded earlier (a duplicate copy, say): kept as it was.
+    store
+        .ledger_record_upload(&upload(tenant, "ev-old", at(0)))
+        .await
+        .unwrap();
+
+    let mut untagged = upload(tenant, "ev-a", at(1));
+    untagged.complete = true;
+    let tagged = upload(tenant, "ev-b", at(2));
+    let mut again = upload(tenant, "ev-old", at(3));
+    again.complete = true;
+    again.comagic_id = Some(999);
+    let inserted = store
+        .ledger_record_uploads(&[untagged, tagged, again])
+        .await
+        .unwrap();
+    assert_eq!(inserted, vec![true, true, false]);
+
+    let a = store.ledger_get(tenant, "ev-a").await.unwrap().unwrap();
+    assert!(a.complete, "no tags to set: complete with the upload");
+    let b_entry = store.ledger_get(tenant, "ev-b").await.unwrap().unwrap();
+    assert!(!b_entry.complete, "tags still to set: not complete yet");
+    let old = store.ledger_get(tenant, "ev-old").await.unwrap().unwrap();
+    assert_eq!(old.comagic_id, Some(1001), "the first row is kept");
+    assert!(!old.complete);
+    assert_eq!(store.ledger_count().await.unwrap(), 3);
+    assert!(store.ledger_record_uploads(&[]).await.unwrap().is_empty());
 }
 
 pub async fn ledger_tags_merge_and_complete(b: &dyn Backend) {

@@ -38,6 +38,7 @@ on_both_backends!(
     wrong_key_is_a_crypto_error,
     set_active_and_delete,
     ledger_records_once,
+    ledger_batch_records_in_one_call,
     ledger_tags_merge_and_complete,
     recent_deliveries_newest_first,
     dead_letters_filter_get_remove,
