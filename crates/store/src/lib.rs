@@ -7,6 +7,7 @@
 
 mod crypto;
 mod error;
+mod route_cache;
 mod rows;
 mod token;
 mod types;

@@ -1,5 +1,6 @@
 //! The PostgreSQL backend, for deployments with a shared database.
 
+use crate::route_cache::RouteCache;
 use crate::rows::{self, DeadLetterRow, LedgerRow, TenantRow};
 use crate::{
     DeadLetter, DeadLetterFilter, LedgerEntry, NewDeadLetter, SecretKey, Store, StoreError, Tenant,
@@ -8,6 +9,7 @@ use crate::{
 use async_trait::async_trait;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::types::Json;
+use std::sync::Arc;
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -24,6 +26,8 @@ const LEDGER_ADD_TAGS: &str = "UPDATE ledger SET tagged = (\
 pub struct PgStore {
     pool: PgPool,
     key: SecretKey,
+    /// Token → tenant routes for the ingress, emptied on every tenant change.
+    routes: Arc<RouteCache>,
 }
 
 impl PgStore {
@@ -34,12 +38,16 @@ impl PgStore {
             .acquire_timeout(Duration::from_secs(10))
             .connect(url)
             .await?;
-        Ok(PgStore { pool, key })
+        Ok(Self::from_pool(pool, key))
     }
 
     /// Wraps a pool the caller configured.
     pub fn from_pool(pool: PgPool, key: SecretKey) -> PgStore {
-        PgStore { pool, key }
+        PgStore {
+            pool,
+            key,
+            routes: Arc::new(RouteCache::new()),
+        }
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -164,6 +172,8 @@ impl Store for PgStore {
                     .await?
             }
         };
+        // Other processes learn of the change from the trigger's notification.
+        self.routes.invalidate();
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!("tenant {id}")));
         }
@@ -198,11 +208,20 @@ impl Store for PgStore {
         &self,
         hash: &TokenHash,
     ) -> Result<Option<TenantRoute>, StoreError> {
+        self.routes.ensure_listening(&self.pool);
+        if let Some(route) = self.routes.get(hash.as_str()) {
+            return Ok(Some(route));
+        }
+        let generation = self.routes.generation();
         let row: Option<(Uuid, bool)> = sqlx::query_as(rows::TENANT_ROUTE)
             .bind(hash.as_str())
             .fetch_optional(&self.pool)
             .await?;
-        Ok(row.map(|(id, active)| TenantRoute { id, active }))
+        let route = row.map(|(id, active)| TenantRoute { id, active });
+        if let Some(route) = route {
+            self.routes.insert(generation, hash.as_str(), route);
+        }
+        Ok(route)
     }
 
     async fn rotate_token(&self, id: Uuid) -> Result<WebhookToken, StoreError> {
@@ -214,6 +233,8 @@ impl Store for PgStore {
             .execute(&self.pool)
             .await
             .map_err(|e| rows::conflict_or(e, "a tenant with this token"))?;
+        // The old token stops routing here before this returns.
+        self.routes.invalidate();
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!("tenant {id}")));
         }
@@ -227,6 +248,7 @@ impl Store for PgStore {
             .bind(rows::now())
             .execute(&self.pool)
             .await?;
+        self.routes.invalidate();
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!("tenant {id}")));
         }
@@ -238,6 +260,7 @@ impl Store for PgStore {
             .bind(id)
             .execute(&self.pool)
             .await?;
+        self.routes.invalidate();
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!("tenant {id}")));
         }

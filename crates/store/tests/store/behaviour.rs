@@ -419,6 +419,71 @@ pub async fn ledger_records_once(b: &dyn Backend) {
     assert_eq!(store.ledger_count().await.unwrap(), 2);
 }
 
+/// The route of a token as another store on the same database sees it, once it settles
+/// (stores in other processes learn of changes asynchronously, within milliseconds).
+async fn settled_route(store: &dyn Store, token: &WebhookToken, want: Option<TenantRoute>) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    loop {
+        let route = store.tenant_route_by_token(&token.hash()).await.unwrap();
+        if route == want {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "route still {route:?}, expected {want:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// Two processes on one database, as with split roles: one routes webhooks (and may cache
+/// routes), the other changes tenants. Every change reaches the router; its own changes at once.
+pub async fn routes_follow_changes_made_elsewhere(b: &dyn Backend) {
+    let admin = b.migrated(key()).await;
+    let router = b.open(key()).await;
+    let (tenant, old) = admin
+        .create_tenant(input("acme", Some(access_token(ACCESS_TOKEN))))
+        .await
+        .unwrap();
+    let active = |active| {
+        Some(TenantRoute {
+            id: tenant.id,
+            active,
+        })
+    };
+    // Looked up often enough for a cache to hold it.
+    for _ in 0..25 {
+        settled_route(router.as_ref(), &old, active(true)).await;
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+
+    admin.set_active(tenant.id, false).await.unwrap();
+    settled_route(router.as_ref(), &old, active(false)).await;
+
+    let new = admin.rotate_token(tenant.id).await.unwrap();
+    settled_route(router.as_ref(), &old, None).await;
+    settled_route(router.as_ref(), &new, active(false)).await;
+
+    // The router's own changes show at once, with no waiting.
+    router.set_active(tenant.id, true).await.unwrap();
+    assert_eq!(
+        router.tenant_route_by_token(&new.hash()).await.unwrap(),
+        active(true)
+    );
+    let newer = router.rotate_token(tenant.id).await.unwrap();
+    assert_eq!(
+        router.tenant_route_by_token(&new.hash()).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        router.tenant_route_by_token(&newer.hash()).await.unwrap(),
+        active(true)
+    );
+
+    admin.delete_tenant(tenant.id).await.unwrap();
+    settled_route(router.as_ref(), &newer, None).await;
+}
+
 pub async fn ledger_batch_records_in_one_call(b: &dyn Backend) {
     let store = b.migrated(key()).await;
     let tenant = Uuid::new_v4();

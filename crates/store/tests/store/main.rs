@@ -33,6 +33,7 @@ on_both_backends!(
     ready_requires_every_migration,
     token_finds_its_tenant,
     rotation_retires_the_old_token,
+    routes_follow_changes_made_elsewhere,
     update_keeps_or_replaces_credentials,
     credentials_are_encrypted_at_rest,
     wrong_key_is_a_crypto_error,
