@@ -244,7 +244,7 @@ impl EventQueue for EmbeddedQueue {
             return Err(QueueError::Unavailable("queue closed".into()));
         }
         self.shared
-            .write(writer::Op::Insert(envelope.clone()))
+            .write(writer::Op::Insert(writer::NewRow::of(envelope)))
             .await
     }
 

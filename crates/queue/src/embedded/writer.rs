@@ -16,10 +16,28 @@ const MAX_BATCH: usize = 512;
 
 /// What one write does.
 pub(crate) enum Op {
-    /// A publish: a new row, due now.
-    Insert(Envelope),
+    /// A publish: a new row, due now (serialized by the publisher, off the writer's task).
+    Insert(NewRow),
     /// An ack: the row reached its final home.
     Delete(i64),
+}
+
+pub(crate) struct NewRow {
+    event_id: String,
+    tenant_id: String,
+    attempt: i64,
+    envelope: Vec<u8>,
+}
+
+impl NewRow {
+    pub(crate) fn of(envelope: &Envelope) -> Self {
+        Self {
+            event_id: envelope.event_id.clone(),
+            tenant_id: envelope.tenant_id.to_string(),
+            attempt: i64::from(envelope.attempt),
+            envelope: envelope.to_json(),
+        }
+    }
 }
 
 pub(crate) struct Write {
@@ -67,16 +85,16 @@ async fn apply(pool: &SqlitePool, batch: &[Write]) -> Result<(), QueueError> {
     let mut tx = pool.begin().await.map_err(storage)?;
     for write in batch {
         match &write.op {
-            Op::Insert(envelope) => {
+            Op::Insert(row) => {
                 sqlx::query(
                     "INSERT INTO queue_events (event_id, tenant_id, visible_at, attempt, envelope)
                      VALUES (?, ?, ?, ?, ?)",
                 )
-                .bind(&envelope.event_id)
-                .bind(envelope.tenant_id.to_string())
+                .bind(&row.event_id)
+                .bind(&row.tenant_id)
                 .bind(now)
-                .bind(i64::from(envelope.attempt))
-                .bind(envelope.to_json())
+                .bind(row.attempt)
+                .bind(&row.envelope)
                 .execute(&mut *tx)
                 .await
                 .map_err(storage)?;
