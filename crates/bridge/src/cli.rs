@@ -222,7 +222,8 @@ impl DlqFilterArgs {
 
 pub fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    init_tracing(cli.common.log_format);
+    // Held to the end: dropping it flushes the log lines still queued.
+    let _log_writer = init_tracing(cli.common.log_format);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -230,16 +231,24 @@ pub fn run() -> anyhow::Result<()> {
     runtime.block_on(dispatch(cli))
 }
 
-fn init_tracing(format: LogFormat) {
+/// Logs go to stderr from a dedicated thread: a request never waits for a slow log consumer
+/// (a pipe, journald) unless 128k lines are already queued, and then it waits rather than
+/// losing lines.
+fn init_tracing(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .thread_name("log-writer")
+        .finish(std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(writer);
     match format {
         LogFormat::Json => builder.json().flatten_event(true).init(),
         LogFormat::Text => builder.init(),
     }
+    guard
 }
 
 async fn dispatch(cli: Cli) -> anyhow::Result<()> {
