@@ -899,3 +899,81 @@ fn outcome_label(e: &ComagicError) -> &'static str {
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bridge_store::SecretKey;
+
+    async fn deliverer() -> Deliverer {
+        let store = bridge_store::open("sqlite::memory:", SecretKey::generate())
+            .await
+            .expect("in-memory store");
+        Deliverer::new(
+            store,
+            Metrics::new(),
+            WorkerConfig::default(),
+            RetryTiers::default(),
+        )
+    }
+
+    fn limits(minute: i64, minute_reset: i64, day: i64, day_reset: i64) -> Limits {
+        Limits {
+            minute_remaining: Some(minute),
+            minute_reset: Some(minute_reset),
+            day_remaining: Some(day),
+            day_reset: Some(day_reset),
+            ..Limits::default()
+        }
+    }
+
+    fn gauge(d: &Deliverer, tenant: Uuid, window: &str) -> i64 {
+        d.metrics
+            .comagic_limit_remaining
+            .with_label_values(&[&tenant.to_string(), window])
+            .get()
+    }
+
+    #[tokio::test]
+    async fn spent_day_budget_holds_the_tenant_until_the_day_reset() {
+        let d = deliverer().await;
+        let (spent, other) = (Uuid::new_v4(), Uuid::new_v4());
+        // Points left this minute, none today: the minute's reset (20 s) would not help.
+        d.observe_limits(spent, &limits(500, 20, 0, 30_000));
+        d.observe_limits(other, &limits(500, 20, 9_000, 30_000));
+        let held = d.held_until(spent).expect("held");
+        assert!(
+            held > Duration::from_secs(29_990) && held <= Duration::from_secs(30_000),
+            "{held:?}"
+        );
+        assert_eq!(d.held_until(other), None, "only the spent tenant waits");
+        // What the LeadbackBridgeComagicLimitNearlyExhausted alert reads.
+        assert_eq!(gauge(&d, spent, "day"), 0);
+        assert_eq!(gauge(&d, other, "day"), 9_000);
+    }
+
+    #[tokio::test]
+    async fn spent_minute_budget_holds_until_the_minute_reset() {
+        let d = deliverer().await;
+        let tenant = Uuid::new_v4();
+        d.observe_limits(tenant, &limits(0, 20, 9_000, 30_000));
+        let held = d.held_until(tenant).expect("held");
+        assert!(
+            held > Duration::from_secs(19) && held <= Duration::from_secs(20),
+            "{held:?}"
+        );
+        assert_eq!(gauge(&d, tenant, "minute"), 0);
+        // A later answer with a longer wait extends the hold; a shorter one does not cut it.
+        d.observe_limits(tenant, &limits(0, 5, 9_000, 30_000));
+        assert!(d.held_until(tenant).expect("held") > Duration::from_secs(19));
+    }
+
+    #[tokio::test]
+    async fn budget_left_holds_nobody() {
+        let d = deliverer().await;
+        let tenant = Uuid::new_v4();
+        d.observe_limits(tenant, &limits(1, 20, 1, 30_000));
+        d.observe_limits(tenant, &Limits::default());
+        assert_eq!(d.held_until(tenant), None);
+    }
+}
