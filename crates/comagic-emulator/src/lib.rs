@@ -167,6 +167,12 @@ impl RunningEmulator {
         self.state.records()
     }
 
+    /// How many records (sessions aside) are stored: cheap, for polling under load, where
+    /// [`RunningEmulator::records`] would copy every record while holding the emulator's lock.
+    pub fn record_count(&self) -> usize {
+        self.state.record_count()
+    }
+
     /// Calls received so far.
     pub fn calls(&self) -> Vec<CallLogEntry> {
         self.state.calls()

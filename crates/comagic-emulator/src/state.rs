@@ -279,6 +279,15 @@ impl EmulatorState {
         self.lock().records.clone()
     }
 
+    /// How many records (sessions aside) are stored, without copying them.
+    pub fn record_count(&self) -> usize {
+        self.lock()
+            .records
+            .iter()
+            .filter(|r| r.kind != RecordKind::Session)
+            .count()
+    }
+
     /// Every call so far, in arrival order.
     pub fn calls(&self) -> Vec<CallLogEntry> {
         self.lock().calls.clone()
