@@ -34,10 +34,13 @@ fn find_by_id(inner: &Inner, account: usize, kind: Option<RecordKind>, id: i64) 
     let name = &inner.accounts[account].seed.name;
     let kind = kind?;
     let id = u64::try_from(id).ok()?;
+    // From the newest: tags follow their upload closely, so under sustained load the record is
+    // found in a few steps instead of a scan of everything stored (ids are unique per account
+    // and kind, so the match is the same either way).
     inner
         .records
         .iter()
-        .position(|r| r.kind == kind && r.id == id && &r.account == name)
+        .rposition(|r| r.kind == kind && r.id == id && &r.account == name)
 }
 
 fn find_by_ext_id(
