@@ -17,7 +17,7 @@
 //!
 //! After a successful upload each event continues on its own: ledger, tags, completion, ack.
 
-use crate::deliver::{held, Attempt, BatchKey, Deliverer, Pending, StepError};
+use crate::deliver::{held, record_upload, Attempt, BatchKey, Deliverer, Pending, StepError};
 use crate::outcome::Disposition;
 use bridge_store::UploadRecord;
 use comagic_client::{ComagicError, ErrorClass};
@@ -238,20 +238,14 @@ impl Deliverer {
             .iter_mut()
             .enumerate()
             .map(|(i, p)| {
-                let comagic_id = ids.get(i).copied();
-                p.envelope.progress.uploaded = true;
-                p.envelope.progress.comagic_id = comagic_id;
-                UploadRecord {
-                    tenant_id: p.envelope.tenant_id,
-                    event_id: p.envelope.event_id.clone(),
-                    kind: p.kind.to_owned(),
-                    ext_id: p.plan.ext_id().to_owned(),
-                    comagic_id,
-                    attempts: p.envelope.attempt,
-                    received_at: p.envelope.received_at,
+                let complete = p.tags_missing().is_empty();
+                record_upload(
+                    &mut p.envelope,
+                    &p.plan,
+                    ids.get(i).copied(),
                     delivered_at,
-                    complete: p.tags_missing().is_empty(),
-                }
+                    complete,
+                )
             })
             .collect();
         if let Err(e) = self.store.ledger_record_uploads(&records).await {

@@ -66,13 +66,7 @@ pub(crate) type BatchKey = (Uuid, &'static str, DateTime<Utc>);
 impl Pending {
     /// Tags of the plan not yet set on the record.
     pub(crate) fn tags_missing(&self) -> Vec<i64> {
-        let done = &self.envelope.progress.tagged;
-        self.plan
-            .tag_ids()
-            .iter()
-            .copied()
-            .filter(|t| !done.contains(t))
-            .collect()
+        missing_tags(&self.plan, &self.envelope.progress.tagged)
     }
 
     pub(crate) fn batch_key(&self) -> BatchKey {
@@ -147,12 +141,7 @@ impl Deliverer {
         mut refreshed: bool,
     ) -> Option<Pending> {
         let original = delivery.envelope();
-        let span = tracing::info_span!(
-            "delivery",
-            event_id = %original.event_id,
-            tenant_id = %original.tenant_id,
-            attempt = original.attempt + 1,
-        );
+        let span = delivery_span(original, original.attempt + 1);
         async move {
             let started = Instant::now();
             loop {
@@ -348,12 +337,7 @@ impl Deliverer {
             refreshed,
             ..
         } = pending;
-        let span = tracing::info_span!(
-            "delivery",
-            event_id = %envelope.event_id,
-            tenant_id = %envelope.tenant_id,
-            attempt = envelope.attempt,
-        );
+        let span = delivery_span(&envelope, envelope.attempt);
         async move {
             if duplicate {
                 tracing::info!("CoMagic already has this ext_id; counting it as delivered");
@@ -407,32 +391,16 @@ impl Deliverer {
     ) -> Result<(), StepError> {
         let tenant_id = envelope.tenant_id;
         if let Some(comagic_id) = upload {
-            envelope.progress.uploaded = true;
-            envelope.progress.comagic_id = comagic_id;
+            let record = record_upload(envelope, plan, comagic_id, Utc::now(), false);
             self.store
-                .ledger_record_upload(&UploadRecord {
-                    tenant_id,
-                    event_id: envelope.event_id.clone(),
-                    kind: plan.kind().as_str().to_owned(),
-                    ext_id: plan.ext_id().to_owned(),
-                    comagic_id,
-                    attempts: envelope.attempt,
-                    received_at: envelope.received_at,
-                    delivered_at: Utc::now(),
-                    complete: false,
-                })
+                .ledger_record_upload(&record)
                 .await
                 .map_err(|e| StepError::Store(e.to_string()))?;
         }
 
         // Tags: only the ones not yet set.
         tagged.extend(envelope.progress.tagged.iter().copied());
-        let missing: Vec<i64> = plan
-            .tag_ids()
-            .iter()
-            .copied()
-            .filter(|t| !tagged.contains(t))
-            .collect();
+        let missing = missing_tags(plan, &tagged);
         // One documented `set.tag_communications` call per tag, addressed by our ext_id; each
         // success is recorded at once so a retry sets only the tags still missing.
         for params in plan.tag_params(&missing) {
@@ -666,12 +634,7 @@ impl Deliverer {
         p: Pending,
         attempt: Attempt,
     ) -> Option<Pending> {
-        let span = tracing::info_span!(
-            "delivery",
-            event_id = %p.envelope.event_id,
-            tenant_id = %p.envelope.tenant_id,
-            attempt = p.envelope.attempt,
-        );
+        let span = delivery_span(&p.envelope, p.envelope.attempt);
         self.conclude(p.delivery, p.envelope, attempt, p.started)
             .instrument(span)
             .await;
@@ -788,6 +751,49 @@ impl Deliverer {
                 }
             }
         }
+    }
+}
+
+/// The span every step of one delivery runs in (its logs carry the event and tenant ids).
+fn delivery_span(envelope: &Envelope, attempt: u32) -> tracing::Span {
+    tracing::info_span!(
+        "delivery",
+        event_id = %envelope.event_id,
+        tenant_id = %envelope.tenant_id,
+        attempt,
+    )
+}
+
+/// The tags of `plan` not among `done`.
+fn missing_tags(plan: &ComagicPlan, done: &[i64]) -> Vec<i64> {
+    plan.tag_ids()
+        .iter()
+        .copied()
+        .filter(|t| !done.contains(t))
+        .collect()
+}
+
+/// Notes the upload in the envelope's progress and returns its ledger row (`complete`: nothing
+/// is left to do after it).
+pub(crate) fn record_upload(
+    envelope: &mut Envelope,
+    plan: &ComagicPlan,
+    comagic_id: Option<i64>,
+    delivered_at: DateTime<Utc>,
+    complete: bool,
+) -> UploadRecord {
+    envelope.progress.uploaded = true;
+    envelope.progress.comagic_id = comagic_id;
+    UploadRecord {
+        tenant_id: envelope.tenant_id,
+        event_id: envelope.event_id.clone(),
+        kind: plan.kind().as_str().to_owned(),
+        ext_id: plan.ext_id().to_owned(),
+        comagic_id,
+        attempts: envelope.attempt,
+        received_at: envelope.received_at,
+        delivered_at,
+        complete,
     }
 }
 

@@ -1,9 +1,9 @@
 //! Embedded backend: the queue as rows of one SQLite file (WAL, `synchronous=FULL`).
 //!
 //! Publishes and acks are group-committed by a single writer task, so many concurrent requests
-//! share one fsync; a publish (or ack) returns only after its commit. Consumers lease due rows for a while and
-//! keep extending the lease while the delivery is in flight; if the process dies the lease runs
-//! out and the row is delivered again. Tables are prefixed `queue_` because the store may keep
+//! share one fsync; a publish (or ack) returns only after its commit. Consumers lease due rows
+//! for a while and keep extending the lease while the delivery is in flight; if the process dies
+//! the lease runs out and the row is delivered again. Tables are prefixed `queue_` because the store may keep
 //! its own tables in the same file.
 
 mod consumer;
