@@ -57,7 +57,8 @@ impl RouteCache {
 
     /// Starts the listener on first use (only processes that route webhooks pay for it).
     pub(crate) fn ensure_listening(self: &Arc<Self>, pool: &PgPool) {
-        if !self.started.swap(true, Ordering::AcqRel) {
+        // A read first: this runs on every webhook, and only the first needs the write.
+        if !self.started.load(Ordering::Acquire) && !self.started.swap(true, Ordering::AcqRel) {
             tokio::spawn(listen(
                 pool.clone(),
                 Arc::downgrade(self),
