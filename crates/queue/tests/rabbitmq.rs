@@ -108,14 +108,19 @@ async fn unconfirmed_publish_times_out() {
     rabbit.confirm_timeout = Duration::from_nanos(1);
     common::run(rabbit, |rabbit| async move {
         let queue = rabbit.connect().await;
-        // A confirm that is already there when first polled still counts; on a loaded machine
-        // that can happen, so one timeout out of a few tries is what the test demands.
+        // A confirm that is already there when first polled still counts, and on an idle
+        // machine a small message can be confirmed within the timer's first millisecond tick.
+        // A 4 MiB body takes the broker longer than that to take in and store; still, one
+        // timeout out of a few tries is what the test demands.
+        let mut slow = envelope("slow");
+        slow.raw_body = vec![b'x'; 4 << 20];
         let mut timeouts = 0;
         for _ in 0..20 {
-            match queue.publish(&envelope("slow")).await {
+            match queue.publish(&slow).await {
                 Err(QueueError::ConfirmTimeout(t)) => {
                     assert_eq!(t, Duration::from_nanos(1));
                     timeouts += 1;
+                    break;
                 }
                 Ok(()) => {}
                 Err(other) => panic!("expected a confirm timeout, got {other}"),
