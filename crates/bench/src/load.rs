@@ -6,6 +6,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+
 /// Makes the body of request `n` (a unique event per request).
 pub type BodyFn = Arc<dyn Fn(u64) -> Vec<u8> + Send + Sync>;
 
@@ -61,38 +64,119 @@ pub fn quantile_ms(samples: &[u64], q: f64) -> f64 {
     sorted[index.min(sorted.len() - 1)] as f64 / 1000.0
 }
 
-pub fn client(concurrency: usize) -> anyhow::Result<reqwest::Client> {
-    Ok(reqwest::Client::builder()
-        .pool_max_idle_per_host(concurrency.max(1))
-        .timeout(Duration::from_secs(30))
-        .build()?)
+/// The load generator's HTTP/1.1 client: keep-alive connections straight on hyper, each used by
+/// one request at a time (a closed-loop worker owns one for the whole run). Lighter than a
+/// general-purpose client with a shared pool, per-request timers and redirects, so more of the
+/// two cores is left to what is measured — the same for the HTTP ceiling and the bridge.
+pub struct Client {
+    idle: Mutex<Vec<Connection>>,
 }
 
-struct Shared {
-    next: AtomicU64,
-    result: Mutex<LoadResult>,
+type Connection = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
+
+/// How long one request may take before it counts as an error.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub fn client(concurrency: usize) -> anyhow::Result<Arc<Client>> {
+    Ok(Arc::new(Client {
+        idle: Mutex::new(Vec::with_capacity(concurrency)),
+    }))
 }
 
-async fn send(client: &reqwest::Client, target: &Target, n: u64) -> bool {
-    let response = client
-        .post(&target.url)
-        .header("content-type", target.content_type)
-        .body((target.body)(n))
-        .send()
-        .await;
-    match response {
-        Ok(r) => {
-            let ok = r.status().is_success();
-            // Read the body so the connection goes back to the pool.
-            let _ = r.bytes().await;
-            ok
+impl Client {
+    async fn checkout(&self, target: &Parsed) -> anyhow::Result<Connection> {
+        loop {
+            let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+            match idle {
+                Some(connection) if !connection.is_closed() => return Ok(connection),
+                Some(_) => continue,
+                None => return connect(&target.authority).await,
+            }
         }
-        Err(_) => false,
+    }
+
+    fn checkin(&self, connection: Connection) {
+        if !connection.is_closed() {
+            self.idle
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(connection);
+        }
     }
 }
 
-fn record(shared: &Shared, n: u64, ok: bool, latency: Duration, keep_times: bool) {
-    let mut result = shared.result.lock().unwrap_or_else(|e| e.into_inner());
+async fn connect(authority: &str) -> anyhow::Result<Connection> {
+    let stream = tokio::net::TcpStream::connect(authority).await?;
+    stream.set_nodelay(true)?;
+    let (sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    Ok(sender)
+}
+
+/// The target's URL split once: where to connect and what to ask for.
+struct Parsed {
+    authority: String,
+    path: String,
+}
+
+impl Parsed {
+    fn of(target: &Target) -> anyhow::Result<Self> {
+        let uri: http::Uri = target.url.parse()?;
+        let authority = uri
+            .authority()
+            .ok_or_else(|| anyhow::anyhow!("no host in {}", target.url))?
+            .to_string();
+        let path = uri
+            .path_and_query()
+            .map_or_else(|| "/".to_string(), |p| p.as_str().to_string());
+        Ok(Self { authority, path })
+    }
+}
+
+/// One request on `connection`: whether it got a 2xx (the body is read to the end, so the
+/// connection can carry the next one). `None` when the connection is no longer usable.
+async fn send_on(
+    connection: &mut Connection,
+    target: &Target,
+    parsed: &Parsed,
+    n: u64,
+) -> Option<bool> {
+    let request = hyper::Request::post(parsed.path.as_str())
+        .header(http::header::HOST, parsed.authority.as_str())
+        .header(http::header::CONTENT_TYPE, target.content_type)
+        .body(Full::new(Bytes::from((target.body)(n))))
+        .ok()?;
+    let exchange = async {
+        connection.ready().await.ok()?;
+        let response = connection.send_request(request).await.ok()?;
+        let ok = response.status().is_success();
+        response.into_body().collect().await.ok()?;
+        Some(ok)
+    };
+    tokio::time::timeout(REQUEST_TIMEOUT, exchange)
+        .await
+        .ok()
+        .flatten()
+}
+
+/// One request on a pooled connection (opened if none is idle).
+async fn send(client: &Client, target: &Target, parsed: &Parsed, n: u64) -> bool {
+    let Ok(mut connection) = client.checkout(parsed).await else {
+        return false;
+    };
+    match send_on(&mut connection, target, parsed, n).await {
+        Some(ok) => {
+            client.checkin(connection);
+            ok
+        }
+        None => false,
+    }
+}
+
+fn record_into(result: &mut LoadResult, n: u64, ok: bool, latency: Duration, keep_times: bool) {
     if ok {
         result.ok += 1;
         result.latencies_us.push(latency.as_micros() as u64);
@@ -104,44 +188,83 @@ fn record(shared: &Shared, n: u64, ok: bool, latency: Duration, keep_times: bool
     }
 }
 
-/// `concurrency` loops sending back to back until `duration` or `max_requests`.
+/// The open loop's results, shared by its request tasks.
+struct Shared {
+    result: Mutex<LoadResult>,
+}
+
+fn record(shared: &Shared, n: u64, ok: bool, latency: Duration, keep_times: bool) {
+    let mut result = shared.result.lock().unwrap_or_else(|e| e.into_inner());
+    record_into(&mut result, n, ok, latency, keep_times);
+}
+
+/// `concurrency` loops, each on its own connection, sending back to back until `duration` or
+/// `max_requests`. Each loop keeps its own results (no lock per request); they are merged at
+/// the end.
 pub async fn closed_loop(
-    client: &reqwest::Client,
+    client: &Client,
     target: &Target,
     concurrency: usize,
     duration: Duration,
     max_requests: u64,
     keep_times: bool,
 ) -> LoadResult {
-    let shared = Arc::new(Shared {
-        next: AtomicU64::new(0),
-        result: Mutex::new(LoadResult::default()),
-    });
+    let Ok(parsed) = Parsed::of(target).map(Arc::new) else {
+        return LoadResult::default();
+    };
+    let next = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let deadline = started + duration;
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..concurrency.max(1) {
-        let (client, target, shared) = (client.clone(), target.clone(), shared.clone());
+        let (target, parsed, next) = (target.clone(), parsed.clone(), next.clone());
+        let mut connection = client.checkout(&parsed).await.ok();
         tasks.spawn(async move {
+            let mut result = LoadResult::default();
             loop {
-                let n = shared.next.fetch_add(1, Ordering::Relaxed);
+                let n = next.fetch_add(1, Ordering::Relaxed);
                 if n >= max_requests || Instant::now() >= deadline {
                     break;
                 }
                 let sent = Instant::now();
-                let ok = send(&client, &target, n).await;
-                record(&shared, n, ok, sent.elapsed(), keep_times);
+                if connection.is_none() {
+                    connection = connect(&parsed.authority).await.ok();
+                }
+                let ok = match connection.as_mut() {
+                    Some(c) => match send_on(c, &target, &parsed, n).await {
+                        Some(ok) => ok,
+                        None => {
+                            connection = None;
+                            false
+                        }
+                    },
+                    None => false,
+                };
+                record_into(&mut result, n, ok, sent.elapsed(), keep_times);
             }
+            (result, connection)
         });
     }
-    while tasks.join_next().await.is_some() {}
-    finish(shared, started)
+    let mut total = LoadResult::default();
+    while let Some(joined) = tasks.join_next().await {
+        if let Ok((result, connection)) = joined {
+            total.ok += result.ok;
+            total.errors += result.errors;
+            total.latencies_us.extend(result.latencies_us);
+            total.accepted_at.extend(result.accepted_at);
+            if let Some(connection) = connection {
+                client.checkin(connection);
+            }
+        }
+    }
+    total.elapsed = started.elapsed();
+    total
 }
 
 /// Requests scheduled at `rate` per second until `duration` or `max_requests`, at most
 /// `max_in_flight` outstanding (beyond that the schedule slips, and latency shows it).
 pub async fn open_loop(
-    client: &reqwest::Client,
+    client: &Arc<Client>,
     target: &Target,
     rate: f64,
     duration: Duration,
@@ -149,8 +272,10 @@ pub async fn open_loop(
     max_in_flight: usize,
     keep_times: bool,
 ) -> LoadResult {
+    let Ok(parsed) = Parsed::of(target).map(Arc::new) else {
+        return LoadResult::default();
+    };
     let shared = Arc::new(Shared {
-        next: AtomicU64::new(0),
         result: Mutex::new(LoadResult::default()),
     });
     let permits = Arc::new(tokio::sync::Semaphore::new(max_in_flight.max(1)));
@@ -167,9 +292,14 @@ pub async fn open_loop(
         let Ok(permit) = permits.clone().acquire_owned().await else {
             break;
         };
-        let (client, target, shared) = (client.clone(), target.clone(), shared.clone());
+        let (client, target, parsed, shared) = (
+            client.clone(),
+            target.clone(),
+            parsed.clone(),
+            shared.clone(),
+        );
         tasks.spawn(async move {
-            let ok = send(&client, &target, n).await;
+            let ok = send(&client, &target, &parsed, n).await;
             // From the scheduled time: a late send counts against the server.
             record(&shared, n, ok, scheduled.elapsed(), keep_times);
             drop(permit);

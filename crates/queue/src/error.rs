@@ -2,7 +2,7 @@ use thiserror::Error;
 
 /// Why the queue could not do what was asked. Messages never contain credentials: AMQP URLs
 /// are reported without their user info.
-#[derive(Debug, Error)]
+#[derive(Debug, Clone, Error)]
 pub enum QueueError {
     #[error("queue unavailable: {0}")]
     Unavailable(String),

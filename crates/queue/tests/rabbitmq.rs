@@ -5,7 +5,7 @@
 
 mod common;
 
-use bridge_queue::rabbitmq::{RabbitOptions, RabbitQueue};
+use bridge_queue::rabbitmq::{PublishBatching, RabbitOptions, RabbitQueue, BATCH_KIND};
 use bridge_queue::{EventQueue, QueueError};
 use common::{envelope, eventually_depth, next, Rabbit};
 use futures::StreamExt;
@@ -348,4 +348,182 @@ async fn publish_fails_fast_while_broker_is_unreachable() {
         }
     }
     queue.close().await;
+}
+
+/// Messages waiting in the main queue, as the broker counts them (not envelopes).
+async fn main_queue_messages(rabbit: &Rabbit) -> u32 {
+    let (connection, channel) = Rabbit::raw_channel().await;
+    let declared = channel
+        .queue_declare(
+            &rabbit.names().main,
+            lapin::options::QueueDeclareOptions {
+                passive: true,
+                ..Default::default()
+            },
+            lapin::types::FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    let _ = connection.close(200, "counted").await;
+    declared.message_count()
+}
+
+/// Publishes `envelopes` as one batch message, the way the group publisher does.
+async fn publish_raw_batch(rabbit: &Rabbit, envelopes: &[bridge_queue::Envelope]) {
+    let (connection, channel) = Rabbit::raw_channel().await;
+    let names = rabbit.names();
+    channel
+        .confirm_select(lapin::options::ConfirmSelectOptions::default())
+        .await
+        .unwrap();
+    let body = serde_json::to_vec(envelopes).unwrap();
+    let confirmation = channel
+        .basic_publish(
+            &names.exchange,
+            &names.main,
+            lapin::options::BasicPublishOptions::default(),
+            &body,
+            lapin::BasicProperties::default()
+                .with_delivery_mode(2)
+                .with_type(BATCH_KIND.into()),
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    assert!(confirmation.is_ack());
+    let _ = connection.close(200, "published").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_publishes_share_messages_and_each_is_delivered_once() {
+    let mut rabbit = Rabbit::new();
+    // One message in flight at a time: whatever arrives meanwhile goes out together.
+    rabbit.batching = PublishBatching {
+        max_events: 50,
+        max_bytes: 512 * 1024,
+        max_in_flight: 1,
+    };
+    common::run(rabbit, |rabbit| async move {
+        let queue: Arc<dyn EventQueue> = Arc::new(rabbit.connect().await);
+        let sent: Vec<_> = (0..300).map(|i| envelope(&format!("group{i}"))).collect();
+        let results = futures::future::join_all(sent.iter().map(|e| queue.publish(e))).await;
+        assert!(results.iter().all(Result::is_ok), "{results:?}");
+        let messages = main_queue_messages(&rabbit).await;
+        assert!(
+            (6..300).contains(&messages),
+            "300 concurrent publishes took {messages} messages (at most 50 envelopes each)"
+        );
+        let mut stream = queue.consume(20).await.unwrap();
+        let mut seen = std::collections::HashMap::new();
+        for _ in 0..sent.len() {
+            let delivery = next(&mut stream, Duration::from_secs(10)).await;
+            assert!(!delivery.redelivered());
+            seen.insert(
+                delivery.envelope().event_id.clone(),
+                delivery.envelope().clone(),
+            );
+            delivery.ack().await.unwrap();
+        }
+        for e in &sent {
+            assert_eq!(
+                seen.get(&e.event_id),
+                Some(e),
+                "{} not delivered intact",
+                e.event_id
+            );
+        }
+        common::nothing_for(&mut stream, Duration::from_millis(1500)).await;
+        eventually_depth(queue.as_ref(), "main", 0).await;
+        queue.close().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_envelopes_are_settled_one_by_one() {
+    common::run(Rabbit::new(), |rabbit| async move {
+        let queue: Arc<dyn EventQueue> = Arc::new(rabbit.connect().await);
+        let (acked, retried, requeued) =
+            (envelope("acked"), envelope("retried"), envelope("requeued"));
+        publish_raw_batch(&rabbit, &[acked.clone(), retried.clone(), requeued.clone()]).await;
+        let mut stream = queue.consume(10).await.unwrap();
+        let mut parts = Vec::new();
+        for _ in 0..3 {
+            parts.push(next(&mut stream, Duration::from_secs(5)).await);
+        }
+        let ids: Vec<_> = parts
+            .iter()
+            .map(|d| d.envelope().event_id.clone())
+            .collect();
+        assert_eq!(
+            ids,
+            [&acked, &retried, &requeued].map(|e| e.event_id.clone())
+        );
+        let mut parts = parts.into_iter();
+        let (first, second, third) = (
+            parts.next().unwrap(),
+            parts.next().unwrap(),
+            parts.next().unwrap(),
+        );
+        first.ack().await.unwrap();
+        // The batch message stays unacked until all three are settled.
+        let mut updated = retried.clone();
+        updated.attempt = 1;
+        second
+            .retry_later(&updated, Duration::from_secs(1))
+            .await
+            .unwrap();
+        third.requeue().await.unwrap();
+        // The requeued one comes back alone, at once; the retried one after its tier.
+        let again = next(&mut stream, Duration::from_secs(5)).await;
+        assert_eq!(again.envelope(), &requeued);
+        again.ack().await.unwrap();
+        let later = next(&mut stream, Duration::from_secs(5)).await;
+        assert_eq!(later.envelope(), &updated);
+        later.ack().await.unwrap();
+        // The acked envelope never comes back: the batch message was acked.
+        common::nothing_for(&mut stream, Duration::from_millis(2500)).await;
+        assert_eq!(main_queue_messages(&rabbit).await, 0);
+        queue.close().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_envelope_dropped_unsettled_brings_the_batch_back() {
+    common::run(Rabbit::new(), |rabbit| async move {
+        let queue: Arc<dyn EventQueue> = Arc::new(rabbit.connect().await);
+        let (kept, dropped) = (envelope("kept"), envelope("dropped"));
+        publish_raw_batch(&rabbit, &[kept.clone(), dropped.clone()]).await;
+        let mut stream = queue.consume(10).await.unwrap();
+        let first = next(&mut stream, Duration::from_secs(5)).await;
+        let second = next(&mut stream, Duration::from_secs(5)).await;
+        assert_eq!(first.envelope(), &kept);
+        first.ack().await.unwrap();
+        drop(second);
+        // Both come back, flagged as redelivered (the ledger recognises the one delivered).
+        let mut again = Vec::new();
+        for _ in 0..2 {
+            let delivery = next(&mut stream, Duration::from_secs(5)).await;
+            assert!(delivery.redelivered());
+            again.push(delivery.envelope().clone());
+            delivery.ack().await.unwrap();
+        }
+        assert_eq!(again, [kept, dropped]);
+        common::nothing_for(&mut stream, Duration::from_millis(1500)).await;
+        queue.close().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refuses_zero_batching_limits() {
+    let mut options = Rabbit::new().options();
+    options.publish_batching.max_in_flight = 0;
+    match RabbitQueue::connect(options).await {
+        Err(QueueError::Config(message)) => assert!(message.contains("batching"), "{message}"),
+        Err(other) => panic!("expected a configuration error, got {other}"),
+        Ok(_) => panic!("zero in-flight messages accepted"),
+    }
 }

@@ -1,6 +1,6 @@
 //! The consumer stream that survives reconnects, and the delivery handed to the worker.
 
-use super::Shared;
+use super::{Shared, BATCH_KIND};
 use crate::{Delivery, Envelope, QueueError};
 use async_trait::async_trait;
 use futures::stream::{BoxStream, StreamExt};
@@ -9,6 +9,7 @@ use lapin::{
     options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions},
     types::FieldTable,
 };
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -66,13 +67,13 @@ async fn run(shared: Arc<Shared>, prefetch: u16, tx: mpsc::Sender<Item>) {
                 tokio::select! {
                     next = consumer.next() => match next {
                         Some(Ok(delivery)) => {
-                            let Some(item) = into_delivery(&shared, delivery).await else {
-                                continue;
-                            };
-                            if tx.send(Ok(item)).await.is_err() {
-                                // Unacked deliveries go back to the queue when the channel closes.
-                                let _ = channel.close(200, "consumer dropped").await;
-                                return;
+                            for item in into_deliveries(&shared, delivery).await {
+                                if tx.send(Ok(item)).await.is_err() {
+                                    // Unacked deliveries go back to the queue when the channel
+                                    // closes.
+                                    let _ = channel.close(200, "consumer dropped").await;
+                                    return;
+                                }
                             }
                         }
                         Some(Err(e)) => break format!("consumer failed: {e}"),
@@ -118,25 +119,103 @@ async fn run(shared: Arc<Shared>, prefetch: u16, tx: mpsc::Sender<Item>) {
     }
 }
 
-/// Parses the body; a message that is not an envelope goes to the poison queue.
-async fn into_delivery(
+/// Parses the body into the deliveries it carries: one for a plain message, one per envelope
+/// for a group-published batch ([`BATCH_KIND`]). A message that is neither goes to the poison
+/// queue.
+async fn into_deliveries(
     shared: &Arc<Shared>,
     delivery: lapin::message::Delivery,
-) -> Option<Box<dyn Delivery>> {
-    match Envelope::from_json(&delivery.data) {
-        Ok(envelope) => Some(Box::new(RabbitDelivery {
-            envelope,
-            redelivered: delivery.redelivered,
-            acker: Some(delivery.acker),
-            shared: shared.clone(),
-        })),
+) -> Vec<Box<dyn Delivery>> {
+    let is_batch = delivery
+        .properties
+        .kind()
+        .as_ref()
+        .is_some_and(|kind| kind.as_str() == BATCH_KIND);
+    let parsed = if is_batch {
+        serde_json::from_slice::<Vec<Envelope>>(&delivery.data)
+    } else {
+        Envelope::from_json(&delivery.data).map(|envelope| vec![envelope])
+    };
+    let envelopes = match parsed {
+        Ok(envelopes) if !envelopes.is_empty() => envelopes,
+        Ok(_) => {
+            let _ = delivery.acker.ack(BasicAckOptions::default()).await;
+            return Vec::new();
+        }
         Err(error) => {
             tracing::error!(%error, queue = %shared.names.dead, "malformed message moved to the poison queue");
             let _ = delivery
                 .acker
                 .reject(lapin::options::BasicRejectOptions { requeue: false })
                 .await;
-            None
+            return Vec::new();
+        }
+    };
+    let redelivered = delivery.redelivered;
+    let settle = |envelope: Envelope, settle: Settle| -> Box<dyn Delivery> {
+        Box::new(RabbitDelivery {
+            envelope,
+            redelivered,
+            settle: Some(settle),
+            shared: shared.clone(),
+        })
+    };
+    let mut envelopes = envelopes;
+    if envelopes.len() == 1 {
+        let envelope = envelopes.remove(0);
+        return vec![settle(envelope, Settle::Message(delivery.acker))];
+    }
+    let batch = Arc::new(BatchSettlement {
+        acker: std::sync::Mutex::new(Some(delivery.acker)),
+        unsettled: AtomicUsize::new(envelopes.len()),
+        give_back: AtomicBool::new(false),
+    });
+    envelopes
+        .into_iter()
+        .map(|envelope| settle(envelope, Settle::Part(batch.clone())))
+        .collect()
+}
+
+/// How a delivery is settled with the broker.
+enum Settle {
+    /// The delivery is the whole message.
+    Message(Acker),
+    /// The delivery is one envelope of a batch message, which is acked once every envelope in it
+    /// is settled.
+    Part(Arc<BatchSettlement>),
+}
+
+/// The shared fate of a batch message's envelopes. Each is settled on its own (acked, or moved
+/// to a delay tier or back to the main queue as a message of its own); the message is acked when
+/// the last is. Only an envelope dropped unsettled (a worker bug or a failed republish) makes the
+/// whole message come back, and then the envelopes already settled come back too: the ledger
+/// recognises those as delivered (at-least-once, as after any crash).
+struct BatchSettlement {
+    acker: std::sync::Mutex<Option<Acker>>,
+    unsettled: AtomicUsize,
+    give_back: AtomicBool,
+}
+
+impl BatchSettlement {
+    async fn settle_one(&self, give_back: bool) -> Result<(), QueueError> {
+        if give_back {
+            self.give_back.store(true, Ordering::Release);
+        }
+        if self.unsettled.fetch_sub(1, Ordering::AcqRel) != 1 {
+            return Ok(());
+        }
+        let acker = self.acker.lock().ok().and_then(|mut acker| acker.take());
+        let Some(acker) = acker else { return Ok(()) };
+        if self.give_back.load(Ordering::Acquire) {
+            acker
+                .nack(BasicNackOptions {
+                    requeue: true,
+                    multiple: false,
+                })
+                .await
+                .map_err(lost)
+        } else {
+            acker.ack(BasicAckOptions::default()).await.map_err(lost)
         }
     }
 }
@@ -145,13 +224,13 @@ struct RabbitDelivery {
     envelope: Envelope,
     redelivered: bool,
     /// Taken by the method that settles the delivery; still present in `Drop` if none did.
-    acker: Option<Acker>,
+    settle: Option<Settle>,
     shared: Arc<Shared>,
 }
 
 impl RabbitDelivery {
-    fn take_acker(&mut self) -> Result<Acker, QueueError> {
-        self.acker
+    fn take_settle(&mut self) -> Result<Settle, QueueError> {
+        self.settle
             .take()
             .ok_or_else(|| QueueError::Unavailable("delivery already settled".into()))
     }
@@ -172,8 +251,10 @@ impl Delivery for RabbitDelivery {
     }
 
     async fn ack(mut self: Box<Self>) -> Result<(), QueueError> {
-        let acker = self.take_acker()?;
-        acker.ack(BasicAckOptions::default()).await.map_err(lost)
+        match self.take_settle()? {
+            Settle::Message(acker) => acker.ack(BasicAckOptions::default()).await.map_err(lost),
+            Settle::Part(batch) => batch.settle_one(false).await,
+        }
     }
 
     async fn retry_later(
@@ -190,37 +271,57 @@ impl Delivery for RabbitDelivery {
             .to_string();
         // If this fails the delivery is dropped unsettled, and Drop gives it back.
         self.shared.publish_confirmed("", &queue, updated).await?;
-        let acker = self.take_acker()?;
-        acker.ack(BasicAckOptions::default()).await.map_err(lost)
+        self.ack().await
     }
 
     async fn requeue(mut self: Box<Self>) -> Result<(), QueueError> {
-        let acker = self.take_acker()?;
-        acker
-            .nack(BasicNackOptions {
-                requeue: true,
-                multiple: false,
-            })
-            .await
-            .map_err(lost)
+        match self.take_settle()? {
+            Settle::Message(acker) => acker
+                .nack(BasicNackOptions {
+                    requeue: true,
+                    multiple: false,
+                })
+                .await
+                .map_err(lost),
+            // One envelope of a batch goes back as a message of its own, so the rest of the
+            // batch is not delivered again.
+            Settle::Part(batch) => {
+                let names = &self.shared.names;
+                let republished = self
+                    .shared
+                    .publish_confirmed(&names.exchange, &names.main, &self.envelope)
+                    .await;
+                batch.settle_one(republished.is_err()).await?;
+                republished
+            }
+        }
     }
 }
 
 impl Drop for RabbitDelivery {
     /// A delivery dropped unsettled (a worker bug or panic) would otherwise hold a prefetch
     /// slot until the channel closes; give it back to the queue right away.
+    /// A batch's envelope dropped unsettled makes the whole batch come back once the rest
+    /// of it is settled.
     fn drop(&mut self) {
-        if let Some(acker) = self.acker.take() {
-            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-                runtime.spawn(async move {
-                    let _ = acker
-                        .nack(BasicNackOptions {
+        let Some(settle) = self.settle.take() else {
+            return;
+        };
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                match settle {
+                    Settle::Message(acker) => {
+                        let options = BasicNackOptions {
                             requeue: true,
                             multiple: false,
-                        })
-                        .await;
-                });
-            }
+                        };
+                        let _ = acker.nack(options).await;
+                    }
+                    Settle::Part(batch) => {
+                        let _ = batch.settle_one(true).await;
+                    }
+                }
+            });
         }
     }
 }

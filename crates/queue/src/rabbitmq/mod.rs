@@ -6,6 +6,7 @@
 //! supervisor reconnects with capped exponential backoff. Consumer streams re-subscribe on each
 //! new connection by themselves, so the worker just keeps reading.
 
+mod batcher;
 mod consumer;
 mod topology;
 
@@ -20,7 +21,7 @@ use lapin::{
 use secrecy::{ExposeSecret, SecretString};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 pub use topology::Names;
 
@@ -46,7 +47,40 @@ pub struct RabbitOptions {
     /// `connection_name` client property shown by the broker's management tools; defaults to
     /// `leadback-bridge <prefix>`.
     pub connection_name: Option<String>,
+    /// How concurrent publishes share AMQP messages (group publish).
+    pub publish_batching: PublishBatching,
 }
+
+/// Group publish, the broker-side counterpart of the embedded queue's group commit: envelopes
+/// published while `max_in_flight` messages already await their confirms wait and then go out
+/// together as one message (a JSON array of envelopes, AMQP `type` [`BATCH_KIND`]), so under load
+/// one confirmed message carries many webhooks and the broker's per-message work is shared.
+/// Each caller still returns only after the message holding its envelope is confirmed. A lone
+/// publish goes out at once as a plain one-envelope message. The consumer hands each envelope of
+/// a batch to the worker as its own delivery (see `consumer`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PublishBatching {
+    /// At most this many envelopes in one message (1 turns group publish off).
+    pub max_events: usize,
+    /// A batch stops growing at this many body bytes (an envelope larger than this goes alone).
+    pub max_bytes: usize,
+    /// Main-queue messages awaiting their confirms at once; publishes beyond wait and batch.
+    pub max_in_flight: usize,
+}
+
+impl Default for PublishBatching {
+    /// 50 envelopes (the worker's CoMagic batch), 512 KiB, 4 messages in flight.
+    fn default() -> Self {
+        Self {
+            max_events: 50,
+            max_bytes: 512 * 1024,
+            max_in_flight: 4,
+        }
+    }
+}
+
+/// The AMQP `type` property of a message that carries a JSON array of envelopes.
+pub const BATCH_KIND: &str = "leadback.envelope-batch";
 
 impl RabbitOptions {
     /// Defaults: prefix `leadback`, default retry tiers, 5 s confirm timeout.
@@ -58,6 +92,7 @@ impl RabbitOptions {
             confirm_timeout: Duration::from_secs(5),
             consumer_tag: None,
             connection_name: None,
+            publish_batching: PublishBatching::default(),
         }
     }
 }
@@ -85,6 +120,8 @@ pub(crate) struct Shared {
     /// The newest generation known to be broken.
     broken: watch::Sender<u64>,
     shutdown: watch::Sender<bool>,
+    /// Publishes to the main queue, waiting for the group publisher.
+    publishes: mpsc::Sender<batcher::Pending>,
 }
 
 impl RabbitQueue {
@@ -100,6 +137,7 @@ impl RabbitQueue {
             .unwrap_or_else(|| format!("leadback-bridge {}", options.prefix));
         let (generation, _) = watch::channel(0);
         let (shutdown, _) = watch::channel(false);
+        let (publishes, pending) = mpsc::channel(4096);
         let shared = Arc::new(Shared {
             options,
             names,
@@ -108,10 +146,12 @@ impl RabbitQueue {
             generation,
             broken: watch::channel(0).0,
             shutdown,
+            publishes,
         });
         let live = establish(&shared, 1).await?;
         shared.install(live);
         tokio::spawn(supervise(shared.clone()));
+        tokio::spawn(batcher::run(shared.clone(), pending));
         Ok(Self { shared })
     }
 
@@ -148,6 +188,12 @@ fn validate(options: &RabbitOptions) -> Result<(), QueueError> {
             "queue prefix `{}` must be 1–100 characters of A-Z a-z 0-9 . - _",
             options.prefix
         )));
+    }
+    let batching = &options.publish_batching;
+    if batching.max_events == 0 || batching.max_in_flight == 0 || batching.max_bytes == 0 {
+        return Err(QueueError::Config(
+            "publish batching limits must be at least 1".into(),
+        ));
     }
     if options.confirm_timeout.is_zero() {
         return Err(QueueError::Config(
@@ -205,27 +251,33 @@ impl Shared {
         routing_key: &str,
         envelope: &Envelope,
     ) -> Result<(), QueueError> {
+        let properties = BasicProperties::default()
+            .with_message_id(envelope.event_id.as_str().into())
+            .with_content_type("application/json".into());
+        self.publish_body(exchange, routing_key, &envelope.to_json(), properties)
+            .await
+    }
+
+    /// Publishes `body` persistently and mandatorily and waits for the broker's confirm.
+    pub(crate) async fn publish_body(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        body: &[u8],
+        properties: BasicProperties,
+    ) -> Result<(), QueueError> {
         if self.is_shut_down() {
             return Err(QueueError::Unavailable("queue closed".into()));
         }
         let live = self.healthy()?;
-        let properties = BasicProperties::default()
-            .with_delivery_mode(2)
-            .with_message_id(envelope.event_id.as_str().into())
-            .with_content_type("application/json".into());
+        let properties = properties.with_delivery_mode(2);
         let options = BasicPublishOptions {
             mandatory: true,
             ..BasicPublishOptions::default()
         };
         let confirm = live
             .publisher
-            .basic_publish(
-                exchange,
-                routing_key,
-                options,
-                &envelope.to_json(),
-                properties,
-            )
+            .basic_publish(exchange, routing_key, options, body, properties)
             .await
             .map_err(|e| {
                 self.mark_broken(live.generation);
@@ -374,10 +426,12 @@ async fn close_live(shared: &Shared) -> u64 {
 #[async_trait]
 impl EventQueue for RabbitQueue {
     async fn publish(&self, envelope: &Envelope) -> Result<(), QueueError> {
-        let names = &self.shared.names;
-        self.shared
-            .publish_confirmed(&names.exchange, &names.main, envelope)
-            .await
+        // Fail fast (the ingress answers 503) rather than queue behind a broken connection.
+        if self.shared.is_shut_down() {
+            return Err(QueueError::Unavailable("queue closed".into()));
+        }
+        self.shared.healthy()?;
+        batcher::publish(&self.shared, envelope).await
     }
 
     async fn consume(

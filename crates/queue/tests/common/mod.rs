@@ -8,7 +8,7 @@
 
 use async_trait::async_trait;
 use bridge_queue::embedded::{EmbeddedOptions, EmbeddedQueue};
-use bridge_queue::rabbitmq::{Names, RabbitOptions, RabbitQueue};
+use bridge_queue::rabbitmq::{Names, PublishBatching, RabbitOptions, RabbitQueue};
 use bridge_queue::{Delivery, Envelope, EventQueue, QueueError, RetryTiers};
 use futures::stream::{BoxStream, StreamExt};
 use std::sync::Arc;
@@ -33,6 +33,7 @@ pub struct Rabbit {
     pub prefix: String,
     pub connection_name: String,
     pub confirm_timeout: Duration,
+    pub batching: PublishBatching,
 }
 
 impl Rabbit {
@@ -42,6 +43,7 @@ impl Rabbit {
             connection_name: format!("bridge-queue-test {prefix}"),
             prefix,
             confirm_timeout: Duration::from_secs(5),
+            batching: PublishBatching::default(),
         }
     }
 
@@ -51,6 +53,7 @@ impl Rabbit {
         options.retry_tiers = test_tiers();
         options.confirm_timeout = self.confirm_timeout;
         options.connection_name = Some(self.connection_name.clone());
+        options.publish_batching = self.batching;
         options
     }
 
