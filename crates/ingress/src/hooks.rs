@@ -56,10 +56,11 @@ pub struct IngressState {
     pub queue_backend: &'static str,
 }
 
-/// What the handler holds: the app's state plus the ingress's own throttle.
+/// What the handler holds: the app's state plus the ingress's own throttle. Behind `Arc`s:
+/// axum clones the state for every request, and `Metrics` is dozens of handles.
 #[derive(Clone)]
 struct HookState {
-    inner: IngressState,
+    inner: Arc<IngressState>,
     throttle: Arc<UnknownTokenThrottle>,
 }
 
@@ -71,7 +72,7 @@ pub fn hook_router(state: IngressState) -> Router {
         state.config.unknown_token_per_minute,
     ));
     let state = HookState {
-        inner: state,
+        inner: Arc::new(state),
         throttle,
     };
     Router::new()

@@ -527,3 +527,31 @@ async fn refuses_zero_batching_limits() {
         Ok(_) => panic!("zero in-flight messages accepted"),
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prefetch_counts_the_envelopes_of_a_batch() {
+    common::run(Rabbit::new(), |rabbit| async move {
+        let queue: Arc<dyn EventQueue> = Arc::new(rabbit.connect().await);
+        let sent: Vec<_> = (0..5).map(|i| envelope(&format!("slot{i}"))).collect();
+        publish_raw_batch(&rabbit, &sent).await;
+        let mut stream = queue.consume(2).await.unwrap();
+        let first = next(&mut stream, Duration::from_secs(5)).await;
+        let second = next(&mut stream, Duration::from_secs(5)).await;
+        // One message, five envelopes, two slots: the third waits for a settle.
+        common::nothing_for(&mut stream, Duration::from_millis(700)).await;
+        first.ack().await.unwrap();
+        let third = next(&mut stream, Duration::from_secs(5)).await;
+        assert_eq!(third.envelope(), &sent[2]);
+        let mut rest = vec![second, third];
+        for _ in 0..2 {
+            rest.remove(0).ack().await.unwrap();
+            rest.push(next(&mut stream, Duration::from_secs(5)).await);
+        }
+        for delivery in rest {
+            delivery.ack().await.unwrap();
+        }
+        common::nothing_for(&mut stream, Duration::from_millis(700)).await;
+        queue.close().await;
+    })
+    .await;
+}

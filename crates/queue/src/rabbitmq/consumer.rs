@@ -12,7 +12,7 @@ use lapin::{
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 
 type Item = Result<Box<dyn Delivery>, QueueError>;
 
@@ -28,6 +28,9 @@ pub(crate) fn stream(shared: Arc<Shared>, prefetch: u16) -> BoxStream<'static, I
 }
 
 async fn run(shared: Arc<Shared>, prefetch: u16, tx: mpsc::Sender<Item>) {
+    // `basic.qos` counts messages, and a group-published message holds many envelopes: the
+    // envelopes handed out and not yet settled are limited to `prefetch` here as well.
+    let envelopes = Arc::new(Semaphore::new(usize::from(prefetch)));
     let mut generations = shared.generation.subscribe();
     let mut shutdown = shared.shutdown.subscribe();
     loop {
@@ -67,7 +70,17 @@ async fn run(shared: Arc<Shared>, prefetch: u16, tx: mpsc::Sender<Item>) {
                 tokio::select! {
                     next = consumer.next() => match next {
                         Some(Ok(delivery)) => {
-                            for item in into_deliveries(&shared, delivery).await {
+                            for mut item in into_deliveries(&shared, delivery).await {
+                                let permit = tokio::select! {
+                                    permit = envelopes.clone().acquire_owned() => permit.ok(),
+                                    _ = tx.closed() => None,
+                                    _ = shutdown.changed() => None,
+                                };
+                                let Some(permit) = permit else {
+                                    let _ = channel.close(200, "consumer stopped").await;
+                                    return;
+                                };
+                                item.permit = Some(permit);
                                 if tx.send(Ok(item)).await.is_err() {
                                     // Unacked deliveries go back to the queue when the channel
                                     // closes.
@@ -125,7 +138,7 @@ async fn run(shared: Arc<Shared>, prefetch: u16, tx: mpsc::Sender<Item>) {
 async fn into_deliveries(
     shared: &Arc<Shared>,
     delivery: lapin::message::Delivery,
-) -> Vec<Box<dyn Delivery>> {
+) -> Vec<Box<RabbitDelivery>> {
     let is_batch = delivery
         .properties
         .kind()
@@ -152,12 +165,13 @@ async fn into_deliveries(
         }
     };
     let redelivered = delivery.redelivered;
-    let settle = |envelope: Envelope, settle: Settle| -> Box<dyn Delivery> {
+    let settle = |envelope: Envelope, settle: Settle| {
         Box::new(RabbitDelivery {
             envelope,
             redelivered,
             settle: Some(settle),
             shared: shared.clone(),
+            permit: None,
         })
     };
     let mut envelopes = envelopes;
@@ -226,6 +240,8 @@ struct RabbitDelivery {
     /// Taken by the method that settles the delivery; still present in `Drop` if none did.
     settle: Option<Settle>,
     shared: Arc<Shared>,
+    /// One of the consumer's `prefetch` envelope slots, freed when this is settled or dropped.
+    permit: Option<OwnedSemaphorePermit>,
 }
 
 impl RabbitDelivery {
