@@ -58,6 +58,8 @@ impl SqliteStore {
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(10))
+            // The queue's writer shares the file: wait for its lock in short steps.
+            .after_connect(|connection, _| Box::pin(bridge_sqlite::wait_in_short_steps(connection)))
             .connect_with(options)
             .await?;
         Ok(SqliteStore { pool, key })

@@ -103,13 +103,17 @@ impl EmbeddedQueue {
         // WAL, so an `Ok` publish survives power loss. Leases, acks and retries use NORMAL
         // (durable against a process crash, not power loss): losing one of those only means a
         // redelivery, which at-least-once delivery allows, and it spares every ack an fsync.
+        // Every writer on the file waits for the lock in short steps (SQLite's own busy handler
+        // sleeps milliseconds at a time, longer than a group commit takes).
         let publish_pool = SqlitePoolOptions::new()
             .max_connections(1)
+            .after_connect(|connection, _| Box::pin(bridge_sqlite::wait_in_short_steps(connection)))
             .connect_with(connect.clone().synchronous(SqliteSynchronous::Full))
             .await
             .map_err(|e| QueueError::Storage(format!("cannot open the queue database: {e}")))?;
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
+            .after_connect(|connection, _| Box::pin(bridge_sqlite::wait_in_short_steps(connection)))
             .connect_with(connect.synchronous(SqliteSynchronous::Normal))
             .await
             .map_err(|e| QueueError::Storage(format!("cannot open the queue database: {e}")))?;
