@@ -77,6 +77,7 @@ async fn main() -> anyhow::Result<()> {
 
     let mut ceilings: HashMap<&str, f64> = HashMap::new();
     if args.wants("http") {
+        settle("http").await;
         let r = http_ceiling(&args).await?;
         ceilings.insert("http", r.rate());
         rows.push(Row {
@@ -85,6 +86,7 @@ async fn main() -> anyhow::Result<()> {
         });
     }
     if args.wants("broker") {
+        settle("broker").await;
         let (rate, lat) = broker_ceiling(&args).await?;
         ceilings.insert("broker", rate);
         rows.push(Row {
@@ -97,15 +99,19 @@ async fn main() -> anyhow::Result<()> {
         });
     }
     if args.wants("rabbit") {
+        settle("rabbit").await;
         rabbit_mode(&args, &bin, &run, &ceilings, &mut rows).await?;
     }
     if args.wants("embedded") {
+        settle("embedded").await;
         embedded_mode(&args, &bin, &ceilings, &mut rows).await?;
     }
     if args.wants("e2e-embedded") {
+        settle("e2e-embedded").await;
         e2e(&args, &bin, &run, false, &mut rows).await?;
     }
     if args.wants("e2e-rabbit") {
+        settle("e2e-rabbit").await;
         e2e(&args, &bin, &run, true, &mut rows).await?;
     }
     rows.push(Row {
@@ -334,6 +340,46 @@ async fn cleanup(deployment: &Deployment) {
     if let Some(r) = &deployment.rabbit {
         bridge::delete_topology(&r.prefix).await;
         bridge::drop_database(&r.database).await;
+    }
+}
+
+/// Waits until the machine is nearly idle (under 10 % busy over one second, at most 90 s), so a
+/// part is not measured while RabbitMQ still compacts or deletes the previous part's queues or
+/// PostgreSQL checkpoints: both ceilings and the bridge then start from the same quiet machine.
+async fn settle(part: &str) {
+    let started = Instant::now();
+    let mut busy = cpu_busy(Duration::from_secs(1)).await;
+    while busy > 0.10 && started.elapsed() < Duration::from_secs(90) {
+        busy = cpu_busy(Duration::from_secs(1)).await;
+    }
+    eprintln!(
+        "{part}: machine settled after {:.0} s ({:.0} % busy)",
+        started.elapsed().as_secs_f64(),
+        busy * 100.0
+    );
+}
+
+/// The share of all CPUs' time spent busy during `window` (from /proc/stat; 0 when unreadable).
+async fn cpu_busy(window: Duration) -> f64 {
+    fn times() -> Option<(u64, u64)> {
+        let stat = std::fs::read_to_string("/proc/stat").ok()?;
+        let fields: Vec<u64> = stat
+            .lines()
+            .next()?
+            .split_whitespace()
+            .skip(1)
+            .filter_map(|f| f.parse().ok())
+            .collect();
+        let idle = fields.get(3)? + fields.get(4).unwrap_or(&0);
+        Some((fields.iter().sum(), idle))
+    }
+    let before = times();
+    tokio::time::sleep(window).await;
+    match (before, times()) {
+        (Some((total0, idle0)), Some((total1, idle1))) if total1 > total0 => {
+            1.0 - (idle1 - idle0) as f64 / (total1 - total0) as f64
+        }
+        _ => 0.0,
     }
 }
 

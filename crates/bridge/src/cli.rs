@@ -6,6 +6,7 @@ use crate::tenants::TenantCommand;
 use anyhow::Context;
 use bridge_admin::{dead_letter_detail, dead_letter_summary, replay_dead_letters};
 use bridge_ingress::IngressConfig;
+use bridge_queue::rabbitmq::PublishBatching;
 use bridge_queue::RetryTiers;
 use bridge_store::DeadLetterFilter;
 use bridge_worker::WorkerConfig;
@@ -73,6 +74,25 @@ struct CommonArgs {
         global = true
     )]
     retry_tiers: String,
+    /// RabbitMQ group publish: at most this many webhooks share one message when publishes
+    /// queue up behind the messages awaiting confirms (1: one message per webhook).
+    #[arg(
+        long,
+        env = "BRIDGE_PUBLISH_BATCH_MAX",
+        default_value_t = PublishBatching::default().max_events as u16,
+        value_parser = clap::value_parser!(u16).range(1..=1000),
+        global = true
+    )]
+    publish_batch_max: u16,
+    /// RabbitMQ group publish: main-queue messages awaiting their confirms at once.
+    #[arg(
+        long,
+        env = "BRIDGE_PUBLISH_IN_FLIGHT",
+        default_value_t = PublishBatching::default().max_in_flight as u16,
+        value_parser = clap::value_parser!(u16).range(1..=1000),
+        global = true
+    )]
+    publish_in_flight: u16,
     /// Log format on stderr.
     #[arg(
         long,
@@ -349,13 +369,19 @@ fn select(args: &DlqSelectArgs) -> anyhow::Result<DeadLetterFilter> {
 
 fn backends(common: &CommonArgs) -> anyhow::Result<BackendPlan> {
     let tiers = RetryTiers::parse(&common.retry_tiers).map_err(|e| anyhow::anyhow!(e))?;
-    Ok(BackendPlan::resolve(
+    let mut plan = BackendPlan::resolve(
         &common.data_dir,
         common.database_url.clone(),
         common.amqp_url.clone(),
         common.queue_prefix.clone(),
         tiers,
-    ))
+    );
+    plan.publish_batching = PublishBatching {
+        max_events: usize::from(common.publish_batch_max),
+        max_in_flight: usize::from(common.publish_in_flight),
+        ..PublishBatching::default()
+    };
+    Ok(plan)
 }
 
 /// Operator commands use the same backends and key as the server, with default listeners.

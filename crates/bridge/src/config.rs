@@ -3,6 +3,7 @@
 
 use anyhow::{bail, Context};
 use bridge_ingress::IngressConfig;
+use bridge_queue::rabbitmq::PublishBatching;
 use bridge_queue::RetryTiers;
 use bridge_store::SecretKey;
 use bridge_worker::WorkerConfig;
@@ -43,6 +44,8 @@ pub struct BackendPlan {
     /// Prefix of RabbitMQ exchange and queue names.
     pub queue_prefix: String,
     pub retry_tiers: RetryTiers,
+    /// RabbitMQ group publish (`BRIDGE_PUBLISH_BATCH_MAX`, `BRIDGE_PUBLISH_IN_FLIGHT`).
+    pub publish_batching: PublishBatching,
 }
 
 impl BackendPlan {
@@ -66,6 +69,7 @@ impl BackendPlan {
             embedded_queue_path,
             queue_prefix,
             retry_tiers,
+            publish_batching: PublishBatching::default(),
         }
     }
 

@@ -75,6 +75,7 @@ pub async fn open_backends(config: &BridgeConfig, consumer: bool) -> anyhow::Res
             RabbitQueue::connect(RabbitOptions {
                 prefix: plan.queue_prefix.clone(),
                 retry_tiers: plan.retry_tiers.clone(),
+                publish_batching: plan.publish_batching,
                 ..RabbitOptions::new(url.clone().into())
             })
             .await
