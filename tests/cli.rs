@@ -235,3 +235,39 @@ fn demo_delivers_every_sample_offline() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("5 of 5 sample events arrived"), "{stderr}");
 }
+
+#[test]
+fn group_publish_limits_are_checked_at_startup() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = bridge(dir.path(), &["serve", "--help"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    for var in ["BRIDGE_PUBLISH_BATCH_MAX", "BRIDGE_PUBLISH_IN_FLIGHT"] {
+        assert!(text.contains(var), "serve --help lacks {var}: {text}");
+    }
+    for (var, value) in [
+        ("BRIDGE_PUBLISH_IN_FLIGHT", "0"),
+        ("BRIDGE_PUBLISH_BATCH_MAX", "0"),
+        ("BRIDGE_PUBLISH_BATCH_MAX", "many"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_leadback-bridge"))
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--metrics-listen",
+                "127.0.0.1:0",
+            ])
+            .env_clear()
+            .env("BRIDGE_DATA_DIR", dir.path())
+            .env(var, value)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{var}={value} was accepted");
+        let err = String::from_utf8_lossy(&out.stderr);
+        let flag = var
+            .trim_start_matches("BRIDGE_")
+            .to_lowercase()
+            .replace('_', "-");
+        assert!(err.contains(&flag), "{var}={value}: {err}");
+    }
+}
