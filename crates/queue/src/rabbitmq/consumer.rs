@@ -149,7 +149,7 @@ async fn into_deliveries(
     } else {
         Envelope::from_json(&delivery.data).map(|envelope| vec![envelope])
     };
-    let envelopes = match parsed {
+    let mut envelopes = match parsed {
         Ok(envelopes) if !envelopes.is_empty() => envelopes,
         Ok(_) => {
             let _ = delivery.acker.ack(BasicAckOptions::default()).await;
@@ -165,7 +165,7 @@ async fn into_deliveries(
         }
     };
     let redelivered = delivery.redelivered;
-    let settle = |envelope: Envelope, settle: Settle| {
+    let delivery_of = |envelope: Envelope, settle: Settle| {
         Box::new(RabbitDelivery {
             envelope,
             redelivered,
@@ -174,10 +174,9 @@ async fn into_deliveries(
             permit: None,
         })
     };
-    let mut envelopes = envelopes;
     if envelopes.len() == 1 {
         let envelope = envelopes.remove(0);
-        return vec![settle(envelope, Settle::Message(delivery.acker))];
+        return vec![delivery_of(envelope, Settle::Message(delivery.acker))];
     }
     let batch = Arc::new(BatchSettlement {
         acker: std::sync::Mutex::new(Some(delivery.acker)),
@@ -186,7 +185,7 @@ async fn into_deliveries(
     });
     envelopes
         .into_iter()
-        .map(|envelope| settle(envelope, Settle::Part(batch.clone())))
+        .map(|envelope| delivery_of(envelope, Settle::Part(batch.clone())))
         .collect()
 }
 

@@ -85,11 +85,35 @@ mod opening {
             .await
             .unwrap();
         assert_eq!(synchronous, 2, "FULL");
-        let busy: i64 = sqlx::query_scalar("PRAGMA busy_timeout")
-            .fetch_one(store.pool())
+        // A write that finds the lock taken (by the queue's writer, say) waits for it instead
+        // of failing with "database is locked" (bridge-sqlite's busy handler, up to 5 s).
+        sqlx::query("CREATE TABLE busy_probe (x INTEGER)")
+            .execute(store.pool())
             .await
             .unwrap();
-        assert_eq!(busy, 5000);
+        let mut other = {
+            use sqlx::Connection;
+            sqlx::SqliteConnection::connect(&url).await.unwrap()
+        };
+        sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut other)
+            .await
+            .unwrap();
+        let release = tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            sqlx::query("COMMIT").execute(&mut other).await.unwrap();
+        });
+        let started = std::time::Instant::now();
+        sqlx::query("INSERT INTO busy_probe (x) VALUES (1)")
+            .execute(store.pool())
+            .await
+            .expect("the write waits for the lock");
+        assert!(
+            started.elapsed() >= std::time::Duration::from_millis(250),
+            "the write did not wait for the lock: {:?}",
+            started.elapsed()
+        );
+        release.await.unwrap();
     }
 
     #[tokio::test]
