@@ -251,6 +251,37 @@ pub fn run() -> anyhow::Result<()> {
     runtime.block_on(dispatch(cli))
 }
 
+/// Stderr for the log thread: buffered, and paced. The thread flushes whenever it has emptied
+/// its queue, and after each flush rests [`PacedStderr::PACE`]: under load, lines gather in the
+/// queue meanwhile, so a burst costs one `write(2)` and one wake-up of the thread instead of one
+/// per line (a request's thread only has to wake it when it waits on an empty queue). A line on
+/// a quiet log is still written at once: the rest comes after the write.
+struct PacedStderr {
+    buffer: std::io::BufWriter<std::io::Stderr>,
+}
+
+impl PacedStderr {
+    const PACE: std::time::Duration = std::time::Duration::from_millis(5);
+
+    fn new() -> Self {
+        Self {
+            buffer: std::io::BufWriter::with_capacity(64 * 1024, std::io::stderr()),
+        }
+    }
+}
+
+impl std::io::Write for PacedStderr {
+    fn write(&mut self, line: &[u8]) -> std::io::Result<usize> {
+        self.buffer.write(line)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.buffer.flush()?;
+        std::thread::sleep(Self::PACE);
+        Ok(())
+    }
+}
+
 /// Logs go to stderr from a dedicated thread: a request never waits for a slow log consumer
 /// (a pipe, journald) unless 128k lines are already queued, and then it waits rather than
 /// losing lines.
@@ -260,12 +291,7 @@ fn init_tracing(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuar
     let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
         .lossy(false)
         .thread_name("log-writer")
-        // Buffered: the writer thread flushes whenever it has emptied its queue, so a burst of
-        // lines costs one write(2), not one per line, and a quiet log is still written at once.
-        .finish(std::io::BufWriter::with_capacity(
-            64 * 1024,
-            std::io::stderr(),
-        ));
+        .finish(PacedStderr::new());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer);
