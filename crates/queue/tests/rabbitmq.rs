@@ -173,20 +173,12 @@ async fn nacked_publish_is_rejected() {
 async fn poison_message_goes_to_the_dead_queue() {
     common::run(Rabbit::new(), |rabbit| async move {
         let queue: Arc<dyn EventQueue> = Arc::new(rabbit.connect().await);
-        let names = rabbit.names();
-        let (connection, channel) = Rabbit::raw_channel().await;
-        channel
-            .basic_publish(
-                &names.exchange,
-                &names.main,
-                lapin::options::BasicPublishOptions::default(),
-                b"not an envelope",
-                lapin::BasicProperties::default(),
-            )
-            .await
-            .unwrap()
-            .await
-            .unwrap();
+        publish_raw(
+            &rabbit,
+            b"not an envelope",
+            lapin::BasicProperties::default(),
+        )
+        .await;
         let good = envelope("good");
         queue.publish(&good).await.unwrap();
         let mut stream = queue.consume(5).await.unwrap();
@@ -194,7 +186,6 @@ async fn poison_message_goes_to_the_dead_queue() {
         assert_eq!(delivery.envelope(), &good);
         delivery.ack().await.unwrap();
         eventually_depth(queue.as_ref(), "dead", 1).await;
-        let _ = connection.close(200, "done").await;
         queue.close().await;
     })
     .await;
@@ -368,24 +359,22 @@ async fn main_queue_messages(rabbit: &Rabbit) -> u32 {
     declared.message_count()
 }
 
-/// Publishes `envelopes` as one batch message, the way the group publisher does.
-async fn publish_raw_batch(rabbit: &Rabbit, envelopes: &[bridge_queue::Envelope]) {
+/// Publishes `body` into the main queue past the bridge's own publisher, and waits for the
+/// broker's confirm.
+async fn publish_raw(rabbit: &Rabbit, body: &[u8], properties: lapin::BasicProperties) {
     let (connection, channel) = Rabbit::raw_channel().await;
     let names = rabbit.names();
     channel
         .confirm_select(lapin::options::ConfirmSelectOptions::default())
         .await
         .unwrap();
-    let body = serde_json::to_vec(envelopes).unwrap();
     let confirmation = channel
         .basic_publish(
             &names.exchange,
             &names.main,
             lapin::options::BasicPublishOptions::default(),
-            &body,
-            lapin::BasicProperties::default()
-                .with_delivery_mode(2)
-                .with_type(BATCH_KIND.into()),
+            body,
+            properties,
         )
         .await
         .unwrap()
@@ -393,6 +382,15 @@ async fn publish_raw_batch(rabbit: &Rabbit, envelopes: &[bridge_queue::Envelope]
         .unwrap();
     assert!(confirmation.is_ack());
     let _ = connection.close(200, "published").await;
+}
+
+/// Publishes `envelopes` as one batch message, the way the group publisher does.
+async fn publish_raw_batch(rabbit: &Rabbit, envelopes: &[bridge_queue::Envelope]) {
+    let body = serde_json::to_vec(envelopes).unwrap();
+    let properties = lapin::BasicProperties::default()
+        .with_delivery_mode(2)
+        .with_type(BATCH_KIND.into());
+    publish_raw(rabbit, &body, properties).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -87,20 +87,14 @@ pub(crate) async fn run(
 /// SQLite thread) and one commit, not one statement per write.
 async fn apply(pool: &SqlitePool, batch: &[Write]) -> Result<(), QueueError> {
     let now = now_ms();
-    let inserts: Vec<&NewRow> = batch
-        .iter()
-        .filter_map(|write| match &write.op {
-            Op::Insert(row) => Some(row),
-            Op::Delete(_) => None,
-        })
-        .collect();
-    let deletes: Vec<i64> = batch
-        .iter()
-        .filter_map(|write| match write.op {
-            Op::Delete(id) => Some(id),
-            Op::Insert(_) => None,
-        })
-        .collect();
+    let mut inserts: Vec<&NewRow> = Vec::new();
+    let mut deletes: Vec<i64> = Vec::new();
+    for write in batch {
+        match &write.op {
+            Op::Insert(row) => inserts.push(row),
+            Op::Delete(id) => deletes.push(*id),
+        }
+    }
     let mut tx = pool.begin().await.map_err(storage)?;
     if !inserts.is_empty() {
         let mut insert = QueryBuilder::<Sqlite>::new(

@@ -1,7 +1,7 @@
 //! Group publish: envelopes published while the in-flight limit is reached leave together as
 //! one confirmed message (see [`super::PublishBatching`]).
 
-use super::{Shared, BATCH_KIND};
+use super::{envelope_properties, Shared, BATCH_KIND};
 use crate::{Envelope, QueueError};
 use lapin::BasicProperties;
 use std::sync::Arc;
@@ -85,10 +85,9 @@ pub(crate) async fn run(shared: Arc<Shared>, mut pending: mpsc::Receiver<Pending
 /// One envelope as a plain message (as if there were no batching); several as one array.
 async fn publish_group(shared: &Shared, batch: &[Pending]) -> Result<(), QueueError> {
     let names = &shared.names;
-    let properties = BasicProperties::default().with_content_type("application/json".into());
     match batch {
         [one] => {
-            let properties = properties.with_message_id(one.event_id.as_str().into());
+            let properties = envelope_properties(&one.event_id);
             shared
                 .publish_body(&names.exchange, &names.main, &one.body, properties)
                 .await
@@ -104,7 +103,9 @@ async fn publish_group(shared: &Shared, batch: &[Pending]) -> Result<(), QueueEr
                 body.extend_from_slice(&pending.body);
             }
             body.push(b']');
-            let properties = properties.with_type(BATCH_KIND.into());
+            let properties = BasicProperties::default()
+                .with_content_type("application/json".into())
+                .with_type(BATCH_KIND.into());
             shared
                 .publish_body(&names.exchange, &names.main, &body, properties)
                 .await

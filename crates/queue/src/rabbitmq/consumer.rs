@@ -198,6 +198,31 @@ enum Settle {
     Part(Arc<BatchSettlement>),
 }
 
+impl Settle {
+    /// Acks, or with `give_back` returns to the queue: the whole message at once, or (for a
+    /// batch's envelope) once every envelope of its message is settled.
+    async fn settle(self, give_back: bool) -> Result<(), QueueError> {
+        match self {
+            Settle::Message(acker) => finish(acker, give_back).await,
+            Settle::Part(batch) => batch.settle_one(give_back).await,
+        }
+    }
+}
+
+/// Acks the message, or with `give_back` nacks it for immediate redelivery.
+async fn finish(acker: Acker, give_back: bool) -> Result<(), QueueError> {
+    let done = if give_back {
+        let options = BasicNackOptions {
+            requeue: true,
+            multiple: false,
+        };
+        acker.nack(options).await
+    } else {
+        acker.ack(BasicAckOptions::default()).await
+    };
+    done.map_err(lost)
+}
+
 /// The shared fate of a batch message's envelopes. Each is settled on its own (acked, or moved
 /// to a delay tier or back to the main queue as a message of its own); the message is acked when
 /// the last is. Only an envelope dropped unsettled (a worker bug or a failed republish) makes the
@@ -218,17 +243,9 @@ impl BatchSettlement {
             return Ok(());
         }
         let acker = self.acker.lock().ok().and_then(|mut acker| acker.take());
-        let Some(acker) = acker else { return Ok(()) };
-        if self.give_back.load(Ordering::Acquire) {
-            acker
-                .nack(BasicNackOptions {
-                    requeue: true,
-                    multiple: false,
-                })
-                .await
-                .map_err(lost)
-        } else {
-            acker.ack(BasicAckOptions::default()).await.map_err(lost)
+        match acker {
+            Some(acker) => finish(acker, self.give_back.load(Ordering::Acquire)).await,
+            None => Ok(()),
         }
     }
 }
@@ -266,10 +283,7 @@ impl Delivery for RabbitDelivery {
     }
 
     async fn ack(mut self: Box<Self>) -> Result<(), QueueError> {
-        match self.take_settle()? {
-            Settle::Message(acker) => acker.ack(BasicAckOptions::default()).await.map_err(lost),
-            Settle::Part(batch) => batch.settle_one(false).await,
-        }
+        self.take_settle()?.settle(false).await
     }
 
     async fn retry_later(
@@ -291,13 +305,7 @@ impl Delivery for RabbitDelivery {
 
     async fn requeue(mut self: Box<Self>) -> Result<(), QueueError> {
         match self.take_settle()? {
-            Settle::Message(acker) => acker
-                .nack(BasicNackOptions {
-                    requeue: true,
-                    multiple: false,
-                })
-                .await
-                .map_err(lost),
+            whole @ Settle::Message(_) => whole.settle(true).await,
             // One envelope of a batch goes back as a message of its own, so the rest of the
             // batch is not delivered again.
             Settle::Part(batch) => {
@@ -324,18 +332,7 @@ impl Drop for RabbitDelivery {
         };
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(async move {
-                match settle {
-                    Settle::Message(acker) => {
-                        let options = BasicNackOptions {
-                            requeue: true,
-                            multiple: false,
-                        };
-                        let _ = acker.nack(options).await;
-                    }
-                    Settle::Part(batch) => {
-                        let _ = batch.settle_one(true).await;
-                    }
-                }
+                let _ = settle.settle(true).await;
             });
         }
     }

@@ -84,6 +84,13 @@ impl Default for PublishBatching {
 /// The AMQP `type` property of a message that carries a JSON array of envelopes.
 pub const BATCH_KIND: &str = "leadback.envelope-batch";
 
+/// The properties of a one-envelope message: its event id as the message id.
+pub(crate) fn envelope_properties(event_id: &str) -> BasicProperties {
+    BasicProperties::default()
+        .with_message_id(event_id.into())
+        .with_content_type("application/json".into())
+}
+
 impl RabbitOptions {
     /// Defaults: prefix `leadback`, default retry tiers, 5 s confirm timeout.
     pub fn new(amqp_url: SecretString) -> Self {
@@ -253,11 +260,18 @@ impl Shared {
         routing_key: &str,
         envelope: &Envelope,
     ) -> Result<(), QueueError> {
-        let properties = BasicProperties::default()
-            .with_message_id(envelope.event_id.as_str().into())
-            .with_content_type("application/json".into());
+        let properties = envelope_properties(&envelope.event_id);
         self.publish_body(exchange, routing_key, &envelope.to_json(), properties)
             .await
+    }
+
+    /// The live connection, unless the queue is closed or the connection looks broken (then
+    /// `Unavailable` at once: the ingress answers 503 instead of waiting).
+    fn usable(&self) -> Result<Arc<Live>, QueueError> {
+        if self.is_shut_down() {
+            return Err(QueueError::Unavailable("queue closed".into()));
+        }
+        self.healthy()
     }
 
     /// Publishes `body` persistently and mandatorily and waits for the broker's confirm.
@@ -268,10 +282,7 @@ impl Shared {
         body: &[u8],
         properties: BasicProperties,
     ) -> Result<(), QueueError> {
-        if self.is_shut_down() {
-            return Err(QueueError::Unavailable("queue closed".into()));
-        }
-        let live = self.healthy()?;
+        let live = self.usable()?;
         let properties = properties.with_delivery_mode(2);
         let options = BasicPublishOptions {
             mandatory: true,
@@ -428,11 +439,8 @@ async fn close_live(shared: &Shared) -> u64 {
 #[async_trait]
 impl EventQueue for RabbitQueue {
     async fn publish(&self, envelope: &Envelope) -> Result<(), QueueError> {
-        // Fail fast (the ingress answers 503) rather than queue behind a broken connection.
-        if self.shared.is_shut_down() {
-            return Err(QueueError::Unavailable("queue closed".into()));
-        }
-        self.shared.healthy()?;
+        // Fail fast rather than queue behind a closed queue or a broken connection.
+        self.shared.usable()?;
         batcher::publish(&self.shared, envelope).await
     }
 
@@ -455,10 +463,7 @@ impl EventQueue for RabbitQueue {
     }
 
     async fn ready(&self) -> Result<(), QueueError> {
-        if self.shared.is_shut_down() {
-            return Err(QueueError::Unavailable("queue closed".into()));
-        }
-        self.shared.healthy().map(|_| ())
+        self.shared.usable().map(|_| ())
     }
 
     fn retry_tiers(&self) -> &RetryTiers {
