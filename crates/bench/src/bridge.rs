@@ -248,6 +248,21 @@ pub async fn delete_topology(prefix: &str) {
     let _ = conn.close(0, "bench cleanup").await;
 }
 
+/// Empties the deployment's main queue (what earlier rounds accepted), so the next round
+/// publishes into an empty queue, as the broker ceiling does.
+pub async fn purge_main_queue(prefix: &str) -> anyhow::Result<u32> {
+    use lapin::options::QueuePurgeOptions;
+    let tiers = bridge_queue::RetryTiers::parse(DEFAULT_TIERS).map_err(anyhow::Error::msg)?;
+    let conn = amqp_connect().await?;
+    let channel = conn.create_channel().await?;
+    let names = bridge_queue::rabbitmq::Names::new(prefix, &tiers);
+    let purged = channel
+        .queue_purge(&names.main, QueuePurgeOptions::default())
+        .await?;
+    let _ = conn.close(0, "bench purge").await;
+    Ok(purged)
+}
+
 /// The release binary next to this one, or the given path.
 pub fn default_bin() -> PathBuf {
     std::env::current_exe()

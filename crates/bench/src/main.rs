@@ -10,6 +10,11 @@
 mod bridge;
 mod load;
 
+/// The bridge's allocator for the load generator too: its CPU is taken from what is measured,
+/// so the cheaper it runs the better (glibc's malloc was ~3 % of the machine under load).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use anyhow::Context;
 use bridge::{Deployment, RabbitMode};
 use clap::Parser;
@@ -48,6 +53,11 @@ struct Args {
     /// Upper bound of requests of one phase.
     #[arg(long, default_value_t = 1_000_000)]
     max_requests: u64,
+    /// Rounds of (broker ceiling, RabbitMQ ingress saturation), alternating, each on a settled
+    /// machine, when both parts run: the ratio is reported per round and as the median, since
+    /// a single ceiling run moves ±13 % from one run to the next.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=20))]
+    rounds: u32,
 }
 
 impl Args {
@@ -77,7 +87,7 @@ async fn main() -> anyhow::Result<()> {
 
     let mut ceilings: HashMap<&str, f64> = HashMap::new();
     if args.wants("http") {
-        settle("http").await;
+        settle("http", false).await;
         let r = http_ceiling(&args).await?;
         ceilings.insert("http", r.rate());
         rows.push(Row {
@@ -85,33 +95,27 @@ async fn main() -> anyhow::Result<()> {
             figures: r.summary(),
         });
     }
-    if args.wants("broker") {
-        settle("broker").await;
-        let (rate, lat) = broker_ceiling(&args).await?;
-        ceilings.insert("broker", rate);
-        rows.push(Row {
-            part: "broker ceiling (lapin, confirms, quorum)".into(),
-            figures: format!(
-                "{rate:.0} confirmed/s p50={:.2}ms p99={:.2}ms",
-                quantile_ms(&lat, 0.5),
-                quantile_ms(&lat, 0.99)
-            ),
-        });
+    if args.wants("broker") && !args.wants("rabbit") {
+        // Alone; with the ingress the ceiling is measured in rounds between its runs.
+        for _ in 0..args.rounds {
+            settle("broker", true).await;
+            rows.push(broker_row(broker_ceiling(&args).await?));
+        }
     }
     if args.wants("rabbit") {
-        settle("rabbit").await;
-        rabbit_mode(&args, &bin, &run, &ceilings, &mut rows).await?;
+        // Settles before each of its phases.
+        rabbit_mode(&args, &bin, &run, &mut rows).await?;
     }
     if args.wants("embedded") {
-        settle("embedded").await;
+        settle("embedded", false).await;
         embedded_mode(&args, &bin, &ceilings, &mut rows).await?;
     }
     if args.wants("e2e-embedded") {
-        settle("e2e-embedded").await;
+        settle("e2e-embedded", false).await;
         e2e(&args, &bin, &run, false, &mut rows).await?;
     }
     if args.wants("e2e-rabbit") {
-        settle("e2e-rabbit").await;
+        settle("e2e-rabbit", true).await;
         e2e(&args, &bin, &run, true, &mut rows).await?;
     }
     rows.push(Row {
@@ -129,35 +133,93 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A broker ceiling as a report line.
+fn broker_row((rate, lat): (f64, Vec<u64>)) -> Row {
+    Row {
+        part: "broker ceiling (lapin, confirms, quorum)".into(),
+        figures: format!(
+            "{rate:.0} confirmed/s p50={:.2}ms p99={:.2}ms",
+            quantile_ms(&lat, 0.5),
+            quantile_ms(&lat, 0.99)
+        ),
+    }
+}
+
+/// The middle value (the mean of the two middle ones for an even count); NaN when empty.
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    match sorted.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => sorted[n / 2],
+        n => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
+    }
+}
+
 /// A Leadback callback with a unique id per request (~500 bytes of JSON).
 fn callback_body(run: &str, n: u64) -> Vec<u8> {
-    let date = (chrono::Utc::now() - chrono::Duration::minutes(1))
-        .format("%Y-%m-%d %H:%M:%S")
+    CallbackBodies::new(run).body(n)
+}
+
+/// Callback bodies that differ only in the id and the phone: the JSON is built once (with
+/// `serde_json`, so it is well-formed) and each request only splices in its number, so the load
+/// generator spends its CPU on HTTP, not on formatting dates and JSON trees — the CPU it does
+/// not use is left to what is measured.
+struct CallbackBodies {
+    /// The serialised body cut at the two places that vary: before the id's number, between it
+    /// and the phone's number, after the phone's.
+    parts: [String; 3],
+}
+
+impl CallbackBodies {
+    const ID_MARK: &'static str = "@@ID@@";
+    const PHONE_MARK: &'static str = "@@PHONE@@";
+
+    fn new(run: &str) -> Self {
+        let date = (chrono::Utc::now() - chrono::Duration::minutes(1))
+            .format("%Y-%m-%d %H:%M:%S")
+            .to_string();
+        let json = json!({
+            "event": "callback",
+            "id_call": format!("bench-{run}-{}", Self::ID_MARK),
+            "date_create": date,
+            "callback_phone": format!("+7916{}", Self::PHONE_MARK),
+            "name": "Bench Visitor",
+            "email": "visitor@example.ru",
+            "status": "success",
+            "duration": 42,
+            "site": "shop.example.ru",
+            "page_url": "https://shop.example.ru/catalog?utm_source=yandex&utm_medium=cpc&utm_campaign=bench",
+            "referrer": "https://yandex.ru/",
+            "ip": "93.184.216.34"
+        })
         .to_string();
-    json!({
-        "event": "callback",
-        "id_call": format!("bench-{run}-{n}"),
-        "date_create": date,
-        "callback_phone": format!("+7916{:07}", n % 10_000_000),
-        "name": "Bench Visitor",
-        "email": "visitor@example.ru",
-        "status": "success",
-        "duration": 42,
-        "site": "shop.example.ru",
-        "page_url": "https://shop.example.ru/catalog?utm_source=yandex&utm_medium=cpc&utm_campaign=bench",
-        "referrer": "https://yandex.ru/",
-        "ip": "93.184.216.34"
-    })
-    .to_string()
-    .into_bytes()
+        let (before_id, rest) = json.split_once(Self::ID_MARK).unwrap_or((&json, ""));
+        let (between, after_phone) = rest.split_once(Self::PHONE_MARK).unwrap_or((rest, ""));
+        Self {
+            parts: [before_id.into(), between.into(), after_phone.into()],
+        }
+    }
+
+    fn body(&self, n: u64) -> Vec<u8> {
+        use std::io::Write;
+        let [before_id, between, after_phone] = &self.parts;
+        let mut body = Vec::with_capacity(before_id.len() + between.len() + after_phone.len() + 27);
+        body.extend_from_slice(before_id.as_bytes());
+        let _ = write!(body, "{n}");
+        body.extend_from_slice(between.as_bytes());
+        let _ = write!(body, "{:07}", n % 10_000_000);
+        body.extend_from_slice(after_phone.as_bytes());
+        body
+    }
 }
 
 fn target(url: String, run: &str) -> Target {
-    let run = run.to_owned();
+    let bodies = CallbackBodies::new(run);
     Target {
         url,
         content_type: "application/json",
-        body: Arc::new(move |n| callback_body(&run, n)),
+        body: Arc::new(move |n| bodies.body(n)),
     }
 }
 
@@ -346,8 +408,14 @@ async fn cleanup(deployment: &Deployment) {
 /// Waits until the machine is nearly idle (under 10 % busy over one second, at most 90 s), so a
 /// part is not measured while RabbitMQ still compacts or deletes the previous part's queues or
 /// PostgreSQL checkpoints: both ceilings and the bridge then start from the same quiet machine.
-async fn settle(part: &str) {
+///
+/// Before a part that uses RabbitMQ, its quorum-queue write-ahead log is rolled over first (see
+/// [`roll_over_rabbitmq_wal`]).
+async fn settle(part: &str, rabbitmq: bool) {
     let started = Instant::now();
+    if rabbitmq {
+        roll_over_rabbitmq_wal().await;
+    }
     let mut busy = cpu_busy(Duration::from_secs(1)).await;
     while busy > 0.10 && started.elapsed() < Duration::from_secs(90) {
         busy = cpu_busy(Duration::from_secs(1)).await;
@@ -357,6 +425,33 @@ async fn settle(part: &str) {
         started.elapsed().as_secs_f64(),
         busy * 100.0
     );
+}
+
+/// RabbitMQ writes every quorum queue's messages to one write-ahead log and, when it reaches
+/// `wal_max_size_bytes` (512 MiB by default), rolls it over and copies its entries into segment
+/// files; while that runs, confirms stall (1.7 s seen at 6,000 webhooks/s on the 2-core
+/// machine). Where the roll-over fell depended on everything the previous parts had written, so
+/// one part in a run could take it and the next not. Rolling the log over before each part
+/// (`ra_log_wal:force_roll_over/1` through `rabbitmqctl eval`, which needs the local node's
+/// Erlang cookie, e.g. root) makes every part start from an empty log; the parts write far less
+/// than 512 MiB, so none is measured across a roll-over. When `rabbitmqctl` is missing or
+/// refused, the bench says so and goes on.
+async fn roll_over_rabbitmq_wal() {
+    let result = tokio::process::Command::new("rabbitmqctl")
+        .args(["eval", "ra_log_wal:force_roll_over(ra_log_wal)."])
+        .output()
+        .await;
+    match result {
+        Ok(output) if output.status.success() => {}
+        Ok(output) => eprintln!(
+            "could not roll RabbitMQ's WAL over (a roll-over may fall inside a part): {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        ),
+        Err(e) => eprintln!(
+            "could not run rabbitmqctl to roll RabbitMQ's WAL over (a roll-over may fall \
+             inside a part): {e}"
+        ),
+    }
 }
 
 /// The share of all CPUs' time spent busy during `window` (from /proc/stat; 0 when unreadable).
@@ -383,13 +478,13 @@ async fn cpu_busy(window: Duration) -> f64 {
     }
 }
 
-/// Ingress alone (RabbitMQ + PostgreSQL): saturation, then a fixed rate; then a worker alone
+/// Ingress alone (RabbitMQ + PostgreSQL): saturation (in `--rounds` rounds, each after a
+/// broker ceiling run when that part is wanted too), then a fixed rate; then a worker alone
 /// drains what was accepted into the emulator.
 async fn rabbit_mode(
     args: &Args,
     bin: &std::path::Path,
     run: &str,
-    ceilings: &HashMap<&str, f64>,
     rows: &mut Vec<Row>,
 ) -> anyhow::Result<()> {
     let emulator = Emulator::start(EmulatorConfig::default()).await?;
@@ -399,23 +494,91 @@ async fn rabbit_mode(
         let token = deployment.create_tenant(&tenant(&emulator)).await?;
         let ingress = deployment.start("ingress", &[]).await?;
         let client = load::client(args.concurrency)?;
-        let t = target(ingress.hook_url(&token), &format!("{run}-r"));
-        let sat = closed_loop(
-            &client,
-            &t,
-            args.concurrency,
-            args.duration(),
-            args.max_requests,
-            false,
-        )
-        .await;
-        eprintln!("rabbit ingress saturation: {}", sat.summary());
+        let mut accepted = 0;
+        let mut rates = Vec::new();
+        let mut ratios = Vec::new();
+        for round in 1..=args.rounds {
+            if round > 1 {
+                // Each round publishes into an empty queue, as each ceiling run does: a backlog
+                // of earlier rounds made later rounds slower (13.4k → 12.0k → 11.0k/s). The worker
+                // drains what the last round and the fixed-rate phase accepted.
+                let prefix = deployment.rabbit.as_ref().map(|r| r.prefix.as_str());
+                if let Some(prefix) = prefix {
+                    let purged = bridge::purge_main_queue(prefix).await?;
+                    eprintln!("round {round}: {purged} messages of earlier rounds purged");
+                }
+                accepted = 0;
+            }
+            let ceiling = if args.wants("broker") {
+                settle("broker", true).await;
+                let measured = broker_ceiling(args).await?;
+                let rate = measured.0;
+                rows.push(broker_row(measured));
+                Some(rate)
+            } else {
+                None
+            };
+            settle("rabbit", true).await;
+            let t = target(ingress.hook_url(&token), &format!("{run}-r{round}"));
+            let sat = closed_loop(
+                &client,
+                &t,
+                args.concurrency,
+                args.duration(),
+                args.max_requests,
+                false,
+            )
+            .await;
+            eprintln!(
+                "rabbit ingress saturation, round {round}: {}",
+                sat.summary()
+            );
+            accepted += sat.ok;
+            rates.push(sat.rate());
+            let ratio = match ceiling {
+                Some(c) => {
+                    ratios.push(sat.rate() / c);
+                    format!(
+                        " = {:.0}% of the broker ceiling above",
+                        100.0 * sat.rate() / c
+                    )
+                }
+                None => String::new(),
+            };
+            rows.push(Row {
+                part: format!(
+                    "ingress, RabbitMQ mode, saturation ({} conns), round {round}",
+                    args.concurrency
+                ),
+                figures: format!("{}{ratio}", sat.summary()),
+            });
+        }
+        if args.rounds > 1 {
+            let ratio = if ratios.is_empty() {
+                String::new()
+            } else {
+                let each: Vec<String> = ratios
+                    .iter()
+                    .map(|r| format!("{:.0}%", 100.0 * r))
+                    .collect();
+                format!(
+                    "; ratio to the broker ceiling: median {:.0}% (rounds: {})",
+                    100.0 * median(&ratios),
+                    each.join(", ")
+                )
+            };
+            rows.push(Row {
+                part: format!("ingress, RabbitMQ mode, saturation, {} rounds", args.rounds),
+                figures: format!("median {:.0}/s{ratio}", median(&rates)),
+            });
+        }
         let rate = if args.rate > 0.0 {
             args.rate
         } else {
-            sat.rate() / 2.0
+            median(&rates) / 2.0
         };
-        let t2 = target(ingress.hook_url(&token), &format!("{run}-r2"));
+        settle("rabbit fixed rate", true).await;
+        let t2 = target(ingress.hook_url(&token), &format!("{run}-r0"));
         let fixed = open_loop(
             &client,
             &t2,
@@ -428,18 +591,7 @@ async fn rabbit_mode(
         .await;
         eprintln!("rabbit ingress at {rate:.0}/s: {}", fixed.summary());
         let ingress_rss = ingress.stop().await;
-        let accepted = sat.ok + fixed.ok;
-        let ratio = ceilings
-            .get("broker")
-            .map(|c| format!(" = {:.0}% of the broker ceiling", 100.0 * sat.rate() / c))
-            .unwrap_or_default();
-        rows.push(Row {
-            part: format!(
-                "ingress, RabbitMQ mode, saturation ({} conns)",
-                args.concurrency
-            ),
-            figures: format!("{}{ratio}", sat.summary()),
-        });
+        accepted += fixed.ok;
         rows.push(Row {
             part: format!("ingress, RabbitMQ mode, fixed {rate:.0}/s"),
             figures: fixed.summary(),
@@ -638,4 +790,32 @@ async fn e2e(
     cleanup(&deployment).await;
     emulator.shutdown().await;
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn callback_bodies_are_json_with_their_own_id_and_phone() {
+        let bodies = CallbackBodies::new("run1");
+        for n in [0, 7, 12_345_678] {
+            let body: serde_json::Value =
+                serde_json::from_slice(&bodies.body(n)).expect("well-formed JSON");
+            assert_eq!(body["id_call"], format!("bench-run1-{n}"));
+            assert_eq!(
+                body["callback_phone"],
+                format!("+7916{:07}", n % 10_000_000)
+            );
+            assert_eq!(body["event"], "callback");
+            assert!(body["date_create"].as_str().is_some_and(|d| d.len() == 19));
+        }
+    }
+
+    #[test]
+    fn median_of_odd_and_even_counts() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), 2.5);
+        assert!(median(&[]).is_nan());
+    }
 }

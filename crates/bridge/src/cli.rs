@@ -292,8 +292,11 @@ fn init_tracing(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuar
         .lossy(false)
         .thread_name("log-writer")
         .finish(PacedStderr::new());
+    // Colours only for a person at a terminal: a file, a pipe or journald gets plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(writer);
     match format {
         LogFormat::Json => builder.json().flatten_event(true).init(),

@@ -96,11 +96,26 @@ pub fn get_ci<'a>(object: &'a Map<String, Value>, key: &str) -> Option<&'a Value
     if let Some(value) = object.get(key) {
         return Some(value);
     }
-    let wanted = key.to_lowercase();
     object
         .iter()
-        .find(|(k, _)| k.to_lowercase() == wanted)
+        .find(|(k, _)| eq_ignore_case(k, key))
         .map(|(_, v)| v)
+}
+
+/// Whether `a` and `b` are equal ignoring ASCII and Unicode case (each character lowercased),
+/// without allocating: this runs for every key against every alias of a field.
+pub fn eq_ignore_case(a: &str, b: &str) -> bool {
+    if a.is_ascii() && b.is_ascii() {
+        return a.eq_ignore_ascii_case(b);
+    }
+    a.chars()
+        .flat_map(char::to_lowercase)
+        .eq(b.chars().flat_map(char::to_lowercase))
+}
+
+/// Whether `word` is one of `list` ignoring case.
+pub fn is_one_of(word: &str, list: &[&str]) -> bool {
+    list.iter().any(|candidate| eq_ignore_case(word, candidate))
 }
 
 /// The value at a dotted `path` (`contact.phone`), each step case-insensitive.
@@ -124,7 +139,11 @@ pub fn scalar_text(value: &Value) -> Option<String> {
         Value::Null | Value::Array(_) | Value::Object(_) => return None,
     };
     // NUL characters are never meaningful in these fields and some stores refuse them.
-    let text = text.replace('\0', "");
+    let text = if text.contains('\0') {
+        text.replace('\0', "")
+    } else {
+        text
+    };
     if text.is_empty() {
         None
     } else {

@@ -157,14 +157,13 @@ fn sniff(body: &[u8]) -> Format {
 }
 
 fn has_test_marker(map: &Map<String, Value>) -> bool {
-    let key_marker = map.keys().any(|k| {
-        let k = k.to_lowercase();
-        aliases::TEST_MARKERS.contains(&k.as_str())
-    });
+    let key_marker = map
+        .keys()
+        .any(|k| aliases::is_one_of(k, aliases::TEST_MARKERS));
     let kind_marker = ["event", "type"].iter().any(|alias| {
         aliases::get_ci(map, alias)
             .and_then(aliases::scalar_text)
-            .is_some_and(|v| aliases::TEST_KIND_VALUES.contains(&v.to_lowercase().as_str()))
+            .is_some_and(|v| aliases::is_one_of(&v, aliases::TEST_KIND_VALUES))
     });
     key_marker || kind_marker
 }

@@ -214,6 +214,41 @@ fn ping_detection() {
 }
 
 #[test]
+fn keys_and_markers_match_ignoring_case() {
+    use leadback_model::aliases::{eq_ignore_case, get_ci};
+    // Keys in any case, ASCII or not, name the same field; different words never match.
+    assert!(eq_ignore_case("Phone", "phone"));
+    assert!(eq_ignore_case("ТЕЛЕФОН", "телефон"));
+    assert!(eq_ignore_case("Straße", "STRAßE"));
+    assert!(!eq_ignore_case("phone", "phones"));
+    assert!(!eq_ignore_case("телефон", "телефоны"));
+    let object = serde_json::json!({"PHONE": "+79161234567", "Имя": "Анна"});
+    let object = object.as_object().unwrap();
+    assert_eq!(
+        get_ci(object, "phone"),
+        Some(&serde_json::json!("+79161234567"))
+    );
+    assert_eq!(get_ci(object, "имя"), Some(&serde_json::json!("Анна")));
+    assert_eq!(get_ci(object, "email"), None);
+
+    // Upper-case test markers are pings too, and an event in capitals is still an event.
+    for body in [
+        "{\"TEST\": true}",
+        "{\"Event\": \"Test\"}",
+        "{\"IS_TEST\": 1}",
+    ] {
+        let payload = RawPayload::parse(Some("application/json"), body.as_bytes()).unwrap();
+        assert!(payload.is_ping(), "{body} should be a ping");
+    }
+    let payload = RawPayload::parse(
+        Some("application/json"),
+        b"{\"TEST\": 1, \"PHONE\": \"+79161234567\"}",
+    )
+    .unwrap();
+    assert!(!payload.is_ping());
+}
+
+#[test]
 fn event_id_uses_the_leadback_id_qualified_by_kind() {
     let cases = [
         (json!({"id_call": "5521"}), "callback:5521"),

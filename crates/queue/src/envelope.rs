@@ -73,8 +73,12 @@ impl Envelope {
     }
 
     pub fn to_json(&self) -> Vec<u8> {
-        // Serialising plain data with string keys cannot fail.
-        serde_json::to_vec(self).unwrap_or_default()
+        // Room for the base64 body and the fields around it, so the buffer is not regrown
+        // several times for every webhook.
+        let mut json = Vec::with_capacity(self.raw_body.len() / 3 * 4 + 512);
+        // Serialising plain data with string keys into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut json, self);
+        json
     }
 
     pub fn from_json(bytes: &[u8]) -> Result<Self, serde_json::Error> {
