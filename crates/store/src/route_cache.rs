@@ -1,7 +1,8 @@
-//! The PostgreSQL store's cache of token → tenant routes, for the ingress.
+//! The stores' cache of token → tenant routes, for the ingress.
 //!
 //! Looking the tenant up costs a database round trip per webhook (in the benchmark, more than
-//! half of the ingress's cost). The cache removes it without serving stale routes:
+//! half of the ingress's cost). For PostgreSQL ([`RouteCache::new`]) the cache removes it
+//! without serving stale routes:
 //! * a trigger (migration 0002) announces every change of `tenants` on [`CHANNEL`] at commit,
 //!   and a listener connection empties the cache on each announcement;
 //! * the cache is used only while that listener is connected: when it is not (starting, or the
@@ -11,6 +12,12 @@
 //! * this process's own changes empty the cache before they return, so a rotated token stops
 //!   routing at once here, and within the notification's delivery (milliseconds) elsewhere;
 //! * entries also expire after [`TTL`] as a last line of defence.
+//!
+//! SQLite has no notifications. Its cache ([`RouteCache::local`]) is emptied by the store's own
+//! changes before they return (the settings page and the API run in the same process as the
+//! ingress in the embedded mode), and its entries live [`LOCAL_TTL`]: a change another process
+//! makes to the file (a `leadback-bridge tenants …` command run beside `serve`) routes within
+//! that second.
 //!
 //! Only found, active-or-not routes are cached; unknown tokens always reach the database (the
 //! ingress throttles those per client).
@@ -25,13 +32,17 @@ use tokio::sync::watch;
 
 /// The channel the `tenants` trigger notifies.
 pub(crate) const CHANNEL: &str = "leadback_bridge_tenants";
-/// Longest time an entry is served.
+/// Longest time an entry is served (PostgreSQL: notifications keep it current).
 const TTL: Duration = Duration::from_secs(60);
+/// Longest time an entry is served without notifications (SQLite): the bound on how long a
+/// change made by another process takes to route.
+pub(crate) const LOCAL_TTL: Duration = Duration::from_secs(1);
 /// Bound on entries (tokens are per tenant, so this is only reached by a huge deployment).
 const MAX_ENTRIES: usize = 100_000;
 
 pub(crate) struct RouteCache {
     state: Mutex<State>,
+    ttl: Duration,
     /// The listener is connected and listening: entries are trustworthy.
     listening: AtomicBool,
     started: AtomicBool,
@@ -46,12 +57,26 @@ struct State {
 }
 
 impl RouteCache {
+    /// For PostgreSQL: trusted only while [`RouteCache::ensure_listening`]'s listener is
+    /// connected.
     pub(crate) fn new() -> Self {
         Self {
             state: Mutex::new(State::default()),
+            ttl: TTL,
             listening: AtomicBool::new(false),
             started: AtomicBool::new(false),
             stop: watch::channel(()).0,
+        }
+    }
+
+    /// Without a listener (SQLite): always trusted, entries kept `ttl`; the store empties it on
+    /// each of its own changes.
+    pub(crate) fn local(ttl: Duration) -> Self {
+        Self {
+            ttl,
+            listening: AtomicBool::new(true),
+            started: AtomicBool::new(true),
+            ..Self::new()
         }
     }
 
@@ -74,7 +99,7 @@ impl RouteCache {
         }
         let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         match state.entries.get(hash) {
-            Some((route, at)) if at.elapsed() < TTL => Some(*route),
+            Some((route, at)) if at.elapsed() < self.ttl => Some(*route),
             _ => None,
         }
     }
@@ -178,6 +203,19 @@ mod tests {
             id: Uuid::new_v4(),
             active: true,
         }
+    }
+
+    #[test]
+    fn local_cache_is_served_until_its_ttl_or_a_change() {
+        let cache = RouteCache::local(Duration::from_millis(50));
+        cache.insert(cache.generation(), "h", route());
+        assert!(cache.get("h").is_some(), "served without a listener");
+        std::thread::sleep(Duration::from_millis(60));
+        assert_eq!(cache.get("h"), None, "expired after its ttl");
+
+        cache.insert(cache.generation(), "h", route());
+        cache.invalidate();
+        assert_eq!(cache.get("h"), None, "emptied by a change");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! queue may share the file (its tables are `queue_`-prefixed); WAL lets readers run while one
 //! writer commits, and `synchronous=FULL` makes a commit survive power loss.
 
+use crate::route_cache::{RouteCache, LOCAL_TTL};
 use crate::rows::{self, DeadLetterRow, LedgerRow, TenantRow};
 use crate::{
     DeadLetter, DeadLetterFilter, LedgerEntry, NewDeadLetter, SecretKey, Store, StoreError, Tenant,
@@ -29,6 +30,9 @@ const LEDGER_ADD_TAGS: &str = "UPDATE ledger SET tagged = (\
 pub struct SqliteStore {
     pool: SqlitePool,
     key: SecretKey,
+    /// Token → tenant routes for the ingress, emptied by this store's tenant changes and
+    /// expiring after a second (see [`crate::route_cache`]).
+    routes: RouteCache,
 }
 
 impl SqliteStore {
@@ -62,12 +66,16 @@ impl SqliteStore {
             .after_connect(|connection, _| Box::pin(bridge_sqlite::wait_in_short_steps(connection)))
             .connect_with(options)
             .await?;
-        Ok(SqliteStore { pool, key })
+        Ok(SqliteStore::from_pool(pool, key))
     }
 
     /// Wraps a pool the caller configured.
     pub fn from_pool(pool: SqlitePool, key: SecretKey) -> SqliteStore {
-        SqliteStore { pool, key }
+        SqliteStore {
+            pool,
+            key,
+            routes: RouteCache::local(LOCAL_TTL),
+        }
     }
 
     pub fn pool(&self) -> &SqlitePool {
@@ -197,6 +205,8 @@ impl Store for SqliteStore {
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!("tenant {id}")));
         }
+        // Routes change at once here (and within LOCAL_TTL in other processes).
+        self.routes.invalidate();
         self.get_tenant(id)
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("tenant {id}")))
@@ -228,11 +238,19 @@ impl Store for SqliteStore {
         &self,
         hash: &TokenHash,
     ) -> Result<Option<TenantRoute>, StoreError> {
+        if let Some(route) = self.routes.get(hash.as_str()) {
+            return Ok(Some(route));
+        }
+        let generation = self.routes.generation();
         let row: Option<(Uuid, bool)> = sqlx::query_as(rows::TENANT_ROUTE)
             .bind(hash.as_str())
             .fetch_optional(&self.pool)
             .await?;
-        Ok(row.map(|(id, active)| TenantRoute { id, active }))
+        let route = row.map(|(id, active)| TenantRoute { id, active });
+        if let Some(route) = route {
+            self.routes.insert(generation, hash.as_str(), route);
+        }
+        Ok(route)
     }
 
     async fn rotate_token(&self, id: Uuid) -> Result<WebhookToken, StoreError> {
@@ -247,6 +265,8 @@ impl Store for SqliteStore {
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!("tenant {id}")));
         }
+        // Routes change at once here (and within LOCAL_TTL in other processes).
+        self.routes.invalidate();
         Ok(token)
     }
 
@@ -260,6 +280,8 @@ impl Store for SqliteStore {
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!("tenant {id}")));
         }
+        // Routes change at once here (and within LOCAL_TTL in other processes).
+        self.routes.invalidate();
         Ok(())
     }
 
@@ -271,6 +293,8 @@ impl Store for SqliteStore {
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!("tenant {id}")));
         }
+        // Routes change at once here (and within LOCAL_TTL in other processes).
+        self.routes.invalidate();
         Ok(())
     }
 
