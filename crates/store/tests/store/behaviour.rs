@@ -514,6 +514,16 @@ pub async fn ledger_batch_records_in_one_call(b: &dyn Backend) {
     assert!(!old.complete);
     assert_eq!(store.ledger_count().await.unwrap(), 3);
     assert!(store.ledger_record_uploads(&[]).await.unwrap().is_empty());
+
+    // The same event twice in one batch (two copies of one webhook): new the first time only.
+    let first = upload(tenant, "ev-twice", at(4));
+    let mut second = upload(tenant, "ev-twice", at(5));
+    second.comagic_id = Some(7);
+    let inserted = store.ledger_record_uploads(&[first, second]).await.unwrap();
+    assert_eq!(inserted, vec![true, false]);
+    let twice = store.ledger_get(tenant, "ev-twice").await.unwrap().unwrap();
+    assert_eq!(twice.comagic_id, Some(1001), "the first copy's row");
+    assert_eq!(store.ledger_count().await.unwrap(), 4);
 }
 
 pub async fn ledger_tags_merge_and_complete(b: &dyn Backend) {
