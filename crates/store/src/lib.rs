@@ -82,6 +82,18 @@ pub trait Store: Send + Sync + 'static {
         tenant_id: Uuid,
         event_id: &str,
     ) -> Result<Option<LedgerEntry>, StoreError>;
+    /// The entries of several events at once (tenant id, event id); events with no entry are
+    /// left out. The worker looks up every delivery in flight with one call.
+    async fn ledger_get_many(
+        &self,
+        keys: &[(Uuid, String)],
+    ) -> Result<Vec<LedgerEntry>, StoreError> {
+        let mut found = Vec::new();
+        for (tenant_id, event_id) in keys {
+            found.extend(self.ledger_get(*tenant_id, event_id).await?);
+        }
+        Ok(found)
+    }
     /// Records that the record reached CoMagic. Idempotent: a second call for the same event
     /// keeps the first row and returns `false`.
     async fn ledger_record_upload(&self, upload: &UploadRecord) -> Result<bool, StoreError> {

@@ -39,6 +39,8 @@ pub(crate) const ROTATE_TOKEN: &str =
 pub(crate) const SET_ACTIVE: &str = "UPDATE tenants SET active = $2, updated_at = $3 WHERE id = $1";
 pub(crate) const DELETE_TENANT: &str = "DELETE FROM tenants WHERE id = $1";
 
+/// Keys per statement of `ledger_get_many` (two parameters each).
+pub(crate) const LEDGER_LOOKUP_CHUNK: usize = 500;
 pub(crate) const LEDGER_COLUMNS: &str = "tenant_id, event_id, kind, ext_id, comagic_id, attempts, \
      tagged, complete, received_at, delivered_at";
 pub(crate) const LEDGER_INSERT: &str = "INSERT INTO ledger (tenant_id, event_id, kind, ext_id, \

@@ -320,6 +320,31 @@ impl Store for SqliteStore {
             .transpose()
     }
 
+    async fn ledger_get_many(
+        &self,
+        keys: &[(Uuid, String)],
+    ) -> Result<Vec<LedgerEntry>, StoreError> {
+        let mut found = Vec::new();
+        for chunk in keys.chunks(rows::LEDGER_LOOKUP_CHUNK) {
+            let mut select = sqlx::QueryBuilder::<sqlx::Sqlite>::new(format!(
+                "SELECT {} FROM ledger WHERE (tenant_id, event_id) IN (",
+                rows::LEDGER_COLUMNS
+            ));
+            select.push_values(chunk, |mut key, (tenant_id, event_id)| {
+                key.push_bind(*tenant_id).push_bind(event_id);
+            });
+            select.push(")");
+            for row in select
+                .build_query_as::<LedgerRow>()
+                .fetch_all(&self.pool)
+                .await?
+            {
+                found.push(LedgerEntry::try_from(row)?);
+            }
+        }
+        Ok(found)
+    }
+
     async fn ledger_record_uploads(
         &self,
         uploads: &[UploadRecord],

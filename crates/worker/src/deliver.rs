@@ -2,6 +2,7 @@
 //! session ([`Deliverer::begin`]), then, after the upload (`batch.rs`), ledger → tags → ledger
 //! complete → ack ([`Deliverer::finish`]); or a delay tier, or the dead letters.
 
+use crate::ledger::LedgerReader;
 use crate::outcome::{Disposition, FailureClass};
 use crate::tenants::{TenantDirectory, TenantHandle};
 use crate::WorkerConfig;
@@ -26,6 +27,8 @@ pub struct Deliverer {
     config: WorkerConfig,
     tiers: RetryTiers,
     pub(crate) tenants: TenantDirectory,
+    /// Ledger lookups before the upload, gathered into one store call.
+    ledger: LedgerReader,
     /// Tenants whose CoMagic budget is spent, until when: their events wait without a call,
     /// other tenants flow on. Set from `metadata.limits` of every answer and from
     /// `limit_exceeded`. A plain mutex: never held across an await.
@@ -119,6 +122,7 @@ impl Deliverer {
         };
         let tenants = TenantDirectory::new(store.clone(), http, options, config.tenant_cache_ttl);
         Self {
+            ledger: LedgerReader::new(store.clone()),
             store,
             metrics,
             config,
@@ -209,8 +213,8 @@ impl Deliverer {
         let kind = "unknown";
 
         let ledger = match self
-            .store
-            .ledger_get(envelope.tenant_id, &envelope.event_id)
+            .ledger
+            .get(envelope.tenant_id, &envelope.event_id)
             .await
         {
             Ok(entry) => entry,

@@ -12,6 +12,7 @@
 
 mod batch;
 mod deliver;
+mod ledger;
 mod outcome;
 mod tenants;
 

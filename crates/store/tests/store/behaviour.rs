@@ -526,6 +526,47 @@ pub async fn ledger_batch_records_in_one_call(b: &dyn Backend) {
     assert_eq!(store.ledger_count().await.unwrap(), 4);
 }
 
+pub async fn ledger_looks_up_many_events_at_once(b: &dyn Backend) {
+    let store = b.migrated(key()).await;
+    let tenant = Uuid::new_v4();
+    let other = Uuid::new_v4();
+    let uploads = [
+        upload(tenant, "ev-1", at(1)),
+        upload(tenant, "ev-2", at(2)),
+        upload(other, "ev-1", at(3)),
+    ];
+    store.ledger_record_uploads(&uploads).await.unwrap();
+
+    let keys: Vec<(Uuid, String)> = [
+        (tenant, "ev-1"),
+        (tenant, "ev-missing"),
+        (other, "ev-1"),
+        (other, "ev-2"), // another tenant's event id: not this one's
+    ]
+    .into_iter()
+    .map(|(t, e)| (t, e.to_owned()))
+    .collect();
+    let mut found: Vec<(Uuid, String, DateTime<Utc>)> = store
+        .ledger_get_many(&keys)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|entry| (entry.tenant_id, entry.event_id, entry.delivered_at))
+        .collect();
+    found.sort();
+    let mut want = vec![
+        (tenant, "ev-1".to_owned(), at(1).trunc_subsecs(6)),
+        (other, "ev-1".to_owned(), at(3).trunc_subsecs(6)),
+    ];
+    want.sort();
+    assert_eq!(found, want);
+    assert!(store.ledger_get_many(&[]).await.unwrap().is_empty());
+
+    // More keys than one statement takes.
+    let many: Vec<(Uuid, String)> = (0..1_200).map(|n| (tenant, format!("ev-{n}"))).collect();
+    assert_eq!(store.ledger_get_many(&many).await.unwrap().len(), 2);
+}
+
 pub async fn ledger_tags_merge_and_complete(b: &dyn Backend) {
     let store = b.migrated(key()).await;
     let tenant = Uuid::new_v4();

@@ -40,6 +40,7 @@ on_both_backends!(
     set_active_and_delete,
     ledger_records_once,
     ledger_batch_records_in_one_call,
+    ledger_looks_up_many_events_at_once,
     ledger_tags_merge_and_complete,
     recent_deliveries_newest_first,
     dead_letters_filter_get_remove,
