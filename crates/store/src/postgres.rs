@@ -291,15 +291,7 @@ impl Store for PgStore {
     ) -> Result<Vec<LedgerEntry>, StoreError> {
         let mut found = Vec::new();
         for chunk in keys.chunks(rows::LEDGER_LOOKUP_CHUNK) {
-            let mut select = sqlx::QueryBuilder::<sqlx::Postgres>::new(format!(
-                "SELECT {} FROM ledger WHERE (tenant_id, event_id) IN (",
-                rows::LEDGER_COLUMNS
-            ));
-            select.push_values(chunk, |mut key, (tenant_id, event_id)| {
-                key.push_bind(*tenant_id).push_bind(event_id);
-            });
-            select.push(")");
-            for row in select
+            for row in rows::ledger_select_many::<sqlx::Postgres>(chunk)
                 .build_query_as::<LedgerRow>()
                 .fetch_all(&self.pool)
                 .await?
@@ -314,25 +306,16 @@ impl Store for PgStore {
         &self,
         uploads: &[UploadRecord],
     ) -> Result<Vec<bool>, StoreError> {
-        // One transaction (one commit) for the whole batch.
-        let mut tx = self.pool.begin().await?;
+        // One statement (one round trip, one commit) per chunk of the batch;
+        // RETURNING names the rows that were new.
         let mut inserted = Vec::with_capacity(uploads.len());
-        for upload in uploads {
-            let done = sqlx::query(rows::LEDGER_INSERT)
-                .bind(upload.tenant_id)
-                .bind(&upload.event_id)
-                .bind(&upload.kind)
-                .bind(&upload.ext_id)
-                .bind(upload.comagic_id)
-                .bind(i64::from(upload.attempts))
-                .bind(rows::micros(upload.received_at))
-                .bind(rows::micros(upload.delivered_at))
-                .bind(upload.complete)
-                .execute(&mut *tx)
+        for chunk in uploads.chunks(rows::LEDGER_INSERT_CHUNK) {
+            let returned = rows::ledger_insert::<sqlx::Postgres>(chunk)
+                .build_query_as::<(Uuid, String)>()
+                .fetch_all(&self.pool)
                 .await?;
-            inserted.push(done.rows_affected() == 1);
+            inserted.extend(rows::ledger_new_rows(chunk, returned));
         }
-        tx.commit().await?;
         Ok(inserted)
     }
 

@@ -8,6 +8,7 @@
 
 use crate::{
     DeadLetter, DeadLetterFilter, LedgerEntry, NewDeadLetter, SecretKey, StoreError, Tenant,
+    UploadRecord,
 };
 use chrono::{DateTime, SubsecRound as _, Utc};
 use leadback_model::TenantSettings;
@@ -39,14 +40,20 @@ pub(crate) const ROTATE_TOKEN: &str =
 pub(crate) const SET_ACTIVE: &str = "UPDATE tenants SET active = $2, updated_at = $3 WHERE id = $1";
 pub(crate) const DELETE_TENANT: &str = "DELETE FROM tenants WHERE id = $1";
 
+/// Rows per `INSERT` of `ledger_record_uploads` (nine parameters each; SQLite allows 32,766
+/// per statement, PostgreSQL 65,535).
+pub(crate) const LEDGER_INSERT_CHUNK: usize = 500;
 /// Keys per statement of `ledger_get_many` (two parameters each).
 pub(crate) const LEDGER_LOOKUP_CHUNK: usize = 500;
 pub(crate) const LEDGER_COLUMNS: &str = "tenant_id, event_id, kind, ext_id, comagic_id, attempts, \
      tagged, complete, received_at, delivered_at";
-pub(crate) const LEDGER_INSERT: &str = "INSERT INTO ledger (tenant_id, event_id, kind, ext_id, \
-     comagic_id, attempts, tagged, complete, received_at, delivered_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, '[]', $9, $7, $8) \
-     ON CONFLICT (tenant_id, event_id) DO NOTHING";
+/// `ledger_record_uploads`: this, then one `VALUES` row per upload in [`LEDGER_COLUMNS`]'
+/// order (`tagged` as `'[]'`), then [`LEDGER_INSERT_END`].
+pub(crate) const LEDGER_INSERT_START: &str = "INSERT INTO ledger (tenant_id, event_id, kind, \
+     ext_id, comagic_id, attempts, tagged, complete, received_at, delivered_at) ";
+/// Rows already there are kept; RETURNING names the new ones.
+pub(crate) const LEDGER_INSERT_END: &str =
+    " ON CONFLICT (tenant_id, event_id) DO NOTHING RETURNING tenant_id, event_id";
 pub(crate) const LEDGER_COMPLETE: &str =
     "UPDATE ledger SET complete = TRUE WHERE tenant_id = $1 AND event_id = $2";
 pub(crate) const LEDGER_COUNT: &str = "SELECT COUNT(*) FROM ledger";
@@ -293,4 +300,61 @@ pub(crate) fn dead_letter_from_new(dead: &NewDeadLetter) -> DeadLetter {
         dead_at: now(),
         envelope: dead.envelope.clone(),
     }
+}
+
+/// The `INSERT` of one chunk of [`crate::Store::ledger_record_uploads`] for either backend.
+pub(crate) fn ledger_insert<'a, DB>(chunk: &'a [UploadRecord]) -> QueryBuilder<'a, DB>
+where
+    DB: Database,
+    Uuid: Encode<'a, DB> + Type<DB>,
+    &'a String: Encode<'a, DB> + Type<DB>,
+    Option<i64>: Encode<'a, DB> + Type<DB>,
+    i64: Encode<'a, DB> + Type<DB>,
+    bool: Encode<'a, DB> + Type<DB>,
+    DateTime<Utc>: Encode<'a, DB> + Type<DB>,
+{
+    let mut insert = QueryBuilder::<DB>::new(LEDGER_INSERT_START);
+    insert.push_values(chunk, |mut row, upload| {
+        row.push_bind(upload.tenant_id)
+            .push_bind(&upload.event_id)
+            .push_bind(&upload.kind)
+            .push_bind(&upload.ext_id)
+            .push_bind(upload.comagic_id)
+            .push_bind(i64::from(upload.attempts))
+            .push("'[]'")
+            .push_bind(upload.complete)
+            .push_bind(micros(upload.received_at))
+            .push_bind(micros(upload.delivered_at));
+    });
+    insert.push(LEDGER_INSERT_END);
+    insert
+}
+
+/// For each upload of `chunk`, whether its row is new, from the keys the `INSERT` returned; a
+/// key twice in one chunk is new only the first time, as row by row.
+pub(crate) fn ledger_new_rows(
+    chunk: &[UploadRecord],
+    returned: Vec<(Uuid, String)>,
+) -> impl Iterator<Item = bool> + '_ {
+    let mut new_rows: std::collections::HashSet<(Uuid, String)> = returned.into_iter().collect();
+    chunk
+        .iter()
+        .map(move |upload| new_rows.remove(&(upload.tenant_id, upload.event_id.clone())))
+}
+
+/// The `SELECT` of one chunk of [`crate::Store::ledger_get_many`] for either backend.
+pub(crate) fn ledger_select_many<'a, DB>(keys: &'a [(Uuid, String)]) -> QueryBuilder<'a, DB>
+where
+    DB: Database,
+    Uuid: Encode<'a, DB> + Type<DB>,
+    &'a String: Encode<'a, DB> + Type<DB>,
+{
+    let mut select = QueryBuilder::<DB>::new(format!(
+        "SELECT {LEDGER_COLUMNS} FROM ledger WHERE (tenant_id, event_id) IN ("
+    ));
+    select.push_values(keys, |mut key, (tenant_id, event_id)| {
+        key.push_bind(*tenant_id).push_bind(event_id);
+    });
+    select.push(")");
+    select
 }

@@ -19,10 +19,6 @@ use uuid::Uuid;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
-/// Rows per `INSERT` of [`Store::ledger_record_uploads`] (10 parameters each; SQLite allows
-/// 32,766 per statement).
-const LEDGER_INSERT_CHUNK: usize = 500;
-
 /// Merges tag ids into the JSON set, kept sorted and without duplicates.
 const LEDGER_ADD_TAGS: &str = "UPDATE ledger SET tagged = (\
      SELECT json_group_array(v) FROM (\
@@ -326,15 +322,7 @@ impl Store for SqliteStore {
     ) -> Result<Vec<LedgerEntry>, StoreError> {
         let mut found = Vec::new();
         for chunk in keys.chunks(rows::LEDGER_LOOKUP_CHUNK) {
-            let mut select = sqlx::QueryBuilder::<sqlx::Sqlite>::new(format!(
-                "SELECT {} FROM ledger WHERE (tenant_id, event_id) IN (",
-                rows::LEDGER_COLUMNS
-            ));
-            select.push_values(chunk, |mut key, (tenant_id, event_id)| {
-                key.push_bind(*tenant_id).push_bind(event_id);
-            });
-            select.push(")");
-            for row in select
+            for row in rows::ledger_select_many::<sqlx::Sqlite>(chunk)
                 .build_query_as::<LedgerRow>()
                 .fetch_all(&self.pool)
                 .await?
@@ -352,38 +340,12 @@ impl Store for SqliteStore {
         // One statement (one round trip to SQLite's thread, one commit) per chunk of the batch;
         // RETURNING names the rows that were new.
         let mut inserted = Vec::with_capacity(uploads.len());
-        for chunk in uploads.chunks(LEDGER_INSERT_CHUNK) {
-            let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-                "INSERT INTO ledger (tenant_id, event_id, kind, ext_id, comagic_id, attempts, \
-                 tagged, complete, received_at, delivered_at) ",
-            );
-            insert.push_values(chunk, |mut row, upload| {
-                row.push_bind(upload.tenant_id)
-                    .push_bind(&upload.event_id)
-                    .push_bind(&upload.kind)
-                    .push_bind(&upload.ext_id)
-                    .push_bind(upload.comagic_id)
-                    .push_bind(i64::from(upload.attempts))
-                    .push("'[]'")
-                    .push_bind(upload.complete)
-                    .push_bind(rows::micros(upload.received_at))
-                    .push_bind(rows::micros(upload.delivered_at));
-            });
-            insert.push(
-                " ON CONFLICT (tenant_id, event_id) DO NOTHING RETURNING tenant_id, event_id",
-            );
-            let mut new_rows: std::collections::HashSet<(Uuid, String)> = insert
+        for chunk in uploads.chunks(rows::LEDGER_INSERT_CHUNK) {
+            let returned = rows::ledger_insert::<sqlx::Sqlite>(chunk)
                 .build_query_as::<(Uuid, String)>()
                 .fetch_all(&self.pool)
-                .await?
-                .into_iter()
-                .collect();
-            // A key twice in one batch is new only the first time, as row by row.
-            inserted.extend(
-                chunk
-                    .iter()
-                    .map(|upload| new_rows.remove(&(upload.tenant_id, upload.event_id.clone()))),
-            );
+                .await?;
+            inserted.extend(rows::ledger_new_rows(chunk, returned));
         }
         Ok(inserted)
     }
