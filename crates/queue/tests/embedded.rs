@@ -55,6 +55,56 @@ async fn concurrent_publishes_share_commits() {
     queue.close().await;
 }
 
+/// A group commit that fails part-way (here: its table is gone) writes nothing of its batch,
+/// answers every publish in it with an error, and leaves the writer able to commit the next
+/// batch (no transaction left open on its connection).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_group_commit_writes_nothing_and_the_next_one_succeeds() {
+    let embedded = Embedded::new();
+    let queue = embedded.open_embedded().await;
+    let other = sqlx::SqlitePool::connect(&format!("sqlite://{}", embedded.path()))
+        .await
+        .unwrap();
+    let rename = |from: &str, to: &str| format!("ALTER TABLE {from} RENAME TO {to}");
+    sqlx::query(&rename("queue_events", "queue_events_aside"))
+        .execute(&other)
+        .await
+        .unwrap();
+    let refused: Vec<_> = (0..20).map(|i| envelope(&format!("refused{i}"))).collect();
+    let results = join_all(refused.iter().map(|e| queue.publish(e))).await;
+    for result in &results {
+        assert!(
+            matches!(result, Err(QueueError::Storage(message)) if message.contains("queue_events")),
+            "{result:?}"
+        );
+    }
+    sqlx::query(&rename("queue_events_aside", "queue_events"))
+        .execute(&other)
+        .await
+        .unwrap();
+    let (rows,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM queue_events")
+        .fetch_one(&other)
+        .await
+        .unwrap();
+    assert_eq!(rows, 0, "nothing of the failed batches was written");
+
+    let accepted: Vec<_> = (0..20).map(|i| envelope(&format!("accepted{i}"))).collect();
+    let results = join_all(accepted.iter().map(|e| queue.publish(e))).await;
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    let mut stream = queue.consume(50).await.unwrap();
+    let mut seen = HashSet::new();
+    while seen.len() < accepted.len() {
+        let delivery = next(&mut stream, Duration::from_secs(5)).await;
+        seen.insert(delivery.envelope().event_id.clone());
+        delivery.ack().await.unwrap();
+    }
+    let expected: HashSet<_> = accepted.iter().map(|e| e.event_id.clone()).collect();
+    assert_eq!(seen, expected);
+    common::nothing_for(&mut stream, Duration::from_millis(300)).await;
+    other.close().await;
+    queue.close().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lease_is_renewed_while_the_delivery_is_held() {
     let embedded = Embedded::new();

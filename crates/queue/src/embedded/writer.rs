@@ -82,9 +82,12 @@ pub(crate) async fn run(
     }
 }
 
-/// Writes the whole batch in one transaction: one multi-row `INSERT` for the publishes and one
-/// `DELETE … IN` for the acks, so a batch costs a few statements (each a round trip to sqlx's
-/// SQLite thread) and one commit, not one statement per write.
+/// Writes the whole batch in one transaction sent as one multi-statement query: `BEGIN
+/// IMMEDIATE`, one multi-row `INSERT` for the publishes, one `DELETE … IN` for the acks,
+/// `COMMIT`. That is one round trip to sqlx's SQLite thread per commit instead of one per
+/// statement, and SQLite's write lock is held only while that thread runs the statements and the
+/// fsync — not across the trips back to the async runtime, when other writers on the file (the
+/// consumer's leases, the store's ledger) would be kept waiting for nothing.
 async fn apply(pool: &SqlitePool, batch: &[Write]) -> Result<(), QueueError> {
     let now = now_ms();
     let mut inserts: Vec<&NewRow> = Vec::new();
@@ -95,12 +98,10 @@ async fn apply(pool: &SqlitePool, batch: &[Write]) -> Result<(), QueueError> {
             Op::Delete(id) => deletes.push(*id),
         }
     }
-    let mut tx = pool.begin().await.map_err(storage)?;
+    let mut sql = QueryBuilder::<Sqlite>::new("BEGIN IMMEDIATE;");
     if !inserts.is_empty() {
-        let mut insert = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO queue_events (event_id, tenant_id, visible_at, attempt, envelope) ",
-        );
-        insert.push_values(inserts, |mut values, row| {
+        sql.push(" INSERT INTO queue_events (event_id, tenant_id, visible_at, attempt, envelope) ");
+        sql.push_values(inserts, |mut values, row| {
             values
                 .push_bind(&row.event_id)
                 .push_bind(&row.tenant_id)
@@ -108,27 +109,37 @@ async fn apply(pool: &SqlitePool, batch: &[Write]) -> Result<(), QueueError> {
                 .push_bind(row.attempt)
                 .push_bind(&row.envelope);
         });
-        // Each batch size is a different statement: do not fill the prepared-statement cache.
-        insert
-            .build()
-            .persistent(false)
-            .execute(&mut *tx)
-            .await
-            .map_err(storage)?;
+        sql.push(";");
     }
     if !deletes.is_empty() {
-        let mut delete = QueryBuilder::<Sqlite>::new("DELETE FROM queue_events WHERE id IN (");
-        let mut ids = delete.separated(", ");
+        sql.push(" DELETE FROM queue_events WHERE id IN (");
+        let mut ids = sql.separated(", ");
         for id in deletes {
             ids.push_bind(id);
         }
-        ids.push_unseparated(")");
-        delete
-            .build()
-            .persistent(false)
-            .execute(&mut *tx)
-            .await
-            .map_err(storage)?;
+        ids.push_unseparated(");");
     }
-    tx.commit().await.map_err(storage)
+    sql.push(" COMMIT");
+    let mut connection = pool.acquire().await.map_err(storage)?;
+    // Each batch size is a different statement: do not fill the prepared-statement cache.
+    let result = sql
+        .build()
+        .persistent(false)
+        .execute(&mut *connection)
+        .await;
+    if let Err(error) = result {
+        // A statement failed before `COMMIT`: nothing of the batch is written. Leave the
+        // connection outside any transaction for the next batch; if even that fails (or
+        // `BEGIN` itself had failed and there is nothing to roll back), let the pool open a
+        // fresh connection instead of reusing this one.
+        if sqlx::query("ROLLBACK")
+            .execute(&mut *connection)
+            .await
+            .is_err()
+        {
+            connection.close_on_drop();
+        }
+        return Err(storage(error));
+    }
+    Ok(())
 }
