@@ -145,6 +145,9 @@ struct RunArgs {
     /// Unknown-token requests allowed per client address and minute before 429 (0: no limit).
     #[arg(long, env = "BRIDGE_UNKNOWN_TOKEN_PER_MINUTE", default_value_t = 20)]
     unknown_token_per_minute: u32,
+    /// Most client connections open at once; further clients wait until one closes.
+    #[arg(long, env = "BRIDGE_MAX_CONNECTIONS", default_value_t = 1024)]
+    max_connections: usize,
     /// Seconds a publish may wait for the queue's confirm before answering 503.
     #[arg(long, env = "BRIDGE_PUBLISH_TIMEOUT_SECS", default_value_t = 10)]
     publish_timeout_secs: u64,
@@ -442,6 +445,7 @@ impl RunArgs {
                 body_timeout_secs: 10,
                 header_timeout_secs: 10,
                 unknown_token_per_minute: 20,
+                max_connections: 1024,
                 comagic_timeout_secs: 15,
                 shutdown_grace_secs: 20,
             },
@@ -467,6 +471,7 @@ fn build_config(common: &CommonArgs, args: RunArgs, roles: Roles) -> anyhow::Res
             body_timeout: Duration::from_secs(args.body_timeout_secs.max(1)),
             header_timeout: Duration::from_secs(args.header_timeout_secs.max(1)),
             unknown_token_per_minute: args.unknown_token_per_minute,
+            max_connections: args.max_connections.max(1),
         },
         worker: WorkerConfig {
             concurrency: args.concurrency.max(1),

@@ -205,6 +205,7 @@ pub async fn start(config: BridgeConfig) -> anyhow::Result<RunningBridge> {
     // client address (ConnectInfo) for the unknown-token throttle.
     let serve_options = bridge_ingress::ServeOptions {
         header_timeout: config.ingress.header_timeout,
+        max_connections: config.ingress.max_connections,
         ..bridge_ingress::ServeOptions::default()
     };
     let token = shutdown.clone();

@@ -32,6 +32,8 @@ pub struct IngressConfig {
     pub header_timeout: Duration,
     /// Unknown-token requests allowed per client address and minute before 429 (0: no limit).
     pub unknown_token_per_minute: u32,
+    /// Most client connections open at once; applied by the server ([`crate::serve`]).
+    pub max_connections: usize,
 }
 
 impl Default for IngressConfig {
@@ -42,6 +44,7 @@ impl Default for IngressConfig {
             body_timeout: Duration::from_secs(10),
             header_timeout: Duration::from_secs(10),
             unknown_token_per_minute: 20,
+            max_connections: 1024,
         }
     }
 }

@@ -2,6 +2,11 @@
 //! header read timeout — without one a client that drips its request head a byte at a time holds a
 //! connection (and a file descriptor) forever.
 //!
+//! Open connections are capped ([`ServeOptions::max_connections`]): at the cap the loop stops
+//! accepting, and further clients wait in the kernel's listen backlog (or retry their connect)
+//! until a connection closes. Each open connection holds hyper's buffers (≈ 30 KiB), so without a
+//! cap a stall of the queue with thousands of clients waiting grew the process past 150 MiB.
+//!
 //! Each connection gets the client address as `ConnectInfo<SocketAddr>` (the unknown-token throttle
 //! keys on it). Shutdown stops accepting, lets in-flight requests finish, and gives up on
 //! connections that outlive [`ServeOptions::drain_limit`].
@@ -14,8 +19,10 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use std::future::Future;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tower::ServiceExt;
 
 /// Connection-level limits of the public server.
@@ -31,6 +38,8 @@ pub struct ServeOptions {
     pub max_head_bytes: usize,
     /// How long shutdown waits for open connections before dropping them.
     pub drain_limit: Duration,
+    /// Most connections open at once; at the cap new ones wait to be accepted.
+    pub max_connections: usize,
 }
 
 impl Default for ServeOptions {
@@ -40,6 +49,7 @@ impl Default for ServeOptions {
             max_headers: 100,
             max_head_bytes: 256 * 1024,
             drain_limit: Duration::from_secs(35),
+            max_connections: 1024,
         }
     }
 }
@@ -60,7 +70,25 @@ pub async fn serve(
         // hyper's floor for the read buffer is 8 KiB.
         .max_buf_size(options.max_head_bytes.max(8192));
     let mut shutdown = std::pin::pin!(shutdown);
+    let slots = Arc::new(Semaphore::new(options.max_connections.max(1)));
+    let mut warned_at: Option<Instant> = None;
     loop {
+        if slots.available_permits() == 0
+            && warned_at.is_none_or(|at| at.elapsed() >= Duration::from_secs(60))
+        {
+            warned_at = Some(Instant::now());
+            tracing::warn!(
+                max_connections = options.max_connections,
+                "connection limit reached; new connections wait until one closes"
+            );
+        }
+        let slot = tokio::select! {
+            _ = &mut shutdown => break,
+            slot = slots.clone().acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => break,
+            },
+        };
         let (stream, remote) = tokio::select! {
             _ = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
@@ -84,6 +112,7 @@ pub async fn serve(
             builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
+            let _slot = slot;
             if let Err(e) = connection.await {
                 // Timeouts, resets and malformed requests end here; never worth more than debug.
                 tracing::debug!(error = %e, client = %remote, "connection ended with an error");
