@@ -19,8 +19,8 @@ pub use crypto::SecretKey;
 pub use error::{DatabaseError, StoreError};
 pub use token::{TokenHash, WebhookToken};
 pub use types::{
-    DeadLetter, DeadLetterFilter, LedgerEntry, NewDeadLetter, Tenant, TenantInput, TenantRoute,
-    UploadRecord,
+    DeadLetter, DeadLetterFilter, LedgerEntry, LedgerProgress, NewDeadLetter, Tenant, TenantInput,
+    TenantRoute, UploadRecord,
 };
 
 use async_trait::async_trait;
@@ -117,6 +117,11 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<(), StoreError>;
     /// Marks every step done: a redelivery is acked with no CoMagic call at all.
     async fn ledger_complete(&self, tenant_id: Uuid, event_id: &str) -> Result<(), StoreError>;
+    /// [`Store::ledger_add_tags`] and [`Store::ledger_complete`] of many events in one
+    /// statement (one commit); `true` for each step whose entry exists. Give each event one
+    /// step: two steps for the same entry in one call may apply only one of them.
+    async fn ledger_progress_many(&self, steps: &[LedgerProgress])
+        -> Result<Vec<bool>, StoreError>;
     /// Newest first, at most `limit`.
     async fn recent_deliveries(
         &self,

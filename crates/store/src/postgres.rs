@@ -3,8 +3,8 @@
 use crate::route_cache::RouteCache;
 use crate::rows::{self, DeadLetterRow, LedgerRow, TenantRow};
 use crate::{
-    DeadLetter, DeadLetterFilter, LedgerEntry, NewDeadLetter, SecretKey, Store, StoreError, Tenant,
-    TenantInput, TenantRoute, TokenHash, UploadRecord, WebhookToken,
+    DeadLetter, DeadLetterFilter, LedgerEntry, LedgerProgress, NewDeadLetter, SecretKey, Store,
+    StoreError, Tenant, TenantInput, TenantRoute, TokenHash, UploadRecord, WebhookToken,
 };
 use async_trait::async_trait;
 use sqlx::postgres::{PgPool, PgPoolOptions};
@@ -21,6 +21,14 @@ const LEDGER_ADD_TAGS: &str = "UPDATE ledger SET tagged = (\
        SELECT jsonb_array_elements(ledger.tagged) AS v \
        UNION SELECT jsonb_array_elements($3::jsonb)) AS merged) \
      WHERE tenant_id = $1 AND event_id = $2";
+
+/// The ledger's tag merge in this backend's JSON functions.
+const PROGRESS: rows::ProgressDialect = rows::ProgressDialect {
+    casts: ["::uuid", "::text", "::jsonb", "::boolean"],
+    merged_tags: "(SELECT COALESCE(jsonb_agg(v ORDER BY v), '[]'::jsonb) FROM (\
+         SELECT jsonb_array_elements(ledger.tagged) AS v \
+         UNION SELECT jsonb_array_elements(s.tags)) AS merged)",
+};
 
 /// [`Store`] on PostgreSQL. Credentials are decrypted with `key` as rows are read.
 pub struct PgStore {
@@ -351,6 +359,22 @@ impl Store for PgStore {
             )));
         }
         Ok(())
+    }
+
+    async fn ledger_progress_many(
+        &self,
+        steps: &[LedgerProgress],
+    ) -> Result<Vec<bool>, StoreError> {
+        // One statement (one commit) per chunk.
+        let mut found = Vec::with_capacity(steps.len());
+        for chunk in steps.chunks(rows::LEDGER_PROGRESS_CHUNK) {
+            let returned = rows::ledger_progress::<sqlx::Postgres>(chunk, &PROGRESS)
+                .build_query_as::<(Uuid, String)>()
+                .fetch_all(&self.pool)
+                .await?;
+            found.extend(rows::ledger_found(chunk, returned));
+        }
+        Ok(found)
     }
 
     async fn recent_deliveries(

@@ -7,8 +7,8 @@
 //! TEXT), `i64` for every integer (u32 counters are widened on the way in).
 
 use crate::{
-    DeadLetter, DeadLetterFilter, LedgerEntry, NewDeadLetter, SecretKey, StoreError, Tenant,
-    UploadRecord,
+    DeadLetter, DeadLetterFilter, LedgerEntry, LedgerProgress, NewDeadLetter, SecretKey,
+    StoreError, Tenant, UploadRecord,
 };
 use chrono::{DateTime, SubsecRound as _, Utc};
 use leadback_model::TenantSettings;
@@ -357,4 +357,61 @@ where
     });
     select.push(")");
     select
+}
+
+/// Most steps in one [`ledger_progress`] statement (4 bound parameters each).
+pub(crate) const LEDGER_PROGRESS_CHUNK: usize = 500;
+
+/// What [`ledger_progress`] writes differently per backend.
+pub(crate) struct ProgressDialect {
+    /// Appended to each bound parameter of the `VALUES` rows (PostgreSQL infers no types
+    /// there): tenant id, event id, tags, complete.
+    pub casts: [&'static str; 4],
+    /// The union of `ledger.tagged` and `s.tags`, sorted, as the backend's JSON array.
+    pub merged_tags: &'static str,
+}
+
+/// One `UPDATE … FROM` of a chunk of [`crate::Store::ledger_progress_many`] for either
+/// backend; `RETURNING` names the entries that exist.
+pub(crate) fn ledger_progress<'a, DB>(
+    steps: &'a [LedgerProgress],
+    dialect: &ProgressDialect,
+) -> QueryBuilder<'a, DB>
+where
+    DB: Database,
+    Uuid: Encode<'a, DB> + Type<DB>,
+    &'a String: Encode<'a, DB> + Type<DB>,
+    Json<&'a [i64]>: Encode<'a, DB> + Type<DB>,
+    bool: Encode<'a, DB> + Type<DB>,
+{
+    let [tenant_cast, event_cast, tags_cast, complete_cast] = dialect.casts;
+    let mut update = QueryBuilder::<DB>::new("WITH s (tenant_id, event_id, tags, complete) AS (");
+    update.push_values(steps, |mut row, step| {
+        row.push_bind(step.tenant_id)
+            .push_unseparated(tenant_cast)
+            .push_bind(&step.event_id)
+            .push_unseparated(event_cast)
+            .push_bind(Json(step.add_tags.as_slice()))
+            .push_unseparated(tags_cast)
+            .push_bind(step.complete)
+            .push_unseparated(complete_cast);
+    });
+    update.push(format!(
+        ") UPDATE ledger SET tagged = {}, complete = (ledger.complete OR s.complete) \
+         FROM s WHERE ledger.tenant_id = s.tenant_id AND ledger.event_id = s.event_id \
+         RETURNING ledger.tenant_id, ledger.event_id",
+        dialect.merged_tags
+    ));
+    update
+}
+
+/// For each step of `chunk`, whether its entry was among the `returned` keys.
+pub(crate) fn ledger_found(
+    chunk: &[LedgerProgress],
+    returned: Vec<(Uuid, String)>,
+) -> impl Iterator<Item = bool> + '_ {
+    let returned: std::collections::HashSet<(Uuid, String)> = returned.into_iter().collect();
+    chunk
+        .iter()
+        .map(move |step| returned.contains(&(step.tenant_id, step.event_id.clone())))
 }

@@ -5,8 +5,8 @@
 use crate::route_cache::{RouteCache, LOCAL_TTL};
 use crate::rows::{self, DeadLetterRow, LedgerRow, TenantRow};
 use crate::{
-    DeadLetter, DeadLetterFilter, LedgerEntry, NewDeadLetter, SecretKey, Store, StoreError, Tenant,
-    TenantInput, TenantRoute, TokenHash, UploadRecord, WebhookToken,
+    DeadLetter, DeadLetterFilter, LedgerEntry, LedgerProgress, NewDeadLetter, SecretKey, Store,
+    StoreError, Tenant, TenantInput, TenantRoute, TokenHash, UploadRecord, WebhookToken,
 };
 use async_trait::async_trait;
 use sqlx::sqlite::{
@@ -25,6 +25,14 @@ const LEDGER_ADD_TAGS: &str = "UPDATE ledger SET tagged = (\
        SELECT value AS v FROM json_each(ledger.tagged) \
        UNION SELECT value FROM json_each($3) ORDER BY 1)) \
      WHERE tenant_id = $1 AND event_id = $2";
+
+/// The ledger's tag merge in this backend's JSON functions.
+const PROGRESS: rows::ProgressDialect = rows::ProgressDialect {
+    casts: ["", "", "", ""],
+    merged_tags: "(SELECT json_group_array(v) FROM (\
+         SELECT value AS v FROM json_each(ledger.tagged) \
+         UNION SELECT value FROM json_each(s.tags) ORDER BY 1))",
+};
 
 /// [`Store`] on a SQLite file. Credentials are decrypted with `key` as rows are read.
 pub struct SqliteStore {
@@ -382,6 +390,22 @@ impl Store for SqliteStore {
             )));
         }
         Ok(())
+    }
+
+    async fn ledger_progress_many(
+        &self,
+        steps: &[LedgerProgress],
+    ) -> Result<Vec<bool>, StoreError> {
+        // One statement (one commit) per chunk.
+        let mut found = Vec::with_capacity(steps.len());
+        for chunk in steps.chunks(rows::LEDGER_PROGRESS_CHUNK) {
+            let returned = rows::ledger_progress::<sqlx::Sqlite>(chunk, &PROGRESS)
+                .build_query_as::<(Uuid, String)>()
+                .fetch_all(&self.pool)
+                .await?;
+            found.extend(rows::ledger_found(chunk, returned));
+        }
+        Ok(found)
     }
 
     async fn recent_deliveries(

@@ -27,6 +27,18 @@ pub struct TenantInput {
     pub credentials: Option<ComagicCredentials>,
 }
 
+/// What happened to an uploaded record since, for [`crate::Store::ledger_progress_many`]: tags
+/// now set on it, and whether every step is done.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerProgress {
+    pub tenant_id: Uuid,
+    pub event_id: String,
+    /// Added to the tag ids already recorded (may be empty).
+    pub add_tags: Vec<i64>,
+    /// Every step is done: the entry becomes complete (never the other way).
+    pub complete: bool,
+}
+
 /// A record the worker uploaded.
 #[derive(Debug, Clone)]
 pub struct UploadRecord {

@@ -2,8 +2,8 @@
 
 use crate::harness::Backend;
 use bridge_store::{
-    DeadLetterFilter, NewDeadLetter, SecretKey, Store, StoreError, Tenant, TenantInput,
-    TenantRoute, TokenHash, UploadRecord, WebhookToken,
+    DeadLetterFilter, LedgerProgress, NewDeadLetter, SecretKey, Store, StoreError, Tenant,
+    TenantInput, TenantRoute, TokenHash, UploadRecord, WebhookToken,
 };
 use chrono::{DateTime, Duration, SubsecRound as _, Utc};
 use leadback_model::{ComagicAuth, ComagicCredentials, DefaultEntity, TenantSettings};
@@ -614,6 +614,75 @@ pub async fn ledger_tags_merge_and_complete(b: &dyn Backend) {
     ] {
         assert!(matches!(result, Err(StoreError::NotFound(_))));
     }
+}
+
+pub async fn ledger_progress_of_many_events_in_one_call(b: &dyn Backend) {
+    let store = b.migrated(key()).await;
+    let tenant = Uuid::new_v4();
+    let other = Uuid::new_v4();
+    let uploads = [
+        upload(tenant, "ev-1", at(1)),
+        upload(tenant, "ev-2", at(2)),
+        upload(tenant, "ev-3", at(3)),
+        upload(other, "ev-1", at(4)),
+    ];
+    store.ledger_record_uploads(&uploads).await.unwrap();
+    store.ledger_add_tags(tenant, "ev-1", &[20]).await.unwrap();
+    let step = |tenant_id: Uuid, event_id: &str, add_tags: &[i64], complete: bool| LedgerProgress {
+        tenant_id,
+        event_id: event_id.to_owned(),
+        add_tags: add_tags.to_vec(),
+        complete,
+    };
+    let found = store
+        .ledger_progress_many(&[
+            step(tenant, "ev-1", &[30, 10, 20], true), // merged with the tag already there
+            step(tenant, "ev-2", &[5], false),         // a tag, not yet complete
+            step(tenant, "ev-3", &[], true),           // complete with no tags
+            step(tenant, "ev-missing", &[1], true),    // no entry
+        ])
+        .await
+        .unwrap();
+    assert_eq!(found, vec![true, true, true, false]);
+    let entry = |event_id: &'static str, tenant_id: Uuid| {
+        let store = store.clone();
+        async move {
+            store
+                .ledger_get(tenant_id, event_id)
+                .await
+                .unwrap()
+                .unwrap()
+        }
+    };
+    let one = entry("ev-1", tenant).await;
+    assert_eq!((one.tagged, one.complete), (vec![10, 20, 30], true));
+    let two = entry("ev-2", tenant).await;
+    assert_eq!((two.tagged, two.complete), (vec![5], false));
+    let three = entry("ev-3", tenant).await;
+    assert_eq!((three.tagged, three.complete), (vec![], true));
+    // The same event id of another tenant is untouched.
+    let theirs = entry("ev-1", other).await;
+    assert_eq!((theirs.tagged, theirs.complete), (vec![], false));
+    assert!(store
+        .ledger_get(tenant, "ev-missing")
+        .await
+        .unwrap()
+        .is_none());
+
+    // `complete: false` never reopens an entry; more steps than one statement takes.
+    let again = store
+        .ledger_progress_many(&[step(tenant, "ev-3", &[7], false)])
+        .await
+        .unwrap();
+    assert_eq!(again, vec![true]);
+    let three = entry("ev-3", tenant).await;
+    assert_eq!((three.tagged, three.complete), (vec![7], true));
+    let many: Vec<LedgerProgress> = (0..1_200)
+        .map(|n| step(tenant, &format!("ev-{n}"), &[], true))
+        .collect();
+    let found = store.ledger_progress_many(&many).await.unwrap();
+    assert_eq!(found.iter().filter(|f| **f).count(), 3, "ev-1..ev-3 exist");
+    assert!(store.ledger_progress_many(&[]).await.unwrap().is_empty());
 }
 
 pub async fn recent_deliveries_newest_first(b: &dyn Backend) {

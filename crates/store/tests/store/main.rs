@@ -42,6 +42,7 @@ on_both_backends!(
     ledger_batch_records_in_one_call,
     ledger_looks_up_many_events_at_once,
     ledger_tags_merge_and_complete,
+    ledger_progress_of_many_events_in_one_call,
     recent_deliveries_newest_first,
     dead_letters_filter_get_remove,
     dead_letter_listing_defaults_to_100,
