@@ -2,7 +2,7 @@
 //! session ([`Deliverer::begin`]), then, after the upload (`batch.rs`), ledger → tags → ledger
 //! complete → ack ([`Deliverer::finish`]); or a delay tier, or the dead letters.
 
-use crate::ledger::LedgerReader;
+use crate::ledger::{LedgerReader, LedgerWriter};
 use crate::outcome::{Disposition, FailureClass};
 use crate::tenants::{TenantDirectory, TenantHandle};
 use crate::WorkerConfig;
@@ -29,6 +29,8 @@ pub struct Deliverer {
     pub(crate) tenants: TenantDirectory,
     /// Ledger lookups before the upload, gathered into one store call.
     ledger: LedgerReader,
+    /// Ledger writes after the upload (tags, completion), gathered into one store call.
+    ledger_progress: LedgerWriter,
     /// Tenants whose CoMagic budget is spent, until when: their events wait without a call,
     /// other tenants flow on. Set from `metadata.limits` of every answer and from
     /// `limit_exceeded`. A plain mutex: never held across an await.
@@ -123,6 +125,7 @@ impl Deliverer {
         let tenants = TenantDirectory::new(store.clone(), http, options, config.tenant_cache_ttl);
         Self {
             ledger: LedgerReader::new(store.clone()),
+            ledger_progress: LedgerWriter::new(store.clone()),
             store,
             metrics,
             config,
@@ -406,8 +409,11 @@ impl Deliverer {
         tagged.extend(envelope.progress.tagged.iter().copied());
         let missing = missing_tags(plan, &tagged);
         // One documented `set.tag_communications` call per tag, addressed by our ext_id; each
-        // success is recorded at once so a retry sets only the tags still missing.
-        for params in plan.tag_params(&missing) {
+        // success is recorded at once so a retry sets only the tags still missing. The last
+        // tag's record also completes the entry (one ledger write, not two).
+        let params = plan.tag_params(&missing);
+        let last = params.len().checked_sub(1);
+        for (i, params) in params.into_iter().enumerate() {
             // The upload may have spent the tenant's budget: wait for the reset rather than
             // making a call that cannot succeed.
             if let Some(wait) = self.held_until(tenant_id) {
@@ -422,16 +428,17 @@ impl Deliverer {
             .await
             .map_err(StepError::Comagic)?;
             envelope.progress.tagged.push(tag_id);
-            self.store
-                .ledger_add_tags(tenant_id, &envelope.event_id, &[tag_id])
+            self.ledger_progress
+                .progress(tenant_id, &envelope.event_id, &[tag_id], Some(i) == last)
                 .await
-                .map_err(|e| StepError::Store(e.to_string()))?;
+                .map_err(StepError::Store)?;
         }
-
-        self.store
-            .ledger_complete(tenant_id, &envelope.event_id)
-            .await
-            .map_err(|e| StepError::Store(e.to_string()))?;
+        if last.is_none() {
+            self.ledger_progress
+                .progress(tenant_id, &envelope.event_id, &[], true)
+                .await
+                .map_err(StepError::Store)?;
+        }
         Ok(())
     }
 
