@@ -114,9 +114,40 @@ pub trait Store: Send + Sync + 'static {
         tenant_id: Uuid,
         event_id: &str,
         tag_ids: &[i64],
-    ) -> Result<(), StoreError>;
+    ) -> Result<(), StoreError> {
+        self.ledger_progress_one(tenant_id, event_id, tag_ids, false)
+            .await
+    }
     /// Marks every step done: a redelivery is acked with no CoMagic call at all.
-    async fn ledger_complete(&self, tenant_id: Uuid, event_id: &str) -> Result<(), StoreError>;
+    async fn ledger_complete(&self, tenant_id: Uuid, event_id: &str) -> Result<(), StoreError> {
+        self.ledger_progress_one(tenant_id, event_id, &[], true)
+            .await
+    }
+    /// One event's [`Store::ledger_progress_many`]; [`StoreError::NotFound`] when it has no
+    /// ledger entry.
+    async fn ledger_progress_one(
+        &self,
+        tenant_id: Uuid,
+        event_id: &str,
+        add_tags: &[i64],
+        complete: bool,
+    ) -> Result<(), StoreError> {
+        let step = LedgerProgress {
+            tenant_id,
+            event_id: event_id.to_owned(),
+            add_tags: add_tags.to_vec(),
+            complete,
+        };
+        match self
+            .ledger_progress_many(std::slice::from_ref(&step))
+            .await?[..]
+        {
+            [true] => Ok(()),
+            _ => Err(StoreError::NotFound(format!(
+                "ledger entry {event_id} of tenant {tenant_id}"
+            ))),
+        }
+    }
     /// [`Store::ledger_add_tags`] and [`Store::ledger_complete`] of many events in one
     /// statement (one commit); `true` for each step whose entry exists. Give each event one
     /// step: two steps for the same entry in one call may apply only one of them.

@@ -15,14 +15,8 @@ use uuid::Uuid;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
-/// Merges tag ids into the JSON set, kept sorted and without duplicates.
-const LEDGER_ADD_TAGS: &str = "UPDATE ledger SET tagged = (\
-     SELECT COALESCE(jsonb_agg(v ORDER BY v), '[]'::jsonb) FROM (\
-       SELECT jsonb_array_elements(ledger.tagged) AS v \
-       UNION SELECT jsonb_array_elements($3::jsonb)) AS merged) \
-     WHERE tenant_id = $1 AND event_id = $2";
-
-/// The ledger's tag merge in this backend's JSON functions.
+/// The ledger's tag merge in this backend's JSON functions: the union of the tag ids, sorted,
+/// without duplicates.
 const PROGRESS: rows::ProgressDialect = rows::ProgressDialect {
     casts: ["::uuid", "::text", "::jsonb", "::boolean"],
     merged_tags: "(SELECT COALESCE(jsonb_agg(v ORDER BY v), '[]'::jsonb) FROM (\
@@ -301,6 +295,8 @@ impl Store for PgStore {
         for chunk in keys.chunks(rows::LEDGER_LOOKUP_CHUNK) {
             for row in rows::ledger_select_many::<sqlx::Postgres>(chunk)
                 .build_query_as::<LedgerRow>()
+                // One statement per row count: kept out of the connection's statement cache.
+                .persistent(false)
                 .fetch_all(&self.pool)
                 .await?
             {
@@ -320,45 +316,13 @@ impl Store for PgStore {
         for chunk in uploads.chunks(rows::LEDGER_INSERT_CHUNK) {
             let returned = rows::ledger_insert::<sqlx::Postgres>(chunk)
                 .build_query_as::<(Uuid, String)>()
+                // One statement per row count: kept out of the connection's statement cache.
+                .persistent(false)
                 .fetch_all(&self.pool)
                 .await?;
             inserted.extend(rows::ledger_new_rows(chunk, returned));
         }
         Ok(inserted)
-    }
-
-    async fn ledger_add_tags(
-        &self,
-        tenant_id: Uuid,
-        event_id: &str,
-        tag_ids: &[i64],
-    ) -> Result<(), StoreError> {
-        let done = sqlx::query(LEDGER_ADD_TAGS)
-            .bind(tenant_id)
-            .bind(event_id)
-            .bind(Json(tag_ids))
-            .execute(&self.pool)
-            .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound(format!(
-                "ledger entry {event_id} of tenant {tenant_id}"
-            )));
-        }
-        Ok(())
-    }
-
-    async fn ledger_complete(&self, tenant_id: Uuid, event_id: &str) -> Result<(), StoreError> {
-        let done = sqlx::query(rows::LEDGER_COMPLETE)
-            .bind(tenant_id)
-            .bind(event_id)
-            .execute(&self.pool)
-            .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound(format!(
-                "ledger entry {event_id} of tenant {tenant_id}"
-            )));
-        }
-        Ok(())
     }
 
     async fn ledger_progress_many(
@@ -370,6 +334,8 @@ impl Store for PgStore {
         for chunk in steps.chunks(rows::LEDGER_PROGRESS_CHUNK) {
             let returned = rows::ledger_progress::<sqlx::Postgres>(chunk, &PROGRESS)
                 .build_query_as::<(Uuid, String)>()
+                // One statement per row count: kept out of the connection's statement cache.
+                .persistent(false)
                 .fetch_all(&self.pool)
                 .await?;
             found.extend(rows::ledger_found(chunk, returned));

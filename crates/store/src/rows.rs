@@ -54,8 +54,6 @@ pub(crate) const LEDGER_INSERT_START: &str = "INSERT INTO ledger (tenant_id, eve
 /// Rows already there are kept; RETURNING names the new ones.
 pub(crate) const LEDGER_INSERT_END: &str =
     " ON CONFLICT (tenant_id, event_id) DO NOTHING RETURNING tenant_id, event_id";
-pub(crate) const LEDGER_COMPLETE: &str =
-    "UPDATE ledger SET complete = TRUE WHERE tenant_id = $1 AND event_id = $2";
 pub(crate) const LEDGER_COUNT: &str = "SELECT COUNT(*) FROM ledger";
 
 pub(crate) const DEAD_LETTER_COLUMNS: &str = "id, tenant_id, event_id, class, mnemonic, message, \

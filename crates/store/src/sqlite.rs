@@ -19,14 +19,8 @@ use uuid::Uuid;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
-/// Merges tag ids into the JSON set, kept sorted and without duplicates.
-const LEDGER_ADD_TAGS: &str = "UPDATE ledger SET tagged = (\
-     SELECT json_group_array(v) FROM (\
-       SELECT value AS v FROM json_each(ledger.tagged) \
-       UNION SELECT value FROM json_each($3) ORDER BY 1)) \
-     WHERE tenant_id = $1 AND event_id = $2";
-
-/// The ledger's tag merge in this backend's JSON functions.
+/// The ledger's tag merge in this backend's JSON functions: the union of the tag ids, sorted,
+/// without duplicates.
 const PROGRESS: rows::ProgressDialect = rows::ProgressDialect {
     casts: ["", "", "", ""],
     merged_tags: "(SELECT json_group_array(v) FROM (\
@@ -332,6 +326,8 @@ impl Store for SqliteStore {
         for chunk in keys.chunks(rows::LEDGER_LOOKUP_CHUNK) {
             for row in rows::ledger_select_many::<sqlx::Sqlite>(chunk)
                 .build_query_as::<LedgerRow>()
+                // One statement per row count: kept out of the connection's statement cache.
+                .persistent(false)
                 .fetch_all(&self.pool)
                 .await?
             {
@@ -351,45 +347,13 @@ impl Store for SqliteStore {
         for chunk in uploads.chunks(rows::LEDGER_INSERT_CHUNK) {
             let returned = rows::ledger_insert::<sqlx::Sqlite>(chunk)
                 .build_query_as::<(Uuid, String)>()
+                // One statement per row count: kept out of the connection's statement cache.
+                .persistent(false)
                 .fetch_all(&self.pool)
                 .await?;
             inserted.extend(rows::ledger_new_rows(chunk, returned));
         }
         Ok(inserted)
-    }
-
-    async fn ledger_add_tags(
-        &self,
-        tenant_id: Uuid,
-        event_id: &str,
-        tag_ids: &[i64],
-    ) -> Result<(), StoreError> {
-        let done = sqlx::query(LEDGER_ADD_TAGS)
-            .bind(tenant_id)
-            .bind(event_id)
-            .bind(Json(tag_ids))
-            .execute(&self.pool)
-            .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound(format!(
-                "ledger entry {event_id} of tenant {tenant_id}"
-            )));
-        }
-        Ok(())
-    }
-
-    async fn ledger_complete(&self, tenant_id: Uuid, event_id: &str) -> Result<(), StoreError> {
-        let done = sqlx::query(rows::LEDGER_COMPLETE)
-            .bind(tenant_id)
-            .bind(event_id)
-            .execute(&self.pool)
-            .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound(format!(
-                "ledger entry {event_id} of tenant {tenant_id}"
-            )));
-        }
-        Ok(())
     }
 
     async fn ledger_progress_many(
@@ -401,6 +365,8 @@ impl Store for SqliteStore {
         for chunk in steps.chunks(rows::LEDGER_PROGRESS_CHUNK) {
             let returned = rows::ledger_progress::<sqlx::Sqlite>(chunk, &PROGRESS)
                 .build_query_as::<(Uuid, String)>()
+                // One statement per row count: kept out of the connection's statement cache.
+                .persistent(false)
                 .fetch_all(&self.pool)
                 .await?;
             found.extend(rows::ledger_found(chunk, returned));
