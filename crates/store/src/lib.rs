@@ -115,38 +115,11 @@ pub trait Store: Send + Sync + 'static {
         event_id: &str,
         tag_ids: &[i64],
     ) -> Result<(), StoreError> {
-        self.ledger_progress_one(tenant_id, event_id, tag_ids, false)
-            .await
+        progress_one(self, tenant_id, event_id, tag_ids, false).await
     }
     /// Marks every step done: a redelivery is acked with no CoMagic call at all.
     async fn ledger_complete(&self, tenant_id: Uuid, event_id: &str) -> Result<(), StoreError> {
-        self.ledger_progress_one(tenant_id, event_id, &[], true)
-            .await
-    }
-    /// One event's [`Store::ledger_progress_many`]; [`StoreError::NotFound`] when it has no
-    /// ledger entry.
-    async fn ledger_progress_one(
-        &self,
-        tenant_id: Uuid,
-        event_id: &str,
-        add_tags: &[i64],
-        complete: bool,
-    ) -> Result<(), StoreError> {
-        let step = LedgerProgress {
-            tenant_id,
-            event_id: event_id.to_owned(),
-            add_tags: add_tags.to_vec(),
-            complete,
-        };
-        match self
-            .ledger_progress_many(std::slice::from_ref(&step))
-            .await?[..]
-        {
-            [true] => Ok(()),
-            _ => Err(StoreError::NotFound(format!(
-                "ledger entry {event_id} of tenant {tenant_id}"
-            ))),
-        }
+        progress_one(self, tenant_id, event_id, &[], true).await
     }
     /// [`Store::ledger_add_tags`] and [`Store::ledger_complete`] of many events in one
     /// statement (one commit); `true` for each step whose entry exists. Give each event one
@@ -172,4 +145,30 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes the given dead letters; returns how many existed.
     async fn remove_dead_letters(&self, ids: &[Uuid]) -> Result<u64, StoreError>;
     async fn dead_letter_count(&self) -> Result<u64, StoreError>;
+}
+
+/// One event's [`Store::ledger_progress_many`]; [`StoreError::NotFound`] when it has no ledger
+/// entry. The single-event ledger writes of every backend.
+async fn progress_one<S: Store + ?Sized>(
+    store: &S,
+    tenant_id: Uuid,
+    event_id: &str,
+    add_tags: &[i64],
+    complete: bool,
+) -> Result<(), StoreError> {
+    let step = LedgerProgress {
+        tenant_id,
+        event_id: event_id.to_owned(),
+        add_tags: add_tags.to_vec(),
+        complete,
+    };
+    match store
+        .ledger_progress_many(std::slice::from_ref(&step))
+        .await?[..]
+    {
+        [true] => Ok(()),
+        _ => Err(StoreError::NotFound(format!(
+            "ledger entry {event_id} of tenant {tenant_id}"
+        ))),
+    }
 }
