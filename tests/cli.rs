@@ -83,6 +83,7 @@ fn help_lists_every_subcommand() {
         "BRIDGE_PUBLIC_URL",
         "BRIDGE_PUBLISH_BATCH_MAX",
         "BRIDGE_PUBLISH_IN_FLIGHT",
+        "BRIDGE_LEDGER_RETENTION_DAYS",
     ] {
         assert!(text.contains(var), "serve --help lacks {var}: {text}");
     }

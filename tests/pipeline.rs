@@ -322,6 +322,51 @@ async fn unmappable_event_is_dead_lettered_with_raw_body(backend: Backend) {
     world.stop().await;
 }
 
+/// The worker deletes ledger entries past the retention, complete ones only, and counts them.
+async fn ledger_retention_deletes_delivered_entries(backend: Backend) {
+    let world = World::start_with(backend, |config| {
+        config.worker.ledger_retention = Some(bridge_worker::LedgerRetention {
+            keep: Duration::from_secs(2),
+            every: Duration::from_millis(200),
+        });
+    })
+    .await;
+    let (tenant_id, url) = world.default_tenant().await;
+    let (status, body) = world.post_fixture(&url, "callback-basic.json").await;
+    assert_eq!(status, 200, "{body}");
+    let event_id = body["event_id"].as_str().expect("event id").to_owned();
+    world
+        .wait_records(WAIT, |r| {
+            r.iter()
+                .any(|x| x["kind"] == "offline_message" && x["tags"] == json!([401]))
+        })
+        .await;
+    let store = world.bridge().store.clone();
+    // Delivered and tagged: the entry is complete, and stays while it is younger than 2 s.
+    let entry = store.ledger_get(tenant_id, &event_id).await.unwrap();
+    assert!(entry.is_some_and(|e| e.complete));
+    let deadline = std::time::Instant::now() + WAIT;
+    while store
+        .ledger_get(tenant_id, &event_id)
+        .await
+        .unwrap()
+        .is_some()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the ledger entry outlived its retention"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(store.ledger_count().await.unwrap(), 0);
+    let metrics = world.metrics_text().await;
+    assert!(
+        metrics.contains("leadback_bridge_ledger_pruned_total 1"),
+        "{metrics}"
+    );
+    world.stop().await;
+}
+
 macro_rules! on_every_backend {
     ($($name:ident),* $(,)?) => {
         mod embedded {
@@ -347,4 +392,5 @@ on_every_backend!(
     rate_limit_delays_not_dead_letters,
     ingress_answers,
     unmappable_event_is_dead_lettered_with_raw_body,
+    ledger_retention_deletes_delivered_entries,
 );

@@ -9,7 +9,7 @@ use bridge_ingress::IngressConfig;
 use bridge_queue::rabbitmq::PublishBatching;
 use bridge_queue::RetryTiers;
 use bridge_store::DeadLetterFilter;
-use bridge_worker::WorkerConfig;
+use bridge_worker::{LedgerRetention, WorkerConfig};
 use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use secrecy::SecretString;
@@ -157,6 +157,10 @@ struct RunArgs {
     /// Seconds in-flight deliveries get to finish on SIGTERM.
     #[arg(long, env = "BRIDGE_SHUTDOWN_GRACE_SECS", default_value_t = 20)]
     shutdown_grace_secs: u64,
+    /// Days a delivered event stays in the ledger (which recognises it if Leadback sends it
+    /// again); the worker deletes older complete entries hourly. 0 keeps every entry.
+    #[arg(long, env = "BRIDGE_LEDGER_RETENTION_DAYS", default_value_t = 30)]
+    ledger_retention_days: u32,
 }
 
 #[derive(Subcommand)]
@@ -448,6 +452,7 @@ impl RunArgs {
                 max_connections: 1024,
                 comagic_timeout_secs: 15,
                 shutdown_grace_secs: 20,
+                ledger_retention_days: 30,
             },
         }
     }
@@ -480,6 +485,10 @@ fn build_config(common: &CommonArgs, args: RunArgs, roles: Roles) -> anyhow::Res
             shutdown_grace: Duration::from_secs(args.shutdown_grace_secs),
             batch_size: args.batch_size.clamp(1, 50),
             batch_linger: Duration::from_millis(args.batch_linger_ms),
+            ledger_retention: (args.ledger_retention_days > 0).then(|| LedgerRetention {
+                keep: Duration::from_secs(u64::from(args.ledger_retention_days) * 86_400),
+                every: Duration::from_secs(3_600),
+            }),
             ..WorkerConfig::default()
         },
         depth_refresh: Duration::from_secs(5),

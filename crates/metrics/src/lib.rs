@@ -39,6 +39,8 @@ pub struct Metrics {
     /// `reason`: the error class.
     pub dead_letters_total: IntCounterVec,
     pub replays_total: IntCounter,
+    /// Ledger entries deleted by the retention (`BRIDGE_LEDGER_RETENTION_DAYS`).
+    pub ledger_pruned_total: IntCounter,
 }
 
 impl Metrics {
@@ -114,6 +116,14 @@ impl Metrics {
                 Opts::new("replays_total", "Dead letters replayed").namespace(PREFIX),
             )
             .unwrap_or_else(|e| panic!("static metric definition: {e}")),
+            ledger_pruned_total: IntCounter::with_opts(
+                Opts::new(
+                    "ledger_pruned_total",
+                    "Delivery-ledger entries deleted by the retention",
+                )
+                .namespace(PREFIX),
+            )
+            .unwrap_or_else(|e| panic!("static metric definition: {e}")),
             registry,
         };
         m.register_all();
@@ -135,6 +145,7 @@ impl Metrics {
             Box::new(self.queue_depth.clone()),
             Box::new(self.dead_letters_total.clone()),
             Box::new(self.replays_total.clone()),
+            Box::new(self.ledger_pruned_total.clone()),
         ];
         for c in collectors {
             // Each name is registered once on a fresh registry: a clash is a programming error.

@@ -24,6 +24,7 @@ pub use types::{
 };
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -133,6 +134,10 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<LedgerEntry>, StoreError>;
     async fn ledger_count(&self) -> Result<u64, StoreError>;
+    /// Retention: deletes at most `limit` complete entries delivered before `before`, oldest
+    /// first, and returns how many went. Entries whose tags are still pending stay, whatever
+    /// their age. Call it repeatedly for more: each call is one short write.
+    async fn ledger_prune(&self, before: DateTime<Utc>, limit: u32) -> Result<u64, StoreError>;
 
     // --- dead letters ---------------------------------------------------------------------------
     async fn add_dead_letter(&self, dead: &NewDeadLetter) -> Result<DeadLetter, StoreError>;

@@ -7,6 +7,7 @@ use crate::{
     StoreError, Tenant, TenantInput, TenantRoute, TokenHash, UploadRecord, WebhookToken,
 };
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::types::Json;
 use std::sync::Arc;
@@ -368,6 +369,16 @@ impl Store for PgStore {
             .fetch_one(&self.pool)
             .await?;
         rows::count_to_u64(n)
+    }
+
+    async fn ledger_prune(&self, before: DateTime<Utc>, limit: u32) -> Result<u64, StoreError> {
+        // Cut to the microseconds both databases keep, as every stored time is.
+        let done = sqlx::query(rows::LEDGER_PRUNE)
+            .bind(rows::micros(before))
+            .bind(i64::from(limit))
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
     }
 
     async fn add_dead_letter(&self, dead: &NewDeadLetter) -> Result<DeadLetter, StoreError> {

@@ -55,6 +55,12 @@ pub(crate) const LEDGER_INSERT_START: &str = "INSERT INTO ledger (tenant_id, eve
 pub(crate) const LEDGER_INSERT_END: &str =
     " ON CONFLICT (tenant_id, event_id) DO NOTHING RETURNING tenant_id, event_id";
 pub(crate) const LEDGER_COUNT: &str = "SELECT COUNT(*) FROM ledger";
+/// `ledger_prune`: the oldest complete entries delivered before `$1`, at most `$2` of them, in
+/// one statement (one short write; the `ledger_delivered` index finds them). Entries still
+/// waiting for tags are kept whatever their age: a redelivery needs them to finish the job.
+pub(crate) const LEDGER_PRUNE: &str = "DELETE FROM ledger WHERE (tenant_id, event_id) IN (\
+     SELECT tenant_id, event_id FROM ledger WHERE delivered_at < $1 AND complete = TRUE \
+     ORDER BY delivered_at LIMIT $2)";
 
 pub(crate) const DEAD_LETTER_COLUMNS: &str = "id, tenant_id, event_id, class, mnemonic, message, \
      attempts, first_attempt_at, last_attempt_at, dead_at, envelope";

@@ -14,10 +14,12 @@ mod batch;
 mod deliver;
 mod ledger;
 mod outcome;
+mod retention;
 mod tenants;
 
 pub use deliver::Deliverer;
 pub use outcome::{Disposition, FailureClass};
+pub use retention::LedgerRetention;
 pub use tenants::TenantDirectory;
 
 use bridge_metrics::Metrics;
@@ -52,6 +54,8 @@ pub struct WorkerConfig {
     pub batch_size: usize,
     /// How long the first event of a batch waits for others of its tenant and kind.
     pub batch_linger: Duration,
+    /// How long complete ledger entries are kept (`None`: for ever); see [`LedgerRetention`].
+    pub ledger_retention: Option<LedgerRetention>,
 }
 
 impl WorkerConfig {
@@ -78,12 +82,18 @@ impl Default for WorkerConfig {
             shutdown_grace: Duration::from_secs(20),
             batch_size: 50,
             batch_linger: Duration::from_millis(100),
+            ledger_retention: Some(LedgerRetention {
+                keep: Duration::from_secs(30 * 86_400),
+                every: Duration::from_secs(3_600),
+            }),
         }
     }
 }
 
 pub struct Worker {
     queue: Arc<dyn EventQueue>,
+    store: Arc<dyn Store>,
+    metrics: Metrics,
     deliverer: Arc<Deliverer>,
     config: WorkerConfig,
 }
@@ -96,13 +106,15 @@ impl Worker {
         config: WorkerConfig,
     ) -> Self {
         let deliverer = Arc::new(Deliverer::new(
-            store,
-            metrics,
+            store.clone(),
+            metrics.clone(),
             config.clone(),
             queue.retry_tiers().clone(),
         ));
         Self {
             queue,
+            store,
+            metrics,
             deliverer,
             config,
         }
@@ -112,6 +124,11 @@ impl Worker {
     /// gathered) finish within the grace period. Re-subscribes by itself when the queue
     /// connection breaks.
     pub async fn run(&self, shutdown: CancellationToken) {
+        // Aborted when the worker stops: each of its deletes is one statement.
+        let retention = self
+            .config
+            .ledger_retention
+            .map(|retention| tokio::spawn(retention.run(self.store.clone(), self.metrics.clone())));
         // Events ready for their upload go to the batcher; it groups them per tenant and kind.
         let (ready, batches) = mpsc::unbounded_channel();
         let mut batcher = tokio::spawn(batch::run(
@@ -165,6 +182,9 @@ impl Worker {
                     }
                 }
             }
+        }
+        if let Some(retention) = retention {
+            retention.abort();
         }
         let grace = self.config.shutdown_grace;
         tracing::info!(in_flight = in_flight.len(), ?grace, "worker stopping");

@@ -419,6 +419,73 @@ pub async fn ledger_records_once(b: &dyn Backend) {
     assert_eq!(store.ledger_count().await.unwrap(), 2);
 }
 
+pub async fn ledger_prune_removes_old_complete_entries_only(b: &dyn Backend) {
+    let store = b.migrated(key()).await;
+    let (tenant, other) = (Uuid::new_v4(), Uuid::new_v4());
+    let mut uploads = Vec::new();
+    // Five old complete entries (two tenants), one old entry still waiting for its tags, and
+    // two recent complete ones.
+    for (n, owner) in [tenant, other, tenant, other, tenant]
+        .into_iter()
+        .enumerate()
+    {
+        let mut old = upload(owner, &format!("old-{n}"), at(i64::try_from(n).unwrap()));
+        old.complete = true;
+        uploads.push(old);
+    }
+    uploads.push(upload(tenant, "old-unfinished", at(2)));
+    for n in 0..2 {
+        let mut recent = upload(tenant, &format!("recent-{n}"), at(1_000 + n));
+        recent.complete = true;
+        uploads.push(recent);
+    }
+    store.ledger_record_uploads(&uploads).await.unwrap();
+    assert_eq!(store.ledger_count().await.unwrap(), 8);
+
+    // Oldest first, at most `limit` per call.
+    assert_eq!(store.ledger_prune(at(500), 2).await.unwrap(), 2);
+    for gone in ["old-0", "old-1"] {
+        let owner = if gone == "old-0" { tenant } else { other };
+        assert!(
+            store.ledger_get(owner, gone).await.unwrap().is_none(),
+            "{gone}"
+        );
+    }
+    assert!(store.ledger_get(tenant, "old-2").await.unwrap().is_some());
+    assert_eq!(store.ledger_prune(at(500), 100).await.unwrap(), 3);
+    assert_eq!(store.ledger_prune(at(500), 100).await.unwrap(), 0);
+
+    // Left: the unfinished entry (however old) and everything at or after the cut-off.
+    let unfinished = store
+        .ledger_get(tenant, "old-unfinished")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!unfinished.complete);
+    for kept in ["recent-0", "recent-1"] {
+        assert!(
+            store.ledger_get(tenant, kept).await.unwrap().is_some(),
+            "{kept}"
+        );
+    }
+    assert_eq!(store.ledger_count().await.unwrap(), 3);
+    // The cut-off is exclusive: an entry delivered exactly then stays.
+    assert_eq!(store.ledger_prune(at(1_000), 100).await.unwrap(), 0);
+    assert_eq!(store.ledger_prune(at(1_001), 100).await.unwrap(), 1);
+    assert!(store
+        .ledger_get(tenant, "recent-0")
+        .await
+        .unwrap()
+        .is_none());
+    // Once finished, an old entry goes with the next prune.
+    store
+        .ledger_complete(tenant, "old-unfinished")
+        .await
+        .unwrap();
+    assert_eq!(store.ledger_prune(at(1_001), 100).await.unwrap(), 1);
+    assert_eq!(store.ledger_count().await.unwrap(), 1);
+}
+
 /// The route of a token as another store on the same database sees it, once it settles
 /// (stores in other processes learn of changes asynchronously, within milliseconds).
 async fn settled_route(store: &dyn Store, token: &WebhookToken, want: Option<TenantRoute>) {

@@ -43,6 +43,7 @@ on_both_backends!(
     ledger_looks_up_many_events_at_once,
     ledger_tags_merge_and_complete,
     ledger_progress_of_many_events_in_one_call,
+    ledger_prune_removes_old_complete_entries_only,
     recent_deliveries_newest_first,
     dead_letters_filter_get_remove,
     dead_letter_listing_defaults_to_100,
