@@ -254,61 +254,100 @@ async fn http_ceiling(args: &Args) -> anyhow::Result<LoadResult> {
 
 /// Confirmed persistent publishes to a quorum queue, `concurrency` in flight on one confirm
 /// channel (as the bridge publishes), payload the size of a bridge envelope.
+/// A fresh quorum queue on its own connection and confirm channel, and a payload the size of a
+/// bridge envelope: what both broker references publish.
+struct BrokerTarget {
+    conn: lapin::Connection,
+    channel: lapin::Channel,
+    queue: String,
+    payload: Arc<Vec<u8>>,
+}
+
+impl BrokerTarget {
+    async fn open() -> anyhow::Result<Self> {
+        use lapin::options::{ConfirmSelectOptions, QueueDeclareOptions};
+        use lapin::types::{AMQPValue, FieldTable};
+        let conn = bridge::amqp_connect()
+            .await
+            .context("RabbitMQ at 127.0.0.1:5672")?;
+        let channel = conn.create_channel().await?;
+        let queue = format!("bench.ceiling.{}", uuid::Uuid::new_v4().simple());
+        let mut queue_args = FieldTable::default();
+        queue_args.insert(
+            "x-queue-type".into(),
+            AMQPValue::LongString("quorum".into()),
+        );
+        channel
+            .queue_declare(
+                &queue,
+                QueueDeclareOptions {
+                    durable: true,
+                    ..QueueDeclareOptions::default()
+                },
+                queue_args,
+            )
+            .await?;
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await?;
+        // An envelope is the raw body plus ~400 bytes of metadata, as JSON.
+        let payload = Arc::new(vec![b'x'; callback_body("ceiling", 0).len() + 400]);
+        Ok(Self {
+            conn,
+            channel,
+            queue,
+            payload,
+        })
+    }
+
+    /// One persistent message; `true` once the broker confirmed it.
+    async fn publish(channel: &lapin::Channel, queue: &str, payload: &[u8]) -> bool {
+        let props = lapin::BasicProperties::default().with_delivery_mode(2);
+        let Ok(confirm) = channel
+            .basic_publish(
+                "",
+                queue,
+                lapin::options::BasicPublishOptions::default(),
+                payload,
+                props,
+            )
+            .await
+        else {
+            return false;
+        };
+        matches!(confirm.await, Ok(c) if c.is_ack())
+    }
+
+    async fn close(self) {
+        let _ = self
+            .channel
+            .queue_delete(&self.queue, lapin::options::QueueDeleteOptions::default())
+            .await;
+        let _ = self.conn.close(0, "bench").await;
+    }
+}
+
 async fn broker_ceiling(args: &Args) -> anyhow::Result<(f64, Vec<u64>)> {
-    use lapin::options::{
-        BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions, QueueDeleteOptions,
-    };
-    use lapin::types::{AMQPValue, FieldTable};
-    let conn = bridge::amqp_connect()
-        .await
-        .context("RabbitMQ at 127.0.0.1:5672")?;
-    let channel = conn.create_channel().await?;
-    let queue = format!("bench.ceiling.{}", uuid::Uuid::new_v4().simple());
-    let mut queue_args = FieldTable::default();
-    queue_args.insert(
-        "x-queue-type".into(),
-        AMQPValue::LongString("quorum".into()),
-    );
-    channel
-        .queue_declare(
-            &queue,
-            QueueDeclareOptions {
-                durable: true,
-                ..QueueDeclareOptions::default()
-            },
-            queue_args,
-        )
-        .await?;
-    channel
-        .confirm_select(ConfirmSelectOptions::default())
-        .await?;
-    // An envelope is the raw body plus ~400 bytes of metadata, as JSON.
-    let payload = vec![b'x'; callback_body("ceiling", 0).len() + 400];
+    let broker = BrokerTarget::open().await?;
     let deadline = Instant::now() + args.duration();
     let started = Instant::now();
     let latencies = Arc::new(std::sync::Mutex::new(Vec::new()));
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..args.concurrency.max(1) {
         let (channel, queue, payload, latencies) = (
-            channel.clone(),
-            queue.clone(),
-            payload.clone(),
+            broker.channel.clone(),
+            broker.queue.clone(),
+            broker.payload.clone(),
             latencies.clone(),
         );
         tasks.spawn(async move {
             let mut mine = Vec::new();
             while Instant::now() < deadline {
                 let sent = Instant::now();
-                let props = lapin::BasicProperties::default().with_delivery_mode(2);
-                let Ok(confirm) = channel
-                    .basic_publish("", &queue, BasicPublishOptions::default(), &payload, props)
-                    .await
-                else {
+                if !BrokerTarget::publish(&channel, &queue, &payload).await {
                     break;
-                };
-                if matches!(confirm.await, Ok(c) if c.is_ack()) {
-                    mine.push(sent.elapsed().as_micros() as u64);
                 }
+                mine.push(sent.elapsed().as_micros() as u64);
             }
             latencies
                 .lock()
@@ -318,14 +357,66 @@ async fn broker_ceiling(args: &Args) -> anyhow::Result<(f64, Vec<u64>)> {
     }
     while tasks.join_next().await.is_some() {}
     let elapsed = started.elapsed();
-    let _ = channel
-        .queue_delete(&queue, QueueDeleteOptions::default())
-        .await;
-    let _ = conn.close(0, "bench").await;
+    broker.close().await;
     let lat = std::mem::take(&mut *latencies.lock().unwrap_or_else(|e| e.into_inner()));
     let rate = lat.len() as f64 / elapsed.as_secs_f64();
     eprintln!("broker ceiling: {rate:.0}/s");
     Ok((rate, lat))
+}
+
+/// The broker alone at a fixed offered rate (open loop, one persistent message per "webhook",
+/// latency from the scheduled send to the confirm): the latency floor of any durable ingress on
+/// this machine at that rate, beside the ingress's own fixed-rate phase. Stalls of the broker
+/// (its write-ahead log's fsyncs) show here as they do there.
+async fn broker_fixed(args: &Args, rate: f64) -> anyhow::Result<LoadResult> {
+    let broker = BrokerTarget::open().await?;
+    let interval = Duration::from_secs_f64(1.0 / rate.max(1.0));
+    let permits = Arc::new(tokio::sync::Semaphore::new(4096));
+    let latencies = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let errors = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let mut tasks = tokio::task::JoinSet::new();
+    let started = Instant::now();
+    for n in 0u64.. {
+        let scheduled = started + interval.mul_f64(n as f64);
+        if n >= args.max_requests || scheduled >= started + args.duration() {
+            break;
+        }
+        tokio::time::sleep_until(scheduled.into()).await;
+        let Ok(permit) = permits.clone().acquire_owned().await else {
+            break;
+        };
+        let (channel, queue, payload, latencies, errors) = (
+            broker.channel.clone(),
+            broker.queue.clone(),
+            broker.payload.clone(),
+            latencies.clone(),
+            errors.clone(),
+        );
+        tasks.spawn(async move {
+            if BrokerTarget::publish(&channel, &queue, &payload).await {
+                let took = scheduled.elapsed().as_micros() as u64;
+                latencies
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(took);
+            } else {
+                errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            drop(permit);
+        });
+        while tasks.try_join_next().is_some() {}
+    }
+    while tasks.join_next().await.is_some() {}
+    let elapsed = started.elapsed();
+    broker.close().await;
+    let latencies_us = std::mem::take(&mut *latencies.lock().unwrap_or_else(|e| e.into_inner()));
+    Ok(LoadResult {
+        ok: latencies_us.len() as u64,
+        errors: errors.load(std::sync::atomic::Ordering::Relaxed),
+        elapsed,
+        latencies_us,
+        accepted_at: Vec::new(),
+    })
 }
 
 /// Tenant settings pointing at the emulator; no tags, so calls per event measure the upload
@@ -577,6 +668,17 @@ async fn rabbit_mode(
         } else {
             median(&rates) / 2.0
         };
+        if args.wants("broker") {
+            settle("broker fixed rate", true).await;
+            let reference = broker_fixed(args, rate).await?;
+            eprintln!("broker alone at {rate:.0}/s: {}", reference.summary());
+            rows.push(Row {
+                part: format!(
+                    "broker alone, fixed {rate:.0}/s (lapin, confirms, quorum, open loop)"
+                ),
+                figures: reference.summary(),
+            });
+        }
         settle("rabbit fixed rate", true).await;
         let t2 = target(ingress.hook_url(&token), &format!("{run}-r0"));
         let fixed = open_loop(

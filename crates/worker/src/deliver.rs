@@ -114,10 +114,7 @@ impl Deliverer {
         config: WorkerConfig,
         tiers: RetryTiers,
     ) -> Self {
-        let http = reqwest::Client::builder()
-            .timeout(config.comagic_timeout)
-            .build()
-            .unwrap_or_default();
+        let http = crate::http::comagic_http(config.comagic_timeout);
         let options = ClientOptions {
             timeout: config.comagic_timeout,
             ..ClientOptions::default()

@@ -12,6 +12,7 @@
 
 mod batch;
 mod deliver;
+mod http;
 mod ledger;
 mod outcome;
 mod retention;
