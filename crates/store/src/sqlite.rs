@@ -90,6 +90,33 @@ impl SqliteStore {
         self.pool.close().await;
     }
 
+    /// An exclusive lock on `<database file>.migrate-lock`, held while the guard lives; `None`
+    /// for an in-memory database (no other process can open it).
+    async fn migration_lock(&self) -> Result<Option<std::fs::File>, StoreError> {
+        let file: String =
+            sqlx::query_scalar("SELECT file FROM pragma_database_list WHERE name = 'main'")
+                .fetch_one(&self.pool)
+                .await?;
+        if file.is_empty() {
+            return Ok(None);
+        }
+        let path = format!("{file}.migrate-lock");
+        let locked = tokio::task::spawn_blocking(move || {
+            let lock = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&path)?;
+            lock.lock()?;
+            Ok::<_, std::io::Error>(lock)
+        })
+        .await
+        .map_err(|e| StoreError::Migration(format!("migration lock task: {e}")))?;
+        locked.map(Some).map_err(|e| {
+            StoreError::Migration(format!("cannot lock the database for migrating: {e}"))
+        })
+    }
+
     async fn fetch_tenant(
         &self,
         sql_where: &str,
@@ -118,6 +145,11 @@ enum TenantKey<'a> {
 #[async_trait]
 impl Store for SqliteStore {
     async fn migrate(&self) -> Result<(), StoreError> {
+        // sqlx's SQLite migrator takes no lock: two processes opening one file at once (a CLI
+        // command beside a starting `serve`) would both apply the first pending migration and
+        // one would fail. A lock on a file beside the database serializes them; it is released
+        // when the guard is dropped.
+        let _guard = self.migration_lock().await?;
         MIGRATOR.run(&self.pool).await?;
         Ok(())
     }

@@ -1,6 +1,11 @@
--- no-transaction
 -- Ledger retention: the worker deletes complete entries older than BRIDGE_LEDGER_RETENTION_DAYS,
 -- oldest first, in small chunks. This index lets each chunk start at the oldest entry instead of
--- scanning the table. Built CONCURRENTLY (outside a transaction, hence the directive above) so
--- upgrading a database with a large ledger does not block deliveries while it builds.
-CREATE INDEX CONCURRENTLY IF NOT EXISTS ledger_delivered ON ledger (delivered_at);
+-- scanning the table.
+--
+-- Not CONCURRENTLY: every ingress and worker migrates at start, and a CREATE INDEX CONCURRENTLY
+-- run under the migrator's advisory lock deadlocks with a second process waiting for that lock
+-- (it waits for the waiter's transaction to end). A plain CREATE INDEX blocks ledger writes while
+-- it builds (seconds per million rows). For a very large ledger, build it by hand beforehand:
+--   CREATE INDEX CONCURRENTLY IF NOT EXISTS ledger_delivered ON ledger (delivered_at);
+-- and this migration finds it there.
+CREATE INDEX IF NOT EXISTS ledger_delivered ON ledger (delivered_at);

@@ -111,6 +111,26 @@ pub async fn migrate_twice_is_idempotent(b: &dyn Backend) {
     assert_same_tenant(&found, &tenant);
 }
 
+/// Every ingress and worker migrates at start: several processes may do it at once.
+pub async fn concurrent_migrations_all_succeed(b: &dyn Backend) {
+    let stores = [
+        b.open(key()).await,
+        b.open(key()).await,
+        b.open(key()).await,
+    ];
+    let (first, second, third) = tokio::join!(
+        stores[0].migrate(),
+        stores[1].migrate(),
+        stores[2].migrate()
+    );
+    for result in [first, second, third] {
+        result.unwrap();
+    }
+    for store in &stores {
+        store.ready().await.unwrap();
+    }
+}
+
 pub async fn ready_requires_every_migration(b: &dyn Backend) {
     let store = b.open(key()).await;
     assert!(matches!(store.ready().await, Err(StoreError::Migration(_))));

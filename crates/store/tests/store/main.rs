@@ -30,6 +30,7 @@ macro_rules! on_both_backends {
 
 on_both_backends!(
     migrate_twice_is_idempotent,
+    concurrent_migrations_all_succeed,
     ready_requires_every_migration,
     token_finds_its_tenant,
     rotation_retires_the_old_token,
