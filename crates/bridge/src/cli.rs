@@ -159,7 +159,7 @@ struct RunArgs {
     shutdown_grace_secs: u64,
     /// Days a delivered event stays in the ledger (which recognises it if Leadback sends it
     /// again); the worker deletes older complete entries hourly. 0 keeps every entry.
-    #[arg(long, env = "BRIDGE_LEDGER_RETENTION_DAYS", default_value_t = 30)]
+    #[arg(long, env = "BRIDGE_LEDGER_RETENTION_DAYS", default_value_t = LedgerRetention::DEFAULT_DAYS)]
     ledger_retention_days: u32,
 }
 
@@ -452,7 +452,7 @@ impl RunArgs {
                 max_connections: 1024,
                 comagic_timeout_secs: 15,
                 shutdown_grace_secs: 20,
-                ledger_retention_days: 30,
+                ledger_retention_days: LedgerRetention::DEFAULT_DAYS,
             },
         }
     }
@@ -485,10 +485,7 @@ fn build_config(common: &CommonArgs, args: RunArgs, roles: Roles) -> anyhow::Res
             shutdown_grace: Duration::from_secs(args.shutdown_grace_secs),
             batch_size: args.batch_size.clamp(1, 50),
             batch_linger: Duration::from_millis(args.batch_linger_ms),
-            ledger_retention: (args.ledger_retention_days > 0).then(|| LedgerRetention {
-                keep: Duration::from_secs(u64::from(args.ledger_retention_days) * 86_400),
-                every: Duration::from_secs(3_600),
-            }),
+            ledger_retention: LedgerRetention::days(args.ledger_retention_days),
             ..WorkerConfig::default()
         },
         depth_refresh: Duration::from_secs(5),

@@ -83,10 +83,7 @@ impl Default for WorkerConfig {
             shutdown_grace: Duration::from_secs(20),
             batch_size: 50,
             batch_linger: Duration::from_millis(100),
-            ledger_retention: Some(LedgerRetention {
-                keep: Duration::from_secs(30 * 86_400),
-                every: Duration::from_secs(3_600),
-            }),
+            ledger_retention: LedgerRetention::days(LedgerRetention::DEFAULT_DAYS),
         }
     }
 }

@@ -29,6 +29,19 @@ pub struct LedgerRetention {
 }
 
 impl LedgerRetention {
+    /// The default retention (`BRIDGE_LEDGER_RETENTION_DAYS`).
+    pub const DEFAULT_DAYS: u32 = 30;
+    /// Time between two passes in a running worker.
+    pub const EVERY: Duration = Duration::from_secs(3_600);
+
+    /// Keeps complete entries `days` days, pruning hourly; `None` (keep every entry) for 0.
+    pub fn days(days: u32) -> Option<Self> {
+        (days > 0).then(|| Self {
+            keep: Duration::from_secs(u64::from(days) * 86_400),
+            every: Self::EVERY,
+        })
+    }
+
     /// One pass: deletes every complete entry delivered before `now - keep`, chunk by chunk,
     /// and returns how many went. Each chunk is counted in `ledger_pruned_total` as it goes.
     pub async fn prune(
@@ -125,10 +138,9 @@ mod tests {
         uploads.extend((0..5).map(|n| upload(tenant, 800_000 + n, now, true)));
         store.ledger_record_uploads(&uploads).await.unwrap();
 
-        let retention = LedgerRetention {
-            keep: Duration::from_secs(30 * 86_400),
-            every: Duration::from_secs(3_600),
-        };
+        let retention = LedgerRetention::days(30).unwrap();
+        assert_eq!(retention.keep, Duration::from_secs(30 * 86_400));
+        assert_eq!(LedgerRetention::days(0), None);
         let metrics = Metrics::new();
         let deleted = retention.prune(&store, &metrics, now).await.unwrap();
         assert_eq!(deleted, u64::from(expired));
