@@ -275,6 +275,36 @@ pub async fn open_loop(
     let Ok(parsed) = Parsed::of(target).map(Arc::new) else {
         return LoadResult::default();
     };
+    let send_one = |n| {
+        let (client, target, parsed) = (client.clone(), target.clone(), parsed.clone());
+        async move { send(&client, &target, &parsed, n).await }
+    };
+    open_loop_with(
+        rate,
+        duration,
+        max_requests,
+        max_in_flight,
+        keep_times,
+        send_one,
+    )
+    .await
+}
+
+/// The open loop's schedule around any `send` (request `n` → whether it succeeded): each send
+/// in its own task, its latency counted from the time it was scheduled, so a stalled server is
+/// not hidden by coordinated omission.
+pub async fn open_loop_with<F, Fut>(
+    rate: f64,
+    duration: Duration,
+    max_requests: u64,
+    max_in_flight: usize,
+    keep_times: bool,
+    send: F,
+) -> LoadResult
+where
+    F: Fn(u64) -> Fut,
+    Fut: std::future::Future<Output = bool> + Send + 'static,
+{
     let shared = Arc::new(Shared {
         result: Mutex::new(LoadResult::default()),
     });
@@ -292,14 +322,9 @@ pub async fn open_loop(
         let Ok(permit) = permits.clone().acquire_owned().await else {
             break;
         };
-        let (client, target, parsed, shared) = (
-            client.clone(),
-            target.clone(),
-            parsed.clone(),
-            shared.clone(),
-        );
+        let (sending, shared) = (send(n), shared.clone());
         tasks.spawn(async move {
-            let ok = send(&client, &target, &parsed, n).await;
+            let ok = sending.await;
             // From the scheduled time: a late send counts against the server.
             record(&shared, n, ok, scheduled.elapsed(), keep_times);
             drop(permit);

@@ -19,7 +19,7 @@ use anyhow::Context;
 use bridge::{Deployment, RabbitMode};
 use clap::Parser;
 use comagic_emulator::{Emulator, EmulatorConfig, RunningEmulator};
-use load::{closed_loop, open_loop, quantile_ms, LoadResult, Target};
+use load::{closed_loop, open_loop, open_loop_with, quantile_ms, LoadResult, Target};
 use serde_json::json;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -370,53 +370,25 @@ async fn broker_ceiling(args: &Args) -> anyhow::Result<(f64, Vec<u64>)> {
 /// (its write-ahead log's fsyncs) show here as they do there.
 async fn broker_fixed(args: &Args, rate: f64) -> anyhow::Result<LoadResult> {
     let broker = BrokerTarget::open().await?;
-    let interval = Duration::from_secs_f64(1.0 / rate.max(1.0));
-    let permits = Arc::new(tokio::sync::Semaphore::new(4096));
-    let latencies = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let errors = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let mut tasks = tokio::task::JoinSet::new();
-    let started = Instant::now();
-    for n in 0u64.. {
-        let scheduled = started + interval.mul_f64(n as f64);
-        if n >= args.max_requests || scheduled >= started + args.duration() {
-            break;
-        }
-        tokio::time::sleep_until(scheduled.into()).await;
-        let Ok(permit) = permits.clone().acquire_owned().await else {
-            break;
-        };
-        let (channel, queue, payload, latencies, errors) = (
+    let publish_one = |_| {
+        let (channel, queue, payload) = (
             broker.channel.clone(),
             broker.queue.clone(),
             broker.payload.clone(),
-            latencies.clone(),
-            errors.clone(),
         );
-        tasks.spawn(async move {
-            if BrokerTarget::publish(&channel, &queue, &payload).await {
-                let took = scheduled.elapsed().as_micros() as u64;
-                latencies
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push(took);
-            } else {
-                errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            }
-            drop(permit);
-        });
-        while tasks.try_join_next().is_some() {}
-    }
-    while tasks.join_next().await.is_some() {}
-    let elapsed = started.elapsed();
+        async move { BrokerTarget::publish(&channel, &queue, &payload).await }
+    };
+    let result = open_loop_with(
+        rate,
+        args.duration(),
+        args.max_requests,
+        4096,
+        false,
+        publish_one,
+    )
+    .await;
     broker.close().await;
-    let latencies_us = std::mem::take(&mut *latencies.lock().unwrap_or_else(|e| e.into_inner()));
-    Ok(LoadResult {
-        ok: latencies_us.len() as u64,
-        errors: errors.load(std::sync::atomic::Ordering::Relaxed),
-        elapsed,
-        latencies_us,
-        accepted_at: Vec::new(),
-    })
+    Ok(result)
 }
 
 /// Tenant settings pointing at the emulator; no tags, so calls per event measure the upload
