@@ -90,8 +90,6 @@ impl Default for WorkerConfig {
 
 pub struct Worker {
     queue: Arc<dyn EventQueue>,
-    store: Arc<dyn Store>,
-    metrics: Metrics,
     deliverer: Arc<Deliverer>,
     config: WorkerConfig,
 }
@@ -104,15 +102,13 @@ impl Worker {
         config: WorkerConfig,
     ) -> Self {
         let deliverer = Arc::new(Deliverer::new(
-            store.clone(),
-            metrics.clone(),
+            store,
+            metrics,
             config.clone(),
             queue.retry_tiers().clone(),
         ));
         Self {
             queue,
-            store,
-            metrics,
             deliverer,
             config,
         }
@@ -123,10 +119,10 @@ impl Worker {
     /// connection breaks.
     pub async fn run(&self, shutdown: CancellationToken) {
         // Aborted when the worker stops: each of its deletes is one statement.
-        let retention = self
-            .config
-            .ledger_retention
-            .map(|retention| tokio::spawn(retention.run(self.store.clone(), self.metrics.clone())));
+        let retention = self.config.ledger_retention.map(|retention| {
+            let (store, metrics) = (self.deliverer.store.clone(), self.deliverer.metrics.clone());
+            tokio::spawn(retention.run(store, metrics))
+        });
         // Events ready for their upload go to the batcher; it groups them per tenant and kind.
         let (ready, batches) = mpsc::unbounded_channel();
         let mut batcher = tokio::spawn(batch::run(
