@@ -511,7 +511,7 @@ impl ComagicClient {
             .get(RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+            .map(crate::error::capped_wait);
         let bytes = response
             .bytes()
             .await

@@ -12,5 +12,8 @@ mod sanitize;
 mod token;
 
 pub use client::{Called, ClientOptions, ComagicClient, DEFAULT_TIMEOUT};
-pub use error::{ComagicError, ErrorClass, RpcFailure, TransportKind, DEFAULT_RATE_LIMIT_WAIT};
+pub use error::{
+    capped_wait, reset_wait, ComagicError, ErrorClass, RpcFailure, TransportKind,
+    DEFAULT_RATE_LIMIT_WAIT, MAX_WAIT,
+};
 pub use leadback_model::comagic;
