@@ -119,6 +119,7 @@ pub fn chat(ext_id: &str) -> Value {
         "start_date_time": moscow(10),
         "status": "succeed",
         "initiator": "visitor",
+        "phone": "79161234567",
         "site_id": 202,
         "messages": [
             {"date_time": moscow(9), "source": "visitor", "message": "Здравствуйте"},

@@ -8,5 +8,6 @@ mod envelope;
 mod faults;
 mod inspection;
 mod lists;
+mod modes;
 mod sessions_tags;
 mod uploads;

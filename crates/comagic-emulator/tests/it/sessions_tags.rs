@@ -276,7 +276,7 @@ async fn bulk_tags_both_forms() {
         "entity_not_found",
         Some("items.communication_id"),
     );
-    assert_eq!(error["data"]["params"]["index"], 1);
+    assert!(error["data"]["params"].get("index").is_none(), "{error}");
 }
 
 #[tokio::test]
