@@ -127,6 +127,7 @@ impl AccountSeed {
                     email: None,
                 },
             ],
+            offline_message_user_fields: vec!["leadback_page".to_owned()],
             session_ids: vec![4812337719, 4812337720],
             limits: LimitsSeed::default(),
             disabled_components: Vec::new(),

@@ -46,6 +46,10 @@ pub struct AccountSeed {
     pub tags: Vec<TagSeed>,
     #[serde(default)]
     pub employees: Vec<EmployeeSeed>,
+    /// `ext_id`s of the offline-message user fields the account has (as if created with
+    /// `create.offline_message_user_field`); `user_fields` may name only these.
+    #[serde(default)]
+    pub offline_message_user_fields: Vec<String>,
     /// Visitor session ids that already exist (as if created by CoMagic's site script).
     #[serde(default)]
     pub session_ids: Vec<u64>,

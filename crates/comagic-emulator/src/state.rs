@@ -120,6 +120,9 @@ pub(crate) struct Account {
     pub sessions: HashMap<u64, SessionInfo>,
     /// Uploaded sessions by ext_id (the API drops duplicate sessions: we answer with the first id).
     pub session_ext_ids: HashMap<String, u64>,
+    /// The site of each `visitor_id` uploaded sessions carried ("Может быть только с того же
+    /// site_id").
+    pub visitor_sites: HashMap<i64, i64>,
     /// ext_ids in use by offline messages and chats.
     pub ext_ids: HashMap<(RecordKind, String), u64>,
     pub limits: Limits,
@@ -143,6 +146,7 @@ impl Account {
                 .map(|&id| (id, SessionInfo::default()))
                 .collect(),
             session_ext_ids: HashMap::new(),
+            visitor_sites: HashMap::new(),
             ext_ids: HashMap::new(),
             limits: Limits::new(seed.limits.minute, seed.limits.day),
         })

@@ -19,6 +19,8 @@ use crate::rpc::RpcError;
 use crate::seed::CampaignStatus;
 use crate::state::{Account, Inner, SessionInfo};
 
+/// "Максимальный размер JSON | 512 Кб" of `upload.sessions`.
+const MAX_SESSIONS_JSON: usize = 512 * 1024;
 /// A session may be at most this old when a record is attached to it.
 const MAX_SESSION_AGE_DAYS: i64 = 180;
 
@@ -365,7 +367,19 @@ fn offline_message<'a>(
         for field in fields {
             let field = Fields::of(field, "user_fields", "user_fields")?;
             field.only(&["ext_id", "value"])?;
-            field.req_str("ext_id")?;
+            let ext_id = field.req_str("ext_id")?;
+            // "Перед тем как передать, нужно создать пользовательское поле".
+            if !account
+                .seed
+                .offline_message_user_fields
+                .iter()
+                .any(|f| f == ext_id)
+            {
+                return Err(RpcError::entity_not_found(
+                    "user_fields.ext_id",
+                    &json!(ext_id),
+                ));
+            }
             field.opt_str("value")?;
         }
     }
@@ -506,6 +520,7 @@ pub(super) fn chats(
 struct SessionItem<'a> {
     value: &'a Value,
     ext_id: &'a str,
+    visitor: Option<i64>,
     info: SessionInfo,
 }
 
@@ -543,7 +558,16 @@ fn session<'a>(
             &Value::String(ip.into()),
         ));
     }
-    item.opt_int("visitor_id")?;
+    let visitor = item.opt_int("visitor_id")?;
+    if let Some(visitor) = visitor {
+        match account.visitor_sites.get(&visitor) {
+            Some(&visitor_site) if visitor_site != site => {
+                return Err(RpcError::invalid_parameters_combination("visitor_id")
+                    .with_value(json!(visitor)));
+            }
+            _ => {}
+        }
+    }
     if let Some(duration) = item.opt_int("duration")? {
         let seconds_left_in_day = 86_399 - i64::from(date_time.num_seconds_from_midnight());
         if !(0..=seconds_left_in_day).contains(&duration) {
@@ -578,6 +602,7 @@ fn session<'a>(
     Ok(SessionItem {
         value,
         ext_id,
+        visitor,
         info: SessionInfo {
             site_id: Some(site),
             campaign_id: campaign.filter(|c| *c != -1),
@@ -597,6 +622,11 @@ pub(super) fn sessions(
     params.only(&["access_token", "user_id", "sessions"])?;
     params.opt_int("user_id")?;
     let items = batch(params, "sessions")?;
+    // "Максимальный размер JSON | 512 Кб": measured on the params as received.
+    let size = serde_json::to_vec(params.map()).map_or(0, |json| json.len());
+    if size > MAX_SESSIONS_JSON {
+        return Err(RpcError::data_limit_exceeded("sessions", MAX_SESSIONS_JSON));
+    }
     let acc = &inner.accounts[account];
     let local_now = acc.local_now(now);
     let mut valid = Vec::with_capacity(items.len());
@@ -616,6 +646,9 @@ pub(super) fn sessions(
             None => {
                 let id = inner.store(account, RecordKind::Session, item.value, now);
                 let acc = &mut inner.accounts[account];
+                if let (Some(visitor), Some(site)) = (item.visitor, item.info.site_id) {
+                    acc.visitor_sites.insert(visitor, site);
+                }
                 acc.sessions.insert(id, item.info);
                 acc.session_ext_ids.insert(item.ext_id.to_owned(), id);
                 id

@@ -129,6 +129,19 @@ pub fn chat(ext_id: &str) -> Value {
     })
 }
 
+/// A valid session on site 201, `minutes_ago` minutes ago in Moscow.
+pub fn session(ext_id: &str, minutes_ago: i64) -> Value {
+    json!({
+        "ext_id": ext_id,
+        "site_id": 201,
+        "date_time": moscow(minutes_ago),
+        "is_visitor_new": true,
+        "visitor_ip_address": "62.173.141.6",
+        "utm_source": "yandex",
+        "entrance_page_url": "https://shop.example.ru/?utm_source=yandex",
+    })
+}
+
 /// `item` with `key` set to `value` (or removed when `value` is null).
 pub fn with(mut item: Value, key: &str, value: Value) -> Value {
     let object = item.as_object_mut().unwrap();

@@ -172,7 +172,7 @@ async fn offline_message_accepted_variants() {
         with(
             with(message("v5"), "source_id", json!(301)),
             "user_fields",
-            json!([{"ext_id": "utm", "value": "x"}]),
+            json!([{"ext_id": "leadback_page", "value": "x"}]),
         ),
     ];
     for item in variants {
