@@ -93,6 +93,16 @@ struct CommonArgs {
         global = true
     )]
     publish_in_flight: u16,
+    /// Deliveries of one main-queue message before it goes to the poison queue and the dead
+    /// letters (class `poison`): RabbitMQ's `x-delivery-limit`, the embedded queue's count.
+    #[arg(
+        long,
+        env = "BRIDGE_DELIVERY_LIMIT",
+        default_value_t = bridge_queue::DEFAULT_DELIVERY_LIMIT,
+        value_parser = clap::value_parser!(u32).range(1..=100_000),
+        global = true
+    )]
+    delivery_limit: u32,
     /// Log format on stderr.
     #[arg(
         long,
@@ -418,6 +428,7 @@ fn backends(common: &CommonArgs) -> anyhow::Result<BackendPlan> {
         max_in_flight: usize::from(common.publish_in_flight),
         ..PublishBatching::default()
     };
+    plan.delivery_limit = common.delivery_limit;
     Ok(plan)
 }
 

@@ -8,6 +8,7 @@
 
 mod batcher;
 mod consumer;
+mod poison;
 mod topology;
 
 use crate::outstanding::Outstanding;
@@ -52,6 +53,9 @@ pub struct RabbitOptions {
     pub connection_name: Option<String>,
     /// How concurrent publishes share AMQP messages (group publish).
     pub publish_batching: PublishBatching,
+    /// The main queue's `x-delivery-limit`: past it the broker dead-letters the message (at
+    /// least once) into the poison queue, which the worker moves to the dead letters.
+    pub delivery_limit: u32,
 }
 
 /// Group publish, the broker-side counterpart of the embedded queue's group commit: envelopes
@@ -105,6 +109,7 @@ impl RabbitOptions {
             consumer_tag: None,
             connection_name: None,
             publish_batching: PublishBatching::default(),
+            delivery_limit: crate::DEFAULT_DELIVERY_LIMIT,
         }
     }
 }
@@ -208,6 +213,11 @@ fn validate(options: &RabbitOptions) -> Result<(), QueueError> {
     if batching.max_events == 0 || batching.max_in_flight == 0 || batching.max_bytes == 0 {
         return Err(QueueError::Config(
             "publish batching limits must be at least 1".into(),
+        ));
+    }
+    if options.delivery_limit == 0 {
+        return Err(QueueError::Config(
+            "delivery limit must be at least 1".into(),
         ));
     }
     if options.confirm_timeout.is_zero() {
@@ -347,8 +357,15 @@ async fn establish(shared: &Arc<Shared>, generation: u64) -> Result<Live, QueueE
         }
     });
     let result = async {
+        let options = &shared.options;
+        topology::declare(
+            &connection,
+            &shared.names,
+            &options.retry_tiers,
+            options.delivery_limit,
+        )
+        .await?;
         let publisher = connection.create_channel().await?;
-        topology::declare(&publisher, &shared.names, &shared.options.retry_tiers).await?;
         publisher
             .confirm_select(ConfirmSelectOptions::default())
             .await?;
@@ -470,6 +487,12 @@ impl EventQueue for RabbitQueue {
 
     async fn ready(&self) -> Result<(), QueueError> {
         self.shared.usable().map(|_| ())
+    }
+
+    async fn consume_poison(
+        &self,
+    ) -> Result<BoxStream<'static, Result<Box<dyn crate::Poison>, QueueError>>, QueueError> {
+        Ok(poison::stream(self.shared.clone()))
     }
 
     fn retry_tiers(&self) -> &RetryTiers {
