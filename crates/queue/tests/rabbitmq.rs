@@ -690,3 +690,22 @@ async fn prefetch_counts_the_envelopes_of_a_batch() {
     })
     .await;
 }
+
+/// `BRIDGE_AMQP_URL` as a node list: a node that does not answer is skipped at start, and the
+/// queue works through the next one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_list_skips_a_node_that_is_down() {
+    let rabbit = Rabbit::new();
+    let mut options = rabbit.options();
+    // Nothing listens on loopback port 1.
+    options.amqp_url = format!("amqp://guest:guest@127.0.0.1:1/%2f,{}", common::AMQP_URL).into();
+    let queue = RabbitQueue::connect(options).await.unwrap();
+    let e = envelope("via-second-node");
+    queue.publish(&e).await.unwrap();
+    let mut stream = queue.consume(1).await.unwrap();
+    let delivery = next(&mut stream, Duration::from_secs(5)).await;
+    assert_eq!(delivery.envelope(), &e);
+    delivery.ack().await.unwrap();
+    queue.close().await;
+    common::Backend::cleanup(&rabbit).await;
+}
