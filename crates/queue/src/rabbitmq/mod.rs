@@ -503,33 +503,6 @@ async fn close_live(shared: &Shared) -> u64 {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn node_list_is_split_on_commas_and_validated_per_node() {
-        assert_eq!(
-            node_urls(" amqp://a:5672/%2f, amqp://b:5673/%2f,,"),
-            ["amqp://a:5672/%2f", "amqp://b:5673/%2f"]
-        );
-        let mut options = RabbitOptions::new(
-            "amqp://u:p@127.0.0.1:5672/%2f,amqp://u:p@127.0.0.1:5673/%2f"
-                .to_string()
-                .into(),
-        );
-        assert!(validate(&options).is_ok());
-        options.amqp_url = "amqp://u:secret@127.0.0.1:5672/%2f,http://u:secret@x"
-            .to_string()
-            .into();
-        let error = validate(&options).unwrap_err().to_string();
-        assert!(error.contains("node 2"), "{error}");
-        assert!(!error.contains("secret"), "{error}");
-        options.amqp_url = " , ".to_string().into();
-        assert!(validate(&options).is_err());
-    }
-}
-
 #[async_trait]
 impl EventQueue for RabbitQueue {
     async fn publish(&self, envelope: &Envelope) -> Result<(), QueueError> {
@@ -580,5 +553,32 @@ impl EventQueue for RabbitQueue {
         }
         self.shared.shutdown.send_replace(true);
         close_live(&self.shared).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_list_is_split_on_commas_and_validated_per_node() {
+        assert_eq!(
+            node_urls(" amqp://a:5672/%2f, amqp://b:5673/%2f,,"),
+            ["amqp://a:5672/%2f", "amqp://b:5673/%2f"]
+        );
+        let mut options = RabbitOptions::new(
+            "amqp://u:p@127.0.0.1:5672/%2f,amqp://u:p@127.0.0.1:5673/%2f"
+                .to_string()
+                .into(),
+        );
+        assert!(validate(&options).is_ok());
+        options.amqp_url = "amqp://u:secret@127.0.0.1:5672/%2f,http://u:secret@x"
+            .to_string()
+            .into();
+        let error = validate(&options).unwrap_err().to_string();
+        assert!(error.contains("node 2"), "{error}");
+        assert!(!error.contains("secret"), "{error}");
+        options.amqp_url = " , ".to_string().into();
+        assert!(validate(&options).is_err());
     }
 }
