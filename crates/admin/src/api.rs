@@ -339,6 +339,9 @@ async fn list_dead_letters(
             .map(|t| parse_time(t, "until"))
             .transpose()?,
         limit: Some(parse_limit(query.get("limit"), 100)?),
+        // `?resolved=true` also lists those whose event was delivered since (kept for audit).
+        include_resolved: query.get("resolved").is_some_and(|v| v == "true"),
+        ..DeadLetterFilter::default()
     };
     let dead = ctx.app.store.list_dead_letters(&filter).await?;
     Ok(Json(Value::Array(
@@ -405,7 +408,7 @@ impl ReplaySelector {
             class: self.class,
             since: self.since,
             until: self.until,
-            limit: None,
+            ..DeadLetterFilter::default()
         })
     }
 }

@@ -113,6 +113,7 @@ impl DlqFilterArgs {
             since: self.since,
             until: self.until,
             limit: self.limit,
+            ..DeadLetterFilter::default()
         })
     }
 
@@ -237,45 +238,32 @@ async fn missing_ids(store: &dyn Store, filter: &DeadLetterFilter) -> anyhow::Re
 /// Dead letters fetched per query while listing.
 const PAGE: u32 = 500;
 
-/// Prints every match as one JSON array, page by page (newest first): a page ends at the
-/// oldest `dead_at` seen, and the next asks up to that time again, skipping the ids already
-/// printed at exactly that time. The count goes to stderr.
+/// Prints every match as one JSON array, page by page (newest first, keyset paging after the
+/// last one printed), so memory stays flat however many match. The count goes to stderr.
 async fn list(store: &dyn Store, filter: DeadLetterFilter) -> anyhow::Result<()> {
     let wanted = filter.limit.map_or(u64::MAX, u64::from);
     let mut page_filter = filter;
-    let mut boundary: HashSet<Uuid> = HashSet::new();
     let mut printed: u64 = 0;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     write!(out, "[")?;
-    'pages: loop {
-        let seen = u32::try_from(boundary.len()).unwrap_or(u32::MAX);
-        page_filter.limit = Some(PAGE.saturating_add(seen));
+    while printed < wanted {
+        let left = u32::try_from(wanted - printed).unwrap_or(u32::MAX);
+        page_filter.limit = Some(PAGE.min(left));
         let page = store.list_dead_letters(&page_filter).await?;
-        let full = page.len() as u64 == u64::from(PAGE.saturating_add(seen));
-        let Some(oldest) = page.last().map(|d| d.dead_at) else {
+        let Some(last) = page.last() else {
             break;
         };
-        for dead in page.iter().filter(|d| !boundary.contains(&d.id)) {
-            if printed == wanted {
-                break 'pages;
-            }
+        page_filter.after = Some((last.dead_at, last.id));
+        for dead in &page {
             let separator = if printed == 0 { "\n  " } else { ",\n  " };
-            write!(
-                out,
-                "{separator}{}",
-                serde_json::to_string(&dead_letter_summary(dead))?
-            )?;
+            let line = serde_json::to_string(&dead_letter_summary(dead))?;
+            write!(out, "{separator}{line}")?;
             printed += 1;
         }
-        if !full {
+        if page.len() < PAGE.min(left) as usize {
             break;
         }
-        if page_filter.until != Some(oldest) {
-            boundary.clear();
-        }
-        boundary.extend(page.iter().filter(|d| d.dead_at == oldest).map(|d| d.id));
-        page_filter.until = Some(oldest);
     }
     writeln!(out, "{}]", if printed == 0 { "" } else { "\n" })?;
     out.flush()?;
