@@ -29,7 +29,8 @@ use std::time::Duration;
                   tenants and ledger. Set BRIDGE_AMQP_URL (RabbitMQ) and BRIDGE_DATABASE_URL \
                   (PostgreSQL) to scale out with separate `ingress` and `worker` processes.\n\n\
                   Every option of the service can also be set from the environment variable shown \
-                  beside it."
+                  beside it.",
+    after_help = "Logs: the RUST_LOG environment variable filters them [default: info]."
 )]
 struct Cli {
     #[command(flatten)]
@@ -222,9 +223,17 @@ struct WorkerRoleArgs {
 /// The base of webhook URLs printed by `tenants` commands.
 #[derive(Args)]
 struct TenantsArgs {
-    /// Base of printed webhook URLs, e.g. https://bridge.example.com [default: http://127.0.0.1:8080]
+    /// Base of printed webhook URLs, e.g. https://bridge.example.com [default: http://<listen>]
     #[arg(long, env = "BRIDGE_PUBLIC_URL", global = true)]
     public_url: Option<String>,
+    /// The service's listener, the base of printed URLs when BRIDGE_PUBLIC_URL is unset.
+    #[arg(
+        long,
+        env = "BRIDGE_LISTEN",
+        default_value = "127.0.0.1:8080",
+        global = true
+    )]
+    listen: SocketAddr,
     #[command(subcommand)]
     command: TenantCommand,
 }
@@ -345,7 +354,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             let store = open_store(&config).await?;
             let public_url = args
                 .public_url
-                .unwrap_or_else(|| format!("http://{}", ListenArgs::default_listen()));
+                .unwrap_or_else(|| format!("http://{}", args.listen));
             let out = prepared.run(store.as_ref(), &public_url).await?;
             println!("{}", serde_json::to_string_pretty(&out)?);
             Ok(())
