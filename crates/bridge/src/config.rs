@@ -198,6 +198,26 @@ pub fn masked_database_url(url: &str) -> String {
     }
 }
 
+/// Why a PostgreSQL server cannot be reached, for a pool error that does not say (sqlx's "pool
+/// timed out"): the outcome of one TCP connect to the URL's host and port, or "" when it
+/// connects (the cause is then past the connect, and the database error says it).
+pub async fn database_connect_cause(url: &str) -> String {
+    let Ok(parsed) = url::Url::parse(url) else {
+        return String::new();
+    };
+    if !matches!(parsed.scheme(), "postgres" | "postgresql") {
+        return String::new();
+    }
+    let host = parsed.host_str().unwrap_or("localhost").to_owned();
+    let port = parsed.port().unwrap_or(5432);
+    let connect = tokio::net::TcpStream::connect((host.as_str(), port));
+    match tokio::time::timeout(std::time::Duration::from_secs(3), connect).await {
+        Ok(Ok(_)) => String::new(),
+        Ok(Err(e)) => format!(": {host}:{port} unreachable: {e}"),
+        Err(_) => format!(": {host}:{port} did not answer within 3 s"),
+    }
+}
+
 /// The secret key: `BRIDGE_SECRET_KEY` when given; otherwise, for a SQLite store only, a key
 /// generated on first start and kept beside the database (`<data dir>/secret.key`, mode 0600).
 /// With PostgreSQL the key must be given: a key on one host's disk cannot serve a cluster.

@@ -144,14 +144,17 @@ pub async fn open_store(config: &BridgeConfig) -> anyhow::Result<Arc<dyn Store>>
                 .with_context(|| format!("cannot create {}", dir.display()))?;
         }
     }
-    let store = bridge_store::open(&config.backends.database_url, config.secret_key.clone())
-        .await
-        .with_context(|| {
-            format!(
-                "cannot open the database {} (BRIDGE_DATABASE_URL)",
-                crate::config::masked_database_url(&config.backends.database_url)
-            )
-        })?;
+    let url = &config.backends.database_url;
+    let store = match bridge_store::open(url, config.secret_key.clone()).await {
+        Ok(store) => store,
+        Err(e) => {
+            let cause = crate::config::database_connect_cause(url).await;
+            let masked = crate::config::masked_database_url(url);
+            return Err(anyhow::Error::new(e).context(format!(
+                "cannot open the database {masked}{cause} (BRIDGE_DATABASE_URL)"
+            )));
+        }
+    };
     store.migrate().await.context("database migration failed")?;
     Ok(store)
 }
