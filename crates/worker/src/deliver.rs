@@ -702,7 +702,7 @@ impl Deliverer {
                 if !counts {
                     envelope.attempt = envelope.attempt.saturating_sub(1);
                 }
-                tracing::warn!(class = class.as_str(), mnemonic = ?mnemonic, error = %message, ?delay, "delivery failed; retrying later");
+                tracing::warn!(class = class.as_str(), mnemonic = mnemonic.as_deref(), error = %message, ?delay, "delivery failed; retrying later");
                 envelope.last_error = Some(LastError {
                     class: class.as_str().to_owned(),
                     mnemonic,
@@ -725,7 +725,7 @@ impl Deliverer {
                 mnemonic,
                 message,
             } => {
-                tracing::warn!(class = class.as_str(), mnemonic = ?mnemonic, error = %message, "dead-lettering");
+                tracing::warn!(class = class.as_str(), mnemonic = mnemonic.as_deref(), error = %message, "dead-lettering");
                 let now = Utc::now();
                 envelope.last_error = Some(LastError {
                     class: class.as_str().to_owned(),
@@ -763,7 +763,7 @@ impl Deliverer {
 }
 
 /// The span every step of one delivery runs in (its logs carry the event and tenant ids).
-fn delivery_span(envelope: &Envelope, attempt: u32) -> tracing::Span {
+pub(crate) fn delivery_span(envelope: &Envelope, attempt: u32) -> tracing::Span {
     tracing::info_span!(
         "delivery",
         event_id = %envelope.event_id,
