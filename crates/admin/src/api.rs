@@ -116,7 +116,18 @@ async fn load_tenant(app: &AdminState, id: &str) -> Result<Tenant, ApiError> {
 fn parse_file(body: &[u8]) -> Result<TenantFile, ApiError> {
     let text = std::str::from_utf8(body)
         .map_err(|_| ApiError::BadRequest("the body is not UTF-8".into()))?;
-    TenantFile::parse(text).map_err(|e| ApiError::BadRequest(e.to_string()))
+    TenantFile::parse(text).map_err(file_error)
+}
+
+/// An unknown or mistyped field is a 422 naming it; a body that is not JSON is a 400.
+fn file_error(e: TenantFileError) -> ApiError {
+    match e {
+        TenantFileError::Fields(fields) => ApiError::InvalidSettings {
+            fields,
+            warnings: Vec::new(),
+        },
+        TenantFileError::Syntax(reason) => ApiError::BadRequest(reason),
+    }
 }
 
 /// A validated save: the store's input and what could not be checked.
@@ -168,13 +179,7 @@ pub(crate) async fn check_file(
     if let Some(zone) = account_zone {
         file.settings.timezone = Some(zone);
     }
-    let input = file.into_input(stored.is_none()).map_err(|e| match e {
-        TenantFileError::Fields(fields) => ApiError::InvalidSettings {
-            fields,
-            warnings: Vec::new(),
-        },
-        TenantFileError::Syntax(reason) => ApiError::BadRequest(reason),
-    })?;
+    let input = file.into_input(stored.is_none()).map_err(file_error)?;
     Ok(Checked { input, warnings })
 }
 
@@ -341,6 +346,9 @@ async fn list_dead_letters(
             .map(|t| parse_time(t, "until"))
             .transpose()?,
         limit: Some(parse_limit(query.get("limit"), 100)?),
+        // `?resolved=true` also lists those whose event was delivered since (kept for audit).
+        include_resolved: query.get("resolved").is_some_and(|v| v == "true"),
+        ..DeadLetterFilter::default()
     };
     let dead = ctx.app.store.list_dead_letters(&filter).await?;
     Ok(Json(Value::Array(
@@ -407,7 +415,7 @@ impl ReplaySelector {
             class: self.class,
             since: self.since,
             until: self.until,
-            limit: None,
+            ..DeadLetterFilter::default()
         })
     }
 }

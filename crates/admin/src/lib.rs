@@ -12,6 +12,7 @@ mod auth;
 mod dead_letters;
 mod error;
 mod pages;
+mod strict_fields;
 mod tenant_file;
 
 use std::sync::Arc;

@@ -237,6 +237,7 @@ impl DlqFilterArgs {
             since: self.since,
             until: self.until,
             limit: self.limit,
+            ..DeadLetterFilter::default()
         }
     }
     fn is_empty(&self) -> bool {
