@@ -146,6 +146,7 @@ pub(crate) async fn check_file(
 ) -> Result<Checked, ApiError> {
     let mut fields = file.field_errors(stored.is_none());
     let mut warnings = Vec::new();
+    let mut account_zone = None;
     let credentials = file.comagic.clone().or_else(|| stored.cloned());
     let usable = credentials
         .as_ref()
@@ -165,12 +166,18 @@ pub(crate) async fn check_file(
                     add_field_error(&mut fields, &field, &message);
                 }
                 warnings = check.warnings;
+                account_zone = check.account_zone;
             }
             Err(e) => add_field_error(&mut fields, "comagic", &e.message()),
         }
     }
     if !fields.is_empty() {
         return Err(ApiError::InvalidSettings { fields, warnings });
+    }
+    let mut file = file;
+    // The account's own zone is what record times are written in: keep it with the settings.
+    if let Some(zone) = account_zone {
+        file.settings.timezone = Some(zone);
     }
     let input = file.into_input(stored.is_none()).map_err(file_error)?;
     Ok(Checked { input, warnings })
