@@ -114,9 +114,7 @@ async fn load_tenant(app: &AdminState, id: &str) -> Result<Tenant, ApiError> {
 }
 
 fn parse_file(body: &[u8]) -> Result<TenantFile, ApiError> {
-    let text = std::str::from_utf8(body)
-        .map_err(|_| ApiError::BadRequest("the body is not UTF-8".into()))?;
-    TenantFile::parse(text).map_err(|e| ApiError::BadRequest(e.to_string()))
+    crate::settings_body::parse_settings_body(body)
 }
 
 /// A validated save: the store's input and what could not be checked.
@@ -136,9 +134,18 @@ pub(crate) async fn check_file(
     let mut fields = file.field_errors(stored.is_none());
     let mut warnings = Vec::new();
     let credentials = file.comagic.clone().or_else(|| stored.cloned());
-    let usable = credentials
+    let mut usable = credentials
         .as_ref()
         .is_some_and(|c| crate::tenant_file::check_api_url(&c.api_url).is_ok());
+    if let (true, Some(new)) = (usable, &file.comagic) {
+        // A URL the outbound policy refuses is a setting to correct, not a call to attempt.
+        if let Ok(url) = url::Url::parse(new.api_url.trim()) {
+            if let Err(refused) = app.http.check_url_now(&url).await {
+                add_field_error(&mut fields, "comagic.api_url", &refused.to_string());
+                usable = false;
+            }
+        }
+    }
     if let (true, Some(credentials)) = (usable, credentials) {
         match account::client(app, credentials) {
             Ok(client) => {

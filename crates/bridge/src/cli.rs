@@ -161,6 +161,10 @@ struct RunArgs {
     /// again); the worker deletes older complete entries hourly. 0 keeps every entry.
     #[arg(long, env = "BRIDGE_LEDGER_RETENTION_DAYS", default_value_t = LedgerRetention::DEFAULT_DAYS)]
     ledger_retention_days: u32,
+    /// Let tenants' CoMagic API URLs reach loopback, private, link-local and other internal
+    /// addresses (the emulator, tests). Off: only public addresses, checked at connect time.
+    #[arg(long, env = "BRIDGE_ALLOW_PRIVATE_API_URLS", default_value_t = false, action = clap::ArgAction::Set)]
+    allow_private_api_urls: bool,
 }
 
 #[derive(Subcommand)]
@@ -453,6 +457,7 @@ impl RunArgs {
                 comagic_timeout_secs: 15,
                 shutdown_grace_secs: 20,
                 ledger_retention_days: LedgerRetention::DEFAULT_DAYS,
+                allow_private_api_urls: false,
             },
         }
     }
@@ -486,6 +491,9 @@ fn build_config(common: &CommonArgs, args: RunArgs, roles: Roles) -> anyhow::Res
             batch_size: args.batch_size.clamp(1, 50),
             batch_linger: Duration::from_millis(args.batch_linger_ms),
             ledger_retention: LedgerRetention::days(args.ledger_retention_days),
+            address_policy: comagic_client::AddressPolicy {
+                allow_private: args.allow_private_api_urls,
+            },
             ..WorkerConfig::default()
         },
         depth_refresh: Duration::from_secs(5),

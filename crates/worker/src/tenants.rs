@@ -24,7 +24,7 @@ struct Cached {
 
 pub struct TenantDirectory {
     store: Arc<dyn Store>,
-    http: reqwest::Client,
+    http: comagic_client::Transport,
     options: ClientOptions,
     ttl: Duration,
     cache: Mutex<HashMap<Uuid, Cached>>,
@@ -33,7 +33,7 @@ pub struct TenantDirectory {
 impl TenantDirectory {
     pub fn new(
         store: Arc<dyn Store>,
-        http: reqwest::Client,
+        http: comagic_client::Transport,
         options: ClientOptions,
         ttl: Duration,
     ) -> Self {
