@@ -116,7 +116,7 @@ impl Deliverer {
         config: WorkerConfig,
         tiers: RetryTiers,
     ) -> Self {
-        let http = crate::http::comagic_http(config.comagic_timeout);
+        let http = crate::http::comagic_http(config.address_policy);
         let options = ClientOptions {
             timeout: config.comagic_timeout,
             ..ClientOptions::default()
