@@ -186,6 +186,10 @@ struct WorkerArgs {
     /// again); the worker deletes older complete entries hourly. 0 keeps every entry.
     #[arg(long, env = "BRIDGE_LEDGER_RETENTION_DAYS", default_value_t = LedgerRetention::DEFAULT_DAYS)]
     ledger_retention_days: u32,
+    /// Let tenants' CoMagic API URLs reach loopback, private, link-local and other internal
+    /// addresses (the emulator, tests). Off: only public addresses, checked at connect time.
+    #[arg(long, env = "BRIDGE_ALLOW_PRIVATE_API_URLS", default_value_t = false, action = clap::ArgAction::Set)]
+    allow_private_api_urls: bool,
 }
 
 #[derive(Args)]
@@ -502,6 +506,9 @@ fn with_worker(mut config: BridgeConfig, args: &WorkerArgs) -> BridgeConfig {
         batch_size: usize::from(args.batch_size),
         batch_linger: Duration::from_millis(args.batch_linger_ms),
         ledger_retention: LedgerRetention::days(args.ledger_retention_days),
+        address_policy: comagic_client::AddressPolicy {
+            allow_private: args.allow_private_api_urls,
+        },
         ..WorkerConfig::default()
     };
     config

@@ -197,7 +197,8 @@ pub async fn start(config: BridgeConfig) -> anyhow::Result<RunningBridge> {
             metrics: metrics.clone(),
             admin_token: admin_token.clone(),
             public_url: public_url.clone(),
-            http: reqwest::Client::new(),
+            http: comagic_client::Transport::with_policy(config.worker.address_policy)
+                .context("cannot build the HTTP client for CoMagic")?,
             comagic_timeout: config.worker.comagic_timeout,
             cookie_secure: public_url.starts_with("https://"),
         }));
