@@ -22,7 +22,8 @@ fn client_with(emu: &RunningEmulator, auth: ComagicAuth, options: ClientOptions)
             api_url: emu.api_url(),
             auth,
         },
-        reqwest::Client::new(),
+        comagic_client::Transport::with_policy(comagic_client::AddressPolicy::ALLOW_PRIVATE)
+            .unwrap(),
         options,
     )
     .unwrap()
