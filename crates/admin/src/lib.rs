@@ -12,7 +12,6 @@ mod auth;
 mod dead_letters;
 mod error;
 mod pages;
-mod settings_body;
 mod strict_fields;
 mod tenant_file;
 

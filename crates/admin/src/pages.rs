@@ -872,7 +872,7 @@ fn file_from_form(
         add_field_error(
             errors,
             "comagic.access_token",
-            crate::settings_body::SECRET_REQUIRED,
+            crate::tenant_file::SECRET_REQUIRED,
         );
     }
     let mut tag_ids = Vec::new();
