@@ -49,6 +49,8 @@ async fn dead_lettering_lines_name_the_event_and_the_mnemonic() {
             "127.0.0.1:0",
         ])
         .env("BRIDGE_LOG_FORMAT", "json")
+        // The emulator listens on loopback.
+        .env("BRIDGE_ALLOW_PRIVATE_API_URLS", "true")
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
