@@ -145,6 +145,13 @@ pub(crate) async fn check_file(
     stored: Option<&ComagicCredentials>,
 ) -> Result<Checked, ApiError> {
     let mut fields = file.field_errors(stored.is_none());
+    if let (Some(kept), Some(stored)) = (&file.kept_api_url, stored) {
+        // The stored secret belongs to the stored URL; a new one needs the secret again.
+        if *kept != stored.api_url {
+            let message = crate::tenant_file::SECRET_REQUIRED;
+            add_field_error(&mut fields, "comagic.access_token", message);
+        }
+    }
     let mut warnings = Vec::new();
     let mut account_zone = None;
     let credentials = file.comagic.clone().or_else(|| stored.cloned());

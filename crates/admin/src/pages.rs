@@ -915,6 +915,7 @@ fn file_from_form(
         active: form.checked("active"),
         comagic,
         settings,
+        kept_api_url: None,
     }
 }
 
