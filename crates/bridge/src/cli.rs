@@ -563,15 +563,20 @@ fn print_banner(
     queue_where: &str,
     data_dir: &std::path::Path,
 ) {
+    // Only an ingress takes webhooks; a worker's listener serves health and the admin side.
+    let webhooks = if roles.ingress {
+        format!(" (webhooks: {}/hooks/leadback/<token>)", running.public_url)
+    } else {
+        String::new()
+    };
     eprintln!(
-        "leadback-bridge {role} listening on http://{addr} (webhooks: {public}/hooks/leadback/<token>)\n\
+        "leadback-bridge {role} listening on http://{addr}{webhooks}\n\
          metrics: {metrics}\n\
          database: {store_where}\nqueue: {queue_where}\ndata folder: {data}\n\
          create the first tenant: leadback-bridge tenants create --settings tenant.json \
          (see README.md, \"Tenant settings\")",
         role = roles.name(),
         addr = running.addr,
-        public = running.public_url,
         metrics = running
             .metrics_addr
             .map(|a| format!("http://{a}/metrics"))
