@@ -102,6 +102,16 @@ pub(crate) struct QueueArgs {
         value_parser = clap::value_parser!(u16).range(1..=1000)
     )]
     publish_in_flight: u16,
+    /// Deliveries of one main-queue message before it goes to the poison queue and the dead
+    /// letters (class `poison`): RabbitMQ's `x-delivery-limit`, the embedded queue's count
+    /// (1..=100000).
+    #[arg(
+        long,
+        env = "BRIDGE_DELIVERY_LIMIT",
+        default_value_t = bridge_queue::DEFAULT_DELIVERY_LIMIT,
+        value_parser = clap::value_parser!(u32).range(1..=100_000)
+    )]
+    delivery_limit: u32,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -397,6 +407,7 @@ fn backends(common: &CommonArgs, queue: &QueueArgs) -> anyhow::Result<BackendPla
         max_in_flight: usize::from(queue.publish_in_flight),
         ..PublishBatching::default()
     };
+    plan.delivery_limit = queue.delivery_limit;
     Ok(plan)
 }
 

@@ -46,6 +46,8 @@ pub struct BackendPlan {
     pub retry_tiers: RetryTiers,
     /// RabbitMQ group publish (`BRIDGE_PUBLISH_BATCH_MAX`, `BRIDGE_PUBLISH_IN_FLIGHT`).
     pub publish_batching: PublishBatching,
+    /// Deliveries before a message is poison (`BRIDGE_DELIVERY_LIMIT`).
+    pub delivery_limit: u32,
 }
 
 impl BackendPlan {
@@ -70,6 +72,7 @@ impl BackendPlan {
             queue_prefix,
             retry_tiers,
             publish_batching: PublishBatching::default(),
+            delivery_limit: bridge_queue::DEFAULT_DELIVERY_LIMIT,
         }
     }
 

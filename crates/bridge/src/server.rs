@@ -76,6 +76,7 @@ pub async fn open_backends(config: &BridgeConfig, consumer: bool) -> anyhow::Res
                 prefix: plan.queue_prefix.clone(),
                 retry_tiers: plan.retry_tiers.clone(),
                 publish_batching: plan.publish_batching,
+                delivery_limit: plan.delivery_limit,
                 ..RabbitOptions::new(url.clone().into())
             })
             .await
@@ -90,6 +91,7 @@ pub async fn open_backends(config: &BridgeConfig, consumer: bool) -> anyhow::Res
                 &plan.embedded_queue_path.to_string_lossy(),
                 EmbeddedOptions {
                     retry_tiers: plan.retry_tiers.clone(),
+                    delivery_limit: plan.delivery_limit,
                     ..EmbeddedOptions::default()
                 },
             )
@@ -282,7 +284,8 @@ pub async fn start(config: BridgeConfig) -> anyhow::Result<RunningBridge> {
     })
 }
 
-/// Keeps `queue_depth{queue}` current: main and delay tiers from the queue, `dead` from the store.
+/// Keeps `queue_depth{queue}` current: main, delay tiers and `poison` from the queue, `dead`
+/// (open dead letters) from the store.
 async fn refresh_depths(
     queue: Arc<dyn EventQueue>,
     store: Arc<dyn Store>,
