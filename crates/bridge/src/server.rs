@@ -224,13 +224,15 @@ pub async fn start(config: BridgeConfig) -> anyhow::Result<RunningBridge> {
                 .with_context(|| format!("cannot listen on {metrics_listen} for metrics"))?;
             let metrics_addr = listener.local_addr()?;
             let m = metrics.clone();
-            let router = Router::new().route(
-                "/metrics",
-                get(move || {
-                    let m = m.clone();
-                    async move { m.render() }
-                }),
-            );
+            let router = Router::new()
+                .route(
+                    "/metrics",
+                    get(move || {
+                        let m = m.clone();
+                        async move { m.render() }
+                    }),
+                )
+                .merge(health::detailed_router(store.clone(), queue.clone()));
             let token = shutdown.clone();
             tasks.push(tokio::spawn(async move {
                 let _ = axum::serve(listener, router)
