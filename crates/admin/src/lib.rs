@@ -13,6 +13,7 @@ mod dead_letters;
 mod error;
 mod pages;
 mod settings_body;
+mod strict_fields;
 mod tenant_file;
 
 use std::sync::Arc;

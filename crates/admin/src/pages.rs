@@ -727,11 +727,15 @@ fn tenant_markup(data: &PageData<'_>) -> Markup {
                 (select_or_input("chat_employee_id", &data.lists.employees, s.chat_employee_id, employee_label, None))
                 (field_error(errors, "chat_employee_id")) }
             label { "Часовой пояс / Time zone "
-                input type="text" name="timezone" id="timezone" value=(s.timezone);
+                input type="text" name="timezone" id="timezone" placeholder="из кабинета / the account's" value=(s.timezone.as_deref().unwrap_or_default());
                 @if let Ok(account) = &data.lists.account {
                     @if let Some(zone) = &account.timezone { small { " (в кабинете / in the account: " (zone) ")" } }
                 }
                 (field_error(errors, "timezone")) }
+            label { "Часовой пояс Leadback / Leadback's time zone "
+                input type="text" name="leadback_timezone" id="leadback_timezone" value=(s.leadback_timezone);
+                small { " (для времени без смещения / for times without an offset)" }
+                (field_error(errors, "leadback_timezone")) }
             label { input type="checkbox" name="upload_sessions" id="upload_sessions" value="true" checked[s.upload_sessions];
                 " Создавать сессию из UTM / Upload sessions from visit data" (field_error(errors, "upload_sessions")) }
             (credentials_fields(&v.api_url, errors, false))
@@ -892,8 +896,16 @@ fn file_from_form(
         default_source_id: parse_id(form, "default_source_id", errors),
         default_site_id: parse_id(form, "default_site_id", errors),
         chat_employee_id: parse_id(form, "chat_employee_id", errors),
+        // Empty: the account's zone, read from CoMagic when saving.
         timezone: form
             .text("timezone")
+            .map(str::trim)
+            .filter(|zone| !zone.is_empty())
+            .map(str::to_owned),
+        leadback_timezone: form
+            .text("leadback_timezone")
+            .map(str::trim)
+            .filter(|zone| !zone.is_empty())
             .unwrap_or(leadback_model::DEFAULT_TIMEZONE)
             .to_owned(),
         upload_sessions: form.checked("upload_sessions"),

@@ -146,7 +146,12 @@ pub async fn open_store(config: &BridgeConfig) -> anyhow::Result<Arc<dyn Store>>
     }
     let store = bridge_store::open(&config.backends.database_url, config.secret_key.clone())
         .await
-        .context("cannot open the database (BRIDGE_DATABASE_URL)")?;
+        .with_context(|| {
+            format!(
+                "cannot open the database {} (BRIDGE_DATABASE_URL)",
+                crate::config::masked_database_url(&config.backends.database_url)
+            )
+        })?;
     store.migrate().await.context("database migration failed")?;
     Ok(store)
 }

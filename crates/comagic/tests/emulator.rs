@@ -280,7 +280,7 @@ async fn login_refreshes_after_expiry() {
     assert_eq!(logins, 2, "{methods:?}");
     assert!(methods
         .iter()
-        .any(|(m, o)| m == "get.tags" && o == "access_token_expired"));
+        .any(|(m, o)| m == "get.tags" && o == "access_token_invalid"));
 
     let wrong = client_with(
         &emu,

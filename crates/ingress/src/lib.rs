@@ -5,6 +5,7 @@
 //! that parses is queued as received; the worker dead-letters what it cannot map.
 
 mod body;
+mod head_limit;
 mod hooks;
 mod lookups;
 mod response;
