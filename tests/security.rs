@@ -177,3 +177,110 @@ async fn public_error_bodies_are_generic() {
     assert_ne!(detailed["queue"], "unavailable", "{detailed}");
     assert_ne!(detailed["queue"], "ok", "{detailed}");
 }
+
+/// Item 3: the admin side is on its own listener; the public one serves only webhooks and
+/// health; wrong tokens are throttled per address (429 + Retry-After, the right token too).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_side_is_private_and_throttles_wrong_tokens() {
+    let world = World::start(Backend::Embedded).await;
+    let public = format!("http://{}", world.bridge().addr);
+    let admin = world.admin_base();
+    for path in [
+        "/admin/login",
+        "/admin/v1/tenants",
+        "/admin/v1/openapi.json",
+    ] {
+        let status = world
+            .http
+            .get(format!("{public}{path}"))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, 404, "public {path}");
+    }
+    let login = world
+        .http
+        .get(format!("{admin}/admin/login"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 200);
+
+    let mut statuses = Vec::new();
+    let mut retry_after = None;
+    for _ in 0..12 {
+        let response = world
+            .http
+            .get(format!("{admin}/admin/v1/tenants"))
+            .bearer_auth("wrong-token-wrong-token-wrong-token")
+            .send()
+            .await
+            .unwrap();
+        if response.status() == 429 {
+            retry_after = response.headers().get("retry-after").cloned();
+        }
+        statuses.push(response.status().as_u16());
+    }
+    assert!(statuses[..10].iter().all(|s| *s == 401), "{statuses:?}");
+    assert!(statuses[10..].iter().all(|s| *s == 429), "{statuses:?}");
+    let wait: u64 = retry_after.unwrap().to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&wait), "{wait}");
+    // While throttled, the right token waits too, and so does the sign-in form.
+    let (status, _) = world
+        .admin(
+            reqwest::Method::GET,
+            "/admin/v1/tenants",
+            &serde_json::Value::Null,
+        )
+        .await;
+    assert_eq!(status, 429);
+    let form = world
+        .http
+        .post(format!("{admin}/admin/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("token={}", support::ADMIN_TOKEN))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(form.status(), 429);
+    world.stop().await;
+}
+
+/// Item 3: a short admin token stops the process with the variable's name; `admin-token`
+/// prints one long enough.
+#[test]
+fn a_short_admin_token_is_refused_and_admin_token_makes_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = support::process::bridge_command(dir.path(), "warn")
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            "127.0.0.1:0",
+        ])
+        .env("BRIDGE_ADMIN_TOKEN", "change-me")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("BRIDGE_ADMIN_TOKEN") && stderr.contains("32"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("change-me"), "{stderr}");
+
+    let out = support::process::bridge_command(dir.path(), "warn")
+        .arg("admin-token")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let first = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    assert!(first.len() >= 32, "{first}");
+    let again = support::process::bridge_command(dir.path(), "warn")
+        .arg("admin-token")
+        .output()
+        .unwrap();
+    assert_ne!(String::from_utf8_lossy(&again.stdout).trim(), first);
+}

@@ -21,6 +21,8 @@ pub fn bridge_command(data_dir: &std::path::Path, rust_log: &str) -> Command {
         .env("BRIDGE_DATA_DIR", data_dir)
         // The emulator runs on loopback.
         .env("BRIDGE_ALLOW_PRIVATE_API_URLS", "true")
+        // Never the fixed default port: tests run in parallel.
+        .env("BRIDGE_ADMIN_LISTEN", "127.0.0.1:0")
         .env("RUST_LOG", rust_log);
     cmd
 }
