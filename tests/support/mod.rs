@@ -19,6 +19,8 @@ use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 pub const RABBIT_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+/// The admin token of in-process bridges (32 characters or more, as the binary requires).
+pub const ADMIN_TOKEN: &str = "test-admin-token-of-32-characters";
 pub const PG_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
 /// Which queue and store a test runs on.
@@ -37,8 +39,9 @@ pub fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(&path).unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()))
 }
 
-/// The default settings of a test tenant: campaign mode with campaign 102 and site 201 of the
-/// emulator's demo account, chat operator 501, tag 401.
+/// The default settings of a test tenant: campaign mode with campaign 102 and its site 201 of
+/// the emulator's demo account (Europe/Moscow), chat operator 501, tag 401. No `timezone`: the
+/// bridge reads the account's.
 pub fn tenant_settings(api_url: &str) -> Value {
     json!({
         "name": "Test shop",
@@ -51,7 +54,6 @@ pub fn tenant_settings(api_url: &str) -> Value {
         "default_campaign_id": 102,
         "default_site_id": 201,
         "chat_employee_id": 501,
-        "timezone": "Europe/Moscow",
         "upload_sessions": false
     })
 }
@@ -75,7 +77,8 @@ impl World {
         Self::start_with_emulator(backend, EmulatorConfig::default(), adjust).await
     }
 
-    /// [`World::start_with`] with the emulator in a mode of the test's choosing.
+    /// As [`start_with`](Self::start_with), with the emulator in a mode of its own (e.g.
+    /// `report_item_index`).
     pub async fn start_with_emulator(
         backend: Backend,
         emulator: EmulatorConfig,
@@ -111,7 +114,8 @@ impl World {
             data_dir: data_dir.path().to_path_buf(),
             backends,
             secret_key: SecretKey::generate(),
-            admin_token: Some("test-admin-token".to_owned().into()),
+            admin_listen: Some("127.0.0.1:0".parse().expect("addr")),
+            admin_token: Some(ADMIN_TOKEN.to_owned().into()),
             ingress: IngressConfig::default(),
             worker: WorkerConfig {
                 concurrency: 8,
@@ -119,6 +123,8 @@ impl World {
                 tenant_cache_ttl: Duration::from_millis(200),
                 comagic_timeout: Duration::from_secs(3),
                 shutdown_grace: Duration::from_secs(5),
+                // The emulator runs on loopback.
+                address_policy: comagic_client::AddressPolicy::ALLOW_PRIVATE,
                 ..WorkerConfig::default()
             },
             depth_refresh: Duration::from_millis(500),
@@ -142,6 +148,12 @@ impl World {
         self.bridge.as_ref().expect("bridge running")
     }
 
+    /// `http://<admin listener>`: the admin API and pages.
+    pub fn admin_base(&self) -> String {
+        let addr = self.bridge().admin_addr.expect("admin listener");
+        format!("http://{addr}")
+    }
+
     /// Creates a tenant through the store (as `tenants create` does); returns its id and URL.
     pub async fn create_tenant(&self, settings: Value) -> (Uuid, String) {
         let file = bridge_app::TenantFile::parse(&settings.to_string()).expect("settings parse");
@@ -153,6 +165,23 @@ impl World {
             .await
             .expect("tenant created");
         (tenant.id, self.bridge().webhook_url(token.as_str()))
+    }
+
+    /// Sends a JSON request to the admin API; returns the status and the JSON answer.
+    pub async fn admin(&self, method: reqwest::Method, path: &str, body: &Value) -> (u16, Value) {
+        let response = self
+            .http
+            .request(method, format!("{}{path}", self.admin_base()))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(body)
+            .send()
+            .await
+            .expect("admin request sent");
+        let status = response.status().as_u16();
+        (
+            status,
+            response.json::<Value>().await.unwrap_or(Value::Null),
+        )
     }
 
     pub async fn default_tenant(&self) -> (Uuid, String) {

@@ -89,7 +89,15 @@ impl FromRequestParts<Ctx> for Admin {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, ctx: &Ctx) -> Result<Self, Self::Rejection> {
-        check_bearer(&ctx.app.admin_token, &parts.headers).map(|()| Admin)
+        let client = crate::auth_throttle::client_ip(&parts.extensions);
+        if let Some(wait) = ctx.auth_throttle.blocked(client) {
+            return Err(ApiError::Throttled {
+                retry_after_secs: wait.as_secs().max(1),
+            });
+        }
+        check_bearer(&ctx.app.admin_token, &parts.headers)
+            .map(|()| Admin)
+            .inspect_err(|_| ctx.auth_throttle.failed(client, "bearer"))
     }
 }
 
@@ -145,11 +153,28 @@ pub(crate) async fn check_file(
     stored: Option<&ComagicCredentials>,
 ) -> Result<Checked, ApiError> {
     let mut fields = file.field_errors(stored.is_none());
+    if let (Some(kept), Some(stored)) = (&file.kept_api_url, stored) {
+        // The stored secret belongs to the stored URL; a new one needs the secret again.
+        if *kept != stored.api_url {
+            let message = crate::tenant_file::SECRET_REQUIRED;
+            add_field_error(&mut fields, "comagic.access_token", message);
+        }
+    }
     let mut warnings = Vec::new();
+    let mut account_zone = None;
     let credentials = file.comagic.clone().or_else(|| stored.cloned());
-    let usable = credentials
+    let mut usable = credentials
         .as_ref()
         .is_some_and(|c| crate::tenant_file::check_api_url(&c.api_url).is_ok());
+    if let (true, Some(new)) = (usable, &file.comagic) {
+        // A URL the outbound policy refuses is a setting to correct, not a call to attempt.
+        if let Ok(url) = url::Url::parse(new.api_url.trim()) {
+            if let Err(refused) = app.http.check_url_now(&url).await {
+                add_field_error(&mut fields, "comagic.api_url", &refused.to_string());
+                usable = false;
+            }
+        }
+    }
     if let (true, Some(credentials)) = (usable, credentials) {
         match account::client(app, credentials) {
             Ok(client) => {
@@ -165,12 +190,18 @@ pub(crate) async fn check_file(
                     add_field_error(&mut fields, &field, &message);
                 }
                 warnings = check.warnings;
+                account_zone = check.account_zone;
             }
             Err(e) => add_field_error(&mut fields, "comagic", &e.message()),
         }
     }
     if !fields.is_empty() {
         return Err(ApiError::InvalidSettings { fields, warnings });
+    }
+    let mut file = file;
+    // The account's own zone is what record times are written in: keep it with the settings.
+    if let Some(zone) = account_zone {
+        file.settings.timezone = Some(zone);
     }
     let input = file.into_input(stored.is_none()).map_err(file_error)?;
     Ok(Checked { input, warnings })

@@ -142,11 +142,86 @@ pub struct BridgeConfig {
     pub data_dir: PathBuf,
     pub backends: BackendPlan,
     pub secret_key: SecretKey,
+    /// The admin API and pages' own listener (`BRIDGE_ADMIN_LISTEN`); `None` or no
+    /// `admin_token`: no admin side. The public listener never serves it.
+    pub admin_listen: Option<SocketAddr>,
     pub admin_token: Option<SecretString>,
     pub ingress: IngressConfig,
     pub worker: WorkerConfig,
     /// How often queue depths are read for `queue_depth`.
     pub depth_refresh: std::time::Duration,
+}
+
+/// Whether a command may create the database and the secret key (`serve`, `migrate`), or needs
+/// an existing bridge database (operator commands: a mistyped data folder must not answer from
+/// a new empty database).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreUse {
+    Create,
+    Existing,
+}
+
+/// Refuses a database URL of an unsupported kind before anything else is said about it.
+pub fn check_database_url(url: Option<&str>) -> anyhow::Result<()> {
+    let Some(url) = url.map(str::trim).filter(|u| !u.is_empty()) else {
+        return Ok(());
+    };
+    if ["postgres://", "postgresql://", "sqlite:"]
+        .iter()
+        .any(|scheme| url.starts_with(scheme))
+    {
+        return Ok(());
+    }
+    let scheme = url.split(':').next().unwrap_or_default();
+    bail!(
+        "BRIDGE_DATABASE_URL must start with postgres://, postgresql:// or sqlite: (got a `{scheme}:` URL)"
+    )
+}
+
+/// With [`StoreUse::Existing`], a SQLite store must already exist.
+pub fn require_database(plan: &BackendPlan, store_use: StoreUse) -> anyhow::Result<()> {
+    if store_use == StoreUse::Create {
+        return Ok(());
+    }
+    match sqlite_path(&plan.database_url) {
+        Some(path) if !path.exists() => bail!(
+            "no bridge database at {}; start `serve` once or set BRIDGE_DATA_DIR",
+            path.display()
+        ),
+        _ => Ok(()),
+    }
+}
+
+/// The database URL with any password replaced by `***`, for messages.
+pub fn masked_database_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        Ok(parsed) => parsed.to_string(),
+        Err(_) => "(unparsable URL)".to_owned(),
+    }
+}
+
+/// Why a PostgreSQL server cannot be reached, for a pool error that does not say (sqlx's "pool
+/// timed out"): the outcome of one TCP connect to the URL's host and port, or "" when it
+/// connects (the cause is then past the connect, and the database error says it).
+pub async fn database_connect_cause(url: &str) -> String {
+    let Ok(parsed) = url::Url::parse(url) else {
+        return String::new();
+    };
+    if !matches!(parsed.scheme(), "postgres" | "postgresql") {
+        return String::new();
+    }
+    let host = parsed.host_str().unwrap_or("localhost").to_owned();
+    let port = parsed.port().unwrap_or(5432);
+    let connect = tokio::net::TcpStream::connect((host.as_str(), port));
+    match tokio::time::timeout(std::time::Duration::from_secs(3), connect).await {
+        Ok(Ok(_)) => String::new(),
+        Ok(Err(e)) => format!(": {host}:{port} unreachable: {e}"),
+        Err(_) => format!(": {host}:{port} did not answer within 3 s"),
+    }
 }
 
 /// The secret key: `BRIDGE_SECRET_KEY` when given; otherwise, for a SQLite store only, a key
@@ -156,6 +231,7 @@ pub fn resolve_secret_key(
     given: Option<&SecretString>,
     backends: &BackendPlan,
     data_dir: &Path,
+    store_use: StoreUse,
 ) -> anyhow::Result<SecretKey> {
     use secrecy::ExposeSecret;
     if let Some(text) = given {
@@ -174,6 +250,13 @@ pub fn resolve_secret_key(
             .with_context(|| format!("cannot read {}", path.display()))?;
         return SecretKey::parse(text.trim())
             .with_context(|| format!("{} does not hold a valid key", path.display()));
+    }
+    if store_use == StoreUse::Existing {
+        bail!(
+            "no secret key at {} (it encrypts the stored credentials); set BRIDGE_SECRET_KEY, \
+             or BRIDGE_DATA_DIR to the folder `serve` uses",
+            path.display()
+        );
     }
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("cannot create the data folder {}", data_dir.display()))?;
@@ -196,4 +279,28 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     let mut file = options.open(path)?;
     file.write_all(text.as_bytes())?;
     file.sync_all()
+}
+
+/// Shortest accepted `BRIDGE_ADMIN_TOKEN`: the token is the only lock on every tenant's settings.
+pub const MIN_ADMIN_TOKEN_LEN: usize = 32;
+
+/// Refuses an admin token shorter than [`MIN_ADMIN_TOKEN_LEN`], naming the variable.
+pub fn check_admin_token(token: Option<&SecretString>) -> anyhow::Result<()> {
+    use secrecy::ExposeSecret;
+    if let Some(token) = token {
+        let length = token.expose_secret().chars().count();
+        if length < MIN_ADMIN_TOKEN_LEN {
+            bail!(
+                "BRIDGE_ADMIN_TOKEN is {length} characters; at least {MIN_ADMIN_TOKEN_LEN} are \
+                 required. Generate one with `leadback-bridge admin-token`."
+            );
+        }
+    }
+    Ok(())
+}
+
+/// 32 random bytes from the operating system's CSPRNG, base64url (43 characters): the same
+/// generator as webhook tokens.
+pub fn generate_admin_token() -> String {
+    bridge_store::WebhookToken::generate().as_str().to_owned()
 }

@@ -24,6 +24,8 @@ use tower_http::timeout::TimeoutLayer;
 /// A started bridge. Dropping it does not stop it: call [`RunningBridge::shutdown`].
 pub struct RunningBridge {
     pub addr: SocketAddr,
+    /// The admin API and pages (`None` without an admin token).
+    pub admin_addr: Option<SocketAddr>,
     pub metrics_addr: Option<SocketAddr>,
     pub public_url: String,
     pub store: Arc<dyn Store>,
@@ -146,9 +148,17 @@ pub async fn open_store(config: &BridgeConfig) -> anyhow::Result<Arc<dyn Store>>
                 .with_context(|| format!("cannot create {}", dir.display()))?;
         }
     }
-    let store = bridge_store::open(&config.backends.database_url, config.secret_key.clone())
-        .await
-        .context("cannot open the database (BRIDGE_DATABASE_URL)")?;
+    let url = &config.backends.database_url;
+    let store = match bridge_store::open(url, config.secret_key.clone()).await {
+        Ok(store) => store,
+        Err(e) => {
+            let cause = crate::config::database_connect_cause(url).await;
+            let masked = crate::config::masked_database_url(url);
+            return Err(anyhow::Error::new(e).context(format!(
+                "cannot open the database {masked}{cause} (BRIDGE_DATABASE_URL)"
+            )));
+        }
+    };
     store.migrate().await.context("database migration failed")?;
     Ok(store)
 }
@@ -184,25 +194,7 @@ pub async fn start(config: BridgeConfig) -> anyhow::Result<RunningBridge> {
             queue_backend: config.backends.queue_backend(),
         }));
     }
-    if let Some(admin_token) = &config.admin_token {
-        app = app.merge(bridge_admin::admin_router(bridge_admin::AdminState {
-            store: store.clone(),
-            queue: queue.clone(),
-            metrics: metrics.clone(),
-            admin_token: admin_token.clone(),
-            public_url: public_url.clone(),
-            http: reqwest::Client::new(),
-            comagic_timeout: config.worker.comagic_timeout,
-            cookie_secure: public_url.starts_with("https://"),
-        }));
-    }
-    let app = app
-        .layer(TimeoutLayer::with_status_code(
-            axum::http::StatusCode::REQUEST_TIMEOUT,
-            Duration::from_secs(30),
-        ))
-        .layer(tower::limit::ConcurrencyLimitLayer::new(2048))
-        .layer(CatchPanicLayer::new());
+    let app = with_layers(app);
     // hyper directly (not axum::serve): a header read timeout, head size/count limits, and the
     // client address (ConnectInfo) for the unknown-token throttle.
     let serve_options = bridge_ingress::ServeOptions {
@@ -211,12 +203,50 @@ pub async fn start(config: BridgeConfig) -> anyhow::Result<RunningBridge> {
         ..bridge_ingress::ServeOptions::default()
     };
     let token = shutdown.clone();
+    let public_options = serve_options.clone();
     tasks.push(tokio::spawn(async move {
-        bridge_ingress::serve(listener, app, serve_options, async move {
+        bridge_ingress::serve(listener, app, public_options, async move {
             token.cancelled().await
         })
         .await;
     }));
+
+    // The admin API and pages on their own (private) listener: the public one serves only
+    // webhooks and health.
+    let admin_addr =
+        match (&config.admin_token, config.admin_listen) {
+            (Some(admin_token), Some(admin_listen)) => {
+                let listener = tokio::net::TcpListener::bind(admin_listen)
+                    .await
+                    .with_context(|| {
+                        format!("cannot listen on {admin_listen} (BRIDGE_ADMIN_LISTEN)")
+                    })?;
+                let admin_addr = listener.local_addr()?;
+                let admin = bridge_admin::admin_router(bridge_admin::AdminState {
+                    store: store.clone(),
+                    queue: queue.clone(),
+                    metrics: metrics.clone(),
+                    admin_token: admin_token.clone(),
+                    public_url: public_url.clone(),
+                    http: comagic_client::Transport::with_policy(config.worker.address_policy)
+                        .context("cannot build the HTTP client for CoMagic")?,
+                    comagic_timeout: config.worker.comagic_timeout,
+                    cookie_secure: public_url.starts_with("https://"),
+                })
+                .merge(health::detailed_router(store.clone(), queue.clone()));
+                let admin = with_layers(admin);
+                let token = shutdown.clone();
+                let options = serve_options.clone();
+                tasks.push(tokio::spawn(async move {
+                    bridge_ingress::serve(listener, admin, options, async move {
+                        token.cancelled().await
+                    })
+                    .await;
+                }));
+                Some(admin_addr)
+            }
+            _ => None,
+        };
 
     let metrics_addr = match config.metrics_listen {
         Some(metrics_listen) => {
@@ -225,13 +255,15 @@ pub async fn start(config: BridgeConfig) -> anyhow::Result<RunningBridge> {
                 .with_context(|| format!("cannot listen on {metrics_listen} for metrics"))?;
             let metrics_addr = listener.local_addr()?;
             let m = metrics.clone();
-            let router = Router::new().route(
-                "/metrics",
-                get(move || {
-                    let m = m.clone();
-                    async move { m.render() }
-                }),
-            );
+            let router = Router::new()
+                .route(
+                    "/metrics",
+                    get(move || {
+                        let m = m.clone();
+                        async move { m.render() }
+                    }),
+                )
+                .merge(health::detailed_router(store.clone(), queue.clone()));
             let token = shutdown.clone();
             tasks.push(tokio::spawn(async move {
                 let _ = axum::serve(listener, router)
@@ -264,6 +296,7 @@ pub async fn start(config: BridgeConfig) -> anyhow::Result<RunningBridge> {
 
     Ok(RunningBridge {
         addr,
+        admin_addr,
         metrics_addr,
         public_url,
         store,
@@ -273,6 +306,17 @@ pub async fn start(config: BridgeConfig) -> anyhow::Result<RunningBridge> {
         tasks,
         _consumer_lock: consumer_lock,
     })
+}
+
+/// The request timeout, concurrency cap and panic catcher every listener's router gets.
+fn with_layers(router: Router) -> Router {
+    router
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(30),
+        ))
+        .layer(tower::limit::ConcurrencyLimitLayer::new(2048))
+        .layer(CatchPanicLayer::new())
 }
 
 /// Keeps `queue_depth{queue}` current: main, delay tiers and `poison` from the queue, `dead`

@@ -271,6 +271,8 @@ pub(crate) fn classify_rpc(
                 );
             if about_session {
                 ErrorClass::SessionRejected
+            } else if about_tenant_settings(mnemonic, field) {
+                ErrorClass::TenantPermanent
             } else {
                 ErrorClass::EventPermanent
             }
@@ -324,6 +326,24 @@ fn duplicate_of_our_ext_id(
 }
 
 /// `offline_messages.0.visitor_session_id` / `chats[2].visitor_session_id` → `visitor_session_id`.
+/// A refusal that names what the tenant's settings chose (the default campaign, site, source,
+/// chat employee or a tag), not what the event carried: fixing the settings and replaying cures
+/// it (`campaign_is_inactive`, `entity_not_found` on one of those ids).
+fn about_tenant_settings(mnemonic: Option<&str>, field: Option<&str>) -> bool {
+    const SETTINGS_IDS: [&str; 5] = [
+        "campaign_id",
+        "site_id",
+        "source_id",
+        "employee_id",
+        "tag_id",
+    ];
+    match mnemonic {
+        Some("campaign_is_inactive") => true,
+        Some("entity_not_found") => field.is_some_and(|f| SETTINGS_IDS.contains(&last_segment(f))),
+        _ => false,
+    }
+}
+
 fn last_segment(field: &str) -> &str {
     field
         .rsplit(['.', '[', ']'])
@@ -456,5 +476,80 @@ mod tests {
             &ctx(&[]),
         );
         assert_eq!(class, ErrorClass::TenantPermanent);
+    }
+}
+
+/// Refusals of what the tenant chose are the tenant's problem (dead-lettered with that class,
+/// replayed after the settings are fixed); the same mnemonics on the event's own data are not.
+#[cfg(test)]
+mod tenant_class_tests {
+    use super::*;
+
+    #[test]
+    fn refusals_of_the_tenants_choices_are_tenant_class() {
+        let ctx = RpcContext {
+            ext_ids: &[],
+            relogged: false,
+        };
+        let cases: [(i64, &str, Option<&str>, ErrorClass); 9] = [
+            (
+                -32602,
+                "campaign_is_inactive",
+                Some("campaign_id"),
+                ErrorClass::TenantPermanent,
+            ),
+            (
+                -32602,
+                "entity_not_found",
+                Some("campaign_id"),
+                ErrorClass::TenantPermanent,
+            ),
+            (
+                -32602,
+                "entity_not_found",
+                Some("items.3.site_id"),
+                ErrorClass::TenantPermanent,
+            ),
+            (
+                -32602,
+                "entity_not_found",
+                Some("source_id"),
+                ErrorClass::TenantPermanent,
+            ),
+            (
+                -32602,
+                "entity_not_found",
+                Some("messages.0.employee_id"),
+                ErrorClass::TenantPermanent,
+            ),
+            (
+                -32602,
+                "entity_not_found",
+                Some("tag_id"),
+                ErrorClass::TenantPermanent,
+            ),
+            (
+                -32008,
+                "method_component_disabled",
+                None,
+                ErrorClass::TenantPermanent,
+            ),
+            (
+                -32602,
+                "entity_not_found",
+                Some("visitor_session_id"),
+                ErrorClass::SessionRejected,
+            ),
+            (
+                -32602,
+                "invalid_parameter_value",
+                Some("phone"),
+                ErrorClass::EventPermanent,
+            ),
+        ];
+        for (code, mnemonic, field, expected) in cases {
+            let (class, _) = classify_rpc(code, Some(mnemonic), field, None, None, &ctx);
+            assert_eq!(class, expected, "{mnemonic} on {field:?}");
+        }
     }
 }

@@ -8,8 +8,10 @@
 
 mod client;
 mod error;
+mod outbound;
 mod sanitize;
 mod token;
+mod transport;
 
 pub use client::{Called, ClientOptions, ComagicClient, DEFAULT_TIMEOUT};
 pub use error::{
@@ -17,3 +19,5 @@ pub use error::{
     DEFAULT_RATE_LIMIT_WAIT, MAX_WAIT,
 };
 pub use leadback_model::comagic;
+pub use outbound::{internal_range, AddressPolicy, OutboundRefused};
+pub use transport::{Transport, TransportOptions, MAX_ANSWER_BYTES};

@@ -60,6 +60,8 @@ pub struct WorkerConfig {
     pub batch_linger: Duration,
     /// How long complete ledger entries are kept (`None`: for ever); see [`LedgerRetention`].
     pub ledger_retention: Option<LedgerRetention>,
+    /// Which addresses tenants' API URLs may reach (`BRIDGE_ALLOW_PRIVATE_API_URLS`).
+    pub address_policy: comagic_client::AddressPolicy,
 }
 
 impl WorkerConfig {
@@ -87,6 +89,7 @@ impl Default for WorkerConfig {
             batch_size: 50,
             batch_linger: Duration::from_millis(100),
             ledger_retention: LedgerRetention::days(LedgerRetention::DEFAULT_DAYS),
+            address_policy: comagic_client::AddressPolicy::PUBLIC_ONLY,
         }
     }
 }
