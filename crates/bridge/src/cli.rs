@@ -1,7 +1,7 @@
 //! The command line: every flag also readable from a `BRIDGE_*` environment variable.
 
-use crate::config::{resolve_secret_key, BackendPlan, BridgeConfig, Roles};
-use crate::server::{open_backends, open_store, start};
+use crate::config::{resolve_secret_key, BackendPlan, BridgeConfig, MigratePolicy, Roles};
+use crate::server::{connect_store, migrate_store, open_backends, open_store, start};
 use crate::tenants::TenantCommand;
 use anyhow::Context;
 use bridge_admin::{dead_letter_detail, dead_letter_summary, replay_dead_letters};
@@ -36,6 +36,7 @@ struct Cli {
 }
 
 #[derive(Args, Clone)]
+#[command(next_help_heading = "Global options")]
 struct CommonArgs {
     /// Database: postgres://… or sqlite://path. Default: sqlite://<data dir>/bridge.db
     #[arg(
@@ -93,6 +94,25 @@ struct CommonArgs {
         global = true
     )]
     publish_in_flight: u16,
+    /// `auto`: serve, ingress and worker apply pending migrations at start; `off`: they only
+    /// check the schema (run `migrate` first). A newer schema (a rollback) never stops them.
+    #[arg(
+        long,
+        env = "BRIDGE_MIGRATE",
+        value_enum,
+        default_value = "auto",
+        global = true
+    )]
+    migrate: MigratePolicy,
+    /// PostgreSQL connections each process opens at most.
+    #[arg(
+        long,
+        env = "BRIDGE_DATABASE_MAX_CONNECTIONS",
+        default_value_t = bridge_store::DEFAULT_MAX_CONNECTIONS,
+        value_parser = clap::value_parser!(u32).range(1..=10_000),
+        global = true
+    )]
+    database_max_connections: u32,
     /// Log format on stderr.
     #[arg(
         long,
@@ -102,6 +122,24 @@ struct CommonArgs {
         global = true
     )]
     log_format: LogFormat,
+}
+
+/// A listen address, or `off` for no listener at all.
+#[derive(Clone, Copy, Debug)]
+struct ListenOrOff(Option<SocketAddr>);
+
+impl std::str::FromStr for ListenOrOff {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        if text.trim().eq_ignore_ascii_case("off") {
+            return Ok(Self(None));
+        }
+        text.trim()
+            .parse()
+            .map(|addr| Self(Some(addr)))
+            .map_err(|e| format!("{e}: expected host:port or `off`"))
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -115,9 +153,9 @@ struct RunArgs {
     /// Public listener: webhooks, /healthz, /readyz (and the admin API).
     #[arg(long, env = "BRIDGE_LISTEN", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
-    /// Prometheus /metrics listener (keep it private).
+    /// Prometheus /metrics listener (keep it private); `off`: no metrics listener.
     #[arg(long, env = "BRIDGE_METRICS_LISTEN", default_value = "127.0.0.1:9090")]
-    metrics_listen: SocketAddr,
+    metrics_listen: ListenOrOff,
     /// Bearer token of the admin API and settings page.
     #[arg(long, env = "BRIDGE_ADMIN_TOKEN", hide_env_values = true)]
     admin_token: Option<SecretString>,
@@ -173,6 +211,9 @@ enum Command {
     Worker(RunArgs),
     /// Apply database migrations and exit.
     Migrate,
+    /// Exit 0 when this host's bridge answers /readyz with 200, 1 otherwise (for container
+    /// health checks; reads the same BRIDGE_LISTEN).
+    Healthcheck(crate::healthcheck::HealthcheckArgs),
     /// Manage tenants (one CoMagic account with one Leadback account each).
     #[command(subcommand)]
     Tenants(TenantCommand),
@@ -247,15 +288,25 @@ impl DlqFilterArgs {
     }
 }
 
-pub fn run() -> anyhow::Result<()> {
+pub fn run() -> std::process::ExitCode {
     let cli = Cli::parse();
     // Held to the end: dropping it flushes the log lines still queued.
-    let _log_writer = init_tracing(cli.common.log_format);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    let log_writer = init_tracing(cli.common.log_format);
+    let result = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .context("cannot start the async runtime")?;
-    runtime.block_on(dispatch(cli))
+        .context("cannot start the async runtime")
+        .and_then(|runtime| runtime.block_on(dispatch(cli)));
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // Through the log, not a bare eprintln: with BRIDGE_LOG_FORMAT=json the collector
+            // gets the reason a process would not start as a JSON line like every other.
+            tracing::error!("leadback-bridge stopped: {e:#}");
+            drop(log_writer);
+            std::process::ExitCode::FAILURE
+        }
+    }
 }
 
 /// Stderr for the log thread: buffered, and paced. The thread flushes whenever it has emptied
@@ -320,7 +371,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Worker(args) => run_role(&common, args, Roles::WORKER).await,
         Command::Migrate => {
             let config = config_for_tools(&common)?;
-            open_store(&config).await?;
+            migrate_store(connect_store(&config).await?.as_ref()).await?;
             println!("{}", serde_json::json!({"status": "migrated"}));
             Ok(())
         }
@@ -335,6 +386,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             println!("{}", serde_json::to_string_pretty(&out)?);
             Ok(())
         }
+        Command::Healthcheck(args) => args.run().await,
         Command::Demo { timeout_secs } => crate::demo::run(Duration::from_secs(timeout_secs)).await,
         Command::Dlq(cmd) => {
             let config = config_for_tools(&common)?;
@@ -417,6 +469,8 @@ fn backends(common: &CommonArgs) -> anyhow::Result<BackendPlan> {
         max_in_flight: usize::from(common.publish_in_flight),
         ..PublishBatching::default()
     };
+    plan.migrate = common.migrate;
+    plan.database_max_connections = common.database_max_connections;
     Ok(plan)
 }
 
@@ -438,7 +492,7 @@ impl RunArgs {
             Ok(only) => only.run,
             Err(_) => Self {
                 listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
-                metrics_listen: SocketAddr::from(([127, 0, 0, 1], 9090)),
+                metrics_listen: ListenOrOff(Some(SocketAddr::from(([127, 0, 0, 1], 9090)))),
                 admin_token: None,
                 concurrency: 32,
                 max_attempts: 9,
@@ -464,7 +518,7 @@ fn build_config(common: &CommonArgs, args: RunArgs, roles: Roles) -> anyhow::Res
     Ok(BridgeConfig {
         roles,
         listen: args.listen,
-        metrics_listen: Some(args.metrics_listen),
+        metrics_listen: args.metrics_listen.0,
         public_url: common.public_url.clone(),
         data_dir: common.data_dir.clone(),
         backends,

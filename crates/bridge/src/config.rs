@@ -46,6 +46,20 @@ pub struct BackendPlan {
     pub retry_tiers: RetryTiers,
     /// RabbitMQ group publish (`BRIDGE_PUBLISH_BATCH_MAX`, `BRIDGE_PUBLISH_IN_FLIGHT`).
     pub publish_batching: PublishBatching,
+    /// Whether `serve`, `ingress` and `worker` migrate at start (`BRIDGE_MIGRATE`).
+    pub migrate: MigratePolicy,
+    /// PostgreSQL pool size per process (`BRIDGE_DATABASE_MAX_CONNECTIONS`).
+    pub database_max_connections: u32,
+}
+
+/// `BRIDGE_MIGRATE`: `auto` applies pending migrations at start (the embedded quick start);
+/// `off` only checks that the schema is at least what this binary needs, leaving migrations to
+/// `leadback-bridge migrate` (the Kubernetes Job). A newer schema never stops a process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum MigratePolicy {
+    #[default]
+    Auto,
+    Off,
 }
 
 impl BackendPlan {
@@ -70,6 +84,8 @@ impl BackendPlan {
             queue_prefix,
             retry_tiers,
             publish_batching: PublishBatching::default(),
+            migrate: MigratePolicy::default(),
+            database_max_connections: bridge_store::DEFAULT_MAX_CONNECTIONS,
         }
     }
 

@@ -1,7 +1,7 @@
 //! Starting and stopping a bridge process: open backends, run the roles, serve HTTP and
 //! metrics, keep queue depths fresh, and shut down gracefully.
 
-use crate::config::{BridgeConfig, Roles};
+use crate::config::{BridgeConfig, MigratePolicy, Roles};
 use crate::health;
 use anyhow::Context;
 use axum::routing::get;
@@ -136,19 +136,43 @@ fn lock_embedded_queue(queue_path: &std::path::Path) -> anyhow::Result<std::fs::
     }
 }
 
-/// Opens the store and applies migrations.
+/// Opens the store and brings its schema up as `BRIDGE_MIGRATE` says: `auto` applies pending
+/// migrations, `off` refuses a schema older than this binary needs.
 pub async fn open_store(config: &BridgeConfig) -> anyhow::Result<Arc<dyn Store>> {
+    let store = connect_store(config).await?;
+    match config.backends.migrate {
+        MigratePolicy::Auto => migrate_store(store.as_ref()).await?,
+        MigratePolicy::Off => store.check_schema().await.map_err(|e| {
+            anyhow::anyhow!(
+                "the database schema is older than this leadback-bridge needs ({e}); \
+                 BRIDGE_MIGRATE=off, so run `leadback-bridge migrate` (the migrate Job) with \
+                 this release first, or set BRIDGE_MIGRATE=auto"
+            )
+        })?,
+    }
+    Ok(store)
+}
+
+/// Applies pending migrations (`leadback-bridge migrate`, and every start with `auto`).
+pub async fn migrate_store(store: &dyn Store) -> anyhow::Result<()> {
+    store.migrate().await.context("database migration failed")
+}
+
+/// Opens the store without touching its schema.
+pub async fn connect_store(config: &BridgeConfig) -> anyhow::Result<Arc<dyn Store>> {
     if let Some(path) = crate::config::sqlite_path(&config.backends.database_url) {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("cannot create {}", dir.display()))?;
         }
     }
-    let store = bridge_store::open(&config.backends.database_url, config.secret_key.clone())
-        .await
-        .context("cannot open the database (BRIDGE_DATABASE_URL)")?;
-    store.migrate().await.context("database migration failed")?;
-    Ok(store)
+    bridge_store::open_with_pool(
+        &config.backends.database_url,
+        config.secret_key.clone(),
+        config.backends.database_max_connections,
+    )
+    .await
+    .context("cannot open the database (BRIDGE_DATABASE_URL)")
 }
 
 /// Starts the configured roles and returns once every listener is bound.
