@@ -297,7 +297,12 @@ pub async fn start(config: BridgeConfig) -> anyhow::Result<RunningBridge> {
     })
 }
 
-/// Keeps `queue_depth{queue}` current: main and delay tiers from the queue, `dead` from the store.
+/// How often the per-tenant series are matched against the tenants (a deleted tenant's removed,
+/// a new one's started at zero).
+const TENANT_SWEEP: Duration = Duration::from_secs(60);
+
+/// Keeps `queue_depth{queue}` current: main and delay tiers from the queue, `dead` from the store;
+/// drops CoMagic limit gauges past their reset and the series of deleted tenants.
 async fn refresh_depths(
     queue: Arc<dyn EventQueue>,
     store: Arc<dyn Store>,
@@ -305,6 +310,7 @@ async fn refresh_depths(
     every: Duration,
     shutdown: CancellationToken,
 ) {
+    let mut last_tenant_sweep: Option<std::time::Instant> = None;
     loop {
         match queue.depths().await {
             Ok(depths) => {
@@ -322,6 +328,16 @@ async fn refresh_depths(
                 .queue_depth
                 .with_label_values(&["dead"])
                 .set(i64::try_from(dead).unwrap_or(i64::MAX));
+        }
+        metrics.expire_limits();
+        if last_tenant_sweep.is_none_or(|at| at.elapsed() >= TENANT_SWEEP) {
+            match store.list_tenants().await {
+                Ok(tenants) => {
+                    metrics.retain_tenants(&tenants.iter().map(|t| t.id.to_string()).collect());
+                    last_tenant_sweep = Some(std::time::Instant::now());
+                }
+                Err(e) => tracing::debug!(error = %e, "cannot list tenants for their metrics"),
+            }
         }
         tokio::select! {
             _ = shutdown.cancelled() => return,
