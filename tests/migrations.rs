@@ -36,6 +36,7 @@ impl Target {
     }
 
     async fn postgres() -> Target {
+        support::services::require_rabbitmq();
         let tag = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
         let db = format!("migr_{tag}");
         create_database(&db).await;
@@ -262,6 +263,40 @@ async fn schema_too_old_is_refused_on_sqlite() {
 #[tokio::test]
 async fn schema_too_old_is_refused_on_postgres() {
     newer_binary_refuses_an_older_schema_without_auto(Target::postgres().await).await;
+}
+
+/// Runs only as the child of `a_service_that_is_down_fails_the_run_once_with_how_to_start_it`.
+#[tokio::test]
+async fn child_needing_rabbitmq_and_postgres() {
+    if std::env::var_os("LEADBACK_TEST_SERVICES_CHILD").is_none() {
+        return;
+    }
+    Target::postgres().await.clean_up().await;
+}
+
+#[test]
+fn a_service_that_is_down_fails_the_run_once_with_how_to_start_it() {
+    let closed = format!("127.0.0.1:{}", free_port());
+    for (variable, name) in [
+        ("LEADBACK_TEST_RABBITMQ_ADDR", "RabbitMQ"),
+        ("LEADBACK_TEST_POSTGRES_ADDR", "PostgreSQL"),
+    ] {
+        let out = Command::new(std::env::current_exe().expect("test binary"))
+            .args([
+                "--exact",
+                "child_needing_rabbitmq_and_postgres",
+                "--test-threads=1",
+            ])
+            .env("LEADBACK_TEST_SERVICES_CHILD", "1")
+            .env(variable, &closed)
+            .output()
+            .expect("test binary runs");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{name}: {stderr}");
+        let message = format!("{name} is not reachable at {closed}");
+        assert_eq!(stderr.matches(&message).count(), 1, "{stderr}");
+        assert!(stderr.contains("bash .ci/run"), "{stderr}");
+    }
 }
 
 #[tokio::test]
