@@ -34,8 +34,8 @@ async fn fixtures_become_records(backend: Backend) {
         assert_eq!(body["status"], "accepted", "{name}: {body}");
         assert!(body["event_id"].as_str().is_some_and(|s| !s.is_empty()));
     }
-    // chat-no-contact: CoMagic's docs contradict themselves; the bridge sends it and the
-    // emulator decides. Either way it is not lost: a record or a dead letter.
+    // chat-no-contact: upload.chats needs a phone or an email, so it is not sent but
+    // dead-lettered with the reason (replayable once the mapping is fixed).
     let records = world
         .wait_records(WAIT, |r| {
             // Tags are set after the upload: wait for them too.
@@ -91,27 +91,20 @@ async fn fixtures_become_records(backend: Backend) {
         assert_eq!(r["tags"], json!([401]), "tags on {r}");
     }
 
-    // chat-no-contact: a record, or a dead letter with CoMagic's reason — whichever comes.
-    let deadline = std::time::Instant::now() + WAIT;
-    loop {
-        let records = world.records();
-        let no_contact = by_ext(&records, "chat", "c-77121");
-        if let Some(chat) = no_contact.first() {
-            assert_eq!(no_contact.len(), 1);
-            assert_eq!(chat["payload"]["status"], "lost");
-            break;
-        }
-        let dead = world.dead_letters().await;
-        if let Some(d) = dead.iter().find(|d| d.event_id.contains("c-77121")) {
-            assert!(d.mnemonic.is_some(), "CoMagic's reason is kept: {d:?}");
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "chat-no-contact was lost"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    // chat-no-contact (B8): dead-lettered by the bridge, never refused by CoMagic.
+    let dead = world.wait_dead_letters(1, WAIT).await;
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert!(dead[0].event_id.contains("c-77121"), "{dead:?}");
+    assert_eq!(dead[0].class, "mapping");
+    assert_eq!(dead[0].mnemonic, None, "not CoMagic's refusal: {dead:?}");
+    assert!(
+        dead[0]
+            .message
+            .contains("neither a usable phone nor an email"),
+        "{dead:?}"
+    );
+    assert!(by_ext(&world.records(), "chat", "c-77121").is_empty());
+    assert_no_refusals(&world);
     world.stop().await;
 }
 
@@ -176,7 +169,8 @@ async fn permanent_error_then_fix_and_replay(backend: Backend) {
     let (status, _) = world.post_fixture(&url, "callback-no-session.json").await;
     assert_eq!(status, 200);
     let dead = world.wait_dead_letters(1, WAIT).await;
-    assert_eq!(dead[0].class, "event_permanent", "{dead:?}");
+    // The default campaign is the tenant's choice: fixing the settings cures it (B10).
+    assert_eq!(dead[0].class, "tenant_permanent", "{dead:?}");
     assert!(dead[0].mnemonic.is_some(), "{dead:?}");
     assert_eq!(dead[0].tenant_id, tenant_id);
     assert!(world.records().is_empty());
@@ -367,6 +361,338 @@ async fn ledger_retention_deletes_delivered_entries(backend: Backend) {
     world.stop().await;
 }
 
+/// No CoMagic call of the test was refused (the strict emulator refuses what real CoMagic would).
+fn assert_no_refusals(world: &World) {
+    let refused: Vec<_> = world
+        .emulator
+        .calls()
+        .into_iter()
+        .filter(|c| c.outcome != "ok")
+        .collect();
+    assert!(refused.is_empty(), "CoMagic refused: {refused:?}");
+}
+
+/// A tenant on one of the emulator's demo accounts (`demo-token`, `demo-token-ekb`,
+/// `demo-token-kgd`), with extra settings.
+async fn tenant_on(world: &World, token: &str, extra: Value) -> (uuid::Uuid, String) {
+    let mut settings = support::tenant_settings(&world.emulator.api_url());
+    settings["comagic"]["access_token"] = json!(token);
+    if let (Some(settings), Value::Object(extra)) = (settings.as_object_mut(), extra) {
+        settings.extend(extra);
+    }
+    world.create_tenant(settings).await
+}
+
+async fn offline_payload(world: &World, needle: &str) -> Value {
+    let records = world
+        .wait_records(WAIT, |r| !by_ext(r, "offline_message", needle).is_empty())
+        .await;
+    by_ext(&records, "offline_message", needle)[0]["payload"].clone()
+}
+
+/// CoMagic's wall-clock text of an instant in `zone`.
+fn wall_clock(at: chrono::DateTime<chrono::Utc>, zone: chrono_tz::Tz) -> String {
+    at.with_timezone(&zone)
+        .format("%Y-%m-%d %H:%M:%S")
+        .to_string()
+}
+
+/// B1/B2: record times are written in the account's zone (read from get.account, no
+/// `timezone` in the settings); Leadback times without an offset are read in
+/// `leadback_timezone`; a fresh event for an account west of Moscow is not "in the future".
+async fn account_zone_writes_record_times(backend: Backend) {
+    let world = World::start(backend).await;
+    let (_, ekb) = tenant_on(&world, "demo-token-ekb", json!({})).await;
+    let body =
+        json!({"id": "tz-offset", "phone": "+79161234567", "date": "2026-11-23T10:20:30+03:00"});
+    world
+        .post(&ekb, "application/json", body.to_string().into_bytes())
+        .await;
+    let body = json!({"id": "tz-naive", "phone": "+79161234567", "date": "2026-11-23 10:20:30"});
+    world
+        .post(&ekb, "application/json", body.to_string().into_bytes())
+        .await;
+    assert_eq!(
+        offline_payload(&world, "tz-offset").await["date_time"],
+        "2026-11-23 12:20:30"
+    );
+    assert_eq!(
+        offline_payload(&world, "tz-naive").await["date_time"],
+        "2026-11-23 12:20:30"
+    );
+
+    // Leadback in another zone: its naive times are read there.
+    let (_, kgd_leadback) = tenant_on(
+        &world,
+        "demo-token-ekb",
+        json!({"leadback_timezone": "Europe/Kaliningrad"}),
+    )
+    .await;
+    let body = json!({"id": "tz-lb", "phone": "+79161234567", "date": "2026-11-23 09:20:30"});
+    world
+        .post(
+            &kgd_leadback,
+            "application/json",
+            body.to_string().into_bytes(),
+        )
+        .await;
+    assert_eq!(
+        offline_payload(&world, "tz-lb").await["date_time"],
+        "2026-11-23 12:20:30"
+    );
+
+    // West of Moscow, an event of right now: written on Kaliningrad's clock, accepted.
+    let (_, kgd) = tenant_on(&world, "demo-token-kgd", json!({})).await;
+    let before = chrono::Utc::now();
+    let body = json!({"id": "tz-fresh", "phone": "+79161234567"});
+    world
+        .post(&kgd, "application/json", body.to_string().into_bytes())
+        .await;
+    let written = offline_payload(&world, "tz-fresh").await["date_time"].clone();
+    let kaliningrad = chrono_tz::Europe::Kaliningrad;
+    let expected = [
+        wall_clock(before, kaliningrad),
+        wall_clock(before + chrono::Duration::seconds(1), kaliningrad),
+    ];
+    assert!(
+        expected.contains(&written.as_str().unwrap_or_default().to_owned()),
+        "{written} vs {expected:?}"
+    );
+    assert!(world.dead_letters().await.is_empty());
+    assert_no_refusals(&world);
+    world.stop().await;
+}
+
+/// B3: fractions of a second are dropped before ordering: a message in the chat's start second
+/// goes one second after it (CoMagic wants it strictly later).
+async fn times_are_whole_seconds(backend: Backend) {
+    let world = World::start(backend).await;
+    let (_, url) = world.default_tenant().await;
+    let body = json!({"event": "chat", "chat_id": "frac-1", "phone": "+79161234567",
+        "date": "2026-11-20T10:00:00.700+03:00", "messages": [
+            {"from": "visitor", "date": "2026-11-20T10:00:00.900+03:00", "text": "a"},
+            {"from": "operator", "date": "2026-11-20T10:00:01.100+03:00", "text": "b"}]});
+    world
+        .post(&url, "application/json", body.to_string().into_bytes())
+        .await;
+    let records = world
+        .wait_records(WAIT, |r| !by_ext(r, "chat", "frac-1").is_empty())
+        .await;
+    let chat = &by_ext(&records, "chat", "frac-1")[0]["payload"];
+    assert_eq!(chat["start_date_time"], "2026-11-20 10:00:00");
+    let times: Vec<_> = chat["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["date_time"].clone())
+        .collect();
+    assert_eq!(
+        times,
+        [json!("2026-11-20 10:00:01"), json!("2026-11-20 10:00:02")]
+    );
+    assert_no_refusals(&world);
+    world.stop().await;
+}
+
+/// B4: an IP address alone is no visit: no session is uploaded, the default campaign is used.
+async fn ip_alone_is_no_visit(backend: Backend) {
+    let world = World::start(backend).await;
+    let (_, url) = tenant_on(&world, "demo-token", json!({"upload_sessions": true})).await;
+    let body = json!({"id": "ip-only", "phone": "+79161234567", "ip": "93.184.216.34"});
+    world
+        .post(&url, "application/json", body.to_string().into_bytes())
+        .await;
+    let payload = offline_payload(&world, "ip-only").await;
+    assert_eq!(payload["campaign_id"], 102);
+    assert!(payload.get("visitor_session_id").is_none(), "{payload}");
+    let sessions = world
+        .emulator
+        .records()
+        .into_iter()
+        .filter(|r| serde_json::to_value(r).unwrap()["kind"] == "session")
+        .count();
+    assert_eq!(sessions, 0);
+    assert_no_refusals(&world);
+    world.stop().await;
+}
+
+/// B5: a regular campaign goes without a site; saving settings checks that the default
+/// campaign belongs to the default site and is active, and that a given zone is the account's.
+async fn campaign_and_site_agree(backend: Backend) {
+    let world = World::start(backend).await;
+    let (_, url) = world.default_tenant().await;
+    world.post_fixture(&url, "callback-no-session.json").await;
+    let records = world.wait_records(WAIT, |r| !r.is_empty()).await;
+    assert_eq!(records[0]["payload"]["campaign_id"], 102);
+    assert!(
+        records[0]["payload"].get("site_id").is_none(),
+        "{}",
+        records[0]
+    );
+
+    let post = reqwest::Method::POST;
+    let base = support::tenant_settings(&world.emulator.api_url());
+    let with = |extra: Value| {
+        let mut settings = base.clone();
+        if let (Some(s), Value::Object(extra)) = (settings.as_object_mut(), extra) {
+            s.extend(extra);
+        }
+        settings
+    };
+    let cases = [
+        (
+            json!({"default_campaign_id": 101, "default_site_id": 201}),
+            "default_site_id",
+            "202",
+        ),
+        (
+            json!({"default_campaign_id": 103, "default_site_id": 201}),
+            "default_campaign_id",
+            "not active",
+        ),
+        (
+            json!({"timezone": "Europe/Moscow", "comagic": {"api_url": world.emulator.api_url(), "access_token": "demo-token-ekb"}}),
+            "timezone",
+            "Asia/Yekaterinburg",
+        ),
+    ];
+    for (extra, field, says) in cases {
+        let (status, body) = world
+            .admin(post.clone(), "/admin/v1/tenants", &with(extra.clone()))
+            .await;
+        assert_eq!(status, 422, "{extra}: {body}");
+        let text = body.to_string();
+        assert!(
+            text.contains(field) && text.contains(says),
+            "{extra}: {body}"
+        );
+    }
+    // Without a zone: the account's is stored.
+    let ekb = with(
+        json!({"comagic": {"api_url": world.emulator.api_url(), "access_token": "demo-token-ekb"}}),
+    );
+    let (status, body) = world.admin(post, "/admin/v1/tenants", &ekb).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["timezone"], "Asia/Yekaterinburg", "{body}");
+    assert_no_refusals(&world);
+    world.stop().await;
+}
+
+/// B6: an event without its own time is dated when Leadback called us, even when CoMagic takes
+/// it only seconds later (after two retries).
+async fn undated_event_is_dated_at_receipt(backend: Backend) {
+    let world = World::start(backend).await;
+    let (_, url) = world.default_tenant().await;
+    world.emulator.inject(Fault::HttpStatus {
+        status: 502,
+        count: 2,
+        method: Some("upload.offline_messages".into()),
+    });
+    let before = chrono::Utc::now();
+    let body = json!({"id": "undated", "phone": "+79161234567"});
+    world
+        .post(&url, "application/json", body.to_string().into_bytes())
+        .await;
+    let after = chrono::Utc::now();
+    let written = offline_payload(&world, "undated").await["date_time"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let moscow = chrono_tz::Europe::Moscow;
+    assert!(
+        wall_clock(before, moscow) <= written && written <= wall_clock(after, moscow),
+        "{written} not within the post ({before} … {after})"
+    );
+    world.stop().await;
+}
+
+/// B7: a record dated before the session it carries is refused by CoMagic; it falls back to the
+/// default campaign, callbacks and chats alike.
+async fn time_before_session_falls_back_to_default(backend: Backend) {
+    let world = World::start(backend).await;
+    let (_, url) = tenant_on(&world, "demo-token", json!({"upload_sessions": true})).await;
+    // An event with visit data makes a session starting a second before it.
+    let body = json!({"id": "visit", "phone": "+79161234567", "ip": "93.184.216.34",
+        "utm_source": "yandex", "date": "2026-11-20 12:00:00"});
+    world
+        .post(&url, "application/json", body.to_string().into_bytes())
+        .await;
+    offline_payload(&world, "visit").await;
+    let session = world
+        .emulator
+        .records()
+        .into_iter()
+        .find(|r| serde_json::to_value(r).unwrap()["kind"] == "session")
+        .expect("a session was uploaded");
+    let early = json!({"id": "early", "phone": "+79161234567", "comagic_session_id": session.id,
+        "date": "2026-11-20 11:00:00"});
+    world
+        .post(&url, "application/json", early.to_string().into_bytes())
+        .await;
+    let chat = json!({"event": "chat", "chat_id": "early-chat", "phone": "+79161234567",
+        "comagic_session_id": session.id, "date": "2026-11-20 11:00:00",
+        "messages": [{"from": "visitor", "date": "2026-11-20 11:00:05", "text": "a"}]});
+    world
+        .post(&url, "application/json", chat.to_string().into_bytes())
+        .await;
+    let payload = offline_payload(&world, "early").await;
+    assert_eq!(payload["campaign_id"], 102, "{payload}");
+    assert!(payload.get("visitor_session_id").is_none(), "{payload}");
+    let records = world
+        .wait_records(WAIT, |r| !by_ext(r, "chat", "early-chat").is_empty())
+        .await;
+    let chat = &by_ext(&records, "chat", "early-chat")[0]["payload"];
+    assert_eq!(chat["campaign_id"], 102, "{chat}");
+    assert!(chat.get("visitor_session_id").is_none(), "{chat}");
+    assert!(world.dead_letters().await.is_empty());
+    // Each fell back after CoMagic's refusal, not before it.
+    let refused = world
+        .emulator
+        .calls()
+        .into_iter()
+        .filter(|c| c.outcome == "invalid_date_time")
+        .count();
+    assert!(refused >= 2, "{:?}", world.emulator.calls());
+    world.stop().await;
+}
+
+/// B9: a chat keeps a contact value it could not parse as a final system message.
+async fn chat_keeps_unparsable_contact(backend: Backend) {
+    let world = World::start(backend).await;
+    let (_, url) = world.default_tenant().await;
+    let body = json!({"event": "chat", "chat_id": "bad-phone", "email": "a@example.ru", "phone": "12-34",
+        "messages": [{"from": "visitor", "text": "Здравствуйте"}]});
+    world
+        .post(&url, "application/json", body.to_string().into_bytes())
+        .await;
+    let records = world
+        .wait_records(WAIT, |r| !by_ext(r, "chat", "bad-phone").is_empty())
+        .await;
+    let chat = &by_ext(&records, "chat", "bad-phone")[0]["payload"];
+    let last = chat["messages"]
+        .as_array()
+        .and_then(|m| m.last())
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(last["source"], "system", "{chat}");
+    assert_eq!(last["message"], "Телефон (не распознан): 12-34");
+    assert_eq!(chat["email"], "a@example.ru");
+    assert_no_refusals(&world);
+    world.stop().await;
+}
+
+/// B10: a refusal of the tenant's choice (an inactive default campaign) is dead-lettered with
+/// the tenant class and CoMagic's mnemonic.
+async fn tenant_problem_is_tenant_class(backend: Backend) {
+    let world = World::start(backend).await;
+    let (_, url) = tenant_on(&world, "demo-token", json!({"default_campaign_id": 103})).await;
+    world.post_fixture(&url, "callback-no-session.json").await;
+    let dead = world.wait_dead_letters(1, WAIT).await;
+    assert_eq!(dead[0].class, "tenant_permanent", "{dead:?}");
+    assert_eq!(dead[0].mnemonic.as_deref(), Some("campaign_is_inactive"));
+    world.stop().await;
+}
+
 macro_rules! on_every_backend {
     ($($name:ident),* $(,)?) => {
         mod embedded {
@@ -393,4 +719,12 @@ on_every_backend!(
     ingress_answers,
     unmappable_event_is_dead_lettered_with_raw_body,
     ledger_retention_deletes_delivered_entries,
+    account_zone_writes_record_times,
+    times_are_whole_seconds,
+    ip_alone_is_no_visit,
+    campaign_and_site_agree,
+    undated_event_is_dated_at_receipt,
+    time_before_session_falls_back_to_default,
+    chat_keeps_unparsable_contact,
+    tenant_problem_is_tenant_class,
 );

@@ -38,8 +38,9 @@ pub fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(&path).unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()))
 }
 
-/// The default settings of a test tenant: campaign mode with campaign 102 and site 201 of the
-/// emulator's demo account, chat operator 501, tag 401.
+/// The default settings of a test tenant: campaign mode with campaign 102 and its site 201 of
+/// the emulator's demo account (Europe/Moscow), chat operator 501, tag 401. No `timezone`: the
+/// bridge reads the account's.
 pub fn tenant_settings(api_url: &str) -> Value {
     json!({
         "name": "Test shop",
@@ -52,7 +53,6 @@ pub fn tenant_settings(api_url: &str) -> Value {
         "default_campaign_id": 102,
         "default_site_id": 201,
         "chat_employee_id": 501,
-        "timezone": "Europe/Moscow",
         "upload_sessions": false
     })
 }
@@ -114,6 +114,8 @@ impl World {
                 tenant_cache_ttl: Duration::from_millis(200),
                 comagic_timeout: Duration::from_secs(3),
                 shutdown_grace: Duration::from_secs(5),
+                // The emulator runs on loopback.
+                address_policy: comagic_client::AddressPolicy::ALLOW_PRIVATE,
                 ..WorkerConfig::default()
             },
             depth_refresh: Duration::from_millis(500),
@@ -148,6 +150,23 @@ impl World {
             .await
             .expect("tenant created");
         (tenant.id, self.bridge().webhook_url(token.as_str()))
+    }
+
+    /// Sends a JSON request to the admin API; returns the status and the JSON answer.
+    pub async fn admin(&self, method: reqwest::Method, path: &str, body: &Value) -> (u16, Value) {
+        let response = self
+            .http
+            .request(method, format!("{}{path}", self.bridge().public_url))
+            .bearer_auth("test-admin-token")
+            .json(body)
+            .send()
+            .await
+            .expect("admin request sent");
+        let status = response.status().as_u16();
+        (
+            status,
+            response.json::<Value>().await.unwrap_or(Value::Null),
+        )
     }
 
     pub async fn default_tenant(&self) -> (Uuid, String) {

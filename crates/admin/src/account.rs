@@ -227,6 +227,8 @@ pub(crate) struct AccountCheck {
     pub refused: Option<ListError>,
     /// What could not be checked, and why (the settings are saved anyway).
     pub warnings: Vec<String>,
+    /// The account's time zone as `get.account` reports it (stored with the settings).
+    pub account_zone: Option<String>,
 }
 
 /// Checks that every chosen id exists in the account.
@@ -333,6 +335,67 @@ pub(crate) async fn check_settings(
         "employee",
         &employee,
     );
+    check_campaign_site(&mut check, &lists.campaigns, settings);
+    match &lists.account {
+        Ok(account) => check.account_zone = account.timezone.clone(),
+        Err(error) => check.warnings.push(format!(
+            "could not read the account's time zone from CoMagic: {}",
+            error.message
+        )),
+    }
+    if let (Some(given), Some(account)) = (&settings.timezone, &check.account_zone) {
+        if given != account {
+            add_field_error(
+                &mut check.fields,
+                "timezone",
+                &format!(
+                    "the CoMagic account's time zone is {account}, not {given}; leave timezone out to use the account's"
+                ),
+            );
+        }
+    }
     check.warnings.dedup();
     check
+}
+
+/// The default campaign must be active and belong to the default site (get.campaigns
+/// `site_id`, `status`): CoMagic refuses a campaign with another site's id
+/// (`invalid_parameters_combination`) and uploads to an inactive one (`campaign_is_inactive`).
+fn check_campaign_site(
+    check: &mut AccountCheck,
+    campaigns: &Result<Vec<Campaign>, ListError>,
+    settings: &TenantSettings,
+) {
+    let (DefaultEntity::Campaign, Some(id)) =
+        (settings.default_entity, settings.default_campaign_id)
+    else {
+        return;
+    };
+    let Some(campaign) = campaigns
+        .as_ref()
+        .ok()
+        .and_then(|list| list.iter().find(|c| c.id == id))
+    else {
+        return;
+    };
+    if campaign
+        .status
+        .as_deref()
+        .is_some_and(|status| status != "active")
+    {
+        add_field_error(
+            &mut check.fields,
+            "default_campaign_id",
+            &format!("campaign {id} is not active in the CoMagic account; choose an active one"),
+        );
+    }
+    if let (Some(site), Some(own)) = (settings.default_site_id, campaign.site_id) {
+        if site != own {
+            add_field_error(
+                &mut check.fields,
+                "default_site_id",
+                &format!("campaign {id} belongs to site {own}, not {site}; choose site {own} or another campaign"),
+            );
+        }
+    }
 }

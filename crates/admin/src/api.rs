@@ -116,7 +116,18 @@ async fn load_tenant(app: &AdminState, id: &str) -> Result<Tenant, ApiError> {
 fn parse_file(body: &[u8]) -> Result<TenantFile, ApiError> {
     let text = std::str::from_utf8(body)
         .map_err(|_| ApiError::BadRequest("the body is not UTF-8".into()))?;
-    TenantFile::parse(text).map_err(|e| ApiError::BadRequest(e.to_string()))
+    TenantFile::parse(text).map_err(file_error)
+}
+
+/// An unknown or mistyped field is a 422 naming it; a body that is not JSON is a 400.
+fn file_error(e: TenantFileError) -> ApiError {
+    match e {
+        TenantFileError::Fields(fields) => ApiError::InvalidSettings {
+            fields,
+            warnings: Vec::new(),
+        },
+        TenantFileError::Syntax(reason) => ApiError::BadRequest(reason),
+    }
 }
 
 /// A validated save: the store's input and what could not be checked.
@@ -135,10 +146,20 @@ pub(crate) async fn check_file(
 ) -> Result<Checked, ApiError> {
     let mut fields = file.field_errors(stored.is_none());
     let mut warnings = Vec::new();
+    let mut account_zone = None;
     let credentials = file.comagic.clone().or_else(|| stored.cloned());
-    let usable = credentials
+    let mut usable = credentials
         .as_ref()
         .is_some_and(|c| crate::tenant_file::check_api_url(&c.api_url).is_ok());
+    if let (true, Some(new)) = (usable, &file.comagic) {
+        // A URL the outbound policy refuses is a setting to correct, not a call to attempt.
+        if let Ok(url) = url::Url::parse(new.api_url.trim()) {
+            if let Err(refused) = app.http.check_url_now(&url).await {
+                add_field_error(&mut fields, "comagic.api_url", &refused.to_string());
+                usable = false;
+            }
+        }
+    }
     if let (true, Some(credentials)) = (usable, credentials) {
         match account::client(app, credentials) {
             Ok(client) => {
@@ -154,6 +175,7 @@ pub(crate) async fn check_file(
                     add_field_error(&mut fields, &field, &message);
                 }
                 warnings = check.warnings;
+                account_zone = check.account_zone;
             }
             Err(e) => add_field_error(&mut fields, "comagic", &e.message()),
         }
@@ -161,13 +183,12 @@ pub(crate) async fn check_file(
     if !fields.is_empty() {
         return Err(ApiError::InvalidSettings { fields, warnings });
     }
-    let input = file.into_input(stored.is_none()).map_err(|e| match e {
-        TenantFileError::Fields(fields) => ApiError::InvalidSettings {
-            fields,
-            warnings: Vec::new(),
-        },
-        TenantFileError::Syntax(reason) => ApiError::BadRequest(reason),
-    })?;
+    let mut file = file;
+    // The account's own zone is what record times are written in: keep it with the settings.
+    if let Some(zone) = account_zone {
+        file.settings.timezone = Some(zone);
+    }
+    let input = file.into_input(stored.is_none()).map_err(file_error)?;
     Ok(Checked { input, warnings })
 }
 
@@ -334,6 +355,9 @@ async fn list_dead_letters(
             .map(|t| parse_time(t, "until"))
             .transpose()?,
         limit: Some(parse_limit(query.get("limit"), 100)?),
+        // `?resolved=true` also lists those whose event was delivered since (kept for audit).
+        include_resolved: query.get("resolved").is_some_and(|v| v == "true"),
+        ..DeadLetterFilter::default()
     };
     let dead = ctx.app.store.list_dead_letters(&filter).await?;
     Ok(Json(Value::Array(
@@ -400,7 +424,7 @@ impl ReplaySelector {
             class: self.class,
             since: self.since,
             until: self.until,
-            limit: None,
+            ..DeadLetterFilter::default()
         })
     }
 }

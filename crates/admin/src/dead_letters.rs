@@ -14,9 +14,13 @@ pub struct ReplayReport {
     pub failed: Vec<Value>,
 }
 
-/// Moves the chosen dead letters back to the main queue with attempts reset. Each is published
-/// (and confirmed) before it is removed, so a crash in between replays it twice at worst, and
-/// the ledger makes the second one a no-op.
+/// Dead letters read per page while replaying.
+const REPLAY_PAGE: u32 = 100;
+
+/// Moves every chosen dead letter back to the main queue with attempts reset, reading them a
+/// page at a time (a filter's `limit`, when set, caps the total; otherwise there is no cap).
+/// Each is published (and confirmed) before it is removed, so a crash in between replays it
+/// twice at worst, and the ledger makes the second one a no-op. The report counts every one.
 pub async fn replay_dead_letters(
     store: &dyn Store,
     queue: &dyn EventQueue,
@@ -24,33 +28,69 @@ pub async fn replay_dead_letters(
     filter: &DeadLetterFilter,
 ) -> Result<ReplayReport, StoreError> {
     let mut report = ReplayReport::default();
-    for dead in store.list_dead_letters(filter).await? {
-        let mut envelope: Envelope = match serde_json::from_value(dead.envelope.clone()) {
-            Ok(envelope) => envelope,
-            Err(e) => {
-                report.failed.push(
-                    json!({"id": dead.id, "reason": format!("stored envelope unreadable: {e}")}),
-                );
-                continue;
-            }
+    let mut left = filter.limit.map(u64::from);
+    let mut page = DeadLetterFilter {
+        limit: Some(REPLAY_PAGE),
+        ..filter.clone()
+    };
+    loop {
+        if let Some(left) = left {
+            page.limit = Some(REPLAY_PAGE.min(u32::try_from(left).unwrap_or(u32::MAX)));
+        }
+        if page.limit == Some(0) {
+            break;
+        }
+        let dead_letters = store.list_dead_letters(&page).await?;
+        let Some(last) = dead_letters.last() else {
+            break;
         };
-        envelope.attempt = 0;
-        envelope.first_attempt_at = None;
-        envelope.last_error = None;
-        if let Err(e) = queue.publish(&envelope).await {
-            report
-                .failed
-                .push(json!({"id": dead.id, "reason": e.to_string()}));
-            continue;
+        // Keyset paging: one that failed stays dead and is not read again.
+        page.after = Some((last.dead_at, last.id));
+        let read = dead_letters.len() as u64;
+        for dead in dead_letters {
+            replay_one(store, queue, metrics, dead, &mut report).await?;
         }
-        store.remove_dead_letters(&[dead.id]).await?;
-        if let Some(m) = metrics {
-            m.replays_total.inc();
+        left = left.map(|left| left.saturating_sub(read));
+        if read < u64::from(REPLAY_PAGE) {
+            break;
         }
-        tracing::info!(event_id = %dead.event_id, tenant_id = %dead.tenant_id, "dead letter replayed");
-        report.replayed += 1;
     }
     Ok(report)
+}
+
+/// Publishes one dead letter's envelope afresh and removes it, or notes why it could not.
+async fn replay_one(
+    store: &dyn Store,
+    queue: &dyn EventQueue,
+    metrics: Option<&Metrics>,
+    dead: DeadLetter,
+    report: &mut ReplayReport,
+) -> Result<(), StoreError> {
+    let mut envelope: Envelope = match serde_json::from_value(dead.envelope.clone()) {
+        Ok(envelope) => envelope,
+        Err(e) => {
+            report
+                .failed
+                .push(json!({"id": dead.id, "reason": format!("stored envelope unreadable: {e}")}));
+            return Ok(());
+        }
+    };
+    envelope.attempt = 0;
+    envelope.first_attempt_at = None;
+    envelope.last_error = None;
+    if let Err(e) = queue.publish(&envelope).await {
+        report
+            .failed
+            .push(json!({"id": dead.id, "reason": e.to_string()}));
+        return Ok(());
+    }
+    store.remove_dead_letters(&[dead.id]).await?;
+    if let Some(m) = metrics {
+        m.replays_total.inc();
+    }
+    tracing::info!(event_id = %dead.event_id, tenant_id = %dead.tenant_id, "dead letter replayed");
+    report.replayed += 1;
+    Ok(())
 }
 
 /// A dead letter for listing: everything but the envelope.
@@ -66,6 +106,7 @@ pub fn dead_letter_summary(dead: &DeadLetter) -> Value {
         "first_attempt_at": dead.first_attempt_at,
         "last_attempt_at": dead.last_attempt_at,
         "dead_at": dead.dead_at,
+        "resolved_at": dead.resolved_at,
     })
 }
 

@@ -346,6 +346,7 @@ fn credentials_fields(api_url: &str, errors: &BTreeMap<String, String>, creating
             }
             label { "API-ключ / Access token "
                 input type="password" name="access_token" id="access_token" autocomplete="off" value="";
+                (field_error(errors, "comagic.access_token"))
             }
             p { "или / or" }
             label { "Логин / Login " input type="text" name="login" id="login" autocomplete="off" value=""; }
@@ -726,11 +727,15 @@ fn tenant_markup(data: &PageData<'_>) -> Markup {
                 (select_or_input("chat_employee_id", &data.lists.employees, s.chat_employee_id, employee_label, None))
                 (field_error(errors, "chat_employee_id")) }
             label { "Часовой пояс / Time zone "
-                input type="text" name="timezone" id="timezone" value=(s.timezone);
+                input type="text" name="timezone" id="timezone" placeholder="из кабинета / the account's" value=(s.timezone.as_deref().unwrap_or_default());
                 @if let Ok(account) = &data.lists.account {
                     @if let Some(zone) = &account.timezone { small { " (в кабинете / in the account: " (zone) ")" } }
                 }
                 (field_error(errors, "timezone")) }
+            label { "Часовой пояс Leadback / Leadback's time zone "
+                input type="text" name="leadback_timezone" id="leadback_timezone" value=(s.leadback_timezone);
+                small { " (для времени без смещения / for times without an offset)" }
+                (field_error(errors, "leadback_timezone")) }
             label { input type="checkbox" name="upload_sessions" id="upload_sessions" value="true" checked[s.upload_sessions];
                 " Создавать сессию из UTM / Upload sessions from visit data" (field_error(errors, "upload_sessions")) }
             (credentials_fields(&v.api_url, errors, false))
@@ -860,13 +865,16 @@ fn file_from_form(
         .text("api_url")
         .unwrap_or(&tenant.credentials.api_url)
         .to_owned();
-    let comagic = credentials_from_form(form, &api_url, errors).or_else(|| {
-        // A new URL alone keeps the stored secret (the store replaces credentials whole).
-        (api_url != tenant.credentials.api_url).then(|| ComagicCredentials {
-            api_url: api_url.clone(),
-            auth: tenant.credentials.auth.clone(),
-        })
-    });
+    let comagic = credentials_from_form(form, &api_url, errors);
+    if comagic.is_none() && api_url != tenant.credentials.api_url {
+        // The stored secret belongs to the stored URL: sending it to a new one would hand it
+        // to whoever runs that address.
+        add_field_error(
+            errors,
+            "comagic.access_token",
+            crate::tenant_file::SECRET_REQUIRED,
+        );
+    }
     let mut tag_ids = Vec::new();
     for text in form.all("tag_ids").map(str::trim).filter(|t| !t.is_empty()) {
         match text.parse::<i64>() {
@@ -888,8 +896,16 @@ fn file_from_form(
         default_source_id: parse_id(form, "default_source_id", errors),
         default_site_id: parse_id(form, "default_site_id", errors),
         chat_employee_id: parse_id(form, "chat_employee_id", errors),
+        // Empty: the account's zone, read from CoMagic when saving.
         timezone: form
             .text("timezone")
+            .map(str::trim)
+            .filter(|zone| !zone.is_empty())
+            .map(str::to_owned),
+        leadback_timezone: form
+            .text("leadback_timezone")
+            .map(str::trim)
+            .filter(|zone| !zone.is_empty())
             .unwrap_or(leadback_model::DEFAULT_TIMEZONE)
             .to_owned(),
         upload_sessions: form.checked("upload_sessions"),
@@ -921,10 +937,10 @@ async fn save_tenant(
     let submitted = FormValues {
         name: file.name.clone(),
         active: file.active,
-        api_url: file
-            .comagic
-            .as_ref()
-            .map_or_else(|| tenant.credentials.api_url.clone(), |c| c.api_url.clone()),
+        api_url: form
+            .text("api_url")
+            .unwrap_or(&tenant.credentials.api_url)
+            .to_owned(),
         settings: file.settings.clone(),
     };
     let outcome = if errors.is_empty() {

@@ -10,6 +10,8 @@ use leadback_model::{ComagicCredentials, TenantSettings};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::strict_fields::{struct_fields, unknown_field_message};
+
 /// One tenant's settings as submitted.
 #[derive(Debug, Clone, Deserialize)]
 pub struct TenantFile {
@@ -23,6 +25,39 @@ pub struct TenantFile {
     pub comagic: Option<ComagicCredentials>,
     #[serde(flatten)]
     pub settings: TenantSettings,
+}
+
+/// Which field a failed deserialization is about: each field is read on its own, and the
+/// first that fails names the error.
+fn field_of_type_error(object: &Value, whole: serde_json::Error) -> TenantFileError {
+    let mut fields = BTreeMap::new();
+    if let Value::Object(map) = object {
+        for (key, value) in map {
+            let alone = match key.as_str() {
+                "name" => serde_json::from_value::<String>(value.clone()).err(),
+                "active" => serde_json::from_value::<bool>(value.clone()).err(),
+                "comagic" => serde_json::from_value::<ComagicCredentials>(value.clone())
+                    .err()
+                    .map(|_| {
+                        serde::de::Error::custom(
+                            "expected {api_url, access_token} or {api_url, login, password}",
+                        )
+                    }),
+                _ => serde_json::from_value::<TenantSettings>(json!({ key: value })).err(),
+            };
+            if let Some(e) = alone {
+                fields.insert(key.clone(), e.to_string());
+            }
+        }
+        if !map.contains_key("name") {
+            fields.insert("name".into(), "required".into());
+        }
+    }
+    if fields.is_empty() {
+        TenantFileError::Syntax(whole.to_string())
+    } else {
+        TenantFileError::Fields(fields)
+    }
 }
 
 fn active_by_default() -> bool {
@@ -48,13 +83,59 @@ fn format_fields(fields: &BTreeMap<String, String>) -> String {
         .join("; ")
 }
 
+/// The file's own fields besides the flattened [`TenantSettings`].
+const OWN_FIELDS: [&str; 3] = ["name", "active", "comagic"];
+/// What `tenants show` and the admin API print besides the settings: accepted back and ignored,
+/// so a shown tenant can be edited and submitted as it is.
+const SHOWN_FIELDS: [&str; 3] = ["id", "created_at", "updated_at"];
+/// The keys of `comagic`; `auth` is the kind of credential as shown, never a secret.
+const COMAGIC_FIELDS: [&str; 5] = ["api_url", "access_token", "login", "password", "auth"];
+const COMAGIC_SECRETS: [&str; 3] = ["access_token", "login", "password"];
+
 impl TenantFile {
     pub fn parse(text: &str) -> Result<Self, TenantFileError> {
-        serde_json::from_str(text).map_err(|e| TenantFileError::Syntax(e.to_string()))
+        let value =
+            serde_json::from_str(text).map_err(|e| TenantFileError::Syntax(e.to_string()))?;
+        Self::from_value(value)
     }
 
+    /// Strict: an unknown field is refused with its name and the nearest known one, a value of
+    /// the wrong type names its field, and a `comagic` without a secret (as `tenants show`
+    /// prints it) means "keep the stored credentials".
     pub fn from_value(value: Value) -> Result<Self, TenantFileError> {
-        serde_json::from_value(value).map_err(|e| TenantFileError::Syntax(e.to_string()))
+        let Value::Object(mut object) = value else {
+            return Err(TenantFileError::Syntax(
+                "expected a JSON object of tenant settings".into(),
+            ));
+        };
+        for shown in SHOWN_FIELDS {
+            object.remove(shown);
+        }
+        let mut fields = BTreeMap::new();
+        let settings_fields = struct_fields::<TenantSettings>();
+        let known = || OWN_FIELDS.iter().chain(settings_fields).copied();
+        for key in object.keys() {
+            if !known().any(|name| name == key) {
+                fields.insert(key.clone(), unknown_field_message(key, known()));
+            }
+        }
+        if let Some(Value::Object(comagic)) = object.get_mut("comagic") {
+            for key in comagic.keys() {
+                if !COMAGIC_FIELDS.contains(&key.as_str()) {
+                    let message = unknown_field_message(key, COMAGIC_FIELDS);
+                    fields.insert(format!("comagic.{key}"), message);
+                }
+            }
+            comagic.remove("auth");
+            if !COMAGIC_SECRETS.iter().any(|k| comagic.contains_key(*k)) {
+                object.remove("comagic");
+            }
+        }
+        if !fields.is_empty() {
+            return Err(TenantFileError::Fields(fields));
+        }
+        let object = Value::Object(object);
+        serde_json::from_value(object.clone()).map_err(|e| field_of_type_error(&object, e))
     }
 
     /// Every problem that can be seen without asking CoMagic, per field: the name, presence of
@@ -152,6 +233,10 @@ pub fn webhook_url(public_url: &str, token: &str) -> String {
     )
 }
 
+/// What a new API URL, or credentials without a secret, are missing.
+pub(crate) const SECRET_REQUIRED: &str =
+    "required: access_token, or login and password (a new api_url needs the secret again)";
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -189,6 +274,55 @@ mod tests {
         assert_eq!(fields.len(), 1, "{fields:?}");
         assert!(fields.contains_key("comagic.api_url"));
         assert!(file.active, "active defaults to true");
+    }
+
+    fn refused_fields(text: &str) -> BTreeMap<String, String> {
+        match TenantFile::parse(text) {
+            Err(TenantFileError::Fields(fields)) => fields,
+            other => panic!("expected field errors, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn unknown_fields_are_refused_with_the_nearest_name() {
+        let fields = refused_fields(
+            r#"{"name":"a","upload_session":true,"set_tag":true,
+                "comagic":{"api_url":"https://x.example","acces_token":"t"}}"#,
+        );
+        assert!(
+            fields["upload_session"].contains("`upload_sessions`"),
+            "{fields:?}"
+        );
+        assert!(fields["set_tag"].contains("`set_tags`"), "{fields:?}");
+        assert!(
+            fields["comagic.acces_token"].contains("`access_token`"),
+            "{fields:?}"
+        );
+    }
+
+    #[test]
+    fn type_errors_name_their_field() {
+        let fields = refused_fields(r#"{"name":"a","default_campaign_id":"101","active":1}"#);
+        assert!(
+            fields["default_campaign_id"].contains("expected i64"),
+            "{fields:?}"
+        );
+        assert!(fields.contains_key("active"), "{fields:?}");
+        assert_eq!(fields.len(), 2, "{fields:?}");
+        let fields = refused_fields(r#"{"comagic":{"api_url":"https://x.example","login":"l"}}"#);
+        assert!(fields["comagic"].contains("password"), "{fields:?}");
+        assert_eq!(fields["name"], "required");
+    }
+
+    #[test]
+    fn shown_tenant_is_accepted_back_keeping_credentials() {
+        let shown = r#"{"id":"8c4b0f7e-2f4e-4d5e-9a43-0c4f5b9f3a11","name":"a","active":true,
+            "comagic":{"api_url":"https://x.example","auth":"access_token"},
+            "created_at":"2026-11-20T00:00:00Z","updated_at":"2026-11-20T00:00:00Z",
+            "default_campaign_id":101,"chat_employee_id":501}"#;
+        let file = TenantFile::parse(shown).expect("shown output is accepted");
+        assert!(file.comagic.is_none(), "no secret given: credentials kept");
+        assert!(file.field_errors(false).is_empty());
     }
 
     #[test]

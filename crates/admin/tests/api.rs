@@ -694,3 +694,45 @@ async fn openapi_lists_every_route_the_router_serves() {
     let on_disk: Value = serde_json::from_str(include_str!("../../../docs/openapi.json")).unwrap();
     assert_eq!(on_disk, doc);
 }
+
+/// `{"all": true}` replays every dead letter, however many (no page-sized cap), and reports
+/// the true count.
+#[tokio::test]
+async fn replay_all_has_no_silent_cap() {
+    let rig = Rig::start().await;
+    let (id, _) = rig.create(rig.settings()).await;
+    let tenant: Uuid = id.parse().unwrap();
+    for i in 0..152 {
+        dead_letter(&rig, tenant, &format!("evt-{i}"), "exhausted").await;
+    }
+    let all = rig
+        .api(
+            Method::POST,
+            "/admin/v1/dead-letters/replay",
+            Some(json!({"all": true})),
+        )
+        .await;
+    assert_eq!(all.status, StatusCode::OK, "{}", all.body);
+    assert_eq!(all.json(), json!({"replayed": 152, "failed": []}));
+    assert_eq!(rig.metrics.replays_total.get(), 152);
+    assert_eq!(rig.store.dead_letter_count().await.unwrap(), 0);
+    let depths = rig.queue.depths().await.unwrap();
+    let main = depths.iter().find(|d| d.queue == "main").unwrap();
+    assert_eq!(main.messages, 152);
+}
+
+/// The same event dead-lettered twice is one row; `?resolved=true` shows resolved ones too.
+#[tokio::test]
+async fn one_dead_letter_per_event() {
+    let rig = Rig::start().await;
+    let (id, _) = rig.create(rig.settings()).await;
+    let tenant: Uuid = id.parse().unwrap();
+    let first = dead_letter(&rig, tenant, "evt-twice", "exhausted").await;
+    let second = dead_letter(&rig, tenant, "evt-twice", "exhausted").await;
+    assert_eq!(first, second);
+    let listed = rig.api(Method::GET, "/admin/v1/dead-letters", None).await;
+    let listed = listed.json();
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    assert_eq!(listed[0]["attempts"], 18);
+    assert!(listed[0]["resolved_at"].is_null());
+}

@@ -5,34 +5,62 @@
 //! `upload.chats`, `upload.sessions`, `set.tag_communications`, `set.communications_tags`,
 //! `get.campaigns|sites|sources|tags|employees|account`, `delete.offline_messages|chats`) with the
 //! documented validation, error codes and mnemonics, per-account point limits, components, and
-//! login tokens that expire. Accounts come from [`AccountSeed`]s ([`AccountSeed::demo`] built in).
+//! login tokens that expire. Accounts come from [`AccountSeed`]s ([`AccountSeed::demo`] and two
+//! accounts of the same shape east and west of Moscow built in).
 //! Tests inspect what arrived (`records`, `calls`) and inject faults ([`Fault`]).
 //!
-//! Assumptions where the documentation is silent or contradicts itself:
-//! - A batch is all-or-nothing: if any item is invalid the whole call fails with that item's error,
-//!   its position in `error.data.params.index` (and `message_index` for a chat message), and nothing
-//!   is stored.
+//! It is strict by default: where the reference pages (shared/docs/comagic-reference/) can be
+//! read two ways, the stricter reading is emulated. docs/comagic-contract.md lists every rule with
+//! the sentence it comes from, where it is enforced and the test that breaks it.
+//!
+//! Strict readings and assumptions where the documentation is silent or contradicts itself:
+//! - A batch is all-or-nothing: if any item is invalid the whole call fails with that item's error
+//!   and nothing is stored. The error names the field (`data.field`) but not the item's position:
+//!   general.txt documents no position, and `data.params` only as the substitutions of a message
+//!   template (sent for `limit_exceeded` and `method_component_disabled` alone).
+//!   [`EmulatorConfig::report_item_index`] adds `data.params.index` (and `message_index` for a chat
+//!   message) and the emulator's other diagnostics, for tests of the old behaviour.
 //! - A repeated `ext_id` of an offline message or chat in the same account (stored earlier or
-//!   repeated within the batch) fails with -32602 `duplicate_entity`, `data.field = "ext_id"`,
-//!   `data.params.id` = the existing record's id when it is stored. A repeated session `ext_id`
-//!   is not an error: the docs say duplicate sessions are dropped, so the first `session_id` is
-//!   returned again.
+//!   repeated within the batch) fails with -32602 `duplicate_entity`, `data.field = "ext_id"`
+//!   (general.txt's create/update table; with `report_item_index`, `data.params.id` is the stored
+//!   record's id). general.txt's verb table says `upload` updates on later requests:
+//!   [`RepeatedExtId::Update`] emulates that reading (same id, record replaced). Either way
+//!   [`RunningEmulator::ext_id_upload_counts`] counts every upload of an ext_id. A repeated
+//!   session `ext_id` is not an error: the docs say duplicate sessions are dropped, so the first
+//!   `session_id` is returned again.
 //! - Error `data.field` names the item's own field (`phone`, `ext_id`, `messages.employee_id`),
 //!   without the list name; `data.value` carries the offending JSON value as received.
-//! - `upload.offline_messages.date_time` and chat `messages[].date_time` are required (the pages
-//!   also say "the call time is used if absent"); dates are compared with "now" in the account's
-//!   time zone without tolerance.
-//! - Chats need one of `visitor_session_id` / `campaign_id` / `site_id` (page header) but not phone
-//!   or email (page table).
+//! - `upload.offline_messages.date_time` and chat `messages[].date_time` are required (the table
+//!   says "да"; the text also says "the call time is used if absent"). Every date is compared with
+//!   "now" on the account's own wall clock (its `timezone`), without tolerance.
+//! - "Later than the session" and "later than start_date_time" are strict: an equal time is
+//!   refused with `invalid_date_time` naming the item's own time (`date_time`,
+//!   `start_date_time` or `messages.date_time`).
+//! - Chats need one of `visitor_session_id` / `campaign_id` / `site_id` and one of `phone` /
+//!   `email` (the page's header lists both as required; its table marks each optional alone), and
+//!   a non-empty `messages` list.
+//! - A `campaign_id` (other than -1) with the `site_id` of another site, or a session of another
+//!   site or campaign, is `invalid_parameters_combination` ("данные должны быть консистентные").
 //! - Unknown ids (campaign, site, source, session, employee, tag, communication) are
 //!   `entity_not_found`; an inactive campaign is `campaign_is_inactive`; a session older than 180
 //!   days is `invalid_parameter_value` on `visitor_session_id`.
+//! - A `login.user` session key past its hour is `access_token_invalid`: general.txt keeps
+//!   `access_token_expired` for permanent keys ("Применяется только к постоянному токену"), which
+//!   a seed can list as expired (or blocked: `access_token_blocked`).
+//! - `user_fields` may name only the seed's `offline_message_user_fields`; an `upload.sessions`
+//!   call over 512 KB is `data_limit_exceeded`; a `visitor_id` seen on another site is
+//!   `invalid_parameters_combination`.
+//! - `get.*` filter and sort only on the fields a method's page marks "да" in its "Фильтрация" /
+//!   "Сортировка" column (`filter_prohibited` / `sort_prohibited`); a field the method does not
+//!   have is `unexpected_parameters`.
 //! - A missing `id` is -32099 `notifications_not_supported`; unknown envelope members and a missing
 //!   `params` are -32600 `invalid_request`.
 //! - `login.user` is neither limited nor charged; every other successful call costs 1 point.
 //!   A minute window opens with the first call after the previous one closed; the day window is
 //!   the account's calendar day.
 
+mod demo_seeds;
+mod ext_ids;
 mod fault;
 mod methods;
 mod params;
@@ -42,6 +70,7 @@ mod seed;
 mod server;
 mod state;
 
+use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
@@ -49,6 +78,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+pub use ext_ids::RepeatedExtId;
 pub use fault::Fault;
 pub use records::{CallLogEntry, RecordKind, StoredRecord};
 pub use seed::{
@@ -84,18 +114,33 @@ pub enum EmulatorError {
 pub struct EmulatorConfig {
     /// Where to listen (default `127.0.0.1:0`, a free port).
     pub bind: SocketAddr,
-    /// The accounts (default: [`AccountSeed::demo`]).
+    /// The accounts (default: [`AccountSeed::demo`], [`AccountSeed::demo_yekaterinburg`] and
+    /// [`AccountSeed::demo_kaliningrad`]: three time zones).
     pub accounts: Vec<AccountSeed>,
     /// Lifetime of tokens issued by `login.user` (default 3600 s, as documented).
     pub login_token_ttl: Duration,
+    /// Put a refused item's position in `error.data.params.index` (and a chat message's in
+    /// `message_index`), with the emulator's other diagnostics in `params` (`id` of the stored
+    /// duplicate, `one_of`, `session_start`, …): the old behaviour. general.txt documents only
+    /// `field`, and `params` as the substitutions of a message template, so by default (`false`)
+    /// `params` is sent only for `limit_exceeded` and `method_component_disabled`.
+    pub report_item_index: bool,
+    /// What a repeated offline-message or chat `ext_id` does (default: refused).
+    pub repeated_ext_id: RepeatedExtId,
 }
 
 impl Default for EmulatorConfig {
     fn default() -> Self {
         Self {
             bind: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
-            accounts: vec![AccountSeed::demo()],
+            accounts: vec![
+                AccountSeed::demo(),
+                AccountSeed::demo_yekaterinburg(),
+                AccountSeed::demo_kaliningrad(),
+            ],
             login_token_ttl: Duration::from_secs(3600),
+            report_item_index: false,
+            repeated_ext_id: RepeatedExtId::Refuse,
         }
     }
 }
@@ -171,6 +216,18 @@ impl RunningEmulator {
     /// [`RunningEmulator::records`] would copy every record while holding the emulator's lock.
     pub fn record_count(&self) -> usize {
         self.state.record_count()
+    }
+
+    /// How many times each offline-message or chat `ext_id` was uploaded (stored, updated, or
+    /// refused as a repeat), summed over accounts.
+    pub fn ext_id_upload_counts(&self) -> BTreeMap<String, u32> {
+        self.state.ext_id_upload_counts()
+    }
+
+    /// Uploads beyond the first of each ext_id (per account and kind): 0 when every event was
+    /// sent once.
+    pub fn reuploads(&self) -> u64 {
+        self.state.reuploads()
     }
 
     /// Calls received so far.

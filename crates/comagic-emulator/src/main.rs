@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use comagic_emulator::{AccountSeed, Emulator, EmulatorConfig};
+use comagic_emulator::{AccountSeed, Emulator, EmulatorConfig, RepeatedExtId};
 
 /// A local CoMagic/UIS Data API v2.0 emulator.
 #[derive(Debug, Parser)]
@@ -20,12 +20,23 @@ struct Args {
     )]
     listen: SocketAddr,
     /// JSON seed file: one account object or an array of accounts (default: the built-in demo
-    /// account, token `demo-token`, login `demo` / `demo-password`).
+    /// accounts: `demo` in Europe/Moscow, token `demo-token`, login `demo`; `demo-ekb` in
+    /// Asia/Yekaterinburg, token `demo-token-ekb`; `demo-kgd` in Europe/Kaliningrad, token
+    /// `demo-token-kgd`; password `demo-password`).
     #[arg(long)]
     seed: Option<PathBuf>,
     /// Lifetime of `login.user` tokens, in seconds.
     #[arg(long, default_value_t = 3600)]
     login_token_ttl: u64,
+    /// Put a refused item's position in `error.data.params.index` (and a chat message's in
+    /// `message_index`), with the emulator's other diagnostics in `params`. Off by default:
+    /// CoMagic documents only `data.field`, and `params` only for templated messages.
+    #[arg(long)]
+    item_index: bool,
+    /// What an offline message or chat with an ext_id the account already has does: `refuse`
+    /// answers `duplicate_entity`; `update` replaces the stored record and answers its id.
+    #[arg(long, value_enum, default_value_t = RepeatedExtId::Refuse)]
+    repeated_ext_id: RepeatedExtId,
 }
 
 #[tokio::main]
@@ -41,20 +52,22 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let accounts = match &args.seed {
         Some(path) => AccountSeed::load_file(path).context("loading the seed")?,
-        None => vec![AccountSeed::demo()],
+        None => EmulatorConfig::default().accounts,
     };
     let names: Vec<String> = accounts.iter().map(|a| a.name.clone()).collect();
     let emulator = Emulator::start(EmulatorConfig {
         bind: args.listen,
         accounts,
         login_token_ttl: Duration::from_secs(args.login_token_ttl),
+        report_item_index: args.item_index,
+        repeated_ext_id: args.repeated_ext_id,
     })
     .await
     .context("starting the emulator")?;
     println!("{}", emulator.api_url());
     println!("accounts: {}", names.join(", "));
     println!(
-        "inspect: {0}/_emulator/records {0}/_emulator/calls",
+        "inspect: {0}/_emulator/records {0}/_emulator/calls {0}/_emulator/uploads",
         emulator.base_url()
     );
     tokio::signal::ctrl_c()

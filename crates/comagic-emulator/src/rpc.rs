@@ -222,6 +222,14 @@ impl RpcError {
         )
     }
 
+    pub fn access_token_blocked() -> Self {
+        Self::new(
+            -32001,
+            "access_token_blocked",
+            "Access token has been blocked",
+        )
+    }
+
     pub fn auth_error() -> Self {
         Self::new(-32001, "auth_error", "Login or password is wrong")
     }

@@ -21,6 +21,12 @@ pub struct AccountSeed {
     /// Permanent API keys ("ключ") accepted as `access_token`.
     #[serde(default)]
     pub access_tokens: Vec<SecretString>,
+    /// Keys of the account whose lifetime is over: refused with `access_token_expired`.
+    #[serde(default)]
+    pub expired_access_tokens: Vec<SecretString>,
+    /// Keys of the account that were blocked: refused with `access_token_blocked`.
+    #[serde(default)]
+    pub blocked_access_tokens: Vec<SecretString>,
     /// Login for `login.user` (no login → `login.user` always answers `auth_error` for this account).
     #[serde(default)]
     pub login: Option<String>,
@@ -40,6 +46,10 @@ pub struct AccountSeed {
     pub tags: Vec<TagSeed>,
     #[serde(default)]
     pub employees: Vec<EmployeeSeed>,
+    /// `ext_id`s of the offline-message user fields the account has (as if created with
+    /// `create.offline_message_user_field`); `user_fields` may name only these.
+    #[serde(default)]
+    pub offline_message_user_fields: Vec<String>,
     /// Visitor session ids that already exist (as if created by CoMagic's site script).
     #[serde(default)]
     pub session_ids: Vec<u64>,
@@ -51,7 +61,7 @@ pub struct AccountSeed {
     pub disabled_components: Vec<Component>,
 }
 
-fn default_timezone() -> String {
+pub(crate) fn default_timezone() -> String {
     "Europe/Moscow".to_owned()
 }
 
@@ -188,109 +198,6 @@ impl Component {
 }
 
 impl AccountSeed {
-    /// The built-in demo account (token `demo-token`, login `demo` / `demo-password`).
-    pub fn demo() -> Self {
-        Self {
-            name: "demo".to_owned(),
-            app_id: 90001,
-            access_tokens: vec![SecretString::from("demo-token")],
-            login: Some("demo".to_owned()),
-            password: Some(SecretString::from("demo-password")),
-            timezone: default_timezone(),
-            campaigns: vec![
-                CampaignSeed {
-                    id: -1,
-                    name: "Посетители без рекламной кампании".to_owned(),
-                    site_id: None,
-                    status: CampaignStatus::Active,
-                    kind: "system".to_owned(),
-                    creation_time: Some("2020-01-01 00:00:00".to_owned()),
-                },
-                CampaignSeed {
-                    id: 101,
-                    name: "Яндекс.Директ — цветы".to_owned(),
-                    site_id: Some(202),
-                    status: CampaignStatus::Active,
-                    kind: "basic".to_owned(),
-                    creation_time: Some("2023-03-01 10:00:00".to_owned()),
-                },
-                CampaignSeed {
-                    id: 102,
-                    name: "Магазин — SEO".to_owned(),
-                    site_id: Some(201),
-                    status: CampaignStatus::Active,
-                    kind: "basic".to_owned(),
-                    creation_time: Some("2023-04-15 12:30:00".to_owned()),
-                },
-                CampaignSeed {
-                    id: 103,
-                    name: "Архивная кампания".to_owned(),
-                    site_id: Some(201),
-                    status: CampaignStatus::Inactive,
-                    kind: "basic".to_owned(),
-                    creation_time: Some("2021-06-01 09:00:00".to_owned()),
-                },
-            ],
-            sites: vec![
-                SiteSeed {
-                    id: 201,
-                    domain_name: "shop.example.ru".to_owned(),
-                    name: Some("Магазин".to_owned()),
-                },
-                SiteSeed {
-                    id: 202,
-                    domain_name: "flowers.example.com".to_owned(),
-                    name: Some("Цветы".to_owned()),
-                },
-            ],
-            sources: vec![
-                SourceSeed {
-                    id: 301,
-                    name: "Leadback".to_owned(),
-                    state: "active".to_owned(),
-                    channel_name: Some("Другое".to_owned()),
-                },
-                SourceSeed {
-                    id: 302,
-                    name: "Яндекс.Директ".to_owned(),
-                    state: "active".to_owned(),
-                    channel_name: Some("Контекстная реклама".to_owned()),
-                },
-            ],
-            tags: vec![
-                TagSeed {
-                    id: 401,
-                    name: "Leadback".to_owned(),
-                    is_system: false,
-                },
-                TagSeed {
-                    id: 402,
-                    name: "Чат".to_owned(),
-                    is_system: false,
-                },
-            ],
-            employees: vec![
-                EmployeeSeed {
-                    id: 501,
-                    first_name: "Анна".to_owned(),
-                    last_name: Some("Смирнова".to_owned()),
-                    login: Some("anna".to_owned()),
-                    email: Some("anna@example.ru".to_owned()),
-                },
-                EmployeeSeed {
-                    id: 502,
-                    first_name: "Иван".to_owned(),
-                    last_name: Some("Петров".to_owned()),
-                    login: Some("ivan".to_owned()),
-                    email: None,
-                },
-            ],
-            session_ids: vec![4812337719, 4812337720],
-            limits: LimitsSeed::default(),
-            disabled_components: Vec::new(),
-        }
-    }
-
     /// Parse seed JSON: one account object or an array of accounts.
     pub fn parse_many(json: &str) -> Result<Vec<Self>, EmulatorError> {
         let value: serde_json::Value =

@@ -38,6 +38,7 @@ pub fn router(state: EmulatorState) -> Router {
         .route("/", post(rpc))
         .route("/_emulator/records", get(records))
         .route("/_emulator/calls", get(calls))
+        .route("/_emulator/uploads", get(uploads))
         .route("/_emulator/faults", post(faults))
         .route("/_emulator/reset", post(reset))
         .route("/_emulator/limits", post(limits))
@@ -115,6 +116,11 @@ async fn records(State(state): State<EmulatorState>) -> Response {
 
 async fn calls(State(state): State<EmulatorState>) -> Response {
     Json(state.calls()).into_response()
+}
+
+/// `{"ext_id_upload_counts": {ext_id: n}, "reuploads": n}`.
+async fn uploads(State(state): State<EmulatorState>) -> Response {
+    Json(state.uploads_json()).into_response()
 }
 
 #[derive(Deserialize)]

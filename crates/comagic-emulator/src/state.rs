@@ -2,7 +2,7 @@
 //! tokens, stored records, the call log and the fault queue. One mutex guards it all; no lock is
 //! held across an `.await`.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -11,6 +11,7 @@ use chrono_tz::Tz;
 use secrecy::ExposeSecret;
 use serde_json::{json, Value};
 
+use crate::ext_ids::{RepeatedExtId, UploadCounter};
 use crate::fault::Fault;
 use crate::records::{CallLogEntry, RecordKind, StoredRecord};
 use crate::seed::AccountSeed;
@@ -119,6 +120,9 @@ pub(crate) struct Account {
     pub sessions: HashMap<u64, SessionInfo>,
     /// Uploaded sessions by ext_id (the API drops duplicate sessions: we answer with the first id).
     pub session_ext_ids: HashMap<String, u64>,
+    /// The site of each `visitor_id` uploaded sessions carried ("Может быть только с того же
+    /// site_id").
+    pub visitor_sites: HashMap<i64, i64>,
     /// ext_ids in use by offline messages and chats.
     pub ext_ids: HashMap<(RecordKind, String), u64>,
     pub limits: Limits,
@@ -142,6 +146,7 @@ impl Account {
                 .map(|&id| (id, SessionInfo::default()))
                 .collect(),
             session_ext_ids: HashMap::new(),
+            visitor_sites: HashMap::new(),
             ext_ids: HashMap::new(),
             limits: Limits::new(seed.limits.minute, seed.limits.day),
         })
@@ -153,6 +158,16 @@ impl Account {
     }
 }
 
+/// What a permanent key of a seed can still do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum KeyState {
+    Valid,
+    /// Answered with `access_token_expired`.
+    Expired,
+    /// Answered with `access_token_blocked`.
+    Blocked,
+}
+
 #[derive(Debug, Clone)]
 pub(crate) struct LoginToken {
     pub account: usize,
@@ -162,13 +177,15 @@ pub(crate) struct LoginToken {
 #[derive(Debug)]
 pub(crate) struct Inner {
     pub accounts: Vec<Account>,
-    pub static_tokens: HashMap<String, usize>,
+    /// Permanent keys: the account and whether the key still works.
+    pub static_tokens: HashMap<String, (usize, KeyState)>,
     pub login_tokens: HashMap<String, LoginToken>,
     pub records: Vec<StoredRecord>,
     pub calls: Vec<CallLogEntry>,
     pub faults: VecDeque<Fault>,
     pub next_record_id: u64,
     pub next_session_id: u64,
+    pub uploads: UploadCounter,
 }
 
 impl Inner {
@@ -177,9 +194,17 @@ impl Inner {
         let mut static_tokens = HashMap::new();
         for (index, seed) in seeds.iter().enumerate() {
             accounts.push(Account::from_seed(seed)?);
-            for token in &seed.access_tokens {
+            let keys = [
+                (&seed.access_tokens, KeyState::Valid),
+                (&seed.expired_access_tokens, KeyState::Expired),
+                (&seed.blocked_access_tokens, KeyState::Blocked),
+            ];
+            for (token, state) in keys
+                .into_iter()
+                .flat_map(|(tokens, state)| tokens.iter().map(move |t| (t, state)))
+            {
                 if static_tokens
-                    .insert(token.expose_secret().to_owned(), index)
+                    .insert(token.expose_secret().to_owned(), (index, state))
                     .is_some()
                 {
                     return Err(EmulatorError::DuplicateToken {
@@ -197,7 +222,46 @@ impl Inner {
             faults: VecDeque::new(),
             next_record_id: FIRST_RECORD_ID,
             next_session_id: FIRST_SESSION_ID,
+            uploads: UploadCounter::default(),
         })
+    }
+
+    /// Count one upload of an offline message's or chat's ext_id (stored, updated or refused as a
+    /// repeat).
+    pub fn count_upload(&mut self, account: usize, kind: RecordKind, ext_id: &str) {
+        let name = &self.accounts[account].seed.name;
+        self.uploads.record(name, kind, ext_id);
+    }
+
+    /// Store an uploaded offline message or chat and count its ext_id. When the ext_id is already
+    /// stored (which validation lets through only in [`RepeatedExtId::Update`] mode) the stored
+    /// record is replaced instead, keeping its id and tags. Returns the record's id.
+    pub fn upsert(
+        &mut self,
+        account: usize,
+        kind: RecordKind,
+        item: &Value,
+        now: DateTime<Utc>,
+    ) -> u64 {
+        let Some(ext_id) = item.get("ext_id").and_then(Value::as_str) else {
+            return self.store(account, kind, item, now);
+        };
+        self.count_upload(account, kind, ext_id);
+        let acc = &self.accounts[account];
+        if let Some(&id) = acc.ext_ids.get(&(kind, ext_id.to_owned())) {
+            let name = &acc.seed.name;
+            let stored = self
+                .records
+                .iter_mut()
+                .rev()
+                .find(|r| r.kind == kind && r.id == id && &r.account == name);
+            if let Some(record) = stored {
+                record.payload = item.clone();
+                record.received_at = now;
+                return id;
+            }
+        }
+        self.store(account, kind, item, now)
     }
 
     /// Store an uploaded item and return its new id.
@@ -246,14 +310,22 @@ impl Inner {
 pub struct EmulatorState {
     pub(crate) inner: Arc<Mutex<Inner>>,
     seeds: Arc<Vec<AccountSeed>>,
-    pub(crate) login_token_ttl: Duration,
+    pub(crate) modes: Modes,
+}
+
+/// The configured behaviours that are not part of the seeded data.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Modes {
+    pub login_token_ttl: Duration,
+    pub report_item_index: bool,
+    pub repeated_ext_id: RepeatedExtId,
 }
 
 impl std::fmt::Debug for EmulatorState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EmulatorState")
             .field("accounts", &self.seeds.len())
-            .field("login_token_ttl", &self.login_token_ttl)
+            .field("modes", &self.modes)
             .finish_non_exhaustive()
     }
 }
@@ -265,7 +337,11 @@ impl EmulatorState {
         Ok(Self {
             inner: Arc::new(Mutex::new(inner)),
             seeds: Arc::new(config.accounts.clone()),
-            login_token_ttl: config.login_token_ttl,
+            modes: Modes {
+                login_token_ttl: config.login_token_ttl,
+                report_item_index: config.report_item_index,
+                repeated_ext_id: config.repeated_ext_id,
+            },
         })
     }
 
@@ -288,6 +364,21 @@ impl EmulatorState {
             .count()
     }
 
+    /// How many times each offline-message or chat ext_id was uploaded, summed over accounts.
+    pub fn ext_id_upload_counts(&self) -> BTreeMap<String, u32> {
+        self.lock().uploads.by_ext_id()
+    }
+
+    /// Uploads beyond the first of each ext_id (per account and kind).
+    pub fn reuploads(&self) -> u64 {
+        self.lock().uploads.reuploads()
+    }
+
+    /// The upload counter as `GET /_emulator/uploads` shows it.
+    pub fn uploads_json(&self) -> Value {
+        self.lock().uploads.to_json()
+    }
+
     /// Every call so far, in arrival order.
     pub fn calls(&self) -> Vec<CallLogEntry> {
         self.lock().calls.clone()
@@ -308,7 +399,7 @@ impl EmulatorState {
         let account = inner
             .static_tokens
             .get(access_token)
-            .copied()
+            .map(|(account, _)| *account)
             .or_else(|| inner.login_tokens.get(access_token).map(|t| t.account));
         match account {
             Some(index) => {

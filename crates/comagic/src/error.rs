@@ -8,6 +8,22 @@ use serde_json::Value;
 /// The wait for a `limit_exceeded` that carries no reset time.
 pub const DEFAULT_RATE_LIMIT_WAIT: Duration = Duration::from_secs(60);
 
+/// The longest wait taken from CoMagic (`Retry-After`, `*_reset`): a day. A larger or absurd
+/// value (a misbehaving server, `u64::MAX`) must not overflow `Instant + Duration` or park a
+/// tenant for ever.
+pub const MAX_WAIT: Duration = Duration::from_secs(24 * 3600);
+
+/// A wait of `seconds` named by CoMagic (`Retry-After`), capped at [`MAX_WAIT`].
+pub fn capped_wait(seconds: u64) -> Duration {
+    Duration::from_secs(seconds.min(MAX_WAIT.as_secs()))
+}
+
+/// The wait until a `*_reset` of `seconds`: at least 1 s (waiting 0 s would spin, and CoMagic's
+/// clock and ours differ by a little anyway), at most [`MAX_WAIT`]; negative counts as 1 s.
+pub fn reset_wait(seconds: i64) -> Duration {
+    capped_wait(u64::try_from(seconds).unwrap_or(0).max(1))
+}
+
 /// What the caller should do about a failed call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorClass {
@@ -197,9 +213,11 @@ impl ComagicError {
 fn classify_http_status(status: u16, retry_after: Option<Duration>) -> ErrorClass {
     match status {
         429 => ErrorClass::RateLimited {
-            retry_after: retry_after.unwrap_or(DEFAULT_RATE_LIMIT_WAIT),
+            retry_after: retry_after.map_or(DEFAULT_RATE_LIMIT_WAIT, |d| d.min(MAX_WAIT)),
         },
-        408 | 500..=599 => ErrorClass::Retryable { retry_after },
+        408 | 500..=599 => ErrorClass::Retryable {
+            retry_after: retry_after.map(|d| d.min(MAX_WAIT)),
+        },
         // A 4xx without a JSON-RPC body means the URL or a proxy in front is wrong, which
         // affects every event of the tenant alike.
         _ => ErrorClass::TenantPermanent,
@@ -253,6 +271,8 @@ pub(crate) fn classify_rpc(
                 );
             if about_session {
                 ErrorClass::SessionRejected
+            } else if about_tenant_settings(mnemonic, field) {
+                ErrorClass::TenantPermanent
             } else {
                 ErrorClass::EventPermanent
             }
@@ -274,11 +294,7 @@ fn rate_limit_wait(limits: Option<&Limits>) -> Duration {
     } else {
         limits.minute_reset
     };
-    match reset {
-        // Waiting 0 s would spin; CoMagic's clock and ours differ by a little anyway.
-        Some(seconds) => Duration::from_secs(seconds.max(1).unsigned_abs()),
-        None => DEFAULT_RATE_LIMIT_WAIT,
-    }
+    reset.map_or(DEFAULT_RATE_LIMIT_WAIT, reset_wait)
 }
 
 /// `duplicate_entity` is about our record when its field is an `ext_id` or its value is one of
@@ -310,6 +326,24 @@ fn duplicate_of_our_ext_id(
 }
 
 /// `offline_messages.0.visitor_session_id` / `chats[2].visitor_session_id` → `visitor_session_id`.
+/// A refusal that names what the tenant's settings chose (the default campaign, site, source,
+/// chat employee or a tag), not what the event carried: fixing the settings and replaying cures
+/// it (`campaign_is_inactive`, `entity_not_found` on one of those ids).
+fn about_tenant_settings(mnemonic: Option<&str>, field: Option<&str>) -> bool {
+    const SETTINGS_IDS: [&str; 5] = [
+        "campaign_id",
+        "site_id",
+        "source_id",
+        "employee_id",
+        "tag_id",
+    ];
+    match mnemonic {
+        Some("campaign_is_inactive") => true,
+        Some("entity_not_found") => field.is_some_and(|f| SETTINGS_IDS.contains(&last_segment(f))),
+        _ => false,
+    }
+}
+
 fn last_segment(field: &str) -> &str {
     field
         .rsplit(['.', '[', ']'])
@@ -327,6 +361,40 @@ mod tests {
             ext_ids,
             relogged: false,
         }
+    }
+
+    #[test]
+    fn waits_from_comagic_are_capped_at_a_day() {
+        assert_eq!(capped_wait(u64::MAX), MAX_WAIT);
+        assert_eq!(capped_wait(30), Duration::from_secs(30));
+        assert_eq!(reset_wait(i64::MAX), MAX_WAIT);
+        assert_eq!(reset_wait(i64::MIN), Duration::from_secs(1));
+        assert_eq!(reset_wait(0), Duration::from_secs(1));
+        assert_eq!(reset_wait(20), Duration::from_secs(20));
+        // Every capped wait can be added to now without overflow.
+        let now = std::time::Instant::now();
+        assert!(now.checked_add(capped_wait(u64::MAX)).is_some());
+        assert!(now.checked_add(reset_wait(i64::MAX)).is_some());
+        let huge = Limits {
+            day_remaining: Some(0),
+            day_reset: Some(i64::MAX),
+            ..Limits::default()
+        };
+        assert_eq!(rate_limit_wait(Some(&huge)), MAX_WAIT);
+        let class = classify_http_status(429, Some(Duration::from_secs(u64::MAX)));
+        assert_eq!(
+            class,
+            ErrorClass::RateLimited {
+                retry_after: MAX_WAIT
+            }
+        );
+        let class = classify_http_status(503, Some(Duration::MAX));
+        assert_eq!(
+            class,
+            ErrorClass::Retryable {
+                retry_after: Some(MAX_WAIT)
+            }
+        );
     }
 
     #[test]
@@ -408,5 +476,80 @@ mod tests {
             &ctx(&[]),
         );
         assert_eq!(class, ErrorClass::TenantPermanent);
+    }
+}
+
+/// Refusals of what the tenant chose are the tenant's problem (dead-lettered with that class,
+/// replayed after the settings are fixed); the same mnemonics on the event's own data are not.
+#[cfg(test)]
+mod tenant_class_tests {
+    use super::*;
+
+    #[test]
+    fn refusals_of_the_tenants_choices_are_tenant_class() {
+        let ctx = RpcContext {
+            ext_ids: &[],
+            relogged: false,
+        };
+        let cases: [(i64, &str, Option<&str>, ErrorClass); 9] = [
+            (
+                -32602,
+                "campaign_is_inactive",
+                Some("campaign_id"),
+                ErrorClass::TenantPermanent,
+            ),
+            (
+                -32602,
+                "entity_not_found",
+                Some("campaign_id"),
+                ErrorClass::TenantPermanent,
+            ),
+            (
+                -32602,
+                "entity_not_found",
+                Some("items.3.site_id"),
+                ErrorClass::TenantPermanent,
+            ),
+            (
+                -32602,
+                "entity_not_found",
+                Some("source_id"),
+                ErrorClass::TenantPermanent,
+            ),
+            (
+                -32602,
+                "entity_not_found",
+                Some("messages.0.employee_id"),
+                ErrorClass::TenantPermanent,
+            ),
+            (
+                -32602,
+                "entity_not_found",
+                Some("tag_id"),
+                ErrorClass::TenantPermanent,
+            ),
+            (
+                -32008,
+                "method_component_disabled",
+                None,
+                ErrorClass::TenantPermanent,
+            ),
+            (
+                -32602,
+                "entity_not_found",
+                Some("visitor_session_id"),
+                ErrorClass::SessionRejected,
+            ),
+            (
+                -32602,
+                "invalid_parameter_value",
+                Some("phone"),
+                ErrorClass::EventPermanent,
+            ),
+        ];
+        for (code, mnemonic, field, expected) in cases {
+            let (class, _) = classify_rpc(code, Some(mnemonic), field, None, None, &ctx);
+            assert_eq!(class, expected, "{mnemonic} on {field:?}");
+        }
     }
 }

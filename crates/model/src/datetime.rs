@@ -20,14 +20,17 @@ pub struct DateTimeError {
     pub raw: String,
 }
 
-/// One instant, kept in UTC (serialised as RFC 3339 UTC).
+/// One instant in whole seconds, kept in UTC (serialised as RFC 3339 UTC). CoMagic's format has
+/// no fractions, so every time is truncated to the second when it is made: comparing or clamping
+/// two times then agrees with comparing what CoMagic will read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct ComagicDateTime(DateTime<Utc>);
 
 impl ComagicDateTime {
+    /// `instant`, truncated to the whole second.
     pub fn from_utc(instant: DateTime<Utc>) -> ComagicDateTime {
-        ComagicDateTime(instant)
+        ComagicDateTime(whole_second(instant))
     }
 
     /// Parses text: naive `YYYY-MM-DD hh:mm[:ss[.fff]]` (also with `T`, or `DD.MM.YYYY …`) read
@@ -49,7 +52,7 @@ impl ComagicDateTime {
             }
         }
         if let Ok(with_offset) = DateTime::parse_from_rfc3339(raw) {
-            return Ok(ComagicDateTime(with_offset.with_timezone(&Utc)));
+            return Ok(Self::from_utc(with_offset.with_timezone(&Utc)));
         }
         for format in [
             "%Y-%m-%d %H:%M:%S%.f%:z",
@@ -58,12 +61,12 @@ impl ComagicDateTime {
             "%Y-%m-%d %H:%M:%S%.f %z",
         ] {
             if let Ok(with_offset) = DateTime::parse_from_str(raw, format) {
-                return Ok(ComagicDateTime(with_offset.with_timezone(&Utc)));
+                return Ok(Self::from_utc(with_offset.with_timezone(&Utc)));
             }
         }
         if let Some(stripped) = raw.strip_suffix('Z').or_else(|| raw.strip_suffix(" UTC")) {
             if let Some(naive) = parse_naive(stripped) {
-                return Ok(ComagicDateTime(Utc.from_utc_datetime(&naive)));
+                return Ok(Self::from_utc(Utc.from_utc_datetime(&naive)));
             }
         }
         let naive = parse_naive(raw).ok_or_else(fail)?;
@@ -72,7 +75,7 @@ impl ComagicDateTime {
             .from_local_datetime(&naive)
             .earliest()
             .ok_or_else(fail)?;
-        Ok(ComagicDateTime(local.with_timezone(&Utc)))
+        Ok(Self::from_utc(local.with_timezone(&Utc)))
     }
 
     /// Parses a JSON value: a string as in [`parse`](Self::parse), a number as Unix time.
@@ -102,7 +105,7 @@ impl ComagicDateTime {
         } else {
             DateTime::from_timestamp(number, 0)
         };
-        instant.map(ComagicDateTime)
+        instant.map(Self::from_utc)
     }
 
     pub fn utc(&self) -> DateTime<Utc> {
@@ -117,9 +120,10 @@ impl ComagicDateTime {
             .to_string()
     }
 
-    /// This instant, or `now` if it lies in the future (CoMagic refuses future times).
+    /// This instant, or `now` (to the second) if it lies in the future (CoMagic refuses future
+    /// times).
     pub fn clamped_to(self, now: DateTime<Utc>) -> ComagicDateTime {
-        ComagicDateTime(self.0.min(now))
+        ComagicDateTime(self.0.min(whole_second(now)))
     }
 }
 
@@ -127,6 +131,12 @@ impl fmt::Display for ComagicDateTime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.0.format("%Y-%m-%dT%H:%M:%SZ"))
     }
+}
+
+/// `instant` without its fraction of a second (towards the past, so a truncated "now" is never
+/// in the future).
+pub fn whole_second(instant: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp(instant.timestamp(), 0).unwrap_or(instant)
 }
 
 fn parse_naive(text: &str) -> Option<NaiveDateTime> {

@@ -4,6 +4,7 @@
 
 use std::net::IpAddr;
 
+use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -242,10 +243,17 @@ impl LeadbackEvent {
 
     /// Whether the event carries visit data an `upload.sessions` call could be built from.
     pub fn has_visit_data(&self) -> bool {
-        !self.utm.is_empty()
-            || self.referrer.is_some()
-            || self.page_url.is_some()
-            || self.ip.is_some()
+        // An IP address alone is no visit: CoMagic needs one for a session, but it tells
+        // nothing of where the visitor came from.
+        !self.utm.is_empty() || self.referrer.is_some() || self.page_url.is_some()
+    }
+
+    /// Dates an event that carries no creation time when Leadback called us (`received`, the
+    /// envelope's time), never when a worker happens to process it (a retry hours later).
+    pub fn dated_at_receipt(mut self, received: DateTime<Utc>) -> LeadbackEvent {
+        self.created_at
+            .get_or_insert(ComagicDateTime::from_utc(received));
+        self
     }
 }
 

@@ -15,7 +15,7 @@ use crate::comagic::{
     Chat, ChatInitiator, ChatMessage, ChatStatus, CommunicationTagItem, CommunicationType,
     MessageSource, OfflineMessage, SetTagCommunicationsParams, UploadSession,
 };
-use crate::datetime::ComagicDateTime;
+use crate::datetime::{whole_second, ComagicDateTime};
 use crate::event::{EventKind, LeadbackEvent, MessageAuthor};
 use crate::settings::{DefaultEntity, TenantSettings};
 use crate::validate::{FieldError, SettingsErrors};
@@ -30,8 +30,12 @@ pub const SESSION_LEAD_SECONDS: i64 = 1;
 /// event or the tenant's settings must be fixed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MappingError {
-    #[error("the callback has neither a usable phone nor an email{}", unparsed_note(.unparsed_phone))]
-    NoContact { unparsed_phone: Option<String> },
+    /// CoMagic requires a phone or an email on offline messages and chats alike.
+    #[error("the {} has neither a usable phone nor an email{}", .kind.as_str(), unparsed_note(.unparsed_phone))]
+    NoContact {
+        kind: EventKind,
+        unparsed_phone: Option<String>,
+    },
     #[error("the chat has operator messages but the tenant has no chat_employee_id (CoMagic requires an employee for them)")]
     NoChatEmployee,
     #[error("the tenant has no default entity for events without a session: {missing} is not set")]
@@ -210,6 +214,8 @@ pub fn map(
     now: DateTime<Utc>,
 ) -> Result<ComagicPlan, MappingError> {
     let zone = account_zone(settings)?;
+    // Whole seconds before any comparison: CoMagic reads none finer.
+    let now = whole_second(now);
     let ext_id = event.id.ext_id();
     let created = event
         .created_at
@@ -281,7 +287,10 @@ fn account_zone(settings: &TenantSettings) -> Result<Tz, MappingError> {
         MappingError::InvalidSettings(SettingsErrors {
             errors: vec![FieldError {
                 field: "timezone",
-                message: format!("{:?} is not an IANA time zone name", settings.timezone),
+                message: format!(
+                    "{:?} is not an IANA time zone name",
+                    settings.timezone.as_deref().unwrap_or_default()
+                ),
             }],
         })
     })
@@ -311,9 +320,10 @@ fn default_attribution(
                     ..Attribution::default()
                 })
             } else {
+                // A regular campaign belongs to one site already; naming a site with it risks
+                // `invalid_parameters_combination` when the two disagree, so no site goes along.
                 Ok(Attribution {
                     campaign_id: Some(campaign),
-                    site_id: settings.default_site_id,
                     ..Attribution::default()
                 })
             }
@@ -332,8 +342,9 @@ fn default_attribution(
     }
 }
 
-/// The `upload.sessions` item, when the tenant uploads sessions and the event has visit data,
-/// an IP (required by CoMagic) and the tenant a site.
+/// The `upload.sessions` item, when the tenant uploads sessions and the event has visit data
+/// (UTM, referrer or landing page: an IP alone is no visit), an IP (required by CoMagic) and
+/// the tenant a site.
 fn session_upload(
     event: &LeadbackEvent,
     settings: &TenantSettings,
@@ -372,11 +383,7 @@ fn offline_message(
     zone: Tz,
 ) -> Result<OfflineMessage, MappingError> {
     let contact = &event.contact;
-    if contact.phone.is_none() && contact.email.is_none() {
-        return Err(MappingError::NoContact {
-            unparsed_phone: contact.phone_unparsed.clone(),
-        });
-    }
+    require_contact(event)?;
     Ok(OfflineMessage {
         date_time: created.format_in(zone),
         name: contact.name.clone(),
@@ -387,6 +394,31 @@ fn offline_message(
         ext_id: Some(ext_id.to_owned()),
         ..OfflineMessage::default()
     })
+}
+
+/// CoMagic refuses records with neither a phone nor an email (`upload.offline_messages` and
+/// `upload.chats` both list them as required); such an event is dead-lettered with this reason.
+fn require_contact(event: &LeadbackEvent) -> Result<(), MappingError> {
+    let contact = &event.contact;
+    if contact.phone.is_none() && contact.email.is_none() {
+        return Err(MappingError::NoContact {
+            kind: event.kind,
+            unparsed_phone: contact.phone_unparsed.clone(),
+        });
+    }
+    Ok(())
+}
+
+/// The contact values that could not be parsed, labelled as in the callback's text; a chat
+/// keeps them as a final `system` message.
+fn unparsed_contact_lines(event: &LeadbackEvent) -> Vec<String> {
+    [
+        ("Телефон (не распознан)", &event.contact.phone_unparsed),
+        ("Email (не распознан)", &event.contact.email_unparsed),
+    ]
+    .into_iter()
+    .filter_map(|(label, value)| value.as_ref().map(|v| format!("{label}: {v}")))
+    .collect()
 }
 
 /// The visitor's comment, then one line per callback detail CoMagic has no field for.
@@ -406,14 +438,10 @@ fn callback_message(event: &LeadbackEvent) -> Option<String> {
         ("Длительность", duration),
         ("Запись разговора", extras.record_url.clone()),
         ("Страница", event.page_url.clone()),
-        (
-            "Телефон (не распознан)",
-            event.contact.phone_unparsed.clone(),
-        ),
-        ("Email (не распознан)", event.contact.email_unparsed.clone()),
     ]
     .into_iter()
     .filter_map(|(label, value)| value.map(|v| format!("{label}: {v}")))
+    .chain(unparsed_contact_lines(event))
     .collect();
     let mut text = event.comment.clone().unwrap_or_default();
     if !lines.is_empty() {
@@ -433,6 +461,7 @@ fn chat(
     now: DateTime<Utc>,
     zone: Tz,
 ) -> Result<(Chat, ComagicDateTime), MappingError> {
+    require_contact(event)?;
     // Messages whose author is unknown count as the visitor's: that needs no employee, and a
     // Leadback chat is opened by a visitor.
     let authors: Vec<MessageAuthor> = event
@@ -455,12 +484,23 @@ fn chat(
     };
     let mut start = start.utc().min(now);
 
-    // Each message strictly after the previous one (and the first after the start), never in
-    // the future: bump by a second where needed, keeping the order Leadback sent.
-    let mut times = Vec::with_capacity(event.messages.len());
+    // A phone or email that could not be parsed is kept as a final system message (untimed:
+    // it goes after the last one), as a callback keeps it in its text.
+    let note = unparsed_contact_lines(event);
+    let note = (!note.is_empty()).then(|| note.join("\n"));
+    let timed = event
+        .messages
+        .iter()
+        .map(|m| m.time)
+        .chain(note.as_ref().map(|_| None));
+
+    // Each message strictly after the previous one (and the first strictly after the start),
+    // never in the future, all in whole seconds: bump by a second where needed, keeping the
+    // order Leadback sent.
+    let mut times = Vec::with_capacity(event.messages.len() + 1);
     let mut previous = start;
-    for message in &event.messages {
-        let mut at = message.time.map_or(previous, |t| t.utc()).min(now);
+    for time in timed {
+        let mut at = time.map_or(previous, |t| t.utc()).min(now);
         if at <= previous {
             at = previous + Duration::seconds(1);
         }
@@ -478,12 +518,19 @@ fn chat(
         }
     }
 
-    let messages = event
+    let texts = event
         .messages
         .iter()
-        .zip(&authors)
+        .map(|m| m.text.clone())
+        .chain(note.clone());
+    let sources = authors
+        .iter()
+        .copied()
+        .chain(note.as_ref().map(|_| MessageAuthor::System));
+    let messages = texts
+        .zip(sources)
         .zip(&times)
-        .map(|((message, author), at)| {
+        .map(|((text, author), at)| {
             let source = match author {
                 MessageAuthor::Visitor => MessageSource::Visitor,
                 MessageAuthor::Operator => MessageSource::Operator,
@@ -495,7 +542,7 @@ fn chat(
                 employee_id: (source == MessageSource::Operator)
                     .then_some(employee_id)
                     .flatten(),
-                message: message.text.clone(),
+                message: text,
             }
         })
         .collect();

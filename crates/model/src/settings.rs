@@ -30,8 +30,13 @@ pub struct TenantSettings {
     pub default_site_id: Option<i64>,
     /// CoMagic employee credited with operator messages of chats (CoMagic requires one).
     pub chat_employee_id: Option<i64>,
-    /// IANA zone of the CoMagic account; naive Leadback times are read in it too.
-    pub timezone: String,
+    /// IANA zone of the CoMagic account, as its `get.account` reports it. Optional: the bridge
+    /// reads it from the account (a value given must match the account's); record times are
+    /// written in it. `None` until read: CoMagic's usual zone (Moscow) is assumed meanwhile.
+    pub timezone: Option<String>,
+    /// Leadback's zone: only reads Leadback times that carry no offset (times with an offset or
+    /// as Unix seconds/milliseconds need none).
+    pub leadback_timezone: String,
     /// Create a CoMagic session from visit data (`upload.sessions`) when no session id came.
     pub upload_sessions: bool,
 }
@@ -47,13 +52,15 @@ impl Default for TenantSettings {
             default_source_id: None,
             default_site_id: None,
             chat_employee_id: None,
-            timezone: DEFAULT_TIMEZONE.to_owned(),
+            timezone: None,
+            leadback_timezone: DEFAULT_TIMEZONE.to_owned(),
             upload_sessions: false,
         }
     }
 }
 
-/// Leadback's home zone, and CoMagic's usual account zone.
+/// Leadback's home zone (the default of `leadback_timezone`), and CoMagic's usual account zone
+/// (assumed until the account's own is read).
 pub const DEFAULT_TIMEZONE: &str = "Europe/Moscow";
 
 /// Where and how to reach one tenant's CoMagic account. Secrets never print (`secrecy`).

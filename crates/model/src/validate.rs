@@ -114,9 +114,19 @@ impl TenantSettings {
         if self.tag_ids.iter().any(|id| *id <= 0) {
             push("tag_ids", "tag ids must be positive CoMagic ids");
         }
-        if self.timezone.parse::<Tz>().is_err() {
+        if self
+            .timezone
+            .as_deref()
+            .is_some_and(|zone| zone.parse::<Tz>().is_err())
+        {
             push(
                 "timezone",
+                "not an IANA time zone name (e.g. Asia/Yekaterinburg); leave it out to use the account's",
+            );
+        }
+        if self.leadback_timezone.parse::<Tz>().is_err() {
+            push(
+                "leadback_timezone",
                 "not an IANA time zone name (e.g. Europe/Moscow)",
             );
         }
@@ -136,8 +146,18 @@ impl TenantSettings {
         }
     }
 
-    /// The account zone, if `timezone` names one.
+    /// The account zone: `timezone`, or Moscow while the account's is not known yet; `None`
+    /// when `timezone` names no zone.
     pub fn time_zone(&self) -> Option<Tz> {
-        self.timezone.parse().ok()
+        self.timezone
+            .as_deref()
+            .unwrap_or(crate::settings::DEFAULT_TIMEZONE)
+            .parse()
+            .ok()
+    }
+
+    /// The zone Leadback times without an offset are read in, if `leadback_timezone` names one.
+    pub fn leadback_zone(&self) -> Option<Tz> {
+        self.leadback_timezone.parse().ok()
     }
 }

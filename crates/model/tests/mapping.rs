@@ -148,7 +148,7 @@ fn callback_times_zone_missing_and_future() {
             .unwrap()
             .extend(extra.as_object().unwrap().clone());
         let settings = TenantSettings {
-            timezone: zone.into(),
+            timezone: Some(zone.into()),
             ..settings()
         };
         let plan = map(&json_event(value.clone()), &settings, now()).unwrap();
@@ -167,6 +167,7 @@ fn callback_without_phone_and_email_is_refused() {
     assert_eq!(
         err,
         MappingError::NoContact {
+            kind: EventKind::Callback,
             unparsed_phone: None
         }
     );
@@ -180,6 +181,7 @@ fn callback_without_phone_and_email_is_refused() {
     assert_eq!(
         err,
         MappingError::NoContact {
+            kind: EventKind::Callback,
             unparsed_phone: Some("123".into())
         }
     );
@@ -229,14 +231,14 @@ fn session_resolution() {
                 ..uploads.clone()
             },
             false,
-            (None, Some(100), None, Some(9)),
+            (None, Some(100), None, None),
         ),
         (
             "visit data + upload_sessions → session first",
             with_visit.clone(),
             uploads.clone(),
             true,
-            (None, Some(100), None, Some(9)),
+            (None, Some(100), None, None),
         ),
         (
             "upload_sessions off → default",
@@ -250,14 +252,21 @@ fn session_resolution() {
             no_visit.clone(),
             uploads.clone(),
             false,
-            (None, Some(100), None, Some(9)),
+            (None, Some(100), None, None),
+        ),
+        (
+            "an IP alone is no visit → default",
+            json!({"id": "1", "phone": "9161234567", "ip": "93.184.216.34"}),
+            uploads.clone(),
+            false,
+            (None, Some(100), None, None),
         ),
         (
             "visit data without IP → default",
             json!({"id": "1", "phone": "9161234567", "referrer": "https://ya.ru/"}),
             uploads.clone(),
             false,
-            (None, Some(100), None, Some(9)),
+            (None, Some(100), None, None),
         ),
         (
             "campaign -1 → with site",
@@ -324,13 +333,15 @@ fn planned_session_carries_the_visit() {
     assert_eq!(attribution(&plan), (Some(4242), None, None, None));
     assert_eq!(plan.record().visitor_session_id(), Some(4242));
     plan.with_default_entity(&settings);
-    assert_eq!(attribution(&plan), (None, Some(100), None, Some(9)));
+    assert_eq!(attribution(&plan), (None, Some(100), None, None));
 }
 
 #[test]
 fn missing_default_entity_is_a_tenant_problem() {
     let event = json_event(json!({"id": "1", "phone": "9161234567"}));
-    let chat_event = json_event(json!({"id": "1", "messages": [{"from": "visitor", "text": "a"}]}));
+    let chat_event = json_event(
+        json!({"id": "1", "phone": "9161234567", "messages": [{"from": "visitor", "text": "a"}]}),
+    );
     let cases = [
         (
             TenantSettings {
@@ -456,14 +467,54 @@ fn chat_becomes_one_chat_with_every_message() {
 }
 
 #[test]
-fn chat_without_contact_is_sent_as_it_is() {
-    let plan = map(&fixture_event("chat-no-contact.json"), &settings(), now()).unwrap();
+fn chat_without_contact_is_not_sent() {
+    // upload.chats lists phone/email among the required parameters: such a chat is
+    // dead-lettered (the event's problem), not refused by CoMagic.
+    let err = map(&fixture_event("chat-no-contact.json"), &settings(), now()).unwrap_err();
+    assert_eq!(
+        err,
+        MappingError::NoContact {
+            kind: EventKind::Chat,
+            unparsed_phone: None
+        }
+    );
+    assert_eq!(err.class(), "event_permanent");
+    assert!(err.to_string().starts_with("the chat has neither"), "{err}");
+}
+
+#[test]
+fn chat_keeps_an_unparsable_contact_as_a_final_system_message() {
+    let event = json_event(json!({"event": "chat", "email": "a@b.ru", "phone": "12-34",
+        "date": "2026-11-20 16:10:00", "messages": [
+            {"from": "visitor", "date": "2026-11-20 16:10:05", "text": "Здравствуйте"}]}));
+    let plan = map(&event, &settings(), now()).unwrap();
     let item = chat(&plan);
-    assert_eq!((item.phone.as_ref(), item.email.as_ref()), (None, None));
-    assert_eq!(item.status, ChatStatus::Lost);
-    assert_eq!(item.initiator, Some(ChatInitiator::Visitor));
-    assert_eq!(item.start_date_time, "2026-11-20 16:10:00");
-    assert_eq!(item.messages[0].date_time, "2026-11-20 16:10:01");
+    assert_eq!(item.email.as_deref(), Some("a@b.ru"));
+    assert_eq!(item.phone, None);
+    assert_eq!(item.messages.len(), 2);
+    let note = &item.messages[1];
+    assert_eq!(note.source, MessageSource::System);
+    assert_eq!(note.message, "Телефон (не распознан): 12-34");
+    assert_eq!(
+        note.date_time, "2026-11-20 16:10:06",
+        "after the last message"
+    );
+    assert_eq!(
+        item.initiator,
+        Some(ChatInitiator::Visitor),
+        "the note opens nothing"
+    );
+    // An unparsable email alongside a valid phone is kept the same way.
+    let event = json_event(
+        json!({"event": "chat", "phone": "9161234567", "email": "nope@",
+        "messages": [{"from": "visitor", "text": "x"}]}),
+    );
+    let plan = map(&event, &settings(), now()).unwrap();
+    let last = chat(&plan).messages.last().cloned().unwrap();
+    assert_eq!(
+        (last.source, last.message.as_str()),
+        (MessageSource::System, "Email (не распознан): nope@")
+    );
 }
 
 #[test]
@@ -513,7 +564,9 @@ fn chat_status_and_initiator() {
         ),
     ];
     for (messages, status, initiator) in cases {
-        let event = json_event(json!({"event": "chat", "chat_id": "1", "messages": messages}));
+        let event = json_event(
+            json!({"event": "chat", "chat_id": "1", "phone": "9161234567", "messages": messages}),
+        );
         let plan = map(&event, &settings(), now()).unwrap();
         let item = chat(&plan);
         assert_eq!(
@@ -532,13 +585,13 @@ fn operator_messages_need_the_chat_employee() {
         ..settings()
     };
     let with_operator = json_event(
-        json!({"messages": [{"from": "visitor", "text": "a"}, {"from": "operator", "text": "b"}]}),
+        json!({"phone": "9161234567", "messages": [{"from": "visitor", "text": "a"}, {"from": "operator", "text": "b"}]}),
     );
     let err = map(&with_operator, &no_employee, now()).unwrap_err();
     assert_eq!(err, MappingError::NoChatEmployee);
     assert_eq!(err.class(), "tenant_permanent");
     let visitor_only = json_event(
-        json!({"messages": [{"from": "visitor", "text": "a"}, {"from": "system", "text": "b"}]}),
+        json!({"phone": "9161234567", "messages": [{"from": "visitor", "text": "a"}, {"from": "system", "text": "b"}]}),
     );
     let plan = map(&visitor_only, &no_employee, now()).unwrap();
     assert!(chat(&plan).messages.iter().all(|m| m.employee_id.is_none()));
@@ -585,7 +638,7 @@ fn chat_message_times_stay_after_the_start_in_order() {
         ),
         (
             // No times at all: start now, messages shifted back so none is in the future.
-            json!({"messages": [{"from": "visitor", "text": "a"}, {"from": "operator", "text": "b"}]}),
+            json!({"phone": "9161234567", "messages": [{"from": "visitor", "text": "a"}, {"from": "operator", "text": "b"}]}),
             "2026-11-24 23:59:58",
             vec!["2026-11-24 23:59:59", "2026-11-25 00:00:00"],
         ),
@@ -600,12 +653,13 @@ fn chat_message_times_stay_after_the_start_in_order() {
         ),
     ];
     let utc_settings = TenantSettings {
-        timezone: "UTC".into(),
+        timezone: Some("UTC".into()),
         ..settings()
     };
     for (value, start, times) in cases {
         let mut value = value;
         value["event"] = json!("chat");
+        value["phone"] = json!("9161234567");
         // Naive times in these cases are UTC to keep the table readable.
         let payload = leadback_model::RawPayload::from_value(value.clone());
         let event = leadback_model::LeadbackEvent::from_payload(&payload, chrono_tz::UTC).unwrap();
@@ -706,7 +760,7 @@ fn tags_address_the_record_by_ext_id() {
 #[test]
 fn invalid_time_zone_is_a_tenant_problem() {
     let bad = TenantSettings {
-        timezone: "Moscow".into(),
+        timezone: Some("Moscow".into()),
         ..settings()
     };
     let err = map(&fixture_event("callback-basic.json"), &bad, now()).unwrap_err();
@@ -737,7 +791,6 @@ fn every_fixture_maps() {
             Some(4812337719),
         ),
         ("chat-basic.json", EventKind::Chat, false, None),
-        ("chat-no-contact.json", EventKind::Chat, false, None),
     ];
     for (name, kind, session, visitor_session) in expected {
         let plan =
@@ -755,4 +808,52 @@ fn every_fixture_maps() {
             "{name}"
         );
     }
+}
+
+/// The account's zone writes the record; Leadback's zone only reads times without an offset.
+#[test]
+fn account_zone_writes_and_leadback_zone_reads() {
+    let ekb = TenantSettings {
+        timezone: Some("Asia/Yekaterinburg".into()),
+        ..settings()
+    };
+    let cases = [
+        // (Leadback's time, record's date_time in the Yekaterinburg account)
+        ("2026-11-23T10:20:30+03:00", "2026-11-23 12:20:30"),
+        ("2026-11-23T07:20:30Z", "2026-11-23 12:20:30"),
+        // Without an offset: read in leadback_timezone (Moscow by default).
+        ("2026-11-23 10:20:30", "2026-11-23 12:20:30"),
+        ("1795418430", "2026-11-23 12:20:30"),
+    ];
+    for (leadback, expected) in cases {
+        let event = json_event(json!({"id": "1", "phone": "9161234567", "date": leadback}));
+        let plan = map(&event, &ekb, now()).unwrap();
+        assert_eq!(offline(&plan).date_time, expected, "{leadback}");
+    }
+    let kaliningrad_leadback = TenantSettings {
+        leadback_timezone: "Europe/Kaliningrad".into(),
+        ..ekb.clone()
+    };
+    let payload = leadback_model::RawPayload::from_value(
+        json!({"id": "1", "phone": "9161234567", "date": "2026-11-23 09:20:30"}),
+    );
+    let zone = kaliningrad_leadback.leadback_zone().unwrap();
+    let event = leadback_model::LeadbackEvent::from_payload(&payload, zone).unwrap();
+    let plan = map(&event, &kaliningrad_leadback, now()).unwrap();
+    assert_eq!(offline(&plan).date_time, "2026-11-23 12:20:30");
+}
+
+/// An event without its own time is dated when Leadback called us, not when it is mapped.
+#[test]
+fn undated_event_is_dated_at_receipt() {
+    let received = Utc.with_ymd_and_hms(2026, 11, 24, 9, 0, 0).unwrap();
+    let event = json_event(json!({"id": "1", "phone": "9161234567"})).dated_at_receipt(received);
+    let plan = map(&event, &settings(), now()).unwrap();
+    assert_eq!(offline(&plan).date_time, "2026-11-24 12:00:00");
+    // Its own time wins over the receipt.
+    let event =
+        json_event(json!({"id": "1", "phone": "9161234567", "date": "2026-11-20 10:00:00"}))
+            .dated_at_receipt(received);
+    let plan = map(&event, &settings(), now()).unwrap();
+    assert_eq!(offline(&plan).date_time, "2026-11-20 10:00:00");
 }

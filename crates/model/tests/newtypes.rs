@@ -134,7 +134,8 @@ fn times_in_every_accepted_format() {
         ComagicDateTime::from_value(&serde_json::json!(1763719200123_i64), Moscow)
             .unwrap()
             .utc(),
-        Utc.timestamp_millis_opt(1763719200123).unwrap()
+        utc(2025, 11, 21, 10, 0, 0),
+        "milliseconds are read, then truncated to the second"
     );
     for bad in [
         "",
@@ -154,6 +155,29 @@ fn naive_times_use_the_given_zone_and_format_in_the_account_zone() {
     assert_eq!(t.format_in(Moscow), "2026-11-20 12:03:11");
     assert_eq!(t.format_in(UTC), "2026-11-20 09:03:11");
     assert_eq!(t.format_in(Yekaterinburg), "2026-11-20 14:03:11");
+}
+
+/// CoMagic reads whole seconds: every time is truncated when made, so comparing two times (or
+/// clamping to `now`) agrees with what CoMagic will compare.
+#[test]
+fn times_are_whole_seconds() {
+    let fraction = |ms: i64| Utc.timestamp_millis_opt(1_763_719_200_000 + ms).unwrap();
+    for t in [
+        ComagicDateTime::from_utc(fraction(999)),
+        ComagicDateTime::parse("2025-11-21T10:00:00.999Z", Moscow).unwrap(),
+        ComagicDateTime::parse("2025-11-21 13:00:00.5", Moscow).unwrap(),
+        ComagicDateTime::from_unix(1_763_719_200_999).unwrap(),
+    ] {
+        assert_eq!(t.utc(), utc(2025, 11, 21, 10, 0, 0), "{t}");
+        assert_eq!(t.utc().timestamp_subsec_nanos(), 0, "{t}");
+    }
+    // A time a fraction after `now` is the same second, not "the future" clamped below it.
+    let now = fraction(250);
+    let later_same_second = ComagicDateTime::from_utc(fraction(900));
+    assert_eq!(
+        later_same_second.clamped_to(now).utc(),
+        utc(2025, 11, 21, 10, 0, 0)
+    );
 }
 
 #[test]

@@ -28,7 +28,7 @@ fn valid_settings_pass() {
         set_tags: true,
         tag_ids: vec![1, 2],
         upload_sessions: true,
-        timezone: "Asia/Yekaterinburg".into(),
+        timezone: Some("Asia/Yekaterinburg".into()),
         ..valid()
     };
     assert_eq!(source.validate(), Ok(()));
@@ -102,14 +102,14 @@ fn each_rule_names_its_field() {
         ),
         (
             TenantSettings {
-                timezone: "Mars/Olympus".into(),
+                timezone: Some("Mars/Olympus".into()),
                 ..valid()
             },
             vec!["timezone"],
         ),
         (
             TenantSettings {
-                timezone: String::new(),
+                timezone: Some(String::new()),
                 ..valid()
             },
             vec!["timezone"],
@@ -160,7 +160,7 @@ fn all_problems_are_listed_together() {
     let settings = TenantSettings {
         default_entity: DefaultEntity::Source,
         set_tags: true,
-        timezone: "nowhere".into(),
+        timezone: Some("nowhere".into()),
         ..TenantSettings::default()
     };
     let errors = settings.validate().unwrap_err();
@@ -183,7 +183,7 @@ fn time_zone_helper() {
     assert_eq!(valid().time_zone(), Some(chrono_tz::Europe::Moscow));
     assert_eq!(
         TenantSettings {
-            timezone: "x".into(),
+            timezone: Some("x".into()),
             ..valid()
         }
         .time_zone(),

@@ -63,11 +63,24 @@ pub(crate) const LEDGER_PRUNE: &str = "DELETE FROM ledger WHERE (tenant_id, even
      ORDER BY delivered_at LIMIT $2)";
 
 pub(crate) const DEAD_LETTER_COLUMNS: &str = "id, tenant_id, event_id, class, mnemonic, message, \
-     attempts, first_attempt_at, last_attempt_at, dead_at, envelope";
-pub(crate) const INSERT_DEAD_LETTER: &str = "INSERT INTO dead_letters (id, tenant_id, event_id, \
+     attempts, first_attempt_at, last_attempt_at, dead_at, envelope, resolved_at";
+/// One row per (tenant, event id): a second failure of the same event keeps the row's id and
+/// first attempt, adds its attempts, takes the new error, time and envelope, and reopens a
+/// resolved row.
+pub(crate) const UPSERT_DEAD_LETTER: &str = "INSERT INTO dead_letters (id, tenant_id, event_id, \
      class, mnemonic, message, attempts, first_attempt_at, last_attempt_at, dead_at, envelope) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
-pub(crate) const DEAD_LETTER_COUNT: &str = "SELECT COUNT(*) FROM dead_letters";
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+     ON CONFLICT (tenant_id, event_id) DO UPDATE SET class = excluded.class, \
+     mnemonic = excluded.mnemonic, message = excluded.message, \
+     attempts = dead_letters.attempts + excluded.attempts, \
+     first_attempt_at = COALESCE(dead_letters.first_attempt_at, excluded.first_attempt_at), \
+     last_attempt_at = excluded.last_attempt_at, dead_at = excluded.dead_at, \
+     envelope = excluded.envelope, resolved_at = NULL \
+     RETURNING id, tenant_id, event_id, class, mnemonic, message, attempts, first_attempt_at, \
+     last_attempt_at, dead_at, envelope, resolved_at";
+/// Open dead letters only: what needs an operator.
+pub(crate) const DEAD_LETTER_COUNT: &str =
+    "SELECT COUNT(*) FROM dead_letters WHERE resolved_at IS NULL";
 
 /// Applied migrations as sqlx records them.
 pub(crate) const APPLIED_MIGRATIONS: &str =
@@ -177,6 +190,7 @@ pub(crate) struct DeadLetterRow {
     last_attempt_at: DateTime<Utc>,
     dead_at: DateTime<Utc>,
     envelope: Json<serde_json::Value>,
+    resolved_at: Option<DateTime<Utc>>,
 }
 
 impl TryFrom<DeadLetterRow> for DeadLetter {
@@ -194,6 +208,7 @@ impl TryFrom<DeadLetterRow> for DeadLetter {
             last_attempt_at: row.last_attempt_at,
             dead_at: row.dead_at,
             envelope: row.envelope.0,
+            resolved_at: row.resolved_at,
         })
     }
 }
@@ -229,6 +244,18 @@ where
     }
     if let Some(until) = filter.until {
         qb.push(" AND dead_at <= ").push_bind(micros(until));
+    }
+    if !filter.include_resolved {
+        qb.push(" AND resolved_at IS NULL");
+    }
+    if let Some((dead_at, id)) = filter.after {
+        qb.push(" AND (dead_at < ")
+            .push_bind(dead_at)
+            .push(" OR (dead_at = ")
+            .push_bind(dead_at)
+            .push(" AND id < ")
+            .push_bind(id)
+            .push("))");
     }
     qb.push(" ORDER BY dead_at DESC, id DESC LIMIT ")
         .push_bind(i64::from(filter.limit.unwrap_or(DEFAULT_DEAD_LETTER_LIMIT)));
@@ -303,7 +330,43 @@ pub(crate) fn dead_letter_from_new(dead: &NewDeadLetter) -> DeadLetter {
         last_attempt_at: micros(dead.last_attempt_at),
         dead_at: now(),
         envelope: dead.envelope.clone(),
+        resolved_at: None,
     }
+}
+
+/// The (tenant id, event id) of each upload whose ledger row was new.
+pub(crate) fn newly_delivered<'a>(
+    chunk: &'a [UploadRecord],
+    new: &[bool],
+) -> Vec<(Uuid, &'a String)> {
+    chunk
+        .iter()
+        .zip(new)
+        .filter(|(_, new)| **new)
+        .map(|(upload, _)| (upload.tenant_id, &upload.event_id))
+        .collect()
+}
+
+/// Marks the open dead letters of the given events resolved (their event was delivered
+/// since); `UPDATE … WHERE (tenant_id, event_id) IN (VALUES …)` for either backend.
+pub(crate) fn resolve_dead_letters<'a, DB>(
+    keys: Vec<(Uuid, &'a String)>,
+    at: DateTime<Utc>,
+) -> QueryBuilder<'a, DB>
+where
+    DB: Database,
+    Uuid: Encode<'a, DB> + Type<DB>,
+    &'a String: Encode<'a, DB> + Type<DB>,
+    DateTime<Utc>: Encode<'a, DB> + Type<DB>,
+{
+    let mut update = QueryBuilder::<DB>::new("UPDATE dead_letters SET resolved_at = ");
+    update.push_bind(at);
+    update.push(" WHERE resolved_at IS NULL AND (tenant_id, event_id) IN (");
+    update.push_values(keys, |mut key, (tenant_id, event_id)| {
+        key.push_bind(tenant_id).push_bind(event_id);
+    });
+    update.push(")");
+    update
 }
 
 /// The `INSERT` of one chunk of [`crate::Store::ledger_record_uploads`] for either backend.

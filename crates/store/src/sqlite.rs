@@ -394,7 +394,17 @@ impl Store for SqliteStore {
                 .persistent(false)
                 .fetch_all(&self.pool)
                 .await?;
-            inserted.extend(rows::ledger_new_rows(chunk, returned));
+            let new: Vec<bool> = rows::ledger_new_rows(chunk, returned).collect();
+            let delivered = rows::newly_delivered(chunk, &new);
+            if !delivered.is_empty() {
+                // The event got through after all: its dead letter (if any) is resolved.
+                rows::resolve_dead_letters::<sqlx::Sqlite>(delivered, rows::now())
+                    .build()
+                    .persistent(false)
+                    .execute(&self.pool)
+                    .await?;
+            }
+            inserted.extend(new);
         }
         Ok(inserted)
     }
@@ -456,7 +466,7 @@ impl Store for SqliteStore {
 
     async fn add_dead_letter(&self, dead: &NewDeadLetter) -> Result<DeadLetter, StoreError> {
         let stored = rows::dead_letter_from_new(dead);
-        sqlx::query(rows::INSERT_DEAD_LETTER)
+        sqlx::query_as::<_, DeadLetterRow>(rows::UPSERT_DEAD_LETTER)
             .bind(stored.id)
             .bind(stored.tenant_id)
             .bind(&stored.event_id)
@@ -468,9 +478,9 @@ impl Store for SqliteStore {
             .bind(stored.last_attempt_at)
             .bind(stored.dead_at)
             .bind(Json(&stored.envelope))
-            .execute(&self.pool)
-            .await?;
-        Ok(stored)
+            .fetch_one(&self.pool)
+            .await?
+            .try_into()
     }
 
     async fn list_dead_letters(

@@ -109,9 +109,12 @@ pub struct DeadLetter {
     pub last_attempt_at: DateTime<Utc>,
     pub dead_at: DateTime<Utc>,
     pub envelope: serde_json::Value,
+    /// When a later delivery of the same event succeeded; the row stays for audit.
+    pub resolved_at: Option<DateTime<Utc>>,
 }
 
-/// Which dead letters an operator means. Empty filter = all.
+/// Which dead letters an operator means. Empty filter = all unresolved ones (at most the
+/// default limit per listing).
 #[derive(Debug, Clone, Default)]
 pub struct DeadLetterFilter {
     pub ids: Vec<Uuid>,
@@ -120,4 +123,9 @@ pub struct DeadLetterFilter {
     pub since: Option<DateTime<Utc>>,
     pub until: Option<DateTime<Utc>>,
     pub limit: Option<u32>,
+    /// Also list dead letters whose event was later delivered (hidden by default).
+    pub include_resolved: bool,
+    /// Keyset paging: only dead letters listed after this one (its `dead_at` and id) in the
+    /// newest-first order.
+    pub after: Option<(DateTime<Utc>, Uuid)>,
 }

@@ -7,10 +7,14 @@
 //! CoMagic answers a batch as a whole, so a refused batch is taken apart:
 //! * `duplicate_entity` naming one of our `ext_id`s: that event is already in CoMagic (delivered);
 //!   the rest is sent again.
-//! * an error about one item (`EventPermanent`, `SessionRejected`): the item named by
-//!   `data.params.index` is taken out (dead-lettered, or sent again with the tenant's default
-//!   entity for a refused session) and the rest is sent again; without an index the batch is
-//!   halved until the bad item is alone.
+//! * an error about one item (`EventPermanent`, `SessionRejected`, or a tenant-class refusal
+//!   naming a field, such as an inactive campaign): the item named by `data.params.index` is
+//!   taken out (dead-lettered, or sent again with the tenant's default entity for a refused
+//!   session or a time before its session) and the rest is sent again. CoMagic's error pages
+//!   document only `data.field`, so without an index the batch is halved until the bad item is
+//!   alone; the good halves go through.
+//! * a refused time (`date_time`, `start_date_time`, a message's) re-reads the account's time
+//!   zone first: when it changed, the event is mapped again with it.
 //! * anything else (transport, 5xx, limits, credentials) is about the call, not an item: every
 //!   event of the batch gets its own decision (delay tier with its own attempt count, hold, or
 //!   dead letter).
@@ -157,7 +161,9 @@ impl Deliverer {
         if let Some(wait) = self.held_until(tenant_id) {
             for p in batch {
                 let attempt = held(p.kind, wait);
+                let span = crate::deliver::delivery_span(&p.envelope, p.envelope.attempt);
                 self.conclude(p.delivery, p.envelope, attempt, p.started)
+                    .instrument(span)
                     .await;
             }
             return;
@@ -188,6 +194,11 @@ impl Deliverer {
                         }
                         None => bisect(batch, work),
                     }
+                }
+                // A refused choice of the tenant names a field of one item: isolate that item
+                // (others may not share the choice, e.g. records with a session).
+                ErrorClass::TenantPermanent if batch.len() > 1 && e.field().is_some() => {
+                    bisect(batch, work)
                 }
                 ErrorClass::EventPermanent | ErrorClass::SessionRejected => {
                     let index = if batch.len() == 1 {
@@ -273,17 +284,36 @@ impl Deliverer {
         }
     }
 
-    /// One item CoMagic refused. A refused visitor session gets one more try with the
-    /// tenant's default entity (returned, to go with the rest); anything else is dead.
+    /// One item CoMagic refused. A refused time first re-reads the account's zone (a changed
+    /// zone maps the event again). A refused visitor session, or a refusal of an item that
+    /// carries a session about its time (before the session) or its attribution, gets one
+    /// more try with the tenant's default entity (returned, to go with the rest); anything
+    /// else is dead.
     async fn item_refused(
         &self,
         mut pending: Pending,
         e: &ComagicError,
         work: &mut Vec<Vec<Pending>>,
     ) -> Option<Pending> {
-        if matches!(e.class(), ErrorClass::SessionRejected) && !pending.session_fallback_used {
+        let time_refused = about_time(e);
+        if time_refused && !pending.zone_reread {
+            pending.zone_reread = true;
+            if self.tenants.reread_account_zone(&pending.handle).await {
+                tracing::info!(event_id = %pending.envelope.event_id,
+                    "CoMagic refused a time and the account's zone changed; mapping again");
+                if let Some(again) = self.begin(pending.delivery, pending.refreshed).await {
+                    work.push(vec![again]);
+                }
+                return None;
+            }
+        }
+        let carries_session = pending.plan.record().visitor_session_id().is_some();
+        let about_session = matches!(e.class(), ErrorClass::SessionRejected)
+            || (carries_session
+                && (time_refused || e.mnemonic() == Some("invalid_parameters_combination")));
+        if about_session && !pending.session_fallback_used {
             tracing::warn!(error = %e, event_id = %pending.envelope.event_id,
-                "CoMagic rejected the visitor session; using the default entity");
+                "CoMagic refused the record with its visitor session; using the default entity");
             pending
                 .plan
                 .with_default_entity(&pending.handle.tenant.settings);
@@ -308,13 +338,16 @@ impl Deliverer {
         let changed = may_cure && self.tenants.refresh_if_changed(tenant_id).await;
         for (pending, attempt) in decided {
             if changed && attempt.settings_may_cure() && !pending.refreshed {
-                tracing::info!("tenant settings changed since cached; trying again with them");
+                tracing::info!(event_id = %pending.envelope.event_id, "tenant settings changed since cached; trying again with them");
                 if let Some(again) = self.begin(pending.delivery, true).await {
                     work.push(vec![again]);
                 }
                 continue;
             }
+            // Each event's settlement logs under its own event id, not just the batch's tenant.
+            let span = crate::deliver::delivery_span(&pending.envelope, pending.envelope.attempt);
             self.conclude(pending.delivery, pending.envelope, attempt, pending.started)
+                .instrument(span)
                 .await;
         }
     }
@@ -356,6 +389,16 @@ impl Deliverer {
             }
         }
     }
+}
+
+/// Whether CoMagic refused a time of the item: its `date_time`, a chat's `start_date_time` or
+/// a message's `date_time` (before the session, in the future, not after the start…).
+fn about_time(e: &ComagicError) -> bool {
+    e.mnemonic() == Some("invalid_date_time")
+        || e.field().is_some_and(|field| {
+            let last = field.rsplit(['.', '[', ']']).find(|s| !s.is_empty());
+            matches!(last, Some("date_time" | "start_date_time"))
+        })
 }
 
 /// Splits a batch whose bad item is unknown into halves, each sent again.

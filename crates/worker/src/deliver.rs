@@ -10,7 +10,9 @@ use bridge_metrics::Metrics;
 use bridge_queue::{Delivery, Envelope, LastError, RetryTiers};
 use bridge_store::{NewDeadLetter, Store, UploadRecord};
 use chrono::{DateTime, Utc};
-use comagic_client::{Called, ClientOptions, ComagicError, ErrorClass, DEFAULT_RATE_LIMIT_WAIT};
+use comagic_client::{
+    reset_wait, Called, ClientOptions, ComagicError, ErrorClass, DEFAULT_RATE_LIMIT_WAIT, MAX_WAIT,
+};
 use leadback_model::comagic::Limits;
 use leadback_model::{map, ComagicPlan, LeadbackEvent, RawPayload, TenantSettings};
 use rand::Rng;
@@ -63,6 +65,8 @@ pub(crate) struct Pending {
     pub(crate) refreshed: bool,
     /// CoMagic refused the visitor session once; the plan now uses the default entity.
     pub(crate) session_fallback_used: bool,
+    /// CoMagic refused a time once and the account's zone was read again for it.
+    pub(crate) zone_reread: bool,
 }
 
 /// Events of one batch share the tenant (and its settings version) and the kind.
@@ -114,7 +118,7 @@ impl Deliverer {
         config: WorkerConfig,
         tiers: RetryTiers,
     ) -> Self {
-        let http = crate::http::comagic_http(config.comagic_timeout);
+        let http = crate::http::comagic_http(config.address_policy);
         let options = ClientOptions {
             timeout: config.comagic_timeout,
             ..ClientOptions::default()
@@ -162,6 +166,7 @@ impl Deliverer {
                             started,
                             refreshed,
                             session_fallback_used: false,
+                            zone_reread: false,
                         });
                     }
                     Prepared::Done(attempt) => attempt,
@@ -266,7 +271,12 @@ impl Deliverer {
             ));
         }
 
-        let mut plan = match plan_for(envelope, &handle.tenant.settings, now) {
+        // Record times are written in the account's own zone, as its get.account reports it.
+        let settings = TenantSettings {
+            timezone: self.tenants.account_zone(&handle).await,
+            ..handle.tenant.settings.clone()
+        };
+        let mut plan = match plan_for(envelope, &settings, now) {
             Ok(plan) => plan,
             Err((class, message)) => return Prepared::Done(dead(kind, class, None, &message)),
         };
@@ -501,17 +511,18 @@ impl Deliverer {
             None
         };
         if let Some(reset) = reset {
-            let wait = reset
-                // Waiting 0 s would spin; CoMagic's clock and ours differ by a little anyway.
-                .map(|s| Duration::from_secs(s.max(1).unsigned_abs()))
-                .unwrap_or(DEFAULT_RATE_LIMIT_WAIT);
+            let wait = reset.map_or(DEFAULT_RATE_LIMIT_WAIT, reset_wait);
             tracing::info!(%tenant_id, ?wait, "tenant's CoMagic budget spent; holding its events");
             self.hold(tenant_id, wait);
         }
     }
 
     fn hold(&self, tenant_id: Uuid, wait: Duration) {
-        let until = Instant::now() + wait;
+        // Waits are capped (MAX_WAIT), and checked all the same: an overflow would panic.
+        let now = Instant::now();
+        let until = now
+            .checked_add(wait.min(MAX_WAIT))
+            .unwrap_or(now + MAX_WAIT);
         let mut holds = self.holds.lock().unwrap_or_else(|e| e.into_inner());
         let entry = holds.entry(tenant_id).or_insert(until);
         *entry = (*entry).max(until);
@@ -711,7 +722,7 @@ impl Deliverer {
                 if !counts {
                     envelope.attempt = envelope.attempt.saturating_sub(1);
                 }
-                tracing::warn!(class = class.as_str(), mnemonic = ?mnemonic, error = %message, ?delay, "delivery failed; retrying later");
+                tracing::warn!(class = class.as_str(), mnemonic = mnemonic.as_deref(), error = %message, ?delay, "delivery failed; retrying later");
                 envelope.last_error = Some(LastError {
                     class: class.as_str().to_owned(),
                     mnemonic,
@@ -736,7 +747,7 @@ impl Deliverer {
                 mnemonic,
                 message,
             } => {
-                tracing::warn!(class = class.as_str(), mnemonic = ?mnemonic, error = %message, "dead-lettering");
+                tracing::warn!(class = class.as_str(), mnemonic = mnemonic.as_deref(), error = %message, "dead-lettering");
                 let now = Utc::now();
                 envelope.last_error = Some(LastError {
                     class: class.as_str().to_owned(),
@@ -775,7 +786,7 @@ impl Deliverer {
 }
 
 /// The span every step of one delivery runs in (its logs carry the event and tenant ids).
-fn delivery_span(envelope: &Envelope, attempt: u32) -> tracing::Span {
+pub(crate) fn delivery_span(envelope: &Envelope, attempt: u32) -> tracing::Span {
     tracing::info_span!(
         "delivery",
         event_id = %envelope.event_id,
@@ -867,17 +878,19 @@ fn plan_for(
         RawPayload::parse(envelope.content_type.as_deref(), &envelope.raw_body)
     }
     .map_err(|e| (FailureClass::Mapping, format!("unparseable body: {e}")))?;
-    let zone: chrono_tz::Tz = settings.timezone.parse().map_err(|_| {
+    let zone = settings.leadback_zone().ok_or_else(|| {
         (
             FailureClass::TenantPermanent,
             format!(
-                "tenant time zone `{}` is not an IANA zone",
-                settings.timezone
+                "tenant leadback_timezone `{}` is not an IANA zone",
+                settings.leadback_timezone
             ),
         )
     })?;
+    // Undated events are dated when Leadback called us, not when this attempt runs.
     let event = LeadbackEvent::from_payload(&payload, zone)
-        .map_err(|e| (FailureClass::Mapping, format!("cannot read the event: {e}")))?;
+        .map_err(|e| (FailureClass::Mapping, format!("cannot read the event: {e}")))?
+        .dated_at_receipt(envelope.received_at);
     map(&event, settings, now).map_err(|e| {
         let class = if e.class() == "tenant_permanent" {
             FailureClass::TenantPermanent

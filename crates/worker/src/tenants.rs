@@ -1,5 +1,6 @@
 //! Tenant settings and CoMagic clients, cached briefly so a busy tenant costs one store read per
 //! few seconds, and a settings change (or a fixed credential) is picked up soon after saving.
+//! Also each account's time zone (`get.account`), re-read daily and when CoMagic refuses a time.
 
 use bridge_store::{Store, StoreError, Tenant};
 use comagic_client::ComagicError;
@@ -24,16 +25,30 @@ struct Cached {
 
 pub struct TenantDirectory {
     store: Arc<dyn Store>,
-    http: reqwest::Client,
+    http: comagic_client::Transport,
     options: ClientOptions,
     ttl: Duration,
     cache: Mutex<HashMap<Uuid, Cached>>,
+    /// The zone each account's `get.account` reported, and when it was read.
+    zones: Mutex<HashMap<Uuid, AccountZone>>,
+}
+
+/// How often an account's zone is read again (the issue asks for at least daily).
+pub const ACCOUNT_ZONE_TTL: Duration = Duration::from_secs(24 * 60 * 60);
+/// After a failed `get.account`, how long to go on with the zone known before asking again.
+const ACCOUNT_ZONE_RETRY: Duration = Duration::from_secs(10 * 60);
+
+struct AccountZone {
+    /// `None`: never read successfully.
+    zone: Option<String>,
+    read: Instant,
+    ttl: Duration,
 }
 
 impl TenantDirectory {
     pub fn new(
         store: Arc<dyn Store>,
-        http: reqwest::Client,
+        http: comagic_client::Transport,
         options: ClientOptions,
         ttl: Duration,
     ) -> Self {
@@ -43,7 +58,74 @@ impl TenantDirectory {
             options,
             ttl,
             cache: Mutex::new(HashMap::new()),
+            zones: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The account's time zone: read from `get.account` when not read in the last day, else
+    /// the zone read before, else the stored `timezone` (from when the settings were saved).
+    pub async fn account_zone(&self, handle: &TenantHandle) -> Option<String> {
+        let id = handle.tenant.id;
+        if let Some(known) = self.zones.lock().await.get(&id) {
+            if known.read.elapsed() < known.ttl {
+                return known
+                    .zone
+                    .clone()
+                    .or_else(|| handle.tenant.settings.timezone.clone());
+            }
+        }
+        self.reread_account_zone(handle).await;
+        self.zones
+            .lock()
+            .await
+            .get(&id)
+            .and_then(|known| known.zone.clone())
+            .or_else(|| handle.tenant.settings.timezone.clone())
+    }
+
+    /// Reads `get.account` now (after CoMagic refused a time, or daily); a changed zone is
+    /// applied to the events mapped from now on and logged. Whether the zone changed.
+    pub async fn reread_account_zone(&self, handle: &TenantHandle) -> bool {
+        let id = handle.tenant.id;
+        let known = self
+            .zones
+            .lock()
+            .await
+            .get(&id)
+            .and_then(|k| k.zone.clone())
+            .or_else(|| handle.tenant.settings.timezone.clone());
+        let (zone, ttl) = match handle.client.get_account().await {
+            Ok(account) => match account.value.timezone {
+                Some(zone) if zone.parse::<chrono_tz::Tz>().is_ok() => {
+                    (Some(zone), ACCOUNT_ZONE_TTL)
+                }
+                other => {
+                    tracing::warn!(tenant_id = %id, zone = ?other, "get.account names no usable time zone; keeping the known one");
+                    (known.clone(), ACCOUNT_ZONE_TTL)
+                }
+            },
+            Err(e) => {
+                tracing::warn!(tenant_id = %id, error = %e, "could not read the account's time zone; keeping the known one");
+                (known.clone(), ACCOUNT_ZONE_RETRY)
+            }
+        };
+        // Until read, the mapping assumed CoMagic's usual zone.
+        let assumed = known
+            .clone()
+            .unwrap_or_else(|| leadback_model::DEFAULT_TIMEZONE.to_owned());
+        let changed = zone.as_ref().is_some_and(|zone| *zone != assumed);
+        if changed {
+            tracing::info!(tenant_id = %id, from = ?known, to = ?zone, "the CoMagic account's time zone changed; applying it");
+        }
+        self.zones.lock().await.insert(
+            id,
+            AccountZone {
+                zone,
+                read: Instant::now(),
+                ttl,
+            },
+        );
+        changed
     }
 
     /// The tenant and its client; `None` when the tenant no longer exists.

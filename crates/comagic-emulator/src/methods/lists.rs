@@ -116,6 +116,173 @@ const EMPLOYEE_FIELDS: &[&str] = &[
     "operator",
 ];
 
+/// Fields marked "да" in the "Фильтрация" / "Сортировка" columns of each method's page. A known
+/// field outside these is `filter_prohibited` / `sort_prohibited`; a field the method does not have
+/// at all is `unexpected_parameters` (general.txt: "указан параметр для сортировки, фильтрации и
+/// выборки, который не существует").
+const CAMPAIGN_FILTER: &[&str] = &[
+    "id",
+    "name",
+    "status",
+    "creation_time",
+    "engine",
+    "type",
+    "costs",
+    "site_id",
+    "site_domain_name",
+    "site_blocks",
+    "static_utm_source",
+    "static_utm_medium",
+    "static_utm_campaign",
+    "static_utm_term",
+    "static_utm_content",
+    "static_utm_referrer",
+    "static_utm_expid",
+    "dynamic_call_tracking",
+];
+const CAMPAIGN_SORT: &[&str] = &[
+    "name",
+    "creation_time",
+    "engine",
+    "type",
+    "costs",
+    "site_id",
+];
+const SITE_FILTER: &[&str] = &[
+    "id",
+    "domain_name",
+    "name",
+    "default_phone_number",
+    "creation_date",
+    "target_call_min_duration",
+    "track_subdomains",
+    "cookie_lifetime",
+    "campaign_lifetime",
+    "sales_enabled",
+    "second_communication_period",
+    "services_enabled",
+    "is_support_web_directory",
+    "child_customer_id",
+    "site_blocks",
+    "parent_id",
+];
+const SITE_SORT: &[&str] = &["child_customer_id", "parent_id"];
+const SOURCE_FILTER: &[&str] = &[
+    "id",
+    "name",
+    "description",
+    "group_id",
+    "group_name",
+    "channel_id",
+    "channel_name",
+    "channel_mnemonic",
+    "filter",
+    "priority",
+    "is_custom",
+    "state",
+];
+const SOURCE_SORT: &[&str] = &[
+    "id",
+    "name",
+    "channel_name",
+    "channel_mnemonic",
+    "filter",
+    "priority",
+    "is_custom",
+    "state",
+];
+const TAG_FILTER: &[&str] = &["id", "name", "is_system"];
+const TAG_SORT: &[&str] = &["name", "is_system"];
+const EMPLOYEE_FILTER: &[&str] = &[
+    "id",
+    "login",
+    "first_name",
+    "last_name",
+    "full_name",
+    "status",
+    "status_id",
+    "calls_available",
+    "allowed_in_call_types",
+    "in_external_allowed_call_directions",
+    "in_internal_allowed_call_directions",
+    "allowed_out_call_types",
+    "out_external_allowed_call_directions",
+    "out_internal_allowed_call_directions",
+    "email",
+    "call_recording",
+    "schedule_id",
+    "schedule_name",
+    "coach",
+    "groups",
+    "phone_numbers",
+    "extension",
+];
+const EMPLOYEE_SORT: &[&str] = &[
+    "login",
+    "first_name",
+    "last_name",
+    "patronymic",
+    "full_name",
+    "calls_available",
+];
+
+/// The documented shape of a `get.*` list method.
+struct ListSpec {
+    /// Returned when `fields` is not given.
+    defaults: &'static [&'static str],
+    /// Returned only when asked for in `fields`.
+    extra: &'static [&'static str],
+    filterable: &'static [&'static str],
+    sortable: &'static [&'static str],
+}
+
+impl ListSpec {
+    fn of(method: &str) -> Option<Self> {
+        let (defaults, extra, filterable, sortable): (_, &'static [&'static str], _, _) =
+            match method {
+                "get.campaigns" => (
+                    CAMPAIGN_FIELDS,
+                    CAMPAIGN_EXTRA_FIELDS,
+                    CAMPAIGN_FILTER,
+                    CAMPAIGN_SORT,
+                ),
+                "get.sites" => (SITE_FIELDS, &[], SITE_FILTER, SITE_SORT),
+                "get.sources" => (SOURCE_FIELDS, &[], SOURCE_FILTER, SOURCE_SORT),
+                "get.tags" => (TAG_FIELDS, &[], TAG_FILTER, TAG_SORT),
+                "get.employees" => (EMPLOYEE_FIELDS, &[], EMPLOYEE_FILTER, EMPLOYEE_SORT),
+                _ => return None,
+            };
+        Some(Self {
+            defaults,
+            extra,
+            filterable,
+            sortable,
+        })
+    }
+
+    fn known(&self, field: &str) -> bool {
+        self.defaults.contains(&field) || self.extra.contains(&field)
+    }
+
+    /// `Ok` when `field` may be filtered (`for_sort == false`) or sorted by.
+    fn check(&self, field: &str, for_sort: bool, path: &str) -> Result<(), RpcError> {
+        let allowed = if for_sort {
+            self.sortable
+        } else {
+            self.filterable
+        };
+        if allowed.contains(&field) {
+            Ok(())
+        } else if !self.known(field) {
+            Err(RpcError::unexpected_parameters(path).with_value(json!(field)))
+        } else if for_sort {
+            Err(RpcError::sort_prohibited(path).with_value(json!(field)))
+        } else {
+            Err(RpcError::filter_prohibited(path).with_value(json!(field)))
+        }
+    }
+}
+
 /// A row with every field of `fields`, the known ones from `known`, the rest null.
 fn row(fields: &[&str], extra: &[&str], known: Value) -> Map<String, Value> {
     let mut known = match known {
@@ -129,15 +296,8 @@ fn row(fields: &[&str], extra: &[&str], known: Value) -> Map<String, Value> {
         .collect()
 }
 
-/// Rows, default fields, fields returned only on request.
-type Table = (
-    Vec<Map<String, Value>>,
-    &'static [&'static str],
-    &'static [&'static str],
-);
-
-/// The rows and field lists of a `get.*` method (`None`: not a list method).
-fn table(account: &Account, method: &str) -> Option<Table> {
+/// The rows of a `get.*` method (`None`: not a list method).
+fn table(account: &Account, method: &str) -> Option<Vec<Map<String, Value>>> {
     let seed = &account.seed;
     let rows = match method {
         "get.campaigns" => seed
@@ -214,14 +374,7 @@ fn table(account: &Account, method: &str) -> Option<Table> {
             .collect(),
         _ => return None,
     };
-    let (fields, extra): (&'static [&'static str], &'static [&'static str]) = match method {
-        "get.campaigns" => (CAMPAIGN_FIELDS, CAMPAIGN_EXTRA_FIELDS),
-        "get.sites" => (SITE_FIELDS, &[]),
-        "get.sources" => (SOURCE_FIELDS, &[]),
-        "get.tags" => (TAG_FIELDS, &[]),
-        _ => (EMPLOYEE_FIELDS, &[]),
-    };
-    Some((rows, fields, extra))
+    Some(rows)
 }
 
 /// A `get.*` list method.
@@ -240,9 +393,8 @@ pub(super) fn list(
         "sort",
     ])?;
     params.opt_int("user_id")?;
-    let (mut rows, defaults, extra) =
-        table(account, method).ok_or_else(RpcError::method_not_found)?;
-    let known = |f: &str| defaults.contains(&f) || extra.contains(&f);
+    let spec = ListSpec::of(method).ok_or_else(RpcError::method_not_found)?;
+    let mut rows = table(account, method).ok_or_else(RpcError::method_not_found)?;
 
     let limit = params.opt_int("limit")?.unwrap_or(DEFAULT_LIMIT);
     if !(0..=MAX_LIMIT).contains(&limit) {
@@ -253,11 +405,11 @@ pub(super) fn list(
         return Err(RpcError::invalid_parameter_value("offset", &json!(offset)));
     }
     let selected: Vec<String> = match params.opt_array("fields")? {
-        None => defaults.iter().map(|f| (*f).to_owned()).collect(),
+        None => spec.defaults.iter().map(|f| (*f).to_owned()).collect(),
         Some(fields) => fields
             .iter()
             .map(|f| match f.as_str() {
-                Some(name) if known(name) => Ok(name.to_owned()),
+                Some(name) if spec.known(name) => Ok(name.to_owned()),
                 Some(_) => Err(RpcError::unexpected_parameters("fields").with_value(f.clone())),
                 None => Err(RpcError::data_type_error("fields", f)),
             })
@@ -265,10 +417,10 @@ pub(super) fn list(
     };
     if let Some(filter) = params.raw("filter") {
         // Evaluate once on an empty row so a malformed filter fails even when there are no rows.
-        matches(filter, &Map::new(), &known)?;
+        matches(filter, &Map::new(), &spec)?;
         let mut kept = Vec::with_capacity(rows.len());
         for row in rows {
-            if matches(filter, &row, &known)? {
+            if matches(filter, &row, &spec)? {
                 kept.push(row);
             }
         }
@@ -280,9 +432,7 @@ pub(super) fn list(
             let entry = Fields::of(entry, "sort", "sort")?;
             entry.only(&["field", "order"])?;
             let field = entry.req_str("field")?;
-            if !known(field) {
-                return Err(RpcError::sort_prohibited("sort.field").with_value(json!(field)));
-            }
+            spec.check(field, true, "sort.field")?;
             let descending = entry.opt_enum("order", &["asc", "desc"])? == Some("desc");
             keys.push((field.to_owned(), descending));
         }
@@ -349,11 +499,7 @@ const OPERATORS: &[&str] = &[
 
 /// Evaluate a filter (simple or tree) on a row. Every branch is evaluated (no short-circuit) so
 /// that validation errors surface regardless of the data.
-fn matches(
-    filter: &Value,
-    row: &Map<String, Value>,
-    known: &dyn Fn(&str) -> bool,
-) -> Result<bool, RpcError> {
+fn matches(filter: &Value, row: &Map<String, Value>, spec: &ListSpec) -> Result<bool, RpcError> {
     let node = Fields::of(filter, "filter", "filter")?;
     if node.has("filters") {
         node.only(&["filters", "condition"])?;
@@ -361,7 +507,7 @@ fn matches(
         let results = node
             .req_array("filters")?
             .iter()
-            .map(|f| matches(f, row, known))
+            .map(|f| matches(f, row, spec))
             .collect::<Result<Vec<bool>, _>>()?;
         return Ok(if any {
             results.iter().any(|r| *r)
@@ -371,9 +517,7 @@ fn matches(
     }
     node.only(&["field", "operator", "value"])?;
     let field = node.req_str("field")?;
-    if !known(field) {
-        return Err(RpcError::filter_prohibited("filter.field").with_value(json!(field)));
-    }
+    spec.check(field, false, "filter.field")?;
     let operator = node.req_enum("operator", OPERATORS)?;
     let expected = node.map().get("value").unwrap_or(&Value::Null);
     let actual = row.get(field).unwrap_or(&Value::Null);

@@ -16,10 +16,14 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use crate::params::Fields;
 use crate::rpc::{error_response, result_response, RpcError};
 use crate::seed::Component;
-use crate::state::{EmulatorState, Inner, LoginToken};
+use crate::state::{EmulatorState, Inner, KeyState, LoginToken, Modes};
 
 /// Maximum items per upload call.
 pub(crate) const MAX_BATCH: usize = 50;
+/// `data.params` key of a refused item's position in its list (only with `report_item_index`).
+pub(crate) const ITEM_INDEX: &str = "index";
+/// `data.params` key of a refused chat message's position (only with `report_item_index`).
+pub(crate) const MESSAGE_INDEX: &str = "message_index";
 
 /// The methods the emulator knows and the components each needs.
 const METHODS: &[(&str, &[Component])] = &[
@@ -102,8 +106,15 @@ impl EmulatorState {
             Err(error) => return self.finish_error(&id, &method, items, None, error),
         };
         let mut inner = self.lock();
-        let outcome = dispatch(&mut inner, self.login_token_ttl, envelope, now);
+        let outcome = dispatch(&mut inner, self.modes, envelope, now);
         drop(inner);
+        let outcome = outcome.map_err(|(error, account)| {
+            if self.modes.report_item_index {
+                (error, account)
+            } else {
+                (documented_params_only(error), account)
+            }
+        });
         match outcome {
             Ok((result, account)) => {
                 self.log_call(&method, "ok", items, account);
@@ -186,15 +197,30 @@ fn check_envelope(request: &Value) -> Result<Envelope<'_>, RpcError> {
 
 type Dispatched = Result<(Value, Option<String>), (RpcError, Option<String>)>;
 
+/// Errors whose documented message is a template (general.txt: "Limit per {limit_type} …",
+/// "… the following components to access this method: {components}").
+const TEMPLATED: &[&str] = &["limit_exceeded", "method_component_disabled"];
+
+/// general.txt documents `field`, and `params` only as "Карта подстановок параметров для шаблона с
+/// текстом об ошибке" — no position of a refused item. Unless asked to, the emulator keeps `params`
+/// only where the message has something to substitute, so nothing can come to rely on the
+/// position ([`ITEM_INDEX`], [`MESSAGE_INDEX`]) or the emulator's other diagnostics.
+fn documented_params_only(mut error: RpcError) -> RpcError {
+    if !TEMPLATED.contains(&error.mnemonic.as_str()) {
+        error.params.clear();
+    }
+    error
+}
+
 fn dispatch(
     inner: &mut Inner,
-    ttl: Duration,
+    modes: Modes,
     envelope: Envelope<'_>,
     now: DateTime<Utc>,
 ) -> Dispatched {
     let params = Fields::of(envelope.params, "params", "").map_err(|e| (e, None))?;
     if envelope.method == "login.user" {
-        return login(inner, ttl, &params, now);
+        return login(inner, modes.login_token_ttl, &params, now);
     }
     let account = authenticate(inner, &params).map_err(|e| (e, None))?;
     let name = Some(inner.accounts[account].seed.name.clone());
@@ -220,8 +246,10 @@ fn dispatch(
     }
 
     let result = match envelope.method {
-        "upload.offline_messages" => upload::offline_messages(inner, account, &params, now),
-        "upload.chats" => upload::chats(inner, account, &params, now),
+        "upload.offline_messages" => {
+            upload::offline_messages(inner, account, &params, now, modes.repeated_ext_id)
+        }
+        "upload.chats" => upload::chats(inner, account, &params, now, modes.repeated_ext_id),
         "upload.sessions" => upload::sessions(inner, account, &params, now),
         "set.tag_communications" => tags::set_tag_communications(inner, account, &params),
         "set.communications_tags" => tags::set_communications_tags(inner, account, &params),
@@ -263,13 +291,17 @@ fn with_limits(mut result: Value, limits: Value) -> Value {
 
 fn authenticate(inner: &Inner, params: &Fields<'_>) -> Result<usize, RpcError> {
     let token = params.req_str("access_token")?;
-    if let Some(&account) = inner.static_tokens.get(token) {
-        return Ok(account);
+    match inner.static_tokens.get(token) {
+        Some((account, KeyState::Valid)) => return Ok(*account),
+        Some((_, KeyState::Expired)) => return Err(RpcError::access_token_expired()),
+        Some((_, KeyState::Blocked)) => return Err(RpcError::access_token_blocked()),
+        None => {}
     }
     match inner.login_tokens.get(token) {
-        Some(login) if Instant::now() >= login.expires_at => Err(RpcError::access_token_expired()),
-        Some(login) => Ok(login.account),
-        None => Err(RpcError::access_token_invalid()),
+        // general.txt: `access_token_expired` "Применяется только к постоянному токену"; an expired
+        // session key is a key that is no longer found, `access_token_invalid`.
+        Some(login) if Instant::now() < login.expires_at => Ok(login.account),
+        Some(_) | None => Err(RpcError::access_token_invalid()),
     }
 }
 

@@ -144,7 +144,7 @@ pub(super) fn set_communications_tags(
                 })?;
                 Ok((record, tag))
             })()
-            .map_err(|e: RpcError| e.with_param("index", index))?;
+            .map_err(|e: RpcError| e.with_param(super::ITEM_INDEX, index))?;
             pairs.push(pair);
         }
     } else {

@@ -1,8 +1,9 @@
 //! `upload.offline_messages`, `upload.chats`, `upload.sessions`.
 //!
 //! The whole batch is validated before anything is stored: if any item is invalid the call fails
-//! with that item's error (its position in `data.params.index`) and nothing is stored. The docs do
-//! not say what the real API does with partly valid batches; this is an assumption.
+//! with that item's error and nothing is stored (its position is added as `data.params.index` and
+//! stripped again unless `report_item_index` is on). The docs do not say what the real API does
+//! with partly valid batches; this is an assumption.
 
 use std::collections::HashSet;
 use std::net::IpAddr;
@@ -11,12 +12,15 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, Timelike, Utc};
 use serde_json::{json, Value};
 
 use super::MAX_BATCH;
+use crate::ext_ids::RepeatedExtId;
 use crate::params::{is_e164, is_email, Fields};
 use crate::records::RecordKind;
 use crate::rpc::RpcError;
 use crate::seed::CampaignStatus;
 use crate::state::{Account, Inner, SessionInfo};
 
+/// "Максимальный размер JSON | 512 Кб" of `upload.sessions`.
+const MAX_SESSIONS_JSON: usize = 512 * 1024;
 /// A session may be at most this old when a record is attached to it.
 const MAX_SESSION_AGE_DAYS: i64 = 180;
 
@@ -178,10 +182,12 @@ fn check_site(account: &Account, field: &str, id: i64) -> Result<(), RpcError> {
 }
 
 /// `visitor_session_id` / `campaign_id` / `site_id`: one is required, all must exist and agree.
+/// `date_time` is the item's own time, named `date_field` (`date_time`, or `start_date_time` for a
+/// chat): it must be later than the carried session's start.
 fn attribution(
     account: &Account,
     item: &Fields<'_>,
-    date_time: NaiveDateTime,
+    (date_field, date_time): (&str, NaiveDateTime),
     for_chat: bool,
 ) -> Result<(), RpcError> {
     let session = item.opt_int("visitor_session_id")?;
@@ -198,6 +204,8 @@ fn attribution(
     if let Some(site) = site {
         check_site(account, &item.path("site_id"), site)?;
     }
+    // The site the item is on: its own, or its campaign's.
+    let mut effective_site = site;
     if let Some(campaign) = campaign {
         if campaign == -1 {
             // -1 is "visitors without a campaign": chats must say it with site_id alone.
@@ -216,6 +224,7 @@ fn attribution(
             }
         } else {
             let campaign_site = check_campaign(account, &item.path("campaign_id"), campaign)?;
+            effective_site = effective_site.or(campaign_site);
             if let (Some(expected), Some(site)) = (campaign_site, site) {
                 if expected != site {
                     return Err(
@@ -234,7 +243,14 @@ fn attribution(
             .ok_or_else(|| {
                 RpcError::entity_not_found(item.path("visitor_session_id"), &json!(session_id))
             })?;
-        check_session(info, item, session_id, site, campaign, date_time)?;
+        check_session(
+            info,
+            item,
+            session_id,
+            effective_site,
+            campaign,
+            (date_field, date_time),
+        )?;
     }
     Ok(())
 }
@@ -245,7 +261,7 @@ fn check_session(
     session_id: i64,
     site: Option<i64>,
     campaign: Option<i64>,
-    date_time: NaiveDateTime,
+    (date_field, date_time): (&str, NaiveDateTime),
 ) -> Result<(), RpcError> {
     let inconsistent = matches!((info.site_id, site), (Some(a), Some(b)) if a != b)
         || matches!((info.campaign_id, campaign), (Some(a), Some(b)) if a != b && b != -1);
@@ -256,9 +272,10 @@ fn check_session(
         );
     }
     if let Some(started) = info.started {
-        if date_time < started {
+        // "Должна быть больше чем у переданной сессии посетителя": equal is not later.
+        if date_time <= started {
             return Err(RpcError::invalid_date_time(
-                item.path("date_time"),
+                item.path(date_field),
                 &Value::String(fmt(date_time)),
             )
             .with_param("session_start", fmt(started)));
@@ -291,31 +308,52 @@ fn check_source(account: &Account, item: &Fields<'_>) -> Result<(), RpcError> {
     Ok(())
 }
 
-/// A repeated ext_id (already stored, or earlier in this batch) is `duplicate_entity`.
-fn check_ext_id<'a>(
-    account: &Account,
-    kind: RecordKind,
-    item: &Fields<'a>,
-    seen: &mut HashSet<&'a str>,
-) -> Result<(), RpcError> {
-    if let Some(ext_id) = item.opt_str("ext_id")? {
-        let value = Value::String(ext_id.to_owned());
-        if account.ext_ids.contains_key(&(kind, ext_id.to_owned())) || !seen.insert(ext_id) {
-            let mut error = RpcError::duplicate_entity(item.path("ext_id"), &value);
-            if let Some(id) = account.ext_ids.get(&(kind, ext_id.to_owned())) {
+/// The ext_ids of one batch, checked against the account's and each other.
+struct BatchExtIds<'a> {
+    repeated: RepeatedExtId,
+    seen: HashSet<&'a str>,
+}
+
+impl<'a> BatchExtIds<'a> {
+    fn new(repeated: RepeatedExtId) -> Self {
+        Self {
+            repeated,
+            seen: HashSet::new(),
+        }
+    }
+
+    /// In [`RepeatedExtId::Refuse`] mode a repeated ext_id (already stored, or earlier in this
+    /// batch) is `duplicate_entity`; in `Update` mode it is let through to replace the record.
+    fn check(
+        &mut self,
+        account: &Account,
+        kind: RecordKind,
+        item: &Fields<'a>,
+    ) -> Result<(), RpcError> {
+        let Some(ext_id) = item.opt_str("ext_id")? else {
+            return Ok(());
+        };
+        if self.repeated == RepeatedExtId::Update {
+            return Ok(());
+        }
+        let stored = account.ext_ids.get(&(kind, ext_id.to_owned()));
+        if stored.is_some() || !self.seen.insert(ext_id) {
+            let mut error =
+                RpcError::duplicate_entity(item.path("ext_id"), &Value::String(ext_id.into()));
+            if let Some(id) = stored {
                 error = error.with_param("id", *id);
             }
             return Err(error);
         }
+        Ok(())
     }
-    Ok(())
 }
 
 fn offline_message<'a>(
     account: &Account,
     value: &'a Value,
     local_now: NaiveDateTime,
-    seen: &mut HashSet<&'a str>,
+    ext_ids: &mut BatchExtIds<'a>,
 ) -> Result<(), RpcError> {
     let item = Fields::of(value, "offline_messages", "")?;
     item.only(OFFLINE_MESSAGE_FIELDS)?;
@@ -326,42 +364,61 @@ fn offline_message<'a>(
         item.opt_str(key)?;
     }
     contacts(&item, true)?;
-    attribution(account, &item, date_time, false)?;
+    attribution(account, &item, ("date_time", date_time), false)?;
     check_source(account, &item)?;
     if let Some(fields) = item.opt_array("user_fields")? {
         for field in fields {
             let field = Fields::of(field, "user_fields", "user_fields")?;
             field.only(&["ext_id", "value"])?;
-            field.req_str("ext_id")?;
+            let ext_id = field.req_str("ext_id")?;
+            // "Перед тем как передать, нужно создать пользовательское поле".
+            if !account
+                .seed
+                .offline_message_user_fields
+                .iter()
+                .any(|f| f == ext_id)
+            {
+                return Err(RpcError::entity_not_found(
+                    "user_fields.ext_id",
+                    &json!(ext_id),
+                ));
+            }
             field.opt_str("value")?;
         }
     }
-    check_ext_id(account, RecordKind::OfflineMessage, &item, seen)
+    ext_ids.check(account, RecordKind::OfflineMessage, &item)
 }
 
 fn chat<'a>(
     account: &Account,
     value: &'a Value,
     local_now: NaiveDateTime,
-    seen: &mut HashSet<&'a str>,
+    ext_ids: &mut BatchExtIds<'a>,
 ) -> Result<(), RpcError> {
     let item = Fields::of(value, "chats", "")?;
     item.only(CHAT_FIELDS)?;
     let start = item.req_date_time("start_date_time")?;
     not_in_future("start_date_time", start, local_now)?;
     item.opt_str("name")?;
-    // The table (not the header) is followed: phone/email optional for chats, checked when given.
-    contacts(&item, false)?;
+    // The page's header lists "phone или email" among the required parameters; its table marks
+    // each optional alone. The stricter reading wins: one of the two is required.
+    contacts(&item, true)?;
     item.req_enum("status", &["lost", "succeed", "refused"])?;
     item.opt_enum("initiator", &["operator", "visitor", "autoinvite"])?;
-    attribution(account, &item, start, true)?;
+    attribution(account, &item, ("start_date_time", start), true)?;
     check_source(account, &item)?;
     let messages = item.req_array("messages")?;
+    if messages.is_empty() {
+        return Err(RpcError::invalid_parameter_value(
+            item.path("messages"),
+            &json!([]),
+        ));
+    }
     for (index, message) in messages.iter().enumerate() {
         chat_message(account, message, start, local_now)
-            .map_err(|e| e.with_param("message_index", index))?;
+            .map_err(|e| e.with_param(super::MESSAGE_INDEX, index))?;
     }
-    check_ext_id(account, RecordKind::Chat, &item, seen)
+    ext_ids.check(account, RecordKind::Chat, &item)
 }
 
 fn chat_message(
@@ -374,7 +431,8 @@ fn chat_message(
     message.only(&["date_time", "source", "employee_id", "message"])?;
     let date_time = message.req_date_time("date_time")?;
     not_in_future("messages.date_time", date_time, local_now)?;
-    if date_time < start {
+    // "Должна быть позже чем start_date_time": a message at the chat's start is refused.
+    if date_time <= start {
         return Err(RpcError::invalid_date_time(
             "messages.date_time",
             &Value::String(fmt(date_time)),
@@ -396,31 +454,39 @@ fn chat_message(
     }
 }
 
-/// Validate every item, then store them all.
+/// Validate every item, then store (or, for a repeated ext_id in `Update` mode, replace) them all.
 fn upload_records(
     inner: &mut Inner,
     account: usize,
     params: &Fields<'_>,
     now: DateTime<Utc>,
-    list: &str,
-    kind: RecordKind,
+    (list, kind): (&str, RecordKind),
+    repeated: RepeatedExtId,
 ) -> Result<Value, RpcError> {
     params.only(&["access_token", "user_id", list])?;
     params.opt_int("user_id")?;
     let items = batch(params, list)?;
     let acc = &inner.accounts[account];
     let local_now = acc.local_now(now);
-    let mut seen = HashSet::new();
+    let mut ext_ids = BatchExtIds::new(repeated);
     for (index, item) in items.iter().enumerate() {
         let checked = match kind {
-            RecordKind::Chat => chat(acc, item, local_now, &mut seen),
-            _ => offline_message(acc, item, local_now, &mut seen),
+            RecordKind::Chat => chat(acc, item, local_now, &mut ext_ids),
+            _ => offline_message(acc, item, local_now, &mut ext_ids),
         };
-        checked.map_err(|e| e.with_param("index", index))?;
+        if let Err(error) = checked {
+            // A refused repeat is still an upload of that ext_id: the counter shows it.
+            if error.mnemonic == "duplicate_entity" {
+                if let Some(Value::String(ext_id)) = &error.value {
+                    inner.count_upload(account, kind, ext_id);
+                }
+            }
+            return Err(error.with_param(super::ITEM_INDEX, index));
+        }
     }
     let data: Vec<Value> = items
         .iter()
-        .map(|item| json!({"id": inner.store(account, kind, item, now)}))
+        .map(|item| json!({"id": inner.upsert(account, kind, item, now)}))
         .collect();
     Ok(json!({"data": data}))
 }
@@ -430,15 +496,10 @@ pub(super) fn offline_messages(
     account: usize,
     params: &Fields<'_>,
     now: DateTime<Utc>,
+    repeated: RepeatedExtId,
 ) -> Result<Value, RpcError> {
-    upload_records(
-        inner,
-        account,
-        params,
-        now,
-        "offline_messages",
-        RecordKind::OfflineMessage,
-    )
+    let list = ("offline_messages", RecordKind::OfflineMessage);
+    upload_records(inner, account, params, now, list, repeated)
 }
 
 pub(super) fn chats(
@@ -446,14 +507,23 @@ pub(super) fn chats(
     account: usize,
     params: &Fields<'_>,
     now: DateTime<Utc>,
+    repeated: RepeatedExtId,
 ) -> Result<Value, RpcError> {
-    upload_records(inner, account, params, now, "chats", RecordKind::Chat)
+    upload_records(
+        inner,
+        account,
+        params,
+        now,
+        ("chats", RecordKind::Chat),
+        repeated,
+    )
 }
 
 /// A validated session item.
 struct SessionItem<'a> {
     value: &'a Value,
     ext_id: &'a str,
+    visitor: Option<i64>,
     info: SessionInfo,
 }
 
@@ -491,7 +561,16 @@ fn session<'a>(
             &Value::String(ip.into()),
         ));
     }
-    item.opt_int("visitor_id")?;
+    let visitor = item.opt_int("visitor_id")?;
+    if let Some(visitor) = visitor {
+        match account.visitor_sites.get(&visitor) {
+            Some(&visitor_site) if visitor_site != site => {
+                return Err(RpcError::invalid_parameters_combination("visitor_id")
+                    .with_value(json!(visitor)));
+            }
+            _ => {}
+        }
+    }
     if let Some(duration) = item.opt_int("duration")? {
         let seconds_left_in_day = 86_399 - i64::from(date_time.num_seconds_from_midnight());
         if !(0..=seconds_left_in_day).contains(&duration) {
@@ -526,6 +605,7 @@ fn session<'a>(
     Ok(SessionItem {
         value,
         ext_id,
+        visitor,
         info: SessionInfo {
             site_id: Some(site),
             campaign_id: campaign.filter(|c| *c != -1),
@@ -545,11 +625,18 @@ pub(super) fn sessions(
     params.only(&["access_token", "user_id", "sessions"])?;
     params.opt_int("user_id")?;
     let items = batch(params, "sessions")?;
+    // "Максимальный размер JSON | 512 Кб": measured on the params as received.
+    let size = serde_json::to_vec(params.map()).map_or(0, |json| json.len());
+    if size > MAX_SESSIONS_JSON {
+        return Err(RpcError::data_limit_exceeded("sessions", MAX_SESSIONS_JSON));
+    }
     let acc = &inner.accounts[account];
     let local_now = acc.local_now(now);
     let mut valid = Vec::with_capacity(items.len());
     for (index, item) in items.iter().enumerate() {
-        valid.push(session(acc, item, local_now).map_err(|e| e.with_param("index", index))?);
+        valid.push(
+            session(acc, item, local_now).map_err(|e| e.with_param(super::ITEM_INDEX, index))?,
+        );
     }
     let mut data = Vec::with_capacity(valid.len());
     for item in valid {
@@ -562,6 +649,9 @@ pub(super) fn sessions(
             None => {
                 let id = inner.store(account, RecordKind::Session, item.value, now);
                 let acc = &mut inner.accounts[account];
+                if let (Some(visitor), Some(site)) = (item.visitor, item.info.site_id) {
+                    acc.visitor_sites.insert(visitor, site);
+                }
                 acc.sessions.insert(id, item.info);
                 acc.session_ext_ids.insert(item.ext_id.to_owned(), id);
                 id

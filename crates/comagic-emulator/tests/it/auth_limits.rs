@@ -33,7 +33,7 @@ async fn login_token_works_then_expires() {
     assert_error(
         &api.err("get.tags", json!({"access_token": token})).await,
         -32001,
-        "access_token_expired",
+        "access_token_invalid",
         None,
     );
     // a permanent key does not expire
@@ -56,7 +56,7 @@ async fn login_token_ttl_is_configurable() {
     assert_error(
         &api.err("get.tags", json!({"access_token": token})).await,
         -32001,
-        "access_token_expired",
+        "access_token_invalid",
         None,
     );
 }

@@ -119,12 +119,26 @@ pub fn chat(ext_id: &str) -> Value {
         "start_date_time": moscow(10),
         "status": "succeed",
         "initiator": "visitor",
+        "phone": "79161234567",
         "site_id": 202,
         "messages": [
             {"date_time": moscow(9), "source": "visitor", "message": "Здравствуйте"},
             {"date_time": moscow(8), "source": "operator", "employee_id": 501, "message": "Добрый день"},
         ],
         "ext_id": ext_id,
+    })
+}
+
+/// A valid session on site 201, `minutes_ago` minutes ago in Moscow.
+pub fn session(ext_id: &str, minutes_ago: i64) -> Value {
+    json!({
+        "ext_id": ext_id,
+        "site_id": 201,
+        "date_time": moscow(minutes_ago),
+        "is_visitor_new": true,
+        "visitor_ip_address": "62.173.141.6",
+        "utm_source": "yandex",
+        "entrance_page_url": "https://shop.example.ru/?utm_source=yandex",
     })
 }
 

@@ -121,14 +121,24 @@ async fn filter_and_sort() {
     let sorted = api
         .ok(
             "get.employees",
-            json!({"access_token": TOKEN, "sort": [{"field": "id", "order": "desc"}]}),
+            json!({"access_token": TOKEN, "sort": [{"field": "last_name", "order": "desc"}]}),
         )
         .await;
-    assert_eq!(ids(&sorted), vec![502, 501]);
+    assert_eq!(ids(&sorted), vec![501, 502]);
+    // a field the method does not have is unexpected; one it has, but not filterable, prohibited
     let error = api
         .err("get.sites", json!({"access_token": TOKEN, "filter": {"field": "colour", "operator": "=", "value": 1}}))
         .await;
-    assert_error(&error, -32602, "filter_prohibited", None);
+    assert_error(
+        &error,
+        -32602,
+        "unexpected_parameters",
+        Some("filter.field"),
+    );
+    let error = api
+        .err("get.sites", json!({"access_token": TOKEN, "filter": {"field": "app_key", "operator": "=", "value": "k"}}))
+        .await;
+    assert_error(&error, -32602, "filter_prohibited", Some("filter.field"));
     let error = api
         .err(
             "get.sites",
@@ -147,5 +157,12 @@ async fn filter_and_sort() {
             json!({"access_token": TOKEN, "sort": [{"field": "colour"}]}),
         )
         .await;
-    assert_error(&error, -32602, "sort_prohibited", None);
+    assert_error(&error, -32602, "unexpected_parameters", Some("sort.field"));
+    let error = api
+        .err(
+            "get.employees",
+            json!({"access_token": TOKEN, "sort": [{"field": "id"}]}),
+        )
+        .await;
+    assert_error(&error, -32602, "sort_prohibited", Some("sort.field"));
 }

@@ -1,6 +1,7 @@
 //! Behavioural tests of the emulator over real HTTP (one binary, one module per concern).
 
 mod common;
+mod contract;
 
 mod auth_limits;
 mod binary;
@@ -8,5 +9,6 @@ mod envelope;
 mod faults;
 mod inspection;
 mod lists;
+mod modes;
 mod sessions_tags;
 mod uploads;

@@ -1,19 +1,7 @@
 use comagic_emulator::{AccountSeed, Component, EmulatorConfig, RecordKind};
 use serde_json::{json, Value};
 
-use crate::common::{assert_error, chat, message, moscow, with, Api, TOKEN};
-
-fn session(ext_id: &str, minutes_ago: i64) -> Value {
-    json!({
-        "ext_id": ext_id,
-        "site_id": 201,
-        "date_time": moscow(minutes_ago),
-        "is_visitor_new": true,
-        "visitor_ip_address": "62.173.141.6",
-        "utm_source": "yandex",
-        "entrance_page_url": "https://shop.example.ru/?utm_source=yandex",
-    })
-}
+use crate::common::{assert_error, chat, message, moscow, session, with, Api, TOKEN};
 
 async fn upload_sessions(api: &Api, items: Vec<Value>) -> Value {
     api.call(
@@ -276,7 +264,7 @@ async fn bulk_tags_both_forms() {
         "entity_not_found",
         Some("items.communication_id"),
     );
-    assert_eq!(error["data"]["params"]["index"], 1);
+    assert!(error["data"]["params"].get("index").is_none(), "{error}");
 }
 
 #[tokio::test]

@@ -135,8 +135,9 @@ async fn offline_message_rules() {
     for (item, code, mnemonic, field) in cases {
         let response = api.upload_messages(vec![item.clone()]).await;
         assert_error(&response, code, mnemonic, Some(field));
-        assert_eq!(
-            response["error"]["data"]["params"]["index"], 0,
+        // general.txt documents no position of the refused item: none is invented.
+        assert!(
+            response["error"]["data"]["params"].get("index").is_none(),
             "{response}"
         );
     }
@@ -171,7 +172,7 @@ async fn offline_message_accepted_variants() {
         with(
             with(message("v5"), "source_id", json!(301)),
             "user_fields",
-            json!([{"ext_id": "utm", "value": "x"}]),
+            json!([{"ext_id": "leadback_page", "value": "x"}]),
         ),
     ];
     for item in variants {
@@ -230,7 +231,7 @@ async fn batch_of_fifty_passes_fifty_one_does_not() {
 }
 
 #[tokio::test]
-async fn one_bad_item_fails_the_whole_batch_with_its_index() {
+async fn one_bad_item_fails_the_whole_batch() {
     let api = Api::start().await;
     let items = vec![
         message("ok-0"),
@@ -239,7 +240,7 @@ async fn one_bad_item_fails_the_whole_batch_with_its_index() {
     ];
     let response = api.upload_messages(items).await;
     assert_error(&response, -32602, "invalid_parameter_value", Some("phone"));
-    assert_eq!(response["error"]["data"]["params"]["index"], 2);
+    assert!(response["error"]["data"]["params"].get("index").is_none());
     assert!(
         api.emu.records().is_empty(),
         "nothing stored from a failed batch"
@@ -250,17 +251,17 @@ async fn one_bad_item_fails_the_whole_batch_with_its_index() {
 async fn repeated_ext_id_is_duplicate_entity() {
     let api = Api::start().await;
     let first = api.upload_messages(vec![message("dup")]).await;
-    let id = first["result"]["data"][0]["id"].as_u64().unwrap();
+    assert!(first.get("result").is_some(), "{first}");
     let again = api.upload_messages(vec![message("dup")]).await;
     assert_error(&again, -32602, "duplicate_entity", Some("ext_id"));
     assert_eq!(again["error"]["data"]["value"], "dup");
-    assert_eq!(again["error"]["data"]["params"]["id"], id);
+    assert!(again["error"]["data"].get("params").is_none(), "{again}");
     // within one batch
     let twice = api
         .upload_messages(vec![message("x1"), message("x1")])
         .await;
     assert_error(&twice, -32602, "duplicate_entity", Some("ext_id"));
-    assert_eq!(twice["error"]["data"]["params"]["index"], 1);
+    assert_eq!(twice["error"]["data"]["value"], "x1");
     // the same ext_id as a chat is a different kind: fine
     let as_chat = api.upload_chats(vec![chat("dup")]).await;
     assert!(as_chat.get("result").is_some(), "{as_chat}");
@@ -275,8 +276,7 @@ async fn chat_is_stored() {
     let records = api.emu.records();
     assert_eq!(records[0].kind, RecordKind::Chat);
     assert_eq!(records[0].id, id);
-    // no phone/email at all is fine for chats
-    assert!(records[0].payload.get("phone").is_none());
+    assert_eq!(records[0].payload["phone"], "79161234567");
 }
 
 #[tokio::test]

@@ -905,7 +905,7 @@ pub async fn dead_letters_filter_get_remove(b: &dyn Backend) {
             tenant_id: Some(t2),
             class: Some("event_permanent".into()),
             ids: vec![d2.id, d3.id, d4.id],
-            limit: None,
+            ..Default::default()
         })
         .await,
         [d3.id]
@@ -975,4 +975,90 @@ pub async fn dead_letter_listing_defaults_to_100(b: &dyn Backend) {
         .await
         .unwrap();
     assert_eq!(removed, 105);
+}
+
+/// A second failure of the same event updates its one dead letter; a later delivery of the
+/// event resolves it (kept, hidden from the default listing and the count); a new failure
+/// reopens it.
+pub async fn dead_letter_per_event_then_resolved(b: &dyn Backend) {
+    let store = b.migrated(key()).await;
+    let (tenant, other) = (Uuid::new_v4(), Uuid::new_v4());
+    let first = add_spaced(&store, dead(tenant, "ev-1", "exhausted")).await;
+    let elsewhere = add_spaced(&store, dead(other, "ev-1", "exhausted")).await;
+    let mut again = dead(tenant, "ev-1", "event_permanent");
+    again.message = "second failure".into();
+    again.attempts = 2;
+    again.first_attempt_at = Some(at(100));
+    again.last_attempt_at = at(200);
+    let second = add_spaced(&store, again).await;
+    assert_eq!(second.id, first.id, "the same row is updated");
+    assert_eq!(second.attempts, 5, "attempts of both failures");
+    assert_eq!(second.class, "event_permanent");
+    assert_eq!(second.message, "second failure");
+    assert_eq!(second.first_attempt_at, first.first_attempt_at);
+    assert_eq!(second.last_attempt_at, at(200).trunc_subsecs(6));
+    assert!(second.dead_at > first.dead_at);
+    assert_ne!(elsewhere.id, first.id, "another tenant's event is its own");
+    assert_eq!(store.dead_letter_count().await.unwrap(), 2);
+
+    // The event is delivered after all (Leadback sent it again): resolved, not deleted.
+    store
+        .ledger_record_uploads(&[upload(tenant, "ev-1", at(300))])
+        .await
+        .unwrap();
+    let open = store
+        .list_dead_letters(&DeadLetterFilter::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        open.iter().map(|d| d.id).collect::<Vec<_>>(),
+        [elsewhere.id]
+    );
+    assert_eq!(store.dead_letter_count().await.unwrap(), 1);
+    let kept = store.get_dead_letter(first.id).await.unwrap().unwrap();
+    assert!(kept.resolved_at.is_some(), "{kept:?}");
+    let audit = store
+        .list_dead_letters(&DeadLetterFilter {
+            include_resolved: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(audit.len(), 2);
+
+    // A new failure of the same event reopens its row.
+    let reopened = add_spaced(&store, dead(tenant, "ev-1", "exhausted")).await;
+    assert_eq!(reopened.id, first.id);
+    assert!(reopened.resolved_at.is_none());
+    assert_eq!(store.dead_letter_count().await.unwrap(), 2);
+}
+
+/// `after` pages through the newest-first order without gaps or repeats.
+pub async fn dead_letter_keyset_paging(b: &dyn Backend) {
+    let store = b.migrated(key()).await;
+    let tenant = Uuid::new_v4();
+    for i in 0..7 {
+        store
+            .add_dead_letter(&dead(tenant, &format!("ev-{i}"), "exhausted"))
+            .await
+            .unwrap();
+    }
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store
+            .list_dead_letters(&DeadLetterFilter {
+                limit: Some(3),
+                after,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let Some(last) = page.last() else { break };
+        after = Some((last.dead_at, last.id));
+        seen.extend(page.iter().map(|d| d.event_id.clone()));
+    }
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), 7, "{seen:?}");
 }

@@ -48,6 +48,8 @@ on_both_backends!(
     recent_deliveries_newest_first,
     dead_letters_filter_get_remove,
     dead_letter_listing_defaults_to_100,
+    dead_letter_per_event_then_resolved,
+    dead_letter_keyset_paging,
 );
 
 mod opening {
