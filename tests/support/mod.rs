@@ -74,9 +74,17 @@ impl World {
     }
 
     pub async fn start_with(backend: Backend, adjust: impl FnOnce(&mut BridgeConfig)) -> World {
-        let emulator = Emulator::start(EmulatorConfig::default())
-            .await
-            .expect("emulator starts");
+        Self::start_with_emulator(backend, EmulatorConfig::default(), adjust).await
+    }
+
+    /// As [`start_with`](Self::start_with), with the emulator in a mode of its own (e.g.
+    /// `report_item_index`).
+    pub async fn start_with_emulator(
+        backend: Backend,
+        emulator: EmulatorConfig,
+        adjust: impl FnOnce(&mut BridgeConfig),
+    ) -> World {
+        let emulator = Emulator::start(emulator).await.expect("emulator starts");
         let data_dir = tempfile::tempdir().expect("temp dir");
         let tag = Uuid::new_v4().simple().to_string()[..12].to_owned();
         let (database_url, amqp_url, pg_database) = match backend {

@@ -153,6 +153,13 @@ pub(crate) async fn check_file(
     stored: Option<&ComagicCredentials>,
 ) -> Result<Checked, ApiError> {
     let mut fields = file.field_errors(stored.is_none());
+    if let (Some(kept), Some(stored)) = (&file.kept_api_url, stored) {
+        // The stored secret belongs to the stored URL; a new one needs the secret again.
+        if *kept != stored.api_url {
+            let message = crate::tenant_file::SECRET_REQUIRED;
+            add_field_error(&mut fields, "comagic.access_token", message);
+        }
+    }
     let mut warnings = Vec::new();
     let mut account_zone = None;
     let credentials = file.comagic.clone().or_else(|| stored.cloned());
@@ -249,7 +256,6 @@ async fn update_tenant(
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let tenant = load_tenant(&ctx.app, &id).await?;
-    crate::settings_body::refuse_url_change_without_secret(&body, &tenant.credentials)?;
     let file = parse_file(&body)?;
     let checked = check_file(&ctx.app, file, Some(&tenant.credentials)).await?;
     let updated = ctx

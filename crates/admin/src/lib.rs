@@ -13,7 +13,6 @@ mod auth_throttle;
 mod dead_letters;
 mod error;
 mod pages;
-mod settings_body;
 mod strict_fields;
 mod tenant_file;
 

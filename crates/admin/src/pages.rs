@@ -883,7 +883,7 @@ fn file_from_form(
         add_field_error(
             errors,
             "comagic.access_token",
-            crate::settings_body::SECRET_REQUIRED,
+            crate::tenant_file::SECRET_REQUIRED,
         );
     }
     let mut tag_ids = Vec::new();
@@ -926,6 +926,7 @@ fn file_from_form(
         active: form.checked("active"),
         comagic,
         settings,
+        kept_api_url: None,
     }
 }
 

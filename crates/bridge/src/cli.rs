@@ -102,6 +102,16 @@ pub(crate) struct QueueArgs {
         value_parser = clap::value_parser!(u16).range(1..=1000)
     )]
     publish_in_flight: u16,
+    /// Deliveries of one main-queue message before it goes to the poison queue and the dead
+    /// letters (class `poison`): RabbitMQ's `x-delivery-limit`, the embedded queue's count
+    /// (1..=100000).
+    #[arg(
+        long,
+        env = "BRIDGE_DELIVERY_LIMIT",
+        default_value_t = bridge_queue::DEFAULT_DELIVERY_LIMIT,
+        value_parser = clap::value_parser!(u32).range(1..=100_000)
+    )]
+    delivery_limit: u32,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -317,7 +327,13 @@ impl std::io::Write for PacedStderr {
 /// losing lines.
 fn init_tracing(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let mut filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // PostgreSQL's notices (`relation "_sqlx_migrations" already exists, skipping` on every
+    // start) are not news at INFO, unless RUST_LOG asks for sqlx's lines.
+    let asks_for_sqlx = std::env::var("RUST_LOG").is_ok_and(|v| v.contains("sqlx"));
+    if let (false, Ok(quiet)) = (asks_for_sqlx, "sqlx::postgres::notice=warn".parse()) {
+        filter = filter.add_directive(quiet);
+    }
     let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
         .lossy(false)
         .thread_name("log-writer")
@@ -401,6 +417,7 @@ fn backends(common: &CommonArgs, queue: &QueueArgs) -> anyhow::Result<BackendPla
         max_in_flight: usize::from(queue.publish_in_flight),
         ..PublishBatching::default()
     };
+    plan.delivery_limit = queue.delivery_limit;
     Ok(plan)
 }
 
@@ -578,15 +595,20 @@ fn print_banner(
     queue_where: &str,
     data_dir: &std::path::Path,
 ) {
+    // Only an ingress takes webhooks; a worker's listener serves health and the admin side.
+    let webhooks = if roles.ingress {
+        format!(" (webhooks: {}/hooks/leadback/<token>)", running.public_url)
+    } else {
+        String::new()
+    };
     eprintln!(
-        "leadback-bridge {role} listening on http://{addr} (webhooks: {public}/hooks/leadback/<token>)\n\
+        "leadback-bridge {role} listening on http://{addr}{webhooks}\n\
          metrics: {metrics}\nadmin: {admin}\n\
          database: {store_where}\nqueue: {queue_where}\ndata folder: {data}\n\
          create the first tenant: leadback-bridge tenants create --settings tenant.json \
          (see README.md, \"Tenant settings\")",
         role = roles.name(),
         addr = running.addr,
-        public = running.public_url,
         metrics = running
             .metrics_addr
             .map(|a| format!("http://{a}/metrics"))

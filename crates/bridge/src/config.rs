@@ -46,6 +46,8 @@ pub struct BackendPlan {
     pub retry_tiers: RetryTiers,
     /// RabbitMQ group publish (`BRIDGE_PUBLISH_BATCH_MAX`, `BRIDGE_PUBLISH_IN_FLIGHT`).
     pub publish_batching: PublishBatching,
+    /// Deliveries before a message is poison (`BRIDGE_DELIVERY_LIMIT`).
+    pub delivery_limit: u32,
 }
 
 impl BackendPlan {
@@ -70,6 +72,7 @@ impl BackendPlan {
             queue_prefix,
             retry_tiers,
             publish_batching: PublishBatching::default(),
+            delivery_limit: bridge_queue::DEFAULT_DELIVERY_LIMIT,
         }
     }
 
@@ -198,6 +201,26 @@ pub fn masked_database_url(url: &str) -> String {
         }
         Ok(parsed) => parsed.to_string(),
         Err(_) => "(unparsable URL)".to_owned(),
+    }
+}
+
+/// Why a PostgreSQL server cannot be reached, for a pool error that does not say (sqlx's "pool
+/// timed out"): the outcome of one TCP connect to the URL's host and port, or "" when it
+/// connects (the cause is then past the connect, and the database error says it).
+pub async fn database_connect_cause(url: &str) -> String {
+    let Ok(parsed) = url::Url::parse(url) else {
+        return String::new();
+    };
+    if !matches!(parsed.scheme(), "postgres" | "postgresql") {
+        return String::new();
+    }
+    let host = parsed.host_str().unwrap_or("localhost").to_owned();
+    let port = parsed.port().unwrap_or(5432);
+    let connect = tokio::net::TcpStream::connect((host.as_str(), port));
+    match tokio::time::timeout(std::time::Duration::from_secs(3), connect).await {
+        Ok(Ok(_)) => String::new(),
+        Ok(Err(e)) => format!(": {host}:{port} unreachable: {e}"),
+        Err(_) => format!(": {host}:{port} did not answer within 3 s"),
     }
 }
 

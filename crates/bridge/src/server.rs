@@ -78,6 +78,7 @@ pub async fn open_backends(config: &BridgeConfig, consumer: bool) -> anyhow::Res
                 prefix: plan.queue_prefix.clone(),
                 retry_tiers: plan.retry_tiers.clone(),
                 publish_batching: plan.publish_batching,
+                delivery_limit: plan.delivery_limit,
                 ..RabbitOptions::new(url.clone().into())
             })
             .await
@@ -92,6 +93,7 @@ pub async fn open_backends(config: &BridgeConfig, consumer: bool) -> anyhow::Res
                 &plan.embedded_queue_path.to_string_lossy(),
                 EmbeddedOptions {
                     retry_tiers: plan.retry_tiers.clone(),
+                    delivery_limit: plan.delivery_limit,
                     ..EmbeddedOptions::default()
                 },
             )
@@ -146,14 +148,17 @@ pub async fn open_store(config: &BridgeConfig) -> anyhow::Result<Arc<dyn Store>>
                 .with_context(|| format!("cannot create {}", dir.display()))?;
         }
     }
-    let store = bridge_store::open(&config.backends.database_url, config.secret_key.clone())
-        .await
-        .with_context(|| {
-            format!(
-                "cannot open the database {} (BRIDGE_DATABASE_URL)",
-                crate::config::masked_database_url(&config.backends.database_url)
-            )
-        })?;
+    let url = &config.backends.database_url;
+    let store = match bridge_store::open(url, config.secret_key.clone()).await {
+        Ok(store) => store,
+        Err(e) => {
+            let cause = crate::config::database_connect_cause(url).await;
+            let masked = crate::config::masked_database_url(url);
+            return Err(anyhow::Error::new(e).context(format!(
+                "cannot open the database {masked}{cause} (BRIDGE_DATABASE_URL)"
+            )));
+        }
+    };
     store.migrate().await.context("database migration failed")?;
     Ok(store)
 }
@@ -314,7 +319,8 @@ fn with_layers(router: Router) -> Router {
         .layer(CatchPanicLayer::new())
 }
 
-/// Keeps `queue_depth{queue}` current: main and delay tiers from the queue, `dead` from the store.
+/// Keeps `queue_depth{queue}` current: main, delay tiers and `poison` from the queue, `dead`
+/// (open dead letters) from the store.
 async fn refresh_depths(
     queue: Arc<dyn EventQueue>,
     store: Arc<dyn Store>,

@@ -23,9 +23,9 @@
 //! - A repeated `ext_id` of an offline message or chat in the same account (stored earlier or
 //!   repeated within the batch) fails with -32602 `duplicate_entity`, `data.field = "ext_id"`
 //!   (general.txt's create/update table; with `report_item_index`, `data.params.id` is the stored
-//!   record's id). general.txt's verb table says `upload` updates on later
-//!   requests: [`RepeatedExtId::Update`] emulates that reading (same id, record replaced). Either
-//!   way [`RunningEmulator::ext_id_upload_counts`] counts every upload of an ext_id. A repeated
+//!   record's id). general.txt's verb table says `upload` updates on later requests:
+//!   [`RepeatedExtId::Update`] emulates that reading (same id, record replaced). Either way
+//!   [`RunningEmulator::ext_id_upload_counts`] counts every upload of an ext_id. A repeated
 //!   session `ext_id` is not an error: the docs say duplicate sessions are dropped, so the first
 //!   `session_id` is returned again.
 //! - Error `data.field` names the item's own field (`phone`, `ext_id`, `messages.employee_id`),
@@ -47,6 +47,12 @@
 //! - A `login.user` session key past its hour is `access_token_invalid`: general.txt keeps
 //!   `access_token_expired` for permanent keys ("Применяется только к постоянному токену"), which
 //!   a seed can list as expired (or blocked: `access_token_blocked`).
+//! - `user_fields` may name only the seed's `offline_message_user_fields`; an `upload.sessions`
+//!   call over 512 KB is `data_limit_exceeded`; a `visitor_id` seen on another site is
+//!   `invalid_parameters_combination`.
+//! - `get.*` filter and sort only on the fields a method's page marks "да" in its "Фильтрация" /
+//!   "Сортировка" column (`filter_prohibited` / `sort_prohibited`); a field the method does not
+//!   have is `unexpected_parameters`.
 //! - A missing `id` is -32099 `notifications_not_supported`; unknown envelope members and a missing
 //!   `params` are -32600 `invalid_request`.
 //! - `login.user` is neither limited nor charged; every other successful call costs 1 point.

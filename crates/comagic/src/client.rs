@@ -520,7 +520,7 @@ impl ComagicClient {
             .get(RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+            .map(crate::error::capped_wait);
         let bytes = read_capped(response, MAX_ANSWER_BYTES)
             .await
             .map_err(|e| SendError::Other(transport_error(method, &e)))?

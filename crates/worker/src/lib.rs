@@ -15,11 +15,13 @@ mod deliver;
 mod http;
 mod ledger;
 mod outcome;
+mod poison;
 mod retention;
 mod tenants;
 
 pub use deliver::Deliverer;
 pub use outcome::{Disposition, FailureClass};
+pub use poison::POISON_CLASS;
 pub use retention::LedgerRetention;
 pub use tenants::TenantDirectory;
 
@@ -47,8 +49,9 @@ pub struct WorkerConfig {
     pub tenant_cache_ttl: Duration,
     /// Timeout of one CoMagic call.
     pub comagic_timeout: Duration,
-    /// On shutdown, how long in-flight deliveries may take before they are abandoned (they come
-    /// back from the queue later; the ledger and `ext_id` keep them from being doubled).
+    /// On shutdown, how long in-flight deliveries may take; what is still unsettled after
+    /// three quarters of it is given back to the queue (the ledger and `ext_id` keep a
+    /// redelivered event from being doubled).
     pub shutdown_grace: Duration,
     /// Most items in one `upload.offline_messages` / `upload.chats` call (1..=50; CoMagic's
     /// documented maximum is 50).
@@ -126,6 +129,13 @@ impl Worker {
             let (store, metrics) = (self.deliverer.store.clone(), self.deliverer.metrics.clone());
             tokio::spawn(retention.run(store, metrics))
         });
+        // The poison queue's messages become dead letters (class `poison`).
+        let poison = tokio::spawn(poison::run(
+            self.queue.clone(),
+            self.deliverer.store.clone(),
+            self.deliverer.metrics.clone(),
+            shutdown.clone(),
+        ));
         // Events ready for their upload go to the batcher; it groups them per tenant and kind.
         let (ready, batches) = mpsc::unbounded_channel();
         let mut batcher = tokio::spawn(batch::run(
@@ -183,10 +193,15 @@ impl Worker {
         if let Some(retention) = retention {
             retention.abort();
         }
+        // It stops at the shutdown signal; one in progress finishes its (short) store write.
+        let _ = poison.await;
         let grace = self.config.shutdown_grace;
         tracing::info!(in_flight = in_flight.len(), ?grace, "worker stopping");
         drop(ready);
-        let drained = tokio::time::timeout(grace, async {
+        // A quarter of the budget is kept for giving back what is still unsettled then (the
+        // queue's `close` waits for those give-backs), so the whole stop stays within it.
+        let drain = grace.saturating_sub(grace / 4);
+        let drained = tokio::time::timeout(drain, async {
             while in_flight.join_next().await.is_some() {}
             // Every sender is gone now: the batcher flushes what it holds and ends.
             let _ = (&mut batcher).await;
@@ -195,10 +210,14 @@ impl Worker {
         if drained.is_err() {
             tracing::warn!(
                 abandoned = in_flight.len(),
-                "grace period over; unfinished deliveries return to the queue"
+                "grace period over; giving back the deliveries not settled yet"
             );
+            // Dropping an unsettled delivery gives it back to the queue (a batch's envelope
+            // alone); waiting for the aborted tasks makes sure every one was dropped.
             in_flight.abort_all();
             batcher.abort();
+            while in_flight.join_next().await.is_some() {}
+            let _ = (&mut batcher).await;
         }
     }
 
