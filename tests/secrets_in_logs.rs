@@ -43,6 +43,8 @@ fn bridge_command(data_dir: &Path, secrets: &Secrets) -> Command {
         .env("BRIDGE_LOG_FORMAT", "json")
         .env("BRIDGE_RETRY_TIERS", "1s")
         .env("BRIDGE_MAX_ATTEMPTS", "3")
+        // The emulator listens on loopback.
+        .env("BRIDGE_ALLOW_PRIVATE_API_URLS", "true")
         .env("RUST_LOG", LOG_FILTER);
     command
 }
@@ -67,6 +69,12 @@ fn create_tenant(
     });
     let file = data_dir.join(format!("{name}.json"));
     std::fs::write(&file, settings.to_string()).unwrap();
+    // Operator commands need the database `migrate` (or `serve`) creates.
+    let migrated = bridge_command(data_dir, secrets)
+        .arg("migrate")
+        .output()
+        .unwrap();
+    assert!(migrated.status.success(), "{migrated:?}");
     let out = bridge_command(data_dir, secrets)
         .args(["tenants", "create", "--settings"])
         .arg(&file)

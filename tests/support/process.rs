@@ -18,7 +18,9 @@ pub fn bridge_command(data_dir: &std::path::Path, rust_log: &str) -> Command {
     cmd.env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("BRIDGE_DATA_DIR", data_dir)
-        .env("RUST_LOG", rust_log);
+        .env("RUST_LOG", rust_log)
+        // The emulator listens on loopback, which the outbound policy refuses by default.
+        .env("BRIDGE_ALLOW_PRIVATE_API_URLS", "true");
     cmd
 }
 
