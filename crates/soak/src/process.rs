@@ -73,6 +73,8 @@ impl Bridge {
                 format!("http://127.0.0.1:{port}"),
             ),
             ("RUST_LOG".into(), "warn".into()),
+            // The emulator listens on loopback, which the outbound policy refuses by default.
+            ("BRIDGE_ALLOW_PRIVATE_API_URLS".into(), "true".into()),
         ];
         let mut database = None;
         let mut rabbit = None;
