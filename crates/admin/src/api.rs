@@ -89,7 +89,15 @@ impl FromRequestParts<Ctx> for Admin {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, ctx: &Ctx) -> Result<Self, Self::Rejection> {
-        check_bearer(&ctx.app.admin_token, &parts.headers).map(|()| Admin)
+        let client = crate::auth_throttle::client_ip(&parts.extensions);
+        if let Some(wait) = ctx.auth_throttle.blocked(client) {
+            return Err(ApiError::Throttled {
+                retry_after_secs: wait.as_secs().max(1),
+            });
+        }
+        check_bearer(&ctx.app.admin_token, &parts.headers)
+            .map(|()| Admin)
+            .inspect_err(|_| ctx.auth_throttle.failed(client, "bearer"))
     }
 }
 

@@ -39,7 +39,7 @@ impl Deployment {
                 self.data_dir.display().to_string(),
             ),
             ("RUST_LOG".into(), self.log_level.clone()),
-            // The emulator listens on loopback, which the outbound policy refuses by default.
+            // The emulator runs on loopback.
             ("BRIDGE_ALLOW_PRIVATE_API_URLS".into(), "true".into()),
         ];
         if let Some(r) = &self.rabbit {
