@@ -423,6 +423,14 @@ async fn hostile_input_gets_clean_answers_and_the_bridge_keeps_working() {
         "1 MB header: {status:?}"
     );
 
+    // A head that arrives in one read escapes hyper's buffer limit; the exact check answers 431.
+    let big = format!(
+        "GET /healthz HTTP/1.1\r\nHost: bridge\r\nX-Big: {}\r\nConnection: close\r\n\r\n",
+        "a".repeat(400_000)
+    );
+    let status = raw_request(addr, big.as_bytes(), b"").await;
+    assert_eq!(status, Some(431), "400 kB head");
+
     let huge_post = format!(
         "POST {path} HTTP/1.1\r\nHost: bridge\r\nCookie: {}\r\nContent-Length: 2\r\n\r\n",
         "c".repeat(1024 * 1024)

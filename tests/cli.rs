@@ -92,6 +92,7 @@ fn help_lists_every_subcommand() {
 #[test]
 fn tenant_lifecycle_on_the_embedded_store() {
     let dir = tempfile::tempdir().unwrap();
+    json_of(&bridge(dir.path(), &["migrate"]));
     let file = dir.path().join("tenant.json");
     std::fs::write(&file, SETTINGS).unwrap();
 
@@ -176,6 +177,7 @@ fn invalid_settings_name_each_field() {
 #[test]
 fn dead_letter_commands_on_an_empty_store() {
     let dir = tempfile::tempdir().unwrap();
+    json_of(&bridge(dir.path(), &["migrate"]));
     let listed = json_of(&bridge(dir.path(), &["dlq", "list"]));
     assert_eq!(listed, serde_json::json!([]));
     // Replay and purge refuse to act without a selector.

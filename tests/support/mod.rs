@@ -120,6 +120,8 @@ impl World {
                 tenant_cache_ttl: Duration::from_millis(200),
                 comagic_timeout: Duration::from_secs(3),
                 shutdown_grace: Duration::from_secs(5),
+                // The emulator runs on loopback.
+                address_policy: comagic_client::AddressPolicy::ALLOW_PRIVATE,
                 ..WorkerConfig::default()
             },
             depth_refresh: Duration::from_millis(500),

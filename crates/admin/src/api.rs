@@ -148,9 +148,18 @@ pub(crate) async fn check_file(
     let mut warnings = Vec::new();
     let mut account_zone = None;
     let credentials = file.comagic.clone().or_else(|| stored.cloned());
-    let usable = credentials
+    let mut usable = credentials
         .as_ref()
         .is_some_and(|c| crate::tenant_file::check_api_url(&c.api_url).is_ok());
+    if let (true, Some(new)) = (usable, &file.comagic) {
+        // A URL the outbound policy refuses is a setting to correct, not a call to attempt.
+        if let Ok(url) = url::Url::parse(new.api_url.trim()) {
+            if let Err(refused) = app.http.check_url_now(&url).await {
+                add_field_error(&mut fields, "comagic.api_url", &refused.to_string());
+                usable = false;
+            }
+        }
+    }
     if let (true, Some(credentials)) = (usable, credentials) {
         match account::client(app, credentials) {
             Ok(client) => {

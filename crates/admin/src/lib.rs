@@ -46,8 +46,8 @@ pub struct AdminState {
     /// Base of generated webhook URLs, e.g. `https://bridge.example.com` (no trailing slash
     /// needed).
     pub public_url: String,
-    /// Shared HTTP client for CoMagic calls.
-    pub http: reqwest::Client,
+    /// Shared HTTP client for CoMagic calls, with the outbound address policy.
+    pub http: comagic_client::Transport,
     /// Timeout of one CoMagic call made on an operator's behalf.
     pub comagic_timeout: Duration,
     /// Mark the session cookie `Secure` (set when the admin side is served over HTTPS).

@@ -346,6 +346,7 @@ fn credentials_fields(api_url: &str, errors: &BTreeMap<String, String>, creating
             }
             label { "API-ключ / Access token "
                 input type="password" name="access_token" id="access_token" autocomplete="off" value="";
+                (field_error(errors, "comagic.access_token"))
             }
             p { "или / or" }
             label { "Логин / Login " input type="text" name="login" id="login" autocomplete="off" value=""; }
@@ -864,13 +865,16 @@ fn file_from_form(
         .text("api_url")
         .unwrap_or(&tenant.credentials.api_url)
         .to_owned();
-    let comagic = credentials_from_form(form, &api_url, errors).or_else(|| {
-        // A new URL alone keeps the stored secret (the store replaces credentials whole).
-        (api_url != tenant.credentials.api_url).then(|| ComagicCredentials {
-            api_url: api_url.clone(),
-            auth: tenant.credentials.auth.clone(),
-        })
-    });
+    let comagic = credentials_from_form(form, &api_url, errors);
+    if comagic.is_none() && api_url != tenant.credentials.api_url {
+        // The stored secret belongs to the stored URL: sending it to a new one would hand it
+        // to whoever runs that address.
+        add_field_error(
+            errors,
+            "comagic.access_token",
+            crate::tenant_file::SECRET_REQUIRED,
+        );
+    }
     let mut tag_ids = Vec::new();
     for text in form.all("tag_ids").map(str::trim).filter(|t| !t.is_empty()) {
         match text.parse::<i64>() {
@@ -933,10 +937,10 @@ async fn save_tenant(
     let submitted = FormValues {
         name: file.name.clone(),
         active: file.active,
-        api_url: file
-            .comagic
-            .as_ref()
-            .map_or_else(|| tenant.credentials.api_url.clone(), |c| c.api_url.clone()),
+        api_url: form
+            .text("api_url")
+            .unwrap_or(&tenant.credentials.api_url)
+            .to_owned(),
         settings: file.settings.clone(),
     };
     let outcome = if errors.is_empty() {

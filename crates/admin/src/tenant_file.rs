@@ -233,6 +233,10 @@ pub fn webhook_url(public_url: &str, token: &str) -> String {
     )
 }
 
+/// What a new API URL, or credentials without a secret, are missing.
+pub(crate) const SECRET_REQUIRED: &str =
+    "required: access_token, or login and password (a new api_url needs the secret again)";
+
 #[cfg(test)]
 mod tests {
     use super::*;

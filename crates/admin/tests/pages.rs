@@ -549,3 +549,81 @@ async fn unreachable_comagic_still_lets_the_operator_type_ids() {
     assert!(stored.active);
     assert_eq!(stored.settings.default_campaign_id, Some(101));
 }
+
+/// A server on loopback that records every request body it receives.
+async fn capture_server() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    let app = axum::Router::new().fallback(move |body: String| {
+        let log = log.clone();
+        async move {
+            log.lock().unwrap().push(body);
+            axum::Json(serde_json::json!({"jsonrpc":"2.0","id":1,"result":{"data":[]}}))
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/v2.0", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, seen)
+}
+
+/// Issue 18, item 1: changing only the API URL must not send the stored secret to the new URL.
+#[tokio::test]
+async fn a_new_api_url_needs_the_secret_again() {
+    let rig = Rig::start().await;
+    let browser = sign_in(&rig).await;
+    let (id, page) = create_via_page(&browser).await;
+    let (capture, seen) = capture_server().await;
+    let csrf = csrf_of(&page.body);
+    let saved = browser
+        .post(
+            &format!("/admin/tenants/{id}"),
+            &[
+                ("csrf", &csrf),
+                ("name", "Цветы"),
+                ("active", "true"),
+                ("api_url", &capture),
+                ("default_campaign_id", "101"),
+                ("chat_employee_id", "501"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        saved.body.contains(r#"data-field="comagic.access_token""#),
+        "{}",
+        saved.body
+    );
+    // The form shows the URL typed, so the operator only adds the secret.
+    assert!(saved.body.contains(&capture));
+    let stored = rig.store.get_tenant(id).await.unwrap().unwrap();
+    assert_eq!(stored.credentials.api_url, rig.emulator.api_url());
+
+    // The JSON API: the same change is a 422 naming the field, not a 400 about serde.
+    let answer = rig
+        .api(
+            Method::PUT,
+            &format!("/admin/v1/tenants/{id}"),
+            Some(
+                serde_json::json!({"name": "Цветы", "comagic": {"api_url": capture},
+                "default_campaign_id": 101, "chat_employee_id": 501}),
+            ),
+        )
+        .await;
+    assert_eq!(
+        answer.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        answer.body
+    );
+    assert!(
+        answer.json()["fields"]["comagic.access_token"].is_string(),
+        "{}",
+        answer.body
+    );
+    assert!(
+        seen.lock().unwrap().is_empty(),
+        "the capture server got {:?}",
+        seen.lock().unwrap()
+    );
+}

@@ -1,22 +1,23 @@
-//! The command line: every flag also readable from a `BRIDGE_*` environment variable.
+//! The command line: each subcommand with only the options it uses; the service's options also
+//! readable from `BRIDGE_*` environment variables.
 
-use crate::config::{resolve_secret_key, BackendPlan, BridgeConfig, Roles};
-use crate::server::{open_backends, open_store, start};
+use crate::config::{
+    check_database_url, require_database, resolve_secret_key, BackendPlan, BridgeConfig, Roles,
+    StoreUse,
+};
+use crate::dlq::{DlqArgs, DlqCommand};
+use crate::server::{open_store, start};
 use crate::tenants::TenantCommand;
 use anyhow::Context;
-use bridge_admin::{dead_letter_detail, dead_letter_summary, replay_dead_letters};
 use bridge_ingress::IngressConfig;
 use bridge_queue::rabbitmq::PublishBatching;
 use bridge_queue::RetryTiers;
-use bridge_store::DeadLetterFilter;
 use bridge_worker::{LedgerRetention, WorkerConfig};
-use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use secrecy::SecretString;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
-use uuid::Uuid;
 
 #[derive(Parser)]
 #[command(
@@ -26,7 +27,10 @@ use uuid::Uuid;
     long_about = "Delivers Leadback callbacks and chats into CoMagic/UIS end-to-end analytics.\n\n\
                   With no configuration it runs embedded: a SQLite file in ./data holds the queue, \
                   tenants and ledger. Set BRIDGE_AMQP_URL (RabbitMQ) and BRIDGE_DATABASE_URL \
-                  (PostgreSQL) to scale out with separate `ingress` and `worker` processes."
+                  (PostgreSQL) to scale out with separate `ingress` and `worker` processes.\n\n\
+                  Every option of the service can also be set from the environment variable shown \
+                  beside it.",
+    after_help = "Logs: the RUST_LOG environment variable filters them [default: info]."
 )]
 struct Cli {
     #[command(flatten)]
@@ -35,9 +39,11 @@ struct Cli {
     command: Command,
 }
 
+/// Where the bridge's data lives, and how it logs: every command reads these.
 #[derive(Args, Clone)]
+#[command(next_help_heading = "Global options")]
 struct CommonArgs {
-    /// Database: postgres://… or sqlite://path. Default: sqlite://<data dir>/bridge.db
+    /// Database: postgres://… or sqlite://path [default: sqlite://<data dir>/bridge.db]
     #[arg(
         long,
         env = "BRIDGE_DATABASE_URL",
@@ -45,54 +51,13 @@ struct CommonArgs {
         hide_env_values = true
     )]
     database_url: Option<String>,
-    /// RabbitMQ URL (amqp://user:pass@host:5672/vhost). Unset: the embedded SQLite queue.
-    #[arg(long, env = "BRIDGE_AMQP_URL", global = true, hide_env_values = true)]
-    amqp_url: Option<String>,
     /// Folder of the embedded database, queue and generated secret key.
     #[arg(long, env = "BRIDGE_DATA_DIR", default_value = "./data", global = true)]
     data_dir: PathBuf,
-    /// 32-byte key (64 hex chars or base64) encrypting CoMagic credentials at rest. Required
-    /// with PostgreSQL; with SQLite one is generated into <data dir>/secret.key when unset.
+    /// 32-byte key (64 hex chars or base64) encrypting CoMagic credentials at rest; required
+    /// with PostgreSQL [default with SQLite: generated into <data dir>/secret.key by `serve`]
     #[arg(long, env = "BRIDGE_SECRET_KEY", global = true, hide_env_values = true)]
     secret_key: Option<SecretString>,
-    /// Base of generated webhook URLs, e.g. https://bridge.example.com. Default: http://<listen>
-    #[arg(long, env = "BRIDGE_PUBLIC_URL", global = true)]
-    public_url: Option<String>,
-    /// Prefix of RabbitMQ exchange and queue names.
-    #[arg(
-        long,
-        env = "BRIDGE_QUEUE_PREFIX",
-        default_value = "leadback",
-        global = true
-    )]
-    queue_prefix: String,
-    /// Retry delay tiers (s, m, h), one per attempt; the last repeats.
-    #[arg(
-        long,
-        env = "BRIDGE_RETRY_TIERS",
-        default_value = "5s,30s,2m,10m,30m,1h,3h,6h",
-        global = true
-    )]
-    retry_tiers: String,
-    /// RabbitMQ group publish: at most this many webhooks share one message when publishes
-    /// queue up behind the messages awaiting confirms (1: one message per webhook).
-    #[arg(
-        long,
-        env = "BRIDGE_PUBLISH_BATCH_MAX",
-        default_value_t = PublishBatching::default().max_events as u16,
-        value_parser = clap::value_parser!(u16).range(1..=1000),
-        global = true
-    )]
-    publish_batch_max: u16,
-    /// RabbitMQ group publish: main-queue messages awaiting their confirms at once.
-    #[arg(
-        long,
-        env = "BRIDGE_PUBLISH_IN_FLIGHT",
-        default_value_t = PublishBatching::default().max_in_flight as u16,
-        value_parser = clap::value_parser!(u16).range(1..=1000),
-        global = true
-    )]
-    publish_in_flight: u16,
     /// Log format on stderr.
     #[arg(
         long,
@@ -104,55 +69,115 @@ struct CommonArgs {
     log_format: LogFormat,
 }
 
+/// The queue between ingress and worker.
+#[derive(Args, Clone)]
+#[command(next_help_heading = "Queue")]
+pub(crate) struct QueueArgs {
+    /// RabbitMQ URL (amqp://user:pass@host:5672/vhost) [default: the embedded SQLite queue]
+    #[arg(long, env = "BRIDGE_AMQP_URL", hide_env_values = true)]
+    amqp_url: Option<String>,
+    /// Prefix of RabbitMQ exchange and queue names.
+    #[arg(long, env = "BRIDGE_QUEUE_PREFIX", default_value = "leadback")]
+    queue_prefix: String,
+    /// Retry delay tiers (s, m, h), one per attempt; the last repeats.
+    #[arg(
+        long,
+        env = "BRIDGE_RETRY_TIERS",
+        default_value = "5s,30s,2m,10m,30m,1h,3h,6h"
+    )]
+    retry_tiers: String,
+    /// RabbitMQ group publish: most webhooks in one message when publishes queue up (1..=1000).
+    #[arg(
+        long,
+        env = "BRIDGE_PUBLISH_BATCH_MAX",
+        default_value_t = PublishBatching::default().max_events as u16,
+        value_parser = clap::value_parser!(u16).range(1..=1000)
+    )]
+    publish_batch_max: u16,
+    /// RabbitMQ group publish: main-queue messages awaiting their confirms at once (1..=1000).
+    #[arg(
+        long,
+        env = "BRIDGE_PUBLISH_IN_FLIGHT",
+        default_value_t = PublishBatching::default().max_in_flight as u16,
+        value_parser = clap::value_parser!(u16).range(1..=1000)
+    )]
+    publish_in_flight: u16,
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 enum LogFormat {
     Text,
     Json,
 }
 
+/// Listeners and the admin side, for every long-running role.
 #[derive(Args, Clone)]
-struct RunArgs {
-    /// Public listener: webhooks, /healthz, /readyz (and the admin API).
+struct ListenArgs {
+    /// HTTP listener: /healthz, /readyz, the admin API, and webhooks where the ingress runs.
     #[arg(long, env = "BRIDGE_LISTEN", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
     /// Prometheus /metrics listener (keep it private).
     #[arg(long, env = "BRIDGE_METRICS_LISTEN", default_value = "127.0.0.1:9090")]
     metrics_listen: SocketAddr,
-    /// Bearer token of the admin API and settings page.
+    /// Base of generated webhook URLs, e.g. https://bridge.example.com [default: http://<listen>]
+    #[arg(long, env = "BRIDGE_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// Bearer token of the admin API and settings page [default: none, admin side off]
     #[arg(long, env = "BRIDGE_ADMIN_TOKEN", hide_env_values = true)]
     admin_token: Option<SecretString>,
-    /// Deliveries in flight at once (= queue prefetch).
-    #[arg(long, env = "BRIDGE_WORKER_CONCURRENCY", default_value_t = 32)]
-    concurrency: u16,
-    /// Attempts before a retryable failure is dead-lettered.
-    #[arg(long, env = "BRIDGE_MAX_ATTEMPTS", default_value_t = 9)]
-    max_attempts: u32,
-    /// Most events of one tenant and kind in one CoMagic upload call (1..=50).
-    #[arg(long, env = "BRIDGE_BATCH_SIZE", default_value_t = 50)]
-    batch_size: usize,
-    /// How long the first event of a batch waits for others, milliseconds.
-    #[arg(long, env = "BRIDGE_BATCH_LINGER_MS", default_value_t = 100)]
-    batch_linger_ms: u64,
-    /// Largest accepted webhook body, bytes.
-    #[arg(long, env = "BRIDGE_BODY_LIMIT", default_value_t = 256 * 1024)]
-    body_limit: usize,
-    /// Seconds a client may take to send the whole body (slower → 408).
-    #[arg(long, env = "BRIDGE_BODY_TIMEOUT_SECS", default_value_t = 10)]
+}
+
+/// What only the webhook ingress uses.
+#[derive(Args, Clone)]
+#[command(next_help_heading = "Ingress")]
+struct IngressArgs {
+    /// Largest accepted webhook body, bytes (1024..).
+    #[arg(long, env = "BRIDGE_BODY_LIMIT", default_value_t = 256 * 1024,
+          value_parser = clap::value_parser!(u64).range(1024..))]
+    body_limit: u64,
+    /// Seconds a client may take to send the whole body (slower → 408) (1..).
+    #[arg(long, env = "BRIDGE_BODY_TIMEOUT_SECS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..))]
     body_timeout_secs: u64,
-    /// Seconds a client may take to send the request head (slower → connection closed).
-    #[arg(long, env = "BRIDGE_HEADER_TIMEOUT_SECS", default_value_t = 10)]
+    /// Seconds a client may take to send the request head (slower → connection closed) (1..).
+    #[arg(long, env = "BRIDGE_HEADER_TIMEOUT_SECS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..))]
     header_timeout_secs: u64,
     /// Unknown-token requests allowed per client address and minute before 429 (0: no limit).
     #[arg(long, env = "BRIDGE_UNKNOWN_TOKEN_PER_MINUTE", default_value_t = 20)]
     unknown_token_per_minute: u32,
-    /// Most client connections open at once; further clients wait until one closes.
-    #[arg(long, env = "BRIDGE_MAX_CONNECTIONS", default_value_t = 1024)]
-    max_connections: usize,
+    /// Most client connections open at once; further clients wait until one closes (1..).
+    #[arg(long, env = "BRIDGE_MAX_CONNECTIONS", default_value_t = 1024,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections: u32,
     /// Seconds a publish may wait for the queue's confirm before answering 503.
     #[arg(long, env = "BRIDGE_PUBLISH_TIMEOUT_SECS", default_value_t = 10)]
     publish_timeout_secs: u64,
-    /// Seconds one CoMagic call may take.
-    #[arg(long, env = "BRIDGE_COMAGIC_TIMEOUT_SECS", default_value_t = 15)]
+}
+
+/// What only the delivery worker uses.
+#[derive(Args, Clone)]
+#[command(next_help_heading = "Worker")]
+struct WorkerArgs {
+    /// Deliveries in flight at once (1..=65535); the queue prefetch is the larger of this and
+    /// 8 × --batch-size.
+    #[arg(long, env = "BRIDGE_WORKER_CONCURRENCY", default_value_t = 32,
+          value_parser = clap::value_parser!(u16).range(1..))]
+    concurrency: u16,
+    /// Attempts before a retryable failure is dead-lettered (1..).
+    #[arg(long, env = "BRIDGE_MAX_ATTEMPTS", default_value_t = 9,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    max_attempts: u32,
+    /// Most events of one tenant and kind in one CoMagic upload call (1..=50).
+    #[arg(long, env = "BRIDGE_BATCH_SIZE", default_value_t = 50,
+          value_parser = clap::value_parser!(u16).range(1..=50))]
+    batch_size: u16,
+    /// How long the first event of a batch waits for others, milliseconds.
+    #[arg(long, env = "BRIDGE_BATCH_LINGER_MS", default_value_t = 100)]
+    batch_linger_ms: u64,
+    /// Seconds one CoMagic call may take (1..).
+    #[arg(long, env = "BRIDGE_COMAGIC_TIMEOUT_SECS", default_value_t = 15,
+          value_parser = clap::value_parser!(u64).range(1..))]
     comagic_timeout_secs: u64,
     /// Seconds in-flight deliveries get to finish on SIGTERM.
     #[arg(long, env = "BRIDGE_SHUTDOWN_GRACE_SECS", default_value_t = 20)]
@@ -161,91 +186,82 @@ struct RunArgs {
     /// again); the worker deletes older complete entries hourly. 0 keeps every entry.
     #[arg(long, env = "BRIDGE_LEDGER_RETENTION_DAYS", default_value_t = LedgerRetention::DEFAULT_DAYS)]
     ledger_retention_days: u32,
+    /// Let tenants' CoMagic API URLs reach loopback, private, link-local and other internal
+    /// addresses (the emulator, tests). Off: only public addresses, checked at connect time.
+    #[arg(long, env = "BRIDGE_ALLOW_PRIVATE_API_URLS", default_value_t = false, action = clap::ArgAction::Set)]
+    allow_private_api_urls: bool,
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    listen: ListenArgs,
+    #[command(flatten)]
+    queue: QueueArgs,
+    #[command(flatten)]
+    ingress: IngressArgs,
+    #[command(flatten)]
+    worker: WorkerArgs,
+}
+
+#[derive(Args)]
+struct IngressRoleArgs {
+    #[command(flatten)]
+    listen: ListenArgs,
+    #[command(flatten)]
+    queue: QueueArgs,
+    #[command(flatten)]
+    ingress: IngressArgs,
+}
+
+#[derive(Args)]
+struct WorkerRoleArgs {
+    #[command(flatten)]
+    listen: ListenArgs,
+    #[command(flatten)]
+    queue: QueueArgs,
+    #[command(flatten)]
+    worker: WorkerArgs,
+}
+
+/// The base of webhook URLs printed by `tenants` commands.
+#[derive(Args)]
+struct TenantsArgs {
+    /// Base of printed webhook URLs, e.g. https://bridge.example.com [default: http://<listen>]
+    #[arg(long, env = "BRIDGE_PUBLIC_URL", global = true)]
+    public_url: Option<String>,
+    /// The service's listener, the base of printed URLs when BRIDGE_PUBLIC_URL is unset.
+    #[arg(
+        long,
+        env = "BRIDGE_LISTEN",
+        default_value = "127.0.0.1:8080",
+        global = true
+    )]
+    listen: SocketAddr,
+    #[command(subcommand)]
+    command: TenantCommand,
 }
 
 #[derive(Subcommand)]
 enum Command {
     /// Ingress and worker in one process (the single-node default).
-    Serve(RunArgs),
+    Serve(ServeArgs),
     /// The webhook ingress alone (needs RabbitMQ and PostgreSQL).
-    Ingress(RunArgs),
+    Ingress(IngressRoleArgs),
     /// The delivery worker alone (needs RabbitMQ and PostgreSQL).
-    Worker(RunArgs),
-    /// Apply database migrations and exit.
+    Worker(WorkerRoleArgs),
+    /// Create the database (and with SQLite the secret key), apply migrations and exit.
     Migrate,
     /// Manage tenants (one CoMagic account with one Leadback account each).
-    #[command(subcommand)]
-    Tenants(TenantCommand),
+    Tenants(TenantsArgs),
     /// Inspect, replay and purge dead letters.
-    #[command(subcommand)]
-    Dlq(DlqCommand),
+    Dlq(DlqArgs),
     /// Offline end-to-end check: emulator + embedded bridge + sample payloads → records.
     Demo {
         /// Seconds to wait for the records.
         #[arg(long, default_value_t = 30)]
         timeout_secs: u64,
     },
-}
-
-#[derive(Subcommand)]
-enum DlqCommand {
-    /// List dead letters (newest first) as JSON.
-    List(DlqFilterArgs),
-    /// Show one dead letter with its raw body.
-    Show { id: Uuid },
-    /// Move dead letters back to the queue with attempts reset.
-    Replay(DlqSelectArgs),
-    /// Delete dead letters.
-    Purge(DlqSelectArgs),
-}
-
-#[derive(Args)]
-struct DlqFilterArgs {
-    #[arg(long)]
-    tenant: Option<Uuid>,
-    /// Error class: event_permanent, tenant_permanent, mapping, exhausted, …
-    #[arg(long)]
-    class: Option<String>,
-    /// RFC 3339 time: dead since.
-    #[arg(long)]
-    since: Option<DateTime<Utc>>,
-    /// RFC 3339 time: dead until.
-    #[arg(long)]
-    until: Option<DateTime<Utc>>,
-    #[arg(long)]
-    limit: Option<u32>,
-}
-
-#[derive(Args)]
-struct DlqSelectArgs {
-    /// Dead-letter ids (repeat the flag for several).
-    #[arg(long = "id")]
-    ids: Vec<Uuid>,
-    #[command(flatten)]
-    filter: DlqFilterArgs,
-    /// Select every dead letter (required when no other selector is given).
-    #[arg(long)]
-    all: bool,
-}
-
-impl DlqFilterArgs {
-    fn to_filter(&self, ids: Vec<Uuid>) -> DeadLetterFilter {
-        DeadLetterFilter {
-            ids,
-            tenant_id: self.tenant,
-            class: self.class.clone(),
-            since: self.since,
-            until: self.until,
-            limit: self.limit,
-            ..DeadLetterFilter::default()
-        }
-    }
-    fn is_empty(&self) -> bool {
-        self.tenant.is_none()
-            && self.class.is_none()
-            && self.since.is_none()
-            && self.until.is_none()
-    }
 }
 
 pub fn run() -> anyhow::Result<()> {
@@ -316,185 +332,184 @@ fn init_tracing(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuar
 async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     let common = cli.common;
     match cli.command {
-        Command::Serve(args) => run_role(&common, args, Roles::SERVE).await,
-        Command::Ingress(args) => run_role(&common, args, Roles::INGRESS).await,
-        Command::Worker(args) => run_role(&common, args, Roles::WORKER).await,
+        Command::Serve(args) => {
+            let config = build_config(&common, &args.listen, &args.queue, Roles::SERVE)?;
+            let config = with_ingress(with_worker(config, &args.worker), &args.ingress);
+            run_role(&common, config).await
+        }
+        Command::Ingress(args) => {
+            let config = build_config(&common, &args.listen, &args.queue, Roles::INGRESS)?;
+            run_role(&common, with_ingress(config, &args.ingress)).await
+        }
+        Command::Worker(args) => {
+            let config = build_config(&common, &args.listen, &args.queue, Roles::WORKER)?;
+            run_role(&common, with_worker(config, &args.worker)).await
+        }
         Command::Migrate => {
-            let config = config_for_tools(&common)?;
+            let config = config_for_tools(&common, None, StoreUse::Create)?;
             open_store(&config).await?;
             println!("{}", serde_json::json!({"status": "migrated"}));
             Ok(())
         }
-        Command::Tenants(cmd) => {
-            let config = config_for_tools(&common)?;
+        Command::Tenants(args) => {
+            // The settings file is read (and checked) before anything is opened.
+            let prepared = args.command.prepare()?;
+            let config = config_for_tools(&common, None, StoreUse::Existing)?;
             let store = open_store(&config).await?;
-            let public_url = config
+            let public_url = args
                 .public_url
-                .clone()
-                .unwrap_or_else(|| format!("http://{}", config.listen));
-            let out = cmd.run(store.as_ref(), &public_url).await?;
+                .unwrap_or_else(|| format!("http://{}", args.listen));
+            let out = prepared.run(store.as_ref(), &public_url).await?;
             println!("{}", serde_json::to_string_pretty(&out)?);
             Ok(())
         }
         Command::Demo { timeout_secs } => crate::demo::run(Duration::from_secs(timeout_secs)).await,
-        Command::Dlq(cmd) => {
-            let config = config_for_tools(&common)?;
-            let out = run_dlq(&config, cmd).await?;
-            println!("{}", serde_json::to_string_pretty(&out)?);
-            Ok(())
+        Command::Dlq(args) => {
+            args.command.check()?;
+            let queue = match &args.command {
+                DlqCommand::Replay(replay) => Some(&replay.queue),
+                _ => None,
+            };
+            let config = config_for_tools(&common, queue, StoreUse::Existing)?;
+            args.command.run(&config).await
         }
     }
 }
 
-async fn run_dlq(config: &BridgeConfig, cmd: DlqCommand) -> anyhow::Result<serde_json::Value> {
-    use serde_json::json;
-    match cmd {
-        DlqCommand::List(args) => {
-            let store = open_store(config).await?;
-            let dead = store.list_dead_letters(&args.to_filter(Vec::new())).await?;
-            Ok(json!(dead
-                .iter()
-                .map(dead_letter_summary)
-                .collect::<Vec<_>>()))
-        }
-        DlqCommand::Show { id } => {
-            let store = open_store(config).await?;
-            let dead = store
-                .get_dead_letter(id)
-                .await?
-                .with_context(|| format!("no dead letter {id}"))?;
-            Ok(dead_letter_detail(&dead))
-        }
-        DlqCommand::Replay(args) => {
-            let filter = select(&args)?;
-            let backends = open_backends(config, false).await?;
-            let report = replay_dead_letters(
-                backends.store.as_ref(),
-                backends.queue.as_ref(),
-                None,
-                &filter,
-            )
-            .await;
-            backends.queue.close().await;
-            Ok(serde_json::to_value(report?)?)
-        }
-        DlqCommand::Purge(args) => {
-            let filter = select(&args)?;
-            let store = open_store(config).await?;
-            let ids: Vec<Uuid> = store
-                .list_dead_letters(&filter)
-                .await?
-                .iter()
-                .map(|d| d.id)
-                .collect();
-            let purged = store.remove_dead_letters(&ids).await?;
-            Ok(json!({"purged": purged}))
-        }
-    }
-}
-
-fn select(args: &DlqSelectArgs) -> anyhow::Result<DeadLetterFilter> {
-    if args.ids.is_empty() && args.filter.is_empty() && !args.all {
-        anyhow::bail!("say which dead letters: --id, --tenant, --class, --since/--until, or --all");
-    }
-    let mut filter = args.filter.to_filter(args.ids.clone());
-    if filter.limit.is_none() {
-        filter.limit = Some(u32::MAX);
-    }
-    Ok(filter)
-}
-
-fn backends(common: &CommonArgs) -> anyhow::Result<BackendPlan> {
-    let tiers = RetryTiers::parse(&common.retry_tiers).map_err(|e| anyhow::anyhow!(e))?;
+fn backends(common: &CommonArgs, queue: &QueueArgs) -> anyhow::Result<BackendPlan> {
+    let tiers = RetryTiers::parse(&queue.retry_tiers).map_err(|e| anyhow::anyhow!(e))?;
+    check_database_url(common.database_url.as_deref())?;
     let mut plan = BackendPlan::resolve(
         &common.data_dir,
         common.database_url.clone(),
-        common.amqp_url.clone(),
-        common.queue_prefix.clone(),
+        queue.amqp_url.clone(),
+        queue.queue_prefix.clone(),
         tiers,
     );
     plan.publish_batching = PublishBatching {
-        max_events: usize::from(common.publish_batch_max),
-        max_in_flight: usize::from(common.publish_in_flight),
+        max_events: usize::from(queue.publish_batch_max),
+        max_in_flight: usize::from(queue.publish_in_flight),
         ..PublishBatching::default()
     };
     Ok(plan)
 }
 
-/// Operator commands use the same backends and key as the server, with default listeners.
-fn config_for_tools(common: &CommonArgs) -> anyhow::Result<BridgeConfig> {
-    let args = RunArgs::parse_defaults();
-    build_config(common, args, Roles::SERVE)
-}
-
-impl RunArgs {
-    fn parse_defaults() -> Self {
-        #[derive(Parser)]
-        struct Only {
-            #[command(flatten)]
-            run: RunArgs,
+/// Operator commands use the server's store and key, with default listeners; with
+/// [`StoreUse::Existing`] they refuse to create a database or key. Only `dlq replay` reads the
+/// queue options (from the environment and its own flags).
+fn config_for_tools(
+    common: &CommonArgs,
+    queue: Option<&QueueArgs>,
+    store_use: StoreUse,
+) -> anyhow::Result<BridgeConfig> {
+    let default_queue;
+    let queue = match queue {
+        Some(queue) => queue,
+        None => {
+            default_queue = QueueArgs::from_env()?;
+            &default_queue
         }
-        // Reads the same BRIDGE_* variables as `serve`; no arguments.
-        match Only::try_parse_from(["leadback-bridge"]) {
-            Ok(only) => only.run,
-            Err(_) => Self {
-                listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
-                metrics_listen: SocketAddr::from(([127, 0, 0, 1], 9090)),
-                admin_token: None,
-                concurrency: 32,
-                max_attempts: 9,
-                batch_size: 50,
-                batch_linger_ms: 100,
-                body_limit: 256 * 1024,
-                publish_timeout_secs: 10,
-                body_timeout_secs: 10,
-                header_timeout_secs: 10,
-                unknown_token_per_minute: 20,
-                max_connections: 1024,
-                comagic_timeout_secs: 15,
-                shutdown_grace_secs: 20,
-                ledger_retention_days: LedgerRetention::DEFAULT_DAYS,
-            },
-        }
-    }
-}
-
-fn build_config(common: &CommonArgs, args: RunArgs, roles: Roles) -> anyhow::Result<BridgeConfig> {
-    let backends = backends(common)?;
-    let secret_key = resolve_secret_key(common.secret_key.as_ref(), &backends, &common.data_dir)?;
+    };
+    let plan = backends(common, queue)?;
+    require_database(&plan, store_use)?;
+    let secret_key = resolve_secret_key(
+        common.secret_key.as_ref(),
+        &plan,
+        &common.data_dir,
+        store_use,
+    )?;
     Ok(BridgeConfig {
-        roles,
-        listen: args.listen,
-        metrics_listen: Some(args.metrics_listen),
-        public_url: common.public_url.clone(),
+        roles: Roles::SERVE,
+        listen: ListenArgs::default_listen(),
+        metrics_listen: None,
+        public_url: None,
         data_dir: common.data_dir.clone(),
-        backends,
+        backends: plan,
         secret_key,
-        admin_token: args.admin_token,
-        ingress: IngressConfig {
-            body_limit: args.body_limit,
-            publish_timeout: Duration::from_secs(args.publish_timeout_secs),
-            body_timeout: Duration::from_secs(args.body_timeout_secs.max(1)),
-            header_timeout: Duration::from_secs(args.header_timeout_secs.max(1)),
-            unknown_token_per_minute: args.unknown_token_per_minute,
-            max_connections: args.max_connections.max(1),
-        },
-        worker: WorkerConfig {
-            concurrency: args.concurrency.max(1),
-            max_attempts: args.max_attempts.max(1),
-            comagic_timeout: Duration::from_secs(args.comagic_timeout_secs.max(1)),
-            shutdown_grace: Duration::from_secs(args.shutdown_grace_secs),
-            batch_size: args.batch_size.clamp(1, 50),
-            batch_linger: Duration::from_millis(args.batch_linger_ms),
-            ledger_retention: LedgerRetention::days(args.ledger_retention_days),
-            ..WorkerConfig::default()
-        },
+        admin_token: None,
+        ingress: IngressConfig::default(),
+        worker: WorkerConfig::default(),
         depth_refresh: Duration::from_secs(5),
     })
 }
 
-async fn run_role(common: &CommonArgs, args: RunArgs, roles: Roles) -> anyhow::Result<()> {
-    let config = build_config(common, args, roles)?;
+impl ListenArgs {
+    fn default_listen() -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], 8080))
+    }
+}
+
+impl QueueArgs {
+    /// The queue options from `BRIDGE_*` variables and defaults, for commands without the flags.
+    fn from_env() -> anyhow::Result<Self> {
+        #[derive(Parser)]
+        struct Only {
+            #[command(flatten)]
+            queue: QueueArgs,
+        }
+        Ok(Only::try_parse_from(["leadback-bridge"])?.queue)
+    }
+}
+
+fn build_config(
+    common: &CommonArgs,
+    listen: &ListenArgs,
+    queue: &QueueArgs,
+    roles: Roles,
+) -> anyhow::Result<BridgeConfig> {
+    let backends = backends(common, queue)?;
+    let secret_key = resolve_secret_key(
+        common.secret_key.as_ref(),
+        &backends,
+        &common.data_dir,
+        StoreUse::Create,
+    )?;
+    Ok(BridgeConfig {
+        roles,
+        listen: listen.listen,
+        metrics_listen: Some(listen.metrics_listen),
+        public_url: listen.public_url.clone(),
+        data_dir: common.data_dir.clone(),
+        backends,
+        secret_key,
+        admin_token: listen.admin_token.clone(),
+        ingress: IngressConfig::default(),
+        worker: WorkerConfig::default(),
+        depth_refresh: Duration::from_secs(5),
+    })
+}
+
+fn with_ingress(mut config: BridgeConfig, args: &IngressArgs) -> BridgeConfig {
+    config.ingress = IngressConfig {
+        body_limit: usize::try_from(args.body_limit).unwrap_or(usize::MAX),
+        publish_timeout: Duration::from_secs(args.publish_timeout_secs),
+        body_timeout: Duration::from_secs(args.body_timeout_secs),
+        header_timeout: Duration::from_secs(args.header_timeout_secs),
+        unknown_token_per_minute: args.unknown_token_per_minute,
+        max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
+    };
+    config
+}
+
+fn with_worker(mut config: BridgeConfig, args: &WorkerArgs) -> BridgeConfig {
+    config.worker = WorkerConfig {
+        concurrency: args.concurrency,
+        max_attempts: args.max_attempts,
+        comagic_timeout: Duration::from_secs(args.comagic_timeout_secs),
+        shutdown_grace: Duration::from_secs(args.shutdown_grace_secs),
+        batch_size: usize::from(args.batch_size),
+        batch_linger: Duration::from_millis(args.batch_linger_ms),
+        ledger_retention: LedgerRetention::days(args.ledger_retention_days),
+        address_policy: comagic_client::AddressPolicy {
+            allow_private: args.allow_private_api_urls,
+        },
+        ..WorkerConfig::default()
+    };
+    config
+}
+
+async fn run_role(common: &CommonArgs, config: BridgeConfig) -> anyhow::Result<()> {
+    let roles = config.roles;
     let data_dir = config.data_dir.clone();
     let plan = config.backends.clone();
     let running = start(config).await?;

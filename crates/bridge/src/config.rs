@@ -146,6 +146,58 @@ pub struct BridgeConfig {
     pub depth_refresh: std::time::Duration,
 }
 
+/// Whether a command may create the database and the secret key (`serve`, `migrate`), or needs
+/// an existing bridge database (operator commands: a mistyped data folder must not answer from
+/// a new empty database).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreUse {
+    Create,
+    Existing,
+}
+
+/// Refuses a database URL of an unsupported kind before anything else is said about it.
+pub fn check_database_url(url: Option<&str>) -> anyhow::Result<()> {
+    let Some(url) = url.map(str::trim).filter(|u| !u.is_empty()) else {
+        return Ok(());
+    };
+    if ["postgres://", "postgresql://", "sqlite:"]
+        .iter()
+        .any(|scheme| url.starts_with(scheme))
+    {
+        return Ok(());
+    }
+    let scheme = url.split(':').next().unwrap_or_default();
+    bail!(
+        "BRIDGE_DATABASE_URL must start with postgres://, postgresql:// or sqlite: (got a `{scheme}:` URL)"
+    )
+}
+
+/// With [`StoreUse::Existing`], a SQLite store must already exist.
+pub fn require_database(plan: &BackendPlan, store_use: StoreUse) -> anyhow::Result<()> {
+    if store_use == StoreUse::Create {
+        return Ok(());
+    }
+    match sqlite_path(&plan.database_url) {
+        Some(path) if !path.exists() => bail!(
+            "no bridge database at {}; start `serve` once or set BRIDGE_DATA_DIR",
+            path.display()
+        ),
+        _ => Ok(()),
+    }
+}
+
+/// The database URL with any password replaced by `***`, for messages.
+pub fn masked_database_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        Ok(parsed) => parsed.to_string(),
+        Err(_) => "(unparsable URL)".to_owned(),
+    }
+}
+
 /// The secret key: `BRIDGE_SECRET_KEY` when given; otherwise, for a SQLite store only, a key
 /// generated on first start and kept beside the database (`<data dir>/secret.key`, mode 0600).
 /// With PostgreSQL the key must be given: a key on one host's disk cannot serve a cluster.
@@ -153,6 +205,7 @@ pub fn resolve_secret_key(
     given: Option<&SecretString>,
     backends: &BackendPlan,
     data_dir: &Path,
+    store_use: StoreUse,
 ) -> anyhow::Result<SecretKey> {
     use secrecy::ExposeSecret;
     if let Some(text) = given {
@@ -171,6 +224,13 @@ pub fn resolve_secret_key(
             .with_context(|| format!("cannot read {}", path.display()))?;
         return SecretKey::parse(text.trim())
             .with_context(|| format!("{} does not hold a valid key", path.display()));
+    }
+    if store_use == StoreUse::Existing {
+        bail!(
+            "no secret key at {} (it encrypts the stored credentials); set BRIDGE_SECRET_KEY, \
+             or BRIDGE_DATA_DIR to the folder `serve` uses",
+            path.display()
+        );
     }
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("cannot create the data folder {}", data_dir.display()))?;

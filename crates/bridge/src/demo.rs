@@ -66,7 +66,11 @@ pub async fn run(timeout: Duration) -> anyhow::Result<()> {
         secret_key: SecretKey::generate(),
         admin_token: None,
         ingress: IngressConfig::default(),
-        worker: WorkerConfig::default(),
+        // The emulator runs on loopback.
+        worker: WorkerConfig {
+            address_policy: comagic_client::AddressPolicy::ALLOW_PRIVATE,
+            ..WorkerConfig::default()
+        },
         depth_refresh: Duration::from_secs(5),
     };
     let bridge = start(config).await?;

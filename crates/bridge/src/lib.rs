@@ -2,9 +2,11 @@
 //! open, which roles to run (ingress, worker, both), the operator commands (tenants, dead
 //! letters), health and metrics endpoints, and graceful shutdown.
 
+mod args;
 mod cli;
 mod config;
 mod demo;
+mod dlq;
 mod health;
 mod server;
 mod tenants;

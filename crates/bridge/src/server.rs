@@ -146,7 +146,12 @@ pub async fn open_store(config: &BridgeConfig) -> anyhow::Result<Arc<dyn Store>>
     }
     let store = bridge_store::open(&config.backends.database_url, config.secret_key.clone())
         .await
-        .context("cannot open the database (BRIDGE_DATABASE_URL)")?;
+        .with_context(|| {
+            format!(
+                "cannot open the database {} (BRIDGE_DATABASE_URL)",
+                crate::config::masked_database_url(&config.backends.database_url)
+            )
+        })?;
     store.migrate().await.context("database migration failed")?;
     Ok(store)
 }
@@ -189,7 +194,8 @@ pub async fn start(config: BridgeConfig) -> anyhow::Result<RunningBridge> {
             metrics: metrics.clone(),
             admin_token: admin_token.clone(),
             public_url: public_url.clone(),
-            http: reqwest::Client::new(),
+            http: comagic_client::Transport::with_policy(config.worker.address_policy)
+                .context("cannot build the HTTP client for CoMagic")?,
             comagic_timeout: config.worker.comagic_timeout,
             cookie_secure: public_url.starts_with("https://"),
         }));

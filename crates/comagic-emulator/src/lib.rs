@@ -16,13 +16,16 @@
 //! Strict readings and assumptions where the documentation is silent or contradicts itself:
 //! - A batch is all-or-nothing: if any item is invalid the whole call fails with that item's error
 //!   and nothing is stored. The error names the field (`data.field`) but not the item's position:
-//!   general.txt documents no position. [`EmulatorConfig::report_item_index`] adds
-//!   `data.params.index` (and `message_index` for a chat message) for tests of the old behaviour.
+//!   general.txt documents no position, and `data.params` only as the substitutions of a message
+//!   template (sent for `limit_exceeded` and `method_component_disabled` alone).
+//!   [`EmulatorConfig::report_item_index`] adds `data.params.index` (and `message_index` for a chat
+//!   message) and the emulator's other diagnostics, for tests of the old behaviour.
 //! - A repeated `ext_id` of an offline message or chat in the same account (stored earlier or
 //!   repeated within the batch) fails with -32602 `duplicate_entity`, `data.field = "ext_id"`
-//!   (general.txt's create/update table). general.txt's verb table says `upload` updates on later
-//!   requests: [`RepeatedExtId::Update`] emulates that reading (same id, record replaced). Either
-//!   way [`RunningEmulator::ext_id_upload_counts`] counts every upload of an ext_id. A repeated
+//!   (general.txt's create/update table; with `report_item_index`, `data.params.id` is the stored
+//!   record's id). general.txt's verb table says `upload` updates on later requests:
+//!   [`RepeatedExtId::Update`] emulates that reading (same id, record replaced). Either way
+//!   [`RunningEmulator::ext_id_upload_counts`] counts every upload of an ext_id. A repeated
 //!   session `ext_id` is not an error: the docs say duplicate sessions are dropped, so the first
 //!   `session_id` is returned again.
 //! - Error `data.field` names the item's own field (`phone`, `ext_id`, `messages.employee_id`),
@@ -44,6 +47,12 @@
 //! - A `login.user` session key past its hour is `access_token_invalid`: general.txt keeps
 //!   `access_token_expired` for permanent keys ("Применяется только к постоянному токену"), which
 //!   a seed can list as expired (or blocked: `access_token_blocked`).
+//! - `user_fields` may name only the seed's `offline_message_user_fields`; an `upload.sessions`
+//!   call over 512 KB is `data_limit_exceeded`; a `visitor_id` seen on another site is
+//!   `invalid_parameters_combination`.
+//! - `get.*` filter and sort only on the fields a method's page marks "да" in its "Фильтрация" /
+//!   "Сортировка" column (`filter_prohibited` / `sort_prohibited`); a field the method does not
+//!   have is `unexpected_parameters`.
 //! - A missing `id` is -32099 `notifications_not_supported`; unknown envelope members and a missing
 //!   `params` are -32600 `invalid_request`.
 //! - `login.user` is neither limited nor charged; every other successful call costs 1 point.
@@ -111,7 +120,10 @@ pub struct EmulatorConfig {
     /// Lifetime of tokens issued by `login.user` (default 3600 s, as documented).
     pub login_token_ttl: Duration,
     /// Put a refused item's position in `error.data.params.index` (and a chat message's in
-    /// `message_index`). general.txt documents only `field`, so the default is `false`.
+    /// `message_index`), with the emulator's other diagnostics in `params` (`id` of the stored
+    /// duplicate, `one_of`, `session_start`, …): the old behaviour. general.txt documents only
+    /// `field`, and `params` as the substitutions of a message template, so by default (`false`)
+    /// `params` is sent only for `limit_exceeded` and `method_component_disabled`.
     pub report_item_index: bool,
     /// What a repeated offline-message or chat `ext_id` does (default: refused).
     pub repeated_ext_id: RepeatedExtId,

@@ -29,7 +29,8 @@ struct Args {
     #[arg(long, default_value_t = 3600)]
     login_token_ttl: u64,
     /// Put a refused item's position in `error.data.params.index` (and a chat message's in
-    /// `message_index`). Off by default: CoMagic documents only `data.field`.
+    /// `message_index`), with the emulator's other diagnostics in `params`. Off by default:
+    /// CoMagic documents only `data.field`, and `params` only for templated messages.
     #[arg(long)]
     item_index: bool,
     /// What an offline message or chat with an ext_id the account already has does: `refuse`

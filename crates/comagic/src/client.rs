@@ -23,6 +23,7 @@ use tracing::Instrument;
 use crate::error::{classify_rpc, ComagicError, RpcContext, RpcFailure, TransportKind};
 use crate::sanitize::{is_secret_key, Secrets};
 use crate::token::{valid_until, CachedToken, TokenSource};
+use crate::transport::{read_capped, Transport, MAX_ANSWER_BYTES};
 
 /// Per-call HTTP timeout unless configured otherwise.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15);
@@ -73,13 +74,17 @@ impl<T> Called<T> {
 
 /// A CoMagic Data API client for one tenant. Cheap to clone: clones share the HTTP client,
 /// the request-id counter and the token cache.
+///
+/// The credentials are bound to the API URL they came with: every request goes to that URL
+/// and nowhere else (the [`Transport`] follows no redirect), so a secret only ever travels to
+/// the address it was stored for.
 #[derive(Clone)]
 pub struct ComagicClient {
     inner: Arc<Inner>,
 }
 
 struct Inner {
-    http: reqwest::Client,
+    transport: Transport,
     api_url: reqwest::Url,
     options: ClientOptions,
     next_id: AtomicU64,
@@ -111,7 +116,7 @@ struct UsedToken {
 impl ComagicClient {
     pub fn new(
         credentials: ComagicCredentials,
-        http: reqwest::Client,
+        transport: Transport,
         options: ClientOptions,
     ) -> Result<Self, ComagicError> {
         let api_url = reqwest::Url::parse(credentials.api_url.trim())
@@ -122,6 +127,9 @@ impl ComagicClient {
                 api_url.scheme()
             )));
         }
+        transport
+            .check_url(&api_url)
+            .map_err(|refused| ComagicError::Config(refused.to_string()))?;
         if options.page_limit == 0 || options.page_limit > MAX_PAGE_LIMIT {
             return Err(ComagicError::Config(format!(
                 "page_limit must be 1..={MAX_PAGE_LIMIT}"
@@ -137,7 +145,7 @@ impl ComagicClient {
         };
         Ok(Self {
             inner: Arc::new(Inner {
-                http,
+                transport,
                 api_url,
                 options,
                 next_id: AtomicU64::new(1),
@@ -497,7 +505,8 @@ impl ComagicClient {
         })?;
         let response = self
             .inner
-            .http
+            .transport
+            .http()
             .post(self.inner.api_url.clone())
             .header(CONTENT_TYPE, HeaderValue::from_static(JSON_UTF8))
             .timeout(self.inner.options.timeout)
@@ -511,11 +520,16 @@ impl ComagicClient {
             .get(RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
-        let bytes = response
-            .bytes()
+            .map(crate::error::capped_wait);
+        let bytes = read_capped(response, MAX_ANSWER_BYTES)
             .await
-            .map_err(|e| SendError::Other(transport_error(method, &e)))?;
+            .map_err(|e| SendError::Other(transport_error(method, &e)))?
+            .ok_or_else(|| {
+                SendError::Other(invalid_response(
+                    method,
+                    &format!("the answer is larger than {MAX_ANSWER_BYTES} bytes"),
+                ))
+            })?;
         let parsed = serde_json::from_slice::<JsonRpcResponse<Value>>(&bytes);
         match parsed {
             // A JSON-RPC error is CoMagic's answer whatever the HTTP status.
@@ -646,6 +660,15 @@ fn collect_ext_ids(params: &Map<String, Value>, out: &mut Vec<String>) {
 }
 
 fn transport_error(method: &str, error: &reqwest::Error) -> ComagicError {
+    // The address policy refused every address the name resolved to: a setting to change,
+    // not a network hiccup to retry.
+    let mut cause = std::error::Error::source(error);
+    while let Some(current) = cause {
+        if let Some(refused) = current.downcast_ref::<crate::outbound::OutboundRefused>() {
+            return ComagicError::Config(refused.to_string());
+        }
+        cause = current.source();
+    }
     let kind = if error.is_timeout() {
         TransportKind::Timeout
     } else if error.is_connect() {

@@ -8,6 +8,22 @@ use serde_json::Value;
 /// The wait for a `limit_exceeded` that carries no reset time.
 pub const DEFAULT_RATE_LIMIT_WAIT: Duration = Duration::from_secs(60);
 
+/// The longest wait taken from CoMagic (`Retry-After`, `*_reset`): a day. A larger or absurd
+/// value (a misbehaving server, `u64::MAX`) must not overflow `Instant + Duration` or park a
+/// tenant for ever.
+pub const MAX_WAIT: Duration = Duration::from_secs(24 * 3600);
+
+/// A wait of `seconds` named by CoMagic (`Retry-After`), capped at [`MAX_WAIT`].
+pub fn capped_wait(seconds: u64) -> Duration {
+    Duration::from_secs(seconds.min(MAX_WAIT.as_secs()))
+}
+
+/// The wait until a `*_reset` of `seconds`: at least 1 s (waiting 0 s would spin, and CoMagic's
+/// clock and ours differ by a little anyway), at most [`MAX_WAIT`]; negative counts as 1 s.
+pub fn reset_wait(seconds: i64) -> Duration {
+    capped_wait(u64::try_from(seconds).unwrap_or(0).max(1))
+}
+
 /// What the caller should do about a failed call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorClass {
@@ -197,9 +213,11 @@ impl ComagicError {
 fn classify_http_status(status: u16, retry_after: Option<Duration>) -> ErrorClass {
     match status {
         429 => ErrorClass::RateLimited {
-            retry_after: retry_after.unwrap_or(DEFAULT_RATE_LIMIT_WAIT),
+            retry_after: retry_after.map_or(DEFAULT_RATE_LIMIT_WAIT, |d| d.min(MAX_WAIT)),
         },
-        408 | 500..=599 => ErrorClass::Retryable { retry_after },
+        408 | 500..=599 => ErrorClass::Retryable {
+            retry_after: retry_after.map(|d| d.min(MAX_WAIT)),
+        },
         // A 4xx without a JSON-RPC body means the URL or a proxy in front is wrong, which
         // affects every event of the tenant alike.
         _ => ErrorClass::TenantPermanent,
@@ -276,11 +294,7 @@ fn rate_limit_wait(limits: Option<&Limits>) -> Duration {
     } else {
         limits.minute_reset
     };
-    match reset {
-        // Waiting 0 s would spin; CoMagic's clock and ours differ by a little anyway.
-        Some(seconds) => Duration::from_secs(seconds.max(1).unsigned_abs()),
-        None => DEFAULT_RATE_LIMIT_WAIT,
-    }
+    reset.map_or(DEFAULT_RATE_LIMIT_WAIT, reset_wait)
 }
 
 /// `duplicate_entity` is about our record when its field is an `ext_id` or its value is one of
@@ -347,6 +361,40 @@ mod tests {
             ext_ids,
             relogged: false,
         }
+    }
+
+    #[test]
+    fn waits_from_comagic_are_capped_at_a_day() {
+        assert_eq!(capped_wait(u64::MAX), MAX_WAIT);
+        assert_eq!(capped_wait(30), Duration::from_secs(30));
+        assert_eq!(reset_wait(i64::MAX), MAX_WAIT);
+        assert_eq!(reset_wait(i64::MIN), Duration::from_secs(1));
+        assert_eq!(reset_wait(0), Duration::from_secs(1));
+        assert_eq!(reset_wait(20), Duration::from_secs(20));
+        // Every capped wait can be added to now without overflow.
+        let now = std::time::Instant::now();
+        assert!(now.checked_add(capped_wait(u64::MAX)).is_some());
+        assert!(now.checked_add(reset_wait(i64::MAX)).is_some());
+        let huge = Limits {
+            day_remaining: Some(0),
+            day_reset: Some(i64::MAX),
+            ..Limits::default()
+        };
+        assert_eq!(rate_limit_wait(Some(&huge)), MAX_WAIT);
+        let class = classify_http_status(429, Some(Duration::from_secs(u64::MAX)));
+        assert_eq!(
+            class,
+            ErrorClass::RateLimited {
+                retry_after: MAX_WAIT
+            }
+        );
+        let class = classify_http_status(503, Some(Duration::MAX));
+        assert_eq!(
+            class,
+            ErrorClass::Retryable {
+                retry_after: Some(MAX_WAIT)
+            }
+        );
     }
 
     #[test]

@@ -8,9 +8,16 @@
 
 mod client;
 mod error;
+mod outbound;
 mod sanitize;
 mod token;
+mod transport;
 
 pub use client::{Called, ClientOptions, ComagicClient, DEFAULT_TIMEOUT};
-pub use error::{ComagicError, ErrorClass, RpcFailure, TransportKind, DEFAULT_RATE_LIMIT_WAIT};
+pub use error::{
+    capped_wait, reset_wait, ComagicError, ErrorClass, RpcFailure, TransportKind,
+    DEFAULT_RATE_LIMIT_WAIT, MAX_WAIT,
+};
 pub use leadback_model::comagic;
+pub use outbound::{internal_range, AddressPolicy, OutboundRefused};
+pub use transport::{Transport, TransportOptions, MAX_ANSWER_BYTES};

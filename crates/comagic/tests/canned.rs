@@ -94,7 +94,8 @@ fn token_client_with(url: &str, options: ClientOptions) -> ComagicClient {
                 access_token: SecretString::from(TOKEN),
             },
         },
-        reqwest::Client::new(),
+        comagic_client::Transport::with_policy(comagic_client::AddressPolicy::ALLOW_PRIVATE)
+            .unwrap(),
         options,
     )
     .unwrap()
@@ -109,7 +110,8 @@ fn login_client(url: &str) -> ComagicClient {
                 password: SecretString::from("hunter2-password"),
             },
         },
-        reqwest::Client::new(),
+        comagic_client::Transport::with_policy(comagic_client::AddressPolicy::ALLOW_PRIVATE)
+            .unwrap(),
         ClientOptions::default(),
     )
     .unwrap()
@@ -702,7 +704,8 @@ async fn generic_call_and_bad_url() {
                 access_token: SecretString::from("t"),
             },
         },
-        reqwest::Client::new(),
+        comagic_client::Transport::with_policy(comagic_client::AddressPolicy::ALLOW_PRIVATE)
+            .unwrap(),
         ClientOptions::default(),
     );
     assert!(matches!(bad, Err(ComagicError::Config(_))));

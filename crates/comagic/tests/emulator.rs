@@ -22,7 +22,8 @@ fn client_with(emu: &RunningEmulator, auth: ComagicAuth, options: ClientOptions)
             api_url: emu.api_url(),
             auth,
         },
-        reqwest::Client::new(),
+        comagic_client::Transport::with_policy(comagic_client::AddressPolicy::ALLOW_PRIVATE)
+            .unwrap(),
         options,
     )
     .unwrap()
@@ -105,7 +106,7 @@ async fn upload_offline_message_duplicate_and_tags() {
     assert_eq!(records[0].tags, vec![401]);
     assert_eq!(records[1].tags, vec![402]);
 
-    // An unknown tag is this event's problem.
+    // An unknown tag comes from the tenant's settings (its tag list), not from the event.
     let error = client
         .set_tag_communications(&SetTagCommunicationsParams::by_ext_id(
             "evt-1",
@@ -114,7 +115,7 @@ async fn upload_offline_message_duplicate_and_tags() {
         ))
         .await
         .unwrap_err();
-    assert_eq!(error.class(), ErrorClass::EventPermanent);
+    assert_eq!(error.class(), ErrorClass::TenantPermanent);
 }
 
 #[tokio::test]

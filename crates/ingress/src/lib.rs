@@ -4,6 +4,7 @@
 //! What it never does: map, call CoMagic, or drop an event whose shape it does not know — a body
 //! that parses is queued as received; the worker dead-letters what it cannot map.
 
+mod head_limit;
 mod hooks;
 mod response;
 mod serve;

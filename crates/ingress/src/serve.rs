@@ -62,6 +62,10 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send,
 ) {
     let graceful = GracefulShutdown::new();
+    let app = app.layer(axum::middleware::from_fn_with_state(
+        options.max_head_bytes,
+        crate::head_limit::reject_large_head,
+    ));
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())

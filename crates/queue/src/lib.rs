@@ -10,6 +10,7 @@
 
 mod envelope;
 mod error;
+mod outstanding;
 mod tiers;
 
 pub mod embedded;

@@ -488,28 +488,46 @@ async fn batch_envelopes_are_settled_one_by_one() {
     .await;
 }
 
+/// A group message is never re-run: after one sibling went to a delay tier and one to the
+/// dead letters (acked), a sibling dropped unsettled comes back alone, and every sibling is
+/// handled exactly once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_batch_envelope_dropped_unsettled_brings_the_batch_back() {
+async fn a_batch_envelope_dropped_unsettled_comes_back_alone() {
     common::run(Rabbit::new(), |rabbit| async move {
         let queue: Arc<dyn EventQueue> = Arc::new(rabbit.connect().await);
-        let (kept, dropped) = (envelope("kept"), envelope("dropped"));
-        publish_raw_batch(&rabbit, &[kept.clone(), dropped.clone()]).await;
+        let (tiered, dead, dropped) = (envelope("tiered"), envelope("dead"), envelope("dropped"));
+        publish_raw_batch(&rabbit, &[tiered.clone(), dead.clone(), dropped.clone()]).await;
         let mut stream = queue.consume(10).await.unwrap();
         let first = next(&mut stream, Duration::from_secs(5)).await;
         let second = next(&mut stream, Duration::from_secs(5)).await;
-        assert_eq!(first.envelope(), &kept);
-        first.ack().await.unwrap();
-        drop(second);
-        // Both come back, flagged as redelivered (the ledger recognises the one delivered).
-        let mut again = Vec::new();
-        for _ in 0..2 {
-            let delivery = next(&mut stream, Duration::from_secs(5)).await;
-            assert!(delivery.redelivered());
-            again.push(delivery.envelope().clone());
+        let third = next(&mut stream, Duration::from_secs(5)).await;
+        assert_eq!(first.envelope(), &tiered);
+        let mut updated = tiered.clone();
+        updated.attempt = 1;
+        first
+            .retry_later(&updated, Duration::from_secs(1))
+            .await
+            .unwrap();
+        assert_eq!(second.envelope(), &dead);
+        // The worker acks after the dead letter is stored.
+        second.ack().await.unwrap();
+        assert_eq!(third.envelope(), &dropped);
+        drop(third);
+
+        let mut seen = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(6);
+        while let Ok(Some(item)) = tokio::time::timeout_at(deadline, stream.next()).await {
+            let delivery = item.unwrap();
+            seen.push(delivery.envelope().event_id.clone());
             delivery.ack().await.unwrap();
         }
-        assert_eq!(again, [kept, dropped]);
-        common::nothing_for(&mut stream, Duration::from_millis(1500)).await;
+        seen.sort();
+        assert_eq!(
+            seen,
+            [dropped.event_id.clone(), tiered.event_id.clone()],
+            "the dropped one alone at once, the tiered one after its delay, the dead one never"
+        );
+        assert_eq!(main_queue_messages(&rabbit).await, 0);
         queue.close().await;
     })
     .await;

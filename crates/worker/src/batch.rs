@@ -161,7 +161,9 @@ impl Deliverer {
         if let Some(wait) = self.held_until(tenant_id) {
             for p in batch {
                 let attempt = held(p.kind, wait);
+                let span = crate::deliver::delivery_span(&p.envelope, p.envelope.attempt);
                 self.conclude(p.delivery, p.envelope, attempt, p.started)
+                    .instrument(span)
                     .await;
             }
             return;
@@ -333,13 +335,16 @@ impl Deliverer {
         let changed = may_cure && self.tenants.refresh_if_changed(tenant_id).await;
         for (pending, attempt) in decided {
             if changed && attempt.settings_may_cure() && !pending.refreshed {
-                tracing::info!("tenant settings changed since cached; trying again with them");
+                tracing::info!(event_id = %pending.envelope.event_id, "tenant settings changed since cached; trying again with them");
                 if let Some(again) = self.begin(pending.delivery, true).await {
                     work.push(vec![again]);
                 }
                 continue;
             }
+            // Each event's settlement logs under its own event id, not just the batch's tenant.
+            let span = crate::deliver::delivery_span(&pending.envelope, pending.envelope.attempt);
             self.conclude(pending.delivery, pending.envelope, attempt, pending.started)
+                .instrument(span)
                 .await;
         }
     }

@@ -10,7 +10,9 @@ use bridge_metrics::Metrics;
 use bridge_queue::{Delivery, Envelope, LastError, RetryTiers};
 use bridge_store::{NewDeadLetter, Store, UploadRecord};
 use chrono::{DateTime, Utc};
-use comagic_client::{Called, ClientOptions, ComagicError, ErrorClass, DEFAULT_RATE_LIMIT_WAIT};
+use comagic_client::{
+    reset_wait, Called, ClientOptions, ComagicError, ErrorClass, DEFAULT_RATE_LIMIT_WAIT, MAX_WAIT,
+};
 use leadback_model::comagic::Limits;
 use leadback_model::{map, ComagicPlan, LeadbackEvent, RawPayload, TenantSettings};
 use rand::Rng;
@@ -116,7 +118,7 @@ impl Deliverer {
         config: WorkerConfig,
         tiers: RetryTiers,
     ) -> Self {
-        let http = crate::http::comagic_http(config.comagic_timeout);
+        let http = crate::http::comagic_http(config.address_policy);
         let options = ClientOptions {
             timeout: config.comagic_timeout,
             ..ClientOptions::default()
@@ -509,17 +511,18 @@ impl Deliverer {
             None
         };
         if let Some(reset) = reset {
-            let wait = reset
-                // Waiting 0 s would spin; CoMagic's clock and ours differ by a little anyway.
-                .map(|s| Duration::from_secs(s.max(1).unsigned_abs()))
-                .unwrap_or(DEFAULT_RATE_LIMIT_WAIT);
+            let wait = reset.map_or(DEFAULT_RATE_LIMIT_WAIT, reset_wait);
             tracing::info!(%tenant_id, ?wait, "tenant's CoMagic budget spent; holding its events");
             self.hold(tenant_id, wait);
         }
     }
 
     fn hold(&self, tenant_id: Uuid, wait: Duration) {
-        let until = Instant::now() + wait;
+        // Waits are capped (MAX_WAIT), and checked all the same: an overflow would panic.
+        let now = Instant::now();
+        let until = now
+            .checked_add(wait.min(MAX_WAIT))
+            .unwrap_or(now + MAX_WAIT);
         let mut holds = self.holds.lock().unwrap_or_else(|e| e.into_inner());
         let entry = holds.entry(tenant_id).or_insert(until);
         *entry = (*entry).max(until);
@@ -710,7 +713,7 @@ impl Deliverer {
                 if !counts {
                     envelope.attempt = envelope.attempt.saturating_sub(1);
                 }
-                tracing::warn!(class = class.as_str(), mnemonic = ?mnemonic, error = %message, ?delay, "delivery failed; retrying later");
+                tracing::warn!(class = class.as_str(), mnemonic = mnemonic.as_deref(), error = %message, ?delay, "delivery failed; retrying later");
                 envelope.last_error = Some(LastError {
                     class: class.as_str().to_owned(),
                     mnemonic,
@@ -733,7 +736,7 @@ impl Deliverer {
                 mnemonic,
                 message,
             } => {
-                tracing::warn!(class = class.as_str(), mnemonic = ?mnemonic, error = %message, "dead-lettering");
+                tracing::warn!(class = class.as_str(), mnemonic = mnemonic.as_deref(), error = %message, "dead-lettering");
                 let now = Utc::now();
                 envelope.last_error = Some(LastError {
                     class: class.as_str().to_owned(),
@@ -771,7 +774,7 @@ impl Deliverer {
 }
 
 /// The span every step of one delivery runs in (its logs carry the event and tenant ids).
-fn delivery_span(envelope: &Envelope, attempt: u32) -> tracing::Span {
+pub(crate) fn delivery_span(envelope: &Envelope, attempt: u32) -> tracing::Span {
     tracing::info_span!(
         "delivery",
         event_id = %envelope.event_id,

@@ -1,7 +1,11 @@
 //! The worker's HTTP client for the CoMagic Data API: one pool of keep-alive connections for
 //! every tenant (they all talk to one or two hosts), with a bound on the idle connections kept.
+//! The outbound rules (no redirects, answer cap, address policy) come with
+//! [`comagic_client::Transport`].
 
 use std::time::Duration;
+
+use comagic_client::{AddressPolicy, Transport, TransportOptions};
 
 /// Idle connections kept per host. Without a bound the pool keeps every connection a burst of
 /// concurrent calls opened (a batch's tag calls, say, up to the prefetch): busy connections are
@@ -14,14 +18,19 @@ pub(crate) const IDLE_CONNECTIONS_PER_HOST: usize = 64;
 /// An idle connection is closed after this long (CoMagic's side may drop it earlier anyway).
 pub(crate) const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The client every CoMagic call of this worker goes through; `timeout` bounds one call.
-pub(crate) fn comagic_http(timeout: Duration) -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(timeout)
-        .pool_max_idle_per_host(IDLE_CONNECTIONS_PER_HOST)
-        .pool_idle_timeout(IDLE_TIMEOUT)
-        .build()
-        .unwrap_or_default()
+/// The client every CoMagic call of this worker goes through (each call carries its own
+/// timeout, [`comagic_client::ClientOptions::timeout`]).
+pub(crate) fn comagic_http(policy: AddressPolicy) -> Transport {
+    let options = TransportOptions {
+        policy,
+        idle_per_host: IDLE_CONNECTIONS_PER_HOST,
+        idle_timeout: IDLE_TIMEOUT,
+    };
+    // Building fails only when the TLS backend cannot start; the defaults are the fallback.
+    Transport::new(&options).unwrap_or_else(|error| {
+        tracing::error!(%error, "HTTP client with the pool bounds failed; using the defaults");
+        Transport::with_policy(policy).expect("the default HTTP client builds")
+    })
 }
 
 #[cfg(test)]
@@ -71,7 +80,7 @@ mod tests {
     #[tokio::test]
     async fn a_burst_leaves_at_most_the_idle_bound_open() {
         let (url, open) = counting_server(Duration::from_millis(200)).await;
-        let http = comagic_http(Duration::from_secs(10));
+        let http = comagic_http(AddressPolicy::ALLOW_PRIVATE).http().clone();
         // Three times the bound at once: each needs its own connection.
         let burst = IDLE_CONNECTIONS_PER_HOST * 3;
         let calls: Vec<_> = (0..burst)

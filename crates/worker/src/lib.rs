@@ -47,8 +47,9 @@ pub struct WorkerConfig {
     pub tenant_cache_ttl: Duration,
     /// Timeout of one CoMagic call.
     pub comagic_timeout: Duration,
-    /// On shutdown, how long in-flight deliveries may take before they are abandoned (they come
-    /// back from the queue later; the ledger and `ext_id` keep them from being doubled).
+    /// On shutdown, how long in-flight deliveries may take; what is still unsettled after
+    /// three quarters of it is given back to the queue (the ledger and `ext_id` keep a
+    /// redelivered event from being doubled).
     pub shutdown_grace: Duration,
     /// Most items in one `upload.offline_messages` / `upload.chats` call (1..=50; CoMagic's
     /// documented maximum is 50).
@@ -57,6 +58,8 @@ pub struct WorkerConfig {
     pub batch_linger: Duration,
     /// How long complete ledger entries are kept (`None`: for ever); see [`LedgerRetention`].
     pub ledger_retention: Option<LedgerRetention>,
+    /// Which addresses tenants' API URLs may reach (`BRIDGE_ALLOW_PRIVATE_API_URLS`).
+    pub address_policy: comagic_client::AddressPolicy,
 }
 
 impl WorkerConfig {
@@ -84,6 +87,7 @@ impl Default for WorkerConfig {
             batch_size: 50,
             batch_linger: Duration::from_millis(100),
             ledger_retention: LedgerRetention::days(LedgerRetention::DEFAULT_DAYS),
+            address_policy: comagic_client::AddressPolicy::PUBLIC_ONLY,
         }
     }
 }
@@ -183,7 +187,10 @@ impl Worker {
         let grace = self.config.shutdown_grace;
         tracing::info!(in_flight = in_flight.len(), ?grace, "worker stopping");
         drop(ready);
-        let drained = tokio::time::timeout(grace, async {
+        // A quarter of the budget is kept for giving back what is still unsettled then (the
+        // queue's `close` waits for those give-backs), so the whole stop stays within it.
+        let drain = grace.saturating_sub(grace / 4);
+        let drained = tokio::time::timeout(drain, async {
             while in_flight.join_next().await.is_some() {}
             // Every sender is gone now: the batcher flushes what it holds and ends.
             let _ = (&mut batcher).await;
@@ -192,10 +199,14 @@ impl Worker {
         if drained.is_err() {
             tracing::warn!(
                 abandoned = in_flight.len(),
-                "grace period over; unfinished deliveries return to the queue"
+                "grace period over; giving back the deliveries not settled yet"
             );
+            // Dropping an unsettled delivery gives it back to the queue (a batch's envelope
+            // alone); waiting for the aborted tasks makes sure every one was dropped.
             in_flight.abort_all();
             batcher.abort();
+            while in_flight.join_next().await.is_some() {}
+            let _ = (&mut batcher).await;
         }
     }
 

@@ -17,6 +17,16 @@ pub enum FailureClass {
 }
 
 impl FailureClass {
+    /// Every class, for listings and closed-set arguments.
+    pub const ALL: [FailureClass; 6] = [
+        FailureClass::Retryable,
+        FailureClass::RateLimited,
+        FailureClass::TenantPermanent,
+        FailureClass::EventPermanent,
+        FailureClass::Mapping,
+        FailureClass::Exhausted,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             FailureClass::Retryable => "retryable",

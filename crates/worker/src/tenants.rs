@@ -25,7 +25,7 @@ struct Cached {
 
 pub struct TenantDirectory {
     store: Arc<dyn Store>,
-    http: reqwest::Client,
+    http: comagic_client::Transport,
     options: ClientOptions,
     ttl: Duration,
     cache: Mutex<HashMap<Uuid, Cached>>,
@@ -48,7 +48,7 @@ struct AccountZone {
 impl TenantDirectory {
     pub fn new(
         store: Arc<dyn Store>,
-        http: reqwest::Client,
+        http: comagic_client::Transport,
         options: ClientOptions,
         ttl: Duration,
     ) -> Self {

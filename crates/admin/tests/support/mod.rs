@@ -69,7 +69,10 @@ impl Rig {
             metrics: metrics.clone(),
             admin_token: SecretString::from(ADMIN_TOKEN),
             public_url: PUBLIC_URL.to_owned(),
-            http: reqwest::Client::new(),
+            http: comagic_client::Transport::with_policy(
+                comagic_client::AddressPolicy::ALLOW_PRIVATE,
+            )
+            .unwrap(),
             comagic_timeout: Duration::from_secs(5),
             cookie_secure: true,
         };

@@ -112,7 +112,7 @@ impl EmulatorState {
             if self.modes.report_item_index {
                 (error, account)
             } else {
-                (without_positions(error), account)
+                (documented_params_only(error), account)
             }
         });
         match outcome {
@@ -197,11 +197,18 @@ fn check_envelope(request: &Value) -> Result<Envelope<'_>, RpcError> {
 
 type Dispatched = Result<(Value, Option<String>), (RpcError, Option<String>)>;
 
-/// general.txt documents `field` (and the template substitutions of `params`) but no position of
-/// a refused item: unless asked to, the emulator does not hand one out.
-fn without_positions(mut error: RpcError) -> RpcError {
-    error.params.remove(ITEM_INDEX);
-    error.params.remove(MESSAGE_INDEX);
+/// Errors whose documented message is a template (general.txt: "Limit per {limit_type} …",
+/// "… the following components to access this method: {components}").
+const TEMPLATED: &[&str] = &["limit_exceeded", "method_component_disabled"];
+
+/// general.txt documents `field`, and `params` only as "Карта подстановок параметров для шаблона с
+/// текстом об ошибке" — no position of a refused item. Unless asked to, the emulator keeps `params`
+/// only where the message has something to substitute, so nothing can come to rely on the
+/// position ([`ITEM_INDEX`], [`MESSAGE_INDEX`]) or the emulator's other diagnostics.
+fn documented_params_only(mut error: RpcError) -> RpcError {
+    if !TEMPLATED.contains(&error.mnemonic.as_str()) {
+        error.params.clear();
+    }
     error
 }
 

@@ -204,6 +204,8 @@ fn attribution(
     if let Some(site) = site {
         check_site(account, &item.path("site_id"), site)?;
     }
+    // The site the item is on: its own, or its campaign's.
+    let mut effective_site = site;
     if let Some(campaign) = campaign {
         if campaign == -1 {
             // -1 is "visitors without a campaign": chats must say it with site_id alone.
@@ -222,6 +224,7 @@ fn attribution(
             }
         } else {
             let campaign_site = check_campaign(account, &item.path("campaign_id"), campaign)?;
+            effective_site = effective_site.or(campaign_site);
             if let (Some(expected), Some(site)) = (campaign_site, site) {
                 if expected != site {
                     return Err(
@@ -244,7 +247,7 @@ fn attribution(
             info,
             item,
             session_id,
-            site,
+            effective_site,
             campaign,
             (date_field, date_time),
         )?;

@@ -64,6 +64,10 @@ async fn binary_serves_a_seed_file() {
         "Asia/Yekaterinburg"
     );
     assert_eq!(response["result"]["metadata"]["limits"]["day_limit"], 750);
+    let expired = process
+        .call("get.account", json!({"access_token": "flowers-old-token"}))
+        .await;
+    assert_eq!(expired["error"]["data"]["mnemonic"], "access_token_expired");
 }
 
 fn message(ext_id: &str, phone: &str) -> Value {

@@ -78,6 +78,10 @@ async fn item_positions_only_when_asked_for() {
         .await;
     assert_error(&twice, -32602, "duplicate_entity", Some("ext_id"));
     assert_eq!(twice["error"]["data"]["params"]["index"], 1);
+    // the other diagnostics come back too: the stored duplicate's id
+    let id = api.upload_messages(vec![message("x2")]).await["result"]["data"][0]["id"].clone();
+    let again = api.upload_messages(vec![message("x2")]).await;
+    assert_eq!(again["error"]["data"]["params"]["id"], id, "{again}");
     let tags = api
         .err(
             "set.communications_tags",
@@ -87,7 +91,7 @@ async fn item_positions_only_when_asked_for() {
         )
         .await;
     assert_eq!(tags["data"]["params"]["index"], 0);
-    assert!(api.emu.records().is_empty());
+    assert_eq!(api.emu.records().len(), 1);
 }
 
 #[tokio::test]

@@ -251,11 +251,11 @@ async fn one_bad_item_fails_the_whole_batch() {
 async fn repeated_ext_id_is_duplicate_entity() {
     let api = Api::start().await;
     let first = api.upload_messages(vec![message("dup")]).await;
-    let id = first["result"]["data"][0]["id"].as_u64().unwrap();
+    assert!(first.get("result").is_some(), "{first}");
     let again = api.upload_messages(vec![message("dup")]).await;
     assert_error(&again, -32602, "duplicate_entity", Some("ext_id"));
     assert_eq!(again["error"]["data"]["value"], "dup");
-    assert_eq!(again["error"]["data"]["params"]["id"], id);
+    assert!(again["error"]["data"].get("params").is_none(), "{again}");
     // within one batch
     let twice = api
         .upload_messages(vec![message("x1"), message("x1")])

@@ -304,35 +304,48 @@ impl Delivery for RabbitDelivery {
     }
 
     async fn requeue(mut self: Box<Self>) -> Result<(), QueueError> {
-        match self.take_settle()? {
-            whole @ Settle::Message(_) => whole.settle(true).await,
-            // One envelope of a batch goes back as a message of its own, so the rest of the
-            // batch is not delivered again.
-            Settle::Part(batch) => {
-                let names = &self.shared.names;
-                let republished = self
-                    .shared
-                    .publish_confirmed(&names.exchange, &names.main, &self.envelope)
-                    .await;
-                batch.settle_one(republished.is_err()).await?;
-                republished
-            }
+        let settle = self.take_settle()?;
+        give_back(&self.shared, &self.envelope, settle).await
+    }
+}
+
+/// Returns an unsettled delivery to the main queue. A whole message is nacked for redelivery
+/// (the broker counts it against `x-delivery-limit`). One envelope of a batch goes back as a
+/// message of its own and its part of the batch is settled, so the siblings already moved to
+/// their next home (ledger, tier, dead letters) are not delivered again; only when that
+/// republish fails (the broker is unreachable) does the whole batch come back.
+async fn give_back(shared: &Shared, envelope: &Envelope, settle: Settle) -> Result<(), QueueError> {
+    match settle {
+        whole @ Settle::Message(_) => whole.settle(true).await,
+        Settle::Part(batch) => {
+            let names = &shared.names;
+            let republished = shared
+                .publish_confirmed(&names.exchange, &names.main, envelope)
+                .await;
+            batch.settle_one(republished.is_err()).await?;
+            republished
         }
     }
 }
 
 impl Drop for RabbitDelivery {
-    /// A delivery dropped unsettled (a worker bug or panic) would otherwise hold a prefetch
-    /// slot until the channel closes; give it back to the queue right away.
-    /// A batch's envelope dropped unsettled makes the whole batch come back once the rest
-    /// of it is settled.
+    /// A delivery dropped unsettled (a failed tier publish or dead-letter write, a panic, the
+    /// worker's shutdown past its grace) is given back at once rather than holding a prefetch
+    /// slot until the channel closes; see [`give_back`]. [`crate::EventQueue::close`] waits
+    /// for these give-backs before it closes the connection.
     fn drop(&mut self) {
         let Some(settle) = self.settle.take() else {
             return;
         };
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let shared = self.shared.clone();
+            let envelope = self.envelope.clone();
+            let pending = shared.give_backs.start();
             runtime.spawn(async move {
-                let _ = settle.settle(true).await;
+                if let Err(error) = give_back(&shared, &envelope, settle).await {
+                    tracing::warn!(%error, event_id = %envelope.event_id, "giving back an unsettled delivery failed; the broker redelivers it");
+                }
+                drop(pending);
             });
         }
     }

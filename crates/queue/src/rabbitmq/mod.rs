@@ -10,6 +10,7 @@ mod batcher;
 mod consumer;
 mod topology;
 
+use crate::outstanding::Outstanding;
 use crate::{Envelope, EventQueue, QueueDepth, QueueError, RetryTiers};
 use async_trait::async_trait;
 use futures::stream::BoxStream;
@@ -31,6 +32,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const HEALTH_POLL: Duration = Duration::from_millis(500);
 const BACKOFF_START: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
+/// How long `close` waits for dropped deliveries to be given back (republished or nacked).
+const GIVE_BACK_WAIT: Duration = Duration::from_secs(5);
 
 /// Everything [`RabbitQueue::connect`] needs. Build with [`RabbitOptions::new`] and adjust fields.
 #[derive(Debug, Clone)]
@@ -131,6 +134,8 @@ pub(crate) struct Shared {
     shutdown: watch::Sender<bool>,
     /// Publishes to the main queue, waiting for the group publisher.
     publishes: mpsc::Sender<batcher::Pending>,
+    /// Dropped deliveries being given back; `close` waits for them.
+    pub(crate) give_backs: Outstanding,
 }
 
 impl RabbitQueue {
@@ -156,6 +161,7 @@ impl RabbitQueue {
             broken: watch::channel(0).0,
             shutdown,
             publishes,
+            give_backs: Outstanding::default(),
         });
         let live = establish(&shared, 1).await?;
         shared.install(live);
@@ -471,6 +477,13 @@ impl EventQueue for RabbitQueue {
     }
 
     async fn close(&self) {
+        // Deliveries the worker dropped unsettled are being given back on this connection:
+        // let them finish (a batch's envelope is republished alone) before it goes.
+        if !self.shared.give_backs.drained(GIVE_BACK_WAIT).await {
+            tracing::warn!(
+                "closing with deliveries still being given back; the broker redelivers them"
+            );
+        }
         self.shared.shutdown.send_replace(true);
         close_live(&self.shared).await;
     }

@@ -108,6 +108,15 @@ pub fn offline_message_rules(ctx: &Ctx) -> Vec<Rule> {
             ]}),
         )
         .answers(),
+        upload(
+            "O24",
+            m(&[
+                ("visitor_session_id", json!(ctx.session_id)),
+                ("site_id", Value::Null),
+                ("campaign_id", json!(101)),
+            ]),
+        )
+        .refused("invalid_parameters_combination", Some("visitor_session_id")),
     ]
 }
 

@@ -1,0 +1,107 @@
+//! Every log line about an event carries its event id, in JSON logs too, and CoMagic's mnemonic
+//! is written as a plain string (not `Some("…")`); a clean SIGTERM logs no ERROR line.
+
+mod support;
+
+use comagic_emulator::{Emulator, EmulatorConfig};
+use serde_json::Value;
+use std::io::Read;
+use std::time::{Duration, Instant};
+use support::process::{bridge_command, free_port, wait_http_ok};
+
+#[tokio::test]
+async fn dead_lettering_lines_name_the_event_and_the_mnemonic() {
+    let emulator = Emulator::start(EmulatorConfig::default()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = support::tenant_settings(&format!("{}/v2.0", emulator.base_url()));
+    // A campaign the account does not have: the batch upload is refused with
+    // `entity_not_found` (event_permanent), a line logged on the batch's path.
+    settings["default_campaign_id"] = serde_json::json!(999_999);
+    let file = dir.path().join("tenant.json");
+    std::fs::write(&file, settings.to_string()).unwrap();
+    let migrate = bridge_command(dir.path(), "warn")
+        .arg("migrate")
+        .output()
+        .unwrap();
+    assert!(migrate.status.success(), "{migrate:?}");
+    let created = bridge_command(dir.path(), "warn")
+        .args(["tenants", "create", "--settings", file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(created.status.success(), "{created:?}");
+    let created: Value = serde_json::from_slice(&created.stdout).unwrap();
+    let token = created["webhook_url"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_owned();
+
+    let port = free_port();
+    let log = dir.path().join("bridge.log");
+    let mut child = bridge_command(dir.path(), "info")
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--metrics-listen",
+            "127.0.0.1:0",
+        ])
+        .env("BRIDGE_LOG_FORMAT", "json")
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let http = reqwest::Client::new();
+    wait_http_ok(&http, &format!("http://127.0.0.1:{port}/healthz")).await;
+    let answer = http
+        .post(format!("http://127.0.0.1:{port}/hooks/leadback/{token}"))
+        .header("content-type", "application/json")
+        .body(support::fixture("callback-basic.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    let answer: Value = answer.json().await.unwrap();
+    let event_id = answer["event_id"].as_str().unwrap().to_owned();
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !std::fs::read_to_string(&log)
+        .unwrap()
+        .contains("dead-lettering")
+    {
+        assert!(Instant::now() < deadline, "no dead-lettering line");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    unsafe_sigterm(child.id());
+    assert!(child.wait().unwrap().success());
+    let mut text = String::new();
+    std::fs::File::open(&log)
+        .unwrap()
+        .read_to_string(&mut text)
+        .unwrap();
+    let lines: Vec<Value> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let dead = lines
+        .iter()
+        .find(|l| l["message"] == "dead-lettering")
+        .unwrap_or_else(|| panic!("no JSON dead-lettering line in {text}"));
+    // The event id is a field of the line or of the delivery span it is logged in.
+    let logged_id = dead.get("event_id").unwrap_or(&dead["span"]["event_id"]);
+    assert_eq!(logged_id, event_id.as_str(), "{dead}");
+    assert_eq!(dead["mnemonic"], "entity_not_found", "{dead}");
+    for line in &lines {
+        assert_ne!(line["level"], "ERROR", "ERROR logged: {line}");
+    }
+}
+
+/// SIGTERM through `kill(1)`, as an orchestrator sends it.
+fn unsafe_sigterm(pid: u32) {
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
