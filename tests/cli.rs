@@ -239,12 +239,22 @@ fn demo_delivers_every_sample_offline() {
     let out = bridge(dir.path(), &["demo", "--timeout-secs", "60"]);
     let records = json_of(&out);
     let records = records.as_array().expect("a JSON list of records");
-    assert_eq!(records.len(), 5, "{records:?}");
+    // Five samples on the Moscow account, the first one again on the Yekaterinburg account.
+    assert_eq!(records.len(), 6, "{records:?}");
     let kinds: Vec<&str> = records.iter().filter_map(|r| r["kind"].as_str()).collect();
-    assert_eq!(kinds.iter().filter(|k| **k == "offline_message").count(), 4);
+    assert_eq!(kinds.iter().filter(|k| **k == "offline_message").count(), 5);
     assert_eq!(kinds.iter().filter(|k| **k == "chat").count(), 1);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("5 of 5 sample events arrived"), "{stderr}");
+    assert!(stderr.contains("6 of 6 sample events arrived"), "{stderr}");
+    // The same instant on each account's own clock (Yekaterinburg is two hours ahead).
+    assert!(
+        stderr.contains(r#"in account demo: date_time "2026-11-20 14:03:11""#),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(r#"in account demo-ekb: date_time "2026-11-20 16:03:11""#),
+        "{stderr}"
+    );
 }
 
 #[test]
