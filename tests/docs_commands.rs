@@ -387,3 +387,44 @@ fn every_readme_variable_is_in_help_with_its_default() {
         }
     }
 }
+
+/// The top-level subcommands `--help` lists.
+fn subcommands() -> Vec<String> {
+    let out = Command::new(BIN)
+        .arg("--help")
+        .env_clear()
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.lines()
+        .skip_while(|line| *line != "Commands:")
+        .skip(1)
+        .take_while(|line| !line.trim().is_empty())
+        .filter_map(|line| line.split_whitespace().next())
+        .filter(|name| *name != "help")
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn the_commands_table_lists_every_subcommand() {
+    let readme = document("README.md");
+    let table: Vec<&str> = readme
+        .lines()
+        .skip_while(|line| *line != "## Commands")
+        .take_while(|line| !line.starts_with("## Configuration"))
+        .filter(|line| line.starts_with("| `"))
+        .collect();
+    let commands = subcommands();
+    assert!(commands.len() >= 7, "{commands:?}");
+    for command in commands {
+        let cell = format!("`{command}");
+        assert!(
+            table.iter().any(|row| row
+                .split('|')
+                .nth(1)
+                .is_some_and(|first| first.contains(&cell))),
+            "README's commands table lacks `{command}`"
+        );
+    }
+}

@@ -19,6 +19,8 @@ use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 pub const RABBIT_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+/// The admin token of in-process bridges (32 characters or more, as the binary requires).
+pub const ADMIN_TOKEN: &str = "test-admin-token-of-32-characters";
 pub const PG_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
 /// Which queue and store a test runs on.
@@ -112,7 +114,8 @@ impl World {
             data_dir: data_dir.path().to_path_buf(),
             backends,
             secret_key: SecretKey::generate(),
-            admin_token: Some("test-admin-token".to_owned().into()),
+            admin_listen: Some("127.0.0.1:0".parse().expect("addr")),
+            admin_token: Some(ADMIN_TOKEN.to_owned().into()),
             ingress: IngressConfig::default(),
             worker: WorkerConfig {
                 concurrency: 8,
@@ -145,6 +148,12 @@ impl World {
         self.bridge.as_ref().expect("bridge running")
     }
 
+    /// `http://<admin listener>`: the admin API and pages.
+    pub fn admin_base(&self) -> String {
+        let addr = self.bridge().admin_addr.expect("admin listener");
+        format!("http://{addr}")
+    }
+
     /// Creates a tenant through the store (as `tenants create` does); returns its id and URL.
     pub async fn create_tenant(&self, settings: Value) -> (Uuid, String) {
         let file = bridge_app::TenantFile::parse(&settings.to_string()).expect("settings parse");
@@ -162,8 +171,8 @@ impl World {
     pub async fn admin(&self, method: reqwest::Method, path: &str, body: &Value) -> (u16, Value) {
         let response = self
             .http
-            .request(method, format!("{}{path}", self.bridge().public_url))
-            .bearer_auth("test-admin-token")
+            .request(method, format!("{}{path}", self.admin_base()))
+            .bearer_auth(ADMIN_TOKEN)
             .json(body)
             .send()
             .await

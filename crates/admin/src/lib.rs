@@ -9,6 +9,7 @@
 mod account;
 mod api;
 mod auth;
+mod auth_throttle;
 mod dead_letters;
 mod error;
 mod pages;
@@ -59,6 +60,7 @@ pub struct AdminState {
 pub(crate) struct Ctx {
     pub app: Arc<AdminState>,
     pub sessions: auth::Sessions,
+    pub auth_throttle: Arc<auth_throttle::AuthThrottle>,
 }
 
 /// Every admin route: the JSON API under `/admin/v1/`, the pages under `/admin/`.
@@ -66,6 +68,7 @@ pub fn admin_router(state: AdminState) -> Router {
     let ctx = Ctx {
         app: Arc::new(state),
         sessions: auth::Sessions::default(),
+        auth_throttle: Arc::default(),
     };
     api::router()
         .merge(pages::router())

@@ -39,6 +39,8 @@ impl Deployment {
                 self.data_dir.display().to_string(),
             ),
             ("RUST_LOG".into(), self.log_level.clone()),
+            // The emulator runs on loopback.
+            ("BRIDGE_ALLOW_PRIVATE_API_URLS".into(), "true".into()),
         ];
         if let Some(r) = &self.rabbit {
             env.push(("BRIDGE_AMQP_URL".into(), AMQP_URL.into()));

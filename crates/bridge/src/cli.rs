@@ -102,6 +102,16 @@ pub(crate) struct QueueArgs {
         value_parser = clap::value_parser!(u16).range(1..=1000)
     )]
     publish_in_flight: u16,
+    /// Deliveries of one main-queue message before it goes to the poison queue and the dead
+    /// letters (class `poison`): RabbitMQ's `x-delivery-limit`, the embedded queue's count
+    /// (1..=100000).
+    #[arg(
+        long,
+        env = "BRIDGE_DELIVERY_LIMIT",
+        default_value_t = bridge_queue::DEFAULT_DELIVERY_LIMIT,
+        value_parser = clap::value_parser!(u32).range(1..=100_000)
+    )]
+    delivery_limit: u32,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -113,18 +123,26 @@ enum LogFormat {
 /// Listeners and the admin side, for every long-running role.
 #[derive(Args, Clone)]
 struct ListenArgs {
-    /// HTTP listener: /healthz, /readyz, the admin API, and webhooks where the ingress runs.
+    /// Public HTTP listener: /healthz, /readyz, and webhooks where the ingress runs.
     #[arg(long, env = "BRIDGE_LISTEN", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
+    /// Admin API and settings pages (keep it private), when BRIDGE_ADMIN_TOKEN is set.
+    #[arg(long, env = "BRIDGE_ADMIN_LISTEN", default_value = "127.0.0.1:8081")]
+    admin_listen: SocketAddr,
     /// Prometheus /metrics listener (keep it private).
     #[arg(long, env = "BRIDGE_METRICS_LISTEN", default_value = "127.0.0.1:9090")]
     metrics_listen: SocketAddr,
     /// Base of generated webhook URLs, e.g. https://bridge.example.com [default: http://<listen>]
     #[arg(long, env = "BRIDGE_PUBLIC_URL")]
     public_url: Option<String>,
-    /// Bearer token of the admin API and settings page [default: none, admin side off]
+    /// Bearer token of the admin API and settings page, at least 32 characters (make one
+    /// with `leadback-bridge admin-token`) [default: none, admin side off]
     #[arg(long, env = "BRIDGE_ADMIN_TOKEN", hide_env_values = true)]
     admin_token: Option<SecretString>,
+    /// Let tenants' CoMagic API URLs reach loopback, private, link-local and other internal
+    /// addresses (the emulator, tests). Off: only public addresses, checked at connect time.
+    #[arg(long, env = "BRIDGE_ALLOW_PRIVATE_API_URLS", default_value_t = false, action = clap::ArgAction::Set)]
+    allow_private_api_urls: bool,
 }
 
 /// What only the webhook ingress uses.
@@ -186,10 +204,6 @@ struct WorkerArgs {
     /// again); the worker deletes older complete entries hourly. 0 keeps every entry.
     #[arg(long, env = "BRIDGE_LEDGER_RETENTION_DAYS", default_value_t = LedgerRetention::DEFAULT_DAYS)]
     ledger_retention_days: u32,
-    /// Let tenants' CoMagic API URLs reach loopback, private, link-local and other internal
-    /// addresses (the emulator, tests). Off: only public addresses, checked at connect time.
-    #[arg(long, env = "BRIDGE_ALLOW_PRIVATE_API_URLS", default_value_t = false, action = clap::ArgAction::Set)]
-    allow_private_api_urls: bool,
 }
 
 #[derive(Args)]
@@ -256,6 +270,8 @@ enum Command {
     Tenants(TenantsArgs),
     /// Inspect, replay and purge dead letters.
     Dlq(DlqArgs),
+    /// Print a fresh random admin token (for BRIDGE_ADMIN_TOKEN) and exit.
+    AdminToken,
     /// Offline end-to-end check: emulator + embedded bridge + sample payloads → records.
     Demo {
         /// Seconds to wait for the records.
@@ -311,7 +327,13 @@ impl std::io::Write for PacedStderr {
 /// losing lines.
 fn init_tracing(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let mut filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // PostgreSQL's notices (`relation "_sqlx_migrations" already exists, skipping` on every
+    // start) are not news at INFO, unless RUST_LOG asks for sqlx's lines.
+    let asks_for_sqlx = std::env::var("RUST_LOG").is_ok_and(|v| v.contains("sqlx"));
+    if let (false, Ok(quiet)) = (asks_for_sqlx, "sqlx::postgres::notice=warn".parse()) {
+        filter = filter.add_directive(quiet);
+    }
     let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
         .lossy(false)
         .thread_name("log-writer")
@@ -363,6 +385,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             println!("{}", serde_json::to_string_pretty(&out)?);
             Ok(())
         }
+        Command::AdminToken => {
+            println!("{}", crate::config::generate_admin_token());
+            Ok(())
+        }
         Command::Demo { timeout_secs } => crate::demo::run(Duration::from_secs(timeout_secs)).await,
         Command::Dlq(args) => {
             args.command.check()?;
@@ -391,6 +417,7 @@ fn backends(common: &CommonArgs, queue: &QueueArgs) -> anyhow::Result<BackendPla
         max_in_flight: usize::from(queue.publish_in_flight),
         ..PublishBatching::default()
     };
+    plan.delivery_limit = queue.delivery_limit;
     Ok(plan)
 }
 
@@ -426,6 +453,7 @@ fn config_for_tools(
         data_dir: common.data_dir.clone(),
         backends: plan,
         secret_key,
+        admin_listen: None,
         admin_token: None,
         ingress: IngressConfig::default(),
         worker: WorkerConfig::default(),
@@ -472,9 +500,15 @@ fn build_config(
         data_dir: common.data_dir.clone(),
         backends,
         secret_key,
+        admin_listen: Some(listen.admin_listen),
         admin_token: listen.admin_token.clone(),
         ingress: IngressConfig::default(),
-        worker: WorkerConfig::default(),
+        worker: WorkerConfig {
+            address_policy: comagic_client::AddressPolicy {
+                allow_private: listen.allow_private_api_urls,
+            },
+            ..WorkerConfig::default()
+        },
         depth_refresh: Duration::from_secs(5),
     })
 }
@@ -500,15 +534,15 @@ fn with_worker(mut config: BridgeConfig, args: &WorkerArgs) -> BridgeConfig {
         batch_size: usize::from(args.batch_size),
         batch_linger: Duration::from_millis(args.batch_linger_ms),
         ledger_retention: LedgerRetention::days(args.ledger_retention_days),
-        address_policy: comagic_client::AddressPolicy {
-            allow_private: args.allow_private_api_urls,
-        },
+        // Set with the listeners: the admin side checks API URLs with the same policy.
+        address_policy: config.worker.address_policy,
         ..WorkerConfig::default()
     };
     config
 }
 
 async fn run_role(common: &CommonArgs, config: BridgeConfig) -> anyhow::Result<()> {
+    crate::config::check_admin_token(config.admin_token.as_ref())?;
     let roles = config.roles;
     let data_dir = config.data_dir.clone();
     let plan = config.backends.clone();
@@ -536,6 +570,10 @@ async fn run_role(common: &CommonArgs, config: BridgeConfig) -> anyhow::Result<(
                 .metrics_addr
                 .map(|a| a.to_string())
                 .unwrap_or_else(|| "off".into()),
+            admin = %running
+                .admin_addr
+                .map(|a| a.to_string())
+                .unwrap_or_else(|| "off".into()),
             database = %store_where,
             queue = %queue_where,
             data_dir = %data_dir.display(),
@@ -557,18 +595,27 @@ fn print_banner(
     queue_where: &str,
     data_dir: &std::path::Path,
 ) {
+    // Only an ingress takes webhooks; a worker's listener serves health and the admin side.
+    let webhooks = if roles.ingress {
+        format!(" (webhooks: {}/hooks/leadback/<token>)", running.public_url)
+    } else {
+        String::new()
+    };
     eprintln!(
-        "leadback-bridge {role} listening on http://{addr} (webhooks: {public}/hooks/leadback/<token>)\n\
-         metrics: {metrics}\n\
+        "leadback-bridge {role} listening on http://{addr}{webhooks}\n\
+         metrics: {metrics}\nadmin: {admin}\n\
          database: {store_where}\nqueue: {queue_where}\ndata folder: {data}\n\
          create the first tenant: leadback-bridge tenants create --settings tenant.json \
          (see README.md, \"Tenant settings\")",
         role = roles.name(),
         addr = running.addr,
-        public = running.public_url,
         metrics = running
             .metrics_addr
             .map(|a| format!("http://{a}/metrics"))
+            .unwrap_or_else(|| "off".into()),
+        admin = running
+            .admin_addr
+            .map(|a| format!("http://{a}/admin/"))
             .unwrap_or_else(|| "off".into()),
         data = data_dir.display(),
     );

@@ -64,6 +64,7 @@ pub async fn run(timeout: Duration) -> anyhow::Result<()> {
             RetryTiers::parse("1s,2s,5s").map_err(anyhow::Error::msg)?,
         ),
         secret_key: SecretKey::generate(),
+        admin_listen: None,
         admin_token: None,
         ingress: IngressConfig::default(),
         // The emulator runs on loopback.

@@ -24,6 +24,8 @@ use tower_http::timeout::TimeoutLayer;
 /// A started bridge. Dropping it does not stop it: call [`RunningBridge::shutdown`].
 pub struct RunningBridge {
     pub addr: SocketAddr,
+    /// The admin API and pages (`None` without an admin token).
+    pub admin_addr: Option<SocketAddr>,
     pub metrics_addr: Option<SocketAddr>,
     pub public_url: String,
     pub store: Arc<dyn Store>,
@@ -76,6 +78,7 @@ pub async fn open_backends(config: &BridgeConfig, consumer: bool) -> anyhow::Res
                 prefix: plan.queue_prefix.clone(),
                 retry_tiers: plan.retry_tiers.clone(),
                 publish_batching: plan.publish_batching,
+                delivery_limit: plan.delivery_limit,
                 ..RabbitOptions::new(url.clone().into())
             })
             .await
@@ -90,6 +93,7 @@ pub async fn open_backends(config: &BridgeConfig, consumer: bool) -> anyhow::Res
                 &plan.embedded_queue_path.to_string_lossy(),
                 EmbeddedOptions {
                     retry_tiers: plan.retry_tiers.clone(),
+                    delivery_limit: plan.delivery_limit,
                     ..EmbeddedOptions::default()
                 },
             )
@@ -144,14 +148,17 @@ pub async fn open_store(config: &BridgeConfig) -> anyhow::Result<Arc<dyn Store>>
                 .with_context(|| format!("cannot create {}", dir.display()))?;
         }
     }
-    let store = bridge_store::open(&config.backends.database_url, config.secret_key.clone())
-        .await
-        .with_context(|| {
-            format!(
-                "cannot open the database {} (BRIDGE_DATABASE_URL)",
-                crate::config::masked_database_url(&config.backends.database_url)
-            )
-        })?;
+    let url = &config.backends.database_url;
+    let store = match bridge_store::open(url, config.secret_key.clone()).await {
+        Ok(store) => store,
+        Err(e) => {
+            let cause = crate::config::database_connect_cause(url).await;
+            let masked = crate::config::masked_database_url(url);
+            return Err(anyhow::Error::new(e).context(format!(
+                "cannot open the database {masked}{cause} (BRIDGE_DATABASE_URL)"
+            )));
+        }
+    };
     store.migrate().await.context("database migration failed")?;
     Ok(store)
 }
@@ -187,26 +194,7 @@ pub async fn start(config: BridgeConfig) -> anyhow::Result<RunningBridge> {
             queue_backend: config.backends.queue_backend(),
         }));
     }
-    if let Some(admin_token) = &config.admin_token {
-        app = app.merge(bridge_admin::admin_router(bridge_admin::AdminState {
-            store: store.clone(),
-            queue: queue.clone(),
-            metrics: metrics.clone(),
-            admin_token: admin_token.clone(),
-            public_url: public_url.clone(),
-            http: comagic_client::Transport::with_policy(config.worker.address_policy)
-                .context("cannot build the HTTP client for CoMagic")?,
-            comagic_timeout: config.worker.comagic_timeout,
-            cookie_secure: public_url.starts_with("https://"),
-        }));
-    }
-    let app = app
-        .layer(TimeoutLayer::with_status_code(
-            axum::http::StatusCode::REQUEST_TIMEOUT,
-            Duration::from_secs(30),
-        ))
-        .layer(tower::limit::ConcurrencyLimitLayer::new(2048))
-        .layer(CatchPanicLayer::new());
+    let app = with_layers(app);
     // hyper directly (not axum::serve): a header read timeout, head size/count limits, and the
     // client address (ConnectInfo) for the unknown-token throttle.
     let serve_options = bridge_ingress::ServeOptions {
@@ -215,12 +203,50 @@ pub async fn start(config: BridgeConfig) -> anyhow::Result<RunningBridge> {
         ..bridge_ingress::ServeOptions::default()
     };
     let token = shutdown.clone();
+    let public_options = serve_options.clone();
     tasks.push(tokio::spawn(async move {
-        bridge_ingress::serve(listener, app, serve_options, async move {
+        bridge_ingress::serve(listener, app, public_options, async move {
             token.cancelled().await
         })
         .await;
     }));
+
+    // The admin API and pages on their own (private) listener: the public one serves only
+    // webhooks and health.
+    let admin_addr =
+        match (&config.admin_token, config.admin_listen) {
+            (Some(admin_token), Some(admin_listen)) => {
+                let listener = tokio::net::TcpListener::bind(admin_listen)
+                    .await
+                    .with_context(|| {
+                        format!("cannot listen on {admin_listen} (BRIDGE_ADMIN_LISTEN)")
+                    })?;
+                let admin_addr = listener.local_addr()?;
+                let admin = bridge_admin::admin_router(bridge_admin::AdminState {
+                    store: store.clone(),
+                    queue: queue.clone(),
+                    metrics: metrics.clone(),
+                    admin_token: admin_token.clone(),
+                    public_url: public_url.clone(),
+                    http: comagic_client::Transport::with_policy(config.worker.address_policy)
+                        .context("cannot build the HTTP client for CoMagic")?,
+                    comagic_timeout: config.worker.comagic_timeout,
+                    cookie_secure: public_url.starts_with("https://"),
+                })
+                .merge(health::detailed_router(store.clone(), queue.clone()));
+                let admin = with_layers(admin);
+                let token = shutdown.clone();
+                let options = serve_options.clone();
+                tasks.push(tokio::spawn(async move {
+                    bridge_ingress::serve(listener, admin, options, async move {
+                        token.cancelled().await
+                    })
+                    .await;
+                }));
+                Some(admin_addr)
+            }
+            _ => None,
+        };
 
     let metrics_addr = match config.metrics_listen {
         Some(metrics_listen) => {
@@ -229,13 +255,15 @@ pub async fn start(config: BridgeConfig) -> anyhow::Result<RunningBridge> {
                 .with_context(|| format!("cannot listen on {metrics_listen} for metrics"))?;
             let metrics_addr = listener.local_addr()?;
             let m = metrics.clone();
-            let router = Router::new().route(
-                "/metrics",
-                get(move || {
-                    let m = m.clone();
-                    async move { m.render() }
-                }),
-            );
+            let router = Router::new()
+                .route(
+                    "/metrics",
+                    get(move || {
+                        let m = m.clone();
+                        async move { m.render() }
+                    }),
+                )
+                .merge(health::detailed_router(store.clone(), queue.clone()));
             let token = shutdown.clone();
             tasks.push(tokio::spawn(async move {
                 let _ = axum::serve(listener, router)
@@ -268,6 +296,7 @@ pub async fn start(config: BridgeConfig) -> anyhow::Result<RunningBridge> {
 
     Ok(RunningBridge {
         addr,
+        admin_addr,
         metrics_addr,
         public_url,
         store,
@@ -279,7 +308,19 @@ pub async fn start(config: BridgeConfig) -> anyhow::Result<RunningBridge> {
     })
 }
 
-/// Keeps `queue_depth{queue}` current: main and delay tiers from the queue, `dead` from the store.
+/// The request timeout, concurrency cap and panic catcher every listener's router gets.
+fn with_layers(router: Router) -> Router {
+    router
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(30),
+        ))
+        .layer(tower::limit::ConcurrencyLimitLayer::new(2048))
+        .layer(CatchPanicLayer::new())
+}
+
+/// Keeps `queue_depth{queue}` current: main, delay tiers and `poison` from the queue, `dead`
+/// (open dead letters) from the store.
 async fn refresh_depths(
     queue: Arc<dyn EventQueue>,
     store: Arc<dyn Store>,
