@@ -284,3 +284,68 @@ fn a_short_admin_token_is_refused_and_admin_token_makes_one() {
         .unwrap();
     assert_ne!(String::from_utf8_lossy(&again.stdout).trim(), first);
 }
+
+/// Item 3: a session signed in on one replica works on another sharing the database (signed
+/// cookies; the CSRF token is derived from the session), and a forged cookie works on neither.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_sessions_work_across_replicas() {
+    let world = World::start(Backend::RabbitPostgres).await;
+    let mut second = world.config.clone();
+    second.roles = bridge_app::Roles::INGRESS;
+    let replica = bridge_app::start(second)
+        .await
+        .expect("second replica starts");
+    let one = world.admin_base();
+    let two = format!("http://{}", replica.admin_addr.expect("admin listener"));
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let signed_in = http
+        .post(format!("{one}/admin/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("token={}", support::ADMIN_TOKEN))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status(), 303);
+    let cookie = signed_in.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let page = http
+        .get(format!("{two}/admin/"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200, "the other replica accepts the session");
+    let html = page.text().await.unwrap();
+    let at = html.find(r#"name="csrf" value=""#).expect("a CSRF field") + 19;
+    let csrf = html[at..].split('"').next().unwrap().to_owned();
+    // A form of replica two's page, posted to replica one: the CSRF token is the session's.
+    let logout = http
+        .post(format!("{one}/admin/logout"))
+        .header("cookie", &cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("csrf={csrf}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logout.status(), 303);
+    let forged = format!("{}x", cookie);
+    for base in [&one, &two] {
+        let refused = http
+            .get(format!("{base}/admin/"))
+            .header("cookie", &forged)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), 303, "forged cookie on {base}");
+    }
+    replica.shutdown().await;
+    world.stop().await;
+}
