@@ -264,9 +264,14 @@ async fn update_tenant(
         .update_tenant(tenant.id, checked.input)
         .await?;
     tracing::info!(tenant_id = %tenant.id, "tenant updated via the admin API");
+    // Saved settings are the moment to replay what the tenant's own problems held back.
+    let problems = crate::tenant_problems::open_problems(ctx.app.store.as_ref(), tenant.id).await?;
     Ok(Json(with_extra(
         tenant_json(&updated),
-        json!({"warnings": checked.warnings}),
+        json!({
+            "warnings": checked.warnings,
+            "tenant_problems": crate::tenant_problems::offer_json(tenant.id, &problems),
+        }),
     )))
 }
 

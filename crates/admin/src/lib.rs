@@ -15,6 +15,7 @@ mod error;
 mod pages;
 mod strict_fields;
 mod tenant_file;
+mod tenant_problems;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -35,6 +35,7 @@ use crate::auth::{self, Session, CSRF_FIELD};
 use crate::dead_letters::replay_dead_letters;
 use crate::error::ApiError;
 use crate::tenant_file::{add_field_error, check_api_url, webhook_url, TenantFile};
+use crate::tenant_problems::{self, TenantProblem};
 use crate::Ctx;
 
 /// CoMagic's and UIS's Data API endpoints, offered in the URL field.
@@ -539,6 +540,7 @@ struct PageData<'a> {
     webhook_url: Option<String>,
     deliveries: Vec<LedgerEntry>,
     dead: Vec<DeadLetter>,
+    problems: Vec<TenantProblem>,
 }
 
 async fn page_data<'a>(
@@ -567,6 +569,9 @@ async fn page_data<'a>(
         })
         .await
         .map_err(internal)?;
+    let problems = tenant_problems::open_problems(ctx.app.store.as_ref(), tenant.id)
+        .await
+        .map_err(internal)?;
     let mut warnings = Vec::new();
     if let Some(refused) = lists.refused() {
         warnings.push(format!(
@@ -590,6 +595,7 @@ async fn page_data<'a>(
         webhook_url: ctx.sessions.issued_url(&session.id, tenant.id),
         deliveries,
         dead,
+        problems,
     })
 }
 
@@ -767,6 +773,29 @@ fn tenant_markup(data: &PageData<'_>) -> Markup {
                             td { (entry.delivered_at.format("%Y-%m-%d %H:%M:%S")) }
                             td { @if entry.complete { "да / yes" } @else { "нет / no" } }
                         }
+                    }
+                }
+            }
+        }
+        @if !data.problems.is_empty() {
+            section id="tenant-problems" {
+                h2 { "Требует внимания / Needs attention" }
+                p { "Эти события задержаны настройками интеграции, а не самими событиями. Исправьте настройки, сохраните, затем повторите их. / These events are held back by the tenant's settings, not by the events: fix the settings, save, then replay them." }
+                ul {
+                    @for problem in &data.problems {
+                        li {
+                            @if let Some(m) = &problem.mnemonic { code { (m) } " " }
+                            "× " (problem.count) ": " (problem.message)
+                            br;
+                            strong { (problem.fix) }
+                        }
+                    }
+                }
+                form method="post" action={ "/admin/tenants/" (tenant.id) "/replay" } {
+                    (csrf_input(session))
+                    input type="hidden" name="class" value=(tenant_problems::TENANT_CLASS);
+                    button type="submit" id="replay-tenant-problems" {
+                        "Повторить эти (" (data.problems.iter().map(|p| p.count).sum::<usize>()) ") / Replay these"
                     }
                 }
             }
@@ -1047,10 +1076,16 @@ async fn replay(
         Some(Ok(id)) => vec![id],
         Some(Err(_)) => return not_found(),
     };
-    // Always scoped to this tenant: a dead letter id of another tenant replays nothing.
+    // Always scoped to this tenant: a dead letter id of another tenant replays nothing. The
+    // only class the page replays by is the tenant's own problems.
+    let class = form
+        .text("class")
+        .filter(|class| *class == tenant_problems::TENANT_CLASS)
+        .map(str::to_owned);
     let filter = DeadLetterFilter {
         ids,
         tenant_id: Some(tenant.id),
+        class,
         ..DeadLetterFilter::default()
     };
     match replay_dead_letters(

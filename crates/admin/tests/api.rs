@@ -736,3 +736,62 @@ async fn one_dead_letter_per_event() {
     assert_eq!(listed[0]["attempts"], 18);
     assert!(listed[0]["resolved_at"].is_null());
 }
+
+/// Dead letters of the tenant class are offered for replay when the settings are saved, and the
+/// offered call replays exactly those (not the events' own failures).
+#[tokio::test]
+async fn saved_settings_offer_to_replay_the_tenants_problems() {
+    let rig = Rig::start().await;
+    let (id, _) = rig.create(rig.settings()).await;
+    let tenant: Uuid = id.parse().unwrap();
+    dead_letter(&rig, tenant, "evt-held-1", "tenant_permanent").await;
+    dead_letter(&rig, tenant, "evt-held-2", "tenant_permanent").await;
+    let own = dead_letter(&rig, tenant, "evt-own", "exhausted").await;
+
+    let mut update = rig.settings();
+    update.as_object_mut().unwrap().remove("comagic");
+    let saved = rig
+        .api(
+            Method::PUT,
+            &format!("/admin/v1/tenants/{id}"),
+            Some(update.clone()),
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::OK, "{}", saved.body);
+    let offer = saved.json()["tenant_problems"].clone();
+    assert_eq!(offer["open"], 2, "{offer}");
+    assert_eq!(offer["problems"][0]["mnemonic"], "entity_not_found");
+    assert!(offer["problems"][0]["fix"]
+        .as_str()
+        .is_some_and(|fix| fix.contains("pick it again")));
+    assert_eq!(offer["replay"]["path"], "/admin/v1/dead-letters/replay");
+
+    let replayed = rig
+        .api(
+            Method::POST,
+            "/admin/v1/dead-letters/replay",
+            Some(offer["replay"]["body"].clone()),
+        )
+        .await;
+    assert_eq!(replayed.status, StatusCode::OK, "{}", replayed.body);
+    assert_eq!(replayed.json()["replayed"], 2);
+    let left = rig
+        .api(
+            Method::GET,
+            &format!("/admin/v1/dead-letters?tenant={id}"),
+            None,
+        )
+        .await;
+    let left = left.json();
+    assert_eq!(left.as_array().map(Vec::len), Some(1), "{left}");
+    assert_eq!(left[0]["id"], own.to_string());
+
+    let again = rig
+        .api(
+            Method::PUT,
+            &format!("/admin/v1/tenants/{id}"),
+            Some(update),
+        )
+        .await;
+    assert!(again.json()["tenant_problems"].is_null(), "{}", again.body);
+}

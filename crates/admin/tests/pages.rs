@@ -627,3 +627,84 @@ async fn a_new_api_url_needs_the_secret_again() {
         seen.lock().unwrap()
     );
 }
+
+/// The tenant page lists the tenant's own problems with what to fix and replays exactly those.
+#[tokio::test]
+async fn tenant_problems_are_shown_with_the_fix_and_replayed_alone() {
+    let rig = Rig::start().await;
+    let browser = sign_in(&rig).await;
+    let (id, page) = create_via_page(&browser).await;
+    let csrf = csrf_of(&page.body);
+    assert!(!page.body.contains(r#"id="tenant-problems""#));
+    let mut dead_ids = Vec::new();
+    for (event, class) in [
+        ("evt-held-1", "tenant_permanent"),
+        ("evt-held-2", "tenant_permanent"),
+        ("evt-own", "event_permanent"),
+    ] {
+        let envelope = bridge_queue::Envelope::new(
+            event.into(),
+            id,
+            Some("application/json".into()),
+            b"{}".to_vec(),
+            Utc::now(),
+        );
+        let dead = rig
+            .store
+            .add_dead_letter(&NewDeadLetter {
+                tenant_id: id,
+                event_id: event.into(),
+                class: class.into(),
+                mnemonic: Some("campaign_is_inactive".into()),
+                message: "campaign 103 is inactive".into(),
+                attempts: 1,
+                first_attempt_at: None,
+                last_attempt_at: Utc::now(),
+                envelope: serde_json::to_value(&envelope).unwrap(),
+            })
+            .await
+            .unwrap();
+        dead_ids.push(dead.id);
+    }
+    let page = browser.get(&format!("/admin/tenants/{id}")).await;
+    assert!(
+        page.body.contains(r#"id="tenant-problems""#),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("The default campaign is inactive"));
+    assert!(page.body.contains(r#"id="replay-tenant-problems""#));
+
+    let replayed = browser
+        .post(
+            &format!("/admin/tenants/{id}/replay"),
+            &[("csrf", &csrf), ("class", "tenant_permanent")],
+        )
+        .await;
+    assert_eq!(replayed.status, StatusCode::SEE_OTHER);
+    assert!(
+        location(&replayed).contains("replayed=2"),
+        "{}",
+        location(&replayed)
+    );
+    assert!(rig
+        .store
+        .get_dead_letter(dead_ids[0])
+        .await
+        .unwrap()
+        .is_none());
+    assert!(rig
+        .store
+        .get_dead_letter(dead_ids[1])
+        .await
+        .unwrap()
+        .is_none());
+    assert!(rig
+        .store
+        .get_dead_letter(dead_ids[2])
+        .await
+        .unwrap()
+        .is_some());
+    let page = browser.get(&format!("/admin/tenants/{id}")).await;
+    assert!(!page.body.contains(r#"id="tenant-problems""#));
+}
