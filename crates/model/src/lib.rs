@@ -8,6 +8,7 @@ pub mod datetime;
 pub mod email;
 pub mod event;
 pub mod event_id;
+pub mod field_map;
 pub mod mapping;
 pub mod payload;
 pub mod phone;
@@ -20,6 +21,7 @@ pub use event::{
     CallbackExtras, Contact, EventError, EventKind, EventMessage, LeadbackEvent, MessageAuthor, Utm,
 };
 pub use event_id::{EventId, EventIdError};
+pub use field_map::{FieldMap, FieldMapError, FieldPath, Lookup, Meaning};
 pub use mapping::{map, map_with_default, ComagicPlan, MappingError, PlannedRecord, FORM_NAME};
 pub use payload::{BodyError, RawPayload, MAX_DEPTH};
 pub use phone::{Phone, PhoneError};
