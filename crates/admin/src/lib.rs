@@ -11,6 +11,7 @@ mod api;
 mod auth;
 mod dead_letters;
 mod error;
+mod field_map;
 mod pages;
 mod strict_fields;
 mod tenant_file;
