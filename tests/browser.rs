@@ -54,7 +54,8 @@ async fn settings_page_end_to_end_in_chromium() {
         return;
     }
     let world = World::start(Backend::Embedded).await;
-    let base = world.bridge().public_url.clone();
+    let base = world.admin_base();
+    let public = world.bridge().public_url.clone();
 
     let port = free_port();
     let _driver = Driver(
@@ -102,7 +103,7 @@ async fn settings_page_end_to_end_in_chromium() {
         .find(Locator::Css("#token"))
         .await
         .unwrap()
-        .send_keys("test-admin-token")
+        .send_keys(support::ADMIN_TOKEN)
         .await
         .unwrap();
     click_and_wait_for_next_page(&browser, "#sign-in").await;
@@ -192,7 +193,10 @@ async fn settings_page_end_to_end_in_chromium() {
         .text()
         .await
         .unwrap();
-    assert!(url.starts_with(&format!("{base}/hooks/leadback/")), "{url}");
+    assert!(
+        url.starts_with(&format!("{public}/hooks/leadback/")),
+        "{url}"
+    );
     let page = browser.source().await.unwrap();
     assert!(
         page.contains("URL-адрес обработчика"),

@@ -72,7 +72,11 @@ leadback-bridge() {
   "$BRIDGE_BIN" "$@"
 }
 cargo() {
-  if [ "${1:-} ${2:-} ${3:-}" = "run --release --" ]; then shift 3; leadback-bridge "$@"
+  if [ "${1:-}" = run ]; then
+    shift
+    while [ "${1:-}" = -q ] || [ "${1:-}" = --release ]; do shift; done
+    if [ "${1:-}" != "--" ]; then echo "docs test: no stand-in for 'cargo run $*'" >&2; return 1; fi
+    shift; leadback-bridge "$@"
   elif [ "${1:-}" = test ]; then echo "docs test: 'cargo $*' is the suite this test is part of" >&2
   else echo "docs test: no stand-in for 'cargo $*'" >&2; return 1; fi
 }
@@ -95,6 +99,7 @@ fn run_script(script: &str, dir: &Path, emulator_url: &str) {
         .env("BRIDGE_DATA_DIR", dir.join("data"))
         .env("BRIDGE_LISTEN", "127.0.0.1:0")
         .env("BRIDGE_METRICS_LISTEN", "127.0.0.1:0")
+        .env("BRIDGE_ADMIN_LISTEN", "127.0.0.1:0")
         .env("RUST_LOG", "warn")
         .output()
         .expect("bash runs");
@@ -192,13 +197,21 @@ fn example_uuids(text: &str) -> Vec<String> {
     found
 }
 
-/// The runbook's command lines: its `sh` blocks line by line, and its inline
-/// `leadback-bridge …` steps (a span with `…` is a reference to a family, not a command).
+/// The runbook's bridge command lines: the commands of its `sh` blocks that run
+/// `leadback-bridge` (directly or through `docker compose exec` / `kubectl exec`; other tools'
+/// commands, such as `rabbitmqctl set_policy`, configure shared services and are not run), and
+/// its inline `leadback-bridge …` steps (a span with `…` names a family, not a command).
 fn runbook_commands(runbook: &str) -> Vec<String> {
     let mut commands: Vec<String> = blocks(runbook, "sh")
         .iter()
-        .flat_map(|block| block.lines().map(str::to_owned).collect::<Vec<_>>())
-        .filter(|line| !line.trim().is_empty() && !line.trim_start().starts_with('#'))
+        .flat_map(|block| {
+            block
+                .replace("\\\n", " ")
+                .lines()
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .filter(|line| !line.trim_start().starts_with('#') && line.contains("leadback-bridge "))
         .collect();
     for span in runbook.split('`').skip(1).step_by(2) {
         if span.starts_with("leadback-bridge ") && !span.contains('…') {
@@ -385,5 +398,46 @@ fn every_readme_variable_is_in_help_with_its_default() {
                 ),
             }
         }
+    }
+}
+
+/// The top-level subcommands `--help` lists.
+fn subcommands() -> Vec<String> {
+    let out = Command::new(BIN)
+        .arg("--help")
+        .env_clear()
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.lines()
+        .skip_while(|line| *line != "Commands:")
+        .skip(1)
+        .take_while(|line| !line.trim().is_empty())
+        .filter_map(|line| line.split_whitespace().next())
+        .filter(|name| *name != "help")
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn the_commands_table_lists_every_subcommand() {
+    let readme = document("README.md");
+    let table: Vec<&str> = readme
+        .lines()
+        .skip_while(|line| *line != "## Commands")
+        .take_while(|line| !line.starts_with("## Configuration"))
+        .filter(|line| line.starts_with("| `"))
+        .collect();
+    let commands = subcommands();
+    assert!(commands.len() >= 7, "{commands:?}");
+    for command in commands {
+        let cell = format!("`{command}");
+        assert!(
+            table.iter().any(|row| row
+                .split('|')
+                .nth(1)
+                .is_some_and(|first| first.contains(&cell))),
+            "README's commands table lacks `{command}`"
+        );
     }
 }

@@ -49,6 +49,8 @@ async fn dead_lettering_lines_name_the_event_and_the_mnemonic() {
             "127.0.0.1:0",
         ])
         .env("BRIDGE_LOG_FORMAT", "json")
+        // The emulator listens on loopback.
+        .env("BRIDGE_ALLOW_PRIVATE_API_URLS", "true")
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
@@ -104,4 +106,53 @@ fn unsafe_sigterm(pid: u32) {
         .status()
         .unwrap();
     assert!(status.success());
+}
+
+#[tokio::test]
+async fn a_worker_on_rabbitmq_stops_on_sigterm_without_error_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!("logs_{}", uuid::Uuid::new_v4().simple());
+    let prefix = format!("logs{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    support::create_database(&database).await;
+    let port = free_port();
+    let log = dir.path().join("worker.log");
+    let mut child = bridge_command(dir.path(), "info")
+        .args([
+            "worker",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--metrics-listen",
+            "127.0.0.1:0",
+        ])
+        .env(
+            "BRIDGE_DATABASE_URL",
+            format!("postgres://postgres@127.0.0.1:5432/{database}"),
+        )
+        .env(
+            "BRIDGE_SECRET_KEY",
+            "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",
+        )
+        .env("BRIDGE_AMQP_URL", support::RABBIT_URL)
+        .env("BRIDGE_QUEUE_PREFIX", &prefix)
+        .env("BRIDGE_LOG_FORMAT", "json")
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    wait_http_ok(
+        &reqwest::Client::new(),
+        &format!("http://127.0.0.1:{port}/readyz"),
+    )
+    .await;
+    unsafe_sigterm(child.id());
+    let exited = child.wait().unwrap();
+    let text = std::fs::read_to_string(&log).unwrap();
+    support::delete_rabbit_topology(&prefix, &bridge_queue::RetryTiers::default()).await;
+    support::drop_database(&database).await;
+    assert!(exited.success(), "{exited:?}: {text}");
+    for line in text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+    {
+        assert_ne!(line["level"], "ERROR", "ERROR on a clean SIGTERM: {line}");
+    }
 }

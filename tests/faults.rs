@@ -92,6 +92,9 @@ impl Deployment {
         );
         let mut env: Vec<(String, String)> = vec![
             ("BRIDGE_DATA_DIR".into(), dir.path().display().to_string()),
+            // The emulator runs on loopback.
+            ("BRIDGE_ALLOW_PRIVATE_API_URLS".into(), "true".into()),
+            ("BRIDGE_ADMIN_LISTEN".into(), "127.0.0.1:0".into()),
             ("BRIDGE_RETRY_TIERS".into(), RETRY_TIERS.into()),
             ("BRIDGE_MAX_ATTEMPTS".into(), "40".into()),
             ("BRIDGE_COMAGIC_TIMEOUT_SECS".into(), "2".into()),

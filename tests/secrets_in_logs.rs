@@ -40,6 +40,9 @@ fn bridge_command(data_dir: &Path, secrets: &Secrets) -> Command {
         .env("BRIDGE_DATA_DIR", data_dir)
         .env("BRIDGE_SECRET_KEY", &secrets.secret_key_hex)
         .env("BRIDGE_ADMIN_TOKEN", &secrets.admin_token)
+        .env("BRIDGE_ADMIN_LISTEN", "127.0.0.1:0")
+        // The emulator runs on loopback.
+        .env("BRIDGE_ALLOW_PRIVATE_API_URLS", "true")
         .env("BRIDGE_LOG_FORMAT", "json")
         .env("BRIDGE_RETRY_TIERS", "1s")
         .env("BRIDGE_MAX_ATTEMPTS", "3")
@@ -67,6 +70,12 @@ fn create_tenant(
     });
     let file = data_dir.join(format!("{name}.json"));
     std::fs::write(&file, settings.to_string()).unwrap();
+    // Operator commands need the database `migrate` (or `serve`) creates.
+    let migrated = bridge_command(data_dir, secrets)
+        .arg("migrate")
+        .output()
+        .unwrap();
+    assert!(migrated.status.success(), "{migrated:?}");
     let out = bridge_command(data_dir, secrets)
         .args(["tenants", "create", "--settings"])
         .arg(&file)
@@ -109,9 +118,9 @@ fn socket_addr_in(text: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// Waits for the start-up line (a JSON log line, `leadback-bridge started`); returns the public
-/// and metrics addresses.
-fn wait_for_banner(lines: &Arc<Mutex<Vec<String>>>, child: &mut Child) -> (String, String) {
+/// Waits for the start-up line (a JSON log line, `leadback-bridge started`); returns the public,
+/// metrics and admin addresses.
+fn wait_for_banner(lines: &Arc<Mutex<Vec<String>>>, child: &mut Child) -> (String, String, String) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let found = lines.lock().unwrap().iter().find_map(|line| {
@@ -121,7 +130,8 @@ fn wait_for_banner(lines: &Arc<Mutex<Vec<String>>>, child: &mut Child) -> (Strin
             }
             let public = socket_addr_in(parsed["listen"].as_str()?)?;
             let metrics = socket_addr_in(parsed["metrics"].as_str()?)?;
-            Some((public, metrics))
+            let admin = socket_addr_in(parsed["admin"].as_str()?)?;
+            Some((public, metrics, admin))
         });
         if let Some(found) = found {
             return found;
@@ -219,7 +229,7 @@ async fn no_secret_reaches_logs_or_metrics() {
         collect(child.0.stdout.take().unwrap(), lines.clone()),
         collect(child.0.stderr.take().unwrap(), lines.clone()),
     ];
-    let (public, metrics_addr) = wait_for_banner(&lines, &mut child.0);
+    let (public, metrics_addr, admin_addr) = wait_for_banner(&lines, &mut child.0);
     let http = reqwest::Client::new();
     let hook = |token: &str| format!("http://{public}/hooks/leadback/{token}");
 
@@ -294,7 +304,7 @@ async fn no_secret_reaches_logs_or_metrics() {
     }
 
     // The admin API with the admin token (and once with a wrong one).
-    let admin = |path: &str| format!("http://{public}/admin/v1/{path}");
+    let admin = |path: &str| format!("http://{admin_addr}/admin/v1/{path}");
     let response = http
         .get(admin("tenants"))
         .bearer_auth(&secrets.admin_token)

@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod process;
+pub mod services;
 
 use bridge_app::{BackendPlan, BridgeConfig, Roles, RunningBridge};
 use bridge_ingress::IngressConfig;
@@ -19,6 +20,8 @@ use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 pub const RABBIT_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+/// The admin token of in-process bridges (32 characters or more, as the binary requires).
+pub const ADMIN_TOKEN: &str = "test-admin-token-of-32-characters";
 pub const PG_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
 /// Which queue and store a test runs on.
@@ -72,14 +75,23 @@ impl World {
     }
 
     pub async fn start_with(backend: Backend, adjust: impl FnOnce(&mut BridgeConfig)) -> World {
-        let emulator = Emulator::start(EmulatorConfig::default())
-            .await
-            .expect("emulator starts");
+        Self::start_with_emulator(backend, EmulatorConfig::default(), adjust).await
+    }
+
+    /// As [`start_with`](Self::start_with), with the emulator in a mode of its own (e.g.
+    /// `report_item_index`).
+    pub async fn start_with_emulator(
+        backend: Backend,
+        emulator: EmulatorConfig,
+        adjust: impl FnOnce(&mut BridgeConfig),
+    ) -> World {
+        let emulator = Emulator::start(emulator).await.expect("emulator starts");
         let data_dir = tempfile::tempdir().expect("temp dir");
         let tag = Uuid::new_v4().simple().to_string()[..12].to_owned();
         let (database_url, amqp_url, pg_database) = match backend {
             Backend::Embedded => (None, None, None),
             Backend::RabbitPostgres => {
+                services::require_rabbitmq();
                 let db = format!("e2e_{tag}");
                 create_database(&db).await;
                 (
@@ -104,7 +116,8 @@ impl World {
             data_dir: data_dir.path().to_path_buf(),
             backends,
             secret_key: SecretKey::generate(),
-            admin_token: Some("test-admin-token".to_owned().into()),
+            admin_listen: Some("127.0.0.1:0".parse().expect("addr")),
+            admin_token: Some(ADMIN_TOKEN.to_owned().into()),
             ingress: IngressConfig::default(),
             worker: WorkerConfig {
                 concurrency: 8,
@@ -137,6 +150,12 @@ impl World {
         self.bridge.as_ref().expect("bridge running")
     }
 
+    /// `http://<admin listener>`: the admin API and pages.
+    pub fn admin_base(&self) -> String {
+        let addr = self.bridge().admin_addr.expect("admin listener");
+        format!("http://{addr}")
+    }
+
     /// Creates a tenant through the store (as `tenants create` does); returns its id and URL.
     pub async fn create_tenant(&self, settings: Value) -> (Uuid, String) {
         let file = bridge_app::TenantFile::parse(&settings.to_string()).expect("settings parse");
@@ -154,8 +173,8 @@ impl World {
     pub async fn admin(&self, method: reqwest::Method, path: &str, body: &Value) -> (u16, Value) {
         let response = self
             .http
-            .request(method, format!("{}{path}", self.bridge().public_url))
-            .bearer_auth("test-admin-token")
+            .request(method, format!("{}{path}", self.admin_base()))
+            .bearer_auth(ADMIN_TOKEN)
             .json(body)
             .send()
             .await
@@ -281,6 +300,7 @@ impl World {
 }
 
 async fn admin_pg() -> sqlx::PgPool {
+    services::require_postgres();
     sqlx::postgres::PgPoolOptions::new()
         .max_connections(1)
         .connect(PG_ADMIN_URL)

@@ -12,12 +12,17 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// The binary with a clean environment: only `PATH`, the data folder and the log filter.
+/// The binary with a clean environment: only `PATH`, the data folder, the log filter and the
+/// allowance for the emulator's loopback address.
 pub fn bridge_command(data_dir: &std::path::Path, rust_log: &str) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_leadback-bridge"));
     cmd.env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("BRIDGE_DATA_DIR", data_dir)
+        // The emulator runs on loopback.
+        .env("BRIDGE_ALLOW_PRIVATE_API_URLS", "true")
+        // Never the fixed default port: tests run in parallel.
+        .env("BRIDGE_ADMIN_LISTEN", "127.0.0.1:0")
         .env("RUST_LOG", rust_log);
     cmd
 }

@@ -94,7 +94,15 @@ impl FromRequestParts<Ctx> for Admin {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, ctx: &Ctx) -> Result<Self, Self::Rejection> {
-        check_bearer(&ctx.app.admin_token, &parts.headers).map(|()| Admin)
+        let client = crate::auth_throttle::client_ip(&parts.extensions);
+        if let Some(wait) = ctx.auth_throttle.blocked(client) {
+            return Err(ApiError::Throttled {
+                retry_after_secs: wait.as_secs().max(1),
+            });
+        }
+        check_bearer(&ctx.app.admin_token, &parts.headers)
+            .map(|()| Admin)
+            .inspect_err(|_| ctx.auth_throttle.failed(client, "bearer"))
     }
 }
 
@@ -150,6 +158,13 @@ pub(crate) async fn check_file(
     stored: Option<&ComagicCredentials>,
 ) -> Result<Checked, ApiError> {
     let mut fields = file.field_errors(stored.is_none());
+    if let (Some(kept), Some(stored)) = (&file.kept_api_url, stored) {
+        // The stored secret belongs to the stored URL; a new one needs the secret again.
+        if *kept != stored.api_url {
+            let message = crate::tenant_file::SECRET_REQUIRED;
+            add_field_error(&mut fields, "comagic.access_token", message);
+        }
+    }
     let mut warnings = Vec::new();
     let mut account_zone = None;
     let credentials = file.comagic.clone().or_else(|| stored.cloned());

@@ -2,16 +2,17 @@
 //! want a session cookie obtained by signing in with the same token, and a per-session CSRF
 //! token in every form they post.
 //!
-//! Sessions live in memory: a restart signs everyone out, which for a handful of operators is
-//! cheaper than a sessions table and leaves nothing to steal from the database.
+//! Sessions are signed cookies ([`Sessions`]): any replica accepts them, nothing is stored in
+//! the database.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::http::{header, HeaderMap};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
+use hmac::{Hmac, Mac};
 use rand::rngs::OsRng;
 use rand::RngCore as _;
 use secrecy::{ExposeSecret as _, SecretString};
@@ -64,15 +65,11 @@ fn random_token() -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
-/// One signed-in browser.
+/// One signed-in browser. `id` is the whole cookie value: `<random>.<expiry>.<signature>`.
 #[derive(Debug, Clone)]
 pub(crate) struct Session {
     pub id: String,
     pub csrf: String,
-    expires: Instant,
-    /// Webhook URLs issued in this session (create, rotate), shown to this operator until the
-    /// settings are next saved; the store keeps only the token's hash.
-    issued_urls: HashMap<Uuid, String>,
 }
 
 impl Session {
@@ -82,64 +79,131 @@ impl Session {
     }
 }
 
-#[derive(Clone, Default)]
-pub(crate) struct Sessions(Arc<Mutex<HashMap<String, Session>>>);
+/// Sessions that work behind any number of replicas: the cookie is signed (HMAC-SHA256) with a
+/// key derived from the admin token, and carries its own expiry, so every process that knows
+/// the token accepts it and none has to remember it. The CSRF token is derived from the
+/// session the same way. Changing the admin token ends every session.
+///
+/// Two things stay per process, best effort: sign-outs (the cookie is also cleared in the
+/// browser) and the webhook URLs shown once after create or rotate.
+#[derive(Clone)]
+pub(crate) struct Sessions {
+    key: Arc<[u8; 32]>,
+    local: Arc<Mutex<Local>>,
+}
+
+#[derive(Default)]
+struct Local {
+    /// Signed-out session ids, until their expiry (unix seconds).
+    revoked: HashMap<String, u64>,
+    /// Webhook URLs issued in a session (create, rotate), shown to this operator until the
+    /// settings are next saved; the store keeps only the token's hash.
+    issued_urls: HashMap<String, (u64, HashMap<Uuid, String>)>,
+}
+
+type HmacSha256 = Hmac<Sha256>;
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
 
 impl Sessions {
-    fn lock(&self) -> MutexGuard<'_, HashMap<String, Session>> {
+    /// Sessions signed with a key derived from `admin_token`.
+    pub fn new(admin_token: &SecretString) -> Self {
+        let mut hasher = Sha256::new();
+        hasher.update(b"leadback-bridge admin sessions v1\0");
+        hasher.update(admin_token.expose_secret().as_bytes());
+        Self {
+            key: Arc::new(hasher.finalize().into()),
+            local: Arc::default(),
+        }
+    }
+
+    fn sign(&self, parts: &[&str]) -> String {
+        // Any key length is accepted by HMAC; this cannot fail.
+        let mut mac = <HmacSha256 as Mac>::new_from_slice(self.key.as_slice())
+            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+        for part in parts {
+            mac.update(part.as_bytes());
+            mac.update(b"\0");
+        }
+        URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Local> {
         // A panic while holding the lock leaves plain data behind; keep serving.
-        self.0
+        self.local
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    pub fn create(&self) -> Session {
-        let session = Session {
-            id: random_token(),
-            csrf: random_token(),
-            expires: Instant::now() + SESSION_TTL,
-            issued_urls: HashMap::new(),
-        };
-        let mut map = self.lock();
-        let now = Instant::now();
-        map.retain(|_, s| s.expires > now);
-        map.insert(session.id.clone(), session.clone());
-        session
-    }
-
-    /// The live session named by the request's cookie.
-    pub fn lookup(&self, headers: &HeaderMap) -> Option<Session> {
-        let id = cookie_value(headers, SESSION_COOKIE)?;
-        let mut map = self.lock();
-        match map.get(&id) {
-            Some(session) if session.expires > Instant::now() => Some(session.clone()),
-            Some(_) => {
-                map.remove(&id);
-                None
-            }
-            None => None,
+    fn session(&self, random: &str, expires: u64) -> Session {
+        let expiry = expires.to_string();
+        let signature = self.sign(&["session", random, &expiry]);
+        Session {
+            id: format!("{random}.{expiry}.{signature}"),
+            csrf: self.sign(&["csrf", random, &expiry]),
         }
     }
 
+    pub fn create(&self) -> Session {
+        self.session(&random_token(), unix_now() + SESSION_TTL.as_secs())
+    }
+
+    /// The live session named by the request's cookie: signed by this key, not expired, not
+    /// signed out here.
+    pub fn lookup(&self, headers: &HeaderMap) -> Option<Session> {
+        let id = cookie_value(headers, SESSION_COOKIE)?;
+        let mut parts = id.split('.');
+        let (random, expiry, signature) = (parts.next()?, parts.next()?, parts.next()?);
+        let expires: u64 = expiry.parse().ok()?;
+        let expected = self.sign(&["session", random, expiry]);
+        let valid = parts.next().is_none()
+            && bool::from(expected.as_bytes().ct_eq(signature.as_bytes()))
+            && expires > unix_now();
+        if !valid || self.lock().revoked.contains_key(&id) {
+            return None;
+        }
+        Some(self.session(random, expires))
+    }
+
+    /// Signs a session out (in this process; the browser's cookie is cleared too).
     pub fn remove(&self, id: &str) {
-        self.lock().remove(id);
+        let expires = id
+            .split('.')
+            .nth(1)
+            .and_then(|e| e.parse().ok())
+            .unwrap_or(0);
+        let mut local = self.lock();
+        let now = unix_now();
+        local.revoked.retain(|_, until| *until > now);
+        local.issued_urls.retain(|_, (until, _)| *until > now);
+        local.issued_urls.remove(id);
+        local.revoked.insert(id.to_owned(), expires);
     }
 
     pub fn remember_url(&self, session_id: &str, tenant: Uuid, url: String) {
-        if let Some(session) = self.lock().get_mut(session_id) {
-            session.issued_urls.insert(tenant, url);
-        }
+        let expires = unix_now() + SESSION_TTL.as_secs();
+        self.lock()
+            .issued_urls
+            .entry(session_id.to_owned())
+            .or_insert_with(|| (expires, HashMap::new()))
+            .1
+            .insert(tenant, url);
     }
 
     pub fn issued_url(&self, session_id: &str, tenant: Uuid) -> Option<String> {
         self.lock()
+            .issued_urls
             .get(session_id)
-            .and_then(|s| s.issued_urls.get(&tenant).cloned())
+            .and_then(|(_, urls)| urls.get(&tenant).cloned())
     }
 
     pub fn forget_url(&self, session_id: &str, tenant: Uuid) {
-        if let Some(session) = self.lock().get_mut(session_id) {
-            session.issued_urls.remove(&tenant);
+        if let Some((_, urls)) = self.lock().issued_urls.get_mut(session_id) {
+            urls.remove(&tenant);
         }
     }
 }
@@ -187,7 +251,7 @@ mod tests {
 
     #[test]
     fn cookie_parsing_and_session_lifecycle() {
-        let sessions = Sessions::default();
+        let sessions = Sessions::new(&SecretString::from("an admin token of 32 characters!"));
         let session = sessions.create();
         let mut headers = HeaderMap::new();
         headers.insert(
@@ -202,5 +266,36 @@ mod tests {
         assert!(!found.csrf_matches(None));
         sessions.remove(&session.id);
         assert!(sessions.lookup(&headers).is_none());
+    }
+
+    #[test]
+    fn a_session_is_accepted_by_every_replica_with_the_token_and_only_those() {
+        let token = SecretString::from("an admin token of 32 characters!");
+        let one = Sessions::new(&token);
+        let two = Sessions::new(&token);
+        let session = one.create();
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::COOKIE,
+            format!("{SESSION_COOKIE}={}", session.id).parse().unwrap(),
+        );
+        let seen = two.lookup(&headers).expect("another replica accepts it");
+        assert!(
+            seen.csrf_matches(Some(&session.csrf)),
+            "CSRF tied to the session"
+        );
+        let other = Sessions::new(&SecretString::from("another admin token, 32 chars..."));
+        assert!(other.lookup(&headers).is_none());
+        // A forged expiry breaks the signature.
+        let mut parts: Vec<&str> = session.id.split('.').collect();
+        let later = (unix_now() + 10 * SESSION_TTL.as_secs()).to_string();
+        parts[1] = &later;
+        headers.insert(
+            header::COOKIE,
+            format!("{SESSION_COOKIE}={}", parts.join("."))
+                .parse()
+                .unwrap(),
+        );
+        assert!(two.lookup(&headers).is_none());
     }
 }

@@ -13,6 +13,9 @@ use serde_json::{json, Value};
 pub enum ApiError {
     #[error("missing or wrong admin token")]
     Unauthorized,
+    /// Too many failed authentications from this address.
+    #[error("too many failed authentications")]
+    Throttled { retry_after_secs: u64 },
     #[error("bad request: {0}")]
     BadRequest(String),
     #[error("not found: {0}")]
@@ -44,6 +47,7 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::InvalidSettings { .. } | ApiError::CredentialsRefused { .. } => {
@@ -58,6 +62,8 @@ impl ApiError {
         match self {
             ApiError::Unauthorized => json!({"error": "unauthorized",
                 "message": "send Authorization: Bearer <admin token>"}),
+            ApiError::Throttled { retry_after_secs } => json!({"error": "throttled",
+                "message": format!("too many failed authentications; retry in {retry_after_secs} s")}),
             ApiError::BadRequest(reason) => json!({"error": "bad_request", "message": reason}),
             ApiError::NotFound(what) => {
                 json!({"error": "not_found", "message": format!("no such {what}")})
@@ -89,7 +95,14 @@ impl IntoResponse for ApiError {
         if let ApiError::Internal(detail) = &self {
             tracing::error!(error = %detail, "admin API internal error");
         }
-        (self.status(), Json(self.body())).into_response()
+        let mut response = (self.status(), Json(self.body())).into_response();
+        if let ApiError::Throttled { retry_after_secs } = self {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(retry_after_secs),
+            );
+        }
+        response
     }
 }
 

@@ -9,6 +9,7 @@
 mod account;
 mod api;
 mod auth;
+mod auth_throttle;
 mod dead_letters;
 mod error;
 mod field_map;
@@ -55,18 +56,21 @@ pub struct AdminState {
     pub cookie_secure: bool,
 }
 
-/// What the handlers share: the application's state plus the page sessions.
+/// What the handlers share: the application's state, the page sessions and the throttle of
+/// failed authentications.
 #[derive(Clone)]
 pub(crate) struct Ctx {
     pub app: Arc<AdminState>,
     pub sessions: auth::Sessions,
+    pub auth_throttle: Arc<auth_throttle::AuthThrottle>,
 }
 
 /// Every admin route: the JSON API under `/admin/v1/`, the pages under `/admin/`.
 pub fn admin_router(state: AdminState) -> Router {
     let ctx = Ctx {
+        sessions: auth::Sessions::new(&state.admin_token),
         app: Arc::new(state),
-        sessions: auth::Sessions::default(),
+        auth_throttle: Arc::default(),
     };
     api::router()
         .merge(pages::router())

@@ -249,11 +249,22 @@ async fn login_form(State(ctx): State<Ctx>, headers: HeaderMap) -> Response {
     page_response(StatusCode::OK, login_page(None))
 }
 
-async fn login(State(ctx): State<Ctx>, body: Bytes) -> Response {
+async fn login(
+    State(ctx): State<Ctx>,
+    extensions: axum::http::Extensions,
+    body: Bytes,
+) -> Response {
+    let client = crate::auth_throttle::client_ip(&extensions);
+    if let Some(wait) = ctx.auth_throttle.blocked(client) {
+        return ApiError::Throttled {
+            retry_after_secs: wait.as_secs().max(1),
+        }
+        .into_response();
+    }
     let form = FormData::parse(&body);
     let token = form.get("token").unwrap_or_default();
     if !auth::token_matches(&ctx.app.admin_token, token) {
-        tracing::warn!("admin sign-in with a wrong token");
+        ctx.auth_throttle.failed(client, "sign-in form");
         return page_response(
             StatusCode::UNAUTHORIZED,
             login_page(Some("Неверный токен / Wrong token")),
@@ -915,6 +926,7 @@ fn file_from_form(
         active: form.checked("active"),
         comagic,
         settings,
+        kept_api_url: None,
     }
 }
 

@@ -25,6 +25,10 @@ pub struct TenantFile {
     pub comagic: Option<ComagicCredentials>,
     #[serde(flatten)]
     pub settings: TenantSettings,
+    /// The `comagic.api_url` of a document whose `comagic` carries no secret (as `tenants
+    /// show` prints it): the stored credentials are kept, so it must be the stored URL.
+    #[serde(skip)]
+    pub kept_api_url: Option<String>,
 }
 
 /// Which field a failed deserialization is about: each field is read on its own, and the
@@ -119,6 +123,7 @@ impl TenantFile {
                 fields.insert(key.clone(), unknown_field_message(key, known()));
             }
         }
+        let mut kept_api_url = None;
         if let Some(Value::Object(comagic)) = object.get_mut("comagic") {
             for key in comagic.keys() {
                 if !COMAGIC_FIELDS.contains(&key.as_str()) {
@@ -128,6 +133,10 @@ impl TenantFile {
             }
             comagic.remove("auth");
             if !COMAGIC_SECRETS.iter().any(|k| comagic.contains_key(*k)) {
+                kept_api_url = comagic
+                    .get("api_url")
+                    .and_then(Value::as_str)
+                    .map(|url| url.trim().to_owned());
                 object.remove("comagic");
             }
         }
@@ -135,7 +144,10 @@ impl TenantFile {
             return Err(TenantFileError::Fields(fields));
         }
         let object = Value::Object(object);
-        serde_json::from_value(object.clone()).map_err(|e| field_of_type_error(&object, e))
+        let mut file: TenantFile =
+            serde_json::from_value(object.clone()).map_err(|e| field_of_type_error(&object, e))?;
+        file.kept_api_url = kept_api_url;
+        Ok(file)
     }
 
     /// Every problem that can be seen without asking CoMagic, per field: the name, presence of

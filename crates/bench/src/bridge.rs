@@ -39,6 +39,8 @@ impl Deployment {
                 self.data_dir.display().to_string(),
             ),
             ("RUST_LOG".into(), self.log_level.clone()),
+            // The emulator runs on loopback.
+            ("BRIDGE_ALLOW_PRIVATE_API_URLS".into(), "true".into()),
         ];
         if let Some(r) = &self.rabbit {
             env.push(("BRIDGE_AMQP_URL".into(), AMQP_URL.into()));
@@ -66,6 +68,13 @@ impl Deployment {
         let file = self.data_dir.join("tenant.json");
         std::fs::create_dir_all(&self.data_dir)?;
         std::fs::write(&file, settings.to_string())?;
+        // Operator commands need the database `migrate` (or `serve`) creates.
+        let migrated = self.command().arg("migrate").output().await?;
+        anyhow::ensure!(
+            migrated.status.success(),
+            "migrate failed: {}",
+            String::from_utf8_lossy(&migrated.stderr)
+        );
         let output = self
             .command()
             .args(["tenants", "create", "--settings"])

@@ -2,11 +2,11 @@
 //! readable from `BRIDGE_*` environment variables.
 
 use crate::config::{
-    check_database_url, require_database, resolve_secret_key, BackendPlan, BridgeConfig, Roles,
-    StoreUse,
+    check_database_url, require_database, resolve_secret_key, BackendPlan, BridgeConfig,
+    MigratePolicy, Roles, StoreUse,
 };
 use crate::dlq::{DlqArgs, DlqCommand};
-use crate::server::{open_store, start};
+use crate::server::{connect_store, migrate_store, open_store, start};
 use crate::tenants::TenantCommand;
 use anyhow::Context;
 use bridge_ingress::IngressConfig;
@@ -58,6 +58,25 @@ struct CommonArgs {
     /// with PostgreSQL [default with SQLite: generated into <data dir>/secret.key by `serve`]
     #[arg(long, env = "BRIDGE_SECRET_KEY", global = true, hide_env_values = true)]
     secret_key: Option<SecretString>,
+    /// `auto`: serve, ingress and worker apply pending migrations at start; `off`: they only
+    /// check the schema (run `migrate` first). A newer schema (a rollback) never stops them.
+    #[arg(
+        long,
+        env = "BRIDGE_MIGRATE",
+        value_enum,
+        default_value = "auto",
+        global = true
+    )]
+    migrate: MigratePolicy,
+    /// PostgreSQL connections each process opens at most (1..=10000).
+    #[arg(
+        long,
+        env = "BRIDGE_DATABASE_MAX_CONNECTIONS",
+        default_value_t = bridge_store::DEFAULT_MAX_CONNECTIONS,
+        value_parser = clap::value_parser!(u32).range(1..=10_000),
+        global = true
+    )]
+    database_max_connections: u32,
     /// Log format on stderr.
     #[arg(
         long,
@@ -102,6 +121,34 @@ pub(crate) struct QueueArgs {
         value_parser = clap::value_parser!(u16).range(1..=1000)
     )]
     publish_in_flight: u16,
+    /// Deliveries of one main-queue message before it goes to the poison queue and the dead
+    /// letters (class `poison`): RabbitMQ's `x-delivery-limit`, the embedded queue's count
+    /// (1..=100000).
+    #[arg(
+        long,
+        env = "BRIDGE_DELIVERY_LIMIT",
+        default_value_t = bridge_queue::DEFAULT_DELIVERY_LIMIT,
+        value_parser = clap::value_parser!(u32).range(1..=100_000)
+    )]
+    delivery_limit: u32,
+}
+
+/// A listen address, or `off` for no listener at all.
+#[derive(Clone, Copy, Debug)]
+struct ListenOrOff(Option<SocketAddr>);
+
+impl std::str::FromStr for ListenOrOff {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        if text.trim().eq_ignore_ascii_case("off") {
+            return Ok(Self(None));
+        }
+        text.trim()
+            .parse()
+            .map(|addr| Self(Some(addr)))
+            .map_err(|e| format!("{e}: expected host:port or `off`"))
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -113,18 +160,26 @@ enum LogFormat {
 /// Listeners and the admin side, for every long-running role.
 #[derive(Args, Clone)]
 struct ListenArgs {
-    /// HTTP listener: /healthz, /readyz, the admin API, and webhooks where the ingress runs.
+    /// Public HTTP listener: /healthz, /readyz, and webhooks where the ingress runs.
     #[arg(long, env = "BRIDGE_LISTEN", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
-    /// Prometheus /metrics listener (keep it private).
+    /// Admin API and settings pages (keep it private), when BRIDGE_ADMIN_TOKEN is set.
+    #[arg(long, env = "BRIDGE_ADMIN_LISTEN", default_value = "127.0.0.1:8081")]
+    admin_listen: SocketAddr,
+    /// Prometheus /metrics listener (keep it private); `off`: no metrics listener.
     #[arg(long, env = "BRIDGE_METRICS_LISTEN", default_value = "127.0.0.1:9090")]
-    metrics_listen: SocketAddr,
+    metrics_listen: ListenOrOff,
     /// Base of generated webhook URLs, e.g. https://bridge.example.com [default: http://<listen>]
     #[arg(long, env = "BRIDGE_PUBLIC_URL")]
     public_url: Option<String>,
-    /// Bearer token of the admin API and settings page [default: none, admin side off]
+    /// Bearer token of the admin API and settings page, at least 32 characters (make one
+    /// with `leadback-bridge admin-token`) [default: none, admin side off]
     #[arg(long, env = "BRIDGE_ADMIN_TOKEN", hide_env_values = true)]
     admin_token: Option<SecretString>,
+    /// Let tenants' CoMagic API URLs reach loopback, private, link-local and other internal
+    /// addresses (the emulator, tests). Off: only public addresses, checked at connect time.
+    #[arg(long, env = "BRIDGE_ALLOW_PRIVATE_API_URLS", default_value_t = false, action = clap::ArgAction::Set)]
+    allow_private_api_urls: bool,
 }
 
 /// What only the webhook ingress uses.
@@ -186,10 +241,6 @@ struct WorkerArgs {
     /// again); the worker deletes older complete entries hourly. 0 keeps every entry.
     #[arg(long, env = "BRIDGE_LEDGER_RETENTION_DAYS", default_value_t = LedgerRetention::DEFAULT_DAYS)]
     ledger_retention_days: u32,
-    /// Let tenants' CoMagic API URLs reach loopback, private, link-local and other internal
-    /// addresses (the emulator, tests). Off: only public addresses, checked at connect time.
-    #[arg(long, env = "BRIDGE_ALLOW_PRIVATE_API_URLS", default_value_t = false, action = clap::ArgAction::Set)]
-    allow_private_api_urls: bool,
 }
 
 #[derive(Args)]
@@ -252,10 +303,15 @@ enum Command {
     Worker(WorkerRoleArgs),
     /// Create the database (and with SQLite the secret key), apply migrations and exit.
     Migrate,
+    /// Exit 0 when this host's bridge answers /readyz with 200, 1 otherwise (for container
+    /// health checks; reads the same BRIDGE_LISTEN).
+    Healthcheck(crate::healthcheck::HealthcheckArgs),
     /// Manage tenants (one CoMagic account with one Leadback account each).
     Tenants(TenantsArgs),
     /// Inspect, replay and purge dead letters.
     Dlq(DlqArgs),
+    /// Print a fresh random admin token (for BRIDGE_ADMIN_TOKEN) and exit.
+    AdminToken,
     /// Offline end-to-end check: emulator + embedded bridge + sample payloads → records.
     Demo {
         /// Seconds to wait for the records.
@@ -264,15 +320,25 @@ enum Command {
     },
 }
 
-pub fn run() -> anyhow::Result<()> {
+pub fn run() -> std::process::ExitCode {
     let cli = Cli::parse();
     // Held to the end: dropping it flushes the log lines still queued.
-    let _log_writer = init_tracing(cli.common.log_format);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    let log_writer = init_tracing(cli.common.log_format);
+    let result = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .context("cannot start the async runtime")?;
-    runtime.block_on(dispatch(cli))
+        .context("cannot start the async runtime")
+        .and_then(|runtime| runtime.block_on(dispatch(cli)));
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // Through the log, not a bare eprintln: with BRIDGE_LOG_FORMAT=json the collector
+            // gets the reason a process would not start as a JSON line like every other.
+            tracing::error!("leadback-bridge stopped: {e:#}");
+            drop(log_writer);
+            std::process::ExitCode::FAILURE
+        }
+    }
 }
 
 /// Stderr for the log thread: buffered, and paced. The thread flushes whenever it has emptied
@@ -311,7 +377,13 @@ impl std::io::Write for PacedStderr {
 /// losing lines.
 fn init_tracing(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let mut filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // PostgreSQL's notices (`relation "_sqlx_migrations" already exists, skipping` on every
+    // start) are not news at INFO, unless RUST_LOG asks for sqlx's lines.
+    let asks_for_sqlx = std::env::var("RUST_LOG").is_ok_and(|v| v.contains("sqlx"));
+    if let (false, Ok(quiet)) = (asks_for_sqlx, "sqlx::postgres::notice=warn".parse()) {
+        filter = filter.add_directive(quiet);
+    }
     let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
         .lossy(false)
         .thread_name("log-writer")
@@ -347,7 +419,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Migrate => {
             let config = config_for_tools(&common, None, StoreUse::Create)?;
-            open_store(&config).await?;
+            migrate_store(connect_store(&config).await?.as_ref()).await?;
             println!("{}", serde_json::json!({"status": "migrated"}));
             Ok(())
         }
@@ -361,6 +433,11 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 .unwrap_or_else(|| format!("http://{}", args.listen));
             let out = prepared.run(store.as_ref(), &public_url).await?;
             println!("{}", serde_json::to_string_pretty(&out)?);
+            Ok(())
+        }
+        Command::Healthcheck(args) => args.run().await,
+        Command::AdminToken => {
+            println!("{}", crate::config::generate_admin_token());
             Ok(())
         }
         Command::Demo { timeout_secs } => crate::demo::run(Duration::from_secs(timeout_secs)).await,
@@ -391,6 +468,9 @@ fn backends(common: &CommonArgs, queue: &QueueArgs) -> anyhow::Result<BackendPla
         max_in_flight: usize::from(queue.publish_in_flight),
         ..PublishBatching::default()
     };
+    plan.migrate = common.migrate;
+    plan.database_max_connections = common.database_max_connections;
+    plan.delivery_limit = queue.delivery_limit;
     Ok(plan)
 }
 
@@ -426,6 +506,7 @@ fn config_for_tools(
         data_dir: common.data_dir.clone(),
         backends: plan,
         secret_key,
+        admin_listen: None,
         admin_token: None,
         ingress: IngressConfig::default(),
         worker: WorkerConfig::default(),
@@ -467,14 +548,20 @@ fn build_config(
     Ok(BridgeConfig {
         roles,
         listen: listen.listen,
-        metrics_listen: Some(listen.metrics_listen),
+        metrics_listen: listen.metrics_listen.0,
         public_url: listen.public_url.clone(),
         data_dir: common.data_dir.clone(),
         backends,
         secret_key,
+        admin_listen: Some(listen.admin_listen),
         admin_token: listen.admin_token.clone(),
         ingress: IngressConfig::default(),
-        worker: WorkerConfig::default(),
+        worker: WorkerConfig {
+            address_policy: comagic_client::AddressPolicy {
+                allow_private: listen.allow_private_api_urls,
+            },
+            ..WorkerConfig::default()
+        },
         depth_refresh: Duration::from_secs(5),
     })
 }
@@ -500,15 +587,15 @@ fn with_worker(mut config: BridgeConfig, args: &WorkerArgs) -> BridgeConfig {
         batch_size: usize::from(args.batch_size),
         batch_linger: Duration::from_millis(args.batch_linger_ms),
         ledger_retention: LedgerRetention::days(args.ledger_retention_days),
-        address_policy: comagic_client::AddressPolicy {
-            allow_private: args.allow_private_api_urls,
-        },
+        // Set with the listeners: the admin side checks API URLs with the same policy.
+        address_policy: config.worker.address_policy,
         ..WorkerConfig::default()
     };
     config
 }
 
 async fn run_role(common: &CommonArgs, config: BridgeConfig) -> anyhow::Result<()> {
+    crate::config::check_admin_token(config.admin_token.as_ref())?;
     let roles = config.roles;
     let data_dir = config.data_dir.clone();
     let plan = config.backends.clone();
@@ -536,6 +623,10 @@ async fn run_role(common: &CommonArgs, config: BridgeConfig) -> anyhow::Result<(
                 .metrics_addr
                 .map(|a| a.to_string())
                 .unwrap_or_else(|| "off".into()),
+            admin = %running
+                .admin_addr
+                .map(|a| a.to_string())
+                .unwrap_or_else(|| "off".into()),
             database = %store_where,
             queue = %queue_where,
             data_dir = %data_dir.display(),
@@ -557,18 +648,27 @@ fn print_banner(
     queue_where: &str,
     data_dir: &std::path::Path,
 ) {
+    // Only an ingress takes webhooks; a worker's listener serves health and the admin side.
+    let webhooks = if roles.ingress {
+        format!(" (webhooks: {}/hooks/leadback/<token>)", running.public_url)
+    } else {
+        String::new()
+    };
     eprintln!(
-        "leadback-bridge {role} listening on http://{addr} (webhooks: {public}/hooks/leadback/<token>)\n\
-         metrics: {metrics}\n\
+        "leadback-bridge {role} listening on http://{addr}{webhooks}\n\
+         metrics: {metrics}\nadmin: {admin}\n\
          database: {store_where}\nqueue: {queue_where}\ndata folder: {data}\n\
          create the first tenant: leadback-bridge tenants create --settings tenant.json \
          (see README.md, \"Tenant settings\")",
         role = roles.name(),
         addr = running.addr,
-        public = running.public_url,
         metrics = running
             .metrics_addr
             .map(|a| format!("http://{a}/metrics"))
+            .unwrap_or_else(|| "off".into()),
+        admin = running
+            .admin_addr
+            .map(|a| format!("http://{a}/admin/"))
             .unwrap_or_else(|| "off".into()),
         data = data_dir.display(),
     );

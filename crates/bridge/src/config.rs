@@ -46,6 +46,22 @@ pub struct BackendPlan {
     pub retry_tiers: RetryTiers,
     /// RabbitMQ group publish (`BRIDGE_PUBLISH_BATCH_MAX`, `BRIDGE_PUBLISH_IN_FLIGHT`).
     pub publish_batching: PublishBatching,
+    /// Deliveries before a message is poison (`BRIDGE_DELIVERY_LIMIT`).
+    pub delivery_limit: u32,
+    /// Whether `serve`, `ingress` and `worker` migrate at start (`BRIDGE_MIGRATE`).
+    pub migrate: MigratePolicy,
+    /// PostgreSQL pool size per process (`BRIDGE_DATABASE_MAX_CONNECTIONS`).
+    pub database_max_connections: u32,
+}
+
+/// `BRIDGE_MIGRATE`: `auto` applies pending migrations at start (the embedded quick start);
+/// `off` only checks that the schema is at least what this binary needs, leaving migrations to
+/// `leadback-bridge migrate` (the Kubernetes Job). A newer schema never stops a process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum MigratePolicy {
+    #[default]
+    Auto,
+    Off,
 }
 
 impl BackendPlan {
@@ -70,6 +86,9 @@ impl BackendPlan {
             queue_prefix,
             retry_tiers,
             publish_batching: PublishBatching::default(),
+            delivery_limit: bridge_queue::DEFAULT_DELIVERY_LIMIT,
+            migrate: MigratePolicy::default(),
+            database_max_connections: bridge_store::DEFAULT_MAX_CONNECTIONS,
         }
     }
 
@@ -139,6 +158,9 @@ pub struct BridgeConfig {
     pub data_dir: PathBuf,
     pub backends: BackendPlan,
     pub secret_key: SecretKey,
+    /// The admin API and pages' own listener (`BRIDGE_ADMIN_LISTEN`); `None` or no
+    /// `admin_token`: no admin side. The public listener never serves it.
+    pub admin_listen: Option<SocketAddr>,
     pub admin_token: Option<SecretString>,
     pub ingress: IngressConfig,
     pub worker: WorkerConfig,
@@ -198,6 +220,26 @@ pub fn masked_database_url(url: &str) -> String {
     }
 }
 
+/// Why a PostgreSQL server cannot be reached, for a pool error that does not say (sqlx's "pool
+/// timed out"): the outcome of one TCP connect to the URL's host and port, or "" when it
+/// connects (the cause is then past the connect, and the database error says it).
+pub async fn database_connect_cause(url: &str) -> String {
+    let Ok(parsed) = url::Url::parse(url) else {
+        return String::new();
+    };
+    if !matches!(parsed.scheme(), "postgres" | "postgresql") {
+        return String::new();
+    }
+    let host = parsed.host_str().unwrap_or("localhost").to_owned();
+    let port = parsed.port().unwrap_or(5432);
+    let connect = tokio::net::TcpStream::connect((host.as_str(), port));
+    match tokio::time::timeout(std::time::Duration::from_secs(3), connect).await {
+        Ok(Ok(_)) => String::new(),
+        Ok(Err(e)) => format!(": {host}:{port} unreachable: {e}"),
+        Err(_) => format!(": {host}:{port} did not answer within 3 s"),
+    }
+}
+
 /// The secret key: `BRIDGE_SECRET_KEY` when given; otherwise, for a SQLite store only, a key
 /// generated on first start and kept beside the database (`<data dir>/secret.key`, mode 0600).
 /// With PostgreSQL the key must be given: a key on one host's disk cannot serve a cluster.
@@ -253,4 +295,28 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     let mut file = options.open(path)?;
     file.write_all(text.as_bytes())?;
     file.sync_all()
+}
+
+/// Shortest accepted `BRIDGE_ADMIN_TOKEN`: the token is the only lock on every tenant's settings.
+pub const MIN_ADMIN_TOKEN_LEN: usize = 32;
+
+/// Refuses an admin token shorter than [`MIN_ADMIN_TOKEN_LEN`], naming the variable.
+pub fn check_admin_token(token: Option<&SecretString>) -> anyhow::Result<()> {
+    use secrecy::ExposeSecret;
+    if let Some(token) = token {
+        let length = token.expose_secret().chars().count();
+        if length < MIN_ADMIN_TOKEN_LEN {
+            bail!(
+                "BRIDGE_ADMIN_TOKEN is {length} characters; at least {MIN_ADMIN_TOKEN_LEN} are \
+                 required. Generate one with `leadback-bridge admin-token`."
+            );
+        }
+    }
+    Ok(())
+}
+
+/// 32 random bytes from the operating system's CSPRNG, base64url (43 characters): the same
+/// generator as webhook tokens.
+pub fn generate_admin_token() -> String {
+    bridge_store::WebhookToken::generate().as_str().to_owned()
 }

@@ -1,6 +1,8 @@
 //! `leadback-bridge demo`: the original card's "leave a test request" check, offline. Starts the
 //! CoMagic emulator and an embedded bridge in a temporary folder, creates a demo tenant, posts
 //! the sample Leadback payloads to its webhook URL, and prints the CoMagic records that arrived.
+//! A second tenant on an account outside Moscow's zone (Asia/Yekaterinburg) gets the first
+//! sample too: both records are printed, the same instant on each account's own clock.
 
 use crate::config::{BackendPlan, BridgeConfig, Roles};
 use crate::server::start;
@@ -62,6 +64,7 @@ pub async fn run(timeout: Duration) -> anyhow::Result<()> {
             RetryTiers::parse("1s,2s,5s").map_err(anyhow::Error::msg)?,
         ),
         secret_key: SecretKey::generate(),
+        admin_listen: None,
         admin_token: None,
         ingress: IngressConfig::default(),
         // The emulator runs on loopback.
@@ -75,32 +78,32 @@ pub async fn run(timeout: Duration) -> anyhow::Result<()> {
     eprintln!("CoMagic emulator: {}", emulator.api_url());
     eprintln!("bridge (embedded): http://{}", bridge.addr);
 
-    let settings = json!({
-        "name": "Demo shop",
-        "active": true,
-        "comagic": {"api_url": emulator.api_url(), "access_token": "demo-token"},
-        "set_tags": true, "tag_ids": [401],
-        "default_entity": "campaign", "default_campaign_id": 102, "default_site_id": 201,
-        "chat_employee_id": 501,
-        "timezone": "Europe/Moscow"
-    });
-    let input = TenantFile::parse(&settings.to_string())?.into_input(true)?;
-    let (tenant, token) = bridge.store.create_tenant(input).await?;
-    let url = bridge.webhook_url(token.as_str());
-    eprintln!("demo tenant {}: webhook URL {url}", tenant.id);
-
+    // Campaign 102 belongs to site 201 in the emulator's demo accounts. No `timezone`: the
+    // bridge reads each account's own from get.account.
+    let settings = |name: &str, access_token: &str| {
+        json!({
+            "name": name,
+            "active": true,
+            "comagic": {"api_url": emulator.api_url(), "access_token": access_token},
+            "set_tags": true, "tag_ids": [401],
+            "default_entity": "campaign", "default_campaign_id": 102, "default_site_id": 201,
+            "chat_employee_id": 501
+        })
+    };
     let http = reqwest::Client::new();
-    for (name, content_type, body) in SAMPLES {
-        let response = http
-            .post(&url)
-            .header("content-type", *content_type)
-            .body(body.to_vec())
-            .send()
-            .await
-            .with_context(|| format!("posting {name}"))?;
-        let status = response.status();
-        let answer = response.text().await.unwrap_or_default();
-        eprintln!("POST {name} → {status} {answer}");
+    let tenants = [
+        ("Demo shop", "demo-token", SAMPLES),
+        ("Demo shop (Yekaterinburg)", "demo-token-ekb", &SAMPLES[..1]),
+    ];
+    let mut expected = 0;
+    for (name, access_token, samples) in tenants {
+        let input =
+            TenantFile::parse(&settings(name, access_token).to_string())?.into_input(true)?;
+        let (tenant, token) = bridge.store.create_tenant(input).await?;
+        let url = bridge.webhook_url(token.as_str());
+        eprintln!("{name} {}: webhook URL {url}", tenant.id);
+        post_samples(&http, &url, samples).await?;
+        expected += samples.len();
     }
 
     let deadline = Instant::now() + timeout;
@@ -110,23 +113,55 @@ pub async fn run(timeout: Duration) -> anyhow::Result<()> {
             .into_iter()
             .filter(|r| r.kind != comagic_emulator::RecordKind::Session)
             .collect();
-        if records.len() >= SAMPLES.len() || Instant::now() > deadline {
+        if records.len() >= expected || Instant::now() > deadline {
             break records;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     println!("{}", serde_json::to_string_pretty(&records)?);
+    // The first sample in both accounts: one instant, each account's wall clock.
+    for record in records.iter().filter(|r| {
+        r.ext_id
+            .as_deref()
+            .is_some_and(|ext| ext.contains("9f3c2a71"))
+    }) {
+        eprintln!(
+            "{} in account {}: date_time {}",
+            SAMPLES[0].0, record.account, record.payload["date_time"]
+        );
+    }
     let dead = bridge.store.list_dead_letters(&Default::default()).await?;
     bridge.shutdown().await;
     emulator.shutdown().await;
     eprintln!(
         "{} of {} sample events arrived in CoMagic (emulator); {} dead letters",
         records.len(),
-        SAMPLES.len(),
+        expected,
         dead.len()
     );
-    if records.len() < SAMPLES.len() {
+    if records.len() < expected {
         anyhow::bail!("not every sample arrived within {timeout:?}");
+    }
+    Ok(())
+}
+
+/// Posts each sample to a tenant's webhook URL and prints the answers.
+async fn post_samples(
+    http: &reqwest::Client,
+    url: &str,
+    samples: &[(&str, &str, &[u8])],
+) -> anyhow::Result<()> {
+    for (name, content_type, body) in samples {
+        let response = http
+            .post(url)
+            .header("content-type", *content_type)
+            .body(body.to_vec())
+            .send()
+            .await
+            .with_context(|| format!("posting {name}"))?;
+        let status = response.status();
+        let answer = response.text().await.unwrap_or_default();
+        eprintln!("POST {name} → {status} {answer}");
     }
     Ok(())
 }

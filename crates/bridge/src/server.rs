@@ -1,7 +1,7 @@
 //! Starting and stopping a bridge process: open backends, run the roles, serve HTTP and
 //! metrics, keep queue depths fresh, and shut down gracefully.
 
-use crate::config::{BridgeConfig, Roles};
+use crate::config::{BridgeConfig, MigratePolicy, Roles};
 use crate::health;
 use anyhow::Context;
 use axum::routing::get;
@@ -24,6 +24,8 @@ use tower_http::timeout::TimeoutLayer;
 /// A started bridge. Dropping it does not stop it: call [`RunningBridge::shutdown`].
 pub struct RunningBridge {
     pub addr: SocketAddr,
+    /// The admin API and pages (`None` without an admin token).
+    pub admin_addr: Option<SocketAddr>,
     pub metrics_addr: Option<SocketAddr>,
     pub public_url: String,
     pub store: Arc<dyn Store>,
@@ -76,6 +78,7 @@ pub async fn open_backends(config: &BridgeConfig, consumer: bool) -> anyhow::Res
                 prefix: plan.queue_prefix.clone(),
                 retry_tiers: plan.retry_tiers.clone(),
                 publish_batching: plan.publish_batching,
+                delivery_limit: plan.delivery_limit,
                 ..RabbitOptions::new(url.clone().into())
             })
             .await
@@ -90,6 +93,7 @@ pub async fn open_backends(config: &BridgeConfig, consumer: bool) -> anyhow::Res
                 &plan.embedded_queue_path.to_string_lossy(),
                 EmbeddedOptions {
                     retry_tiers: plan.retry_tiers.clone(),
+                    delivery_limit: plan.delivery_limit,
                     ..EmbeddedOptions::default()
                 },
             )
@@ -136,24 +140,53 @@ fn lock_embedded_queue(queue_path: &std::path::Path) -> anyhow::Result<std::fs::
     }
 }
 
-/// Opens the store and applies migrations.
+/// Opens the store and brings its schema up as `BRIDGE_MIGRATE` says: `auto` applies pending
+/// migrations, `off` refuses a schema older than this binary needs.
 pub async fn open_store(config: &BridgeConfig) -> anyhow::Result<Arc<dyn Store>> {
+    let store = connect_store(config).await?;
+    match config.backends.migrate {
+        MigratePolicy::Auto => migrate_store(store.as_ref()).await?,
+        MigratePolicy::Off => store.check_schema().await.map_err(|e| {
+            anyhow::anyhow!(
+                "the database schema is older than this leadback-bridge needs ({e}); \
+                 BRIDGE_MIGRATE=off, so run `leadback-bridge migrate` (the migrate Job) with \
+                 this release first, or set BRIDGE_MIGRATE=auto"
+            )
+        })?,
+    }
+    Ok(store)
+}
+
+/// Applies pending migrations (`leadback-bridge migrate`, and every start with `auto`).
+pub async fn migrate_store(store: &dyn Store) -> anyhow::Result<()> {
+    store.migrate().await.context("database migration failed")
+}
+
+/// Opens the store without touching its schema.
+pub async fn connect_store(config: &BridgeConfig) -> anyhow::Result<Arc<dyn Store>> {
     if let Some(path) = crate::config::sqlite_path(&config.backends.database_url) {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("cannot create {}", dir.display()))?;
         }
     }
-    let store = bridge_store::open(&config.backends.database_url, config.secret_key.clone())
-        .await
-        .with_context(|| {
-            format!(
-                "cannot open the database {} (BRIDGE_DATABASE_URL)",
-                crate::config::masked_database_url(&config.backends.database_url)
-            )
-        })?;
-    store.migrate().await.context("database migration failed")?;
-    Ok(store)
+    let url = &config.backends.database_url;
+    match bridge_store::open_with_pool(
+        url,
+        config.secret_key.clone(),
+        config.backends.database_max_connections,
+    )
+    .await
+    {
+        Ok(store) => Ok(store),
+        Err(e) => {
+            let cause = crate::config::database_connect_cause(url).await;
+            let masked = crate::config::masked_database_url(url);
+            Err(anyhow::Error::new(e).context(format!(
+                "cannot open the database {masked}{cause} (BRIDGE_DATABASE_URL)"
+            )))
+        }
+    }
 }
 
 /// Starts the configured roles and returns once every listener is bound.
@@ -187,26 +220,7 @@ pub async fn start(config: BridgeConfig) -> anyhow::Result<RunningBridge> {
             queue_backend: config.backends.queue_backend(),
         }));
     }
-    if let Some(admin_token) = &config.admin_token {
-        app = app.merge(bridge_admin::admin_router(bridge_admin::AdminState {
-            store: store.clone(),
-            queue: queue.clone(),
-            metrics: metrics.clone(),
-            admin_token: admin_token.clone(),
-            public_url: public_url.clone(),
-            http: comagic_client::Transport::with_policy(config.worker.address_policy)
-                .context("cannot build the HTTP client for CoMagic")?,
-            comagic_timeout: config.worker.comagic_timeout,
-            cookie_secure: public_url.starts_with("https://"),
-        }));
-    }
-    let app = app
-        .layer(TimeoutLayer::with_status_code(
-            axum::http::StatusCode::REQUEST_TIMEOUT,
-            Duration::from_secs(30),
-        ))
-        .layer(tower::limit::ConcurrencyLimitLayer::new(2048))
-        .layer(CatchPanicLayer::new());
+    let app = with_layers(app);
     // hyper directly (not axum::serve): a header read timeout, head size/count limits, and the
     // client address (ConnectInfo) for the unknown-token throttle.
     let serve_options = bridge_ingress::ServeOptions {
@@ -215,12 +229,50 @@ pub async fn start(config: BridgeConfig) -> anyhow::Result<RunningBridge> {
         ..bridge_ingress::ServeOptions::default()
     };
     let token = shutdown.clone();
+    let public_options = serve_options.clone();
     tasks.push(tokio::spawn(async move {
-        bridge_ingress::serve(listener, app, serve_options, async move {
+        bridge_ingress::serve(listener, app, public_options, async move {
             token.cancelled().await
         })
         .await;
     }));
+
+    // The admin API and pages on their own (private) listener: the public one serves only
+    // webhooks and health.
+    let admin_addr =
+        match (&config.admin_token, config.admin_listen) {
+            (Some(admin_token), Some(admin_listen)) => {
+                let listener = tokio::net::TcpListener::bind(admin_listen)
+                    .await
+                    .with_context(|| {
+                        format!("cannot listen on {admin_listen} (BRIDGE_ADMIN_LISTEN)")
+                    })?;
+                let admin_addr = listener.local_addr()?;
+                let admin = bridge_admin::admin_router(bridge_admin::AdminState {
+                    store: store.clone(),
+                    queue: queue.clone(),
+                    metrics: metrics.clone(),
+                    admin_token: admin_token.clone(),
+                    public_url: public_url.clone(),
+                    http: comagic_client::Transport::with_policy(config.worker.address_policy)
+                        .context("cannot build the HTTP client for CoMagic")?,
+                    comagic_timeout: config.worker.comagic_timeout,
+                    cookie_secure: public_url.starts_with("https://"),
+                })
+                .merge(health::detailed_router(store.clone(), queue.clone()));
+                let admin = with_layers(admin);
+                let token = shutdown.clone();
+                let options = serve_options.clone();
+                tasks.push(tokio::spawn(async move {
+                    bridge_ingress::serve(listener, admin, options, async move {
+                        token.cancelled().await
+                    })
+                    .await;
+                }));
+                Some(admin_addr)
+            }
+            _ => None,
+        };
 
     let metrics_addr = match config.metrics_listen {
         Some(metrics_listen) => {
@@ -229,13 +281,15 @@ pub async fn start(config: BridgeConfig) -> anyhow::Result<RunningBridge> {
                 .with_context(|| format!("cannot listen on {metrics_listen} for metrics"))?;
             let metrics_addr = listener.local_addr()?;
             let m = metrics.clone();
-            let router = Router::new().route(
-                "/metrics",
-                get(move || {
-                    let m = m.clone();
-                    async move { m.render() }
-                }),
-            );
+            let router = Router::new()
+                .route(
+                    "/metrics",
+                    get(move || {
+                        let m = m.clone();
+                        async move { m.render() }
+                    }),
+                )
+                .merge(health::detailed_router(store.clone(), queue.clone()));
             let token = shutdown.clone();
             tasks.push(tokio::spawn(async move {
                 let _ = axum::serve(listener, router)
@@ -268,6 +322,7 @@ pub async fn start(config: BridgeConfig) -> anyhow::Result<RunningBridge> {
 
     Ok(RunningBridge {
         addr,
+        admin_addr,
         metrics_addr,
         public_url,
         store,
@@ -279,7 +334,24 @@ pub async fn start(config: BridgeConfig) -> anyhow::Result<RunningBridge> {
     })
 }
 
-/// Keeps `queue_depth{queue}` current: main and delay tiers from the queue, `dead` from the store.
+/// The request timeout, concurrency cap and panic catcher every listener's router gets.
+fn with_layers(router: Router) -> Router {
+    router
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(30),
+        ))
+        .layer(tower::limit::ConcurrencyLimitLayer::new(2048))
+        .layer(CatchPanicLayer::new())
+}
+
+/// How often the per-tenant series are matched against the tenants (a deleted tenant's removed,
+/// a new one's started at zero).
+const TENANT_SWEEP: Duration = Duration::from_secs(60);
+
+/// Keeps `queue_depth{queue}` current: main, delay tiers and `poison` from the queue, `dead`
+/// (open dead letters) from the store; drops CoMagic limit gauges past their reset and the
+/// series of deleted tenants.
 async fn refresh_depths(
     queue: Arc<dyn EventQueue>,
     store: Arc<dyn Store>,
@@ -287,6 +359,7 @@ async fn refresh_depths(
     every: Duration,
     shutdown: CancellationToken,
 ) {
+    let mut last_tenant_sweep: Option<std::time::Instant> = None;
     loop {
         match queue.depths().await {
             Ok(depths) => {
@@ -304,6 +377,16 @@ async fn refresh_depths(
                 .queue_depth
                 .with_label_values(&["dead"])
                 .set(i64::try_from(dead).unwrap_or(i64::MAX));
+        }
+        metrics.expire_limits();
+        if last_tenant_sweep.is_none_or(|at| at.elapsed() >= TENANT_SWEEP) {
+            match store.list_tenants().await {
+                Ok(tenants) => {
+                    metrics.retain_tenants(&tenants.iter().map(|t| t.id.to_string()).collect());
+                    last_tenant_sweep = Some(std::time::Instant::now());
+                }
+                Err(e) => tracing::debug!(error = %e, "cannot list tenants for their metrics"),
+            }
         }
         tokio::select! {
             _ = shutdown.cancelled() => return,

@@ -128,10 +128,7 @@ fn read_file(path: &Path, creating: bool) -> anyhow::Result<(TenantInput, Option
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let file = TenantFile::parse(&text).with_context(|| format!("in {}", path.display()))?;
-    let shown_api_url = match (&file.comagic, serde_json::from_str::<Value>(&text)) {
-        (None, Ok(value)) => value["comagic"]["api_url"].as_str().map(str::to_owned),
-        _ => None,
-    };
+    let shown_api_url = file.kept_api_url.clone();
     let input = file
         .into_input(creating)
         .with_context(|| format!("in {}", path.display()))?;

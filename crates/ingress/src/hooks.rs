@@ -1,5 +1,7 @@
 //! `/hooks/leadback/{token}`: POST, GET and HEAD.
 
+use crate::body::{read_limited, BodyRead};
+use crate::lookups::TokenMemory;
 use crate::response::IngressOutcome;
 use crate::throttle::UnknownTokenThrottle;
 use axum::body::{Body, Bytes};
@@ -12,7 +14,6 @@ use axum::{Extension, Router};
 use bridge_metrics::Metrics;
 use bridge_queue::{Envelope, EventQueue};
 use bridge_store::{Store, TokenHash, WebhookToken};
-use http_body_util::{BodyExt, LengthLimitError, Limited};
 use leadback_model::RawPayload;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -65,6 +66,7 @@ pub struct IngressState {
 struct HookState {
     inner: Arc<IngressState>,
     throttle: Arc<UnknownTokenThrottle>,
+    memory: Arc<TokenMemory>,
 }
 
 /// The webhook route alone; the app adds health, admin and layers around it. Serve it with
@@ -77,6 +79,7 @@ pub fn hook_router(state: IngressState) -> Router {
     let state = HookState {
         inner: Arc::new(state),
         throttle,
+        memory: Arc::new(TokenMemory::default()),
     };
     Router::new()
         .route(
@@ -95,6 +98,7 @@ async fn handle_hook(
     State(HookState {
         inner: state,
         throttle,
+        memory,
     }): State<HookState>,
     Path(token): Path<String>,
     method: Method,
@@ -104,9 +108,14 @@ async fn handle_hook(
     body: Body,
 ) -> Response {
     let started = Instant::now();
-    let mut outcome = accept(&state, &token, &method, query, &headers, body).await;
-    if let (IngressOutcome::UnknownToken, Some(Extension(ConnectInfo(addr)))) = (&outcome, client) {
-        if let Err(wait) = throttle.spend(addr.ip()) {
+    let guard = Guard {
+        client: client.map(|Extension(ConnectInfo(addr))| addr.ip()),
+        throttle: &throttle,
+        memory: &memory,
+    };
+    let mut outcome = accept(&state, &guard, &token, &method, query, &headers, body).await;
+    if let (IngressOutcome::UnknownToken, Some(ip)) = (&outcome, guard.client) {
+        if let Err(wait) = throttle.spend(ip) {
             outcome = IngressOutcome::Throttled {
                 retry_after_secs: wait.as_secs().max(1),
             };
@@ -145,8 +154,16 @@ async fn handle_hook(
     outcome.into_response()
 }
 
+/// The request's client address and what the ingress remembers about tokens and addresses.
+struct Guard<'a> {
+    client: Option<std::net::IpAddr>,
+    throttle: &'a UnknownTokenThrottle,
+    memory: &'a TokenMemory,
+}
+
 async fn accept(
     state: &IngressState,
+    guard: &Guard<'_>,
     token: &str,
     method: &Method,
     query: Option<String>,
@@ -156,14 +173,29 @@ async fn accept(
     if !WebhookToken::looks_valid(token) {
         return IngressOutcome::UnknownToken;
     }
+    let hash = TokenHash::of(token);
+    if guard.memory.recently_unknown(&hash) {
+        return IngressOutcome::UnknownToken;
+    }
+    // An address past its unknown-token budget gets no lookup for a token this process has
+    // not routed recently: a scan costs the database nothing once throttled.
+    if let Some(wait) = guard.client.and_then(|ip| guard.throttle.blocked(ip)) {
+        if !guard.memory.recently_known(&hash) {
+            return IngressOutcome::Throttled {
+                retry_after_secs: wait.as_secs().max(1),
+            };
+        }
+    }
     // Only the id and the active flag: no settings parsed, no credentials decrypted per request.
-    let tenant = match state
-        .store
-        .tenant_route_by_token(&TokenHash::of(token))
-        .await
-    {
-        Ok(Some(tenant)) => tenant,
-        Ok(None) => return IngressOutcome::UnknownToken,
+    let tenant = match state.store.tenant_route_by_token(&hash).await {
+        Ok(Some(tenant)) => {
+            guard.memory.remember_known(&hash);
+            tenant
+        }
+        Ok(None) => {
+            guard.memory.remember_unknown(&hash);
+            return IngressOutcome::UnknownToken;
+        }
         Err(e) => {
             return IngressOutcome::Unavailable {
                 reason: format!("tenant store unavailable: {e}"),
@@ -174,35 +206,14 @@ async fn accept(
         return IngressOutcome::Inactive;
     }
 
-    // A declared length over the limit is refused before a byte of the body is read.
+    // Read under the limit (a declared length over it is refused unread) and under a deadline
+    // (a client dripping bytes would otherwise hold the request for the 30 s timeout).
     let limit = state.config.body_limit;
-    if let Some(len) = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-    {
-        if len > limit as u64 {
-            return IngressOutcome::TooLarge { limit };
-        }
-    }
-    // The body is read under the limit (chunked bodies stop at limit + 1 bytes) and under a
-    // deadline (a client dripping bytes would otherwise hold the request for the 30 s timeout).
-    let read = tokio::time::timeout(
-        state.config.body_timeout,
-        Limited::new(body, limit).collect(),
-    )
-    .await;
-    let body = match read {
-        Ok(Ok(collected)) => collected.to_bytes(),
-        Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => {
-            return IngressOutcome::TooLarge { limit }
-        }
-        Ok(Err(e)) => {
-            return IngressOutcome::BadRequest {
-                reason: format!("could not read the body: {e}"),
-            }
-        }
-        Err(_) => {
+    let body = match read_limited(body, headers, limit, state.config.body_timeout).await {
+        BodyRead::Complete(bytes) => bytes,
+        BodyRead::TooLarge => return IngressOutcome::TooLarge { limit },
+        BodyRead::Failed(reason) => return IngressOutcome::BadRequest { reason },
+        BodyRead::TimedOut => {
             return IngressOutcome::BodyTimeout {
                 after: state.config.body_timeout,
             }

@@ -4,8 +4,10 @@
 //! What it never does: map, call CoMagic, or drop an event whose shape it does not know — a body
 //! that parses is queued as received; the worker dead-letters what it cannot map.
 
+mod body;
 mod head_limit;
 mod hooks;
+mod lookups;
 mod response;
 mod serve;
 mod throttle;

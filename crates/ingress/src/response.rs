@@ -87,7 +87,7 @@ impl IntoResponse for IngressOutcome {
                 Json(json!({"error": "bad_request", "reason": reason})),
             )
                 .into_response(),
-            // The unread rest of the body is not drained: the connection is closed instead.
+            // The body was drained as far as `crate::body` allows; the connection closes after.
             IngressOutcome::TooLarge { limit } => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 [(header::CONNECTION, "close")],
@@ -106,10 +106,11 @@ impl IntoResponse for IngressOutcome {
                 Json(json!({"error": "throttled", "reason": "too many requests with unknown webhook URLs from this address"})),
             )
                 .into_response(),
-            IngressOutcome::Unavailable { reason } => (
+            // The reason (store or queue error text) goes to the log, not to the internet.
+            IngressOutcome::Unavailable { .. } => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 [(header::RETRY_AFTER, "5")],
-                Json(json!({"error": "unavailable", "reason": reason})),
+                Json(json!({"error": "unavailable"})),
             )
                 .into_response(),
         }

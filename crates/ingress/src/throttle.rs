@@ -9,9 +9,10 @@
 use governor::clock::{Clock, DefaultClock};
 use governor::state::keyed::DefaultKeyedStateStore;
 use governor::{Quota, RateLimiter};
+use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr};
 use std::num::NonZeroU32;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Past this many remembered addresses, idle ones are forgotten (bounded memory under a scan
 /// from many addresses).
@@ -23,6 +24,9 @@ type KeyedLimiter = RateLimiter<IpAddr, DefaultKeyedStateStore<IpAddr>, DefaultC
 pub(crate) struct UnknownTokenThrottle {
     limiter: Option<KeyedLimiter>,
     clock: DefaultClock,
+    /// Until when each exhausted address stays refused, so a request can be refused before
+    /// anything is looked up (the limiter itself can only be asked by spending).
+    blocked: std::sync::Mutex<HashMap<IpAddr, Instant>>,
 }
 
 impl UnknownTokenThrottle {
@@ -32,7 +36,15 @@ impl UnknownTokenThrottle {
         Self {
             limiter: NonZeroU32::new(per_minute).map(|n| RateLimiter::keyed(Quota::per_minute(n))),
             clock: DefaultClock::default(),
+            blocked: std::sync::Mutex::new(HashMap::new()),
         }
+    }
+
+    /// How long `addr` stays refused, when its budget is spent; nothing is spent asking.
+    pub(crate) fn blocked(&self, addr: IpAddr) -> Option<Duration> {
+        let blocked = self.blocked.lock().unwrap_or_else(|e| e.into_inner());
+        let until = *blocked.get(&client_key(addr))?;
+        until.checked_duration_since(Instant::now())
     }
 
     /// Spends one unit of `addr`'s budget; `Err(wait)` when it is exhausted.
@@ -43,9 +55,17 @@ impl UnknownTokenThrottle {
         if limiter.len() > MAX_TRACKED {
             limiter.retain_recent();
         }
-        limiter
-            .check_key(&client_key(addr))
-            .map_err(|not_until| not_until.wait_time_from(self.clock.now()))
+        let key = client_key(addr);
+        limiter.check_key(&key).map_err(|not_until| {
+            let wait = not_until.wait_time_from(self.clock.now());
+            let mut blocked = self.blocked.lock().unwrap_or_else(|e| e.into_inner());
+            if blocked.len() > MAX_TRACKED {
+                let now = Instant::now();
+                blocked.retain(|_, until| *until > now);
+            }
+            blocked.insert(key, Instant::now() + wait);
+            wait
+        })
     }
 }
 
@@ -84,6 +104,9 @@ mod tests {
             throttle.spend(b).is_ok(),
             "another address has its own budget"
         );
+        // Asking whether an address is refused spends nothing.
+        assert!(throttle.blocked(a).is_some_and(|w| w <= wait));
+        assert!(throttle.blocked(b).is_none());
     }
 
     #[test]

@@ -23,7 +23,7 @@ pub use event::{
 pub use event_id::{EventId, EventIdError};
 pub use field_map::{FieldMap, FieldMapError, FieldPath, Lookup, Meaning};
 pub use mapping::{map, map_with_default, ComagicPlan, MappingError, PlannedRecord, FORM_NAME};
-pub use payload::{BodyError, RawPayload, MAX_DEPTH};
+pub use payload::{BodyError, RawPayload, MAX_DEPTH, MAX_FIELDS};
 pub use phone::{Phone, PhoneError};
 pub use settings::{
     ComagicAuth, ComagicCredentials, DefaultEntity, TenantSettings, DEFAULT_TIMEZONE,

@@ -2,6 +2,7 @@
 //! bracket keys nested), and GET query strings all become a `serde_json::Value`, so the alias
 //! lookups, the ping test and the event id never care which format Leadback used.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
@@ -16,6 +17,10 @@ use crate::event_id::EventId;
 /// Deepest nesting accepted, in JSON and in bracketed form keys (PHP's `max_input_nesting_level`).
 pub const MAX_DEPTH: usize = 64;
 
+/// Most fields read from a form, multipart body or query string (PHP's `max_input_vars`); a
+/// Leadback event has a few dozen.
+pub const MAX_FIELDS: usize = 1000;
+
 /// Why a body cannot be read as an event; the text is given back to the sender as the 400 reason.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BodyError {
@@ -27,6 +32,8 @@ pub enum BodyError {
     },
     #[error("nesting deeper than {MAX_DEPTH} levels")]
     TooDeep,
+    #[error("more than {MAX_FIELDS} form fields")]
+    TooManyFields,
     #[error("body is not valid UTF-8 (invalid byte at offset {offset})")]
     InvalidUtf8 { offset: usize },
     #[error("form field {field:?} is not valid UTF-8 after percent-decoding")]
@@ -309,14 +316,35 @@ impl futures::Stream for OneChunk {
 }
 
 /// Builds the tree PHP would build from bracketed keys: `a[b][c]=v` nests, `a[]=v` appends,
-/// and objects whose keys are all indices become arrays at the end.
+/// and objects whose keys are all indices become arrays at the end. Each level keeps its next
+/// append index and a key → position table, so every field costs the same however many
+/// siblings came before it (rescanning the siblings made 43,000 `a[]=1` take seconds).
 #[derive(Default)]
 struct FormBuilder {
-    root: Map<String, Value>,
+    root: Branch,
+    fields: usize,
+}
+
+/// One level of the tree under construction, in first-insertion order (as PHP keeps it).
+#[derive(Default)]
+struct Branch {
+    positions: HashMap<String, usize>,
+    entries: Vec<(String, Node)>,
+    /// What `[]` appends as: one past the largest integer key so far.
+    next_index: u64,
+}
+
+enum Node {
+    Leaf(String),
+    Branch(Branch),
 }
 
 impl FormBuilder {
     fn insert(&mut self, key: &str, value: String) -> Result<(), BodyError> {
+        self.fields += 1;
+        if self.fields > MAX_FIELDS {
+            return Err(BodyError::TooManyFields);
+        }
         let segments = split_key(key);
         if segments.len() > MAX_DEPTH {
             return Err(BodyError::TooDeep);
@@ -328,12 +356,79 @@ impl FormBuilder {
         if first.is_empty() {
             return Ok(());
         }
-        insert_at(&mut self.root, first, rest, value);
+        self.root.insert(first, rest, value);
         Ok(())
     }
 
     fn finish(self) -> Value {
-        listify(Value::Object(self.root))
+        self.root.into_value()
+    }
+}
+
+impl Branch {
+    fn insert(&mut self, key: &str, rest: &[String], value: String) {
+        let key = if key.is_empty() {
+            self.next_index.to_string()
+        } else {
+            key.to_owned()
+        };
+        if let Ok(index) = key.parse::<u64>() {
+            self.next_index = self.next_index.max(index.saturating_add(1));
+        }
+        let slot = self.slot(key);
+        match rest.split_first() {
+            None => *slot = Node::Leaf(value),
+            Some((next, tail)) => {
+                if !matches!(slot, Node::Branch(_)) {
+                    *slot = Node::Branch(Branch::default());
+                }
+                if let Node::Branch(child) = slot {
+                    child.insert(next, tail, value);
+                }
+            }
+        }
+    }
+
+    /// The entry of `key`, created (as an empty leaf) at the end when new.
+    fn slot(&mut self, key: String) -> &mut Node {
+        let position = match self.positions.get(&key) {
+            Some(&position) => position,
+            None => {
+                let position = self.entries.len();
+                self.positions.insert(key.clone(), position);
+                self.entries.push((key, Node::Leaf(String::new())));
+                position
+            }
+        };
+        &mut self.entries[position].1
+    }
+
+    fn into_value(self) -> Value {
+        if !self.entries.is_empty() && self.entries.iter().all(|(k, _)| is_index(k)) {
+            let mut items: Vec<(u64, Value)> = self
+                .entries
+                .into_iter()
+                .filter_map(|(k, v)| k.parse::<u64>().ok().map(|i| (i, v.into_value())))
+                .collect();
+            items.sort_by_key(|(i, _)| *i);
+            Value::Array(items.into_iter().map(|(_, v)| v).collect())
+        } else {
+            Value::Object(
+                self.entries
+                    .into_iter()
+                    .map(|(k, v)| (k, v.into_value()))
+                    .collect(),
+            )
+        }
+    }
+}
+
+impl Node {
+    fn into_value(self) -> Value {
+        match self {
+            Node::Leaf(text) => Value::String(text),
+            Node::Branch(branch) => branch.into_value(),
+        }
     }
 }
 
@@ -350,37 +445,12 @@ fn split_key(key: &str) -> Vec<String> {
         };
         segments.push(stripped[..close].to_owned());
         rest = &stripped[close + 1..];
+        // Past the cap already: no need to split the rest of a hostile key.
+        if segments.len() > MAX_DEPTH {
+            break;
+        }
     }
     segments
-}
-
-fn insert_at(map: &mut Map<String, Value>, key: &str, rest: &[String], value: String) {
-    let key = if key.is_empty() {
-        next_index(map).to_string()
-    } else {
-        key.to_owned()
-    };
-    match rest.split_first() {
-        None => {
-            map.insert(key, Value::String(value));
-        }
-        Some((next, tail)) => {
-            let slot = map.entry(key).or_insert_with(|| Value::Object(Map::new()));
-            if !slot.is_object() {
-                *slot = Value::Object(Map::new());
-            }
-            if let Value::Object(child) = slot {
-                insert_at(child, next, tail, value);
-            }
-        }
-    }
-}
-
-fn next_index(map: &Map<String, Value>) -> u64 {
-    map.keys()
-        .filter_map(|k| k.parse::<u64>().ok())
-        .max()
-        .map_or(0, |max| max.saturating_add(1))
 }
 
 fn is_index(key: &str) -> bool {
@@ -388,24 +458,6 @@ fn is_index(key: &str) -> bool {
         && key.bytes().all(|b| b.is_ascii_digit())
         && (key == "0" || !key.starts_with('0'))
         && key.parse::<u64>().is_ok()
-}
-
-fn listify(value: Value) -> Value {
-    match value {
-        Value::Object(map) => {
-            if !map.is_empty() && map.keys().all(|k| is_index(k)) {
-                let mut items: Vec<(u64, Value)> = map
-                    .into_iter()
-                    .filter_map(|(k, v)| k.parse::<u64>().ok().map(|i| (i, listify(v))))
-                    .collect();
-                items.sort_by_key(|(i, _)| *i);
-                Value::Array(items.into_iter().map(|(_, v)| v).collect())
-            } else {
-                Value::Object(map.into_iter().map(|(k, v)| (k, listify(v))).collect())
-            }
-        }
-        other => other,
-    }
 }
 
 /// The canonical byte form hashed into body ids: keys sorted, scalars written as text (a form

@@ -2,7 +2,7 @@
 
 mod common;
 
-use leadback_model::{BodyError, RawPayload};
+use leadback_model::{BodyError, RawPayload, MAX_FIELDS};
 use serde_json::json;
 
 fn parse(ct: Option<&str>, body: &str) -> serde_json::Value {
@@ -366,4 +366,53 @@ fn arbitrary_bytes_never_panic() {
             }
         }
     }
+}
+
+/// Issue 18, item 2: 43,000 `a[]=1` took seconds (every append rescanned its siblings). Now
+/// over the field cap it is refused at once, and a body just under the cap is parsed fast.
+#[test]
+fn many_fields_are_linear_and_capped() {
+    let hostile = "a[]=1&".repeat(43_000);
+    let started = std::time::Instant::now();
+    let refused = RawPayload::parse(
+        Some("application/x-www-form-urlencoded"),
+        hostile.as_bytes(),
+    );
+    assert_eq!(refused, Err(BodyError::TooManyFields));
+    assert!(refused.unwrap_err().to_string().contains("1000"));
+    assert_eq!(
+        RawPayload::from_query(&hostile),
+        Err(BodyError::TooManyFields)
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_millis(50),
+        "{:?}",
+        started.elapsed()
+    );
+
+    let under = format!("{}b[5]=x&b[]=y&b[k]=z", "a[]=1&".repeat(MAX_FIELDS - 3));
+    let started = std::time::Instant::now();
+    let parsed = RawPayload::from_query(&under).unwrap();
+    let elapsed = started.elapsed();
+    assert_eq!(
+        parsed.value()["a"].as_array().unwrap().len(),
+        MAX_FIELDS - 3
+    );
+    // `[]` after an explicit index appends after it, as PHP does.
+    assert_eq!(
+        parsed.value()["b"],
+        serde_json::json!({"5": "x", "6": "y", "k": "z"})
+    );
+    assert!(
+        elapsed < std::time::Duration::from_millis(50),
+        "{elapsed:?}"
+    );
+}
+
+#[test]
+fn deep_form_keys_are_refused_with_the_reason() {
+    let key = format!("a{}", "[x]".repeat(100_000));
+    let refused = RawPayload::from_query(&format!("{key}=1")).unwrap_err();
+    assert_eq!(refused, BodyError::TooDeep);
+    assert!(refused.to_string().contains("64"));
 }

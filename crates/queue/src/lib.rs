@@ -11,6 +11,7 @@
 mod envelope;
 mod error;
 mod outstanding;
+mod poison;
 mod tiers;
 
 pub mod embedded;
@@ -19,6 +20,7 @@ pub mod rabbitmq;
 pub use embedded::{EmbeddedOptions, EmbeddedQueue};
 pub use envelope::{Envelope, LastError, Progress, ENVELOPE_SCHEMA_VERSION};
 pub use error::QueueError;
+pub use poison::{Poison, DEFAULT_DELIVERY_LIMIT};
 pub use rabbitmq::{RabbitOptions, RabbitQueue};
 pub use tiers::RetryTiers;
 
@@ -29,7 +31,7 @@ use std::time::Duration;
 /// How many messages wait in one of the queue's parts, for `queue_depth{queue}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueueDepth {
-    /// `main`, or the delay tier's name (`retry_5s`, `retry_30s`, …).
+    /// `main`, the delay tier's name (`retry_5s`, `retry_30s`, …) or `poison`.
     pub queue: String,
     pub messages: u64,
 }
@@ -53,6 +55,13 @@ pub trait EventQueue: Send + Sync + 'static {
 
     /// Whether the backend is reachable and its topology in place (for `/readyz`).
     async fn ready(&self) -> Result<(), QueueError>;
+
+    /// Messages the queue gave up on (not an envelope, or past the delivery limit), one at a
+    /// time, for the worker to keep in the dead letters. A broken connection yields an error
+    /// item and the stream goes on after the reconnect.
+    async fn consume_poison(
+        &self,
+    ) -> Result<BoxStream<'static, Result<Box<dyn Poison>, QueueError>>, QueueError>;
 
     /// The delay tiers this queue was built with.
     fn retry_tiers(&self) -> &RetryTiers;

@@ -135,7 +135,7 @@ async fn depths_count_waiting_messages(backend: Arc<dyn Backend>) {
         .into_iter()
         .map(|d| d.queue)
         .collect();
-    assert_eq!(parts, ["main", "retry_1s", "retry_2s", "dead"]);
+    assert_eq!(parts, ["main", "retry_1s", "retry_2s", "poison"]);
     for i in 0..4 {
         queue
             .publish(&envelope(&format!("depth{i}")))
@@ -144,7 +144,7 @@ async fn depths_count_waiting_messages(backend: Arc<dyn Backend>) {
     }
     eventually_depth(queue.as_ref(), "main", 4).await;
     assert_eq!(depth(queue.as_ref(), "retry_1s").await, 0);
-    assert_eq!(depth(queue.as_ref(), "dead").await, 0);
+    assert_eq!(depth(queue.as_ref(), "poison").await, 0);
     let mut stream = queue.consume(1).await.unwrap();
     let delivery = next(&mut stream, SOON).await;
     delivery

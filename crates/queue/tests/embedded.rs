@@ -235,3 +235,28 @@ async fn survives_kill_9() {
     );
     queue.close().await;
 }
+
+/// A row delivered (leased) and never settled more often than the delivery limit moves to the
+/// poison rows instead of looping.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_the_delivery_limit_a_row_becomes_poison() {
+    let mut embedded = Embedded::new();
+    embedded.lease = Duration::from_millis(200);
+    embedded.delivery_limit = 2;
+    let queue = embedded.open_embedded().await;
+    let looping = envelope("looping");
+    queue.publish(&looping).await.unwrap();
+    let (deliveries, poison) = common::drop_until_poison(&queue, Duration::from_secs(20)).await;
+    assert_eq!(deliveries, 2, "delivered up to the limit, then poison");
+    assert!(
+        poison.reason().starts_with("delivery limit (2)"),
+        "{}",
+        poison.reason()
+    );
+    assert_eq!(poison.envelopes(), Some(vec![looping]));
+    assert_eq!(poison.body(), poison.envelopes().unwrap()[0].to_json());
+    poison.ack().await.unwrap();
+    common::eventually_depth(&queue, "poison", 0).await;
+    common::eventually_depth(&queue, "main", 0).await;
+    queue.close().await;
+}

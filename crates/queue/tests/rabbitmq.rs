@@ -185,7 +185,50 @@ async fn poison_message_goes_to_the_dead_queue() {
         let delivery = next(&mut stream, Duration::from_secs(5)).await;
         assert_eq!(delivery.envelope(), &good);
         delivery.ack().await.unwrap();
-        eventually_depth(queue.as_ref(), "dead", 1).await;
+        eventually_depth(queue.as_ref(), "poison", 1).await;
+        // The poison queue hands it over with its bytes and the reason.
+        let mut poison = queue.consume_poison().await.unwrap();
+        let kept = tokio::time::timeout(Duration::from_secs(10), poison.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert_eq!(kept.body(), b"not an envelope");
+        assert!(
+            kept.reason().starts_with("undecodable envelope"),
+            "{}",
+            kept.reason()
+        );
+        assert!(kept.envelopes().is_none());
+        kept.ack().await.unwrap();
+        eventually_depth(queue.as_ref(), "poison", 0).await;
+        queue.close().await;
+    })
+    .await;
+}
+
+/// A message delivered and never settled more often than `x-delivery-limit` is dead-lettered
+/// by the broker into the poison queue instead of looping.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_the_delivery_limit_a_message_becomes_poison() {
+    let mut rabbit = Rabbit::new();
+    rabbit.delivery_limit = 2;
+    common::run(rabbit, |rabbit| async move {
+        let queue: Arc<dyn EventQueue> = Arc::new(rabbit.connect().await);
+        let looping = envelope("looping");
+        queue.publish(&looping).await.unwrap();
+        let (deliveries, poison) =
+            common::drop_until_poison(queue.as_ref(), Duration::from_secs(20)).await;
+        assert!((1..=3).contains(&deliveries), "{deliveries} deliveries");
+        assert!(
+            poison.reason().starts_with("delivery limit (2)"),
+            "{}",
+            poison.reason()
+        );
+        assert_eq!(poison.envelopes(), Some(vec![looping]));
+        poison.ack().await.unwrap();
+        eventually_depth(queue.as_ref(), "main", 0).await;
+        eventually_depth(queue.as_ref(), "poison", 0).await;
         queue.close().await;
     })
     .await;
@@ -245,14 +288,90 @@ async fn declares_the_documented_topology() {
         };
         let main = line(&format!("{}.events", rabbit.prefix));
         assert!(
-            main.contains("quorum") && main.contains("reject-publish"),
+            main.contains("quorum")
+                && main.contains("reject-publish")
+                && main.contains(r#"{"x-delivery-limit",20}"#)
+                && main.contains("at-least-once"),
             "{main}"
         );
         let dead = line(&format!("{}.dead", rabbit.prefix));
         assert!(dead.contains("quorum"), "{dead}");
-        let tier = line(&format!("{}.retry.2s", rabbit.prefix));
-        assert!(tier.contains("classic") && tier.contains("2000"), "{tier}");
+        let tier = line(&format!("{}.delay.2s", rabbit.prefix));
+        assert!(
+            tier.contains("quorum")
+                && tier.contains(r#"{"x-message-ttl",2000}"#)
+                && tier.contains(r#"{"x-dead-letter-strategy","at-least-once"}"#)
+                && tier.contains(r#"{"x-overflow","reject-publish"}"#),
+            "{tier}"
+        );
+        assert!(
+            !listing.contains(&format!("{}.retry.2s", rabbit.prefix)),
+            "no classic tier: {listing}"
+        );
         assert_eq!(queue.names().main, format!("{}.events", rabbit.prefix));
+        queue.close().await;
+    })
+    .await;
+}
+
+/// An upgrade: classic tiers of an earlier version (with messages waiting) are drained into
+/// the quorum tiers at start and deleted; nothing is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn old_classic_tiers_are_drained_into_quorum_tiers_and_deleted() {
+    common::run(Rabbit::new(), |rabbit| async move {
+        let names = rabbit.names();
+        let (connection, channel) = Rabbit::raw_channel().await;
+        let legacy = format!("{}.retry.2s", rabbit.prefix);
+        let mut args = lapin::types::FieldTable::default();
+        args.insert(
+            "x-queue-type".into(),
+            lapin::types::AMQPValue::LongString("classic".into()),
+        );
+        // A long TTL: the messages must move because of the migration, not by expiring.
+        args.insert(
+            "x-message-ttl".into(),
+            lapin::types::AMQPValue::LongLongInt(3_600_000),
+        );
+        let durable = lapin::options::QueueDeclareOptions {
+            durable: true,
+            ..Default::default()
+        };
+        channel.queue_declare(&legacy, durable, args).await.unwrap();
+        channel
+            .confirm_select(lapin::options::ConfirmSelectOptions::default())
+            .await
+            .unwrap();
+        let waiting: Vec<_> = (0..3).map(|i| envelope(&format!("old{i}"))).collect();
+        for e in &waiting {
+            channel
+                .basic_publish(
+                    "",
+                    &legacy,
+                    lapin::options::BasicPublishOptions::default(),
+                    &e.to_json(),
+                    lapin::BasicProperties::default().with_delivery_mode(2),
+                )
+                .await
+                .unwrap()
+                .await
+                .unwrap();
+        }
+        let _ = connection.close(200, "legacy declared").await;
+
+        let queue: Arc<dyn EventQueue> = Arc::new(rabbit.connect().await);
+        let listing = rabbitmqctl(&["list_queues", "-q", "--no-table-headers", "name"]);
+        assert!(!listing.lines().any(|l| l.trim() == legacy), "{listing}");
+        assert!(names.tier_queue(Duration::from_secs(2)).is_some());
+        // They wait out their tier in the quorum queue, then come back to the main queue.
+        let mut stream = queue.consume(10).await.unwrap();
+        let mut seen = Vec::new();
+        for _ in 0..waiting.len() {
+            let delivery = next(&mut stream, Duration::from_secs(15)).await;
+            seen.push(delivery.envelope().clone());
+            delivery.ack().await.unwrap();
+        }
+        seen.sort_by(|a, b| a.event_id.cmp(&b.event_id));
+        assert_eq!(seen, waiting);
         queue.close().await;
     })
     .await;
@@ -570,4 +689,23 @@ async fn prefetch_counts_the_envelopes_of_a_batch() {
         queue.close().await;
     })
     .await;
+}
+
+/// `BRIDGE_AMQP_URL` as a node list: a node that does not answer is skipped at start, and the
+/// queue works through the next one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_list_skips_a_node_that_is_down() {
+    let rabbit = Rabbit::new();
+    let mut options = rabbit.options();
+    // Nothing listens on loopback port 1.
+    options.amqp_url = format!("amqp://guest:guest@127.0.0.1:1/%2f,{}", common::AMQP_URL).into();
+    let queue = RabbitQueue::connect(options).await.unwrap();
+    let e = envelope("via-second-node");
+    queue.publish(&e).await.unwrap();
+    let mut stream = queue.consume(1).await.unwrap();
+    let delivery = next(&mut stream, Duration::from_secs(5)).await;
+    assert_eq!(delivery.envelope(), &e);
+    delivery.ack().await.unwrap();
+    queue.close().await;
+    common::Backend::cleanup(&rabbit).await;
 }

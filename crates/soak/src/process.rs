@@ -60,6 +60,8 @@ impl Bridge {
         let metrics_port = free_port()?;
         let mut env: Vec<(String, String)> = vec![
             ("BRIDGE_DATA_DIR".into(), dir.path().display().to_string()),
+            // The emulator runs on loopback.
+            ("BRIDGE_ALLOW_PRIVATE_API_URLS".into(), "true".into()),
             ("BRIDGE_RETRY_TIERS".into(), RETRY_TIERS.into()),
             ("BRIDGE_MAX_ATTEMPTS".into(), "12".into()),
             ("BRIDGE_COMAGIC_TIMEOUT_SECS".into(), "2".into()),
@@ -126,10 +128,14 @@ impl Bridge {
             rabbit,
         };
         let settings = settings.display().to_string();
-        let created = match bridge
-            .cli(&["tenants", "create", "--settings", &settings])
-            .await
-        {
+        // Operator commands need the database `migrate` (or `serve`) creates.
+        let setup = async {
+            bridge.cli(&["migrate"]).await?;
+            bridge
+                .cli(&["tenants", "create", "--settings", &settings])
+                .await
+        };
+        let created = match setup.await {
             Ok(created) => created,
             Err(e) => {
                 bridge.stop().await;

@@ -195,12 +195,7 @@ impl Deliverer {
                         None => bisect(batch, work),
                     }
                 }
-                // A refused choice of the tenant names a field of one item: isolate that item
-                // (others may not share the choice, e.g. records with a session).
-                ErrorClass::TenantPermanent if batch.len() > 1 && e.field().is_some() => {
-                    bisect(batch, work)
-                }
-                ErrorClass::EventPermanent | ErrorClass::SessionRejected => {
+                _ if about_one_item(&e) => {
                     let index = if batch.len() == 1 {
                         Some(0)
                     } else {
@@ -222,7 +217,9 @@ impl Deliverer {
                 // About the call, not an item: each event gets its own decision.
                 ErrorClass::Retryable { .. }
                 | ErrorClass::RateLimited { .. }
-                | ErrorClass::TenantPermanent => {
+                | ErrorClass::TenantPermanent
+                | ErrorClass::EventPermanent
+                | ErrorClass::SessionRejected => {
                     let decided: Vec<(Pending, Attempt)> = batch
                         .into_iter()
                         .map(|p| {
@@ -388,6 +385,17 @@ impl Deliverer {
                     .await
             }
         }
+    }
+}
+
+/// Whether the refusal is about one item of the batch: its data or session, or a choice of the
+/// tenant that names a field of it (others may not share the choice, e.g. records with a
+/// session); credentials, components and the like are about the call.
+fn about_one_item(e: &ComagicError) -> bool {
+    match e.class() {
+        ErrorClass::EventPermanent | ErrorClass::SessionRejected => true,
+        ErrorClass::TenantPermanent => e.field().is_some(),
+        _ => false,
     }
 }
 

@@ -15,11 +15,13 @@ mod deliver;
 mod http;
 mod ledger;
 mod outcome;
+mod poison;
 mod retention;
 mod tenants;
 
 pub use deliver::Deliverer;
 pub use outcome::{Disposition, FailureClass};
+pub use poison::POISON_CLASS;
 pub use retention::LedgerRetention;
 pub use tenants::TenantDirectory;
 
@@ -127,6 +129,13 @@ impl Worker {
             let (store, metrics) = (self.deliverer.store.clone(), self.deliverer.metrics.clone());
             tokio::spawn(retention.run(store, metrics))
         });
+        // The poison queue's messages become dead letters (class `poison`).
+        let poison = tokio::spawn(poison::run(
+            self.queue.clone(),
+            self.deliverer.store.clone(),
+            self.deliverer.metrics.clone(),
+            shutdown.clone(),
+        ));
         // Events ready for their upload go to the batcher; it groups them per tenant and kind.
         let (ready, batches) = mpsc::unbounded_channel();
         let mut batcher = tokio::spawn(batch::run(
@@ -184,6 +193,8 @@ impl Worker {
         if let Some(retention) = retention {
             retention.abort();
         }
+        // It stops at the shutdown signal; one in progress finishes its (short) store write.
+        let _ = poison.await;
         let grace = self.config.shutdown_grace;
         tracing::info!(in_flight = in_flight.len(), ?grace, "worker stopping");
         drop(ready);

@@ -118,8 +118,14 @@ impl TenantDirectory {
             .clone()
             .unwrap_or_else(|| leadback_model::DEFAULT_TIMEZONE.to_owned());
         let changed = zone.as_ref().is_some_and(|zone| *zone != assumed);
-        if changed {
-            tracing::info!(tenant_id = %id, from = ?known, to = ?zone, "the CoMagic account's time zone changed; applying it");
+        match (&known, changed) {
+            (Some(from), true) => {
+                tracing::info!(tenant_id = %id, %from, to = ?zone, "the CoMagic account's time zone changed; applying it")
+            }
+            (None, _) => {
+                tracing::info!(tenant_id = %id, zone = ?zone, "read the CoMagic account's time zone")
+            }
+            _ => {}
         }
         self.zones.lock().await.insert(
             id,

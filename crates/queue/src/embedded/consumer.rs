@@ -68,14 +68,18 @@ async fn run(shared: Arc<Shared>, prefetch: u16, in_flight: Arc<InFlight>, tx: m
             }
             continue;
         }
+        let limit = shared.options.delivery_limit;
         for row in rows {
             let Some(permit) = held.pop() else { break };
-            let envelope = match Envelope::from_json(&row.envelope) {
-                Ok(envelope) => envelope,
-                Err(error) => {
-                    tracing::error!(%error, id = row.id, "malformed queue row moved to queue_poison");
-                    if let Err(error) = poison(&shared, row.id, &error.to_string()).await {
-                        tracing::error!(%error, "moving a malformed row failed");
+            let decoded = Envelope::from_json(&row.envelope);
+            let over_limit = row.deliveries > i64::from(limit);
+            let envelope = match decoded {
+                Ok(envelope) if !over_limit => envelope,
+                _ => {
+                    let reason = crate::poison::reason(&row.envelope, limit);
+                    tracing::error!(%reason, id = row.id, "queue row moved to queue_poison");
+                    if let Err(error) = poison(&shared, row.id, &reason).await {
+                        tracing::error!(%error, "moving a poison row failed");
                     }
                     continue;
                 }
@@ -143,8 +147,8 @@ async fn lease(shared: &Shared, limit: usize) -> Result<Vec<LeasedRow>, QueueErr
 async fn poison(shared: &Shared, id: i64, reason: &str) -> Result<(), QueueError> {
     let mut tx = shared.pool.begin().await.map_err(storage)?;
     sqlx::query(
-        "INSERT INTO queue_poison (id, envelope, reason, moved_at)
-         SELECT id, envelope, ?2, ?3 FROM queue_events WHERE id = ?1",
+        "INSERT INTO queue_poison (envelope, reason, moved_at)
+         SELECT envelope, ?2, ?3 FROM queue_events WHERE id = ?1",
     )
     .bind(id)
     .bind(reason)
@@ -269,6 +273,7 @@ impl Delivery for EmbeddedDelivery {
         Ok(())
     }
 
+    /// Counts as a delivery against the limit, as RabbitMQ counts a requeue.
     async fn requeue(self: Box<Self>) -> Result<(), QueueError> {
         sqlx::query(
             "UPDATE queue_events SET lease_until = NULL, lease_token = NULL

@@ -7,6 +7,7 @@
 //! its own tables in the same file.
 
 mod consumer;
+mod poison;
 mod writer;
 
 use crate::{Envelope, EventQueue, QueueDepth, QueueError, RetryTiers};
@@ -31,6 +32,9 @@ pub struct EmbeddedOptions {
     pub lease: Duration,
     /// How often an idle consumer looks for due rows (publishes in this process wake it sooner).
     pub poll_interval: Duration,
+    /// Deliveries of one row (leases not ended by a settlement: a crash, a dropped delivery)
+    /// before it moves to `queue_poison` and from there to the dead letters (class `poison`).
+    pub delivery_limit: u32,
 }
 
 impl Default for EmbeddedOptions {
@@ -39,6 +43,7 @@ impl Default for EmbeddedOptions {
             retry_tiers: RetryTiers::default(),
             lease: Duration::from_secs(60),
             poll_interval: Duration::from_millis(50),
+            delivery_limit: crate::DEFAULT_DELIVERY_LIMIT,
         }
     }
 }
@@ -91,6 +96,11 @@ impl EmbeddedQueue {
     pub async fn open(location: &str, options: EmbeddedOptions) -> Result<Self, QueueError> {
         if options.lease < Duration::from_millis(100) {
             return Err(QueueError::Config("lease must be at least 100 ms".into()));
+        }
+        if options.delivery_limit == 0 {
+            return Err(QueueError::Config(
+                "delivery limit must be at least 1".into(),
+            ));
         }
         if options.poll_interval.is_zero() {
             return Err(QueueError::Config("poll interval must be positive".into()));
@@ -298,7 +308,7 @@ impl EventQueue for EmbeddedQueue {
             });
         }
         depths.push(QueueDepth {
-            queue: "dead".into(),
+            queue: "poison".into(),
             messages: u64::try_from(poison).unwrap_or(0),
         });
         Ok(depths)
@@ -313,6 +323,12 @@ impl EventQueue for EmbeddedQueue {
             .await
             .map(|_| ())
             .map_err(|e| QueueError::Unavailable(format!("queue database: {e}")))
+    }
+
+    async fn consume_poison(
+        &self,
+    ) -> Result<BoxStream<'static, Result<Box<dyn crate::Poison>, QueueError>>, QueueError> {
+        Ok(poison::stream(self.shared.clone()))
     }
 
     fn retry_tiers(&self) -> &RetryTiers {

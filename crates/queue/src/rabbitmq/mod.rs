@@ -8,6 +8,7 @@
 
 mod batcher;
 mod consumer;
+mod poison;
 mod topology;
 
 use crate::outstanding::Outstanding;
@@ -20,6 +21,7 @@ use lapin::{
     BasicProperties, Channel, Connection, ConnectionProperties,
 };
 use secrecy::{ExposeSecret, SecretString};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
@@ -38,7 +40,8 @@ const GIVE_BACK_WAIT: Duration = Duration::from_secs(5);
 /// Everything [`RabbitQueue::connect`] needs. Build with [`RabbitOptions::new`] and adjust fields.
 #[derive(Debug, Clone)]
 pub struct RabbitOptions {
-    /// `amqp://user:pass@host:5672/vhost`; secret because it carries the password.
+    /// `amqp://user:pass@host:5672/vhost`, or a comma-separated list of the cluster's nodes
+    /// (each connect and reconnect takes the next one); secret because it carries passwords.
     pub amqp_url: SecretString,
     /// Prefix of every exchange and queue name (`leadback` → `leadback.events`).
     pub prefix: String,
@@ -52,6 +55,9 @@ pub struct RabbitOptions {
     pub connection_name: Option<String>,
     /// How concurrent publishes share AMQP messages (group publish).
     pub publish_batching: PublishBatching,
+    /// The main queue's `x-delivery-limit`: past it the broker dead-letters the message (at
+    /// least once) into the poison queue, which the worker moves to the dead letters.
+    pub delivery_limit: u32,
 }
 
 /// Group publish, the broker-side counterpart of the embedded queue's group commit: envelopes
@@ -105,6 +111,7 @@ impl RabbitOptions {
             consumer_tag: None,
             connection_name: None,
             publish_batching: PublishBatching::default(),
+            delivery_limit: crate::DEFAULT_DELIVERY_LIMIT,
         }
     }
 }
@@ -136,6 +143,8 @@ pub(crate) struct Shared {
     publishes: mpsc::Sender<batcher::Pending>,
     /// Dropped deliveries being given back; `close` waits for them.
     pub(crate) give_backs: Outstanding,
+    /// Connection attempts so far: attempt n goes to node n modulo the node list.
+    attempts: AtomicUsize,
 }
 
 impl RabbitQueue {
@@ -162,8 +171,9 @@ impl RabbitQueue {
             shutdown,
             publishes,
             give_backs: Outstanding::default(),
+            attempts: AtomicUsize::new(0),
         });
-        let live = establish(&shared, 1).await?;
+        let live = connect_first(&shared).await?;
         shared.install(live);
         tokio::spawn(supervise(shared.clone()));
         tokio::spawn(batcher::run(shared.clone(), pending));
@@ -182,16 +192,34 @@ impl Drop for RabbitQueue {
     }
 }
 
+/// The node URLs of `BRIDGE_AMQP_URL`: one, or a comma-separated list (blanks ignored).
+pub(crate) fn node_urls(amqp_url: &str) -> Vec<&str> {
+    amqp_url
+        .split(',')
+        .map(str::trim)
+        .filter(|url| !url.is_empty())
+        .collect()
+}
+
 fn validate(options: &RabbitOptions) -> Result<(), QueueError> {
-    let url = options.amqp_url.expose_secret();
-    if !(url.starts_with("amqp://") || url.starts_with("amqps://")) {
-        return Err(QueueError::Config(
-            "the AMQP URL must start with amqp:// or amqps://".into(),
-        ));
+    let urls = node_urls(options.amqp_url.expose_secret());
+    if urls.is_empty() {
+        return Err(QueueError::Config("the AMQP URL is empty".into()));
     }
-    // The parse error is not shown: it could quote the password.
-    url.parse::<lapin::uri::AMQPUri>()
-        .map_err(|_| QueueError::Config("the AMQP URL cannot be parsed".into()))?;
+    for (i, url) in urls.iter().enumerate() {
+        let node = i + 1;
+        if !(url.starts_with("amqp://") || url.starts_with("amqps://")) {
+            return Err(QueueError::Config(format!(
+                "the AMQP URL (node {node} of the list) must start with amqp:// or amqps://"
+            )));
+        }
+        // The parse error is not shown: it could quote the password.
+        url.parse::<lapin::uri::AMQPUri>().map_err(|_| {
+            QueueError::Config(format!(
+                "the AMQP URL (node {node} of the list) cannot be parsed"
+            ))
+        })?;
+    }
     let prefix_ok = !options.prefix.is_empty()
         && options.prefix.len() <= 100
         && options
@@ -208,6 +236,11 @@ fn validate(options: &RabbitOptions) -> Result<(), QueueError> {
     if batching.max_events == 0 || batching.max_in_flight == 0 || batching.max_bytes == 0 {
         return Err(QueueError::Config(
             "publish batching limits must be at least 1".into(),
+        ));
+    }
+    if options.delivery_limit == 0 {
+        return Err(QueueError::Config(
+            "delivery limit must be at least 1".into(),
         ));
     }
     if options.confirm_timeout.is_zero() {
@@ -334,7 +367,14 @@ async fn establish(shared: &Arc<Shared>, generation: u64) -> Result<Live, QueueE
         .with_executor(tokio_executor_trait::Tokio::current())
         .with_reactor(tokio_reactor_trait::Tokio)
         .with_connection_name(shared.connection_name.as_str().into());
-    let url = shared.options.amqp_url.expose_secret();
+    // Every attempt goes to the next node of the list, so a client of a cluster does not
+    // depend on one node (validated non-empty at connect).
+    let urls = node_urls(shared.options.amqp_url.expose_secret());
+    let attempt = shared.attempts.fetch_add(1, Ordering::Relaxed);
+    let url = urls
+        .get(attempt % urls.len().max(1))
+        .copied()
+        .unwrap_or_default();
     let connection = tokio::time::timeout(CONNECT_TIMEOUT, Connection::connect(url, properties))
         .await
         .map_err(|_| QueueError::Unavailable("connecting to RabbitMQ timed out".into()))?
@@ -347,8 +387,15 @@ async fn establish(shared: &Arc<Shared>, generation: u64) -> Result<Live, QueueE
         }
     });
     let result = async {
+        let options = &shared.options;
+        topology::declare(
+            &connection,
+            &shared.names,
+            &options.retry_tiers,
+            options.delivery_limit,
+        )
+        .await?;
         let publisher = connection.create_channel().await?;
-        topology::declare(&publisher, &shared.names, &shared.options.retry_tiers).await?;
         publisher
             .confirm_select(ConfirmSelectOptions::default())
             .await?;
@@ -368,6 +415,20 @@ async fn establish(shared: &Arc<Shared>, generation: u64) -> Result<Live, QueueE
             )))
         }
     }
+}
+
+/// The first connection: each node of the list is tried once (a cluster with a node down
+/// still starts); the last error when none answers.
+async fn connect_first(shared: &Arc<Shared>) -> Result<Live, QueueError> {
+    let nodes = node_urls(shared.options.amqp_url.expose_secret()).len();
+    let mut last = QueueError::Unavailable("no RabbitMQ node configured".into());
+    for _ in 0..nodes.max(1) {
+        match establish(shared, 1).await {
+            Ok(live) => return Ok(live),
+            Err(error) => last = error,
+        }
+    }
+    Err(last)
 }
 
 /// Watches the connection and rebuilds it after a failure until the queue shuts down.
@@ -472,6 +533,12 @@ impl EventQueue for RabbitQueue {
         self.shared.usable().map(|_| ())
     }
 
+    async fn consume_poison(
+        &self,
+    ) -> Result<BoxStream<'static, Result<Box<dyn crate::Poison>, QueueError>>, QueueError> {
+        Ok(poison::stream(self.shared.clone()))
+    }
+
     fn retry_tiers(&self) -> &RetryTiers {
         &self.shared.options.retry_tiers
     }
@@ -486,5 +553,32 @@ impl EventQueue for RabbitQueue {
         }
         self.shared.shutdown.send_replace(true);
         close_live(&self.shared).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_list_is_split_on_commas_and_validated_per_node() {
+        assert_eq!(
+            node_urls(" amqp://a:5672/%2f, amqp://b:5673/%2f,,"),
+            ["amqp://a:5672/%2f", "amqp://b:5673/%2f"]
+        );
+        let mut options = RabbitOptions::new(
+            "amqp://u:p@127.0.0.1:5672/%2f,amqp://u:p@127.0.0.1:5673/%2f"
+                .to_string()
+                .into(),
+        );
+        assert!(validate(&options).is_ok());
+        options.amqp_url = "amqp://u:secret@127.0.0.1:5672/%2f,http://u:secret@x"
+            .to_string()
+            .into();
+        let error = validate(&options).unwrap_err().to_string();
+        assert!(error.contains("node 2"), "{error}");
+        assert!(!error.contains("secret"), "{error}");
+        options.amqp_url = " , ".to_string().into();
+        assert!(validate(&options).is_err());
     }
 }

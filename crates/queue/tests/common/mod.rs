@@ -34,6 +34,7 @@ pub struct Rabbit {
     pub connection_name: String,
     pub confirm_timeout: Duration,
     pub batching: PublishBatching,
+    pub delivery_limit: u32,
 }
 
 impl Rabbit {
@@ -44,6 +45,7 @@ impl Rabbit {
             prefix,
             confirm_timeout: Duration::from_secs(5),
             batching: PublishBatching::default(),
+            delivery_limit: bridge_queue::DEFAULT_DELIVERY_LIMIT,
         }
     }
 
@@ -54,6 +56,7 @@ impl Rabbit {
         options.confirm_timeout = self.confirm_timeout;
         options.connection_name = Some(self.connection_name.clone());
         options.publish_batching = self.batching;
+        options.delivery_limit = self.delivery_limit;
         options
     }
 
@@ -106,6 +109,7 @@ impl Backend for Rabbit {
 pub struct Embedded {
     pub dir: tempfile::TempDir,
     pub lease: Duration,
+    pub delivery_limit: u32,
 }
 
 impl Embedded {
@@ -113,6 +117,7 @@ impl Embedded {
         Self {
             dir: tempfile::tempdir().unwrap(),
             lease: Duration::from_secs(1),
+            delivery_limit: bridge_queue::DEFAULT_DELIVERY_LIMIT,
         }
     }
 
@@ -125,6 +130,7 @@ impl Embedded {
             retry_tiers: test_tiers(),
             lease: self.lease,
             poll_interval: Duration::from_millis(20),
+            delivery_limit: self.delivery_limit,
         }
     }
 
@@ -214,5 +220,33 @@ pub async fn eventually_depth(queue: &dyn EventQueue, part: &str, expected: u64)
             "depth of {part} stayed {now}, expected {expected}"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Drops every delivery (never settled) until the message shows up in the poison queue; returns
+/// how often it was delivered and the poison message.
+pub async fn drop_until_poison(
+    queue: &dyn EventQueue,
+    within: Duration,
+) -> (usize, Box<dyn bridge_queue::Poison>) {
+    let mut stream = queue.consume(1).await.unwrap();
+    let mut poison = queue.consume_poison().await.unwrap();
+    let deadline = tokio::time::Instant::now() + within;
+    let mut deliveries = 0;
+    loop {
+        tokio::select! {
+            item = stream.next() => {
+                if let Some(Ok(delivery)) = item {
+                    deliveries += 1;
+                    drop(delivery);
+                }
+            }
+            item = poison.next() => {
+                if let Some(Ok(poison)) = item {
+                    return (deliveries, poison);
+                }
+            }
+            _ = tokio::time::sleep_until(deadline) => panic!("not poison after {deliveries} deliveries"),
+        }
     }
 }
