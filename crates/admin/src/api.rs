@@ -43,6 +43,7 @@ pub const API_ROUTES: &[(&str, &str)] = &[
     ("DELETE", "/admin/v1/dead-letters/{id}"),
     ("GET", "/admin/v1/tenants/{id}/field-map"),
     ("PUT", "/admin/v1/tenants/{id}/field-map"),
+    ("POST", "/admin/v1/tenants/{id}/preview"),
 ];
 
 /// The handler of one entry of [`API_ROUTES`].
@@ -63,6 +64,7 @@ fn handler(method: &str, path: &str) -> Option<MethodRouter<Ctx>> {
         ("DELETE", "/admin/v1/dead-letters/{id}") => delete(delete_dead_letter),
         ("GET", "/admin/v1/tenants/{id}/field-map") => get(field_map::get_field_map),
         ("PUT", "/admin/v1/tenants/{id}/field-map") => put(field_map::put_field_map),
+        ("POST", "/admin/v1/tenants/{id}/preview") => post(crate::preview::preview),
         _ => return None,
     })
 }
