@@ -90,6 +90,11 @@ pub fn preview_body(
         Err(e) => return refused("event", "mapping", format!("cannot read the event: {e}")),
     };
     let mut warnings = event_warnings(&event);
+    let analysis = payload
+        .value()
+        .as_object()
+        .map(|object| leadback_model::analysis::analyse(object, field_map))
+        .unwrap_or_default();
     let event = event.dated_at_receipt(now);
     let event_json = event_json(&event);
     // The worker writes times in the account's zone (read from CoMagic); the preview uses the
@@ -105,11 +110,15 @@ pub fn preview_body(
             "event": event_json,
             "calls": calls(&plan),
             "warnings": warnings,
+            "found": analysis.found,
+            "unmatched_keys": analysis.unmatched_keys,
         }),
         Err(e) => {
             let mut answer = refused("mapping", e.class(), e.to_string());
             answer["event"] = event_json;
             answer["warnings"] = json!(warnings);
+            answer["found"] = json!(analysis.found);
+            answer["unmatched_keys"] = json!(analysis.unmatched_keys);
             answer
         }
     }

@@ -56,6 +56,13 @@ async fn preview_shows_the_calls_and_follows_the_field_map() {
     .await;
     assert_eq!(form["mappable"], false, "{form}");
     assert_eq!(form["stage"], "mapping", "{form}");
+    // The parser says where the unknown phone is: an unmatched key.
+    assert!(
+        form["unmatched_keys"]
+            .as_array()
+            .is_some_and(|keys| keys.contains(&json!("lead.contact_phone"))),
+        "{form}"
+    );
 
     let saved = rig
         .api(
@@ -77,6 +84,17 @@ async fn preview_shows_the_calls_and_follows_the_field_map() {
         mapped["calls"][0]["params"]["offline_messages"][0]["phone"],
         "79161112233"
     );
+    assert!(
+        mapped["found"]
+            .as_array()
+            .is_some_and(|found| found.contains(
+                &json!({"meaning": "phone", "path": "lead.contact_phone", "from": "field_map"})
+            )),
+        "{mapped}"
+    );
+    assert!(!mapped["unmatched_keys"]
+        .as_array()
+        .is_some_and(|keys| keys.contains(&json!("lead.contact_phone"))));
 
     let broken = preview(&rig, &id, "application/json", r#"{"event":"#).await;
     assert_eq!(broken["mappable"], false);

@@ -3,6 +3,7 @@
 //! wire types, and the pure Leadback → CoMagic mapping.
 
 pub mod aliases;
+pub mod analysis;
 pub mod comagic;
 pub mod datetime;
 pub mod email;
