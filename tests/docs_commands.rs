@@ -65,9 +65,22 @@ run_service() {
   done
   cat "$log" >&2; kill -KILL "$pid"; return 1
 }
+# `healthcheck` asks a running bridge: one is started beside it on a spare port.
+with_serve() {
+  local log; log=$(mktemp)
+  BRIDGE_LISTEN="127.0.0.1:$SPARE_PORT" "$BRIDGE_BIN" serve 2>"$log" & local pid=$!
+  for _ in $(seq 600); do grep -q "listening on" "$log" && break; sleep 0.1; done
+  local rc=0
+  BRIDGE_LISTEN="127.0.0.1:$SPARE_PORT" "$BRIDGE_BIN" "$@" || rc=$?
+  kill -TERM "$pid"; wait "$pid" || true
+  return $rc
+}
 leadback-bridge() {
   for arg in "$@"; do
-    case "$arg" in serve|ingress|worker) run_service "$@"; return $?;; esac
+    case "$arg" in
+      serve|ingress|worker) run_service "$@"; return $?;;
+      healthcheck) with_serve "$@"; return $?;;
+    esac
   done
   "$BRIDGE_BIN" "$@"
 }
@@ -83,6 +96,12 @@ cargo() {
 docker() { [ "${1:-} ${2:-}" = "compose exec" ] || return 1; shift 3; "$@"; }
 kubectl() { [ "${1:-}" = exec ] || return 1; shift; while [ "$1" != "--" ]; do shift; done; shift; "$@"; }
 "#;
+
+/// A loopback port free right now.
+fn spare_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
 
 fn run_script(script: &str, dir: &Path, emulator_url: &str) {
     let mut text = script.to_owned();
@@ -100,6 +119,7 @@ fn run_script(script: &str, dir: &Path, emulator_url: &str) {
         .env("BRIDGE_LISTEN", "127.0.0.1:0")
         .env("BRIDGE_METRICS_LISTEN", "127.0.0.1:0")
         .env("BRIDGE_ADMIN_LISTEN", "127.0.0.1:0")
+        .env("SPARE_PORT", spare_port().to_string())
         .env("RUST_LOG", "warn")
         .output()
         .expect("bash runs");

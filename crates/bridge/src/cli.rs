@@ -380,11 +380,18 @@ impl std::io::Write for PacedStderr {
 fn init_tracing(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
     use tracing_subscriber::EnvFilter;
     let mut filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    // PostgreSQL's notices (`relation "_sqlx_migrations" already exists, skipping` on every
-    // start) are not news at INFO, unless RUST_LOG asks for sqlx's lines.
-    let asks_for_sqlx = std::env::var("RUST_LOG").is_ok_and(|v| v.contains("sqlx"));
-    if let (false, Ok(quiet)) = (asks_for_sqlx, "sqlx::postgres::notice=warn".parse()) {
-        filter = filter.add_directive(quiet);
+    // Unless RUST_LOG names the crate: PostgreSQL's notices (`relation "_sqlx_migrations"
+    // already exists, skipping` on every start) are not news at INFO; and lapin logs an ERROR
+    // for every channel the broker closes, including the throwaway channels of passive declares
+    // (a missing legacy tier, a depth read) whose outcome the bridge handles and logs itself.
+    let asked = std::env::var("RUST_LOG").unwrap_or_default();
+    for (krate, directive) in [
+        ("sqlx", "sqlx::postgres::notice=warn"),
+        ("lapin", "lapin::channel=off"),
+    ] {
+        if let (false, Ok(quiet)) = (asked.contains(krate), directive.parse()) {
+            filter = filter.add_directive(quiet);
+        }
     }
     let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
         .lossy(false)

@@ -18,12 +18,13 @@ pub(crate) const INGRESS_OUTCOMES: [&str; 9] = [
 ];
 pub(crate) const KINDS: [&str; 2] = ["callback", "chat"];
 pub(crate) const ATTEMPT_OUTCOMES: [&str; 4] = ["ok", "retry", "dead", "duplicate"];
-/// The failure classes that end in the dead letters.
-pub(crate) const DEAD_REASONS: [&str; 4] = [
+/// The failure classes that end in the dead letters, and `poison` (the worker's poison queue).
+pub(crate) const DEAD_REASONS: [&str; 5] = [
     "tenant_permanent",
     "event_permanent",
     "mapping",
     "exhausted",
+    "poison",
 ];
 pub(crate) const COMAGIC_METHODS: [&str; 4] = [
     "upload.offline_messages",
@@ -44,7 +45,7 @@ pub struct KnownLabels {
 impl Default for KnownLabels {
     fn default() -> Self {
         Self {
-            queues: vec!["main".into(), "dead".into()],
+            queues: vec!["main".into(), "dead".into(), "poison".into()],
         }
     }
 }

@@ -349,6 +349,8 @@ mod tests {
             "leadback_bridge_events_delivered_total{kind=\"chat\"} 0",
             "leadback_bridge_delivery_attempts_total{kind=\"chat\",outcome=\"dead\"} 0",
             "leadback_bridge_dead_letters_total{reason=\"tenant_permanent\"} 0",
+            "leadback_bridge_dead_letters_total{reason=\"poison\"} 0",
+            "leadback_bridge_queue_depth{queue=\"poison\"} 0",
             "leadback_bridge_comagic_requests_total{method=\"upload.chats\",outcome=\"ok\"} 0",
             "leadback_bridge_queue_depth{queue=\"main\"} 0",
             "leadback_bridge_queue_depth{queue=\"dead\"} 0",
