@@ -50,7 +50,7 @@ fn help_lists_every_subcommand() {
     let out = bridge(dir.path(), &["--help"]);
     let text = String::from_utf8_lossy(&out.stdout);
     for sub in [
-        "serve", "ingress", "worker", "migrate", "tenants", "dlq", "demo",
+        "serve", "ingress", "worker", "migrate", "tenants", "dlq", "demo", "preview",
     ] {
         assert!(text.contains(sub), "--help lacks {sub}: {text}");
     }

@@ -22,6 +22,7 @@ use crate::account::{self, ListKind};
 use crate::auth::check_bearer;
 use crate::dead_letters::{dead_letter_detail, dead_letter_summary, replay_dead_letters};
 use crate::error::ApiError;
+use crate::field_map;
 use crate::tenant_file::{add_field_error, tenant_json, webhook_url, TenantFile, TenantFileError};
 use crate::{AdminState, Ctx};
 
@@ -40,6 +41,9 @@ pub const API_ROUTES: &[(&str, &str)] = &[
     ("POST", "/admin/v1/dead-letters/replay"),
     ("GET", "/admin/v1/dead-letters/{id}"),
     ("DELETE", "/admin/v1/dead-letters/{id}"),
+    ("GET", "/admin/v1/tenants/{id}/field-map"),
+    ("PUT", "/admin/v1/tenants/{id}/field-map"),
+    ("POST", "/admin/v1/tenants/{id}/preview"),
 ];
 
 /// The handler of one entry of [`API_ROUTES`].
@@ -58,6 +62,9 @@ fn handler(method: &str, path: &str) -> Option<MethodRouter<Ctx>> {
         ("POST", "/admin/v1/dead-letters/replay") => post(replay),
         ("GET", "/admin/v1/dead-letters/{id}") => get(show_dead_letter),
         ("DELETE", "/admin/v1/dead-letters/{id}") => delete(delete_dead_letter),
+        ("GET", "/admin/v1/tenants/{id}/field-map") => get(field_map::get_field_map),
+        ("PUT", "/admin/v1/tenants/{id}/field-map") => put(field_map::put_field_map),
+        ("POST", "/admin/v1/tenants/{id}/preview") => post(crate::preview::preview),
         _ => return None,
     })
 }
@@ -113,7 +120,7 @@ fn parse_uuid(text: &str, what: &'static str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(text).map_err(|_| ApiError::NotFound(what))
 }
 
-async fn load_tenant(app: &AdminState, id: &str) -> Result<Tenant, ApiError> {
+pub(crate) async fn load_tenant(app: &AdminState, id: &str) -> Result<Tenant, ApiError> {
     let id = parse_uuid(id, "tenant")?;
     app.store
         .get_tenant(id)

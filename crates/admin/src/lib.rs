@@ -12,7 +12,9 @@ mod auth;
 mod auth_throttle;
 mod dead_letters;
 mod error;
+mod field_map;
 mod pages;
+mod preview;
 mod strict_fields;
 mod tenant_file;
 mod tenant_problems;
@@ -32,6 +34,7 @@ pub use dead_letters::{
     dead_letter_detail, dead_letter_summary, replay_dead_letters, ReplayReport,
 };
 pub use error::ApiError;
+pub use preview::preview_body;
 pub use tenant_file::{tenant_json, webhook_url, TenantFile, TenantFileError};
 
 /// The OpenAPI 3.0 document of the JSON API, served at `/admin/v1/openapi.json`.

@@ -312,6 +312,8 @@ enum Command {
     Dlq(DlqArgs),
     /// Print a fresh random admin token (for BRIDGE_ADMIN_TOKEN) and exit.
     AdminToken,
+    /// Show what a tenant's settings and field map make of a raw webhook body (no CoMagic call).
+    Preview(crate::preview::PreviewArgs),
     /// Offline end-to-end check: emulator + embedded bridge + sample payloads → records.
     Demo {
         /// Seconds to wait for the records.
@@ -448,6 +450,13 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Demo { timeout_secs } => crate::demo::run(Duration::from_secs(timeout_secs)).await,
+        Command::Preview(args) => {
+            let body = args.read_body()?;
+            let config = config_for_tools(&common, None, StoreUse::Existing)?;
+            let out = args.run(open_store(&config).await?.as_ref(), &body).await?;
+            println!("{}", serde_json::to_string_pretty(&out)?);
+            Ok(())
+        }
         Command::Dlq(args) => {
             args.command.check()?;
             let queue = match &args.command {

@@ -9,6 +9,7 @@ mod demo;
 mod dlq;
 mod health;
 mod healthcheck;
+mod preview;
 mod server;
 mod tenants;
 

@@ -178,7 +178,8 @@ pub fn message_list(object: &Map<String, Value>) -> Option<Vec<Map<String, Value
     first_parsed(object, MESSAGES, list_of_objects)
 }
 
-fn list_of_objects(value: &Value) -> Option<Vec<Map<String, Value>>> {
+/// A chat message list in any of the shapes [`message_list`] accepts.
+pub fn list_of_objects(value: &Value) -> Option<Vec<Map<String, Value>>> {
     match value {
         Value::Array(items) => {
             let objects: Vec<_> = items.iter().filter_map(Value::as_object).cloned().collect();

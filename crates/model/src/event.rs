@@ -9,10 +9,11 @@ use chrono_tz::Tz;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::aliases::{self, first_parsed, first_text};
+use crate::aliases;
 use crate::datetime::ComagicDateTime;
 use crate::email::Email;
 use crate::event_id::EventId;
+use crate::field_map::{FieldMap, Lookup, Meaning};
 use crate::payload::RawPayload;
 use crate::phone::Phone;
 
@@ -161,32 +162,43 @@ pub struct LeadbackEvent {
 impl LeadbackEvent {
     /// Reads an event; `naive_zone` is the zone of times written without an offset.
     pub fn from_payload(payload: &RawPayload, naive_zone: Tz) -> Result<LeadbackEvent, EventError> {
+        Self::from_payload_mapped(payload, naive_zone, &FieldMap::default())
+    }
+
+    /// [`LeadbackEvent::from_payload`] with a tenant's field map tried before the aliases.
+    pub fn from_payload_mapped(
+        payload: &RawPayload,
+        naive_zone: Tz,
+        field_map: &FieldMap,
+    ) -> Result<LeadbackEvent, EventError> {
         let map = payload.value().as_object().ok_or(EventError::NotAnObject {
             found: json_type(payload.value()),
         })?;
-        let kind = detect_kind(map);
+        let lookup = field_map.lookup();
+        let first_text = |map: &Map<String, Value>, meaning| lookup.text(map, meaning);
+        let kind = detect_kind_with(map, lookup);
         let time = |value: &Value| ComagicDateTime::from_value(value, naive_zone).ok();
 
         let mut contact = Contact {
-            name: first_text(map, aliases::NAME),
+            name: first_text(map, Meaning::Name),
             ..Contact::default()
         };
-        if let Some(raw_phone) = first_text(map, aliases::PHONE) {
+        if let Some(raw_phone) = first_text(map, Meaning::Phone) {
             match Phone::parse(&raw_phone) {
                 Ok(phone) => contact.phone = Some(phone),
                 Err(_) => contact.phone_unparsed = Some(raw_phone),
             }
         }
-        if let Some(raw_email) = first_text(map, aliases::EMAIL) {
+        if let Some(raw_email) = first_text(map, Meaning::Email) {
             match Email::parse(&raw_email) {
                 Ok(email) => contact.email = Some(email),
                 Err(_) => contact.email_unparsed = Some(raw_email),
             }
         }
 
-        let page_url = first_text(map, aliases::PAGE_URL);
+        let page_url = first_text(map, Meaning::PageUrl);
         let page_query = page_url.as_deref().map(url_query_pairs).unwrap_or_default();
-        let mut utm = utm_from_payload(map);
+        let mut utm = utm_from_payload(map, lookup);
         if utm.is_empty() {
             for (key, value) in &page_query {
                 if let Some(name) = key.to_lowercase().strip_prefix("utm_") {
@@ -196,46 +208,48 @@ impl LeadbackEvent {
                 }
             }
         }
-        let comagic_session_id = first_parsed(map, aliases::COMAGIC_SESSION_ID, |v| {
-            aliases::scalar_text(v).and_then(|t| parse_session_id(&t))
-        })
-        .or_else(|| {
-            page_query
-                .iter()
-                .filter(|(k, _)| k.eq_ignore_ascii_case("comagic_session_id"))
-                .find_map(|(_, v)| parse_session_id(v))
-        });
+        let comagic_session_id = lookup
+            .parsed(map, Meaning::ComagicSessionId, |v| {
+                aliases::scalar_text(v).and_then(|t| parse_session_id(&t))
+            })
+            .or_else(|| {
+                page_query
+                    .iter()
+                    .filter(|(k, _)| k.eq_ignore_ascii_case("comagic_session_id"))
+                    .find_map(|(_, v)| parse_session_id(v))
+            });
 
-        let messages = aliases::message_list(map)
+        let messages = lookup
+            .parsed(map, Meaning::Messages, aliases::list_of_objects)
             .unwrap_or_default()
             .iter()
-            .filter_map(|message| read_message(message, naive_zone))
+            .filter_map(|message| read_message(message, naive_zone, lookup))
             .collect();
 
         Ok(LeadbackEvent {
             kind,
             id: payload.event_id(),
-            leadback_id: first_text(map, aliases::EVENT_ID),
-            created_at: first_parsed(map, aliases::CREATED_AT, time),
+            leadback_id: first_text(map, Meaning::EventId),
+            created_at: lookup.parsed(map, Meaning::CreatedAt, time),
             contact,
             comment: match kind {
-                EventKind::Callback => first_text(map, aliases::COMMENT),
+                EventKind::Callback => first_text(map, Meaning::Comment),
                 EventKind::Chat => None,
             },
-            site: first_text(map, aliases::SITE),
+            site: first_text(map, Meaning::Site),
             page_url,
-            referrer: first_text(map, aliases::REFERRER),
-            ip: first_parsed(map, aliases::IP, |v| {
+            referrer: first_text(map, Meaning::Referrer),
+            ip: lookup.parsed(map, Meaning::Ip, |v| {
                 aliases::scalar_text(v).and_then(|t| parse_ip(&t))
             }),
             utm,
             comagic_session_id,
             messages,
             callback: CallbackExtras {
-                operator_phone: first_text(map, aliases::OPERATOR_PHONE),
-                record_url: first_text(map, aliases::RECORD_URL),
-                status: first_text(map, aliases::STATUS),
-                duration: first_text(map, aliases::DURATION),
+                operator_phone: first_text(map, Meaning::OperatorPhone),
+                record_url: first_text(map, Meaning::RecordUrl),
+                status: first_text(map, Meaning::Status),
+                duration: first_text(map, Meaning::Duration),
             },
             raw: payload.value().clone(),
         })
@@ -259,7 +273,12 @@ impl LeadbackEvent {
 
 /// The kind by the alias table: a kind word, else a non-empty message list means chat.
 pub(crate) fn detect_kind(map: &Map<String, Value>) -> EventKind {
-    let by_word = first_parsed(map, aliases::KIND, |value| {
+    detect_kind_with(map, Lookup::builtin())
+}
+
+/// [`detect_kind`] with a tenant's field map tried first.
+pub fn detect_kind_with(map: &Map<String, Value>, lookup: Lookup<'_>) -> EventKind {
+    let by_word = lookup.parsed(map, Meaning::Kind, |value| {
         let word = aliases::scalar_text(value)?.to_lowercase();
         if word.contains("chat") {
             Some(EventKind::Chat)
@@ -269,30 +288,40 @@ pub(crate) fn detect_kind(map: &Map<String, Value>) -> EventKind {
             None
         }
     });
-    by_word.unwrap_or_else(|| match aliases::message_list(map) {
-        Some(list) if !list.is_empty() => EventKind::Chat,
-        _ => EventKind::Callback,
+    by_word.unwrap_or_else(|| {
+        match lookup.parsed(map, Meaning::Messages, aliases::list_of_objects) {
+            Some(list) if !list.is_empty() => EventKind::Chat,
+            _ => EventKind::Callback,
+        }
     })
 }
 
-fn read_message(message: &Map<String, Value>, naive_zone: Tz) -> Option<EventMessage> {
-    let text = first_text(message, aliases::MESSAGE_TEXT)?;
-    let author = first_parsed(message, aliases::MESSAGE_AUTHOR, |v| {
+fn read_message(
+    message: &Map<String, Value>,
+    naive_zone: Tz,
+    lookup: Lookup<'_>,
+) -> Option<EventMessage> {
+    let text = lookup.text(message, Meaning::MessageText)?;
+    let author = lookup.parsed(message, Meaning::MessageAuthor, |v| {
         aliases::scalar_text(v).and_then(|t| MessageAuthor::parse(&t))
     });
-    let time = first_parsed(message, aliases::MESSAGE_TIME, |v| {
+    let time = lookup.parsed(message, Meaning::MessageTime, |v| {
         ComagicDateTime::from_value(v, naive_zone).ok()
     });
     Some(EventMessage { author, time, text })
 }
 
-fn utm_from_payload(map: &Map<String, Value>) -> Utm {
+fn utm_from_payload(map: &Map<String, Value>, lookup: Lookup<'_>) -> Utm {
+    let meanings = [
+        ("source", Meaning::UtmSource),
+        ("medium", Meaning::UtmMedium),
+        ("campaign", Meaning::UtmCampaign),
+        ("term", Meaning::UtmTerm),
+        ("content", Meaning::UtmContent),
+    ];
     let mut utm = Utm::default();
-    for key in aliases::UTM_KEYS {
-        let flat = format!("utm_{key}");
-        let nested_short = format!("utm.{key}");
-        let nested_long = format!("utm.utm_{key}");
-        if let Some(value) = first_text(map, &[&flat, &nested_short, &nested_long]) {
+    for (key, meaning) in meanings {
+        if let Some(value) = lookup.text(map, meaning) {
             utm.set(key, value);
         }
     }

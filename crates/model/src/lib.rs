@@ -3,11 +3,13 @@
 //! wire types, and the pure Leadback → CoMagic mapping.
 
 pub mod aliases;
+pub mod analysis;
 pub mod comagic;
 pub mod datetime;
 pub mod email;
 pub mod event;
 pub mod event_id;
+pub mod field_map;
 pub mod mapping;
 pub mod payload;
 pub mod phone;
@@ -20,6 +22,7 @@ pub use event::{
     CallbackExtras, Contact, EventError, EventKind, EventMessage, LeadbackEvent, MessageAuthor, Utm,
 };
 pub use event_id::{EventId, EventIdError};
+pub use field_map::{FieldMap, FieldMapError, FieldPath, Lookup, Meaning};
 pub use mapping::{map, map_with_default, ComagicPlan, MappingError, PlannedRecord, FORM_NAME};
 pub use payload::{BodyError, RawPayload, MAX_DEPTH, MAX_FIELDS};
 pub use phone::{Phone, PhoneError};

@@ -7,6 +7,7 @@
 
 mod crypto;
 mod error;
+mod field_maps;
 mod route_cache;
 mod rows;
 mod token;
@@ -94,6 +95,15 @@ pub trait Store: Send + Sync + 'static {
     async fn set_active(&self, id: Uuid, active: bool) -> Result<(), StoreError>;
     /// Removes the tenant and its token; ledger rows and dead letters stay for audit.
     async fn delete_tenant(&self, id: Uuid) -> Result<(), StoreError>;
+    /// The tenant's field map (empty: the built-in aliases alone).
+    async fn get_field_map(&self, tenant_id: Uuid) -> Result<leadback_model::FieldMap, StoreError>;
+    /// Replaces the tenant's field map (empty: back to the defaults) and touches the tenant, so
+    /// caches of it refresh as after a settings change.
+    async fn set_field_map(
+        &self,
+        tenant_id: Uuid,
+        map: &leadback_model::FieldMap,
+    ) -> Result<(), StoreError>;
 
     // --- delivery ledger (key: tenant id + event id) ----------------------------------------
     async fn ledger_get(

@@ -343,6 +343,18 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn get_field_map(&self, tenant_id: Uuid) -> Result<leadback_model::FieldMap, StoreError> {
+        crate::field_maps::get_sqlite(&self.pool, tenant_id).await
+    }
+
+    async fn set_field_map(
+        &self,
+        tenant_id: Uuid,
+        map: &leadback_model::FieldMap,
+    ) -> Result<(), StoreError> {
+        crate::field_maps::set_sqlite(&self.pool, tenant_id, map).await
+    }
+
     async fn ledger_get(
         &self,
         tenant_id: Uuid,

@@ -14,7 +14,7 @@ use comagic_client::{
     reset_wait, Called, ClientOptions, ComagicError, ErrorClass, DEFAULT_RATE_LIMIT_WAIT, MAX_WAIT,
 };
 use leadback_model::comagic::Limits;
-use leadback_model::{map, ComagicPlan, LeadbackEvent, RawPayload, TenantSettings};
+use leadback_model::{map, ComagicPlan, FieldMap, LeadbackEvent, RawPayload, TenantSettings};
 use rand::Rng;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -276,7 +276,7 @@ impl Deliverer {
             timezone: self.tenants.account_zone(&handle).await,
             ..handle.tenant.settings.clone()
         };
-        let mut plan = match plan_for(envelope, &settings, now) {
+        let mut plan = match plan_for(envelope, &settings, &handle.field_map, now) {
             Ok(plan) => plan,
             Err((class, message)) => return Prepared::Done(dead(kind, class, None, &message)),
         };
@@ -870,6 +870,7 @@ fn kind_label(kind: &str) -> &'static str {
 fn plan_for(
     envelope: &Envelope,
     settings: &TenantSettings,
+    field_map: &FieldMap,
     now: chrono::DateTime<Utc>,
 ) -> Result<ComagicPlan, (FailureClass, String)> {
     let payload = if envelope.raw_body.is_empty() {
@@ -888,7 +889,7 @@ fn plan_for(
         )
     })?;
     // Undated events are dated when Leadback called us, not when this attempt runs.
-    let event = LeadbackEvent::from_payload(&payload, zone)
+    let event = LeadbackEvent::from_payload_mapped(&payload, zone, field_map)
         .map_err(|e| (FailureClass::Mapping, format!("cannot read the event: {e}")))?
         .dated_at_receipt(envelope.received_at);
     map(&event, settings, now).map_err(|e| {

@@ -5,6 +5,7 @@
 use bridge_store::{Store, StoreError, Tenant};
 use comagic_client::ComagicError;
 use comagic_client::{ClientOptions, ComagicClient};
+use leadback_model::FieldMap;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,6 +17,9 @@ use uuid::Uuid;
 pub struct TenantHandle {
     pub tenant: Arc<Tenant>,
     pub client: ComagicClient,
+    /// The tenant's field map, read with the tenant (saving one touches the tenant, so the
+    /// same refresh rules apply).
+    pub field_map: Arc<FieldMap>,
 }
 
 struct Cached {
@@ -158,9 +162,11 @@ impl TenantDirectory {
             )
             .map_err(TenantError::Credentials)?,
         };
+        let field_map = Arc::new(self.store.get_field_map(id).await?);
         let handle = TenantHandle {
             tenant: Arc::new(tenant),
             client,
+            field_map,
         };
         cache.insert(
             id,

@@ -1,5 +1,6 @@
 //! What a store must do, whatever the backend. Each function gets a fresh database.
 
+pub use crate::field_maps::field_map_saved_reset_and_deleted_with_tenant;
 use crate::harness::Backend;
 use bridge_store::{
     DeadLetterFilter, LedgerProgress, NewDeadLetter, SecretKey, Store, StoreError, Tenant,

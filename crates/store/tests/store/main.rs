@@ -1,6 +1,7 @@
 //! One body of store behaviour ([`behaviour`]), run against PostgreSQL and SQLite alike.
 
 mod behaviour;
+mod field_maps;
 mod harness;
 
 /// For each behaviour, a `postgres::<name>` test on a fresh database and a `sqlite::<name>`
@@ -50,6 +51,7 @@ on_both_backends!(
     dead_letter_listing_defaults_to_100,
     dead_letter_per_event_then_resolved,
     dead_letter_keyset_paging,
+    field_map_saved_reset_and_deleted_with_tenant,
 );
 
 mod opening {

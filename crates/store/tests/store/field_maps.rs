@@ -1,0 +1,55 @@
+//! Field maps on both backends: defaults when none is stored, a saved map read back, an empty
+//! one restoring the defaults, saving touching the tenant, and the map going with its tenant.
+
+use crate::harness::Backend;
+use bridge_store::{SecretKey, TenantInput};
+use leadback_model::{ComagicAuth, ComagicCredentials, FieldMap, TenantSettings};
+use secrecy::SecretString;
+use serde_json::json;
+
+pub async fn field_map_saved_reset_and_deleted_with_tenant(b: &dyn Backend) {
+    let store = b.migrated(SecretKey::generate()).await;
+    let credentials = ComagicCredentials {
+        api_url: "https://dataapi.uiscom.ru/v2.0".into(),
+        auth: ComagicAuth::AccessToken {
+            access_token: SecretString::from("token-field-maps"),
+        },
+    };
+    let (tenant, _) = store
+        .create_tenant(TenantInput {
+            name: "acme".into(),
+            active: true,
+            settings: TenantSettings::default(),
+            credentials: Some(credentials),
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_field_map(tenant.id).await.unwrap(),
+        FieldMap::default()
+    );
+
+    let map =
+        FieldMap::from_json(&json!({"phone": ["lead.contact_phone", "visitor.phones.0"]})).unwrap();
+    store.set_field_map(tenant.id, &map).await.unwrap();
+    assert_eq!(store.get_field_map(tenant.id).await.unwrap(), map);
+    let touched = store.get_tenant(tenant.id).await.unwrap().unwrap();
+    assert!(
+        touched.updated_at > tenant.updated_at,
+        "saving a map touches the tenant so caches refresh"
+    );
+
+    store
+        .set_field_map(tenant.id, &FieldMap::default())
+        .await
+        .unwrap();
+    assert!(store.get_field_map(tenant.id).await.unwrap().is_empty());
+
+    store.set_field_map(tenant.id, &map).await.unwrap();
+    store.delete_tenant(tenant.id).await.unwrap();
+    assert!(store.get_field_map(tenant.id).await.unwrap().is_empty());
+    assert!(store
+        .set_field_map(tenant.id, &FieldMap::default())
+        .await
+        .is_err());
+}

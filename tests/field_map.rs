@@ -1,0 +1,127 @@
+//! Issue 16, the field map end to end on both backends: the admin API (defaults, 422s naming
+//! the entry, save, reset, 404) and the pipeline (a payload with the phone under an unknown
+//! path is dead-lettered; map the path; replay; CoMagic has the record with that phone).
+
+mod support;
+
+use reqwest::Method;
+use serde_json::{json, Value};
+use std::time::Duration;
+use support::{Backend, World};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+fn field_map_path(tenant: impl std::fmt::Display) -> String {
+    format!("/admin/v1/tenants/{tenant}/field-map")
+}
+
+async fn field_map_api(backend: Backend) {
+    let world = World::start(backend).await;
+    let (tenant, _) = world.default_tenant().await;
+    let path = field_map_path(tenant);
+
+    let (status, body) = world.admin(Method::GET, &path, &Value::Null).await;
+    assert_eq!((status, body), (200, json!({})), "no map: the defaults");
+
+    let (status, body) = world
+        .admin(
+            Method::PUT,
+            &path,
+            &json!({"telephone": ["a.b"], "phone": ["lead.phone", "lead..phone"], "email": "x"}),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"], "invalid_settings");
+    let fields = body["fields"].as_object().expect("fields named");
+    let mut named: Vec<&str> = fields.keys().map(String::as_str).collect();
+    named.sort_unstable();
+    assert_eq!(named, ["email", "phone[1]", "telephone"], "{body}");
+    assert!(fields["telephone"]
+        .as_str()
+        .is_some_and(|m| m.contains("unknown meaning")));
+    let (status, body) = world.admin(Method::PUT, &path, &json!(["phone"])).await;
+    assert_eq!(status, 422, "{body}");
+    let (_, unchanged) = world.admin(Method::GET, &path, &Value::Null).await;
+    assert_eq!(unchanged, json!({}), "a refused map changes nothing");
+
+    let map = json!({"phone": ["lead.contact_phone", "visitor.phones.0"], "name": ["visitor.fio"]});
+    let (status, body) = world.admin(Method::PUT, &path, &map).await;
+    assert_eq!((status, &body), (200, &map), "{body}");
+    let (status, body) = world.admin(Method::GET, &path, &Value::Null).await;
+    assert_eq!((status, body), (200, map));
+
+    let (status, body) = world.admin(Method::PUT, &path, &json!({})).await;
+    assert_eq!((status, body), (200, json!({})));
+    let (_, body) = world.admin(Method::GET, &path, &Value::Null).await;
+    assert_eq!(body, json!({}), "an empty object restores the defaults");
+
+    let unknown = field_map_path(uuid::Uuid::new_v4());
+    let (status, _) = world.admin(Method::GET, &unknown, &Value::Null).await;
+    assert_eq!(status, 404);
+    let (status, _) = world.admin(Method::PUT, &unknown, &json!({})).await;
+    assert_eq!(status, 404);
+    world.stop().await;
+}
+
+async fn unknown_phone_path_mapped_then_replayed(backend: Backend) {
+    let world = World::start(backend).await;
+    let (tenant, url) = world.default_tenant().await;
+    let body = json!({
+        "event": "callback",
+        "id": "fm-unknown-shape-1",
+        "lead": {"contact_phone": "+7 (916) 765-43-21"},
+        "visitor": {"fio": "Анна Смирнова"},
+    });
+    let (status, answer) = world
+        .post(&url, "application/json", body.to_string().into_bytes())
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    let dead = world.wait_dead_letters(1, WAIT).await;
+    assert_eq!(dead[0].class, "mapping", "{dead:?}");
+    assert!(world.records().is_empty());
+
+    let (status, saved) = world
+        .admin(
+            Method::PUT,
+            &field_map_path(tenant),
+            &json!({"phone": ["lead.contact_phone"], "name": ["visitor.fio"]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{saved}");
+    let (status, report) = world
+        .admin(
+            Method::POST,
+            "/admin/v1/dead-letters/replay",
+            &json!({"tenant": tenant}),
+        )
+        .await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["replayed"], 1, "{report}");
+
+    let records = world
+        .wait_records(WAIT, |r| r.iter().any(|x| x["kind"] == "offline_message"))
+        .await;
+    let payload = &records[0]["payload"];
+    assert_eq!(payload["phone"], "79167654321", "{records:?}");
+    assert_eq!(payload["name"], "Анна Смирнова");
+    world.stop().await;
+}
+
+macro_rules! on_every_backend {
+    ($($name:ident),* $(,)?) => {
+        mod embedded {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() { super::$name(super::Backend::Embedded).await }
+            )*
+        }
+        mod rabbitmq_postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() { super::$name(super::Backend::RabbitPostgres).await }
+            )*
+        }
+    };
+}
+
+on_every_backend!(field_map_api, unknown_phone_path_mapped_then_replayed);
