@@ -63,7 +63,7 @@ pub(crate) fn group(dead: &[DeadLetter]) -> Vec<TenantProblem> {
             }),
         }
     }
-    problems.sort_by(|a, b| b.count.cmp(&a.count));
+    problems.sort_by_key(|p| std::cmp::Reverse(p.count));
     problems
 }
 
