@@ -70,6 +70,12 @@ fn create_tenant(
     });
     let file = data_dir.join(format!("{name}.json"));
     std::fs::write(&file, settings.to_string()).unwrap();
+    // `tenants` works on an existing database only; `migrate` creates it (idempotent).
+    let migrated = bridge_command(data_dir, secrets)
+        .arg("migrate")
+        .output()
+        .unwrap();
+    assert!(migrated.status.success(), "{migrated:?}");
     let out = bridge_command(data_dir, secrets)
         .args(["tenants", "create", "--settings"])
         .arg(&file)
