@@ -239,12 +239,33 @@ fn demo_delivers_every_sample_offline() {
     let out = bridge(dir.path(), &["demo", "--timeout-secs", "60"]);
     let records = json_of(&out);
     let records = records.as_array().expect("a JSON list of records");
-    assert_eq!(records.len(), 5, "{records:?}");
+    // Five samples on the Moscow account, the first one again on the Yekaterinburg account.
+    assert_eq!(records.len(), 6, "{records:?}");
     let kinds: Vec<&str> = records.iter().filter_map(|r| r["kind"].as_str()).collect();
-    assert_eq!(kinds.iter().filter(|k| **k == "offline_message").count(), 4);
+    assert_eq!(kinds.iter().filter(|k| **k == "offline_message").count(), 5);
     assert_eq!(kinds.iter().filter(|k| **k == "chat").count(), 1);
+    // One instant, each account's own wall clock: Yekaterinburg is two hours ahead of Moscow.
+    let first_sample_time = |account: &str| {
+        records
+            .iter()
+            .find(|r| {
+                r["account"] == account
+                    && r["ext_id"].as_str().is_some_and(|e| e.contains("9f3c2a71"))
+            })
+            .and_then(|r| r["payload"]["date_time"].as_str())
+            .map(str::to_owned)
+    };
+    assert_eq!(
+        first_sample_time("demo").as_deref(),
+        Some("2026-11-20 14:03:11")
+    );
+    assert_eq!(
+        first_sample_time("demo-ekb").as_deref(),
+        Some("2026-11-20 16:03:11")
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("5 of 5 sample events arrived"), "{stderr}");
+    assert!(stderr.contains("6 of 6 sample events arrived"), "{stderr}");
+    assert!(stderr.contains("in account demo-ekb"), "{stderr}");
 }
 
 #[test]

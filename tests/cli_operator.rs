@@ -234,6 +234,7 @@ async fn dead_letter_arguments_are_parsed_strictly() {
         "event_permanent",
         "mapping",
         "exhausted",
+        "poison",
     ] {
         assert!(help.contains(class), "help lacks {class}: {help}");
     }

@@ -48,6 +48,9 @@ async fn sigkill_mid_flight_loses_nothing_and_doubles_nothing() {
         .to_string(),
     )
     .unwrap();
+    // Operator commands need the database `migrate` (or `serve`) creates.
+    let migrated = command(dir.path()).arg("migrate").output().unwrap();
+    assert!(migrated.status.success(), "{migrated:?}");
     let out = command(dir.path())
         .env("BRIDGE_PUBLIC_URL", format!("http://127.0.0.1:{port}"))
         .args([

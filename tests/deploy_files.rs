@@ -244,7 +244,8 @@ fn dashboard_queries() -> Vec<(String, String)> {
             let expr = expr
                 .replace("$__rate_interval", "5m")
                 .replace("$__interval", "1m")
-                .replace("$job", ".*")
+                .replace("$namespace", ".*")
+                .replace("$role", ".*")
                 .replace("$tenant", ".*");
             out.push((title, expr));
         }
@@ -404,20 +405,51 @@ fn compose_runs_the_scaled_out_stack() {
         BTreeSet::from(["ingress".to_owned(), "worker".to_owned()])
     );
 
-    // Grafana: the dashboard's datasource uid is the provisioned one.
+    // Grafana: every panel reads the `$datasource` variable (no hard-coded uid), which offers
+    // the provisioned Prometheus.
     let ds = yaml("deploy/grafana/provisioning/datasources/prometheus.yml");
-    let uid = s(&ds["datasources"][0]["uid"]).to_owned();
+    assert_eq!(ds["datasources"][0]["type"].as_str(), Some("prometheus"));
     let dash = json("deploy/grafana/dashboards/leadback-bridge.json");
     for panel in dash["panels"].as_array().unwrap() {
         if panel["type"] != "row" {
             assert_eq!(
-                panel["datasource"]["uid"],
-                uid.as_str(),
+                panel["datasource"]["uid"], "${datasource}",
                 "panel {}",
                 panel["title"]
             );
         }
     }
+    assert!(
+        !read("deploy/grafana/dashboards/leadback-bridge.json").contains("\"uid\": \"prometheus\""),
+        "a hard-coded datasource uid is left in the dashboard"
+    );
+
+    // The bridge services are checked by the image's healthcheck; Grafana waits for Prometheus.
+    for name in ["ingress", "worker"] {
+        assert_eq!(
+            svc(name)["healthcheck"]["test"],
+            Yaml::from(vec!["CMD", "leadback-bridge", "healthcheck"]),
+            "{name} healthcheck"
+        );
+        for dep in ["rabbitmq", "postgres"] {
+            assert_eq!(
+                svc(name)["depends_on"][dep]["condition"].as_str(),
+                Some("service_healthy"),
+                "{name} waits for a healthy {dep}"
+            );
+        }
+    }
+    assert!(svc("rabbitmq")["healthcheck"]["test"].is_sequence());
+    assert_eq!(
+        svc("grafana")["depends_on"]["prometheus"]["condition"].as_str(),
+        Some("service_healthy")
+    );
+    assert!(svc("prometheus")["healthcheck"]["test"].is_sequence());
+    // The emulator shares the image but is not a bridge: the image's check is off for it.
+    assert_eq!(
+        svc("comagic-emulator")["healthcheck"]["disable"].as_bool(),
+        Some(true)
+    );
     let provider = yaml("deploy/grafana/provisioning/dashboards/leadback-bridge.yml");
     assert_eq!(
         provider["providers"][0]["options"]["path"].as_str(),
@@ -428,12 +460,43 @@ fn compose_runs_the_scaled_out_stack() {
 #[test]
 fn dockerfile_builds_both_binaries_and_runs_unprivileged() {
     let docker = read("Dockerfile");
+    // Every base image pinned by digest.
+    let from_args: BTreeMap<&str, &str> = docker
+        .lines()
+        .filter_map(|l| l.strip_prefix("ARG "))
+        .filter_map(|l| l.split_once('='))
+        .collect();
+    let mut bases = 0;
+    for line in docker.lines().filter(|l| l.starts_with("FROM ")) {
+        let image = line.split_whitespace().nth(1).unwrap();
+        let image = image
+            .strip_prefix("${")
+            .and_then(|v| v.strip_suffix('}'))
+            .map(|arg| from_args[arg])
+            .unwrap_or(image);
+        if ["chef", "planner", "build"].contains(&image) {
+            continue; // an earlier stage
+        }
+        bases += 1;
+        let digest = image
+            .split_once("@sha256:")
+            .map(|(_, d)| d)
+            .unwrap_or_else(|| panic!("{image} is not pinned by digest"));
+        assert_eq!(digest.len(), 64, "{image}");
+        assert!(digest.chars().all(|c| c.is_ascii_hexdigit()), "{image}");
+    }
+    assert_eq!(bases, 2, "a build and a runtime base image");
+    assert!(from_args["RUST_IMAGE"].starts_with("rust:1.89-"));
     for needle in [
-        "FROM rust:1-bookworm",
+        "cargo chef prepare --recipe-path recipe.json",
+        "cargo chef cook --release --locked --recipe-path recipe.json",
+        "HEALTHCHECK",
+        "CMD [\"leadback-bridge\", \"healthcheck\"]",
+        "ENV LEADBACK_BRIDGE_COMMIT=${GIT_COMMIT}",
         "cargo build --release --locked",
         "--package leadback-bridge --bin leadback-bridge",
         "--package comagic-emulator --bin comagic-emulator",
-        "FROM debian:bookworm-slim",
+        "FROM ${RUNTIME_IMAGE} AS runtime",
         "ca-certificates",
         "--uid 10001",
         "USER 10001:10001",
@@ -469,7 +532,7 @@ fn kubernetes_manifests_are_consistent() {
                 "{}: apiVersion",
                 path.display()
             );
-            if kind != "Kustomization" {
+            if kind != "Kustomization" && kind != "Component" {
                 assert!(
                     doc["metadata"]["name"].is_string(),
                     "{}: metadata.name",
@@ -648,16 +711,343 @@ fn kubernetes_manifests_are_consistent() {
     ));
     assert_eq!(metrics_svc["spec"]["ports"][0]["port"].as_u64(), Some(9090));
 
-    // kustomization.yaml lists files that exist.
-    let kustomization = &by_kind["Kustomization"][0];
-    for resource in kustomization["resources"].as_sequence().unwrap() {
-        let path = root().join("deploy/kubernetes").join(s(resource));
-        assert!(
-            path.exists(),
-            "kustomization lists missing {}",
-            path.display()
+    // Every kustomization (and component) lists files that exist, relative to itself.
+    for (path, doc) in kubernetes_documents() {
+        if !matches!(doc["kind"].as_str(), Some("Kustomization" | "Component")) {
+            continue;
+        }
+        let dir = path.parent().unwrap();
+        for resource in doc["resources"].as_sequence().unwrap() {
+            let listed = dir.join(s(resource));
+            assert!(
+                listed.exists(),
+                "{} lists missing {}",
+                path.display(),
+                listed.display()
+            );
+        }
+    }
+}
+
+/// Every document under deploy/kubernetes with the file it came from.
+fn kubernetes_documents() -> Vec<(PathBuf, Yaml)> {
+    walk(&root().join("deploy/kubernetes"))
+        .into_iter()
+        .filter(|p| has_ext(p, &["yaml", "yml"]))
+        .flat_map(|p| yaml_documents(&p).into_iter().map(move |d| (p.clone(), d)))
+        .collect()
+}
+
+fn of_kind(kind: &str) -> Vec<Yaml> {
+    kubernetes_documents()
+        .into_iter()
+        .map(|(_, d)| d)
+        .filter(|d| d["kind"].as_str() == Some(kind))
+        .collect()
+}
+
+fn one_named(kind: &str, name: &str) -> Yaml {
+    of_kind(kind)
+        .into_iter()
+        .find(|d| d["metadata"]["name"].as_str() == Some(name))
+        .unwrap_or_else(|| panic!("no {kind} {name}"))
+}
+
+#[test]
+fn kubernetes_autoscaled_workloads_leave_replicas_to_their_autoscaler() {
+    // What an HPA or a KEDA ScaledObject scales.
+    let mut scaled: BTreeSet<String> = BTreeSet::new();
+    for hpa in of_kind("HorizontalPodAutoscaler") {
+        scaled.insert(s(&hpa["spec"]["scaleTargetRef"]["name"]).to_owned());
+    }
+    let scaled_objects = of_kind("ScaledObject");
+    for so in &scaled_objects {
+        scaled.insert(s(&so["spec"]["scaleTargetRef"]["name"]).to_owned());
+    }
+    assert!(
+        scaled.contains("leadback-bridge-ingress") && scaled.contains("leadback-bridge-worker")
+    );
+    for deployment in of_kind("Deployment") {
+        let name = s(&deployment["metadata"]["name"]);
+        if scaled.contains(name) {
+            assert!(
+                deployment["spec"].get("replicas").is_none(),
+                "{name}: `replicas` under an autoscaler resets the scale on every apply"
+            );
+        }
+    }
+    // The ingress scales on CPU.
+    let ingress = one_named("HorizontalPodAutoscaler", "leadback-bridge-ingress");
+    assert_eq!(
+        ingress["spec"]["metrics"][0]["resource"]["name"].as_str(),
+        Some("cpu")
+    );
+    // The worker, in the KEDA component, on the RabbitMQ main queue's depth; the component
+    // removes the CPU autoscaler so the two do not fight.
+    let keda = &scaled_objects[0];
+    assert_eq!(
+        s(&keda["spec"]["scaleTargetRef"]["name"]),
+        "leadback-bridge-worker"
+    );
+    let trigger = &keda["spec"]["triggers"][0];
+    assert_eq!(trigger["type"].as_str(), Some("rabbitmq"));
+    assert_eq!(trigger["metadata"]["mode"].as_str(), Some("QueueLength"));
+    let config = one_named("ConfigMap", "leadback-bridge-config");
+    let prefix = s(&config["data"]["BRIDGE_QUEUE_PREFIX"]);
+    assert_eq!(
+        trigger["metadata"]["queueName"].as_str(),
+        Some(format!("{prefix}.events").as_str()),
+        "the main queue's name"
+    );
+    let auth = one_named(
+        "TriggerAuthentication",
+        s(&trigger["authenticationRef"]["name"]),
+    );
+    assert_eq!(
+        auth["spec"]["secretTargetRef"][0]["key"].as_str(),
+        Some("BRIDGE_AMQP_URL")
+    );
+    let component = yaml("deploy/kubernetes/components/keda-worker/kustomization.yaml");
+    assert_eq!(component["kind"].as_str(), Some("Component"));
+    let patch = s(&component["patches"][0]["patch"]);
+    assert!(patch.contains("$patch: delete") && patch.contains("name: leadback-bridge-worker"));
+
+    // PDBs let a node drain evict pods that are not ready anyway.
+    let pdbs = of_kind("PodDisruptionBudget");
+    assert!(!pdbs.is_empty());
+    for pdb in pdbs {
+        assert_eq!(
+            pdb["spec"]["unhealthyPodEvictionPolicy"].as_str(),
+            Some("AlwaysAllow"),
+            "PDB {}",
+            s(&pdb["metadata"]["name"])
         );
     }
+
+    // The pods check the schema; the migrate Job migrates, and each release can run it again.
+    assert_eq!(config["data"]["BRIDGE_MIGRATE"].as_str(), Some("off"));
+    assert!(config["data"]["BRIDGE_DATABASE_MAX_CONNECTIONS"].is_string());
+    let job = one_named("Job", "leadback-bridge-migrate");
+    let annotations = &job["metadata"]["annotations"];
+    assert_eq!(
+        annotations["argocd.argoproj.io/hook"].as_str(),
+        Some("PreSync")
+    );
+    assert_eq!(
+        annotations["helm.sh/hook-delete-policy"].as_str(),
+        Some("before-hook-creation")
+    );
+    assert!(job["spec"]["ttlSecondsAfterFinished"].as_u64().is_some());
+}
+
+#[test]
+fn kubernetes_monitoring_network_policy_and_embedded_mode() {
+    // ServiceMonitor and PrometheusRule, as a component.
+    let component = yaml("deploy/kubernetes/components/monitoring/kustomization.yaml");
+    assert_eq!(component["kind"].as_str(), Some("Component"));
+    let monitor = one_named("ServiceMonitor", "leadback-bridge");
+    let metrics_service = one_named("Service", "leadback-bridge-metrics");
+    for (k, v) in monitor["spec"]["selector"]["matchLabels"]
+        .as_mapping()
+        .unwrap()
+    {
+        assert_eq!(
+            metrics_service["metadata"]["labels"].get(k),
+            Some(v),
+            "the ServiceMonitor selects the metrics Service"
+        );
+    }
+    assert_eq!(
+        monitor["spec"]["endpoints"][0]["port"].as_str(),
+        Some("metrics")
+    );
+    // The alerts' job matcher and the dashboard's role variable need these labels.
+    let relabeled: BTreeSet<&str> = monitor["spec"]["endpoints"][0]["relabelings"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|r| s(&r["targetLabel"]))
+        .collect();
+    assert_eq!(relabeled, BTreeSet::from(["job", "role"]));
+    // The PrometheusRule carries exactly the rules of alerts.yml.
+    let rule = one_named("PrometheusRule", "leadback-bridge");
+    assert_eq!(
+        rule["spec"]["groups"],
+        yaml("deploy/prometheus/alerts.yml")["groups"],
+        "components/monitoring/prometheusrule.yaml differs from deploy/prometheus/alerts.yml"
+    );
+
+    // The NetworkPolicy covers every bridge pod and opens the webhook port to all.
+    let policy = one_named("NetworkPolicy", "leadback-bridge");
+    assert_eq!(
+        policy["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/name"].as_str(),
+        Some("leadback-bridge")
+    );
+    let rules = policy["spec"]["ingress"].as_sequence().unwrap();
+    assert!(rules
+        .iter()
+        .any(|r| r.get("from").is_none() && r["ports"][0]["port"].as_str() == Some("http")));
+    assert!(rules
+        .iter()
+        .any(|r| r.get("from").is_some() && r["ports"][0]["port"].as_str() == Some("metrics")));
+
+    // The embedded mode: one `serve` pod with a volume for its data folder.
+    let embedded = one_named("StatefulSet", "leadback-bridge-embedded");
+    assert_eq!(embedded["spec"]["replicas"].as_u64(), Some(1));
+    let container = &embedded["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(container["args"][0].as_str(), Some("serve"));
+    let claim = s(&embedded["spec"]["volumeClaimTemplates"][0]["metadata"]["name"]);
+    assert!(container["volumeMounts"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .any(|m| s(&m["name"]) == claim && s(&m["mountPath"]) == "/data"));
+    assert!(container["env"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .any(|e| s(&e["name"]) == "BRIDGE_DATA_DIR" && s(&e["value"]) == "/data"));
+
+    // And the same on a plain host: a systemd unit with a state directory.
+    let unit = read("deploy/systemd/leadback-bridge.service");
+    for needle in [
+        "[Service]",
+        "ExecStart=/usr/local/bin/leadback-bridge serve",
+        "StateDirectory=leadback-bridge",
+        "Environment=BRIDGE_DATA_DIR=/var/lib/leadback-bridge",
+        "KillSignal=SIGTERM",
+        "[Install]",
+    ] {
+        assert!(unit.contains(needle), "the systemd unit lacks {needle}");
+    }
+}
+
+/// The documented base of every alert's runbook link.
+const RUNBOOK_BASE: &str = "https://github.com/leadback/leadback-bridge/blob/main/docs/runbook.md";
+
+#[test]
+fn dashboard_has_datasource_namespace_and_role_variables_and_one_unit_per_panel() {
+    let dash = json("deploy/grafana/dashboards/leadback-bridge.json");
+    let variables: BTreeMap<&str, &Json> = dash["templating"]["list"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| (v["name"].as_str().unwrap(), v))
+        .collect();
+    assert_eq!(variables["datasource"]["type"], "datasource");
+    assert_eq!(variables["datasource"]["query"], "prometheus");
+    for name in ["namespace", "role"] {
+        let query = variables[name]["query"]["query"].as_str().unwrap();
+        assert!(query.contains(&format!(", {name})")), "{name}: {query}");
+    }
+    for panel in dash["panels"].as_array().unwrap() {
+        if panel["type"] == "row" {
+            continue;
+        }
+        let title = panel["title"].as_str().unwrap();
+        // One unit per panel: no per-series unit override mixing rates and seconds.
+        assert!(
+            panel["fieldConfig"]["defaults"]["unit"].is_string(),
+            "{title}: no unit"
+        );
+        let overrides = panel["fieldConfig"]["overrides"].as_array();
+        assert!(
+            !overrides.into_iter().flatten().any(|o| o["properties"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|p| p["id"] == "unit")),
+            "{title}: a second unit"
+        );
+        let exprs: Vec<&str> = panel["targets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["expr"].as_str().unwrap())
+            .collect();
+        let quantiles = exprs
+            .iter()
+            .filter(|e| e.contains("histogram_quantile"))
+            .count();
+        assert!(
+            quantiles == 0 || quantiles == exprs.len(),
+            "{title}: latencies and rates on one axis"
+        );
+        for expr in exprs {
+            if expr.contains("leadback_bridge_") {
+                assert!(
+                    expr.contains("namespace=~\"$namespace\"") && expr.contains("role=~\"$role\""),
+                    "{title}: not filtered by namespace and role: {expr}"
+                );
+            }
+        }
+    }
+    let titles: Vec<&str> = dash["panels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["title"].as_str())
+        .collect();
+    assert!(titles.contains(&"End-to-end latency"));
+    let table = dash["panels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["type"] == "table")
+        .expect("the per-tenant health table");
+    let table_exprs = table["targets"].to_string();
+    assert!(table_exprs.contains("sum by (tenant)"));
+    assert!(table_exprs.contains("leadback_bridge_tenant_deliveries_total"));
+}
+
+#[test]
+fn alerts_link_absolute_runbook_urls_and_watch_for_absent_targets() {
+    let rules = alert_rules();
+    for rule in &rules {
+        let url = s(&rule["annotations"]["runbook_url"]);
+        assert!(
+            url.starts_with(&format!("{RUNBOOK_BASE}#")),
+            "{}: {url} is not under the documented base",
+            s(&rule["alert"])
+        );
+    }
+    assert!(
+        read("docs/runbook.md").contains(RUNBOOK_BASE),
+        "docs/runbook.md does not document the runbook URL base"
+    );
+    let absent = rules
+        .iter()
+        .find(|r| s(&r["expr"]).trim().starts_with("absent(up"))
+        .expect("an absent(up) rule");
+    assert_eq!(s(&absent["labels"]["severity"]), "critical");
+}
+
+#[test]
+fn openapi_documents_every_endpoint_and_status() {
+    let api = json("docs/openapi.json");
+    let paths = api["paths"].as_object().expect("paths");
+    let statuses = |path: &str, method: &str| -> BTreeSet<String> {
+        paths
+            .get(path)
+            .unwrap_or_else(|| panic!("openapi.json lacks {path}"))[method]["responses"]
+            .as_object()
+            .unwrap_or_else(|| panic!("{method} {path}: no responses"))
+            .keys()
+            .cloned()
+            .collect()
+    };
+    let webhook = statuses("/hooks/leadback/{token}", "post");
+    for status in [
+        "200", "400", "403", "404", "408", "413", "429", "500", "503",
+    ] {
+        assert!(
+            webhook.contains(status),
+            "POST webhook lacks {status}: {webhook:?}"
+        );
+    }
+    assert!(statuses("/healthz", "get").contains("200"));
+    let ready = statuses("/readyz", "get");
+    assert!(ready.contains("200") && ready.contains("503"));
 }
 
 #[test]
@@ -674,6 +1064,7 @@ fn alerts_carry_severity_summary_and_a_runbook_anchor() {
         "LeadbackBridgeComagicLimitNearlyExhausted",
         "LeadbackBridgeNoDeliveries",
         "LeadbackBridgeDown",
+        "LeadbackBridgeAbsent",
     ] {
         assert!(names.contains(must), "alert {must} missing");
     }
@@ -694,8 +1085,8 @@ fn alerts_carry_severity_summary_and_a_runbook_anchor() {
         }
         let url = s(&rule["annotations"]["runbook_url"]);
         let anchor = url
-            .strip_prefix("docs/runbook.md#")
-            .unwrap_or_else(|| panic!("{name}: runbook_url {url} is not docs/runbook.md#…"));
+            .strip_prefix(&format!("{RUNBOOK_BASE}#"))
+            .unwrap_or_else(|| panic!("{name}: runbook_url {url} is not {RUNBOOK_BASE}#…"));
         assert!(
             anchors.contains(anchor),
             "{name}: docs/runbook.md has no heading #{anchor}"
@@ -869,6 +1260,46 @@ async fn metric_names_in_deploy_files_are_exported_by_a_running_bridge() {
         .families
         .keys()
         .all(|f| f.starts_with("leadback_bridge_")));
+}
+
+/// Before any webhook, a fresh bridge already exports every series the alerts and the
+/// dashboard read (at zero), except those whose labels only exist once a tenant made a call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn series_used_by_alerts_and_dashboard_exist_before_the_first_event() {
+    let mut referenced: BTreeSet<String> = BTreeSet::new();
+    for rel in [
+        "deploy/prometheus/alerts.yml",
+        "deploy/grafana/dashboards/leadback-bridge.json",
+    ] {
+        referenced.extend(metric_references(&read(rel)));
+    }
+    // Labelled by a tenant's CoMagic answers: nothing to show before the first call.
+    referenced.remove("leadback_bridge_comagic_limit_remaining");
+    // Per tenant: zero for the tenants known at start, and this bridge starts with none.
+    referenced.remove("leadback_bridge_tenant_deliveries_total");
+    let world = World::start(Backend::Embedded).await;
+    let metrics_addr = world.bridge().metrics_addr.expect("metrics listener");
+    let text = world
+        .http
+        .get(format!("http://{metrics_addr}/metrics"))
+        .send()
+        .await
+        .expect("GET /metrics")
+        .text()
+        .await
+        .expect("metrics body");
+    world.stop().await;
+    let exposition = parse_exposition(&text);
+    let missing: Vec<&String> = referenced
+        .iter()
+        .filter(|name| !exposition.samples.contains(*name))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "series missing before the first event (dashboards read \"No data\", rate() alerts see \
+         nothing): {missing:?}"
+    );
+    assert!(text.contains("leadback_bridge_build_info{"));
 }
 
 #[test]

@@ -65,20 +65,43 @@ run_service() {
   done
   cat "$log" >&2; kill -KILL "$pid"; return 1
 }
+# `healthcheck` asks a running bridge: one is started beside it on a spare port.
+with_serve() {
+  local log; log=$(mktemp)
+  BRIDGE_LISTEN="127.0.0.1:$SPARE_PORT" "$BRIDGE_BIN" serve 2>"$log" & local pid=$!
+  for _ in $(seq 600); do grep -q "listening on" "$log" && break; sleep 0.1; done
+  local rc=0
+  BRIDGE_LISTEN="127.0.0.1:$SPARE_PORT" "$BRIDGE_BIN" "$@" || rc=$?
+  kill -TERM "$pid"; wait "$pid" || true
+  return $rc
+}
 leadback-bridge() {
   for arg in "$@"; do
-    case "$arg" in serve|ingress|worker) run_service "$@"; return $?;; esac
+    case "$arg" in
+      serve|ingress|worker) run_service "$@"; return $?;;
+      healthcheck) with_serve "$@"; return $?;;
+    esac
   done
   "$BRIDGE_BIN" "$@"
 }
 cargo() {
-  if [ "${1:-} ${2:-} ${3:-}" = "run --release --" ]; then shift 3; leadback-bridge "$@"
+  if [ "${1:-}" = run ]; then
+    shift
+    while [ "${1:-}" = -q ] || [ "${1:-}" = --release ]; do shift; done
+    if [ "${1:-}" != "--" ]; then echo "docs test: no stand-in for 'cargo run $*'" >&2; return 1; fi
+    shift; leadback-bridge "$@"
   elif [ "${1:-}" = test ]; then echo "docs test: 'cargo $*' is the suite this test is part of" >&2
   else echo "docs test: no stand-in for 'cargo $*'" >&2; return 1; fi
 }
 docker() { [ "${1:-} ${2:-}" = "compose exec" ] || return 1; shift 3; "$@"; }
 kubectl() { [ "${1:-}" = exec ] || return 1; shift; while [ "$1" != "--" ]; do shift; done; shift; "$@"; }
 "#;
+
+/// A loopback port free right now.
+fn spare_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
 
 fn run_script(script: &str, dir: &Path, emulator_url: &str) {
     let mut text = script.to_owned();
@@ -95,6 +118,8 @@ fn run_script(script: &str, dir: &Path, emulator_url: &str) {
         .env("BRIDGE_DATA_DIR", dir.join("data"))
         .env("BRIDGE_LISTEN", "127.0.0.1:0")
         .env("BRIDGE_METRICS_LISTEN", "127.0.0.1:0")
+        .env("BRIDGE_ADMIN_LISTEN", "127.0.0.1:0")
+        .env("SPARE_PORT", spare_port().to_string())
         .env("RUST_LOG", "warn")
         .output()
         .expect("bash runs");
@@ -192,13 +217,21 @@ fn example_uuids(text: &str) -> Vec<String> {
     found
 }
 
-/// The runbook's command lines: its `sh` blocks line by line, and its inline
-/// `leadback-bridge …` steps (a span with `…` is a reference to a family, not a command).
+/// The runbook's bridge command lines: the commands of its `sh` blocks that run
+/// `leadback-bridge` (directly or through `docker compose exec` / `kubectl exec`; other tools'
+/// commands, such as `rabbitmqctl set_policy`, configure shared services and are not run), and
+/// its inline `leadback-bridge …` steps (a span with `…` names a family, not a command).
 fn runbook_commands(runbook: &str) -> Vec<String> {
     let mut commands: Vec<String> = blocks(runbook, "sh")
         .iter()
-        .flat_map(|block| block.lines().map(str::to_owned).collect::<Vec<_>>())
-        .filter(|line| !line.trim().is_empty() && !line.trim_start().starts_with('#'))
+        .flat_map(|block| {
+            block
+                .replace("\\\n", " ")
+                .lines()
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .filter(|line| !line.trim_start().starts_with('#') && line.contains("leadback-bridge "))
         .collect();
     for span in runbook.split('`').skip(1).step_by(2) {
         if span.starts_with("leadback-bridge ") && !span.contains('…') {

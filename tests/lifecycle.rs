@@ -33,6 +33,9 @@ fn create_tenant(dir: &std::path::Path, api_url: &str, port: u16) -> String {
         .to_string(),
     )
     .unwrap();
+    // Operator commands need the database `migrate` (or `serve`) creates.
+    let migrated = command(dir).arg("migrate").output().unwrap();
+    assert!(migrated.status.success(), "{migrated:?}");
     let out = command(dir)
         .env("BRIDGE_PUBLIC_URL", format!("http://127.0.0.1:{port}"))
         .args([

@@ -70,7 +70,7 @@ fn create_tenant(
     });
     let file = data_dir.join(format!("{name}.json"));
     std::fs::write(&file, settings.to_string()).unwrap();
-    // `tenants` works on an existing database only; `migrate` creates it (idempotent).
+    // Operator commands need the database `migrate` (or `serve`) creates.
     let migrated = bridge_command(data_dir, secrets)
         .arg("migrate")
         .output()

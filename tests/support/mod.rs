@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod process;
+pub mod services;
 
 use bridge_app::{BackendPlan, BridgeConfig, Roles, RunningBridge};
 use bridge_ingress::IngressConfig;
@@ -90,6 +91,7 @@ impl World {
         let (database_url, amqp_url, pg_database) = match backend {
             Backend::Embedded => (None, None, None),
             Backend::RabbitPostgres => {
+                services::require_rabbitmq();
                 let db = format!("e2e_{tag}");
                 create_database(&db).await;
                 (
@@ -298,6 +300,7 @@ impl World {
 }
 
 async fn admin_pg() -> sqlx::PgPool {
+    services::require_postgres();
     sqlx::postgres::PgPoolOptions::new()
         .max_connections(1)
         .connect(PG_ADMIN_URL)

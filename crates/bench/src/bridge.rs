@@ -68,6 +68,13 @@ impl Deployment {
         let file = self.data_dir.join("tenant.json");
         std::fs::create_dir_all(&self.data_dir)?;
         std::fs::write(&file, settings.to_string())?;
+        // Operator commands need the database `migrate` (or `serve`) creates.
+        let migrated = self.command().arg("migrate").output().await?;
+        anyhow::ensure!(
+            migrated.status.success(),
+            "migrate failed: {}",
+            String::from_utf8_lossy(&migrated.stderr)
+        );
         let output = self
             .command()
             .args(["tenants", "create", "--settings"])

@@ -2,11 +2,11 @@
 //! readable from `BRIDGE_*` environment variables.
 
 use crate::config::{
-    check_database_url, require_database, resolve_secret_key, BackendPlan, BridgeConfig, Roles,
-    StoreUse,
+    check_database_url, require_database, resolve_secret_key, BackendPlan, BridgeConfig,
+    MigratePolicy, Roles, StoreUse,
 };
 use crate::dlq::{DlqArgs, DlqCommand};
-use crate::server::{open_store, start};
+use crate::server::{connect_store, migrate_store, open_store, start};
 use crate::tenants::TenantCommand;
 use anyhow::Context;
 use bridge_ingress::IngressConfig;
@@ -58,6 +58,25 @@ struct CommonArgs {
     /// with PostgreSQL [default with SQLite: generated into <data dir>/secret.key by `serve`]
     #[arg(long, env = "BRIDGE_SECRET_KEY", global = true, hide_env_values = true)]
     secret_key: Option<SecretString>,
+    /// `auto`: serve, ingress and worker apply pending migrations at start; `off`: they only
+    /// check the schema (run `migrate` first). A newer schema (a rollback) never stops them.
+    #[arg(
+        long,
+        env = "BRIDGE_MIGRATE",
+        value_enum,
+        default_value = "auto",
+        global = true
+    )]
+    migrate: MigratePolicy,
+    /// PostgreSQL connections each process opens at most (1..=10000).
+    #[arg(
+        long,
+        env = "BRIDGE_DATABASE_MAX_CONNECTIONS",
+        default_value_t = bridge_store::DEFAULT_MAX_CONNECTIONS,
+        value_parser = clap::value_parser!(u32).range(1..=10_000),
+        global = true
+    )]
+    database_max_connections: u32,
     /// Log format on stderr.
     #[arg(
         long,
@@ -114,6 +133,24 @@ pub(crate) struct QueueArgs {
     delivery_limit: u32,
 }
 
+/// A listen address, or `off` for no listener at all.
+#[derive(Clone, Copy, Debug)]
+struct ListenOrOff(Option<SocketAddr>);
+
+impl std::str::FromStr for ListenOrOff {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        if text.trim().eq_ignore_ascii_case("off") {
+            return Ok(Self(None));
+        }
+        text.trim()
+            .parse()
+            .map(|addr| Self(Some(addr)))
+            .map_err(|e| format!("{e}: expected host:port or `off`"))
+    }
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 enum LogFormat {
     Text,
@@ -129,9 +166,9 @@ struct ListenArgs {
     /// Admin API and settings pages (keep it private), when BRIDGE_ADMIN_TOKEN is set.
     #[arg(long, env = "BRIDGE_ADMIN_LISTEN", default_value = "127.0.0.1:8081")]
     admin_listen: SocketAddr,
-    /// Prometheus /metrics listener (keep it private).
+    /// Prometheus /metrics listener (keep it private); `off`: no metrics listener.
     #[arg(long, env = "BRIDGE_METRICS_LISTEN", default_value = "127.0.0.1:9090")]
-    metrics_listen: SocketAddr,
+    metrics_listen: ListenOrOff,
     /// Base of generated webhook URLs, e.g. https://bridge.example.com [default: http://<listen>]
     #[arg(long, env = "BRIDGE_PUBLIC_URL")]
     public_url: Option<String>,
@@ -266,6 +303,9 @@ enum Command {
     Worker(WorkerRoleArgs),
     /// Create the database (and with SQLite the secret key), apply migrations and exit.
     Migrate,
+    /// Exit 0 when this host's bridge answers /readyz with 200, 1 otherwise (for container
+    /// health checks; reads the same BRIDGE_LISTEN).
+    Healthcheck(crate::healthcheck::HealthcheckArgs),
     /// Manage tenants (one CoMagic account with one Leadback account each).
     Tenants(TenantsArgs),
     /// Inspect, replay and purge dead letters.
@@ -280,15 +320,25 @@ enum Command {
     },
 }
 
-pub fn run() -> anyhow::Result<()> {
+pub fn run() -> std::process::ExitCode {
     let cli = Cli::parse();
     // Held to the end: dropping it flushes the log lines still queued.
-    let _log_writer = init_tracing(cli.common.log_format);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    let log_writer = init_tracing(cli.common.log_format);
+    let result = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .context("cannot start the async runtime")?;
-    runtime.block_on(dispatch(cli))
+        .context("cannot start the async runtime")
+        .and_then(|runtime| runtime.block_on(dispatch(cli)));
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // Through the log, not a bare eprintln: with BRIDGE_LOG_FORMAT=json the collector
+            // gets the reason a process would not start as a JSON line like every other.
+            tracing::error!("leadback-bridge stopped: {e:#}");
+            drop(log_writer);
+            std::process::ExitCode::FAILURE
+        }
+    }
 }
 
 /// Stderr for the log thread: buffered, and paced. The thread flushes whenever it has emptied
@@ -328,11 +378,18 @@ impl std::io::Write for PacedStderr {
 fn init_tracing(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
     use tracing_subscriber::EnvFilter;
     let mut filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    // PostgreSQL's notices (`relation "_sqlx_migrations" already exists, skipping` on every
-    // start) are not news at INFO, unless RUST_LOG asks for sqlx's lines.
-    let asks_for_sqlx = std::env::var("RUST_LOG").is_ok_and(|v| v.contains("sqlx"));
-    if let (false, Ok(quiet)) = (asks_for_sqlx, "sqlx::postgres::notice=warn".parse()) {
-        filter = filter.add_directive(quiet);
+    // Unless RUST_LOG names the crate: PostgreSQL's notices (`relation "_sqlx_migrations"
+    // already exists, skipping` on every start) are not news at INFO; and lapin logs an ERROR
+    // for every channel the broker closes, including the throwaway channels of passive declares
+    // (a missing legacy tier, a depth read) whose outcome the bridge handles and logs itself.
+    let asked = std::env::var("RUST_LOG").unwrap_or_default();
+    for (krate, directive) in [
+        ("sqlx", "sqlx::postgres::notice=warn"),
+        ("lapin", "lapin::channel=off"),
+    ] {
+        if let (false, Ok(quiet)) = (asked.contains(krate), directive.parse()) {
+            filter = filter.add_directive(quiet);
+        }
     }
     let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
         .lossy(false)
@@ -369,7 +426,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Migrate => {
             let config = config_for_tools(&common, None, StoreUse::Create)?;
-            open_store(&config).await?;
+            migrate_store(connect_store(&config).await?.as_ref()).await?;
             println!("{}", serde_json::json!({"status": "migrated"}));
             Ok(())
         }
@@ -385,6 +442,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             println!("{}", serde_json::to_string_pretty(&out)?);
             Ok(())
         }
+        Command::Healthcheck(args) => args.run().await,
         Command::AdminToken => {
             println!("{}", crate::config::generate_admin_token());
             Ok(())
@@ -417,6 +475,8 @@ fn backends(common: &CommonArgs, queue: &QueueArgs) -> anyhow::Result<BackendPla
         max_in_flight: usize::from(queue.publish_in_flight),
         ..PublishBatching::default()
     };
+    plan.migrate = common.migrate;
+    plan.database_max_connections = common.database_max_connections;
     plan.delivery_limit = queue.delivery_limit;
     Ok(plan)
 }
@@ -495,7 +555,7 @@ fn build_config(
     Ok(BridgeConfig {
         roles,
         listen: listen.listen,
-        metrics_listen: Some(listen.metrics_listen),
+        metrics_listen: listen.metrics_listen.0,
         public_url: listen.public_url.clone(),
         data_dir: common.data_dir.clone(),
         backends,

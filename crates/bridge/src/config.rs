@@ -48,6 +48,20 @@ pub struct BackendPlan {
     pub publish_batching: PublishBatching,
     /// Deliveries before a message is poison (`BRIDGE_DELIVERY_LIMIT`).
     pub delivery_limit: u32,
+    /// Whether `serve`, `ingress` and `worker` migrate at start (`BRIDGE_MIGRATE`).
+    pub migrate: MigratePolicy,
+    /// PostgreSQL pool size per process (`BRIDGE_DATABASE_MAX_CONNECTIONS`).
+    pub database_max_connections: u32,
+}
+
+/// `BRIDGE_MIGRATE`: `auto` applies pending migrations at start (the embedded quick start);
+/// `off` only checks that the schema is at least what this binary needs, leaving migrations to
+/// `leadback-bridge migrate` (the Kubernetes Job). A newer schema never stops a process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum MigratePolicy {
+    #[default]
+    Auto,
+    Off,
 }
 
 impl BackendPlan {
@@ -73,6 +87,8 @@ impl BackendPlan {
             retry_tiers,
             publish_batching: PublishBatching::default(),
             delivery_limit: bridge_queue::DEFAULT_DELIVERY_LIMIT,
+            migrate: MigratePolicy::default(),
+            database_max_connections: bridge_store::DEFAULT_MAX_CONNECTIONS,
         }
     }
 

@@ -8,7 +8,7 @@ use crate::config::BridgeConfig;
 use crate::server::{open_backends, open_store};
 use bridge_admin::{dead_letter_detail, dead_letter_summary, replay_dead_letters};
 use bridge_store::{DeadLetterFilter, Store};
-use bridge_worker::FailureClass;
+use bridge_worker::{FailureClass, POISON_CLASS};
 use chrono::{DateTime, Utc};
 use clap::builder::PossibleValue;
 use clap::{Args, Subcommand, ValueEnum};
@@ -40,18 +40,22 @@ pub enum DlqCommand {
     Purge(DlqSelectArgs),
 }
 
-/// A dead letter's error class, as stored and as the `reason` label of `dead_letters_total`.
+/// A dead letter's error class, as stored and as the `reason` label of `dead_letters_total`:
+/// a delivery's [`FailureClass`], or [`POISON_CLASS`] for what the queue gave up on.
 #[derive(Clone, Copy)]
-pub struct DeadClass(FailureClass);
+pub struct DeadClass(&'static str);
 
 impl ValueEnum for DeadClass {
     fn value_variants<'a>() -> &'a [Self] {
         static CLASSES: OnceLock<Vec<DeadClass>> = OnceLock::new();
-        CLASSES.get_or_init(|| FailureClass::ALL.into_iter().map(DeadClass).collect())
+        CLASSES.get_or_init(|| {
+            let deliveries = FailureClass::ALL.into_iter().map(FailureClass::as_str);
+            deliveries.chain([POISON_CLASS]).map(DeadClass).collect()
+        })
     }
 
     fn to_possible_value(&self) -> Option<PossibleValue> {
-        Some(PossibleValue::new(self.0.as_str()))
+        Some(PossibleValue::new(self.0))
     }
 }
 
@@ -109,7 +113,7 @@ impl DlqFilterArgs {
         Ok(DeadLetterFilter {
             ids,
             tenant_id: self.tenant,
-            class: self.class.map(|c| c.0.as_str().to_owned()),
+            class: self.class.map(|c| c.0.to_owned()),
             since: self.since,
             until: self.until,
             limit: self.limit,

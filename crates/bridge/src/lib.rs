@@ -8,14 +8,16 @@ mod config;
 mod demo;
 mod dlq;
 mod health;
+mod healthcheck;
 mod server;
 mod tenants;
 
 pub use bridge_admin::{replay_dead_letters, ReplayReport, TenantFile};
-pub use config::{BackendPlan, BridgeConfig, Roles};
+pub use config::{BackendPlan, BridgeConfig, MigratePolicy, Roles};
 pub use server::{start, RunningBridge};
 
-/// Entry point of the binary.
-pub fn main() -> anyhow::Result<()> {
+/// Entry point of the binary: 0 on success, 1 after a fatal error (logged through the
+/// configured log format).
+pub fn main() -> std::process::ExitCode {
     cli::run()
 }

@@ -1,7 +1,7 @@
 //! Starting and stopping a bridge process: open backends, run the roles, serve HTTP and
 //! metrics, keep queue depths fresh, and shut down gracefully.
 
-use crate::config::{BridgeConfig, Roles};
+use crate::config::{BridgeConfig, MigratePolicy, Roles};
 use crate::health;
 use anyhow::Context;
 use axum::routing::get;
@@ -140,8 +140,30 @@ fn lock_embedded_queue(queue_path: &std::path::Path) -> anyhow::Result<std::fs::
     }
 }
 
-/// Opens the store and applies migrations.
+/// Opens the store and brings its schema up as `BRIDGE_MIGRATE` says: `auto` applies pending
+/// migrations, `off` refuses a schema older than this binary needs.
 pub async fn open_store(config: &BridgeConfig) -> anyhow::Result<Arc<dyn Store>> {
+    let store = connect_store(config).await?;
+    match config.backends.migrate {
+        MigratePolicy::Auto => migrate_store(store.as_ref()).await?,
+        MigratePolicy::Off => store.check_schema().await.map_err(|e| {
+            anyhow::anyhow!(
+                "the database schema is older than this leadback-bridge needs ({e}); \
+                 BRIDGE_MIGRATE=off, so run `leadback-bridge migrate` (the migrate Job) with \
+                 this release first, or set BRIDGE_MIGRATE=auto"
+            )
+        })?,
+    }
+    Ok(store)
+}
+
+/// Applies pending migrations (`leadback-bridge migrate`, and every start with `auto`).
+pub async fn migrate_store(store: &dyn Store) -> anyhow::Result<()> {
+    store.migrate().await.context("database migration failed")
+}
+
+/// Opens the store without touching its schema.
+pub async fn connect_store(config: &BridgeConfig) -> anyhow::Result<Arc<dyn Store>> {
     if let Some(path) = crate::config::sqlite_path(&config.backends.database_url) {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
@@ -149,18 +171,22 @@ pub async fn open_store(config: &BridgeConfig) -> anyhow::Result<Arc<dyn Store>>
         }
     }
     let url = &config.backends.database_url;
-    let store = match bridge_store::open(url, config.secret_key.clone()).await {
-        Ok(store) => store,
+    match bridge_store::open_with_pool(
+        url,
+        config.secret_key.clone(),
+        config.backends.database_max_connections,
+    )
+    .await
+    {
+        Ok(store) => Ok(store),
         Err(e) => {
             let cause = crate::config::database_connect_cause(url).await;
             let masked = crate::config::masked_database_url(url);
-            return Err(anyhow::Error::new(e).context(format!(
+            Err(anyhow::Error::new(e).context(format!(
                 "cannot open the database {masked}{cause} (BRIDGE_DATABASE_URL)"
-            )));
+            )))
         }
-    };
-    store.migrate().await.context("database migration failed")?;
-    Ok(store)
+    }
 }
 
 /// Starts the configured roles and returns once every listener is bound.
@@ -319,8 +345,13 @@ fn with_layers(router: Router) -> Router {
         .layer(CatchPanicLayer::new())
 }
 
+/// How often the per-tenant series are matched against the tenants (a deleted tenant's removed,
+/// a new one's started at zero).
+const TENANT_SWEEP: Duration = Duration::from_secs(60);
+
 /// Keeps `queue_depth{queue}` current: main, delay tiers and `poison` from the queue, `dead`
-/// (open dead letters) from the store.
+/// (open dead letters) from the store; drops CoMagic limit gauges past their reset and the
+/// series of deleted tenants.
 async fn refresh_depths(
     queue: Arc<dyn EventQueue>,
     store: Arc<dyn Store>,
@@ -328,6 +359,7 @@ async fn refresh_depths(
     every: Duration,
     shutdown: CancellationToken,
 ) {
+    let mut last_tenant_sweep: Option<std::time::Instant> = None;
     loop {
         match queue.depths().await {
             Ok(depths) => {
@@ -345,6 +377,16 @@ async fn refresh_depths(
                 .queue_depth
                 .with_label_values(&["dead"])
                 .set(i64::try_from(dead).unwrap_or(i64::MAX));
+        }
+        metrics.expire_limits();
+        if last_tenant_sweep.is_none_or(|at| at.elapsed() >= TENANT_SWEEP) {
+            match store.list_tenants().await {
+                Ok(tenants) => {
+                    metrics.retain_tenants(&tenants.iter().map(|t| t.id.to_string()).collect());
+                    last_tenant_sweep = Some(std::time::Instant::now());
+                }
+                Err(e) => tracing::debug!(error = %e, "cannot list tenants for their metrics"),
+            }
         }
         tokio::select! {
             _ = shutdown.cancelled() => return,

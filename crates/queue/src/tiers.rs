@@ -72,9 +72,9 @@ impl RetryTiers {
     /// A stable queue-name suffix for a tier: `5s`, `2m`, `1h`.
     pub fn name(delay: Duration) -> String {
         let s = delay.as_secs();
-        if s % 3600 == 0 {
+        if s.is_multiple_of(3600) {
             format!("{}h", s / 3600)
-        } else if s % 60 == 0 {
+        } else if s.is_multiple_of(60) {
             format!("{}m", s / 60)
         } else {
             format!("{s}s")

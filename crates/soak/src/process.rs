@@ -128,10 +128,14 @@ impl Bridge {
             rabbit,
         };
         let settings = settings.display().to_string();
-        let created = match bridge
-            .cli(&["tenants", "create", "--settings", &settings])
-            .await
-        {
+        // Operator commands need the database `migrate` (or `serve`) creates.
+        let setup = async {
+            bridge.cli(&["migrate"]).await?;
+            bridge
+                .cli(&["tenants", "create", "--settings", &settings])
+                .await
+        };
+        let created = match setup.await {
             Ok(created) => created,
             Err(e) => {
                 bridge.stop().await;

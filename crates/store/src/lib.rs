@@ -28,13 +28,27 @@ use chrono::{DateTime, Utc};
 use std::sync::Arc;
 use uuid::Uuid;
 
+/// Connections a PostgreSQL store opens at most unless told otherwise
+/// (`BRIDGE_DATABASE_MAX_CONNECTIONS`).
+pub const DEFAULT_MAX_CONNECTIONS: u32 = 10;
+
 /// Opens the store named by `database_url` (`postgres://…` or `sqlite://path`), creating a
 /// SQLite file (and its folder) when missing. Migrations are not run here: call
 /// [`Store::migrate`].
 pub async fn open(database_url: &str, key: SecretKey) -> Result<Arc<dyn Store>, StoreError> {
+    open_with_pool(database_url, key, DEFAULT_MAX_CONNECTIONS).await
+}
+
+/// [`open`] with at most `max_connections` PostgreSQL connections (a SQLite file keeps its own
+/// small pool: one writer at a time whatever the size).
+pub async fn open_with_pool(
+    database_url: &str,
+    key: SecretKey,
+    max_connections: u32,
+) -> Result<Arc<dyn Store>, StoreError> {
     if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
         Ok(Arc::new(
-            postgres::PgStore::connect(database_url, key).await?,
+            postgres::PgStore::connect_with_pool(database_url, key, max_connections).await?,
         ))
     } else if database_url.starts_with("sqlite:") {
         Ok(Arc::new(
@@ -53,6 +67,10 @@ pub trait Store: Send + Sync + 'static {
     async fn migrate(&self) -> Result<(), StoreError>;
     /// Reachable and every migration applied (for `/readyz`).
     async fn ready(&self) -> Result<(), StoreError>;
+    /// Every migration this binary knows is applied ([`StoreError::Migration`] naming the first
+    /// missing one otherwise). Migrations applied by a newer release are no error: a rolled-back
+    /// binary runs on the newer schema.
+    async fn check_schema(&self) -> Result<(), StoreError>;
 
     // --- tenants ---------------------------------------------------------------------------
     /// Creates a tenant with a fresh webhook token; the token is returned once, only its hash

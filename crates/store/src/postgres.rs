@@ -14,7 +14,13 @@ use std::sync::Arc;
 use std::time::Duration;
 use uuid::Uuid;
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+/// `ignore_missing`: a database migrated by a newer release (a rollback, or an old pod restarting
+/// mid-rollout) holds migrations this binary does not know; they are additive, so this binary
+/// still runs on it instead of refusing to start.
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate::Migrator {
+    ignore_missing: true,
+    ..sqlx::migrate!("./migrations/postgres")
+};
 
 /// The ledger's tag merge in this backend's JSON functions: the union of the tag ids, sorted,
 /// without duplicates.
@@ -36,8 +42,17 @@ pub struct PgStore {
 impl PgStore {
     /// Connects (failing fast when the server cannot be reached within 10 s).
     pub async fn connect(url: &str, key: SecretKey) -> Result<PgStore, StoreError> {
+        Self::connect_with_pool(url, key, crate::DEFAULT_MAX_CONNECTIONS).await
+    }
+
+    /// [`PgStore::connect`] with at most `max_connections` connections (at least 1).
+    pub async fn connect_with_pool(
+        url: &str,
+        key: SecretKey,
+        max_connections: u32,
+    ) -> Result<PgStore, StoreError> {
         let pool = PgPoolOptions::new()
-            .max_connections(10)
+            .max_connections(max_connections.max(1))
             .acquire_timeout(Duration::from_secs(10))
             .connect(url)
             .await?;
@@ -96,6 +111,10 @@ impl Store for PgStore {
 
     async fn ready(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
+        self.check_schema().await
+    }
+
+    async fn check_schema(&self) -> Result<(), StoreError> {
         let has_table: bool =
             sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
                 .fetch_one(&self.pool)

@@ -18,7 +18,13 @@ use std::str::FromStr as _;
 use std::time::Duration;
 use uuid::Uuid;
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+/// `ignore_missing`: a database migrated by a newer release (a rollback, or an old pod restarting
+/// mid-rollout) holds migrations this binary does not know; they are additive, so this binary
+/// still runs on it instead of refusing to start.
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate::Migrator {
+    ignore_missing: true,
+    ..sqlx::migrate!("./migrations/sqlite")
+};
 
 /// The ledger's tag merge in this backend's JSON functions: the union of the tag ids, sorted,
 /// without duplicates.
@@ -156,6 +162,10 @@ impl Store for SqliteStore {
 
     async fn ready(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
+        self.check_schema().await
+    }
+
+    async fn check_schema(&self) -> Result<(), StoreError> {
         let has_table: bool = sqlx::query_scalar(
             "SELECT EXISTS (SELECT 1 FROM sqlite_master \
              WHERE type = 'table' AND name = '_sqlx_migrations')",

@@ -490,17 +490,17 @@ impl Deliverer {
     /// reset (waiting for the minute would not help), else the minute's.
     fn observe_limits(&self, tenant_id: Uuid, limits: &Limits) {
         let tenant = tenant_id.to_string();
+        // Each count holds until its window resets; after that the gauge is dropped, not left
+        // showing a spent budget that CoMagic has since refilled.
+        let valid_for =
+            |reset: Option<i64>| reset.map(|s| Duration::from_secs(s.max(0).unsigned_abs()));
         if let Some(v) = limits.minute_remaining {
             self.metrics
-                .comagic_limit_remaining
-                .with_label_values(&[&tenant, "minute"])
-                .set(v);
+                .set_limit_remaining(&tenant, "minute", v, valid_for(limits.minute_reset));
         }
         if let Some(v) = limits.day_remaining {
             self.metrics
-                .comagic_limit_remaining
-                .with_label_values(&[&tenant, "day"])
-                .set(v);
+                .set_limit_remaining(&tenant, "day", v, valid_for(limits.day_reset));
         }
         let spent = |left: Option<i64>| left.is_some_and(|left| left <= 0);
         let reset = if spent(limits.day_remaining) {
@@ -675,6 +675,14 @@ impl Deliverer {
         self.settle(delivery, envelope, attempt).await;
     }
 
+    /// `tenant_deliveries_total{tenant, outcome}`: the per-tenant health table's counts.
+    fn count_for_tenant(&self, envelope: &Envelope, outcome: &str) {
+        self.metrics
+            .tenant_deliveries_total
+            .with_label_values(&[&envelope.tenant_id.to_string(), outcome])
+            .inc();
+    }
+
     async fn settle(&self, delivery: Box<dyn Delivery>, mut envelope: Envelope, attempt: Attempt) {
         let kind = attempt.kind;
         match attempt.disposition {
@@ -691,6 +699,7 @@ impl Deliverer {
                             .events_delivered_total
                             .with_label_values(&[kind])
                             .inc();
+                        self.count_for_tenant(&envelope, "delivered");
                         let latency = (Utc::now() - envelope.received_at)
                             .to_std()
                             .unwrap_or_default();
@@ -721,11 +730,13 @@ impl Deliverer {
                     at: Utc::now(),
                 });
                 match delivery.retry_later(&envelope, delay).await {
-                    Ok(()) => self
-                        .metrics
-                        .delivery_attempts_total
-                        .with_label_values(&[kind, "retry"])
-                        .inc(),
+                    Ok(()) => {
+                        self.metrics
+                            .delivery_attempts_total
+                            .with_label_values(&[kind, "retry"])
+                            .inc();
+                        self.count_for_tenant(&envelope, "retry");
+                    }
                     Err(e) => {
                         tracing::warn!(error = %e, "could not move to a delay tier; the queue will redeliver it")
                     }
@@ -765,6 +776,7 @@ impl Deliverer {
                             .dead_letters_total
                             .with_label_values(&[class.as_str()])
                             .inc();
+                        self.count_for_tenant(&envelope, "dead");
                     }
                     Err(e) => tracing::error!(error = %e, "dead-lettering failed"),
                 }
