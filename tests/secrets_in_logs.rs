@@ -471,3 +471,100 @@ async fn no_secret_reaches_logs_or_metrics() {
     );
     emulator.shutdown().await;
 }
+
+/// Runs `serve` with `env` until it exits (or 30 s), returns stdout + stderr.
+fn run_until_exit(data_dir: &Path, env: &[(&str, &str)]) -> String {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_leadback-bridge"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("BRIDGE_DATA_DIR", data_dir)
+        .env("BRIDGE_LOG_FORMAT", "json")
+        .env("RUST_LOG", LOG_FILTER)
+        .envs(env.iter().copied())
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            "127.0.0.1:0",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    let _ = child.wait();
+    out
+}
+
+/// The passwords in BRIDGE_DATABASE_URL and BRIDGE_AMQP_URL stay out of the logs when the
+/// connection fails — refused (nothing listens), or refused by the server (an unknown
+/// database, a wrong broker password) — on both backends' paths. Loopback only.
+#[test]
+fn connection_url_passwords_stay_out_of_error_paths() {
+    let closed_port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let key = "6465762d6f6e6c792d6b65792d646f2d6e6f742d7573652d696e2d70726f6421";
+    let pg_password = marker("pgpassword");
+    let amqp_password = marker("amqppassword");
+    let cases = [
+        // PostgreSQL: nothing listening; then the real server with a database that does not exist.
+        vec![
+            (
+                "BRIDGE_DATABASE_URL",
+                format!("postgres://postgres:{pg_password}@127.0.0.1:{closed_port}/bridge"),
+            ),
+            ("BRIDGE_SECRET_KEY", key.to_owned()),
+        ],
+        vec![
+            (
+                "BRIDGE_DATABASE_URL",
+                format!(
+                    "postgres://postgres:{pg_password}@127.0.0.1:5432/no_such_db_{}",
+                    Uuid::new_v4().simple()
+                ),
+            ),
+            ("BRIDGE_SECRET_KEY", key.to_owned()),
+        ],
+        // RabbitMQ: nothing listening; then the real broker with a wrong password.
+        vec![(
+            "BRIDGE_AMQP_URL",
+            format!("amqp://guest:{amqp_password}@127.0.0.1:{closed_port}/%2f"),
+        )],
+        vec![(
+            "BRIDGE_AMQP_URL",
+            format!("amqp://guest:{amqp_password}@127.0.0.1:5672/%2f"),
+        )],
+    ];
+    for env in cases {
+        let data = tempfile::tempdir().unwrap();
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let out = run_until_exit(data.path(), &env);
+        assert!(!out.is_empty(), "{env:?}: the failure is reported");
+        for secret in [&pg_password, &amqp_password] {
+            assert!(
+                !out.contains(secret.as_str()),
+                "{env:?} leaked a password:\n{out}"
+            );
+        }
+    }
+}
