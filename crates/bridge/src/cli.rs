@@ -383,11 +383,14 @@ fn init_tracing(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuar
     // Unless RUST_LOG names the crate: PostgreSQL's notices (`relation "_sqlx_migrations"
     // already exists, skipping` on every start) are not news at INFO; and lapin logs an ERROR
     // for every channel the broker closes, including the throwaway channels of passive declares
-    // (a missing legacy tier, a depth read) whose outcome the bridge handles and logs itself.
+    // (a missing legacy tier, a depth read) whose outcome the bridge handles and logs itself,
+    // and its I/O loop logs an ERROR when the runtime stops under a connection still closing on
+    // a clean shutdown; a lost connection is logged by the bridge's own supervisor.
     let asked = std::env::var("RUST_LOG").unwrap_or_default();
     for (krate, directive) in [
         ("sqlx", "sqlx::postgres::notice=warn"),
         ("lapin", "lapin::channel=off"),
+        ("lapin", "lapin::io_loop=off"),
     ] {
         if let (false, Ok(quiet)) = (asked.contains(krate), directive.parse()) {
             filter = filter.add_directive(quiet);
