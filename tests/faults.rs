@@ -156,6 +156,8 @@ impl Deployment {
             .to_string(),
         )
         .unwrap();
+        // Operator commands need an existing bridge database; `migrate` makes it.
+        deployment.cli(&["migrate"]).await;
         let created = deployment
             .cli(&[
                 "tenants",
