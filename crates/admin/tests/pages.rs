@@ -426,33 +426,10 @@ async fn rotate_and_replay_from_the_page() {
         .unwrap()
         .is_some());
 
-    let envelope = bridge_queue::Envelope::new(
-        "evt-page".into(),
-        id,
-        Some("application/json".into()),
-        b"{}".to_vec(),
-        Utc::now(),
-    );
     let mut dead_ids = Vec::new();
     for event in ["evt-page-1", "evt-page-2", "evt-page-3"] {
-        let mut envelope = envelope.clone();
-        envelope.event_id = event.into();
-        let dead = rig
-            .store
-            .add_dead_letter(&NewDeadLetter {
-                tenant_id: id,
-                event_id: event.into(),
-                class: "tenant_permanent".into(),
-                mnemonic: Some("method_component_disabled".into()),
-                message: "component disabled".into(),
-                attempts: 1,
-                first_attempt_at: None,
-                last_attempt_at: Utc::now(),
-                envelope: serde_json::to_value(&envelope).unwrap(),
-            })
-            .await
-            .unwrap();
-        dead_ids.push(dead.id);
+        let refusal = ("method_component_disabled", "component disabled");
+        dead_ids.push(dead_letter(&rig, id, event, "tenant_permanent", refusal).await);
     }
     let page = browser.get(&format!("/admin/tenants/{id}")).await;
     assert!(page.body.contains("evt-page-2"));
@@ -642,29 +619,8 @@ async fn tenant_problems_are_shown_with_the_fix_and_replayed_alone() {
         ("evt-held-2", "tenant_permanent"),
         ("evt-own", "event_permanent"),
     ] {
-        let envelope = bridge_queue::Envelope::new(
-            event.into(),
-            id,
-            Some("application/json".into()),
-            b"{}".to_vec(),
-            Utc::now(),
-        );
-        let dead = rig
-            .store
-            .add_dead_letter(&NewDeadLetter {
-                tenant_id: id,
-                event_id: event.into(),
-                class: class.into(),
-                mnemonic: Some("campaign_is_inactive".into()),
-                message: "campaign 103 is inactive".into(),
-                attempts: 1,
-                first_attempt_at: None,
-                last_attempt_at: Utc::now(),
-                envelope: serde_json::to_value(&envelope).unwrap(),
-            })
-            .await
-            .unwrap();
-        dead_ids.push(dead.id);
+        let refusal = ("campaign_is_inactive", "campaign 103 is inactive");
+        dead_ids.push(dead_letter(&rig, id, event, class, refusal).await);
     }
     let page = browser.get(&format!("/admin/tenants/{id}")).await;
     assert!(
@@ -707,4 +663,36 @@ async fn tenant_problems_are_shown_with_the_fix_and_replayed_alone() {
         .is_some());
     let page = browser.get(&format!("/admin/tenants/{id}")).await;
     assert!(!page.body.contains(r#"id="tenant-problems""#));
+}
+
+/// A dead letter of `tenant` for `event`, refused with `(mnemonic, message)`.
+async fn dead_letter(
+    rig: &Rig,
+    tenant: Uuid,
+    event: &str,
+    class: &str,
+    (mnemonic, message): (&str, &str),
+) -> Uuid {
+    let envelope = bridge_queue::Envelope::new(
+        event.into(),
+        tenant,
+        Some("application/json".into()),
+        b"{}".to_vec(),
+        Utc::now(),
+    );
+    rig.store
+        .add_dead_letter(&NewDeadLetter {
+            tenant_id: tenant,
+            event_id: event.into(),
+            class: class.into(),
+            mnemonic: Some(mnemonic.into()),
+            message: message.into(),
+            attempts: 1,
+            first_attempt_at: None,
+            last_attempt_at: Utc::now(),
+            envelope: serde_json::to_value(&envelope).unwrap(),
+        })
+        .await
+        .unwrap()
+        .id
 }

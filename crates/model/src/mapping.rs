@@ -411,6 +411,9 @@ fn require_contact(event: &LeadbackEvent) -> Result<(), MappingError> {
 
 /// The contact values that could not be parsed, labelled as in the callback's text; a chat
 /// keeps them as a final `system` message.
+/// The one message of a chat Leadback sent without any (read in CoMagic's Russian interface).
+pub const NO_TRANSCRIPT: &str = "Чат без сообщений: Leadback не передал переписку";
+
 fn unparsed_contact_lines(event: &LeadbackEvent) -> Vec<String> {
     [
         ("Телефон (не распознан)", &event.contact.phone_unparsed),
@@ -485,8 +488,13 @@ fn chat(
     let mut start = start.utc().min(now);
 
     // A phone or email that could not be parsed is kept as a final system message (untimed:
-    // it goes after the last one), as a callback keeps it in its text.
-    let note = unparsed_contact_lines(event);
+    // it goes after the last one), as a callback keeps it in its text. CoMagic refuses a chat
+    // without messages, yet its contact is still the lead: such a chat carries one system
+    // message saying Leadback sent no transcript.
+    let mut note = unparsed_contact_lines(event);
+    if event.messages.is_empty() {
+        note.insert(0, NO_TRANSCRIPT.to_owned());
+    }
     let note = (!note.is_empty()).then(|| note.join("\n"));
     let timed = event
         .messages

@@ -518,6 +518,40 @@ fn chat_keeps_an_unparsable_contact_as_a_final_system_message() {
 }
 
 #[test]
+fn chat_without_messages_carries_one_system_message() {
+    // CoMagic refuses an empty `messages` list; the lead (its contact) is still delivered.
+    let event = json_event(json!({"event": "chat", "phone": "9161234567",
+        "date": "2026-11-20 16:10:00", "messages": []}));
+    let plan = map(&event, &settings(), now()).unwrap();
+    let item = chat(&plan);
+    assert_eq!(item.messages.len(), 1);
+    let only = &item.messages[0];
+    assert_eq!(only.source, MessageSource::System);
+    assert_eq!(only.message, leadback_model::mapping::NO_TRANSCRIPT);
+    assert!(
+        only.date_time.as_str() > item.start_date_time.as_str(),
+        "strictly after the start: {} vs {}",
+        only.date_time,
+        item.start_date_time
+    );
+    // With an unparsable email beside it, both lines are kept in that one message.
+    let event = json_event(
+        json!({"event": "chat", "phone": "9161234567", "email": "nope@",
+        "messages": []}),
+    );
+    let plan = map(&event, &settings(), now()).unwrap();
+    let messages = chat(&plan).messages.clone();
+    assert_eq!(messages.len(), 1);
+    assert_eq!(
+        messages[0].message,
+        format!(
+            "{}\nEmail (не распознан): nope@",
+            leadback_model::mapping::NO_TRANSCRIPT
+        )
+    );
+}
+
+#[test]
 fn chat_status_and_initiator() {
     let msg = |from: &str| json!({"from": from, "text": "x"});
     let cases = [
@@ -574,7 +608,8 @@ fn chat_status_and_initiator() {
             (status, Some(initiator)),
             "{messages:?}"
         );
-        assert_eq!(item.messages.len(), messages.len());
+        // A chat without messages carries one system message (CoMagic refuses none).
+        assert_eq!(item.messages.len(), messages.len().max(1));
     }
 }
 
