@@ -62,7 +62,7 @@ fn settings_variants() -> [TenantSettings; 3] {
     let sessions = TenantSettings {
         upload_sessions: true,
         default_campaign_id: Some(-1),
-        timezone: "Asia/Kamchatka".to_owned(),
+        timezone: Some("Asia/Kamchatka".to_owned()),
         ..campaign.clone()
     };
     let source = TenantSettings {
