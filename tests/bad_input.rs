@@ -3,6 +3,7 @@
 //!
 //! Cases that need control over the bytes on the wire (slow drips, header floods, a 100 MB
 //! body, dot segments in the path) use a raw TCP stream instead of an HTTP client.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on purpose
 
 mod support;
 

@@ -2,6 +2,7 @@
 //! of one tenant becomes few `upload.*` calls; one bad item in a batch is dead-lettered alone
 //! while the rest is delivered, each event tagged exactly once; a tenant whose CoMagic budget
 //! is spent waits without delaying another tenant.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on purpose
 
 mod support;
 

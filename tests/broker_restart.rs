@@ -3,6 +3,7 @@
 //!
 //! This test stops the machine's shared broker, so it lives alone in its own test binary
 //! (cargo runs test binaries one after another).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on purpose
 
 mod support;
 

@@ -1,4 +1,5 @@
 //! The `leadback-bridge` binary as an operator uses it: tenants, dead letters, refusals.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on purpose
 
 use serde_json::Value;
 use std::process::{Command, Output};

@@ -1,6 +1,7 @@
 //! The operator commands as issue 21 asks for them: strict input, errors that name the problem,
 //! nothing created by a command that only reads, listings that never stop short, and help that
 //! fits each command. Storage-bound checks run on SQLite and on PostgreSQL.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on purpose
 
 mod support;
 

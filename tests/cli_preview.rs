@@ -1,6 +1,7 @@
 //! `leadback-bridge preview --tenant ID --body FILE [--content-type T]` on a SQLite data folder:
 //! the tenant's field map applies, the access token never appears, a missing file or tenant
 //! fails with the reason.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on purpose
 
 use std::process::{Command, Output};
 

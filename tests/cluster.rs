@@ -13,6 +13,7 @@
 //! `LB_CLUSTER_RATE` (webhooks/s, default 200) and `LB_CLUSTER_SECS` (default 30) size the
 //! load; the figures are `LB_CLUSTER_RATE=500 LB_CLUSTER_SECS=60`. Without the
 //! `rabbitmq-server` package the test is skipped, and fails under `CI=true`.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on purpose
 
 mod support;
 

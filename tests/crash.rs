@@ -1,5 +1,6 @@
 //! Crash safety of the embedded mode: `serve` killed with SIGKILL while events are in flight,
 //! started again — every accepted event ends as exactly one CoMagic record.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on purpose
 
 mod support;
 

@@ -6,6 +6,7 @@
 //! running bridge really exports (scraped from its `/metrics`, not read from the source); and
 //! `promtool` accepts the rules, their unit tests and the dashboard's queries when it is
 //! installed (CI installs it).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on purpose
 
 mod support;
 

@@ -5,6 +5,7 @@
 //!
 //! Data-driven: the commands, variables and subcommands are read from the documents and from
 //! `--help` themselves, so new ones are covered without touching this file.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on purpose
 
 use bridge_queue::Envelope;
 use bridge_store::{NewDeadLetter, SecretKey};

@@ -1,5 +1,6 @@
 //! Every log line about an event carries its event id, in JSON logs too, and CoMagic's mnemonic
 //! is written as a plain string (not `Some("…")`); a clean SIGTERM logs no ERROR line.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on purpose
 
 mod support;
 

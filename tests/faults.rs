@@ -17,6 +17,7 @@
 //! side of [`SERIAL`], every other test the read side, so a service is never stopped under a
 //! test of this binary that needs it. Cargo runs test binaries one after another, so other
 //! binaries are not affected.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on purpose
 
 mod support;
 

@@ -1,6 +1,7 @@
 //! Issue 16, the field map end to end on both backends: the admin API (defaults, 422s naming
 //! the entry, save, reset, 404) and the pipeline (a payload with the phone under an unknown
 //! path is dead-lettered; map the path; replay; CoMagic has the record with that phone).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on purpose
 
 mod support;
 

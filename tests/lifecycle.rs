@@ -1,6 +1,7 @@
 //! The process lifecycle an SRE relies on: health and readiness endpoints, metrics on their own
 //! listener, JSON logs, and SIGTERM draining in-flight deliveries within the grace period with
 //! nothing lost and nothing doubled.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on purpose
 
 mod support;
 

@@ -3,6 +3,7 @@
 //! old pod restarting mid-rollout) whatever `BRIDGE_MIGRATE` says; with `BRIDGE_MIGRATE=off` a
 //! binary refuses a schema older than it needs, with a message saying what to run; and
 //! `leadback-bridge healthcheck` exits 0 only while `/readyz` answers 200.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on purpose
 
 mod support;
 

@@ -1,5 +1,6 @@
 //! The behavioural suite of the pipeline, one body run against both backends: the embedded
 //! SQLite queue + store, and RabbitMQ + PostgreSQL.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on purpose
 
 mod support;
 

@@ -3,6 +3,7 @@
 //! CoMagic fails on purpose, the admin API is used — and the captured stdout + stderr and the
 //! `/metrics` page contain none of the webhook tokens, the API key, the password, the secret key
 //! or the admin token.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on purpose
 
 use comagic_emulator::{AccountSeed, Emulator, EmulatorConfig, Fault};
 use secrecy::SecretString;

@@ -1,4 +1,5 @@
 //! The JSON admin API against a real SQLite store, the embedded queue and the CoMagic emulator.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on purpose
 
 mod support;
 

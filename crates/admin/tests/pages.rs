@@ -1,5 +1,6 @@
 //! The settings pages over plain HTTP: sign-in, cookies, CSRF, the two-step creation flow, the
 //! settings form, rotate, replay, and that no secret reaches the HTML.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on purpose
 
 mod support;
 

@@ -1,5 +1,6 @@
 //! `POST /admin/v1/tenants/{id}/preview`: the parsed event and the exact CoMagic calls, using
 //! the tenant's field map; nothing is sent to CoMagic and no secret is in the answer.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on purpose
 
 mod support;
 

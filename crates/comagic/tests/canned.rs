@@ -1,5 +1,6 @@
 //! The client against a tiny scripted JSON-RPC server: exact envelope, headers, ids, limits,
 //! login/refresh and every error class, with CoMagic's documented shapes.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on purpose
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};

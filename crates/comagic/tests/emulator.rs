@@ -1,5 +1,6 @@
 //! The client against the CoMagic emulator (`comagic_emulator`): real uploads, validation
 //! errors, limits, login expiry and injected transport faults.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on purpose
 
 use std::time::Duration;
 

@@ -1,6 +1,7 @@
 //! The outbound rules of every CoMagic call, against servers on loopback only: redirects are
 //! not followed (the secret stays with the URL it was stored for), answers over the cap are
 //! refused, and loopback is refused unless the policy allows internal addresses.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on purpose
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

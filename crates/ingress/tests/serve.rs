@@ -1,5 +1,6 @@
 //! The public server's connection cap: at `max_connections` open connections a new client is
 //! not served until one of them closes, and then it is.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on purpose
 
 use axum::routing::get;
 use axum::Router;

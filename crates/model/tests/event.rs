@@ -1,4 +1,5 @@
 //! LeadbackEvent: every row of the alias table, and every fixture.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on purpose
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! A tenant's field map: validation naming the entry, its paths tried before the aliases,
 //! array indices, per-message meanings, and an empty map meaning the built-in table.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on purpose
 
 use chrono_tz::Europe::Moscow;
 use leadback_model::{FieldMap, LeadbackEvent, Meaning, RawPayload};

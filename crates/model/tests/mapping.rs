@@ -1,4 +1,5 @@
 //! The pure mapping, table-tested: record shape, time rules, session resolution, chat rules, tags.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on purpose
 
 mod common;
 

@@ -1,4 +1,5 @@
 //! Phone, Email, EventId and ComagicDateTime: only valid values can be built.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on purpose
 
 use chrono::{TimeZone, Utc};
 use chrono_tz::{Asia::Yekaterinburg, Europe::Moscow, UTC};

@@ -1,4 +1,5 @@
 //! RawPayload: formats, bracket nesting, multipart, query, errors, ping detection, event ids.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on purpose
 
 mod common;
 

@@ -1,4 +1,5 @@
 //! TenantSettings::validate names every missing or inconsistent field.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on purpose
 
 use leadback_model::{DefaultEntity, TenantSettings};
 

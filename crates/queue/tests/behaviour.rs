@@ -1,4 +1,5 @@
 //! One body of behavioural tests, run against both backends (RabbitMQ and embedded SQLite).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on purpose
 
 mod common;
 

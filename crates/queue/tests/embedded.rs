@@ -1,5 +1,6 @@
 //! Embedded-only behaviour: persistence across reopen and `kill -9`, group commit, refusing
 //! locations that would not be durable.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on purpose
 
 mod common;
 

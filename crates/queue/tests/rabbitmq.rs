@@ -2,6 +2,7 @@
 //!
 //! Reconnects are tested by force-closing only this test's connection (found by its unique
 //! `connection_name`), never by stopping the shared broker.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on purpose
 
 mod common;
 

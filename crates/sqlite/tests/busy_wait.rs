@@ -1,4 +1,5 @@
 //! A writer that finds SQLite's write lock taken gets in soon after it is released.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on purpose
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode};
 use sqlx::{Connection, Executor};

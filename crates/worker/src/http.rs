@@ -29,6 +29,8 @@ pub(crate) fn comagic_http(policy: AddressPolicy) -> Transport {
     // Building fails only when the TLS backend cannot start; the defaults are the fallback.
     Transport::new(&options).unwrap_or_else(|error| {
         tracing::error!(%error, "HTTP client with the pool bounds failed; using the defaults");
+        // No configuration left to fail on: without a client there is no worker.
+        #[allow(clippy::expect_used)]
         Transport::with_policy(policy).expect("the default HTTP client builds")
     })
 }

@@ -1,4 +1,5 @@
 //! Behavioural tests of the emulator over real HTTP (one binary, one module per concern).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on purpose
 
 mod common;
 mod contract;

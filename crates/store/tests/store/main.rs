@@ -1,4 +1,5 @@
 //! One body of store behaviour ([`behaviour`]), run against PostgreSQL and SQLite alike.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on purpose
 
 mod behaviour;
 mod field_maps;
