@@ -694,6 +694,49 @@ async fn tenant_problem_is_tenant_class(backend: Backend) {
     world.stop().await;
 }
 
+/// The account's owner moves it to another zone: the first event written on the old clock is
+/// refused as "in the future", the worker reads get.account again, applies the new zone and the
+/// event is accepted on the new clock — nothing dead-lettered.
+async fn changed_account_zone_is_read_again(backend: Backend) {
+    let world = World::start(backend).await;
+    let (_, url) = tenant_on(&world, "demo-token", json!({})).await;
+    let body = json!({"id": "zone-before", "phone": "+79161234567"});
+    world
+        .post(&url, "application/json", body.to_string().into_bytes())
+        .await;
+    offline_payload(&world, "zone-before").await;
+
+    // Moscow → Kaliningrad (an hour west): Moscow's "now" is in Kaliningrad's future.
+    let kaliningrad = chrono_tz::Europe::Kaliningrad;
+    assert!(world.emulator.set_timezone("demo-token", kaliningrad));
+    let before = chrono::Utc::now();
+    let body = json!({"id": "zone-after", "phone": "+79161234567"});
+    world
+        .post(&url, "application/json", body.to_string().into_bytes())
+        .await;
+    let written = offline_payload(&world, "zone-after").await["date_time"].clone();
+    let expected = [
+        wall_clock(before, kaliningrad),
+        wall_clock(before + chrono::Duration::seconds(1), kaliningrad),
+    ];
+    assert!(
+        expected.contains(&written.as_str().unwrap_or_default().to_owned()),
+        "{written} vs {expected:?}"
+    );
+    let refused_for_time = world
+        .emulator
+        .calls()
+        .into_iter()
+        .filter(|c| c.outcome.contains("invalid_date_time"))
+        .count();
+    assert!(
+        refused_for_time >= 1,
+        "the old zone's time was never refused: the test did not test the re-read"
+    );
+    assert!(world.dead_letters().await.is_empty());
+    world.stop().await;
+}
+
 macro_rules! on_every_backend {
     ($($name:ident),* $(,)?) => {
         mod embedded {
@@ -728,4 +771,5 @@ on_every_backend!(
     time_before_session_falls_back_to_default,
     chat_keeps_unparsable_contact,
     tenant_problem_is_tenant_class,
+    changed_account_zone_is_read_again,
 );

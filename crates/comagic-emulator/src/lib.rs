@@ -250,6 +250,11 @@ impl RunningEmulator {
         self.state.expire_tokens();
     }
 
+    /// See [`EmulatorState::set_timezone`].
+    pub fn set_timezone(&self, access_token: &str, tz: chrono_tz::Tz) -> bool {
+        self.state.set_timezone(access_token, tz)
+    }
+
     /// Back to the seeded state.
     pub fn reset(&self) {
         self.state.reset();

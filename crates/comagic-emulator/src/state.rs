@@ -410,6 +410,27 @@ impl EmulatorState {
         }
     }
 
+    /// Move the account `access_token` belongs to into another time zone (what `get.account`
+    /// answers and the clock "not in the future" is judged on), as when the account's owner
+    /// changes it in CoMagic. Returns `false` when the token is unknown.
+    pub fn set_timezone(&self, access_token: &str, tz: Tz) -> bool {
+        let mut inner = self.lock();
+        let account = inner
+            .static_tokens
+            .get(access_token)
+            .map(|(account, _)| *account)
+            .or_else(|| inner.login_tokens.get(access_token).map(|t| t.account));
+        match account {
+            Some(index) => {
+                let account = &mut inner.accounts[index];
+                account.tz = tz;
+                account.seed.timezone = tz.name().to_owned();
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Make every token issued by `login.user` expire now.
     pub fn expire_tokens(&self) {
         let now = Instant::now();
