@@ -395,36 +395,33 @@ impl EmulatorState {
     /// Set the point limits of the account `access_token` belongs to (permanent or login token) and
     /// start fresh windows. Returns `false` when the token is unknown.
     pub fn set_limits(&self, access_token: &str, minute: u32, day: u32) -> bool {
-        let mut inner = self.lock();
-        let account = inner
-            .static_tokens
-            .get(access_token)
-            .map(|(account, _)| *account)
-            .or_else(|| inner.login_tokens.get(access_token).map(|t| t.account));
-        match account {
-            Some(index) => {
-                inner.accounts[index].limits = Limits::new(minute, day);
-                true
-            }
-            None => false,
-        }
+        self.with_account_of(access_token, |account| {
+            account.limits = Limits::new(minute, day);
+        })
     }
 
     /// Move the account `access_token` belongs to into another time zone (what `get.account`
     /// answers and the clock "not in the future" is judged on), as when the account's owner
     /// changes it in CoMagic. Returns `false` when the token is unknown.
     pub fn set_timezone(&self, access_token: &str, tz: Tz) -> bool {
+        self.with_account_of(access_token, |account| {
+            account.tz = tz;
+            account.seed.timezone = tz.name().to_owned();
+        })
+    }
+
+    /// Runs `change` on the account `access_token` (permanent or login token) belongs to;
+    /// `false` when the token is unknown.
+    fn with_account_of(&self, access_token: &str, change: impl FnOnce(&mut Account)) -> bool {
         let mut inner = self.lock();
-        let account = inner
+        let index = inner
             .static_tokens
             .get(access_token)
             .map(|(account, _)| *account)
             .or_else(|| inner.login_tokens.get(access_token).map(|t| t.account));
-        match account {
-            Some(index) => {
-                let account = &mut inner.accounts[index];
-                account.tz = tz;
-                account.seed.timezone = tz.name().to_owned();
+        match index.and_then(|index| inner.accounts.get_mut(index)) {
+            Some(account) => {
+                change(account);
                 true
             }
             None => false,
