@@ -46,6 +46,11 @@ fn env_or(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
+/// `dead_letter_worker_publisher_confirm_timeout` of the test's nodes; `LB_CLUSTER_DLX_TIMEOUT_MS`
+/// overrides it (180000, RabbitMQ's default, shows the stall this setting removes).
+static DLX_CONFIRM_TIMEOUT_MS: std::sync::LazyLock<u64> =
+    std::sync::LazyLock::new(|| env_or("LB_CLUSTER_DLX_TIMEOUT_MS", 5000));
+
 struct Node {
     name: String,
     amqp_port: u16,
@@ -66,6 +71,18 @@ impl Node {
         )
         .unwrap();
         std::fs::write(self.dir.join("enabled_plugins"), "[].\n").unwrap();
+        // At-least-once dead-lettering (a tier's expired message back to the main queue)
+        // publishes again only when its confirm has not come within this timeout, 180 s by
+        // default: a message in flight to a main-queue leader that is killed waits that long
+        // (docs/reliability.md). The runbook recommends the same setting.
+        let timeout = *DLX_CONFIRM_TIMEOUT_MS;
+        std::fs::write(
+            self.dir.join("advanced.config"),
+            format!(
+                "[{{rabbit, [{{dead_letter_worker_publisher_confirm_timeout, {timeout}}}]}}].\n"
+            ),
+        )
+        .unwrap();
         let log = std::fs::File::create(self.dir.join("stdout.log")).unwrap();
         let child = {
             use std::os::unix::process::CommandExt;
@@ -79,6 +96,10 @@ impl Node {
                 .env("RABBITMQ_MNESIA_BASE", self.dir.join("mnesia"))
                 .env("RABBITMQ_LOG_BASE", self.dir.join("log"))
                 .env("RABBITMQ_CONFIG_FILE", &config)
+                .env(
+                    "RABBITMQ_ADVANCED_CONFIG_FILE",
+                    self.dir.join("advanced.config"),
+                )
                 .env(
                     "RABBITMQ_ENABLED_PLUGINS_FILE",
                     self.dir.join("enabled_plugins"),
