@@ -2,16 +2,17 @@
 //!
 //! The harness starts three nodes on loopback with their own node names, AMQP and distribution
 //! ports and data directories (never the machine's node on 5672), from the package's own
-//! `rabbitmq-server` script, clusters them, and runs the bridge (ingress and worker) against
-//! the node list. Under steady load, with the emulator refusing 20 % of calls as retryable and
-//! accepting a repeated `ext_id` as an update, it kills -9 the node leading the main queue,
-//! restarts it, then kills the node leading the busiest tier and restarts it. Afterwards every
-//! accepted event must be in CoMagic exactly once (one record per event) or in the dead
-//! letters; re-uploads of an `ext_id` are counted and reported. Every node it started is
-//! stopped by its PID.
+//! `rabbitmq-server` script, clusters them, and runs `leadback-bridge ingress` and
+//! `leadback-bridge worker` as processes of their own against the node list. Under steady load,
+//! with the emulator refusing 20 % of calls as retryable and accepting a repeated `ext_id` as an
+//! update, it kills -9 the node leading the main queue, restarts it, then kills the node leading
+//! the busiest tier and restarts it. Afterwards every accepted event must be in CoMagic exactly
+//! once (one record per event) or in the dead letters; re-uploads of an `ext_id` are counted and
+//! reported. Every node it started is stopped by its PID (also when the test fails).
 //!
 //! `LB_CLUSTER_RATE` (webhooks/s, default 200) and `LB_CLUSTER_SECS` (default 30) size the
-//! load; the figures are `LB_CLUSTER_RATE=500 LB_CLUSTER_SECS=60`. Without the
+//! load; the figures are `LB_CLUSTER_RATE=500 LB_CLUSTER_SECS=60`, which this 2-core
+//! machine does not sustain in a debug build (docs/reliability.md). Without the
 //! `rabbitmq-server` package the test is skipped, and fails under `CI=true`.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on purpose
 
@@ -731,81 +732,3 @@ fn records_per_event(emulator: &comagic_emulator::RunningEmulator) -> BTreeMap<S
     out
 }
 
-/// Experiment: does a quorum tier whose leader died expire its messages without new traffic?
-#[ignore = "experiment"]
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn experiment_tier_ttl_after_leader_kill() {
-    use lapin::options::*;
-    use lapin::types::{AMQPValue, FieldTable};
-    let script = server_script().unwrap();
-    let mut cluster = tokio::task::block_in_place(|| Cluster::start(script));
-    let connect = |url: String| async move {
-        lapin::Connection::connect(
-            &url,
-            lapin::ConnectionProperties::default()
-                .with_executor(tokio_executor_trait::Tokio::current())
-                .with_reactor(tokio_reactor_trait::Tokio),
-        )
-        .await
-        .unwrap()
-    };
-    let conn = connect(cluster.nodes[0].url()).await;
-    let ch = conn.create_channel().await.unwrap();
-    let durable = QueueDeclareOptions { durable: true, ..Default::default() };
-    let mut main = FieldTable::default();
-    main.insert("x-queue-type".into(), AMQPValue::LongString("quorum".into()));
-    ch.queue_declare("exp.main", durable, main.clone()).await.unwrap();
-    let mut tier = main.clone();
-    tier.insert("x-message-ttl".into(), AMQPValue::LongLongInt(2000));
-    tier.insert("x-overflow".into(), AMQPValue::LongString("reject-publish".into()));
-    tier.insert("x-dead-letter-exchange".into(), AMQPValue::LongString("".into()));
-    tier.insert("x-dead-letter-routing-key".into(), AMQPValue::LongString("exp.main".into()));
-    tier.insert("x-dead-letter-strategy".into(), AMQPValue::LongString("at-least-once".into()));
-    ch.queue_declare("exp.tier", durable, tier).await.unwrap();
-    let leader = cluster
-        .queues(0, "exp.tier")
-        .into_iter()
-        .next()
-        .map(|(_, leader, _)| leader)
-        .unwrap();
-    let victim = cluster.index_of(&leader).unwrap();
-    let other = (0..3).find(|i| *i != victim).unwrap();
-    println!("tier leader {leader} (node {victim}); publishing via node {other}");
-    let conn2 = connect(cluster.nodes[other].url()).await;
-    let pubch = conn2.create_channel().await.unwrap();
-    pubch.confirm_select(ConfirmSelectOptions::default()).await.unwrap();
-    for i in 0..3 {
-        let confirm = pubch
-            .basic_publish(
-                "",
-                "exp.tier",
-                BasicPublishOptions::default(),
-                format!("m{i}").as_bytes(),
-                lapin::BasicProperties::default().with_delivery_mode(2),
-            )
-            .await
-            .unwrap()
-            .await
-            .unwrap();
-        assert!(confirm.is_ack());
-    }
-    tokio::task::block_in_place(|| {
-        cluster.nodes[victim].kill();
-        std::thread::sleep(Duration::from_secs(3));
-        cluster.start_node(victim);
-        cluster.await_startup(victim);
-    });
-    for t in 0..8 {
-        tokio::time::sleep(Duration::from_secs(5)).await;
-        println!("t+{}s: {:?}", 5 * (t + 1), cluster.queue_states(&cluster.nodes[other].name.clone()[..0]).into_iter().filter(|l| l.starts_with("exp.")).collect::<Vec<_>>());
-    }
-    let got = pubch
-        .basic_get("exp.tier", BasicGetOptions::default())
-        .await
-        .unwrap();
-    println!("basic.get on the tier: {:?}", got.map(|m| String::from_utf8_lossy(&m.delivery.data).into_owned()));
-    for t in 0..3 {
-        tokio::time::sleep(Duration::from_secs(3)).await;
-        println!("after get t+{}s: {:?}", 3 * (t + 1), cluster.queue_states("").into_iter().filter(|l| l.starts_with("exp.")).collect::<Vec<_>>());
-    }
-}
