@@ -539,8 +539,12 @@ async fn three_node_cluster_kills_lose_and_double_nothing() {
     // The kills, on a thread of their own: the main queue's leader at a quarter of the load,
     // the busiest tier's leader at half (after the first is back: two of three nodes down
     // would leave the quorum queues without a majority), each restarted after 3 s.
+    // The load goes on until both nodes are back (a restart under load can take a minute on
+    // a busy machine), so both kills happen under load.
+    let kills_done = Arc::new(Mutex::new(None::<Instant>));
     let kills = {
         let (cluster, prefix) = (cluster.clone(), prefix.clone());
+        let kills_done = kills_done.clone();
         let quarter = Duration::from_secs(secs / 4);
         std::thread::spawn(move || {
             let main = format!("{prefix}.events");
@@ -569,6 +573,7 @@ async fn three_node_cluster_kills_lose_and_double_nothing() {
                 },
                 Duration::from_secs(3),
             ));
+            *kills_done.lock().unwrap() = Some(Instant::now());
             done
         })
     };
@@ -580,7 +585,14 @@ async fn three_node_cluster_kills_lose_and_double_nothing() {
     let mut ticks = Vec::new();
     let mut calls_seen = 0;
     let mut n = 0_u64;
-    for tick in 0..secs * 10 {
+    for tick in 0.. {
+        let kills_over = kills_done
+            .lock()
+            .unwrap()
+            .is_some_and(|at| at.elapsed() > Duration::from_secs(5));
+        if tick >= secs * 10 && kills_over {
+            break;
+        }
         let due = load_started + Duration::from_millis(100 * tick);
         tokio::time::sleep_until(due.into()).await;
         let ids: Vec<String> = (0..per_tick)
@@ -697,6 +709,12 @@ async fn three_node_cluster_kills_lose_and_double_nothing() {
     let crashed = deployment.all_running();
     assert_eq!(killed.len(), 2, "both kills happened: {killed:?}");
     assert!(crashed.is_empty(), "exited: {crashed:?}");
+    // Every retry waits 1–2 s in a tier: a drain of minutes means a message was held somewhere
+    // (RabbitMQ's 180 s dead-letter confirm timeout before the test's nodes set it to 5 s).
+    assert!(
+        recovered < Duration::from_secs(90),
+        "the drain took {recovered:?} after the load"
+    );
     assert!(
         lost.is_empty(),
         "lost: {:?}; stored e.g. {:?}",
