@@ -19,7 +19,10 @@ async fn wait_poison(world: &World, pick: impl Fn(&DeadLetter) -> bool) -> DeadL
         if let Some(found) = dead.iter().find(|d| d.class == "poison" && pick(d)) {
             return found.clone();
         }
-        assert!(Instant::now() < deadline, "no such poison dead letter: {dead:?}");
+        assert!(
+            Instant::now() < deadline,
+            "no such poison dead letter: {dead:?}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
@@ -42,10 +45,7 @@ async fn rabbitmq_raw_message_in_the_main_queue_is_a_poison_dead_letter() {
     let world = World::start(Backend::RabbitPostgres).await;
     let main = format!("{}.events", world.config.backends.queue_prefix);
     let (connection, channel) = rabbit_channel().await;
-    channel
-        .confirm_select(Default::default())
-        .await
-        .unwrap();
+    channel.confirm_select(Default::default()).await.unwrap();
     let confirm = channel
         .basic_publish(
             &main,
@@ -139,7 +139,8 @@ async fn embedded_raw_row_and_row_past_the_delivery_limit_are_poison_dead_letter
     embedded_queue_row(&world, &envelope.to_json(), i64::from(limit) + 1).await;
     let dead = wait_poison(&world, |d| d.event_id == "over-the-limit").await;
     assert!(
-        dead.message.starts_with(&format!("delivery limit ({limit})")),
+        dead.message
+            .starts_with(&format!("delivery limit ({limit})")),
         "{}",
         dead.message
     );

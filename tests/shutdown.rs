@@ -81,7 +81,10 @@ async fn shutdown_gives_back_what_is_not_settled(backend: Backend) {
     if backend == Backend::RabbitPostgres {
         // Given back: every event ready again in the main queue, none held by the old consumer.
         let ready = main_queue_ready(&world.config.backends.queue_prefix).await;
-        assert_eq!(ready as usize, EVENTS, "ready in the main queue after shutdown");
+        assert_eq!(
+            ready as usize, EVENTS,
+            "ready in the main queue after shutdown"
+        );
     }
 
     // The next start delivers each event once (the hanging calls still queued in the
