@@ -160,13 +160,8 @@ impl World {
 
     /// The emulator's refusals by a documented rule that the test did not declare.
     pub fn unprovoked_refusals(&self) -> Vec<comagic_emulator::CallLogEntry> {
-        self.emulator
-            .calls()
-            .into_iter()
-            .filter(|call| {
-                call.is_rule_refusal() && !self.provoked_refusals.contains(&call.outcome)
-            })
-            .collect()
+        let provoked: Vec<&str> = self.provoked_refusals.iter().map(String::as_str).collect();
+        self.emulator.unprovoked_refusals(&provoked)
     }
 
     pub fn bridge(&self) -> &RunningBridge {
