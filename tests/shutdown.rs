@@ -91,6 +91,8 @@ async fn shutdown_gives_back_what_is_not_settled(backend: Backend) {
     // emulator now time out quickly and are retried).
     let mut config = world.config.clone();
     config.worker.comagic_timeout = Duration::from_secs(1);
+    // Up to EVENTS of those time out: attempts enough that none is given up on.
+    config.worker.max_attempts = 40;
     world.bridge = Some(bridge_app::start(config).await.unwrap());
     let records = world
         .wait_records(Duration::from_secs(90), |r| r.len() >= EVENTS)
