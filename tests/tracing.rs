@@ -209,9 +209,11 @@ async fn wait_for_trace(spans: &Spans, logs: &[&Path]) -> Vec<Span> {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let got = spans.lock().unwrap().clone();
-        let upload = got
-            .iter()
-            .any(|s| s.attributes.get("comagic.method").is_some_and(|m| m.starts_with("upload.")));
+        let upload = got.iter().any(|s| {
+            s.attributes
+                .get("comagic.method")
+                .is_some_and(|m| m.starts_with("upload."))
+        });
         let settled = got
             .iter()
             .any(|s| s.name == "delivery" && s.attributes.contains_key("outcome"));
@@ -231,15 +233,13 @@ async fn wait_for_trace(spans: &Spans, logs: &[&Path]) -> Vec<Span> {
 }
 
 /// The checks of both backends. `roles`: the role of the ingress's and of the worker's spans.
-fn check_trace(
-    spans: &[Span],
-    event_id: &str,
-    token: &str,
-    roles: (&str, &str),
-) {
+fn check_trace(spans: &[Span], event_id: &str, token: &str, roles: (&str, &str)) {
     let webhook = spans
         .iter()
-        .find(|s| s.name.starts_with("POST /hooks") && s.attributes.get("event_id").map(String::as_str) == Some(event_id))
+        .find(|s| {
+            s.name.starts_with("POST /hooks")
+                && s.attributes.get("event_id").map(String::as_str) == Some(event_id)
+        })
         .unwrap_or_else(|| panic!("no webhook span for {event_id}: {spans:#?}"));
     assert_eq!(webhook.role, roles.0, "{webhook:?}");
     assert_eq!(webhook.attributes["outcome"], "accepted", "{webhook:?}");
@@ -273,7 +273,10 @@ fn check_trace(
     assert_eq!(publish.role, roles.0);
 
     let deliveries: Vec<&&Span> = trace.iter().filter(|s| s.name == "delivery").collect();
-    assert!(!deliveries.is_empty(), "no worker span in the trace: {trace:#?}");
+    assert!(
+        !deliveries.is_empty(),
+        "no worker span in the trace: {trace:#?}"
+    );
     for delivery in &deliveries {
         assert_eq!(delivery.role, roles.1, "{delivery:?}");
         assert_eq!(delivery.attributes["event_id"], event_id);
@@ -289,7 +292,11 @@ fn check_trace(
 
     let upload = trace
         .iter()
-        .find(|s| s.attributes.get("comagic.method").is_some_and(|m| m.starts_with("upload.")))
+        .find(|s| {
+            s.attributes
+                .get("comagic.method")
+                .is_some_and(|m| m.starts_with("upload."))
+        })
         .unwrap_or_else(|| panic!("no CoMagic upload span in the event's trace: {trace:#?}"));
     assert_eq!(upload.role, roles.1);
     assert_eq!(upload.attributes["outcome"], "ok", "{upload:?}");
@@ -299,7 +306,9 @@ fn check_trace(
     );
     let tags = trace
         .iter()
-        .find(|s| s.attributes.get("comagic.method").map(String::as_str) == Some("set.tag_communications"))
+        .find(|s| {
+            s.attributes.get("comagic.method").map(String::as_str) == Some("set.tag_communications")
+        })
         .unwrap_or_else(|| panic!("no tag call span in the event's trace: {trace:#?}"));
     assert!(descends_from_webhook(tags));
 
@@ -340,7 +349,10 @@ async fn one_trace_from_the_webhook_to_comagic_across_ingress_and_worker_process
     let (ingress, port) = start_role(&env, dir.path(), "ingress", &collector).await;
 
     let event_id = post_webhook(port, &token).await;
-    let logs = [dir.path().join("ingress.log"), dir.path().join("worker.log")];
+    let logs = [
+        dir.path().join("ingress.log"),
+        dir.path().join("worker.log"),
+    ];
     let got = wait_for_trace(&spans, &[&logs[0], &logs[1]]).await;
     ingress.stop();
     worker.stop();

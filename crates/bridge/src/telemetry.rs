@@ -24,7 +24,10 @@ pub(crate) struct TraceArgs {
     #[arg(long = "otlp-endpoint", env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
     endpoint: Option<String>,
     /// Full URL for spans, used as is; turns traces on by itself [default: <endpoint>/v1/traces]
-    #[arg(long = "otlp-traces-endpoint", env = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")]
+    #[arg(
+        long = "otlp-traces-endpoint",
+        env = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
+    )]
     traces_endpoint: Option<String>,
     /// OTLP transport: only http/protobuf (no gRPC); another value refuses to start when traces
     /// are on.
@@ -160,7 +163,11 @@ mod tests {
             Some("http://collector:4318/v1/traces".into())
         );
         assert_eq!(
-            args(Some("http://collector:4318"), Some("http://tempo:4318/custom")).traces_url(),
+            args(
+                Some("http://collector:4318"),
+                Some("http://tempo:4318/custom")
+            )
+            .traces_url(),
             Some("http://tempo:4318/custom".into())
         );
         assert_eq!(

@@ -288,10 +288,10 @@ async fn accept(
         Err(_) => {
             crate::trace::publish_failed(&span);
             IngressOutcome::Unavailable {
-            reason: format!(
-                "queue did not confirm within {:?}",
-                state.config.publish_timeout
-            ),
+                reason: format!(
+                    "queue did not confirm within {:?}",
+                    state.config.publish_timeout
+                ),
             }
         }
     }

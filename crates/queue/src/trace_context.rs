@@ -193,7 +193,10 @@ mod tests {
     #[test]
     fn headers_without_a_valid_traceparent_carry_no_context() {
         use lapin::types::{AMQPValue, FieldTable};
-        assert_eq!(TraceContext::from_amqp_headers(&FieldTable::default()), None);
+        assert_eq!(
+            TraceContext::from_amqp_headers(&FieldTable::default()),
+            None
+        );
         for bad in [
             "garbage",
             // All-zero ids are invalid in W3C Trace Context.
