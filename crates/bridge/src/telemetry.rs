@@ -21,12 +21,17 @@ use tracing::Metadata;
 pub(crate) struct TraceArgs {
     /// OTLP/HTTP collector base URL, e.g. http://otel-collector:4318 (spans go to
     /// <url>/v1/traces) [default: unset, no traces]
-    #[arg(long = "otlp-endpoint", env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
+    #[arg(
+        long = "otlp-endpoint",
+        env = "OTEL_EXPORTER_OTLP_ENDPOINT",
+        hide_env_values = true
+    )]
     endpoint: Option<String>,
     /// Full URL for spans, used as is; turns traces on by itself [default: <endpoint>/v1/traces]
     #[arg(
         long = "otlp-traces-endpoint",
-        env = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
+        env = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+        hide_env_values = true
     )]
     traces_endpoint: Option<String>,
     /// OTLP transport: only http/protobuf (no gRPC); another value refuses to start when traces
@@ -113,8 +118,7 @@ impl Traces {
             )
     }
 
-    /// Flushes the queued spans and stops the export thread (waits at most the exporter's
-    /// timeout).
+    /// Flushes the queued spans and stops the export thread (the SDK waits at most 5 s).
     pub(crate) fn shutdown(self) {
         if let Err(error) = self.provider.shutdown() {
             tracing::warn!(%error, "sending the last spans failed");
