@@ -124,9 +124,10 @@ async fn isolate_bad_item(backend: Backend, report_item_index: bool) {
         report_item_index,
         ..EmulatorConfig::default()
     };
-    let world = world_with(backend, Duration::from_millis(800), emulator).await;
+    let mut world = world_with(backend, Duration::from_millis(800), emulator).await;
     // Events without a session go to the default campaign, which is inactive in the emulator's
     // demo account (103): CoMagic refuses that one item. Events with a known session are fine.
+    world.provokes_refusals(&["campaign_is_inactive"]);
     let mut settings = tenant_settings(&world.emulator.api_url());
     settings["default_campaign_id"] = json!(103);
     let (_, url) = world.create_tenant(settings).await;

@@ -152,6 +152,10 @@ async fn sigkill_mid_flight_loses_nothing_and_doubles_nothing() {
     };
     let _ = child.kill();
     let _ = child.wait();
+    // A kill can cut the answer of an upload that reached CoMagic: its repeat is refused as a
+    // duplicate (and counted as delivered). Nothing else may be refused.
+    let refused = emulator.unprovoked_refusals(&["duplicate_entity"]);
+    assert!(refused.is_empty(), "CoMagic refused: {refused:?}");
     for id in &accepted {
         let matching: Vec<_> = counts
             .iter()

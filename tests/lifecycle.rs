@@ -205,6 +205,10 @@ async fn health_metrics_json_logs_and_sigterm_drain() {
     };
     let _ = child.kill();
     let _ = child.wait();
+    // A kill can cut the answer of an upload that reached CoMagic: its repeat is refused as a
+    // duplicate (and counted as delivered). Nothing else may be refused.
+    let refused = emulator.unprovoked_refusals(&["duplicate_entity"]);
+    assert!(refused.is_empty(), "CoMagic refused: {refused:?}");
     for id in &accepted {
         let n: usize = counts
             .iter()

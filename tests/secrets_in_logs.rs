@@ -2,8 +2,11 @@
 //! with JSON logs, two tenants (API key; login + password) deliver through the CoMagic emulator,
 //! CoMagic fails on purpose, the admin API is used — and the captured stdout + stderr and the
 //! `/metrics` page contain none of the webhook tokens, the API key, the password, the secret key
-//! or the admin token.
+//! or the admin token. On both backends: on RabbitMQ + PostgreSQL the bridge connects with a
+//! RabbitMQ user and a PostgreSQL role made for the run, whose passwords are secrets too.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on purpose
+
+mod support;
 
 use comagic_emulator::{AccountSeed, Emulator, EmulatorConfig, Fault};
 use secrecy::SecretString;
@@ -31,6 +34,106 @@ struct Secrets {
     password: String,
     secret_key_hex: String,
     admin_token: String,
+    /// The backend's connection variables (none for the embedded one).
+    backend_env: Vec<(&'static str, String)>,
+}
+
+/// The backend of one run: nothing to set for the embedded one; for RabbitMQ + PostgreSQL a
+/// vhost, a user, a database and a role of the run's own (dropped at the end, even on panic),
+/// reached through URLs whose passwords the logs must never show.
+struct RunBackend {
+    env: Vec<(&'static str, String)>,
+    passwords: Vec<(&'static str, String)>,
+    names: Option<String>,
+}
+
+impl RunBackend {
+    async fn new(backend: support::Backend) -> Self {
+        if backend == support::Backend::Embedded {
+            return Self {
+                env: Vec::new(),
+                passwords: Vec::new(),
+                names: None,
+            };
+        }
+        support::services::require_rabbitmq();
+        let name = format!("lbsec_{}", &Uuid::new_v4().simple().to_string()[..12]);
+        let amqp_password = marker("amqppass");
+        let pg_password = marker("pgpass");
+        for args in [
+            vec!["add_vhost", name.as_str()],
+            vec!["add_user", name.as_str(), amqp_password.as_str()],
+            vec![
+                "set_permissions",
+                "-p",
+                name.as_str(),
+                name.as_str(),
+                ".*",
+                ".*",
+                ".*",
+            ],
+        ] {
+            rabbitmqctl(&args);
+        }
+        support::pg_admin_execute(&format!(
+            "CREATE ROLE \"{name}\" LOGIN PASSWORD '{pg_password}'"
+        ))
+        .await;
+        support::pg_admin_execute(&format!("CREATE DATABASE \"{name}\" OWNER \"{name}\"")).await;
+        Self {
+            env: vec![
+                (
+                    "BRIDGE_AMQP_URL",
+                    format!("amqp://{name}:{amqp_password}@127.0.0.1:5672/{name}"),
+                ),
+                (
+                    "BRIDGE_DATABASE_URL",
+                    format!("postgres://{name}:{pg_password}@127.0.0.1:5432/{name}"),
+                ),
+            ],
+            passwords: vec![
+                ("RabbitMQ password", amqp_password),
+                ("PostgreSQL password", pg_password),
+            ],
+            names: Some(name),
+        }
+    }
+}
+
+impl Drop for RunBackend {
+    fn drop(&mut self) {
+        let Some(name) = self.names.take() else {
+            return;
+        };
+        let _ = Command::new("rabbitmqctl")
+            .args(["-q", "delete_vhost", &name])
+            .status();
+        let _ = Command::new("rabbitmqctl")
+            .args(["-q", "delete_user", &name])
+            .status();
+        // Drop runs outside the runtime's async context: a thread of its own for the clean-up.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async {
+                support::drop_database(&name).await;
+                support::pg_admin_execute(&format!("DROP ROLE IF EXISTS \"{name}\"")).await;
+            });
+        })
+        .join();
+    }
+}
+
+fn rabbitmqctl(args: &[&str]) {
+    let status = Command::new("rabbitmqctl")
+        .arg("-q")
+        .args(args)
+        .stdout(Stdio::null())
+        .status()
+        .expect("rabbitmqctl runs");
+    assert!(status.success(), "rabbitmqctl {args:?}");
 }
 
 fn bridge_command(data_dir: &Path, secrets: &Secrets) -> Command {
@@ -38,6 +141,7 @@ fn bridge_command(data_dir: &Path, secrets: &Secrets) -> Command {
     command
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(secrets.backend_env.iter().map(|(k, v)| (*k, v.as_str())))
         .env("BRIDGE_DATA_DIR", data_dir)
         .env("BRIDGE_SECRET_KEY", &secrets.secret_key_hex)
         .env("BRIDGE_ADMIN_TOKEN", &secrets.admin_token)
@@ -164,7 +268,17 @@ impl Drop for KillOnDrop {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn no_secret_reaches_logs_or_metrics() {
+async fn no_secret_reaches_logs_or_metrics_embedded() {
+    no_secret_reaches_logs_or_metrics(support::Backend::Embedded).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_secret_reaches_logs_or_metrics_rabbitmq_postgres() {
+    no_secret_reaches_logs_or_metrics(support::Backend::RabbitPostgres).await;
+}
+
+async fn no_secret_reaches_logs_or_metrics(backend: support::Backend) {
+    let run_backend = RunBackend::new(backend).await;
     let secrets = Secrets {
         access_token: marker("apikey"),
         login: marker("login"),
@@ -172,6 +286,7 @@ async fn no_secret_reaches_logs_or_metrics() {
         // 32 bytes of hex: a recognisable pattern with a random tail.
         secret_key_hex: format!("5ec7e7{}", &marker("")[..26]).repeat(2)[..64].to_owned(),
         admin_token: marker("admintoken"),
+        backend_env: run_backend.env.clone(),
     };
     let emulator = Emulator::start(EmulatorConfig {
         // Two accounts, so the same fixtures are two sets of records (not duplicates).
@@ -431,9 +546,15 @@ async fn no_secret_reaches_logs_or_metrics() {
         ("admin token", secrets.admin_token.as_str()),
     ];
     let upper_key = secrets.secret_key_hex.to_uppercase();
+    let backend_passwords: Vec<(&str, &str)> = run_backend
+        .passwords
+        .iter()
+        .map(|(what, password)| (*what, password.as_str()))
+        .collect();
     for (what, secret) in forbidden
         .iter()
         .chain([("secret key (HEX)", upper_key.as_str())].iter())
+        .chain(backend_passwords.iter())
     {
         if let Some(line) = lines.iter().find(|l| l.contains(secret)) {
             panic!("{what} is in the logs: {line}");

@@ -67,6 +67,9 @@ pub struct World {
     pub config: BridgeConfig,
     pub data_dir: tempfile::TempDir,
     pg_database: Option<String>,
+    /// CoMagic refusals this test provokes on purpose (mnemonics); any other refusal by a
+    /// documented rule fails the test at [`stop`](Self::stop).
+    provoked_refusals: Vec<String>,
 }
 
 impl World {
@@ -143,7 +146,22 @@ impl World {
             config,
             data_dir,
             pg_database,
+            provoked_refusals: Vec::new(),
         }
+    }
+
+    /// Declares the CoMagic refusals (mnemonics) this test provokes on purpose. Every other
+    /// refusal by a documented rule of the strict emulator fails the test when it stops: real
+    /// CoMagic would refuse it too. Faults the test injects are never counted.
+    pub fn provokes_refusals(&mut self, mnemonics: &[&str]) {
+        self.provoked_refusals
+            .extend(mnemonics.iter().map(|m| (*m).to_owned()));
+    }
+
+    /// The emulator's refusals by a documented rule that the test did not declare.
+    pub fn unprovoked_refusals(&self) -> Vec<comagic_emulator::CallLogEntry> {
+        let provoked: Vec<&str> = self.provoked_refusals.iter().map(String::as_str).collect();
+        self.emulator.unprovoked_refusals(&provoked)
     }
 
     pub fn bridge(&self) -> &RunningBridge {
@@ -282,6 +300,8 @@ impl World {
         self.bridge().metrics.render()
     }
 
+    /// Stops the bridge and drops the test's database and topology; then fails the test if
+    /// CoMagic refused anything the test did not provoke.
     pub async fn stop(mut self) {
         if let Some(bridge) = self.bridge.take() {
             bridge.shutdown().await;
@@ -296,6 +316,12 @@ impl World {
             )
             .await;
         }
+        let refused = self.unprovoked_refusals();
+        assert!(
+            refused.is_empty(),
+            "CoMagic refused calls this test did not provoke (declare them with \
+             World::provokes_refusals if on purpose): {refused:?}"
+        );
     }
 }
 
@@ -314,6 +340,15 @@ pub async fn create_database(name: &str) {
         .execute(&pool)
         .await
         .expect("create database");
+}
+
+/// Runs one statement as PostgreSQL's superuser (roles, grants).
+pub async fn pg_admin_execute(statement: &str) {
+    let pool = admin_pg().await;
+    sqlx::query(statement)
+        .execute(&pool)
+        .await
+        .unwrap_or_else(|e| panic!("{statement}: {e}"));
 }
 
 pub async fn drop_database(name: &str) {

@@ -235,6 +235,15 @@ impl RunningEmulator {
         self.state.calls()
     }
 
+    /// The calls refused by a documented rule (not by an injected fault) whose mnemonic is not
+    /// among `provoked`: what a test did not expect real CoMagic to refuse.
+    pub fn unprovoked_refusals(&self, provoked: &[&str]) -> Vec<CallLogEntry> {
+        self.calls()
+            .into_iter()
+            .filter(|call| call.is_rule_refusal() && !provoked.contains(&call.outcome.as_str()))
+            .collect()
+    }
+
     /// Queue a fault for the next matching call(s).
     pub fn inject(&self, fault: Fault) {
         self.state.inject(fault);

@@ -52,4 +52,15 @@ pub struct CallLogEntry {
     /// The account's name when the token was recognised.
     pub account: Option<String>,
     pub at: DateTime<Utc>,
+    /// Whether the outcome was a fault a test injected (not a rule of the reference pages).
+    #[serde(default)]
+    pub injected: bool,
+}
+
+impl CallLogEntry {
+    /// A refusal by a documented rule: neither accepted nor a fault a test injected. The
+    /// end-to-end suites expect none unless the test provokes one.
+    pub fn is_rule_refusal(&self) -> bool {
+        self.outcome != "ok" && !self.injected
+    }
 }

@@ -79,7 +79,7 @@ async fn rpc(State(state): State<EmulatorState>, request: Request) -> Response {
         match fault {
             Fault::Delay { duration, .. } => tokio::time::sleep(duration).await,
             Fault::HttpStatus { status, .. } => {
-                state.log_call(&method, &format!("http_{status}"), items, None);
+                state.log_injected(&method, &format!("http_{status}"), items);
                 let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
                 let text = format!("{status}\n");
                 return (status, [(header::CONTENT_TYPE, "text/plain")], text).into_response();
@@ -90,12 +90,12 @@ async fn rpc(State(state): State<EmulatorState>, request: Request) -> Response {
                 message,
                 ..
             } => {
-                state.log_call(&method, &mnemonic, items, None);
+                state.log_injected(&method, &mnemonic, items);
                 let error = RpcError::new(code, &mnemonic, &message);
                 return json_response(StatusCode::OK, &error_response(&id, &error));
             }
             Fault::DropConnection { .. } => {
-                state.log_call(&method, "dropped", items, None);
+                state.log_injected(&method, "dropped", items);
                 if let Some(kill) = kill {
                     kill.0.notify_one();
                 }

@@ -467,12 +467,29 @@ impl EmulatorState {
         items: usize,
         account: Option<String>,
     ) {
+        self.push_call(method, outcome, items, account, false);
+    }
+
+    /// Logs the outcome of a fault a test injected.
+    pub(crate) fn log_injected(&self, method: &str, outcome: &str, items: usize) {
+        self.push_call(method, outcome, items, None, true);
+    }
+
+    fn push_call(
+        &self,
+        method: &str,
+        outcome: &str,
+        items: usize,
+        account: Option<String>,
+        injected: bool,
+    ) {
         self.lock().calls.push(CallLogEntry {
             method: method.to_owned(),
             outcome: outcome.to_owned(),
             items,
             account,
             at: Utc::now(),
+            injected,
         });
     }
 }

@@ -296,7 +296,7 @@ impl Deliverer {
         let time_refused = about_time(e);
         if time_refused && !pending.zone_reread {
             pending.zone_reread = true;
-            if self.tenants.reread_account_zone(&pending.handle).await {
+            if self.reread_account_zone(&pending.handle).await {
                 tracing::info!(event_id = %pending.envelope.event_id,
                     "CoMagic refused a time and the account's zone changed; mapping again");
                 if let Some(again) = self.begin(pending.delivery, pending.refreshed).await {

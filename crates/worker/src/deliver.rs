@@ -123,7 +123,13 @@ impl Deliverer {
             timeout: config.comagic_timeout,
             ..ClientOptions::default()
         };
-        let tenants = TenantDirectory::new(store.clone(), http, options, config.tenant_cache_ttl);
+        let tenants = TenantDirectory::new(
+            store.clone(),
+            http,
+            options,
+            config.tenant_cache_ttl,
+            config.account_zone_ttl,
+        );
         Self {
             ledger: LedgerReader::new(store.clone()),
             ledger_progress: LedgerWriter::new(store.clone()),
@@ -273,7 +279,7 @@ impl Deliverer {
 
         // Record times are written in the account's own zone, as its get.account reports it.
         let settings = TenantSettings {
-            timezone: self.tenants.account_zone(&handle).await,
+            timezone: self.account_zone(&handle).await,
             ..handle.tenant.settings.clone()
         };
         let mut plan = match plan_for(envelope, &settings, &handle.field_map, now) {

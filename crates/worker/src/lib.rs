@@ -10,6 +10,7 @@
 //! CoMagic in one `upload.*` call of up to `batch_size` items (the documented maximum is 50);
 //! everything else (ledger, tags, ack, metrics) stays per event. See `batch.rs`.
 
+mod account_zone;
 mod batch;
 mod deliver;
 mod http;
@@ -48,6 +49,9 @@ pub struct WorkerConfig {
     pub max_attempts: u32,
     /// How long tenant settings are cached.
     pub tenant_cache_ttl: Duration,
+    /// How long an account's zone read from `get.account` is trusted before it is read again
+    /// (a day; a refused time re-reads it at once).
+    pub account_zone_ttl: Duration,
     /// Timeout of one CoMagic call.
     pub comagic_timeout: Duration,
     /// On shutdown, how long in-flight deliveries may take; what is still unsettled after
@@ -85,6 +89,7 @@ impl Default for WorkerConfig {
             concurrency: 32,
             max_attempts: 9,
             tenant_cache_ttl: Duration::from_secs(5),
+            account_zone_ttl: tenants::ACCOUNT_ZONE_TTL,
             comagic_timeout: Duration::from_secs(15),
             shutdown_grace: Duration::from_secs(20),
             batch_size: 50,

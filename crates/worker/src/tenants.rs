@@ -32,12 +32,14 @@ pub struct TenantDirectory {
     http: comagic_client::Transport,
     options: ClientOptions,
     ttl: Duration,
+    /// How long a zone read from `get.account` is trusted.
+    zone_ttl: Duration,
     cache: Mutex<HashMap<Uuid, Cached>>,
     /// The zone each account's `get.account` reported, and when it was read.
     zones: Mutex<HashMap<Uuid, AccountZone>>,
 }
 
-/// How often an account's zone is read again (the issue asks for at least daily).
+/// How often an account's zone is read again by default: daily.
 pub const ACCOUNT_ZONE_TTL: Duration = Duration::from_secs(24 * 60 * 60);
 /// After a failed `get.account`, how long to go on with the zone known before asking again.
 const ACCOUNT_ZONE_RETRY: Duration = Duration::from_secs(10 * 60);
@@ -55,62 +57,62 @@ impl TenantDirectory {
         http: comagic_client::Transport,
         options: ClientOptions,
         ttl: Duration,
+        zone_ttl: Duration,
     ) -> Self {
         Self {
             store,
             http,
             options,
             ttl,
+            zone_ttl,
             cache: Mutex::new(HashMap::new()),
             zones: Mutex::new(HashMap::new()),
         }
     }
 
-    /// The account's time zone: read from `get.account` when not read in the last day, else
-    /// the zone read before, else the stored `timezone` (from when the settings were saved).
-    pub async fn account_zone(&self, handle: &TenantHandle) -> Option<String> {
-        let id = handle.tenant.id;
-        if let Some(known) = self.zones.lock().await.get(&id) {
-            if known.read.elapsed() < known.ttl {
-                return known
-                    .zone
-                    .clone()
-                    .or_else(|| handle.tenant.settings.timezone.clone());
-            }
-        }
-        self.reread_account_zone(handle).await;
+    /// The zone to write this tenant's times in without asking CoMagic, or `None` when
+    /// `get.account` is due (never read, or read longer ago than the zone TTL): the zone
+    /// `get.account` reported, else the stored `timezone` (from when the settings were saved).
+    pub(crate) async fn trusted_zone(&self, handle: &TenantHandle) -> Option<Option<String>> {
+        let zones = self.zones.lock().await;
+        let known = zones.get(&handle.tenant.id)?;
+        (known.read.elapsed() < known.ttl).then(|| {
+            known
+                .zone
+                .clone()
+                .or_else(|| handle.tenant.settings.timezone.clone())
+        })
+    }
+
+    /// The zone known now: read before, else stored.
+    pub(crate) async fn known_zone(&self, handle: &TenantHandle) -> Option<String> {
         self.zones
             .lock()
             .await
-            .get(&id)
+            .get(&handle.tenant.id)
             .and_then(|known| known.zone.clone())
             .or_else(|| handle.tenant.settings.timezone.clone())
     }
 
-    /// Reads `get.account` now (after CoMagic refused a time, or daily); a changed zone is
-    /// applied to the events mapped from now on and logged. Whether the zone changed.
-    pub async fn reread_account_zone(&self, handle: &TenantHandle) -> bool {
+    /// Takes in what `get.account` answered (the zone it names, or why it could not be read);
+    /// a changed zone is applied to the events mapped from now on and logged. Whether the zone
+    /// changed.
+    pub(crate) async fn apply_account_read(
+        &self,
+        handle: &TenantHandle,
+        read: Result<Option<String>, ComagicError>,
+    ) -> bool {
         let id = handle.tenant.id;
-        let known = self
-            .zones
-            .lock()
-            .await
-            .get(&id)
-            .and_then(|k| k.zone.clone())
-            .or_else(|| handle.tenant.settings.timezone.clone());
-        let (zone, ttl) = match handle.client.get_account().await {
-            Ok(account) => match account.value.timezone {
-                Some(zone) if zone.parse::<chrono_tz::Tz>().is_ok() => {
-                    (Some(zone), ACCOUNT_ZONE_TTL)
-                }
-                other => {
-                    tracing::warn!(tenant_id = %id, zone = ?other, "get.account names no usable time zone; keeping the known one");
-                    (known.clone(), ACCOUNT_ZONE_TTL)
-                }
-            },
+        let known = self.known_zone(handle).await;
+        let (zone, ttl) = match read {
+            Ok(Some(zone)) if zone.parse::<chrono_tz::Tz>().is_ok() => (Some(zone), self.zone_ttl),
+            Ok(other) => {
+                tracing::warn!(tenant_id = %id, zone = ?other, "get.account names no usable time zone; keeping the known one");
+                (known.clone(), self.zone_ttl)
+            }
             Err(e) => {
                 tracing::warn!(tenant_id = %id, error = %e, "could not read the account's time zone; keeping the known one");
-                (known.clone(), ACCOUNT_ZONE_RETRY)
+                (known.clone(), ACCOUNT_ZONE_RETRY.min(self.zone_ttl))
             }
         };
         // Until read, the mapping assumed CoMagic's usual zone.

@@ -144,3 +144,35 @@ async fn faults_over_http() {
         .unwrap();
     assert_eq!(bad.status(), 400);
 }
+
+/// The call log tells a fault a test injected from a refusal by a rule of the reference pages,
+/// so the end-to-end suites can fail on the latter only.
+#[tokio::test]
+async fn injected_faults_are_not_rule_refusals() {
+    let api = Api::start().await;
+    api.emu.inject(Fault::RpcError {
+        code: -32603,
+        mnemonic: "internal_error".into(),
+        message: "injected".into(),
+        count: 1,
+        method: Some("upload.offline_messages".into()),
+    });
+    let response = api.upload_messages(vec![message("inj")]).await;
+    assert_error(&response, -32603, "internal_error", None);
+    assert!(api.emu.calls()[0].injected);
+    assert!(api.emu.unprovoked_refusals(&[]).is_empty());
+
+    // A rule's refusal: an unknown parameter.
+    let response = api
+        .call("get.tags", json!({"access_token": TOKEN, "bogus": 1}))
+        .await;
+    let mnemonic = response["error"]["data"]["mnemonic"]
+        .as_str()
+        .expect("a refusal")
+        .to_owned();
+    let refused = api.emu.unprovoked_refusals(&[]);
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert_eq!(refused[0].outcome, mnemonic);
+    assert!(!refused[0].injected);
+    assert!(api.emu.unprovoked_refusals(&[mnemonic.as_str()]).is_empty());
+}
