@@ -7,6 +7,7 @@ use crate::config::{
 };
 use crate::dlq::{DlqArgs, DlqCommand};
 use crate::server::{connect_store, migrate_store, open_store, start};
+use crate::telemetry::{TraceArgs, Traces};
 use crate::tenants::TenantCommand;
 use anyhow::Context;
 use bridge_ingress::IngressConfig;
@@ -253,6 +254,8 @@ struct ServeArgs {
     ingress: IngressArgs,
     #[command(flatten)]
     worker: WorkerArgs,
+    #[command(flatten)]
+    trace: TraceArgs,
 }
 
 #[derive(Args)]
@@ -263,6 +266,8 @@ struct IngressRoleArgs {
     queue: QueueArgs,
     #[command(flatten)]
     ingress: IngressArgs,
+    #[command(flatten)]
+    trace: TraceArgs,
 }
 
 #[derive(Args)]
@@ -273,6 +278,20 @@ struct WorkerRoleArgs {
     queue: QueueArgs,
     #[command(flatten)]
     worker: WorkerArgs,
+    #[command(flatten)]
+    trace: TraceArgs,
+}
+
+impl Command {
+    /// The trace settings and role name of a long-running role; other commands export none.
+    fn trace_args(&self) -> Option<(&TraceArgs, &'static str)> {
+        match self {
+            Command::Serve(args) => Some((&args.trace, "serve")),
+            Command::Ingress(args) => Some((&args.trace, "ingress")),
+            Command::Worker(args) => Some((&args.trace, "worker")),
+            _ => None,
+        }
+    }
 }
 
 /// The base of webhook URLs printed by `tenants` commands.
@@ -324,13 +343,36 @@ enum Command {
 
 pub fn run() -> std::process::ExitCode {
     let cli = Cli::parse();
+    // Before the runtime: the exporter's blocking HTTP client must not be built on it.
+    let traces = cli
+        .command
+        .trace_args()
+        .map_or(Ok(None), |(args, role)| Traces::build(args, role));
     // Held to the end: dropping it flushes the log lines still queued.
-    let log_writer = init_tracing(cli.common.log_format);
+    let log_writer = init_tracing(
+        cli.common.log_format,
+        traces.as_ref().ok().and_then(Option::as_ref),
+    );
+    let traces = match traces {
+        Ok(traces) => traces,
+        Err(problem) => {
+            tracing::error!("leadback-bridge stopped: {problem}");
+            drop(log_writer);
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    if traces.is_some() {
+        bridge_queue::trace_context::enable();
+    }
     let result = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")
         .and_then(|runtime| runtime.block_on(dispatch(cli)));
+    // The spans of the last events, before the log writer goes.
+    if let Some(traces) = traces {
+        traces.shutdown();
+    }
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
@@ -377,9 +419,19 @@ impl std::io::Write for PacedStderr {
 /// Logs go to stderr from a dedicated thread: a request never waits for a slow log consumer
 /// (a pipe, journald) unless 128k lines are already queued, and then it waits rather than
 /// losing lines.
-fn init_tracing(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
+///
+/// With `traces`, spans also go to OpenTelemetry (each layer with its own filter: `RUST_LOG`
+/// filters the log lines only); without, the subscriber is the plain log one. Either way the
+/// trace-only spans (`bridge_queue::trace_context::TARGET`) never reach the log lines.
+fn init_tracing(
+    format: LogFormat,
+    traces: Option<&Traces>,
+) -> tracing_appender::non_blocking::WorkerGuard {
     use tracing_subscriber::EnvFilter;
     let mut filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    if let Ok(trace_only) = format!("{}=off", bridge_queue::trace_context::TARGET).parse() {
+        filter = filter.add_directive(trace_only);
+    }
     // Unless RUST_LOG names the crate: PostgreSQL's notices (`relation "_sqlx_migrations"
     // already exists, skipping` on every start) are not news at INFO; and lapin logs an ERROR
     // for every channel the broker closes, including the throwaway channels of passive declares
@@ -402,6 +454,22 @@ fn init_tracing(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuar
         .finish(PacedStderr::new());
     // Colours only for a person at a terminal: a file, a pipe or journald gets plain text.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    if let Some(traces) = traces {
+        use tracing_subscriber::layer::SubscriberExt as _;
+        use tracing_subscriber::util::SubscriberInitExt as _;
+        use tracing_subscriber::Layer as _;
+        let logs = tracing_subscriber::fmt::layer()
+            .with_ansi(ansi)
+            .with_writer(writer);
+        let registry = tracing_subscriber::registry().with(traces.layer());
+        match format {
+            LogFormat::Json => registry
+                .with(logs.json().flatten_event(true).with_filter(filter))
+                .init(),
+            LogFormat::Text => registry.with(logs.with_filter(filter)).init(),
+        }
+        return guard;
+    }
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(ansi)

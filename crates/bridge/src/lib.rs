@@ -11,6 +11,7 @@ mod health;
 mod healthcheck;
 mod preview;
 mod server;
+mod telemetry;
 mod tenants;
 
 pub use bridge_admin::{replay_dead_letters, ReplayReport, TenantFile};

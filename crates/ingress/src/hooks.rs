@@ -18,6 +18,7 @@ use leadback_model::RawPayload;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tracing::Instrument;
 
 /// Ingress tunables; one place, filled from the command line / environment by the app.
 #[derive(Debug, Clone)]
@@ -113,7 +114,10 @@ async fn handle_hook(
         throttle: &throttle,
         memory: &memory,
     };
-    let mut outcome = accept(&state, &guard, &token, &method, query, &headers, body).await;
+    let span = crate::trace::webhook_span(&method);
+    let mut outcome = accept(&state, &guard, &token, &method, query, &headers, body)
+        .instrument(span.clone())
+        .await;
     if let (IngressOutcome::UnknownToken, Some(ip)) = (&outcome, guard.client) {
         if let Err(wait) = throttle.spend(ip) {
             outcome = IngressOutcome::Throttled {
@@ -146,12 +150,13 @@ async fn handle_hook(
         }
         other => tracing::debug!(outcome = other.label(), "webhook answered"),
     }
+    let response = outcome.into_response();
+    crate::trace::answered(&span, label, response.status().as_u16());
     if method == Method::HEAD {
         // HEAD answers carry the status only.
-        let status = outcome.into_response().status();
-        return status.into_response();
+        return response.status().into_response();
     }
-    outcome.into_response()
+    response
 }
 
 /// The request's client address and what the ingress remembers about tokens and addresses.
@@ -202,6 +207,7 @@ async fn accept(
             }
         }
     };
+    crate::trace::tenant_known(tenant.id);
     if !tenant.active {
         return IngressOutcome::Inactive;
     }
@@ -250,16 +256,19 @@ async fn accept(
     }
 
     let event_id = payload.event_id().to_string();
-    let envelope = Envelope::new(
+    let mut envelope = Envelope::new(
         event_id.clone(),
         tenant.id,
         content_type,
         raw.to_vec(),
         chrono::Utc::now(),
     );
+    let span = crate::trace::publish_span(&mut envelope, state.queue_backend);
     let started = Instant::now();
     let published =
-        tokio::time::timeout(state.config.publish_timeout, state.queue.publish(&envelope)).await;
+        tokio::time::timeout(state.config.publish_timeout, state.queue.publish(&envelope))
+            .instrument(span.clone())
+            .await;
     state
         .metrics
         .publish_confirm_duration_seconds
@@ -270,14 +279,20 @@ async fn accept(
             tracing::info!(tenant_id = %tenant.id, event_id = %event_id, "webhook accepted");
             IngressOutcome::Accepted { event_id }
         }
-        Ok(Err(e)) => IngressOutcome::Unavailable {
-            reason: e.to_string(),
-        },
-        Err(_) => IngressOutcome::Unavailable {
-            reason: format!(
-                "queue did not confirm within {:?}",
-                state.config.publish_timeout
-            ),
-        },
+        Ok(Err(e)) => {
+            crate::trace::publish_failed(&span);
+            IngressOutcome::Unavailable {
+                reason: e.to_string(),
+            }
+        }
+        Err(_) => {
+            crate::trace::publish_failed(&span);
+            IngressOutcome::Unavailable {
+                reason: format!(
+                    "queue did not confirm within {:?}",
+                    state.config.publish_timeout
+                ),
+            }
+        }
     }
 }

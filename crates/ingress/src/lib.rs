@@ -11,6 +11,7 @@ mod lookups;
 mod response;
 mod serve;
 mod throttle;
+mod trace;
 
 pub use hooks::{hook_router, IngressConfig, IngressState};
 pub use response::IngressOutcome;

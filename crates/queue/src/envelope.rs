@@ -25,6 +25,11 @@ pub struct Envelope {
     #[serde(default)]
     pub progress: Progress,
     pub last_error: Option<LastError>,
+    /// The W3C trace context of the publish, when the ingress exports traces (see
+    /// `trace_context`): per envelope, so each event of a group-published message keeps its
+    /// own trace. Absent (not even a key) when tracing is off; older binaries ignore it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<crate::TraceContext>,
 }
 
 /// Steps that already succeeded, so a retry never redoes them.
@@ -69,6 +74,7 @@ impl Envelope {
             first_attempt_at: None,
             progress: Progress::default(),
             last_error: None,
+            trace: None,
         }
     }
 

@@ -13,6 +13,7 @@ mod error;
 mod outstanding;
 mod poison;
 mod tiers;
+pub mod trace_context;
 
 pub mod embedded;
 pub mod rabbitmq;
@@ -23,6 +24,7 @@ pub use error::QueueError;
 pub use poison::{Poison, DEFAULT_DELIVERY_LIMIT};
 pub use rabbitmq::{RabbitOptions, RabbitQueue};
 pub use tiers::RetryTiers;
+pub use trace_context::TraceContext;
 
 use async_trait::async_trait;
 use futures::stream::BoxStream;

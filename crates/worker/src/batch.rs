@@ -103,6 +103,7 @@ impl Deliverer {
             kind = first.kind,
             size = items.len(),
         );
+        crate::trace::join_batch(&span, &items);
         self.deliver_batch_inner(items).instrument(span).await
     }
 

@@ -462,8 +462,9 @@ impl Deliverer {
         tenant_id: Uuid,
         call: impl std::future::Future<Output = Result<Called<T>, ComagicError>>,
     ) -> Result<T, ComagicError> {
+        let span = crate::trace::comagic_span(method, tenant_id);
         let started = Instant::now();
-        let result = call.await;
+        let result = call.instrument(span.clone()).await;
         self.metrics
             .comagic_request_duration_seconds
             .with_label_values(&[method])
@@ -476,6 +477,7 @@ impl Deliverer {
             .comagic_requests_total
             .with_label_values(&[method, outcome])
             .inc();
+        crate::trace::comagic_outcome(&span, outcome);
         match result {
             Ok(called) => {
                 if let Some(limits) = &called.limits {
@@ -691,6 +693,7 @@ impl Deliverer {
 
     async fn settle(&self, delivery: Box<dyn Delivery>, mut envelope: Envelope, attempt: Attempt) {
         let kind = attempt.kind;
+        crate::trace::settled(kind, &attempt.disposition);
         match attempt.disposition {
             Disposition::Delivered { duplicate } => {
                 match delivery.ack().await {
@@ -792,13 +795,16 @@ impl Deliverer {
 }
 
 /// The span every step of one delivery runs in (its logs carry the event and tenant ids).
+/// With tracing on, it also continues the event's trace (`trace.rs`).
 pub(crate) fn delivery_span(envelope: &Envelope, attempt: u32) -> tracing::Span {
-    tracing::info_span!(
+    let span = tracing::info_span!(
         "delivery",
         event_id = %envelope.event_id,
         tenant_id = %envelope.tenant_id,
         attempt,
-    )
+    );
+    crate::trace::follow(&span, envelope);
+    span
 }
 
 /// The tags of `plan` not among `done`.

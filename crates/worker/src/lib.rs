@@ -19,6 +19,7 @@ mod outcome;
 mod poison;
 mod retention;
 mod tenants;
+mod trace;
 
 pub use deliver::Deliverer;
 pub use outcome::{Disposition, FailureClass};

@@ -10,6 +10,9 @@ use tokio::sync::{mpsc, oneshot, Semaphore};
 /// One envelope waiting for its message's confirm.
 pub(crate) struct Pending {
     event_id: String,
+    /// For the AMQP headers if the envelope goes alone (`None`, no allocation, when tracing
+    /// is off); in a batch each envelope's own context travels in its JSON.
+    trace: Option<crate::TraceContext>,
     /// The envelope's JSON, serialised by the caller (off the batcher's task).
     body: Vec<u8>,
     done: oneshot::Sender<Result<(), QueueError>>,
@@ -20,6 +23,7 @@ pub(crate) async fn publish(shared: &Shared, envelope: &Envelope) -> Result<(), 
     let (done, confirmed) = oneshot::channel();
     let pending = Pending {
         event_id: envelope.event_id.clone(),
+        trace: envelope.trace.clone(),
         body: envelope.to_json(),
         done,
     };
@@ -87,7 +91,7 @@ async fn publish_group(shared: &Shared, batch: &[Pending]) -> Result<(), QueueEr
     let names = &shared.names;
     match batch {
         [one] => {
-            let properties = envelope_properties(&one.event_id);
+            let properties = envelope_properties(&one.event_id, one.trace.as_ref());
             shared
                 .publish_body(&names.exchange, &names.main, &one.body, properties)
                 .await

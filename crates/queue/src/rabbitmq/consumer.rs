@@ -175,7 +175,15 @@ async fn into_deliveries(
         })
     };
     if envelopes.len() == 1 {
-        let envelope = envelopes.remove(0);
+        let mut envelope = envelopes.remove(0);
+        if envelope.trace.is_none() && crate::trace_context::enabled() {
+            // Published by a tool that sets only the standard headers.
+            envelope.trace = delivery
+                .properties
+                .headers()
+                .as_ref()
+                .and_then(crate::TraceContext::from_amqp_headers);
+        }
         return vec![delivery_of(envelope, Settle::Message(delivery.acker))];
     }
     let batch = Arc::new(BatchSettlement {

@@ -93,11 +93,19 @@ impl Default for PublishBatching {
 /// The AMQP `type` property of a message that carries a JSON array of envelopes.
 pub const BATCH_KIND: &str = "leadback.envelope-batch";
 
-/// The properties of a one-envelope message: its event id as the message id.
-pub(crate) fn envelope_properties(event_id: &str) -> BasicProperties {
-    BasicProperties::default()
+/// The properties of a one-envelope message: its event id as the message id, and its trace
+/// context (when it has one) as the W3C `traceparent`/`tracestate` headers.
+pub(crate) fn envelope_properties(
+    event_id: &str,
+    trace: Option<&crate::TraceContext>,
+) -> BasicProperties {
+    let properties = BasicProperties::default()
         .with_message_id(event_id.into())
-        .with_content_type("application/json".into())
+        .with_content_type("application/json".into());
+    match trace {
+        Some(trace) => properties.with_headers(trace.to_amqp_headers()),
+        None => properties,
+    }
 }
 
 impl RabbitOptions {
@@ -299,7 +307,7 @@ impl Shared {
         routing_key: &str,
         envelope: &Envelope,
     ) -> Result<(), QueueError> {
-        let properties = envelope_properties(&envelope.event_id);
+        let properties = envelope_properties(&envelope.event_id, envelope.trace.as_ref());
         self.publish_body(exchange, routing_key, &envelope.to_json(), properties)
             .await
     }
