@@ -11,12 +11,16 @@
 //! everything else (ledger, tags, ack, metrics) stays per event. See `batch.rs`.
 
 mod batch;
+mod classify;
 mod deliver;
+mod finish;
+mod holds;
 mod http;
 mod ledger;
 mod outcome;
 mod poison;
 mod retention;
+mod settle;
 mod tenants;
 
 pub use deliver::Deliverer;
