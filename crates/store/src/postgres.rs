@@ -7,7 +7,7 @@ use crate::rows;
 use crate::sql::{built_queries, Dialect, SqlStore};
 use crate::{SecretKey, StoreError};
 use async_trait::async_trait;
-use sqlx::postgres::{PgPool, PgPoolOptions, PgQueryResult};
+use sqlx::postgres::{PgPool, PgPoolOptions};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,9 +19,6 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate::Migrator {
     ..sqlx::migrate!("./migrations/postgres")
 };
 
-/// [`crate::Store`] on PostgreSQL.
-pub type PgStore = SqlStore<Postgres>;
-
 /// What PostgreSQL does its own way: sqlx's migrator locks with an advisory lock, and a trigger
 /// announces tenant changes to every process's route cache.
 pub struct Postgres;
@@ -29,15 +26,14 @@ pub struct Postgres;
 #[async_trait]
 impl Dialect for Postgres {
     type Db = sqlx::Postgres;
-
-    fn migrator() -> &'static sqlx::migrate::Migrator {
-        &MIGRATOR
-    }
+    built_queries!();
 
     async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
         MIGRATOR.run(pool).await?;
         Ok(())
     }
+
+    const MIGRATOR: &'static sqlx::migrate::Migrator = &MIGRATOR;
 
     const HAS_MIGRATIONS_TABLE: &'static str = "SELECT to_regclass('_sqlx_migrations') IS NOT NULL";
 
@@ -58,13 +54,10 @@ impl Dialect for Postgres {
     fn watch_routes(routes: &Arc<RouteCache>, pool: &PgPool) {
         routes.ensure_listening(pool);
     }
-
-    fn rows_affected(done: &PgQueryResult) -> u64 {
-        done.rows_affected()
-    }
-
-    built_queries!();
 }
+
+/// [`crate::Store`] on PostgreSQL.
+pub type PgStore = SqlStore<Postgres>;
 
 impl SqlStore<Postgres> {
     /// Connects (failing fast when the server cannot be reached within 10 s).

@@ -30,7 +30,7 @@ pub trait Dialect: Send + Sync + 'static {
     type Db: Database;
 
     /// The migrations this binary embeds for the database.
-    fn migrator() -> &'static sqlx::migrate::Migrator;
+    const MIGRATOR: &'static sqlx::migrate::Migrator;
     /// Applies pending migrations, serialized with other processes doing the same.
     async fn migrate(pool: &Pool<Self::Db>) -> Result<(), StoreError>;
     /// One boolean: sqlx's migrations table exists.
@@ -42,7 +42,7 @@ pub trait Dialect: Send + Sync + 'static {
     fn route_cache() -> RouteCache;
     /// Called before the route cache is read: starts whatever keeps it current.
     fn watch_routes(_routes: &Arc<RouteCache>, _pool: &Pool<Self::Db>) {}
-    /// Rows a statement changed (sqlx has no common accessor).
+    /// Rows a statement changed (sqlx has no common accessor). Written by [`built_queries`].
     fn rows_affected(done: &<Self::Db as Database>::QueryResult) -> u64;
     /// Runs a built statement and decodes its rows; `persistent: false` keeps it out of the
     /// connection's statement cache (one statement per row count). Written by [`built_queries`].
@@ -61,12 +61,17 @@ pub trait Dialect: Send + Sync + 'static {
     ) -> Built<'a, u64>;
 }
 
-/// [`Dialect::fetch_built`] and [`Dialect::execute_built`], the same text for every database,
+/// [`Dialect::rows_affected`], [`Dialect::fetch_built`] and [`Dialect::execute_built`], the same
+/// text for every database,
 /// expanded where the database is concrete: only there may a built statement's arguments
 /// (`Arguments<'a>`) be shortened to the borrow of its builder; over a generic database the
 /// lifetime is invariant and the builder would stay borrowed past its own drop.
 macro_rules! built_queries {
     () => {
+        fn rows_affected(done: &<Self::Db as sqlx::Database>::QueryResult) -> u64 {
+            done.rows_affected()
+        }
+
         fn fetch_built<'a, O>(
             pool: &'a sqlx::Pool<Self::Db>,
             query: sqlx::QueryBuilder<'a, Self::Db>,
@@ -192,7 +197,7 @@ where
         let applied: Vec<(i64, Vec<u8>)> = sqlx::query_as(rows::APPLIED_MIGRATIONS)
             .fetch_all(&self.pool)
             .await?;
-        rows::check_applied(D::migrator(), &applied)
+        rows::check_applied(D::MIGRATOR, &applied)
     }
 
     async fn create_tenant(

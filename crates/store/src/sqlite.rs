@@ -11,8 +11,7 @@ use crate::sql::{built_queries, Dialect, SqlStore};
 use crate::{SecretKey, StoreError};
 use async_trait::async_trait;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteQueryResult,
-    SqliteSynchronous,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use std::str::FromStr as _;
 use std::time::Duration;
@@ -25,9 +24,6 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate::Migrator {
     ..sqlx::migrate!("./migrations/sqlite")
 };
 
-/// [`crate::Store`] on a SQLite file.
-pub type SqliteStore = SqlStore<Sqlite>;
-
 /// What SQLite does its own way: migrations are serialized by a lock file, and there are no
 /// notifications, so cached routes expire after a second.
 pub struct Sqlite;
@@ -35,10 +31,7 @@ pub struct Sqlite;
 #[async_trait]
 impl Dialect for Sqlite {
     type Db = sqlx::Sqlite;
-
-    fn migrator() -> &'static sqlx::migrate::Migrator {
-        &MIGRATOR
-    }
+    built_queries!();
 
     async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
         // sqlx's SQLite migrator takes no lock: two processes opening one file at once (a CLI
@@ -49,6 +42,8 @@ impl Dialect for Sqlite {
         MIGRATOR.run(pool).await?;
         Ok(())
     }
+
+    const MIGRATOR: &'static sqlx::migrate::Migrator = &MIGRATOR;
 
     const HAS_MIGRATIONS_TABLE: &'static str = "SELECT EXISTS (SELECT 1 FROM sqlite_master \
          WHERE type = 'table' AND name = '_sqlx_migrations')";
@@ -66,13 +61,10 @@ impl Dialect for Sqlite {
     fn route_cache() -> RouteCache {
         RouteCache::local(LOCAL_TTL)
     }
-
-    fn rows_affected(done: &SqliteQueryResult) -> u64 {
-        done.rows_affected()
-    }
-
-    built_queries!();
 }
+
+/// [`crate::Store`] on a SQLite file.
+pub type SqliteStore = SqlStore<Sqlite>;
 
 impl SqlStore<Sqlite> {
     /// Opens (creating the file and its folder when missing) `sqlite://path`, `sqlite:path` or
