@@ -516,7 +516,7 @@ fn plan_for(
         .map_err(|e| (FailureClass::Mapping, format!("cannot read the event: {e}")))?
         .dated_at_receipt(envelope.received_at);
     map(&event, settings, now).map_err(|e| {
-        let class = if e.class() == "tenant_permanent" {
+        let class = if e.class() == FailureClass::TenantPermanent {
             FailureClass::TenantPermanent
         } else {
             FailureClass::Mapping
