@@ -26,16 +26,15 @@ pub struct Postgres;
 #[async_trait]
 impl Dialect for Postgres {
     type Db = sqlx::Postgres;
-    built_queries!();
+    const MIGRATOR: &'static sqlx::migrate::Migrator = &MIGRATOR;
 
+    const HAS_MIGRATIONS_TABLE: &'static str = "SELECT to_regclass('_sqlx_migrations') IS NOT NULL";
+
+    /// sqlx's PostgreSQL migrator holds an advisory lock while it runs.
     async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
         MIGRATOR.run(pool).await?;
         Ok(())
     }
-
-    const MIGRATOR: &'static sqlx::migrate::Migrator = &MIGRATOR;
-
-    const HAS_MIGRATIONS_TABLE: &'static str = "SELECT to_regclass('_sqlx_migrations') IS NOT NULL";
 
     /// The union of the tag ids, sorted, without duplicates; PostgreSQL infers no types in
     /// `VALUES`, hence the casts.
@@ -54,6 +53,8 @@ impl Dialect for Postgres {
     fn watch_routes(routes: &Arc<RouteCache>, pool: &PgPool) {
         routes.ensure_listening(pool);
     }
+
+    built_queries!();
 }
 
 /// [`crate::Store`] on PostgreSQL.
