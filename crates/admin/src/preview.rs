@@ -114,7 +114,7 @@ pub fn preview_body(
             "unmatched_keys": analysis.unmatched_keys,
         }),
         Err(e) => {
-            let mut answer = refused("mapping", e.class(), e.to_string());
+            let mut answer = refused("mapping", e.class().as_str(), e.to_string());
             answer["event"] = event_json;
             answer["warnings"] = json!(warnings);
             answer["found"] = json!(analysis.found);

@@ -9,6 +9,7 @@
 mod client;
 mod error;
 mod outbound;
+mod rpc;
 mod sanitize;
 mod token;
 mod transport;

@@ -9,6 +9,7 @@ pub mod datetime;
 pub mod email;
 pub mod event;
 pub mod event_id;
+pub mod failure;
 pub mod field_map;
 pub mod mapping;
 pub mod payload;
@@ -22,6 +23,7 @@ pub use event::{
     CallbackExtras, Contact, EventError, EventKind, EventMessage, LeadbackEvent, MessageAuthor, Utm,
 };
 pub use event_id::{EventId, EventIdError};
+pub use failure::FailureClass;
 pub use field_map::{FieldMap, FieldMapError, FieldPath, Lookup, Meaning};
 pub use mapping::{map, map_with_default, ComagicPlan, MappingError, PlannedRecord, FORM_NAME};
 pub use payload::{BodyError, RawPayload, MAX_DEPTH, MAX_FIELDS};

@@ -17,6 +17,7 @@ use crate::comagic::{
 };
 use crate::datetime::{whole_second, ComagicDateTime};
 use crate::event::{EventKind, LeadbackEvent, MessageAuthor};
+use crate::failure::FailureClass;
 use crate::settings::{DefaultEntity, TenantSettings};
 use crate::validate::{FieldError, SettingsErrors};
 
@@ -52,14 +53,14 @@ fn unparsed_note(phone: &Option<String>) -> String {
 }
 
 impl MappingError {
-    /// `"event_permanent"` (this event cannot be delivered as it is) or `"tenant_permanent"`
-    /// (fixing the tenant's settings and replaying delivers it).
-    pub fn class(&self) -> &'static str {
+    /// [`FailureClass::EventPermanent`] (this event cannot be delivered as it is) or
+    /// [`FailureClass::TenantPermanent`] (fixing the tenant's settings and replaying delivers it).
+    pub fn class(&self) -> FailureClass {
         match self {
-            MappingError::NoContact { .. } => "event_permanent",
+            MappingError::NoContact { .. } => FailureClass::EventPermanent,
             MappingError::NoChatEmployee
             | MappingError::NoDefaultEntity { .. }
-            | MappingError::InvalidSettings(_) => "tenant_permanent",
+            | MappingError::InvalidSettings(_) => FailureClass::TenantPermanent,
         }
     }
 }

@@ -172,7 +172,7 @@ fn callback_without_phone_and_email_is_refused() {
             unparsed_phone: None
         }
     );
-    assert_eq!(err.class(), "event_permanent");
+    assert_eq!(err.class().as_str(), "event_permanent");
     let err = map(
         &json_event(json!({"id": "1", "phone": "123"})),
         &settings(),
@@ -379,7 +379,7 @@ fn missing_default_entity_is_a_tenant_problem() {
         for event in [&event, &chat_event] {
             let err = map(event, &settings, now()).unwrap_err();
             assert_eq!(err, MappingError::NoDefaultEntity { missing });
-            assert_eq!(err.class(), "tenant_permanent");
+            assert_eq!(err.class().as_str(), "tenant_permanent");
         }
     }
     // A session id in the event needs no default.
@@ -479,7 +479,7 @@ fn chat_without_contact_is_not_sent() {
             unparsed_phone: None
         }
     );
-    assert_eq!(err.class(), "event_permanent");
+    assert_eq!(err.class().as_str(), "event_permanent");
     assert!(err.to_string().starts_with("the chat has neither"), "{err}");
 }
 
@@ -625,7 +625,7 @@ fn operator_messages_need_the_chat_employee() {
     );
     let err = map(&with_operator, &no_employee, now()).unwrap_err();
     assert_eq!(err, MappingError::NoChatEmployee);
-    assert_eq!(err.class(), "tenant_permanent");
+    assert_eq!(err.class().as_str(), "tenant_permanent");
     let visitor_only = json_event(
         json!({"phone": "9161234567", "messages": [{"from": "visitor", "text": "a"}, {"from": "system", "text": "b"}]}),
     );
@@ -804,7 +804,7 @@ fn invalid_time_zone_is_a_tenant_problem() {
         matches!(err, MappingError::InvalidSettings(ref e) if e.has("timezone")),
         "{err}"
     );
-    assert_eq!(err.class(), "tenant_permanent");
+    assert_eq!(err.class().as_str(), "tenant_permanent");
 }
 
 #[test]

@@ -2,14 +2,17 @@
 //! encrypted at rest, webhook token hashes), the delivery ledger that makes delivery
 //! exactly-once, and the dead letters operators inspect and replay.
 //!
-//! One trait, [`Store`], with a PostgreSQL backend (`postgres`) and an embedded SQLite backend
-//! (`sqlite`), both on sqlx with their own migrations. [`open`] picks one from a URL.
+//! One trait, [`Store`], implemented once over sqlx ([`SqlStore`], in `sql`) for a PostgreSQL
+//! backend (`postgres`) and an embedded SQLite backend (`sqlite`); each backend module holds only
+//! its [`Dialect`] (migrations and their lock, route-cache upkeep, the few statements that differ)
+//! and how to connect. [`open`] picks one from a URL.
 
 mod crypto;
 mod error;
 mod field_maps;
 mod route_cache;
 mod rows;
+mod sql;
 mod token;
 mod types;
 
@@ -18,6 +21,7 @@ pub mod sqlite;
 
 pub use crypto::SecretKey;
 pub use error::{DatabaseError, StoreError};
+pub use sql::{Built, Dialect, SqlStore};
 pub use token::{TokenHash, WebhookToken};
 pub use types::{
     DeadLetter, DeadLetterFilter, LedgerEntry, LedgerProgress, NewDeadLetter, Tenant, TenantInput,

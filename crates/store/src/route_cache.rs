@@ -40,7 +40,7 @@ pub(crate) const LOCAL_TTL: Duration = Duration::from_secs(1);
 /// Bound on entries (tokens are per tenant, so this is only reached by a huge deployment).
 const MAX_ENTRIES: usize = 100_000;
 
-pub(crate) struct RouteCache {
+pub struct RouteCache {
     state: Mutex<State>,
     ttl: Duration,
     /// The listener is connected and listening: entries are trustworthy.

@@ -430,7 +430,7 @@ where
 pub(crate) const LEDGER_PROGRESS_CHUNK: usize = 500;
 
 /// What [`ledger_progress`] writes differently per backend.
-pub(crate) struct ProgressDialect {
+pub struct ProgressDialect {
     /// Appended to each bound parameter of the `VALUES` rows (PostgreSQL infers no types
     /// there): tenant id, event id, tags, complete.
     pub casts: [&'static str; 4],

@@ -1,22 +1,20 @@
 //! The embedded SQLite backend: one file, no server, for single-node deployments. The embedded
 //! queue may share the file (its tables are `queue_`-prefixed); WAL lets readers run while one
 //! writer commits, and `synchronous=FULL` makes a commit survive power loss.
+//!
+//! What differs from PostgreSQL ([`Sqlite`], the [`Dialect`]) and how to open a file; the
+//! queries and flows are in [`crate::sql`].
 
 use crate::route_cache::{RouteCache, LOCAL_TTL};
-use crate::rows::{self, DeadLetterRow, LedgerRow, TenantRow};
-use crate::{
-    DeadLetter, DeadLetterFilter, LedgerEntry, LedgerProgress, NewDeadLetter, SecretKey, Store,
-    StoreError, Tenant, TenantInput, TenantRoute, TokenHash, UploadRecord, WebhookToken,
-};
+use crate::rows;
+use crate::sql::{built_queries, Dialect, SqlStore};
+use crate::{SecretKey, StoreError};
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::types::Json;
 use std::str::FromStr as _;
 use std::time::Duration;
-use uuid::Uuid;
 
 /// `ignore_missing`: a database migrated by a newer release (a rollback, or an old pod restarting
 /// mid-rollout) holds migrations this binary does not know; they are additive, so this binary
@@ -26,25 +24,49 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate::Migrator {
     ..sqlx::migrate!("./migrations/sqlite")
 };
 
-/// The ledger's tag merge in this backend's JSON functions: the union of the tag ids, sorted,
-/// without duplicates.
-const PROGRESS: rows::ProgressDialect = rows::ProgressDialect {
-    casts: ["", "", "", ""],
-    merged_tags: "(SELECT json_group_array(v) FROM (\
-         SELECT value AS v FROM json_each(ledger.tagged) \
-         UNION SELECT value FROM json_each(s.tags) ORDER BY 1))",
-};
+/// What SQLite does its own way: migrations are serialized by a lock file, and there are no
+/// notifications, so cached routes expire after a second.
+pub struct Sqlite;
 
-/// [`Store`] on a SQLite file. Credentials are decrypted with `key` as rows are read.
-pub struct SqliteStore {
-    pool: SqlitePool,
-    key: SecretKey,
-    /// Token → tenant routes for the ingress, emptied by this store's tenant changes and
-    /// expiring after a second (see [`crate::route_cache`]).
-    routes: RouteCache,
+#[async_trait]
+impl Dialect for Sqlite {
+    type Db = sqlx::Sqlite;
+    built_queries!();
+
+    async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
+        // sqlx's SQLite migrator takes no lock: two processes opening one file at once (a CLI
+        // command beside a starting `serve`) would both apply the first pending migration and
+        // one would fail. A lock on a file beside the database serializes them; it is released
+        // when the guard is dropped.
+        let _guard = migration_lock(pool).await?;
+        MIGRATOR.run(pool).await?;
+        Ok(())
+    }
+
+    const MIGRATOR: &'static sqlx::migrate::Migrator = &MIGRATOR;
+
+    const HAS_MIGRATIONS_TABLE: &'static str = "SELECT EXISTS (SELECT 1 FROM sqlite_master \
+         WHERE type = 'table' AND name = '_sqlx_migrations')";
+
+    /// The union of the tag ids, sorted, without duplicates.
+    const PROGRESS: rows::ProgressDialect = rows::ProgressDialect {
+        casts: ["", "", "", ""],
+        merged_tags: "(SELECT json_group_array(v) FROM (\
+             SELECT value AS v FROM json_each(ledger.tagged) \
+             UNION SELECT value FROM json_each(s.tags) ORDER BY 1))",
+    };
+
+    /// Emptied by this store's own changes, and expiring after [`LOCAL_TTL`] for changes other
+    /// processes make to the file (see [`crate::route_cache`]).
+    fn route_cache() -> RouteCache {
+        RouteCache::local(LOCAL_TTL)
+    }
 }
 
-impl SqliteStore {
+/// [`crate::Store`] on a SQLite file.
+pub type SqliteStore = SqlStore<Sqlite>;
+
+impl SqlStore<Sqlite> {
     /// Opens (creating the file and its folder when missing) `sqlite://path`, `sqlite:path` or
     /// `sqlite::memory:`.
     pub async fn open(url: &str, key: SecretKey) -> Result<SqliteStore, StoreError> {
@@ -77,466 +99,31 @@ impl SqliteStore {
             .await?;
         Ok(SqliteStore::from_pool(pool, key))
     }
-
-    /// Wraps a pool the caller configured.
-    pub fn from_pool(pool: SqlitePool, key: SecretKey) -> SqliteStore {
-        SqliteStore {
-            pool,
-            key,
-            routes: RouteCache::local(LOCAL_TTL),
-        }
-    }
-
-    pub fn pool(&self) -> &SqlitePool {
-        &self.pool
-    }
-
-    /// Closes every connection and waits for them to finish (graceful shutdown).
-    pub async fn close(&self) {
-        self.pool.close().await;
-    }
-
-    /// An exclusive lock on `<database file>.migrate-lock`, held while the guard lives; `None`
-    /// for an in-memory database (no other process can open it).
-    async fn migration_lock(&self) -> Result<Option<std::fs::File>, StoreError> {
-        let file: String =
-            sqlx::query_scalar("SELECT file FROM pragma_database_list WHERE name = 'main'")
-                .fetch_one(&self.pool)
-                .await?;
-        if file.is_empty() {
-            return Ok(None);
-        }
-        let path = format!("{file}.migrate-lock");
-        let locked = tokio::task::spawn_blocking(move || {
-            let lock = std::fs::OpenOptions::new()
-                .create(true)
-                .truncate(false)
-                .write(true)
-                .open(&path)?;
-            lock.lock()?;
-            Ok::<_, std::io::Error>(lock)
-        })
-        .await
-        .map_err(|e| StoreError::Migration(format!("migration lock task: {e}")))?;
-        locked.map(Some).map_err(|e| {
-            StoreError::Migration(format!("cannot lock the database for migrating: {e}"))
-        })
-    }
-
-    async fn fetch_tenant(
-        &self,
-        sql_where: &str,
-        bind: TenantKey<'_>,
-    ) -> Result<Option<Tenant>, StoreError> {
-        let sql = format!(
-            "SELECT {} FROM tenants WHERE {sql_where}",
-            rows::TENANT_COLUMNS
-        );
-        let query = sqlx::query_as::<_, TenantRow>(&sql);
-        let row = match bind {
-            TenantKey::Id(id) => query.bind(id),
-            TenantKey::Hash(hash) => query.bind(hash.as_str()),
-        }
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(|r| r.into_tenant(&self.key)).transpose()
-    }
 }
 
-enum TenantKey<'a> {
-    Id(Uuid),
-    Hash(&'a TokenHash),
-}
-
-#[async_trait]
-impl Store for SqliteStore {
-    async fn migrate(&self) -> Result<(), StoreError> {
-        // sqlx's SQLite migrator takes no lock: two processes opening one file at once (a CLI
-        // command beside a starting `serve`) would both apply the first pending migration and
-        // one would fail. A lock on a file beside the database serializes them; it is released
-        // when the guard is dropped.
-        let _guard = self.migration_lock().await?;
-        MIGRATOR.run(&self.pool).await?;
-        Ok(())
-    }
-
-    async fn ready(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
-        self.check_schema().await
-    }
-
-    async fn check_schema(&self) -> Result<(), StoreError> {
-        let has_table: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM sqlite_master \
-             WHERE type = 'table' AND name = '_sqlx_migrations')",
-        )
-        .fetch_one(&self.pool)
-        .await?;
-        if !has_table {
-            return Err(StoreError::Migration(
-                "the database has no migrations applied; run the migrate command".into(),
-            ));
-        }
-        let applied: Vec<(i64, Vec<u8>)> = sqlx::query_as(rows::APPLIED_MIGRATIONS)
-            .fetch_all(&self.pool)
+/// An exclusive lock on `<database file>.migrate-lock`, held while the guard lives; `None` for
+/// an in-memory database (no other process can open it).
+async fn migration_lock(pool: &SqlitePool) -> Result<Option<std::fs::File>, StoreError> {
+    let file: String =
+        sqlx::query_scalar("SELECT file FROM pragma_database_list WHERE name = 'main'")
+            .fetch_one(pool)
             .await?;
-        rows::check_applied(&MIGRATOR, &applied)
+    if file.is_empty() {
+        return Ok(None);
     }
-
-    async fn create_tenant(
-        &self,
-        input: TenantInput,
-    ) -> Result<(Tenant, WebhookToken), StoreError> {
-        let credentials = input
-            .credentials
-            .ok_or_else(|| StoreError::Invalid("a new tenant needs CoMagic credentials".into()))?;
-        let id = Uuid::new_v4();
-        let token = WebhookToken::generate();
-        let sealed = self.key.seal_credentials(id, &credentials)?;
-        let now = rows::now();
-        sqlx::query(rows::INSERT_TENANT)
-            .bind(id)
-            .bind(&input.name)
-            .bind(input.active)
-            .bind(Json(&input.settings))
-            .bind(&credentials.api_url)
-            .bind(credentials.auth.kind())
-            .bind(&sealed)
-            .bind(token.hash().as_str())
-            .bind(now)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| rows::conflict_or(e, "a tenant with this token"))?;
-        let tenant = Tenant {
-            id,
-            name: input.name,
-            active: input.active,
-            settings: input.settings,
-            credentials,
-            created_at: now,
-            updated_at: now,
-        };
-        Ok((tenant, token))
-    }
-
-    async fn update_tenant(&self, id: Uuid, input: TenantInput) -> Result<Tenant, StoreError> {
-        let now = rows::now();
-        let done = match &input.credentials {
-            Some(credentials) => {
-                let sealed = self.key.seal_credentials(id, credentials)?;
-                sqlx::query(rows::UPDATE_TENANT_WITH_CREDENTIALS)
-                    .bind(id)
-                    .bind(&input.name)
-                    .bind(input.active)
-                    .bind(Json(&input.settings))
-                    .bind(now)
-                    .bind(&credentials.api_url)
-                    .bind(credentials.auth.kind())
-                    .bind(&sealed)
-                    .execute(&self.pool)
-                    .await?
-            }
-            None => {
-                sqlx::query(rows::UPDATE_TENANT)
-                    .bind(id)
-                    .bind(&input.name)
-                    .bind(input.active)
-                    .bind(Json(&input.settings))
-                    .bind(now)
-                    .execute(&self.pool)
-                    .await?
-            }
-        };
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound(format!("tenant {id}")));
-        }
-        // Routes change at once here (and within LOCAL_TTL in other processes).
-        self.routes.invalidate();
-        self.get_tenant(id)
-            .await?
-            .ok_or_else(|| StoreError::NotFound(format!("tenant {id}")))
-    }
-
-    async fn get_tenant(&self, id: Uuid) -> Result<Option<Tenant>, StoreError> {
-        self.fetch_tenant("id = $1", TenantKey::Id(id)).await
-    }
-
-    async fn list_tenants(&self) -> Result<Vec<Tenant>, StoreError> {
-        let sql = format!(
-            "SELECT {} FROM tenants ORDER BY created_at, id",
-            rows::TENANT_COLUMNS
-        );
-        sqlx::query_as::<_, TenantRow>(&sql)
-            .fetch_all(&self.pool)
-            .await?
-            .into_iter()
-            .map(|r| r.into_tenant(&self.key))
-            .collect()
-    }
-
-    async fn tenant_by_token(&self, hash: &TokenHash) -> Result<Option<Tenant>, StoreError> {
-        self.fetch_tenant("token_hash = $1", TenantKey::Hash(hash))
-            .await
-    }
-
-    async fn tenant_route_by_token(
-        &self,
-        hash: &TokenHash,
-    ) -> Result<Option<TenantRoute>, StoreError> {
-        if let Some(route) = self.routes.get(hash.as_str()) {
-            return Ok(Some(route));
-        }
-        let generation = self.routes.generation();
-        let row: Option<(Uuid, bool)> = sqlx::query_as(rows::TENANT_ROUTE)
-            .bind(hash.as_str())
-            .fetch_optional(&self.pool)
-            .await?;
-        let route = row.map(|(id, active)| TenantRoute { id, active });
-        if let Some(route) = route {
-            self.routes.insert(generation, hash.as_str(), route);
-        }
-        Ok(route)
-    }
-
-    async fn rotate_token(&self, id: Uuid) -> Result<WebhookToken, StoreError> {
-        let token = WebhookToken::generate();
-        let done = sqlx::query(rows::ROTATE_TOKEN)
-            .bind(id)
-            .bind(token.hash().as_str())
-            .bind(rows::now())
-            .execute(&self.pool)
-            .await
-            .map_err(|e| rows::conflict_or(e, "a tenant with this token"))?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound(format!("tenant {id}")));
-        }
-        // Routes change at once here (and within LOCAL_TTL in other processes).
-        self.routes.invalidate();
-        Ok(token)
-    }
-
-    async fn set_active(&self, id: Uuid, active: bool) -> Result<(), StoreError> {
-        let done = sqlx::query(rows::SET_ACTIVE)
-            .bind(id)
-            .bind(active)
-            .bind(rows::now())
-            .execute(&self.pool)
-            .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound(format!("tenant {id}")));
-        }
-        // Routes change at once here (and within LOCAL_TTL in other processes).
-        self.routes.invalidate();
-        Ok(())
-    }
-
-    async fn delete_tenant(&self, id: Uuid) -> Result<(), StoreError> {
-        let done = sqlx::query(rows::DELETE_TENANT)
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound(format!("tenant {id}")));
-        }
-        // Routes change at once here (and within LOCAL_TTL in other processes).
-        self.routes.invalidate();
-        Ok(())
-    }
-
-    async fn get_field_map(&self, tenant_id: Uuid) -> Result<leadback_model::FieldMap, StoreError> {
-        crate::field_maps::get_sqlite(&self.pool, tenant_id).await
-    }
-
-    async fn set_field_map(
-        &self,
-        tenant_id: Uuid,
-        map: &leadback_model::FieldMap,
-    ) -> Result<(), StoreError> {
-        crate::field_maps::set_sqlite(&self.pool, tenant_id, map).await
-    }
-
-    async fn ledger_get(
-        &self,
-        tenant_id: Uuid,
-        event_id: &str,
-    ) -> Result<Option<LedgerEntry>, StoreError> {
-        let sql = format!(
-            "SELECT {} FROM ledger WHERE tenant_id = $1 AND event_id = $2",
-            rows::LEDGER_COLUMNS
-        );
-        sqlx::query_as::<_, LedgerRow>(&sql)
-            .bind(tenant_id)
-            .bind(event_id)
-            .fetch_optional(&self.pool)
-            .await?
-            .map(LedgerEntry::try_from)
-            .transpose()
-    }
-
-    async fn ledger_get_many(
-        &self,
-        keys: &[(Uuid, String)],
-    ) -> Result<Vec<LedgerEntry>, StoreError> {
-        let mut found = Vec::new();
-        for chunk in keys.chunks(rows::LEDGER_LOOKUP_CHUNK) {
-            for row in rows::ledger_select_many::<sqlx::Sqlite>(chunk)
-                .build_query_as::<LedgerRow>()
-                // One statement per row count: kept out of the connection's statement cache.
-                .persistent(false)
-                .fetch_all(&self.pool)
-                .await?
-            {
-                found.push(LedgerEntry::try_from(row)?);
-            }
-        }
-        Ok(found)
-    }
-
-    async fn ledger_record_uploads(
-        &self,
-        uploads: &[UploadRecord],
-    ) -> Result<Vec<bool>, StoreError> {
-        // One statement (one round trip to SQLite's thread, one commit) per chunk of the batch;
-        // RETURNING names the rows that were new.
-        let mut inserted = Vec::with_capacity(uploads.len());
-        for chunk in uploads.chunks(rows::LEDGER_INSERT_CHUNK) {
-            let returned = rows::ledger_insert::<sqlx::Sqlite>(chunk)
-                .build_query_as::<(Uuid, String)>()
-                // One statement per row count: kept out of the connection's statement cache.
-                .persistent(false)
-                .fetch_all(&self.pool)
-                .await?;
-            let new: Vec<bool> = rows::ledger_new_rows(chunk, returned).collect();
-            let delivered = rows::newly_delivered(chunk, &new);
-            if !delivered.is_empty() {
-                // The event got through after all: its dead letter (if any) is resolved.
-                rows::resolve_dead_letters::<sqlx::Sqlite>(delivered, rows::now())
-                    .build()
-                    .persistent(false)
-                    .execute(&self.pool)
-                    .await?;
-            }
-            inserted.extend(new);
-        }
-        Ok(inserted)
-    }
-
-    async fn ledger_progress_many(
-        &self,
-        steps: &[LedgerProgress],
-    ) -> Result<Vec<bool>, StoreError> {
-        // One statement (one commit) per chunk.
-        let mut found = Vec::with_capacity(steps.len());
-        for chunk in steps.chunks(rows::LEDGER_PROGRESS_CHUNK) {
-            let returned = rows::ledger_progress::<sqlx::Sqlite>(chunk, &PROGRESS)
-                .build_query_as::<(Uuid, String)>()
-                // One statement per row count: kept out of the connection's statement cache.
-                .persistent(false)
-                .fetch_all(&self.pool)
-                .await?;
-            found.extend(rows::ledger_found(chunk, returned));
-        }
-        Ok(found)
-    }
-
-    async fn recent_deliveries(
-        &self,
-        tenant_id: Uuid,
-        limit: u32,
-    ) -> Result<Vec<LedgerEntry>, StoreError> {
-        let sql = format!(
-            "SELECT {} FROM ledger WHERE tenant_id = $1 \
-             ORDER BY delivered_at DESC, event_id DESC LIMIT $2",
-            rows::LEDGER_COLUMNS
-        );
-        sqlx::query_as::<_, LedgerRow>(&sql)
-            .bind(tenant_id)
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await?
-            .into_iter()
-            .map(LedgerEntry::try_from)
-            .collect()
-    }
-
-    async fn ledger_count(&self) -> Result<u64, StoreError> {
-        let n: i64 = sqlx::query_scalar(rows::LEDGER_COUNT)
-            .fetch_one(&self.pool)
-            .await?;
-        rows::count_to_u64(n)
-    }
-
-    async fn ledger_prune(&self, before: DateTime<Utc>, limit: u32) -> Result<u64, StoreError> {
-        // Cut to the microseconds both databases keep, as every stored time is.
-        let done = sqlx::query(rows::LEDGER_PRUNE)
-            .bind(rows::micros(before))
-            .bind(i64::from(limit))
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected())
-    }
-
-    async fn add_dead_letter(&self, dead: &NewDeadLetter) -> Result<DeadLetter, StoreError> {
-        let stored = rows::dead_letter_from_new(dead);
-        sqlx::query_as::<_, DeadLetterRow>(rows::UPSERT_DEAD_LETTER)
-            .bind(stored.id)
-            .bind(stored.tenant_id)
-            .bind(&stored.event_id)
-            .bind(&stored.class)
-            .bind(&stored.mnemonic)
-            .bind(&stored.message)
-            .bind(i64::from(stored.attempts))
-            .bind(stored.first_attempt_at)
-            .bind(stored.last_attempt_at)
-            .bind(stored.dead_at)
-            .bind(Json(&stored.envelope))
-            .fetch_one(&self.pool)
-            .await?
-            .try_into()
-    }
-
-    async fn list_dead_letters(
-        &self,
-        filter: &DeadLetterFilter,
-    ) -> Result<Vec<DeadLetter>, StoreError> {
-        rows::dead_letter_query::<sqlx::Sqlite>(filter)
-            .build_query_as::<DeadLetterRow>()
-            .fetch_all(&self.pool)
-            .await?
-            .into_iter()
-            .map(DeadLetter::try_from)
-            .collect()
-    }
-
-    async fn get_dead_letter(&self, id: Uuid) -> Result<Option<DeadLetter>, StoreError> {
-        let sql = format!(
-            "SELECT {} FROM dead_letters WHERE id = $1",
-            rows::DEAD_LETTER_COLUMNS
-        );
-        sqlx::query_as::<_, DeadLetterRow>(&sql)
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .map(DeadLetter::try_from)
-            .transpose()
-    }
-
-    async fn remove_dead_letters(&self, ids: &[Uuid]) -> Result<u64, StoreError> {
-        let mut removed = 0;
-        for chunk in ids.chunks(rows::DELETE_CHUNK) {
-            removed += rows::delete_dead_letters_query::<sqlx::Sqlite>(chunk)
-                .build()
-                .execute(&self.pool)
-                .await?
-                .rows_affected();
-        }
-        Ok(removed)
-    }
-
-    async fn dead_letter_count(&self) -> Result<u64, StoreError> {
-        let n: i64 = sqlx::query_scalar(rows::DEAD_LETTER_COUNT)
-            .fetch_one(&self.pool)
-            .await?;
-        rows::count_to_u64(n)
-    }
+    let path = format!("{file}.migrate-lock");
+    let locked = tokio::task::spawn_blocking(move || {
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)?;
+        lock.lock()?;
+        Ok::<_, std::io::Error>(lock)
+    })
+    .await
+    .map_err(|e| StoreError::Migration(format!("migration lock task: {e}")))?;
+    locked
+        .map(Some)
+        .map_err(|e| StoreError::Migration(format!("cannot lock the database for migrating: {e}")))
 }

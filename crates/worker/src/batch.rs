@@ -21,7 +21,8 @@
 //!
 //! After a successful upload each event continues on its own: ledger, tags, completion, ack.
 
-use crate::deliver::{held, record_upload, Attempt, BatchKey, Deliverer, Pending, StepError};
+use crate::deliver::{held, Attempt, BatchKey, Deliverer, Pending, StepError};
+use crate::finish::record_upload;
 use crate::outcome::Disposition;
 use bridge_store::UploadRecord;
 use comagic_client::{ComagicError, ErrorClass};

@@ -12,12 +12,16 @@
 
 mod account_zone;
 mod batch;
+mod classify;
 mod deliver;
+mod finish;
+mod holds;
 mod http;
 mod ledger;
 mod outcome;
 mod poison;
 mod retention;
+mod settle;
 mod tenants;
 mod trace;
 

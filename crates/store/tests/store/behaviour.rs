@@ -572,6 +572,35 @@ pub async fn routes_follow_changes_made_elsewhere(b: &dyn Backend) {
     settled_route(router.as_ref(), &newer, None).await;
 }
 
+/// A write that finds the tenant gone (deleted by another process) still empties this
+/// process's route cache: the route it holds for that tenant is stale. (The two backends once
+/// differed here: SQLite emptied it only when the row was found.)
+pub async fn a_change_that_finds_no_tenant_still_empties_the_route_cache(b: &dyn Backend) {
+    let admin = b.migrated(key()).await;
+    let router = b.open(key()).await;
+    let (tenant, token) = admin
+        .create_tenant(input("acme", Some(access_token(ACCESS_TOKEN))))
+        .await
+        .unwrap();
+    let route = Some(TenantRoute {
+        id: tenant.id,
+        active: true,
+    });
+    assert_eq!(
+        router.tenant_route_by_token(&token.hash()).await.unwrap(),
+        route
+    );
+    admin.delete_tenant(tenant.id).await.unwrap();
+    assert!(matches!(
+        router.set_active(tenant.id, false).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(
+        router.tenant_route_by_token(&token.hash()).await.unwrap(),
+        None
+    );
+}
+
 pub async fn ledger_batch_records_in_one_call(b: &dyn Backend) {
     let store = b.migrated(key()).await;
     let tenant = Uuid::new_v4();

@@ -37,6 +37,7 @@ on_both_backends!(
     token_finds_its_tenant,
     rotation_retires_the_old_token,
     routes_follow_changes_made_elsewhere,
+    a_change_that_finds_no_tenant_still_empties_the_route_cache,
     update_keeps_or_replaces_credentials,
     credentials_are_encrypted_at_rest,
     wrong_key_is_a_crypto_error,
