@@ -303,7 +303,11 @@ async fn unknown_payload_taught_on_the_page_in_chromium() {
         .await;
     assert_eq!(status, 200, "{answer}");
     let dead = world.wait_dead_letters(1, Duration::from_secs(30)).await;
-    assert_eq!(dead[0].event_id, "walk-1", "{dead:?}");
+    assert_eq!(dead[0].event_id, "callback:walk-1", "{dead:?}");
+    assert_eq!(
+        dead[0].class, "mapping",
+        "dead-lettered for the missing phone"
+    );
     assert!(world.records().is_empty());
 
     // Open the tenant: the dead letter is listed.
@@ -313,7 +317,14 @@ async fn unknown_payload_taught_on_the_page_in_chromium() {
     let dead_table = text_of(browser, "#dead-letters").await;
     assert!(dead_table.contains("walk-1"), "{dead_table}");
 
-    // Map the phone's path in the field map.
+    // Map the phone's path in the field map (folded while the map is empty).
+    browser
+        .find(Locator::Css("#field-map-rows summary"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     browser
         .find(Locator::Css("#map-phone"))
         .await

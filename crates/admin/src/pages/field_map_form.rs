@@ -124,6 +124,7 @@ pub(super) fn field_map_section(data: &PageData<'_>) -> Markup {
             Meaning::parse(name).is_none()
         })
         .collect();
+    let open = !form.errors.is_empty() || form.text.values().any(|typed| !typed.trim().is_empty());
     html! {
         section id="field-map" aria-labelledby="field-map-title" {
             h2 id="field-map-title" { (lang.t(t::FIELD_MAP)) }
@@ -134,6 +135,9 @@ pub(super) fn field_map_section(data: &PageData<'_>) -> Markup {
             @for (entry, message) in &stray {
                 p.error data-field=(entry) { code { (entry) } ": " (message) }
             }
+            // Folded while the map is empty: 25 rows are a lot on a phone.
+            details id="field-map-rows" open[open] {
+            summary { (lang.t(t::SHOW_FIELD_MAP)) " (" (Meaning::ALL.len()) ")" }
             form method="post" action={ (data.path()) "/field-map" } id="field-map-form" {
                 (csrf_field(data.session))
                 @for meaning in Meaning::ALL {
@@ -154,6 +158,7 @@ pub(super) fn field_map_section(data: &PageData<'_>) -> Markup {
                     }
                 }
                 p { button type="submit" id="save-field-map" { (lang.t(t::SAVE_FIELD_MAP)) } }
+            }
             }
         }
     }

@@ -345,6 +345,7 @@ pub(crate) mod t {
         "Где в теле вебхука искать каждое значение: пути через точку (lead.contact_phone, visitor.phones.0), несколько — через запятую. Они проверяются раньше встроенных названий; пустое поле — только встроенные.",
         "Where in the webhook body each value is: dotted paths (lead.contact_phone, visitor.phones.0), several separated by commas. They are tried before the built-in names; blank means the built-in names only.",
     );
+    pub const SHOW_FIELD_MAP: Text = tr("Пути к полям", "Paths of the fields");
     pub const BUILT_IN: Text = tr("встроенные", "built-in");
     pub const SAVE_FIELD_MAP: Text = tr("Сохранить поля", "Save the fields");
     pub const FIELD_MAP_SAVED: Text = tr(
