@@ -372,6 +372,7 @@ pub(crate) mod t {
         "Would be delivered to CoMagic.",
     );
     pub const WOULD_NOT_DELIVER: Text = tr("Не будет доставлено", "Would not be delivered");
+    pub const CONTACT_NAME: Text = tr("Имя", "Name");
     pub const PHONE: Text = tr("Телефон", "Phone");
     pub const EMAIL: Text = tr("Email", "Email");
     pub const FOUND: Text = tr("Найдено (значение ← путь)", "Found (meaning ← path)");

@@ -99,7 +99,7 @@ fn preview_result(lang: Lang, shown: &PreviewShown) -> Markup {
                 dl.facts id="preview-event" {
                     dt { (lang.t(t::KIND)) } dd { (plain(&event["kind"])) }
                     dt { (lang.t(t::EVENT)) } dd { (plain(&event["event_id"])) }
-                    dt { (lang.t(t::NAME)) } dd { (plain(&contact["name"])) }
+                    dt { (lang.t(t::CONTACT_NAME)) } dd { (plain(&contact["name"])) }
                     dt { (lang.t(t::PHONE)) } dd id="preview-phone" { (plain(&contact["phone"])) }
                     dt { (lang.t(t::EMAIL)) } dd { (plain(&contact["email"])) }
                 }
