@@ -172,6 +172,10 @@ pub(crate) mod t {
     pub const UPDATED: Text = tr("Изменена", "Updated");
     pub const YES: Text = tr("да", "yes");
     pub const NO: Text = tr("нет", "no");
+    pub const STATUS: Text = tr("Состояние", "Status");
+    pub const STATUS_OK: Text = tr("в порядке", "ok");
+    pub const STATUS_WAITING: Text = tr("ждёт CoMagic", "waiting for CoMagic");
+    pub const STATUS_ATTENTION: Text = tr("требует внимания", "needs attention");
     pub const NO_TENANTS: Text = tr("Пока нет интеграций.", "No integrations yet.");
 
     // Step 1 and the credentials.
@@ -379,6 +383,60 @@ pub(crate) mod t {
     pub const UNMATCHED: Text = tr("Ключи без сопоставления", "Keys that matched nothing");
     pub const CALLS: Text = tr("Вызовы CoMagic", "CoMagic calls");
     pub const WARNINGS: Text = tr("Предупреждения", "Warnings");
+    pub const CHECK_THIS: Text = tr("Проверить", "Check");
+
+    // Health.
+    pub const HEALTH: Text = tr("Состояние интеграции", "Integration health");
+    pub const LAST_ACCEPTED: Text = tr("Последний принятый вебхук", "Last webhook accepted");
+    pub const LAST_DELIVERED: Text = tr("Последняя доставка", "Last delivery");
+    pub const LAST_ERROR: Text = tr("Последняя ошибка", "Last error");
+    pub const COMAGIC_REACHABLE: Text = tr("CoMagic отвечает", "CoMagic reachable");
+    pub const CREDENTIALS_ACCEPTED: Text = tr("Доступ принят", "Credentials accepted");
+    pub const UNKNOWN: Text = tr("неизвестно", "unknown");
+    pub const TIMEZONES: Text = tr(
+        "Часовой пояс: сохранённый / в кабинете",
+        "Time zone: stored / in the account",
+    );
+    pub const TIMEZONE_DIFFERS: Text = tr(
+        "отличается: сохраните настройки, чтобы взять пояс кабинета",
+        "differs: save the settings to take the account's",
+    );
+    pub const BUDGET: Text = tr(
+        "Остаток лимита CoMagic: минута / сутки",
+        "CoMagic budget left: minute / day",
+    );
+    pub const HEALTH_UNAVAILABLE: Text = tr("Состояние не получено", "Health not available");
+
+    // Recent payloads.
+    pub const RECENT_PAYLOADS: Text = tr("Последние запросы от Leadback", "Recent requests from Leadback");
+    pub const NO_PAYLOADS: Text = tr("Пока ничего не получено.", "Nothing received yet.");
+    pub const DELIVERY: Text = tr("Доставка", "Delivery");
+    pub const STATE_DELIVERED: Text = tr("доставлено", "delivered");
+    pub const STATE_DEAD_LETTER: Text = tr("недоставлено", "dead letter");
+    pub const STATE_PENDING: Text = tr("в пути", "on its way");
+    pub const REFUSED_AT_INGRESS: Text = tr("отклонено при приёме", "refused on receipt");
+    pub const READ_AS: Text = tr("Прочитано", "Read as");
+
+    // The test request.
+    pub const TEST_REQUEST: Text = tr("Тестовое обращение", "Test request");
+    pub const TEST_REQUEST_INTRO: Text = tr(
+        "Отправляет через очередь и обработчик в CoMagic этой интеграции обращение, помеченное как тестовое в имени и тексте, и показывает результат.",
+        "Sends a request marked as a test in its name and message through the queue and the worker to this integration's CoMagic, and shows the result.",
+    );
+    pub const SEND_TEST_REQUEST: Text = tr("Отправить тестовое обращение", "Send a test request");
+    pub const TEST_DELIVERED: Text = tr("Доставлено в CoMagic, id записи", "Delivered to CoMagic, record id");
+    pub const TEST_ALREADY_THERE: Text = tr(
+        "Доставлено (CoMagic уже знал эту запись)",
+        "Delivered (CoMagic already had this record)",
+    );
+    pub const TEST_PENDING: Text = tr(
+        "Ещё в пути: обновите страницу через несколько секунд.",
+        "Still on its way: reload the page in a few seconds.",
+    );
+    pub const TEST_FAILED: Text = tr("Не доставлено", "Not delivered");
+    pub const WHAT_TO_FIX: Text = tr("Что исправить", "What to fix");
+    pub const RELOAD: Text = tr("Обновить", "Reload");
+    pub const TEST_NOT_SENT: Text = tr("Тестовое обращение не отправлено", "Test request not sent");
     pub const PARSED_EVENT: Text = tr("Разобранное событие", "Parsed event");
 }
 
@@ -399,7 +457,8 @@ mod tests {
 
     #[test]
     fn russian_unless_english_is_asked_for() {
-        let cases: [(Option<&str>, &[(&str, &str)], Lang); 9] = [
+        type Case<'a> = (Option<&'a str>, &'a [(&'a str, &'a str)], Lang);
+        let cases: [Case; 9] = [
             (None, &[], Lang::Ru),
             (None, &[("accept-language", "en")], Lang::En),
             (None, &[("accept-language", "en-US,en;q=0.9")], Lang::En),
