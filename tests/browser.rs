@@ -310,10 +310,17 @@ async fn unknown_payload_taught_on_the_page_in_chromium() {
     );
     assert!(world.records().is_empty());
 
-    // Open the tenant: the dead letter is listed.
+    // The list says the tenant needs attention, and why.
     sign_in(browser, &base).await;
+    let status = text_of(browser, &format!("tr[data-tenant-id='{tenant}'] td.status")).await;
+    assert!(status.contains("требует внимания"), "{status}");
+    // Open the tenant: the payload is listed as received, with its dead letter.
     let page = format!("{base}/admin/tenants/{tenant}");
     browser.goto(&page).await.unwrap();
+    let payloads = text_of(browser, "#recent-payloads").await;
+    assert!(payloads.contains("walk-1"), "{payloads}");
+    assert!(payloads.contains("недоставлено"), "{payloads}");
+    assert!(payloads.contains("lead.contact_phone"), "the unmatched key is named: {payloads}");
     let dead_table = text_of(browser, "#dead-letters").await;
     assert!(dead_table.contains("walk-1"), "{dead_table}");
 
@@ -336,22 +343,8 @@ async fn unknown_payload_taught_on_the_page_in_chromium() {
     let notice = browser.source().await.unwrap();
     assert!(notice.contains("Поля сохранены"), "field map saved");
 
-    // The preview of the same body now shows the mapped phone.
-    browser
-        .find(Locator::Css("#preview-body"))
-        .await
-        .unwrap()
-        .send_keys(body)
-        .await
-        .unwrap();
-    browser
-        .find(Locator::Css("#preview-content-type"))
-        .await
-        .unwrap()
-        .select_by_value("application/x-www-form-urlencoded")
-        .await
-        .unwrap();
-    click_and_wait_for_next_page(browser, "#preview-check").await;
+    // "Проверить" beside the received payload now shows the mapped phone.
+    click_and_wait_for_next_page(browser, "#recent-payloads button.check").await;
     let phone = text_of(browser, "#preview-phone").await;
     assert_eq!(
         phone,
@@ -366,6 +359,28 @@ async fn unknown_payload_taught_on_the_page_in_chromium() {
         .wait_records(Duration::from_secs(30), |r| !r.is_empty())
         .await;
     assert_eq!(records[0]["payload"]["phone"], "79161112233", "{records:?}");
+
+    // The test request goes through the queue and the worker to the emulator: its record id.
+    click_and_wait_for_next_page(browser, "#send-test-request").await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let record_id = loop {
+        let id = text_of(browser, "#test-request-comagic-id").await;
+        if !id.is_empty() {
+            break id;
+        }
+        let shown = text_of(browser, "#test-request").await;
+        assert!(Instant::now() < deadline, "no record id: {shown}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        browser.refresh().await.unwrap();
+    };
+    assert!(record_id.parse::<i64>().is_ok(), "{record_id}");
+    let records = world.records();
+    assert!(
+        records
+            .iter()
+            .any(|r| r["id"].to_string() == record_id && r["payload"]["name"].as_str().is_some_and(|n| n.contains("Тестовое"))),
+        "{record_id} not among {records:?}"
+    );
 
     // The page in English, with the switch.
     click_and_wait_for_next_page(browser, "#lang-switch").await;

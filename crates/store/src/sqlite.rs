@@ -539,4 +539,51 @@ impl Store for SqliteStore {
             .await?;
         rows::count_to_u64(n)
     }
+
+    async fn dead_letter_of_event(
+        &self,
+        tenant_id: Uuid,
+        event_id: &str,
+    ) -> Result<Option<DeadLetter>, StoreError> {
+        crate::tenant_activity::dead_letter_sqlite(&self.pool, tenant_id, event_id).await
+    }
+
+    async fn dead_letter_counts(
+        &self,
+        tenant_id: Option<Uuid>,
+    ) -> Result<Vec<crate::DeadLetterCount>, StoreError> {
+        crate::tenant_activity::dead_counts_sqlite(&self.pool, tenant_id).await
+    }
+
+    async fn record_recent_payloads(
+        &self,
+        payloads: &[crate::NewRecentPayload],
+        keep: u32,
+    ) -> Result<u64, StoreError> {
+        crate::recent_payloads::record_sqlite(&self.pool, payloads, keep).await
+    }
+
+    async fn recent_payloads(
+        &self,
+        tenant_id: Uuid,
+        since: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<crate::RecentPayload>, StoreError> {
+        crate::recent_payloads::list_sqlite(&self.pool, tenant_id, since, limit).await
+    }
+
+    async fn prune_recent_payloads(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        crate::recent_payloads::prune_sqlite(&self.pool, before).await
+    }
+
+    async fn record_activity(&self, updates: &[crate::ActivityUpdate]) -> Result<(), StoreError> {
+        crate::tenant_activity::record_sqlite(&self.pool, updates).await
+    }
+
+    async fn tenant_activity(
+        &self,
+        tenant_id: Option<Uuid>,
+    ) -> Result<Vec<crate::TenantActivity>, StoreError> {
+        crate::tenant_activity::get_sqlite(&self.pool, tenant_id).await
+    }
 }

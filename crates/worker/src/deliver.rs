@@ -37,6 +37,8 @@ pub struct Deliverer {
     /// other tenants flow on. Set from `metadata.limits` of every answer and from
     /// `limit_exceeded`. A plain mutex: never held across an await.
     holds: Mutex<HashMap<Uuid, Instant>>,
+    /// Deliveries, errors and limits for tenant health, written once a second (health.rs).
+    pub(crate) activity: bridge_store::ActivityRecorder,
 }
 
 /// What an attempt learned, for metrics.
@@ -127,6 +129,7 @@ impl Deliverer {
         Self {
             ledger: LedgerReader::new(store.clone()),
             ledger_progress: LedgerWriter::new(store.clone()),
+            activity: bridge_store::ActivityRecorder::new(store.clone()),
             store,
             metrics,
             config,
@@ -474,12 +477,14 @@ impl Deliverer {
             Ok(called) => {
                 if let Some(limits) = &called.limits {
                     self.observe_limits(tenant_id, limits);
+                    crate::health::note_limits(&self.activity, tenant_id, limits);
                 }
                 Ok(called.value)
             }
             Err(e) => {
                 if let Some(limits) = e.limits() {
                     self.observe_limits(tenant_id, limits);
+                    crate::health::note_limits(&self.activity, tenant_id, limits);
                 }
                 Err(e)
             }
@@ -700,6 +705,7 @@ impl Deliverer {
                             .with_label_values(&[kind])
                             .inc();
                         self.count_for_tenant(&envelope, "delivered");
+                        self.activity.delivered(envelope.tenant_id, Utc::now());
                         let latency = (Utc::now() - envelope.received_at)
                             .to_std()
                             .unwrap_or_default();
@@ -729,6 +735,7 @@ impl Deliverer {
                     message,
                     at: Utc::now(),
                 });
+                crate::health::note_error(&self.activity, &envelope);
                 match delivery.retry_later(&envelope, delay).await {
                     Ok(()) => {
                         self.metrics
@@ -755,6 +762,7 @@ impl Deliverer {
                     message: message.clone(),
                     at: now,
                 });
+                crate::health::note_error(&self.activity, &envelope);
                 let dead = NewDeadLetter {
                     tenant_id: envelope.tenant_id,
                     event_id: envelope.event_id.clone(),

@@ -20,16 +20,19 @@ mod card;
 mod credentials;
 mod field_map_form;
 mod forms;
+mod health_view;
 pub(crate) mod i18n;
 mod layout;
 mod login;
 mod new_tenant;
+mod payloads_view;
 mod preview_form;
 mod sections;
 mod session;
 mod settings;
 mod tenant_list;
 mod tenant_page;
+mod test_request_form;
 
 use axum::response::Redirect;
 use axum::routing::{get, post};
@@ -59,6 +62,10 @@ pub(crate) fn router() -> Router<Ctx> {
         .route(
             "/admin/tenants/{id}/preview",
             post(preview_form::preview_page),
+        )
+        .route(
+            "/admin/tenants/{id}/test-request",
+            post(test_request_form::send),
         )
         .route(layout::STYLESHEET_PATH, get(layout::stylesheet))
         .route(layout::SCRIPT_PATH, get(layout::script))

@@ -5,6 +5,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use maud::html;
 
+use super::health_view::status_badge;
 use super::i18n::{t, Lang};
 use super::layout::{internal, layout, page_response, Frame};
 use super::session::PageSession;
@@ -19,6 +20,9 @@ pub(super) async fn tenant_list(
         .app
         .store
         .list_tenants()
+        .await
+        .map_err(|e| internal(lang, e))?;
+    let statuses = crate::health::tenant_statuses(&ctx.app, &tenants)
         .await
         .map_err(|e| internal(lang, e))?;
     let frame = Frame {
@@ -38,6 +42,7 @@ pub(super) async fn tenant_list(
                         thead { tr {
                             th scope="col" { (lang.t(t::NAME)) }
                             th scope="col" { (lang.t(t::ACTIVE)) }
+                            th scope="col" { (lang.t(t::STATUS)) }
                             th scope="col" { "CoMagic API" }
                             th scope="col" { (lang.t(t::UPDATED)) }
                         } }
@@ -46,6 +51,9 @@ pub(super) async fn tenant_list(
                                 tr data-tenant-id=(tenant.id) {
                                     td { a href={ "/admin/tenants/" (tenant.id) } { (tenant.name) } }
                                     td { (lang.t(if tenant.active { t::YES } else { t::NO })) }
+                                    td.status {
+                                        @if let Some(status) = statuses.get(&tenant.id) { (status_badge(lang, status)) }
+                                    }
                                     td { (tenant.credentials.api_url) }
                                     td { (tenant.updated_at.format("%Y-%m-%d %H:%M:%S UTC")) }
                                 }

@@ -13,6 +13,9 @@ use uuid::Uuid;
 
 use super::card::{settings_form, webhook_section};
 use super::field_map_form::{field_map_section, FieldMapForm};
+use super::health_view::health_section;
+use super::payloads_view::payloads_section;
+use super::test_request_form::test_request_section;
 use super::i18n::{t, Lang};
 use super::layout::{internal, layout, not_found, page_response, Frame};
 use super::preview_form::{preview_section, PreviewShown};
@@ -20,6 +23,9 @@ use super::sections::{dead_letters_section, delete_section, deliveries_section, 
 use super::session::PageSession;
 use crate::account::AccountLists;
 use crate::auth::Session;
+use crate::health::{tenant_health, TenantHealth};
+use crate::recent_payloads::{recent_payloads, RecentPayloadView};
+use crate::test_request::{test_request_result, TestRequestResult};
 use crate::tenant_problems::{self, TenantProblem};
 use crate::Ctx;
 
@@ -57,6 +63,10 @@ pub(super) struct PageData<'a> {
     pub problems: Vec<TenantProblem>,
     pub field_map: FieldMapForm,
     pub preview: Option<PreviewShown>,
+    /// `None` when it could not be read (a warning says why).
+    pub health: Option<TenantHealth>,
+    pub payloads: Vec<RecentPayloadView>,
+    pub test_request: Option<TestRequestResult>,
 }
 
 impl PageData<'_> {
@@ -64,6 +74,9 @@ impl PageData<'_> {
         format!("/admin/tenants/{}", self.tenant.id)
     }
 }
+
+/// Recent payloads shown on the page (the API lists up to `BRIDGE_RECENT_PAYLOADS`).
+const RECENT_SHOWN: u32 = 20;
 
 pub(super) async fn load_tenant(ctx: &Ctx, lang: Lang, id: &str) -> Result<Tenant, Response> {
     let Ok(id) = Uuid::parse_str(id) else {
@@ -105,7 +118,17 @@ pub(super) async fn page_data<'a>(
         .await
         .map_err(failed)?;
     let field_map: FieldMap = store.get_field_map(tenant.id).await.map_err(failed)?;
+    let payloads = recent_payloads(&ctx.app, tenant.id, RECENT_SHOWN)
+        .await
+        .map_err(|e| internal(lang, e))?;
     let mut warnings = Vec::new();
+    let health = match tenant_health(&ctx.app, tenant.id).await {
+        Ok(health) => Some(health),
+        Err(e) => {
+            warnings.push(format!("{}: {e}", lang.t(t::HEALTH_UNAVAILABLE)));
+            None
+        }
+    };
     if let Some(refused) = lists.refused() {
         warnings.push(format!(
             "{}: {}",
@@ -130,6 +153,9 @@ pub(super) async fn page_data<'a>(
         problems,
         field_map: FieldMapForm::of(&field_map),
         preview: None,
+        health,
+        payloads,
+        test_request: None,
     })
 }
 
@@ -143,7 +169,10 @@ fn tenant_markup(data: &PageData<'_>) -> Markup {
         }
         (settings_form(data))
         (webhook_section(data))
+        (test_request_section(data))
+        (health_section(data))
         (problems_section(data))
+        (payloads_section(data))
         (dead_letters_section(data))
         (field_map_section(data))
         (preview_section(data))
@@ -188,6 +217,10 @@ pub(super) async fn tenant_page(
     }
     if query.contains_key("field_map_saved") {
         data.notices.push(lang.t(t::FIELD_MAP_SAVED).into());
+    }
+    if let Some(event_id) = query.get("test_request") {
+        // Only test requests are looked up; any other id is "not found" and shows nothing.
+        data.test_request = test_request_result(&ctx.app, tenant.id, event_id).await.ok();
     }
     if let Some(replayed) = query.get("replayed") {
         data.notices
