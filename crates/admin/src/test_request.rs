@@ -214,9 +214,11 @@ pub fn what_to_fix(class: &str, mnemonic: Option<&str>) -> String {
         m.contains("auth") || m.contains("token") || m.contains("forbidden") || m.contains("login")
     });
     match class {
-        "tenant_permanent" if auth => "CoMagic refused the credentials: enter a valid access token \
+        "tenant_permanent" if auth => {
+            "CoMagic refused the credentials: enter a valid access token \
              (or login and password) in the tenant's settings, then send another test request"
-            .into(),
+                .into()
+        }
         "tenant_permanent" => "the tenant's settings do not fit its CoMagic account (the message \
              names what): correct them, save, then send another test request"
             .into(),

@@ -25,7 +25,10 @@ pub(super) fn status_badge(lang: Lang, status: &StatusView) -> Markup {
 }
 
 fn when(lang: Lang, at: Option<DateTime<Utc>>) -> String {
-    at.map_or_else(|| lang.t(t::UNKNOWN).to_owned(), |at| at.format(TIME).to_string())
+    at.map_or_else(
+        || lang.t(t::UNKNOWN).to_owned(),
+        |at| at.format(TIME).to_string(),
+    )
 }
 
 fn yes_no(lang: Lang, value: Option<bool>) -> &'static str {

@@ -408,7 +408,10 @@ pub(crate) mod t {
     pub const HEALTH_UNAVAILABLE: Text = tr("Состояние не получено", "Health not available");
 
     // Recent payloads.
-    pub const RECENT_PAYLOADS: Text = tr("Последние запросы от Leadback", "Recent requests from Leadback");
+    pub const RECENT_PAYLOADS: Text = tr(
+        "Последние запросы от Leadback",
+        "Recent requests from Leadback",
+    );
     pub const NO_PAYLOADS: Text = tr("Пока ничего не получено.", "Nothing received yet.");
     pub const DELIVERY: Text = tr("Доставка", "Delivery");
     pub const STATE_DELIVERED: Text = tr("доставлено", "delivered");
@@ -424,7 +427,10 @@ pub(crate) mod t {
         "Sends a request marked as a test in its name and message through the queue and the worker to this integration's CoMagic, and shows the result.",
     );
     pub const SEND_TEST_REQUEST: Text = tr("Отправить тестовое обращение", "Send a test request");
-    pub const TEST_DELIVERED: Text = tr("Доставлено в CoMagic, id записи", "Delivered to CoMagic, record id");
+    pub const TEST_DELIVERED: Text = tr(
+        "Доставлено в CoMagic, id записи",
+        "Delivered to CoMagic, record id",
+    );
     pub const TEST_ALREADY_THERE: Text = tr(
         "Доставлено (CoMagic уже знал эту запись)",
         "Delivered (CoMagic already had this record)",

@@ -14,19 +14,19 @@ use uuid::Uuid;
 use super::card::{settings_form, webhook_section};
 use super::field_map_form::{field_map_section, FieldMapForm};
 use super::health_view::health_section;
-use super::payloads_view::payloads_section;
-use super::test_request_form::test_request_section;
 use super::i18n::{t, Lang};
 use super::layout::{internal, layout, not_found, page_response, Frame};
+use super::payloads_view::payloads_section;
 use super::preview_form::{preview_section, PreviewShown};
 use super::sections::{dead_letters_section, delete_section, deliveries_section, problems_section};
 use super::session::PageSession;
+use super::test_request_form::test_request_section;
 use crate::account::AccountLists;
 use crate::auth::Session;
 use crate::health::{tenant_health, TenantHealth};
 use crate::recent_payloads::{recent_payloads, RecentPayloadView};
-use crate::test_request::{test_request_result, TestRequestResult};
 use crate::tenant_problems::{self, TenantProblem};
+use crate::test_request::{test_request_result, TestRequestResult};
 use crate::Ctx;
 
 /// What the settings form shows: the stored settings, or what was just submitted.
@@ -220,7 +220,9 @@ pub(super) async fn tenant_page(
     }
     if let Some(event_id) = query.get("test_request") {
         // Only test requests are looked up; any other id is "not found" and shows nothing.
-        data.test_request = test_request_result(&ctx.app, tenant.id, event_id).await.ok();
+        data.test_request = test_request_result(&ctx.app, tenant.id, event_id)
+            .await
+            .ok();
     }
     if let Some(replayed) = query.get("replayed") {
         data.notices

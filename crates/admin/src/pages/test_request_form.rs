@@ -57,7 +57,11 @@ pub(super) async fn send(
     let query = form_urlencoded::Serializer::new(String::new())
         .append_pair("test_request", &event_id)
         .finish();
-    Ok(Redirect::to(&format!("/admin/tenants/{}?{query}#test-request", tenant.id)).into_response())
+    Ok(Redirect::to(&format!(
+        "/admin/tenants/{}?{query}#test-request",
+        tenant.id
+    ))
+    .into_response())
 }
 
 fn result_markup(lang: Lang, here: &str, result: &TestRequestResult) -> Markup {
