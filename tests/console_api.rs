@@ -21,7 +21,10 @@ async fn wait_admin(world: &World, path: &str, done: impl Fn(&Value) -> bool) ->
         if status == 200 && done(&body) {
             return body;
         }
-        assert!(Instant::now() < deadline, "timed out on {path}: {status} {body}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out on {path}: {status} {body}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
@@ -51,10 +54,14 @@ async fn payloads_show_what_arrived_and_what_became_of_it(backend: Backend) {
         .await;
     assert_eq!(status, 200, "{answer}");
     let dead = world.wait_dead_letters(1, WAIT).await;
-    assert_eq!(dead[0].class, "mapping");
+    assert_eq!(dead[0].class, "mapping", "{dead:?}");
     // A body the ingress refuses (400) is kept too, with the reason.
     let (status, _) = world
-        .post(&url, "application/json", b"{\"event\": \"callback\", ".to_vec())
+        .post(
+            &url,
+            "application/json",
+            b"{\"event\": \"callback\", ".to_vec(),
+        )
         .await;
     assert_eq!(status, 400);
 
@@ -76,7 +83,10 @@ async fn payloads_show_what_arrived_and_what_became_of_it(backend: Backend) {
     assert_eq!(dead_one["parsed"]["kind"], "callback", "{dead_one}");
     assert_eq!(dead_one["parsed"]["mappable"], false);
     assert_eq!(dead_one["parsed"]["problem"]["class"], "mapping");
-    assert!(has(&dead_one["parsed"]["unmatched_keys"], "lead.contact_phone"), "{dead_one}");
+    assert!(
+        has(&dead_one["parsed"]["unmatched_keys"], "lead.contact_phone"),
+        "{dead_one}"
+    );
     assert!(has(&dead_one["parsed"]["unmatched_keys"], "visitor.fio"));
     assert!(dead_one["parsed"]["found"]
         .as_array()
@@ -98,9 +108,13 @@ async fn payloads_show_what_arrived_and_what_became_of_it(backend: Backend) {
     let (_, listed) = world.admin(Method::GET, &path, &Value::Null).await;
     let parsed = &listed[1]["parsed"];
     assert_eq!(parsed["mappable"], true, "{parsed}");
-    assert!(parsed["found"].as_array().unwrap().iter().any(|f| f["meaning"] == "phone"
-        && f["path"] == "lead.contact_phone"
-        && f["from"] == "field_map"));
+    assert!(parsed["found"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f["meaning"] == "phone"
+            && f["path"] == "lead.contact_phone"
+            && f["from"] == "field_map"));
     assert!(!has(&parsed["unmatched_keys"], "lead.contact_phone"));
 
     // Replayed and delivered: the payload says so.
@@ -113,7 +127,10 @@ async fn payloads_show_what_arrived_and_what_became_of_it(backend: Backend) {
         .await;
     assert_eq!(status, 200);
     let listed = wait_admin(&world, &path, |b| b[1]["delivery"]["state"] == "delivered").await;
-    assert!(listed[1]["delivery"]["comagic_id"].as_i64().is_some(), "{listed}");
+    assert!(
+        listed[1]["delivery"]["comagic_id"].as_i64().is_some(),
+        "{listed}"
+    );
 
     let (status, limited) = world
         .admin(Method::GET, &format!("{path}?limit=1"), &Value::Null)
@@ -133,7 +150,11 @@ async fn payloads_show_what_arrived_and_what_became_of_it(backend: Backend) {
                 &Value::Null,
             )
             .await;
-        assert_eq!((status, &body["error"]), (404, &json!("not_found")), "{body}");
+        assert_eq!(
+            (status, &body["error"]),
+            (404, &json!("not_found")),
+            "{body}"
+        );
     }
 
     // They go with their tenant.
@@ -152,7 +173,8 @@ async fn payloads_kept_per_tenant_by_count(backend: Backend) {
     let world = World::start_with(backend, |c| c.ingress.recent_payloads = 2).await;
     let (tenant, url) = world.default_tenant().await;
     for i in 0..4 {
-        let body = json!({"event": "callback", "id": format!("count-{i}"), "phone": "+79161234567"});
+        let body =
+            json!({"event": "callback", "id": format!("count-{i}"), "phone": "+79161234567"});
         let (status, _) = world
             .post(&url, "application/json", body.to_string().into_bytes())
             .await;
@@ -162,14 +184,14 @@ async fn payloads_kept_per_tenant_by_count(backend: Backend) {
     let path = format!("/admin/v1/tenants/{tenant}/payloads");
     // The recorder writes once a second: wait for the last body, then check nothing older
     // than the newest two is kept.
-    let listed = wait_admin(&world, &path, |b| b[0]["event_id"] == "count-3").await;
+    let listed = wait_admin(&world, &path, |b| b[0]["event_id"] == "callback:count-3").await;
     let ids: Vec<&str> = listed
         .as_array()
         .unwrap()
         .iter()
         .map(|p| p["event_id"].as_str().unwrap())
         .collect();
-    assert_eq!(ids, ["count-3", "count-2"], "{listed}");
+    assert_eq!(ids, ["callback:count-3", "callback:count-2"], "{listed}");
     world.stop().await;
 }
 
@@ -228,9 +250,15 @@ async fn health_and_status(backend: Backend) {
         .as_str()
         .unwrap()
         .contains("dead letter"));
-    assert_eq!(health["dead_letters"], json!({"total": 1, "by_class": {"mapping": 1}}));
+    assert_eq!(
+        health["dead_letters"],
+        json!({"total": 1, "by_class": {"mapping": 1}})
+    );
     assert_eq!(health["budget"]["source"], "get.account", "{health}");
-    assert!(health["budget"]["day"]["remaining"].as_i64().is_some(), "{health}");
+    assert!(
+        health["budget"]["day"]["remaining"].as_i64().is_some(),
+        "{health}"
+    );
     // The worker kept the limits CoMagic reported with its uploads.
     let stored = world
         .bridge()
@@ -283,7 +311,11 @@ async fn health_and_status(backend: Backend) {
             .map(|t| (t["status"].clone(), t["status_reason"].is_string()))
             .unwrap()
     };
-    assert_eq!(status_of(tenant), (json!("needs_attention"), true), "{list}");
+    assert_eq!(
+        status_of(tenant),
+        (json!("needs_attention"), true),
+        "{list}"
+    );
     assert_eq!(status_of(down), (json!("ok"), true), "{list}");
 
     let (status, health) = world
@@ -302,30 +334,50 @@ async fn test_request_through_the_pipeline(backend: Backend) {
     let (tenant, _) = world.default_tenant().await;
     let path = format!("/admin/v1/tenants/{tenant}/test-request");
 
-    let (status, sent) = world.admin(Method::POST, &format!("{path}?wait=30"), &Value::Null).await;
+    let (status, sent) = world
+        .admin(Method::POST, &format!("{path}?wait=30"), &Value::Null)
+        .await;
     assert_eq!(status, 200, "{sent}");
     assert_eq!(sent["state"], "delivered", "{sent}");
     let event_id = sent["event_id"].as_str().unwrap().to_owned();
-    assert!(event_id.starts_with("lbtest-"), "{sent}");
+    assert!(event_id.starts_with("callback:lbtest-"), "{sent}");
     let comagic_id = sent["comagic_id"].as_i64().expect("CoMagic's record id");
     let records = world.records();
     let record = records
         .iter()
         .find(|r| r["id"] == comagic_id)
         .unwrap_or_else(|| panic!("no record {comagic_id} in {records:?}"));
-    assert_eq!(record["payload"]["name"], "Тестовое обращение leadback-bridge", "{record}");
-    assert!(record["payload"]["message"]
-        .as_str()
-        .is_some_and(|m| m.contains("тестовое")), "{record}");
+    assert_eq!(
+        record["payload"]["name"], "Тестовое обращение leadback-bridge",
+        "{record}"
+    );
+    assert!(
+        record["payload"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("тестовое")),
+        "{record}"
+    );
 
     let (status, again) = world
-        .admin(Method::GET, sent["result_url"].as_str().unwrap(), &Value::Null)
+        .admin(
+            Method::GET,
+            sent["result_url"].as_str().unwrap(),
+            &Value::Null,
+        )
         .await;
-    assert_eq!((status, &again["comagic_id"]), (200, &json!(comagic_id)), "{again}");
+    assert_eq!(
+        (status, &again["comagic_id"]),
+        (200, &json!(comagic_id)),
+        "{again}"
+    );
 
     // Without waiting: 202 and pending, then delivered.
     let (status, queued) = world.admin(Method::POST, &path, &Value::Null).await;
-    assert_eq!((status, &queued["state"]), (202, &json!("pending")), "{queued}");
+    assert_eq!(
+        (status, &queued["state"]),
+        (202, &json!("pending")),
+        "{queued}"
+    );
     let result_url = queued["result_url"].as_str().unwrap().to_owned();
     let done = wait_admin(&world, &result_url, |r| r["state"] != "pending").await;
     assert_eq!(done["state"], "delivered", "{done}");
@@ -344,7 +396,12 @@ async fn test_request_through_the_pipeline(backend: Backend) {
     assert_eq!(status, 200, "{failed}");
     assert_eq!(failed["state"], "failed", "{failed}");
     assert_eq!(failed["error"]["class"], "tenant_permanent", "{failed}");
-    assert!(failed["fix"].as_str().is_some_and(|f| f.contains("credentials")), "{failed}");
+    assert!(
+        failed["fix"]
+            .as_str()
+            .is_some_and(|f| f.contains("credentials")),
+        "{failed}"
+    );
 
     // Bad input.
     for wait in ["61", "x"] {
@@ -365,7 +422,12 @@ async fn test_request_through_the_pipeline(backend: Backend) {
         .admin(Method::GET, &format!("{path}/not-a-test-id"), &Value::Null)
         .await;
     assert_eq!(status, 404);
-    world.bridge().store.set_active(tenant, false).await.unwrap();
+    world
+        .bridge()
+        .store
+        .set_active(tenant, false)
+        .await
+        .unwrap();
     let (status, body) = world.admin(Method::POST, &path, &Value::Null).await;
     assert_eq!(status, 422, "{body}");
     assert!(body["fields"]["active"].is_string(), "{body}");

@@ -72,9 +72,7 @@ fn handler(method: &str, path: &str) -> Option<MethodRouter<Ctx>> {
         ("GET", "/admin/v1/tenants/{id}/payloads") => get(crate::recent_payloads::list),
         ("GET", "/admin/v1/tenants/{id}/health") => get(crate::health::show),
         ("POST", "/admin/v1/tenants/{id}/test-request") => post(crate::test_request::create),
-        ("GET", "/admin/v1/tenants/{id}/test-request/{event_id}") => {
-            get(crate::test_request::show)
-        }
+        ("GET", "/admin/v1/tenants/{id}/test-request/{event_id}") => get(crate::test_request::show),
         _ => return None,
     })
 }

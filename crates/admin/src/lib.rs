@@ -45,11 +45,11 @@ pub use preview::preview_body;
 pub use recent_payloads::{
     analyse_body, recent_payloads, DeliveryView, ParseProblem, ParsedView, RecentPayloadView,
 };
+pub use tenant_file::{tenant_json, webhook_url, TenantFile, TenantFileError};
 pub use test_request::{
     send_test_request, test_body, test_request_result, what_to_fix, TestRequestError,
-    TestRequestResult, TEST_EVENT_PREFIX, TEST_MESSAGE, TEST_NAME,
+    TestRequestResult, TEST_EVENT_PREFIX, TEST_ID_PREFIX, TEST_MESSAGE, TEST_NAME,
 };
-pub use tenant_file::{tenant_json, webhook_url, TenantFile, TenantFileError};
 
 /// The OpenAPI 3.0 document of the JSON API, served at `/admin/v1/openapi.json`.
 pub const OPENAPI_JSON: &str = include_str!("../../../docs/openapi.json");

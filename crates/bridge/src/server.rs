@@ -216,9 +216,7 @@ pub async fn start(config: BridgeConfig) -> anyhow::Result<RunningBridge> {
         let activity = bridge_store::ActivityRecorder::new(store.clone());
         let stop = shutdown.clone();
         tasks.push(tokio::spawn(
-            activity
-                .clone()
-                .run(async move { stop.cancelled().await }),
+            activity.clone().run(async move { stop.cancelled().await }),
         ));
         let stop = shutdown.clone();
         let (recent_payloads, recorder) = bridge_ingress::RecentPayloads::start(

@@ -63,7 +63,10 @@ impl RecentPayloads {
                 let everything = Utc::now() + chrono::TimeDelta::days(1);
                 match store.prune_recent_payloads(everything).await {
                     Ok(0) => {}
-                    Ok(n) => tracing::info!(deleted = n, "BRIDGE_RECENT_PAYLOADS=0: recent payloads deleted"),
+                    Ok(n) => tracing::info!(
+                        deleted = n,
+                        "BRIDGE_RECENT_PAYLOADS=0: recent payloads deleted"
+                    ),
                     Err(e) => tracing::warn!(error = %e, "cannot delete recent payloads"),
                 }
             });
@@ -249,11 +252,7 @@ mod tests {
             kept.push(recorded(a, &format!("a{i}")));
         }
         kept.push(recorded(b, "b0"));
-        let mut events: Vec<String> = kept
-            .take()
-            .into_iter()
-            .filter_map(|p| p.event_id)
-            .collect();
+        let mut events: Vec<String> = kept.take().into_iter().filter_map(|p| p.event_id).collect();
         events.sort();
         assert_eq!(events, ["a3", "a4", "b0"]);
         assert!(kept.take().is_empty());

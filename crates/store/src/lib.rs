@@ -21,13 +21,13 @@ pub mod sqlite;
 
 pub use activity_recorder::{ActivityRecorder, ACTIVITY_FLUSH_EVERY};
 pub use crypto::SecretKey;
+pub use error::{DatabaseError, StoreError};
 pub use recent_payloads::{
     NewRecentPayload, RecentPayload, OUTCOME_ACCEPTED, OUTCOME_REJECTED, RECENT_PAYLOADS_MAX_AGE,
 };
 pub use tenant_activity::{
     ActivityError, ActivityUpdate, DeadLetterCount, LimitsSeen, TenantActivity,
 };
-pub use error::{DatabaseError, StoreError};
 pub use token::{TokenHash, WebhookToken};
 pub use types::{
     DeadLetter, DeadLetterFilter, LedgerEntry, LedgerProgress, NewDeadLetter, Tenant, TenantInput,

@@ -77,7 +77,10 @@ pub async fn recent_payloads_bounded_by_count_and_age(b: &dyn Backend) {
         .unwrap();
     store
         .record_recent_payloads(
-            &[payload(a, "e5", minutes_ago(20)), payload(a, "e6", minutes_ago(10))],
+            &[
+                payload(a, "e5", minutes_ago(20)),
+                payload(a, "e6", minutes_ago(10)),
+            ],
             3,
         )
         .await
@@ -145,8 +148,10 @@ pub async fn recent_payloads_bounded_by_count_and_age(b: &dyn Backend) {
             .len(),
         3
     );
-    assert!(!events(&store.recent_payloads(other, week_ago, 100).await.unwrap())
-        .contains(&"old".to_owned()));
+    assert!(
+        !events(&store.recent_payloads(other, week_ago, 100).await.unwrap())
+            .contains(&"old".to_owned())
+    );
     assert_eq!(store.prune_recent_payloads(week_ago).await.unwrap(), 1);
     assert_eq!(
         store
@@ -161,7 +166,10 @@ pub async fn recent_payloads_bounded_by_count_and_age(b: &dyn Backend) {
     let gone = Uuid::new_v4();
     let kept = store
         .record_recent_payloads(
-            &[payload(gone, "g", minutes_ago(1)), payload(a, "e7", minutes_ago(1))],
+            &[
+                payload(gone, "g", minutes_ago(1)),
+                payload(a, "e7", minutes_ago(1)),
+            ],
             3,
         )
         .await
@@ -170,9 +178,17 @@ pub async fn recent_payloads_bounded_by_count_and_age(b: &dyn Backend) {
 
     // They go with their tenant.
     store.delete_tenant(a).await.unwrap();
-    assert!(store.recent_payloads(a, week_ago, 100).await.unwrap().is_empty());
+    assert!(store
+        .recent_payloads(a, week_ago, 100)
+        .await
+        .unwrap()
+        .is_empty());
     assert_eq!(
-        store.recent_payloads(other, week_ago, 100).await.unwrap().len(),
+        store
+            .recent_payloads(other, week_ago, 100)
+            .await
+            .unwrap()
+            .len(),
         2
     );
 }
@@ -223,7 +239,11 @@ pub async fn tenant_activity_merges_writers(b: &dyn Backend) {
         .await
         .unwrap();
     let seen = store.tenant_activity(Some(t)).await.unwrap().remove(0);
-    assert_eq!(seen.last_accepted_at, Some(accepted), "kept by the worker's write");
+    assert_eq!(
+        seen.last_accepted_at,
+        Some(accepted),
+        "kept by the worker's write"
+    );
     assert_eq!(seen.last_delivered_at, Some(delivered));
     assert_eq!(seen.last_error.as_ref(), Some(&failed));
     assert_eq!(seen.limits, Some(limits));
@@ -287,20 +307,35 @@ pub async fn dead_letters_counted_per_class_and_found_by_event(b: &dyn Backend) 
         (a, "x1", "exhausted"),
         (other, "t1", "tenant_permanent"),
     ] {
-        store.add_dead_letter(&dead(tenant, event, class)).await.unwrap();
+        store
+            .add_dead_letter(&dead(tenant, event, class))
+            .await
+            .unwrap();
     }
     let counts = |list: Vec<bridge_store::DeadLetterCount>| -> Vec<(Uuid, String, u64)> {
-        list.into_iter().map(|c| (c.tenant_id, c.class, c.count)).collect()
+        list.into_iter()
+            .map(|c| (c.tenant_id, c.class, c.count))
+            .collect()
     };
     assert_eq!(
         counts(store.dead_letter_counts(Some(a)).await.unwrap()),
         [(a, "exhausted".into(), 1), (a, "mapping".into(), 2)]
     );
-    assert_eq!(counts(store.dead_letter_counts(None).await.unwrap()).len(), 3);
+    assert_eq!(
+        counts(store.dead_letter_counts(None).await.unwrap()).len(),
+        3
+    );
 
     let found = store.dead_letter_of_event(a, "m2").await.unwrap().unwrap();
-    assert_eq!((found.class.as_str(), found.event_id.as_str()), ("mapping", "m2"));
-    assert!(store.dead_letter_of_event(other, "m2").await.unwrap().is_none());
+    assert_eq!(
+        (found.class.as_str(), found.event_id.as_str()),
+        ("mapping", "m2")
+    );
+    assert!(store
+        .dead_letter_of_event(other, "m2")
+        .await
+        .unwrap()
+        .is_none());
 
     // Delivered after all: resolved, no longer counted, still found (for audit).
     store
