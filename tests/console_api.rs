@@ -54,7 +54,7 @@ async fn payloads_show_what_arrived_and_what_became_of_it(backend: Backend) {
         .await;
     assert_eq!(status, 200, "{answer}");
     let dead = world.wait_dead_letters(1, WAIT).await;
-    assert_eq!(dead[0].class, "mapping");
+    assert_eq!(dead[0].class, "mapping", "{dead:?}");
     // A body the ingress refuses (400) is kept too, with the reason.
     let (status, _) = world
         .post(
@@ -184,14 +184,14 @@ async fn payloads_kept_per_tenant_by_count(backend: Backend) {
     let path = format!("/admin/v1/tenants/{tenant}/payloads");
     // The recorder writes once a second: wait for the last body, then check nothing older
     // than the newest two is kept.
-    let listed = wait_admin(&world, &path, |b| b[0]["event_id"] == "count-3").await;
+    let listed = wait_admin(&world, &path, |b| b[0]["event_id"] == "callback:count-3").await;
     let ids: Vec<&str> = listed
         .as_array()
         .unwrap()
         .iter()
         .map(|p| p["event_id"].as_str().unwrap())
         .collect();
-    assert_eq!(ids, ["count-3", "count-2"], "{listed}");
+    assert_eq!(ids, ["callback:count-3", "callback:count-2"], "{listed}");
     world.stop().await;
 }
 
@@ -340,7 +340,7 @@ async fn test_request_through_the_pipeline(backend: Backend) {
     assert_eq!(status, 200, "{sent}");
     assert_eq!(sent["state"], "delivered", "{sent}");
     let event_id = sent["event_id"].as_str().unwrap().to_owned();
-    assert!(event_id.starts_with("lbtest-"), "{sent}");
+    assert!(event_id.starts_with("callback:lbtest-"), "{sent}");
     let comagic_id = sent["comagic_id"].as_i64().expect("CoMagic's record id");
     let records = world.records();
     let record = records

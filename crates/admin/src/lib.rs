@@ -48,7 +48,7 @@ pub use recent_payloads::{
 pub use tenant_file::{tenant_json, webhook_url, TenantFile, TenantFileError};
 pub use test_request::{
     send_test_request, test_body, test_request_result, what_to_fix, TestRequestError,
-    TestRequestResult, TEST_EVENT_PREFIX, TEST_MESSAGE, TEST_NAME,
+    TestRequestResult, TEST_EVENT_PREFIX, TEST_ID_PREFIX, TEST_MESSAGE, TEST_NAME,
 };
 
 /// The OpenAPI 3.0 document of the JSON API, served at `/admin/v1/openapi.json`.

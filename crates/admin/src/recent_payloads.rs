@@ -298,7 +298,14 @@ pub fn analyse_body(
     let now = Utc::now();
     match map(&event.dated_at_receipt(now), settings, now) {
         Ok(_) => parsed.mappable = true,
-        Err(e) => parsed.problem = Some(refused("mapping", e.class(), e.to_string())),
+        Err(e) => {
+            // The class the worker dead-letters it with (its own reading of `e.class()`).
+            let class = match e.class() {
+                "tenant_permanent" => "tenant_permanent",
+                _ => "mapping",
+            };
+            parsed.problem = Some(refused("mapping", class, e.to_string()));
+        }
     }
     parsed
 }

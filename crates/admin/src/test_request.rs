@@ -24,8 +24,11 @@ use crate::api::{load_tenant, query_value, Admin};
 use crate::error::ApiError;
 use crate::{AdminState, Ctx};
 
-/// Every test request's event id starts with this.
-pub const TEST_EVENT_PREFIX: &str = "lbtest-";
+/// Every test request's Leadback id starts with this; its event id (the kind, then the id, as
+/// for every event) with [`TEST_EVENT_PREFIX`].
+pub const TEST_ID_PREFIX: &str = "lbtest-";
+/// The start of every test request's event id.
+pub const TEST_EVENT_PREFIX: &str = "callback:lbtest-";
 /// The visitor name of a test request.
 pub const TEST_NAME: &str = "Тестовое обращение leadback-bridge";
 /// Its message.
@@ -143,7 +146,7 @@ pub async fn send_test_request(app: &AdminState, tenant_id: Uuid) -> Result<Stri
             warnings: Vec::new(),
         });
     }
-    let event_id = format!("{TEST_EVENT_PREFIX}{}", Uuid::now_v7().simple());
+    let event_id = format!("{TEST_ID_PREFIX}{}", Uuid::now_v7().simple());
     let body = test_body(&event_id);
     // The id as the ingress would read it from this body, so ledger and dead letters match.
     let event_id = RawPayload::parse(Some("application/json"), &body)

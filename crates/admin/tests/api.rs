@@ -671,7 +671,7 @@ async fn openapi_lists_every_route_the_router_serves() {
         let concrete = path
             .replace("{id}", &Uuid::new_v4().to_string())
             .replace("{kind}", "tags")
-            .replace("{event_id}", "lbtest-0");
+            .replace("{event_id}", "callback:lbtest-0");
         let answer = rig
             .api(
                 Method::from_bytes(method.as_bytes()).unwrap(),
