@@ -197,6 +197,7 @@ async fn posts_without_the_csrf_token_are_refused() {
             vec![("map.phone", "lead.contact_phone")],
         ),
         (format!("/admin/tenants/{id}/preview"), vec![("body", "{}")]),
+        (format!("/admin/tenants/{id}/test-request"), vec![]),
     ] {
         let missing = browser.post(&path, &fields).await;
         assert_eq!(missing.status, StatusCode::FORBIDDEN, "{path}");
@@ -242,7 +243,14 @@ async fn two_step_creation_then_save_activates_without_leaking_secrets() {
         assert!(html.contains(label), "label {label:?} missing");
     }
     // One language at a time: none of the English labels beside the Russian ones.
-    for english in ["Active", "Ignore session", "Set tags", ">Save<", "/ Save", "/ Active"] {
+    for english in [
+        "Active",
+        "Ignore session",
+        "Set tags",
+        ">Save<",
+        "/ Save",
+        "/ Active",
+    ] {
         assert!(!html.contains(english), "{english:?} on the Russian page");
     }
     for field in [
@@ -1006,4 +1014,92 @@ async fn preview_on_the_page_follows_the_field_map() {
     assert!(mapped.body.contains("upload.offline_messages"));
     assert!(!mapped.body.contains("demo-token"));
     assert!(rig.emulator.records().is_empty(), "nothing sent");
+}
+
+/// The recent payloads (newest first, each with its "Проверить" carrying exactly its body), the
+/// tenant's health, the status in the list, and a test request refused for an inactive tenant.
+#[tokio::test]
+async fn recent_payloads_health_status_and_test_request_on_the_page() {
+    let rig = Rig::start().await;
+    let (id, _) = rig.create(rig.settings()).await;
+    let tenant: Uuid = id.parse().unwrap();
+    let now = Utc::now();
+    let payload =
+        |event: &str, content_type: &str, body: &str, age: i64| bridge_store::NewRecentPayload {
+            tenant_id: tenant,
+            received_at: now - chrono::Duration::seconds(age),
+            content_type: Some(content_type.to_owned()),
+            event_id: Some(event.to_owned()),
+            body: body.as_bytes().to_vec(),
+            outcome: bridge_store::OUTCOME_ACCEPTED.to_owned(),
+            error: None,
+        };
+    rig.store
+        .record_recent_payloads(
+            &[
+                payload(
+                    "callback:pv-old",
+                    "application/json",
+                    r#"{"event":"callback","id":"pv-old","phone":"+7 916 123-45-67"}"#,
+                    60,
+                ),
+                payload(
+                    "callback:pv-new",
+                    "application/x-www-form-urlencoded",
+                    "event=callback&id=pv-new&lead%5Bcontact_phone%5D=89161112233",
+                    1,
+                ),
+            ],
+            50,
+        )
+        .await
+        .unwrap();
+    let browser = sign_in(&rig).await;
+    let page = browser.get(&format!("/admin/tenants/{id}")).await;
+    let html = &page.body;
+    let table = &html[html
+        .find(r#"id="recent-payloads""#)
+        .expect("payloads listed")..];
+    let new = table.find("callback:pv-new").unwrap();
+    let old = table.find("callback:pv-old").unwrap();
+    assert!(new < old, "newest first");
+    // The unknown phone's path is named, and the row's check posts that very body.
+    assert!(table.contains("lead.contact_phone"));
+    assert!(table.contains(
+        r#"name="body" value="event=callback&amp;id=pv-new&amp;lead%5Bcontact_phone%5D=89161112233""#
+    ));
+    assert!(table.contains(r#"name="content_type" value="application/x-www-form-urlencoded""#));
+    assert!(html.contains(r#"id="health""#), "health shown");
+    assert!(html.contains(r#"id="send-test-request""#));
+
+    // The list: the active tenant's status, and an inactive one that needs attention.
+    let (inactive, _) = create_via_page(&browser).await;
+    let list = browser.get("/admin/").await.body;
+    let row = |tenant: &str| {
+        let start = list.find(&format!(r#"data-tenant-id="{tenant}""#)).unwrap();
+        list[start..].split("</tr>").next().unwrap().to_owned()
+    };
+    assert!(row(&id).contains(r#"data-status="ok""#), "{}", row(&id));
+    let row_inactive = row(&inactive.to_string());
+    assert!(
+        row_inactive.contains(r#"data-status="needs_attention""#),
+        "{row_inactive}"
+    );
+    assert!(row_inactive.contains("требует внимания") && row_inactive.contains("inactive"));
+
+    // A test request for the inactive tenant is refused on the page; nothing is queued.
+    let csrf = csrf_of(&list);
+    let refused = browser
+        .post(
+            &format!("/admin/tenants/{inactive}/test-request"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        refused.body
+    );
+    assert!(refused.body.contains("Тестовое обращение не отправлено"));
 }
