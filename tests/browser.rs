@@ -378,10 +378,10 @@ async fn unknown_payload_taught_on_the_page_in_chromium() {
         tokio::time::sleep(Duration::from_millis(500)).await;
         browser.refresh().await.unwrap();
     };
-    assert!(record_id.parse::<i64>().is_ok(), "{record_id}");
+    let record_id: u64 = record_id.parse().unwrap();
     let records = world.records();
     assert!(
-        records.iter().any(|r| r["id"].to_string() == record_id
+        records.iter().any(|r| r["id"] == record_id
             && r["payload"]["name"]
                 .as_str()
                 .is_some_and(|n| n.contains("Тестовое"))),
