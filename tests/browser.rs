@@ -317,8 +317,17 @@ async fn unknown_payload_taught_on_the_page_in_chromium() {
     // Open the tenant: the payload is listed as received, with its dead letter.
     let page = format!("{base}/admin/tenants/{tenant}");
     browser.goto(&page).await.unwrap();
-    let payloads = text_of(browser, "#recent-payloads").await;
-    assert!(payloads.contains("walk-1"), "{payloads}");
+    // The recorder writes payloads off the webhook path, in batches: wait for it.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let payloads = loop {
+        let payloads = text_of(browser, "#recent-payloads").await;
+        if payloads.contains("walk-1") {
+            break payloads;
+        }
+        assert!(Instant::now() < deadline, "payload not listed: {payloads}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        browser.refresh().await.unwrap();
+    };
     assert!(payloads.contains("недоставлено"), "{payloads}");
     assert!(
         payloads.contains("lead.contact_phone"),
