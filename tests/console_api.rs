@@ -270,6 +270,8 @@ async fn health_and_status(backend: Backend) {
         stored[0].limits.and_then(|l| l.minute_remaining).is_some(),
         "{stored:?}"
     );
+    // …and noted the delivery itself (the answer above could fall back to the ledger).
+    assert!(stored[0].last_delivered_at.is_some(), "{stored:?}");
 
     // The list: this one needs attention; one with refused credentials too; one whose CoMagic
     // is unreachable waits for it (live check) but is `ok` in the list until an event fails.
