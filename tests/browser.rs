@@ -1,7 +1,13 @@
 //! The settings page in a real browser: headless Chromium driven over WebDriver (chromedriver),
 //! against a running bridge and the CoMagic emulator — sign in, create a tenant in "source"
 //! mode with the lists loaded from the emulator, save, read the webhook URL from the page, post
-//! a fixture to it, and see the delivery listed on the tenant page.
+//! a fixture to it, and see the delivery listed on the tenant page; then the walk of an
+//! operator teaching the bridge an unknown payload shape (issue 16): a payload dead-lettered
+//! for a missing phone → map its phone path → the preview shows the phone → replay → the
+//! emulator has the record; and the page in English.
+//!
+//! The browser asks for Russian (`--lang=ru`, `intl.accept_languages`), as the operators do;
+//! headless Chromium would otherwise send `Accept-Language: en-US`.
 //!
 //! Needs Debian's `chromium` and `chromium-driver` (`.ci/run` installs them). Without them the
 //! test says so and passes, except under CI (`CI` set), where it fails.
@@ -44,22 +50,25 @@ async fn click_and_wait_for_next_page(browser: &fantoccini::Client, css: &str) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn settings_page_end_to_end_in_chromium() {
+struct Session {
+    browser: fantoccini::Client,
+    _driver: Driver,
+    _profile: tempfile::TempDir,
+}
+
+/// Headless Chromium over chromedriver, asking for Russian pages; `None` (the test skips)
+/// when the tools are missing outside CI.
+async fn start_browser() -> Option<Session> {
     if !tools_present() {
         assert!(
             std::env::var_os("CI").is_none(),
             "CI must have chromium and chromium-driver (.ci/run installs them)"
         );
         eprintln!("skipping: /usr/bin/chromium or /usr/bin/chromedriver missing");
-        return;
+        return None;
     }
-    let world = World::start(Backend::Embedded).await;
-    let base = world.admin_base();
-    let public = world.bridge().public_url.clone();
-
     let port = free_port();
-    let _driver = Driver(
+    let driver = Driver(
         Command::new("/usr/bin/chromedriver")
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
@@ -77,8 +86,10 @@ async fn settings_page_end_to_end_in_chromium() {
                 "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                 "--disable-quic", "--no-first-run", "--disable-background-networking",
                 "--disable-component-update", "--disable-sync", "--window-size=1280,1800",
+                "--lang=ru", "--accept-lang=ru",
                 format!("--user-data-dir={}", profile.path().display()),
-            ]
+            ],
+            "prefs": {"intl.accept_languages": "ru"}
         }),
     );
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -98,7 +109,15 @@ async fn settings_page_end_to_end_in_chromium() {
         }
     };
 
-    // Sign in with the admin token.
+    Some(Session {
+        browser,
+        _driver: driver,
+        _profile: profile,
+    })
+}
+
+/// Signs in with the admin token.
+async fn sign_in(browser: &fantoccini::Client, base: &str) {
     browser.goto(&format!("{base}/admin/login")).await.unwrap();
     browser
         .find(Locator::Css("#token"))
@@ -107,8 +126,21 @@ async fn settings_page_end_to_end_in_chromium() {
         .send_keys(support::ADMIN_TOKEN)
         .await
         .unwrap();
-    click_and_wait_for_next_page(&browser, "#sign-in").await;
-    click_and_wait_for_next_page(&browser, "#new-tenant").await;
+    click_and_wait_for_next_page(browser, "#sign-in").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settings_page_end_to_end_in_chromium() {
+    let Some(session) = start_browser().await else {
+        return;
+    };
+    let browser = &session.browser;
+    let world = World::start(Backend::Embedded).await;
+    let base = world.admin_base();
+    let public = world.bridge().public_url.clone();
+
+    sign_in(browser, &base).await;
+    click_and_wait_for_next_page(browser, "#new-tenant").await;
 
     // Step 1: name and the CoMagic credentials (the emulator).
     browser
@@ -128,7 +160,7 @@ async fn settings_page_end_to_end_in_chromium() {
         .send_keys("demo-token")
         .await
         .unwrap();
-    click_and_wait_for_next_page(&browser, "#create").await;
+    click_and_wait_for_next_page(browser, "#create").await;
 
     // Step 2: the settings card. "Campaign or source" on → the source list appears.
     let source_block = browser.find(Locator::Css("#source-block")).await.unwrap();
@@ -184,7 +216,7 @@ async fn settings_page_end_to_end_in_chromium() {
     if !active.is_selected().await.unwrap() {
         active.click().await.unwrap();
     }
-    click_and_wait_for_next_page(&browser, "#save").await;
+    click_and_wait_for_next_page(browser, "#save").await;
 
     // After saving: the webhook URL and where to paste it in Leadback.
     let url = browser
@@ -237,6 +269,147 @@ async fn settings_page_end_to_end_in_chromium() {
         assert!(Instant::now() < deadline, "delivery not listed: {table}");
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
-    browser.close().await.unwrap();
+    browser.clone().close().await.unwrap();
+    world.stop().await;
+}
+
+/// The text of the element `css`, or "" when the page has none.
+async fn text_of(browser: &fantoccini::Client, css: &str) -> String {
+    match browser.find(Locator::Css(css)).await {
+        Ok(element) => element.text().await.unwrap_or_default(),
+        Err(_) => String::new(),
+    }
+}
+
+/// Issue 16's walk: a payload whose phone sits where the built-in names do not look is
+/// dead-lettered; the operator maps its path on the page, checks it with the preview, replays
+/// it, and the emulator has the record. Then the page in English.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_payload_taught_on_the_page_in_chromium() {
+    let Some(session) = start_browser().await else {
+        return;
+    };
+    let browser = &session.browser;
+    let world = World::start(Backend::Embedded).await;
+    let base = world.admin_base();
+    let (tenant, url) = world.default_tenant().await;
+    let body = "event=callback&id=walk-1&lead%5Bname%5D=Walk&lead%5Bcontact_phone%5D=89161112233";
+    let (status, answer) = world
+        .post(
+            &url,
+            "application/x-www-form-urlencoded",
+            body.as_bytes().to_vec(),
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    let dead = world.wait_dead_letters(1, Duration::from_secs(30)).await;
+    assert_eq!(dead[0].event_id, "callback:walk-1", "{dead:?}");
+    assert_eq!(
+        dead[0].class, "mapping",
+        "dead-lettered for the missing phone"
+    );
+    assert!(world.records().is_empty());
+
+    // The list says the tenant needs attention, and why.
+    sign_in(browser, &base).await;
+    let status = text_of(browser, &format!("tr[data-tenant-id='{tenant}'] td.status")).await;
+    assert!(status.contains("требует внимания"), "{status}");
+    // Open the tenant: the payload is listed as received, with its dead letter.
+    let page = format!("{base}/admin/tenants/{tenant}");
+    browser.goto(&page).await.unwrap();
+    // The recorder writes payloads off the webhook path, in batches: wait for it.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let payloads = loop {
+        let payloads = text_of(browser, "#recent-payloads").await;
+        if payloads.contains("walk-1") {
+            break payloads;
+        }
+        assert!(Instant::now() < deadline, "payload not listed: {payloads}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        browser.refresh().await.unwrap();
+    };
+    assert!(payloads.contains("недоставлено"), "{payloads}");
+    assert!(
+        payloads.contains("lead.contact_phone"),
+        "the unmatched key is named: {payloads}"
+    );
+    let dead_table = text_of(browser, "#dead-letters").await;
+    assert!(dead_table.contains("walk-1"), "{dead_table}");
+
+    // Map the phone's path in the field map (folded while the map is empty).
+    browser
+        .find(Locator::Css("#field-map-rows summary"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser
+        .find(Locator::Css("#map-phone"))
+        .await
+        .unwrap()
+        .send_keys("lead.contact_phone")
+        .await
+        .unwrap();
+    click_and_wait_for_next_page(browser, "#save-field-map").await;
+    let notice = browser.source().await.unwrap();
+    assert!(notice.contains("Поля сохранены"), "field map saved");
+
+    // "Проверить" beside the received payload now shows the mapped phone.
+    click_and_wait_for_next_page(browser, "#recent-payloads button.check").await;
+    let phone = text_of(browser, "#preview-phone").await;
+    assert_eq!(
+        phone,
+        "79161112233",
+        "{}",
+        text_of(browser, "#preview-result").await
+    );
+
+    // Replay: the worker maps it with the new field map and CoMagic has the record.
+    click_and_wait_for_next_page(browser, "#dead-letters button.replay").await;
+    let records = world
+        .wait_records(Duration::from_secs(30), |r| !r.is_empty())
+        .await;
+    assert_eq!(records[0]["payload"]["phone"], "79161112233", "{records:?}");
+
+    // The test request goes through the queue and the worker to the emulator: its record id.
+    click_and_wait_for_next_page(browser, "#send-test-request").await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let record_id = loop {
+        let id = text_of(browser, "#test-request-comagic-id").await;
+        if !id.is_empty() {
+            break id;
+        }
+        if Instant::now() > deadline {
+            let page = browser.source().await.unwrap();
+            panic!("no record id: {page}");
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        browser.refresh().await.unwrap();
+    };
+    let record_id: u64 = record_id.parse().unwrap();
+    let records = world.records();
+    assert!(
+        records.iter().any(|r| r["id"] == record_id
+            && r["payload"]["name"]
+                .as_str()
+                .is_some_and(|n| n.contains("Тестовое"))),
+        "{record_id} not among {records:?}"
+    );
+
+    // The page in English, with the switch.
+    click_and_wait_for_next_page(browser, "#lang-switch").await;
+    let english = browser.source().await.unwrap();
+    for label in [
+        "Active",
+        "Markers",
+        "Ignore session",
+        "Leadback fields",
+        "Check",
+    ] {
+        assert!(english.contains(label), "{label} missing in English");
+    }
+    assert!(!english.contains("Активен"), "one language at a time");
+    browser.clone().close().await.unwrap();
     world.stop().await;
 }

@@ -44,6 +44,10 @@ pub const API_ROUTES: &[(&str, &str)] = &[
     ("GET", "/admin/v1/tenants/{id}/field-map"),
     ("PUT", "/admin/v1/tenants/{id}/field-map"),
     ("POST", "/admin/v1/tenants/{id}/preview"),
+    ("GET", "/admin/v1/tenants/{id}/payloads"),
+    ("GET", "/admin/v1/tenants/{id}/health"),
+    ("POST", "/admin/v1/tenants/{id}/test-request"),
+    ("GET", "/admin/v1/tenants/{id}/test-request/{event_id}"),
 ];
 
 /// The handler of one entry of [`API_ROUTES`].
@@ -65,6 +69,10 @@ fn handler(method: &str, path: &str) -> Option<MethodRouter<Ctx>> {
         ("GET", "/admin/v1/tenants/{id}/field-map") => get(field_map::get_field_map),
         ("PUT", "/admin/v1/tenants/{id}/field-map") => put(field_map::put_field_map),
         ("POST", "/admin/v1/tenants/{id}/preview") => post(crate::preview::preview),
+        ("GET", "/admin/v1/tenants/{id}/payloads") => get(crate::recent_payloads::list),
+        ("GET", "/admin/v1/tenants/{id}/health") => get(crate::health::show),
+        ("POST", "/admin/v1/tenants/{id}/test-request") => post(crate::test_request::create),
+        ("GET", "/admin/v1/tenants/{id}/test-request/{event_id}") => get(crate::test_request::show),
         _ => return None,
     })
 }
@@ -223,8 +231,13 @@ fn with_extra(mut value: Value, extra: Value) -> Value {
 
 async fn list_tenants(_: Admin, State(ctx): State<Ctx>) -> Result<Json<Value>, ApiError> {
     let tenants = ctx.app.store.list_tenants().await?;
+    // Each with its `status` and `status_reason` (stored data only, no CoMagic call).
+    let statuses = crate::health::tenant_statuses(&ctx.app, &tenants).await?;
     Ok(Json(Value::Array(
-        tenants.iter().map(tenant_json).collect(),
+        tenants
+            .iter()
+            .map(|t| with_extra(tenant_json(t), json!(statuses.get(&t.id))))
+            .collect(),
     )))
 }
 
@@ -327,6 +340,11 @@ fn query_map(query: Option<String>) -> HashMap<String, String> {
     form_urlencoded::parse(query.unwrap_or_default().as_bytes())
         .into_owned()
         .collect()
+}
+
+/// One query parameter's value (the last one given).
+pub(crate) fn query_value(query: Option<String>, name: &str) -> Option<String> {
+    query_map(query).remove(name)
 }
 
 fn parse_limit(text: Option<&String>, default: u32) -> Result<u32, ApiError> {

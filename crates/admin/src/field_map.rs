@@ -46,14 +46,18 @@ pub(crate) async fn put_field_map(
 pub(crate) fn parse_field_map(body: &[u8]) -> Result<FieldMap, ApiError> {
     let value: Value = serde_json::from_slice(body)
         .map_err(|e| ApiError::BadRequest(format!("the body is not JSON: {e}")))?;
-    FieldMap::from_json(&value).map_err(|errors| {
-        let fields: BTreeMap<String, String> = errors
+    field_map_of(&value).map_err(|fields| ApiError::InvalidSettings {
+        fields,
+        warnings: Vec::new(),
+    })
+}
+
+/// The one check of a field map, for the API and the page: entry → message on refusal.
+pub(crate) fn field_map_of(value: &Value) -> Result<FieldMap, BTreeMap<String, String>> {
+    FieldMap::from_json(value).map_err(|errors| {
+        errors
             .into_iter()
             .map(|error| (error.entry, error.message))
-            .collect();
-        ApiError::InvalidSettings {
-            fields,
-            warnings: Vec::new(),
-        }
+            .collect()
     })
 }

@@ -13,11 +13,14 @@ mod auth_throttle;
 mod dead_letters;
 mod error;
 mod field_map;
+mod health;
 mod pages;
 mod preview;
+mod recent_payloads;
 mod strict_fields;
 mod tenant_file;
 mod tenant_problems;
+mod test_request;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,8 +37,19 @@ pub use dead_letters::{
     dead_letter_detail, dead_letter_summary, replay_dead_letters, ReplayReport,
 };
 pub use error::ApiError;
+pub use health::{
+    status_of, tenant_health, tenant_statuses, BudgetView, BudgetWindow, ComagicCheck,
+    DeadLettersView, StatusView, TenantHealth, TenantStatus, TimezoneCheck,
+};
 pub use preview::preview_body;
+pub use recent_payloads::{
+    analyse_body, recent_payloads, DeliveryView, ParseProblem, ParsedView, RecentPayloadView,
+};
 pub use tenant_file::{tenant_json, webhook_url, TenantFile, TenantFileError};
+pub use test_request::{
+    send_test_request, test_body, test_request_result, what_to_fix, TestRequestError,
+    TestRequestResult, TEST_EVENT_PREFIX, TEST_ID_PREFIX, TEST_MESSAGE, TEST_NAME,
+};
 
 /// The OpenAPI 3.0 document of the JSON API, served at `/admin/v1/openapi.json`.
 pub const OPENAPI_JSON: &str = include_str!("../../../docs/openapi.json");

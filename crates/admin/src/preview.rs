@@ -124,7 +124,7 @@ pub fn preview_body(
     }
 }
 
-fn event_warnings(event: &LeadbackEvent) -> Vec<String> {
+pub(crate) fn event_warnings(event: &LeadbackEvent) -> Vec<String> {
     let mut warnings = Vec::new();
     if let Some(raw) = &event.contact.phone_unparsed {
         warnings.push(format!(

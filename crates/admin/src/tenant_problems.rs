@@ -7,6 +7,8 @@ use bridge_store::{DeadLetter, DeadLetterFilter, Store, StoreError};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+use crate::pages::i18n::Text;
+
 /// The failure class of a tenant's problems (the worker's `FailureClass::TenantPermanent`).
 pub(crate) const TENANT_CLASS: &str = "tenant_permanent";
 
@@ -20,8 +22,8 @@ pub(crate) struct TenantProblem {
     /// CoMagic's message of the newest of them.
     pub message: String,
     pub count: usize,
-    /// What the operator changes before replaying.
-    pub fix: &'static str,
+    /// What the operator changes before replaying, in both languages of the pages.
+    pub fix: Text,
 }
 
 /// The filter that selects exactly a tenant's problems (for listing and for the replay).
@@ -68,25 +70,40 @@ pub(crate) fn group(dead: &[DeadLetter]) -> Vec<TenantProblem> {
 }
 
 /// What to change in the settings (or the account) for a refusal of this mnemonic.
-pub(crate) fn what_to_fix(mnemonic: Option<&str>) -> &'static str {
+pub(crate) fn what_to_fix(mnemonic: Option<&str>) -> Text {
     match mnemonic {
         Some("campaign_is_inactive") => {
-            "Рекламная кампания по умолчанию не активна: выберите активную кампанию или включите её в CoMagic / The default campaign is inactive: choose an active one or enable it in CoMagic"
+            Text {
+                ru: "Рекламная кампания по умолчанию не активна: выберите активную кампанию или включите её в CoMagic",
+                en: "The default campaign is inactive: choose an active one or enable it in CoMagic",
+            }
         }
         Some("entity_not_found") => {
-            "В аккаунте CoMagic больше нет выбранной кампании, сайта, источника, сотрудника или тега: выберите их заново из списков / A campaign, site, source, employee or tag chosen here is gone from the CoMagic account: pick it again from the lists"
+            Text {
+                ru: "В аккаунте CoMagic больше нет выбранной кампании, сайта, источника, сотрудника или тега: выберите их заново из списков",
+                en: "A campaign, site, source, employee or tag chosen here is gone from the CoMagic account: pick it again from the lists",
+            }
         }
         Some("component_disabled" | "method_component_disabled") => {
-            "Нужный компонент CoMagic отключён: включите его в аккаунте / A CoMagic component the bridge needs is disabled: enable it in the account"
+            Text {
+                ru: "Нужный компонент CoMagic отключён: включите его в аккаунте",
+                en: "A CoMagic component the bridge needs is disabled: enable it in the account",
+            }
         }
         Some(
             "access_token_invalid" | "access_token_expired" | "access_token_blocked"
             | "auth_error" | "forbidden",
         ) => {
-            "CoMagic отклонил доступ: введите ключ API или логин и пароль заново / CoMagic refused the credentials: enter the API key or login and password again"
+            Text {
+                ru: "CoMagic отклонил доступ: введите ключ API или логин и пароль заново",
+                en: "CoMagic refused the credentials: enter the API key or login and password again",
+            }
         }
         _ => {
-            "Исправьте настройки интеграции, затем повторите / Fix the tenant's settings, then replay"
+            Text {
+                ru: "Исправьте настройки интеграции, затем повторите",
+                en: "Fix the tenant's settings, then replay",
+            }
         }
     }
 }
@@ -104,7 +121,7 @@ pub(crate) fn offer_json(tenant_id: Uuid, problems: &[TenantProblem]) -> Option<
             "mnemonic": p.mnemonic,
             "message": p.message,
             "count": p.count,
-            "fix": p.fix,
+            "fix": format!("{} / {}", p.fix.ru, p.fix.en),
         })).collect::<Vec<_>>(),
         "replay": {
             "method": "POST",
@@ -168,7 +185,7 @@ mod tests {
             (None, "Fix the tenant's settings"),
         ];
         for (mnemonic, words) in cases {
-            assert!(what_to_fix(mnemonic).contains(words), "{mnemonic:?}");
+            assert!(what_to_fix(mnemonic).en.contains(words), "{mnemonic:?}");
         }
     }
 

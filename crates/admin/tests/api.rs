@@ -670,7 +670,8 @@ async fn openapi_lists_every_route_the_router_serves() {
     for (method, path) in &routed {
         let concrete = path
             .replace("{id}", &Uuid::new_v4().to_string())
-            .replace("{kind}", "tags");
+            .replace("{kind}", "tags")
+            .replace("{event_id}", "callback:lbtest-0");
         let answer = rig
             .api(
                 Method::from_bytes(method.as_bytes()).unwrap(),

@@ -192,6 +192,12 @@ async fn posts_without_the_csrf_token_are_refused() {
         (format!("/admin/tenants/{id}/rotate"), vec![]),
         (format!("/admin/tenants/{id}/replay"), vec![]),
         (format!("/admin/tenants/{id}/delete"), vec![]),
+        (
+            format!("/admin/tenants/{id}/field-map"),
+            vec![("map.phone", "lead.contact_phone")],
+        ),
+        (format!("/admin/tenants/{id}/preview"), vec![("body", "{}")]),
+        (format!("/admin/tenants/{id}/test-request"), vec![]),
     ] {
         let missing = browser.post(&path, &fields).await;
         assert_eq!(missing.status, StatusCode::FORBIDDEN, "{path}");
@@ -203,8 +209,9 @@ async fn posts_without_the_csrf_token_are_refused() {
             "{path}"
         );
     }
-    // Nothing happened: one tenant, its URL still the first one.
+    // Nothing happened: one tenant, its URL still the first one, no field map.
     assert_eq!(rig.store.list_tenants().await.unwrap().len(), 1);
+    assert!(rig.store.get_field_map(id).await.unwrap().is_empty());
     let url = webhook_url_in(&page.body).unwrap();
     let token = url.rsplit('/').next().unwrap();
     assert!(rig
@@ -224,14 +231,27 @@ async fn two_step_creation_then_save_activates_without_leaking_secrets() {
 
     // Step 2: the card's labels, the lists from the demo account, the URL to copy.
     for label in [
-        "Активен / Active",
-        "Игнорировать сессию / Ignore session",
-        "Устанавливать теги / Set tags",
-        "Рекламная кампания/источник / Campaign or source",
+        "Активен",
+        "Маркеры",
+        "Игнорировать сессию",
+        "Устанавливать теги",
+        "Рекламная кампания/источник",
+        "Сохранить",
         "Профиль → API → URL-адрес обработчика",
-        "Сохранить / Save",
+        "оставьте тестовое обращение",
     ] {
         assert!(html.contains(label), "label {label:?} missing");
+    }
+    // One language at a time: none of the English labels beside the Russian ones.
+    for english in [
+        "Active",
+        "Ignore session",
+        "Set tags",
+        ">Save<",
+        "/ Save",
+        "/ Active",
+    ] {
+        assert!(!html.contains(english), "{english:?} on the Russian page");
     }
     for field in [
         "name",
@@ -321,7 +341,7 @@ async fn two_step_creation_then_save_activates_without_leaking_secrets() {
         )
         .await;
     assert_eq!(saved.status, StatusCode::OK, "{}", saved.body);
-    assert!(saved.body.contains("Saved"));
+    assert!(saved.body.contains("Сохранено, интеграция активна"));
     assert!(!saved.body.contains("demo-token"));
     assert!(!saved.body.contains(ADMIN_TOKEN));
     assert_eq!(webhook_url_in(&saved.body).as_deref(), Some(url.as_str()));
@@ -493,7 +513,7 @@ async fn unreachable_comagic_still_lets_the_operator_type_ids() {
     assert!(page
         .body
         .contains(r#"type="number" name="default_campaign_id""#));
-    assert!(page.body.contains("CoMagic is unreachable"));
+    assert!(page.body.contains("CoMagic недоступен"));
     assert!(!page.body.contains("some-key"));
     let id = location(&created)
         .strip_prefix("/admin/tenants/")
@@ -517,7 +537,7 @@ async fn unreachable_comagic_still_lets_the_operator_type_ids() {
         )
         .await;
     assert_eq!(saved.status, StatusCode::OK, "{}", saved.body);
-    assert!(saved.body.contains("Not checked in CoMagic"));
+    assert!(saved.body.contains("Не проверено в CoMagic"));
     let stored = rig
         .store
         .get_tenant(id.parse().unwrap())
@@ -629,7 +649,9 @@ async fn tenant_problems_are_shown_with_the_fix_and_replayed_alone() {
         "{}",
         page.body
     );
-    assert!(page.body.contains("The default campaign is inactive"));
+    assert!(page
+        .body
+        .contains("Рекламная кампания по умолчанию не активна"));
     assert!(page.body.contains(r#"id="replay-tenant-problems""#));
 
     let replayed = browser
@@ -696,4 +718,388 @@ async fn dead_letter(
         .await
         .unwrap()
         .id
+}
+
+/// One language at a time: Russian by default, English for `Accept-Language: en` or
+/// `?lang=en` (remembered in a cookie for the pages that follow, e.g. after a form post).
+#[tokio::test]
+async fn one_language_at_a_time_english_on_request() {
+    let rig = Rig::start().await;
+    let browser = sign_in(&rig).await;
+    let (id, russian) = create_via_page(&browser).await;
+    let page = format!("/admin/tenants/{id}");
+    assert!(russian.body.contains(r#"<html lang="ru">"#));
+    assert!(russian
+        .body
+        .contains(&format!(r#"id="lang-switch" href="{page}?lang=en""#)));
+
+    let english_labels = [
+        "Active",
+        "Markers",
+        "Ignore session",
+        "Set tags",
+        "Ad campaign/source",
+        ">Save<",
+        "Profile → API → handler URL",
+    ];
+    let check_english = |html: &str, how: &str| {
+        assert!(html.contains(r#"<html lang="en">"#), "{how}");
+        for label in english_labels {
+            assert!(html.contains(label), "{how}: {label:?} missing");
+        }
+        for russian in ["Активен", "Игнорировать сессию", "Сохранить"]
+        {
+            assert!(
+                !html.contains(russian),
+                "{how}: {russian:?} on the English page"
+            );
+        }
+    };
+    let by_header = rig
+        .request(
+            Method::GET,
+            &page,
+            &[
+                ("cookie", browser.cookie.clone()),
+                ("accept-language", "en-GB,en;q=0.9".to_owned()),
+            ],
+            None,
+        )
+        .await;
+    check_english(&by_header.body, "Accept-Language");
+    let preferring_russian = rig
+        .request(
+            Method::GET,
+            &page,
+            &[
+                ("cookie", browser.cookie.clone()),
+                ("accept-language", "ru-RU,ru;q=0.9,en;q=0.8".to_owned()),
+            ],
+            None,
+        )
+        .await;
+    assert!(preferring_russian.body.contains("Активен"));
+
+    let switched = browser.get(&format!("{page}?lang=en")).await;
+    check_english(&switched.body, "?lang=en");
+    let remembered = switched.headers[header::SET_COOKIE].to_str().unwrap();
+    assert!(
+        remembered.starts_with("bridge_admin_lang=en;"),
+        "{remembered}"
+    );
+    // A form posted from the English page answers in English.
+    let with_choice = Browser {
+        rig: &rig,
+        cookie: format!("{}; bridge_admin_lang=en", browser.cookie),
+    };
+    let csrf = csrf_of(&switched.body);
+    let refused = with_choice
+        .post(
+            &page,
+            &[("csrf", &csrf), ("name", "Цветы"), ("active", "true")],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        refused.body.contains("Settings not saved"),
+        "{}",
+        refused.body
+    );
+    let back = with_choice.get(&format!("{page}?lang=ru")).await;
+    assert!(back.body.contains("Активен"));
+    let login = rig
+        .request(Method::GET, "/admin/login?lang=en", &[], None)
+        .await;
+    assert!(login.body.contains("Admin token"), "{}", login.body);
+}
+
+/// The stylesheet and the script come from the bridge itself (no CDN), readable on a phone,
+/// and every form control of the card has a label.
+#[tokio::test]
+async fn the_page_brings_its_own_stylesheet_and_labels_every_control() {
+    let rig = Rig::start().await;
+    let css = rig
+        .request(Method::GET, "/admin/assets/page.css", &[], None)
+        .await;
+    assert_eq!(css.status, StatusCode::OK);
+    assert!(css.headers[header::CONTENT_TYPE]
+        .to_str()
+        .unwrap()
+        .starts_with("text/css"));
+    assert!(css.body.contains("@media"), "a layout for small screens");
+    let js = rig
+        .request(Method::GET, "/admin/assets/page.js", &[], None)
+        .await;
+    assert_eq!(js.status, StatusCode::OK);
+    assert!(js.body.contains("copy-webhook-url"));
+
+    let browser = sign_in(&rig).await;
+    let (_, page) = create_via_page(&browser).await;
+    let html = &page.body;
+    assert!(html.contains(r#"<link rel="stylesheet" href="/admin/assets/page.css">"#));
+    assert!(html.contains(r#"<script src="/admin/assets/page.js" defer>"#));
+    assert!(html.contains(r#"name="viewport" content="width=device-width, initial-scale=1""#));
+    assert!(
+        !html.contains("src=\"http") && !html.contains("href=\"http"),
+        "nothing from elsewhere"
+    );
+    assert!(!html.contains("<style>"), "no inline style");
+    // The copy button exists only for the script to show; the URL itself is plain text.
+    assert!(html.contains(r#"id="copy-webhook-url""#));
+    for id in [
+        "active",
+        "ignore_session",
+        "set_tags",
+        "tag_ids",
+        "default_entity",
+        "default_campaign_id",
+        "default_source_id",
+        "default_site_id",
+        "chat_employee_id",
+        "name",
+        "timezone",
+        "api_url",
+        "access_token",
+        "map-phone",
+        "preview-body",
+    ] {
+        assert!(
+            html.contains(&format!(r#"<label for="{id}""#))
+                || html.contains(&format!(r#"<label class="check" for="{id}""#)),
+            "no label for {id}"
+        );
+    }
+}
+
+/// The field map is edited on the tenant page with the API's own check: a refused entry is
+/// named next to its row and nothing is stored; a valid one is what the API then answers.
+#[tokio::test]
+async fn field_map_edited_on_the_page_with_errors_naming_the_entry() {
+    let rig = Rig::start().await;
+    let browser = sign_in(&rig).await;
+    let (id, page) = create_via_page(&browser).await;
+    let csrf = csrf_of(&page.body);
+    let path = format!("/admin/tenants/{id}/field-map");
+
+    let bad = browser
+        .post(
+            &path,
+            &[
+                ("csrf", &csrf),
+                ("map.phone", "lead.contact_phone, lead..phone"),
+                ("map.email", "lead.mail"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.body);
+    assert!(bad.body.contains(r#"id="field-map-errors""#));
+    assert!(
+        bad.body.contains(r#"data-field="phone[1]""#),
+        "{}",
+        bad.body
+    );
+    // What was typed stays in the rows.
+    assert!(bad
+        .body
+        .contains(r#"value="lead.contact_phone, lead..phone""#));
+    assert!(rig.store.get_field_map(id).await.unwrap().is_empty());
+
+    let forged = browser
+        .post(&path, &[("csrf", &csrf), ("map.telephone", "x")])
+        .await;
+    assert_eq!(forged.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(forged.body.contains(r#"data-field="telephone""#));
+
+    let saved = browser
+        .post(
+            &path,
+            &[
+                ("csrf", &csrf),
+                ("map.phone", "lead.contact_phone,\n visitor.phones.0"),
+                ("map.email", ""),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+    assert!(location(&saved).contains("field_map_saved=1"));
+    let api = rig
+        .api(
+            Method::GET,
+            &format!("/admin/v1/tenants/{id}/field-map"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        api.json(),
+        serde_json::json!({"phone": ["lead.contact_phone", "visitor.phones.0"]})
+    );
+    let shown = browser.get(&location(&saved)).await;
+    assert!(shown
+        .body
+        .contains(r#"value="lead.contact_phone, visitor.phones.0""#));
+    assert!(shown.body.contains("Поля сохранены"));
+
+    // An empty form restores the built-in names.
+    let cleared = browser
+        .post(&path, &[("csrf", &csrf), ("map.phone", " ")])
+        .await;
+    assert_eq!(cleared.status, StatusCode::SEE_OTHER);
+    assert!(rig.store.get_field_map(id).await.unwrap().is_empty());
+}
+
+/// "Проверить" on the page: the pasted body's parsed event and CoMagic calls, or why not; with
+/// the phone's path mapped, the preview shows the phone.
+#[tokio::test]
+async fn preview_on_the_page_follows_the_field_map() {
+    let rig = Rig::start().await;
+    let (id, _) = rig.create(rig.settings()).await;
+    let browser = sign_in(&rig).await;
+    let page = browser.get(&format!("/admin/tenants/{id}")).await;
+    let csrf = csrf_of(&page.body);
+    let body = "event=callback&id=pv-page&lead%5Bcontact_phone%5D=89161112233";
+    let check = |csrf: String| {
+        let browser = &browser;
+        let id = id.clone();
+        async move {
+            browser
+                .post(
+                    &format!("/admin/tenants/{id}/preview"),
+                    &[
+                        ("csrf", &csrf),
+                        ("body", body),
+                        ("content_type", "application/x-www-form-urlencoded"),
+                    ],
+                )
+                .await
+        }
+    };
+    let unmapped = check(csrf.clone()).await;
+    assert_eq!(unmapped.status, StatusCode::OK, "{}", unmapped.body);
+    assert!(
+        unmapped.body.contains(r#"id="preview-refused""#),
+        "{}",
+        unmapped.body
+    );
+    assert!(
+        unmapped.body.contains("lead.contact_phone"),
+        "the unmatched key is named"
+    );
+    // The pasted body and its content type stay in the form.
+    assert!(unmapped.body.contains("pv-page&amp;lead"));
+    assert!(unmapped
+        .body
+        .contains(r#"<option value="application/x-www-form-urlencoded" selected>"#));
+
+    let saved = browser
+        .post(
+            &format!("/admin/tenants/{id}/field-map"),
+            &[("csrf", &csrf), ("map.phone", "lead.contact_phone")],
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER);
+    let mapped = check(csrf).await;
+    assert!(
+        !mapped.body.contains(r#"id="preview-refused""#),
+        "{}",
+        mapped.body
+    );
+    assert!(mapped.body.contains("Будет доставлено в CoMagic"));
+    assert!(
+        mapped
+            .body
+            .contains(r#"<dd id="preview-phone">79161112233</dd>"#),
+        "{}",
+        mapped.body
+    );
+    assert!(mapped.body.contains("upload.offline_messages"));
+    assert!(!mapped.body.contains("demo-token"));
+    assert!(rig.emulator.records().is_empty(), "nothing sent");
+}
+
+/// The recent payloads (newest first, each with its "Проверить" carrying exactly its body), the
+/// tenant's health, the status in the list, and a test request refused for an inactive tenant.
+#[tokio::test]
+async fn recent_payloads_health_status_and_test_request_on_the_page() {
+    let rig = Rig::start().await;
+    let (id, _) = rig.create(rig.settings()).await;
+    let tenant: Uuid = id.parse().unwrap();
+    let now = Utc::now();
+    let payload =
+        |event: &str, content_type: &str, body: &str, age: i64| bridge_store::NewRecentPayload {
+            tenant_id: tenant,
+            received_at: now - chrono::Duration::seconds(age),
+            content_type: Some(content_type.to_owned()),
+            event_id: Some(event.to_owned()),
+            body: body.as_bytes().to_vec(),
+            outcome: bridge_store::OUTCOME_ACCEPTED.to_owned(),
+            error: None,
+        };
+    rig.store
+        .record_recent_payloads(
+            &[
+                payload(
+                    "callback:pv-old",
+                    "application/json",
+                    r#"{"event":"callback","id":"pv-old","phone":"+7 916 123-45-67"}"#,
+                    60,
+                ),
+                payload(
+                    "callback:pv-new",
+                    "application/x-www-form-urlencoded",
+                    "event=callback&id=pv-new&lead%5Bcontact_phone%5D=89161112233",
+                    1,
+                ),
+            ],
+            50,
+        )
+        .await
+        .unwrap();
+    let browser = sign_in(&rig).await;
+    let page = browser.get(&format!("/admin/tenants/{id}")).await;
+    let html = &page.body;
+    let table = &html[html
+        .find(r#"id="recent-payloads""#)
+        .expect("payloads listed")..];
+    let new = table.find("callback:pv-new").unwrap();
+    let old = table.find("callback:pv-old").unwrap();
+    assert!(new < old, "newest first");
+    // The unknown phone's path is named, and the row's check posts that very body.
+    assert!(table.contains("lead.contact_phone"));
+    assert!(table.contains(
+        r#"name="body" value="event=callback&amp;id=pv-new&amp;lead%5Bcontact_phone%5D=89161112233""#
+    ));
+    assert!(table.contains(r#"name="content_type" value="application/x-www-form-urlencoded""#));
+    assert!(html.contains(r#"id="health""#), "health shown");
+    assert!(html.contains(r#"id="send-test-request""#));
+
+    // The list: the active tenant's status, and an inactive one that needs attention.
+    let (inactive, _) = create_via_page(&browser).await;
+    let list = browser.get("/admin/").await.body;
+    let row = |tenant: &str| {
+        let start = list.find(&format!(r#"data-tenant-id="{tenant}""#)).unwrap();
+        list[start..].split("</tr>").next().unwrap().to_owned()
+    };
+    assert!(row(&id).contains(r#"data-status="ok""#), "{}", row(&id));
+    let row_inactive = row(&inactive.to_string());
+    assert!(
+        row_inactive.contains(r#"data-status="needs_attention""#),
+        "{row_inactive}"
+    );
+    assert!(row_inactive.contains("требует внимания") && row_inactive.contains("inactive"));
+
+    // A test request for the inactive tenant is refused on the page; nothing is queued.
+    let csrf = csrf_of(&list);
+    let refused = browser
+        .post(
+            &format!("/admin/tenants/{inactive}/test-request"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        refused.body
+    );
+    assert!(refused.body.contains("Тестовое обращение не отправлено"));
 }

@@ -209,6 +209,11 @@ struct IngressArgs {
     /// Seconds a publish may wait for the queue's confirm before answering 503.
     #[arg(long, env = "BRIDGE_PUBLISH_TIMEOUT_SECS", default_value_t = 10)]
     publish_timeout_secs: u64,
+    /// Webhook bodies kept per tenant (at most 7 days) for the admin side's recent payloads;
+    /// they hold personal data. 0: none kept, and those kept earlier are deleted (0..=1000).
+    #[arg(long, env = "BRIDGE_RECENT_PAYLOADS", default_value_t = 50,
+          value_parser = clap::value_parser!(u32).range(0..=1000))]
+    recent_payloads: u32,
 }
 
 /// What only the delivery worker uses.
@@ -661,6 +666,7 @@ fn with_ingress(mut config: BridgeConfig, args: &IngressArgs) -> BridgeConfig {
         header_timeout: Duration::from_secs(args.header_timeout_secs),
         unknown_token_per_minute: args.unknown_token_per_minute,
         max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
+        recent_payloads: args.recent_payloads,
     };
     config
 }

@@ -212,12 +212,28 @@ pub async fn start(config: BridgeConfig) -> anyhow::Result<RunningBridge> {
 
     let mut app = health::router(store.clone(), queue.clone());
     if config.roles.ingress {
+        // Both write in the background (once a second) and a last time at shutdown.
+        let activity = bridge_store::ActivityRecorder::new(store.clone());
+        let stop = shutdown.clone();
+        tasks.push(tokio::spawn(
+            activity.clone().run(async move { stop.cancelled().await }),
+        ));
+        let stop = shutdown.clone();
+        let (recent_payloads, recorder) = bridge_ingress::RecentPayloads::start(
+            store.clone(),
+            metrics.clone(),
+            config.ingress.recent_payloads,
+            async move { stop.cancelled().await },
+        );
+        tasks.push(recorder);
         app = app.merge(hook_router(IngressState {
             store: store.clone(),
             queue: queue.clone(),
             metrics: metrics.clone(),
             config: config.ingress.clone(),
             queue_backend: config.backends.queue_backend(),
+            recent_payloads,
+            activity: Some(activity),
         }));
     }
     let app = with_layers(app);

@@ -2,6 +2,7 @@
 
 use crate::body::{read_limited, BodyRead};
 use crate::lookups::TokenMemory;
+use crate::recent::RecentPayloads;
 use crate::response::IngressOutcome;
 use crate::throttle::UnknownTokenThrottle;
 use axum::body::{Body, Bytes};
@@ -13,7 +14,8 @@ use axum::routing::MethodFilter;
 use axum::{Extension, Router};
 use bridge_metrics::Metrics;
 use bridge_queue::{Envelope, EventQueue};
-use bridge_store::{Store, TokenHash, WebhookToken};
+use bridge_store::{ActivityRecorder, Store, TokenHash, WebhookToken};
+use bridge_store::{OUTCOME_ACCEPTED, OUTCOME_REJECTED};
 use leadback_model::RawPayload;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -36,6 +38,9 @@ pub struct IngressConfig {
     pub unknown_token_per_minute: u32,
     /// Most client connections open at once; applied by the server ([`crate::serve`]).
     pub max_connections: usize,
+    /// Webhook bodies kept per tenant for the admin side (`BRIDGE_RECENT_PAYLOADS`; 0: none,
+    /// and those kept earlier are deleted). See [`crate::RecentPayloads`].
+    pub recent_payloads: u32,
 }
 
 impl Default for IngressConfig {
@@ -47,6 +52,7 @@ impl Default for IngressConfig {
             header_timeout: Duration::from_secs(10),
             unknown_token_per_minute: 20,
             max_connections: 1024,
+            recent_payloads: 50,
         }
     }
 }
@@ -59,6 +65,10 @@ pub struct IngressState {
     pub config: IngressConfig,
     /// `rabbitmq` or `embedded`, for the publish-confirm histogram.
     pub queue_backend: &'static str,
+    /// Keeps accepted and refused bodies for the admin side (`None`: recording is off).
+    pub recent_payloads: Option<RecentPayloads>,
+    /// Notes each tenant's last accepted webhook for its health (`None`: not noted).
+    pub activity: Option<ActivityRecorder>,
 }
 
 /// What the handler holds: the app's state plus the ingress's own throttle. Behind `Arc`s:
@@ -246,9 +256,20 @@ async fn accept(
     let payload = match parsed {
         Ok(payload) => payload,
         Err(e) => {
-            return IngressOutcome::BadRequest {
-                reason: e.to_string(),
+            let reason = e.to_string();
+            if let Some(recent) = &state.recent_payloads {
+                // What Leadback sent that could not be read is what an operator needs to see.
+                recent.record(
+                    tenant.id,
+                    chrono::Utc::now(),
+                    content_type,
+                    None,
+                    raw,
+                    OUTCOME_REJECTED,
+                    Some(reason.clone()),
+                );
             }
+            return IngressOutcome::BadRequest { reason };
         }
     };
     if payload.is_ping() || *method == Method::HEAD {
@@ -256,12 +277,18 @@ async fn accept(
     }
 
     let event_id = payload.event_id().to_string();
+    let received_at = chrono::Utc::now();
+    // Kept only when recording: the envelope takes the original.
+    let recorded_type = state
+        .recent_payloads
+        .as_ref()
+        .and_then(|_| content_type.clone());
     let mut envelope = Envelope::new(
         event_id.clone(),
         tenant.id,
         content_type,
         raw.to_vec(),
-        chrono::Utc::now(),
+        received_at,
     );
     let span = crate::trace::publish_span(&mut envelope, state.queue_backend);
     let started = Instant::now();
@@ -277,6 +304,21 @@ async fn accept(
     match published {
         Ok(Ok(())) => {
             tracing::info!(tenant_id = %tenant.id, event_id = %event_id, "webhook accepted");
+            // Neither waits: an in-memory note and a `try_send` (see recent.rs).
+            if let Some(activity) = &state.activity {
+                activity.accepted(tenant.id, received_at);
+            }
+            if let Some(recent) = &state.recent_payloads {
+                recent.record(
+                    tenant.id,
+                    received_at,
+                    recorded_type,
+                    Some(event_id.clone()),
+                    raw,
+                    OUTCOME_ACCEPTED,
+                    None,
+                );
+            }
             IngressOutcome::Accepted { event_id }
         }
         Ok(Err(e)) => {

@@ -8,11 +8,13 @@ mod body;
 mod head_limit;
 mod hooks;
 mod lookups;
+mod recent;
 mod response;
 mod serve;
 mod throttle;
 mod trace;
 
 pub use hooks::{hook_router, IngressConfig, IngressState};
+pub use recent::RecentPayloads;
 pub use response::IngressOutcome;
 pub use serve::{serve, ServeOptions};

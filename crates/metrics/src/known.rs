@@ -35,6 +35,7 @@ pub(crate) const COMAGIC_METHODS: [&str; 4] = [
 pub(crate) const PUBLISH_BACKENDS: [&str; 2] = ["rabbitmq", "embedded"];
 pub(crate) const TENANT_OUTCOMES: [&str; 3] = ["delivered", "retry", "dead"];
 pub(crate) const LIMIT_WINDOWS: [&str; 2] = ["minute", "day"];
+pub(crate) const RECENT_DROP_REASONS: [&str; 2] = ["queue_full", "store_error"];
 
 /// Which label values [`KnownLabels::initialise`] starts at zero; `queues` defaults to the
 /// ones every backend has (the delay tiers appear with the first depth reading).
@@ -78,6 +79,9 @@ impl KnownLabels {
             m.comagic_requests_total.with_label_values(&[method, "ok"]);
             m.comagic_request_duration_seconds
                 .with_label_values(&[method]);
+        }
+        for reason in RECENT_DROP_REASONS {
+            m.recent_payloads_dropped_total.with_label_values(&[reason]);
         }
         for queue in &self.queues {
             m.queue_depth.with_label_values(&[queue]);

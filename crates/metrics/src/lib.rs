@@ -51,6 +51,9 @@ pub struct Metrics {
     pub ledger_pruned_total: IntCounter,
     /// `tenant` (UUID), `outcome`: delivered, retry, dead — the per-tenant health table.
     pub tenant_deliveries_total: IntCounterVec,
+    /// `reason`: queue_full, store_error — webhook bodies the recent-payloads recorder could
+    /// not keep (the webhooks themselves were answered as usual).
+    pub recent_payloads_dropped_total: IntCounterVec,
     /// Always 1; `version` and `commit` of this binary.
     pub build_info: IntGaugeVec,
     /// When each `comagic_limit_remaining` series stops being true (CoMagic's window reset).
@@ -142,6 +145,11 @@ impl Metrics {
                 "tenant_deliveries_total",
                 "Delivery attempts by tenant and outcome (delivered, retry, dead)",
                 &["tenant", "outcome"],
+            ),
+            recent_payloads_dropped_total: counter_vec(
+                "recent_payloads_dropped_total",
+                "Webhook bodies not kept as recent payloads (recorder behind or store error)",
+                &["reason"],
             ),
             build_info: IntGaugeVec::new(
                 Opts::new(
@@ -248,6 +256,7 @@ impl Metrics {
             Box::new(self.replays_total.clone()),
             Box::new(self.ledger_pruned_total.clone()),
             Box::new(self.tenant_deliveries_total.clone()),
+            Box::new(self.recent_payloads_dropped_total.clone()),
             Box::new(self.build_info.clone()),
         ];
         for c in collectors {
@@ -357,6 +366,7 @@ mod tests {
             "leadback_bridge_end_to_end_latency_seconds_count{kind=\"callback\"} 0",
             "leadback_bridge_replays_total 0",
             "leadback_bridge_ledger_pruned_total 0",
+            "leadback_bridge_recent_payloads_dropped_total{reason=\"queue_full\"} 0",
         ] {
             assert!(text.contains(series), "missing {series} in:\n{text}");
         }

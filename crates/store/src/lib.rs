@@ -7,21 +7,31 @@
 //! its [`Dialect`] (migrations and their lock, route-cache upkeep, the few statements that differ)
 //! and how to connect. [`open`] picks one from a URL.
 
+mod activity_recorder;
 mod crypto;
 mod error;
 mod field_maps;
+mod recent_payloads;
 mod route_cache;
 mod rows;
 mod sql;
+mod tenant_activity;
 mod token;
 mod types;
 
 pub mod postgres;
 pub mod sqlite;
 
+pub use activity_recorder::{ActivityRecorder, ACTIVITY_FLUSH_EVERY};
 pub use crypto::SecretKey;
 pub use error::{DatabaseError, StoreError};
+pub use recent_payloads::{
+    NewRecentPayload, RecentPayload, OUTCOME_ACCEPTED, OUTCOME_REJECTED, RECENT_PAYLOADS_MAX_AGE,
+};
 pub use sql::{Built, Dialect, SqlStore};
+pub use tenant_activity::{
+    ActivityError, ActivityUpdate, DeadLetterCount, LimitsSeen, TenantActivity,
+};
 pub use token::{TokenHash, WebhookToken};
 pub use types::{
     DeadLetter, DeadLetterFilter, LedgerEntry, LedgerProgress, NewDeadLetter, Tenant, TenantInput,
@@ -182,6 +192,44 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes the given dead letters; returns how many existed.
     async fn remove_dead_letters(&self, ids: &[Uuid]) -> Result<u64, StoreError>;
     async fn dead_letter_count(&self) -> Result<u64, StoreError>;
+    /// The dead letter of one event (resolved or not).
+    async fn dead_letter_of_event(
+        &self,
+        tenant_id: Uuid,
+        event_id: &str,
+    ) -> Result<Option<DeadLetter>, StoreError>;
+    /// Open dead letters per tenant and class; `None`: every tenant.
+    async fn dead_letter_counts(
+        &self,
+        tenant_id: Option<Uuid>,
+    ) -> Result<Vec<DeadLetterCount>, StoreError>;
+
+    // --- recent payloads (issue 16; see `recent_payloads.rs`) -----------------------------------
+    /// Records a batch of webhook bodies (those of tenants deleted meanwhile are skipped) and
+    /// keeps each tenant it touched to its `keep` newest; one transaction. How many were kept.
+    async fn record_recent_payloads(
+        &self,
+        payloads: &[NewRecentPayload],
+        keep: u32,
+    ) -> Result<u64, StoreError>;
+    /// The tenant's payloads received at `since` or later, newest first, at most `limit`.
+    async fn recent_payloads(
+        &self,
+        tenant_id: Uuid,
+        since: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<RecentPayload>, StoreError>;
+    /// Deletes every tenant's payloads received before `before`; how many went.
+    async fn prune_recent_payloads(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
+
+    // --- tenant activity (issue 16; see `tenant_activity.rs`) ----------------------------------
+    /// Writes gathered activity, one row per tenant (see [`ActivityRecorder`]).
+    async fn record_activity(&self, updates: &[ActivityUpdate]) -> Result<(), StoreError>;
+    /// Stored activity of one tenant, or of every tenant (`None`).
+    async fn tenant_activity(
+        &self,
+        tenant_id: Option<Uuid>,
+    ) -> Result<Vec<TenantActivity>, StoreError>;
 }
 
 /// One event's [`Store::ledger_progress_many`]; [`StoreError::NotFound`] when it has no ledger

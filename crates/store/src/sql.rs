@@ -7,9 +7,11 @@
 
 use crate::route_cache::RouteCache;
 use crate::rows::{self, DeadLetterRow, LedgerRow, TenantRow};
+use crate::tenant_activity::{self, ActivityRow};
 use crate::{
-    field_maps, DeadLetter, DeadLetterFilter, LedgerEntry, LedgerProgress, NewDeadLetter,
-    SecretKey, Store, StoreError, Tenant, TenantInput, TenantRoute, TokenHash, UploadRecord,
+    field_maps, recent_payloads, ActivityUpdate, DeadLetter, DeadLetterCount, DeadLetterFilter,
+    LedgerEntry, LedgerProgress, NewDeadLetter, NewRecentPayload, RecentPayload, SecretKey, Store,
+    StoreError, Tenant, TenantActivity, TenantInput, TenantRoute, TokenHash, UploadRecord,
     WebhookToken,
 };
 use async_trait::async_trait;
@@ -158,6 +160,8 @@ where
     for<'r> TenantRow: sqlx::FromRow<'r, <D::Db as Database>::Row>,
     for<'r> LedgerRow: sqlx::FromRow<'r, <D::Db as Database>::Row>,
     for<'r> DeadLetterRow: sqlx::FromRow<'r, <D::Db as Database>::Row>,
+    for<'r> RecentPayload: sqlx::FromRow<'r, <D::Db as Database>::Row>,
+    for<'r> ActivityRow: sqlx::FromRow<'r, <D::Db as Database>::Row>,
     usize: ColumnIndex<<D::Db as Database>::Row>,
     for<'q> Uuid: Encode<'q, D::Db> + Decode<'q, D::Db> + Type<D::Db>,
     for<'q> String: Encode<'q, D::Db> + Decode<'q, D::Db> + Type<D::Db>,
@@ -560,5 +564,156 @@ where
             .fetch_one(&self.pool)
             .await?;
         rows::count_to_u64(n)
+    }
+
+    async fn dead_letter_of_event(
+        &self,
+        tenant_id: Uuid,
+        event_id: &str,
+    ) -> Result<Option<DeadLetter>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM dead_letters WHERE tenant_id = $1 AND event_id = $2",
+            rows::DEAD_LETTER_COLUMNS
+        );
+        sqlx::query_as::<_, DeadLetterRow>(&sql)
+            .bind(tenant_id)
+            .bind(event_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(DeadLetter::try_from)
+            .transpose()
+    }
+
+    async fn dead_letter_counts(
+        &self,
+        tenant_id: Option<Uuid>,
+    ) -> Result<Vec<DeadLetterCount>, StoreError> {
+        let rows: Vec<(Uuid, String, i64)> = match tenant_id {
+            Some(id) => {
+                sqlx::query_as(tenant_activity::DEAD_LETTER_COUNTS_OF)
+                    .bind(id)
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+            None => {
+                sqlx::query_as(tenant_activity::DEAD_LETTER_COUNTS)
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+        };
+        tenant_activity::counts(rows)
+    }
+
+    async fn record_recent_payloads(
+        &self,
+        payloads: &[NewRecentPayload],
+        keep: u32,
+    ) -> Result<u64, StoreError> {
+        if payloads.is_empty() {
+            return Ok(0);
+        }
+        // One transaction: the batch and the trims of every tenant it touched commit together.
+        let mut tx = self.pool.begin().await?;
+        let mut inserted = 0;
+        let mut tenants = std::collections::BTreeSet::new();
+        for payload in payloads {
+            let done = sqlx::query(recent_payloads::INSERT)
+                .bind(Uuid::now_v7())
+                .bind(payload.tenant_id)
+                .bind(rows::micros(payload.received_at))
+                .bind(payload.content_type.as_deref())
+                .bind(payload.event_id.as_deref())
+                .bind(payload.body.as_slice())
+                .bind(payload.outcome.as_str())
+                .bind(payload.error.as_deref())
+                .execute(&mut *tx)
+                .await?;
+            inserted += D::rows_affected(&done);
+            tenants.insert(payload.tenant_id);
+        }
+        for tenant_id in tenants {
+            sqlx::query(recent_payloads::TRIM)
+                .bind(tenant_id)
+                .bind(i64::from(keep))
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(inserted)
+    }
+
+    async fn recent_payloads(
+        &self,
+        tenant_id: Uuid,
+        since: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<RecentPayload>, StoreError> {
+        Ok(sqlx::query_as::<_, RecentPayload>(recent_payloads::LIST)
+            .bind(tenant_id)
+            .bind(rows::micros(since))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    async fn prune_recent_payloads(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let done = sqlx::query(recent_payloads::PRUNE)
+            .bind(rows::micros(before))
+            .execute(&self.pool)
+            .await?;
+        Ok(D::rows_affected(&done))
+    }
+
+    async fn record_activity(&self, updates: &[ActivityUpdate]) -> Result<(), StoreError> {
+        if updates.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await?;
+        for u in updates {
+            let e = u.error.as_ref();
+            let l = u.limits.as_ref();
+            sqlx::query(tenant_activity::UPSERT)
+                .bind(u.tenant_id)
+                .bind(u.accepted_at.map(rows::micros))
+                .bind(u.delivered_at.map(rows::micros))
+                .bind(e.map(|e| e.class.as_str()))
+                .bind(e.and_then(|e| e.mnemonic.as_deref()))
+                .bind(e.map(|e| e.message.as_str()))
+                .bind(e.map(|e| rows::micros(e.at)))
+                .bind(l.and_then(|l| l.minute_limit))
+                .bind(l.and_then(|l| l.minute_remaining))
+                .bind(l.and_then(|l| l.minute_reset_at))
+                .bind(l.and_then(|l| l.day_limit))
+                .bind(l.and_then(|l| l.day_remaining))
+                .bind(l.and_then(|l| l.day_reset_at))
+                .bind(l.map(|l| l.at))
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn tenant_activity(
+        &self,
+        tenant_id: Option<Uuid>,
+    ) -> Result<Vec<TenantActivity>, StoreError> {
+        let columns = tenant_activity::COLUMNS;
+        let rows = match tenant_id {
+            Some(id) => {
+                sqlx::query_as::<_, ActivityRow>(&format!(
+                    "SELECT {columns} FROM tenant_activity WHERE tenant_id = $1"
+                ))
+                .bind(id)
+                .fetch_all(&self.pool)
+                .await?
+            }
+            None => {
+                sqlx::query_as::<_, ActivityRow>(&format!("SELECT {columns} FROM tenant_activity"))
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+        };
+        Ok(rows.into_iter().map(TenantActivity::from).collect())
     }
 }

@@ -36,6 +36,8 @@ pub struct Deliverer {
     /// Tenants whose CoMagic budget is spent: their events wait without a call, other tenants
     /// flow on.
     holds: TenantHolds,
+    /// Deliveries, errors and limits for tenant health, written once a second (health.rs).
+    pub(crate) activity: bridge_store::ActivityRecorder,
 }
 
 /// What an attempt learned, for metrics.
@@ -132,6 +134,7 @@ impl Deliverer {
         Self {
             ledger: LedgerReader::new(store.clone()),
             ledger_progress: LedgerWriter::new(store.clone()),
+            activity: bridge_store::ActivityRecorder::new(store.clone()),
             store,
             metrics,
             config,
@@ -364,12 +367,14 @@ impl Deliverer {
             Ok(called) => {
                 if let Some(limits) = &called.limits {
                     self.holds.observe(&self.metrics, tenant_id, limits);
+                    crate::health::note_limits(&self.activity, tenant_id, limits);
                 }
                 Ok(called.value)
             }
             Err(e) => {
                 if let Some(limits) = e.limits() {
                     self.holds.observe(&self.metrics, tenant_id, limits);
+                    crate::health::note_limits(&self.activity, tenant_id, limits);
                 }
                 Err(e)
             }

@@ -15,6 +15,7 @@ mod batch;
 mod classify;
 mod deliver;
 mod finish;
+mod health;
 mod holds;
 mod http;
 mod ledger;
@@ -139,6 +140,16 @@ impl Worker {
             let (store, metrics) = (self.deliverer.store.clone(), self.deliverer.metrics.clone());
             tokio::spawn(retention.run(store, metrics))
         });
+        // Tenant health: deliveries, errors and limits, written once a second and at the end.
+        let activity = {
+            let stop = shutdown.clone();
+            tokio::spawn(
+                self.deliverer
+                    .activity
+                    .clone()
+                    .run(async move { stop.cancelled().await }),
+            )
+        };
         // The poison queue's messages become dead letters (class `poison`).
         let poison = tokio::spawn(poison::run(
             self.queue.clone(),
@@ -228,6 +239,11 @@ impl Worker {
             batcher.abort();
             while in_flight.join_next().await.is_some() {}
             let _ = (&mut batcher).await;
+        }
+        // Its last write ran at the shutdown signal; what the drain settled since goes now.
+        let _ = activity.await;
+        if let Err(e) = self.deliverer.activity.flush().await {
+            tracing::warn!(error = %e, "cannot record tenant activity (health)");
         }
     }
 

@@ -65,6 +65,7 @@ impl Deliverer {
                             .with_label_values(&[kind])
                             .inc();
                         self.count_for_tenant(&envelope, "delivered");
+                        self.activity.delivered(envelope.tenant_id, Utc::now());
                         let latency = (Utc::now() - envelope.received_at)
                             .to_std()
                             .unwrap_or_default();
@@ -94,6 +95,7 @@ impl Deliverer {
                     message,
                     at: Utc::now(),
                 });
+                crate::health::note_error(&self.activity, &envelope);
                 match delivery.retry_later(&envelope, delay).await {
                     Ok(()) => {
                         self.metrics
@@ -120,6 +122,7 @@ impl Deliverer {
                     message: message.clone(),
                     at: now,
                 });
+                crate::health::note_error(&self.activity, &envelope);
                 let dead = NewDeadLetter {
                     tenant_id: envelope.tenant_id,
                     event_id: envelope.event_id.clone(),

@@ -2,6 +2,10 @@
 
 pub use crate::field_maps::field_map_saved_reset_and_deleted_with_tenant;
 use crate::harness::Backend;
+pub use crate::recent_payloads::{
+    dead_letters_counted_per_class_and_found_by_event, recent_payloads_bounded_by_count_and_age,
+    tenant_activity_merges_writers,
+};
 use bridge_store::{
     DeadLetterFilter, LedgerProgress, NewDeadLetter, SecretKey, Store, StoreError, Tenant,
     TenantInput, TenantRoute, TokenHash, UploadRecord, WebhookToken,

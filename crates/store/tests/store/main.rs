@@ -4,6 +4,7 @@
 mod behaviour;
 mod field_maps;
 mod harness;
+mod recent_payloads;
 
 /// For each behaviour, a `postgres::<name>` test on a fresh database and a `sqlite::<name>`
 /// test on a fresh file.
@@ -54,6 +55,9 @@ on_both_backends!(
     dead_letter_per_event_then_resolved,
     dead_letter_keyset_paging,
     field_map_saved_reset_and_deleted_with_tenant,
+    recent_payloads_bounded_by_count_and_age,
+    tenant_activity_merges_writers,
+    dead_letters_counted_per_class_and_found_by_event,
 );
 
 mod opening {

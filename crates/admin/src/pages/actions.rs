@@ -1,0 +1,104 @@
+//! The tenant page's buttons that change something and redirect back: rotate the webhook URL,
+//! replay dead letters (always scoped to this tenant), delete the integration.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use bridge_store::DeadLetterFilter;
+use uuid::Uuid;
+
+use super::forms::csrf_form;
+use super::i18n::Lang;
+use super::layout::{internal, not_found};
+use super::session::PageSession;
+use super::tenant_page::load_tenant;
+use crate::dead_letters::replay_dead_letters;
+use crate::tenant_file::webhook_url;
+use crate::tenant_problems;
+use crate::Ctx;
+
+pub(super) async fn rotate(
+    State(ctx): State<Ctx>,
+    lang: Lang,
+    PageSession(session): PageSession,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, Response> {
+    csrf_form(&session, lang, &body)?;
+    let tenant = load_tenant(&ctx, lang, &id).await?;
+    let token = ctx
+        .app
+        .store
+        .rotate_token(tenant.id)
+        .await
+        .map_err(|e| internal(lang, e))?;
+    tracing::info!(tenant_id = %tenant.id, "webhook token rotated on the settings page");
+    ctx.sessions.remember_url(
+        &session.id,
+        tenant.id,
+        webhook_url(&ctx.app.public_url, token.as_str()),
+    );
+    Ok(Redirect::to(&format!("/admin/tenants/{}?rotated=1", tenant.id)).into_response())
+}
+
+pub(super) async fn replay(
+    State(ctx): State<Ctx>,
+    lang: Lang,
+    PageSession(session): PageSession,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, Response> {
+    let form = csrf_form(&session, lang, &body)?;
+    let tenant = load_tenant(&ctx, lang, &id).await?;
+    let ids = match form.text("dead_letter_id").map(Uuid::parse_str) {
+        None => Vec::new(),
+        Some(Ok(id)) => vec![id],
+        Some(Err(_)) => return Err(not_found(lang)),
+    };
+    // Always scoped to this tenant: a dead letter id of another tenant replays nothing. The
+    // only class the page replays by is the tenant's own problems.
+    let class = form
+        .text("class")
+        .filter(|class| *class == tenant_problems::TENANT_CLASS)
+        .map(str::to_owned);
+    let filter = DeadLetterFilter {
+        ids,
+        tenant_id: Some(tenant.id),
+        class,
+        ..DeadLetterFilter::default()
+    };
+    let report = replay_dead_letters(
+        ctx.app.store.as_ref(),
+        ctx.app.queue.as_ref(),
+        Some(&ctx.app.metrics),
+        &filter,
+    )
+    .await
+    .map_err(|e| internal(lang, e))?;
+    Ok(Redirect::to(&format!(
+        "/admin/tenants/{}?replayed={}&failed={}",
+        tenant.id,
+        report.replayed,
+        report.failed.len()
+    ))
+    .into_response())
+}
+
+pub(super) async fn delete_tenant(
+    State(ctx): State<Ctx>,
+    lang: Lang,
+    PageSession(session): PageSession,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, Response> {
+    csrf_form(&session, lang, &body)?;
+    let tenant = load_tenant(&ctx, lang, &id).await?;
+    ctx.app
+        .store
+        .delete_tenant(tenant.id)
+        .await
+        .map_err(|e| internal(lang, e))?;
+    tracing::info!(tenant_id = %tenant.id, "tenant deleted on the settings page");
+    ctx.sessions.forget_url(&session.id, tenant.id);
+    Ok(Redirect::to("/admin/").into_response())
+}

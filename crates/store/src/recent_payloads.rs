@@ -1,0 +1,61 @@
+//! Recent payloads (`recent_payloads`): the last raw webhook bodies of each tenant, as the
+//! ingress received them, so an operator can see what Leadback actually sends. Written in
+//! batches by the ingress's background recorder (never per request), bounded per tenant by
+//! count at every write and by age by [`crate::Store::prune_recent_payloads`]; the rows go
+//! with their tenant (foreign key, `ON DELETE CASCADE`).
+//!
+//! Both backends share the SQL (`$n` works in SQLite too); the flows are in [`crate::sql`].
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+/// How long a payload is kept at most, whatever the count (and how far back listings look).
+pub const RECENT_PAYLOADS_MAX_AGE: chrono::TimeDelta = chrono::TimeDelta::days(7);
+
+/// Whether the ingress queued the body or refused it.
+pub const OUTCOME_ACCEPTED: &str = "accepted";
+/// The ingress answered 400 (the body could not be read); `error` says why.
+pub const OUTCOME_REJECTED: &str = "rejected";
+
+/// A body to record.
+#[derive(Debug, Clone)]
+pub struct NewRecentPayload {
+    pub tenant_id: Uuid,
+    pub received_at: DateTime<Utc>,
+    pub content_type: Option<String>,
+    /// `None` when the ingress could not read an event id (a refused body).
+    pub event_id: Option<String>,
+    pub body: Vec<u8>,
+    /// [`OUTCOME_ACCEPTED`] or [`OUTCOME_REJECTED`].
+    pub outcome: String,
+    /// Why the ingress refused it.
+    pub error: Option<String>,
+}
+
+/// A recorded body, read back.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct RecentPayload {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub received_at: DateTime<Utc>,
+    pub content_type: Option<String>,
+    pub event_id: Option<String>,
+    pub body: Vec<u8>,
+    pub outcome: String,
+    pub error: Option<String>,
+}
+
+/// A row whose tenant is gone (deleted while the batch waited) is skipped, not an error that
+/// would lose the whole batch.
+pub(crate) const INSERT: &str = "INSERT INTO recent_payloads \
+     (id, tenant_id, received_at, content_type, event_id, body, outcome, error) \
+     SELECT $1, $2, $3, $4, $5, $6, $7, $8 WHERE EXISTS (SELECT 1 FROM tenants WHERE id = $2)";
+/// Keeps the tenant's `$2` newest.
+pub(crate) const TRIM: &str = "DELETE FROM recent_payloads WHERE tenant_id = $1 AND id NOT IN (\
+     SELECT id FROM recent_payloads WHERE tenant_id = $1 \
+     ORDER BY received_at DESC, id DESC LIMIT $2)";
+pub(crate) const LIST: &str =
+    "SELECT id, tenant_id, received_at, content_type, event_id, body, outcome, \
+     error FROM recent_payloads WHERE tenant_id = $1 AND received_at >= $2 \
+     ORDER BY received_at DESC, id DESC LIMIT $3";
+pub(crate) const PRUNE: &str = "DELETE FROM recent_payloads WHERE received_at < $1";
