@@ -214,7 +214,9 @@ async fn payloads_off_with_zero(backend: Backend) {
 }
 
 async fn health_and_status(backend: Backend) {
-    let world = World::start(backend).await;
+    let mut world = World::start(backend).await;
+    // Provoked: a tenant whose credentials CoMagic refuses.
+    world.provokes_refusals(&["access_token_invalid"]);
     let (tenant, url) = world.default_tenant().await;
     let health_path = format!("/admin/v1/tenants/{tenant}/health");
     let (status, health) = world.admin(Method::GET, &health_path, &Value::Null).await;
@@ -332,7 +334,9 @@ async fn health_and_status(backend: Backend) {
 }
 
 async fn test_request_through_the_pipeline(backend: Backend) {
-    let world = World::start(backend).await;
+    let mut world = World::start(backend).await;
+    // Provoked: a test request for a tenant whose credentials CoMagic refuses.
+    world.provokes_refusals(&["access_token_invalid"]);
     let (tenant, _) = world.default_tenant().await;
     let path = format!("/admin/v1/tenants/{tenant}/test-request");
 

@@ -339,6 +339,49 @@ async fn admin_sessions_work_across_replicas() {
     let html = page.text().await.unwrap();
     let at = html.find(r#"name="csrf" value=""#).expect("a CSRF field") + 19;
     let csrf = html[at..].split('"').next().unwrap().to_owned();
+
+    // A tenant created on replica one: the webhook URL it issues is shown once on the page the
+    // browser is sent to — served here by replica two.
+    let form: String = form_urlencoded::Serializer::new(String::new())
+        .append_pair("csrf", &csrf)
+        .append_pair("name", "Replicas")
+        .append_pair("api_url", &world.emulator.api_url())
+        .append_pair("access_token", "demo-token")
+        .finish();
+    let created = http
+        .post(format!("{one}/admin/tenants"))
+        .header("cookie", &cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 303);
+    let location = created.headers()["location"].to_str().unwrap().to_owned();
+    let issued = created
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("bridge_admin_issued="))
+        .expect("the issued URL travels in a cookie")
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let page = http
+        .get(format!("{two}{location}"))
+        .header("cookie", format!("{cookie}; {issued}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains(r#"id="webhook-url">"#) && html.contains("/hooks/leadback/"),
+        "replica two shows the URL replica one issued"
+    );
+
     // A form of replica two's page, posted to replica one: the CSRF token is the session's.
     let logout = http
         .post(format!("{one}/admin/logout"))
@@ -349,6 +392,16 @@ async fn admin_sessions_work_across_replicas() {
         .await
         .unwrap();
     assert_eq!(logout.status(), 303);
+    // Signed out on replica one: refused by both.
+    for base in [&one, &two] {
+        let refused = http
+            .get(format!("{base}/admin/"))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), 303, "signed-out session on {base}");
+    }
     let forged = format!("{}x", cookie);
     for base in [&one, &two] {
         let refused = http

@@ -2,8 +2,8 @@
 //! want a session cookie obtained by signing in with the same token, and a per-session CSRF
 //! token in every form they post.
 //!
-//! Sessions are signed cookies ([`Sessions`]): any replica accepts them, nothing is stored in
-//! the database.
+//! Sessions are signed cookies ([`Sessions`]): any replica accepts them; only sign-outs are
+//! stored in the database.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -12,6 +12,9 @@ use std::time::Duration;
 use axum::http::{header, HeaderMap};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
+use bridge_store::Store;
+use chacha20poly1305::aead::{Aead as _, KeyInit as _, Payload};
+use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
 use hmac::{Hmac, Mac};
 use rand::rngs::OsRng;
 use rand::RngCore as _;
@@ -70,6 +73,8 @@ fn random_token() -> String {
 pub(crate) struct Session {
     pub id: String,
     pub csrf: String,
+    /// The request's issued-URL cookie, still sealed (see [`Sessions::issued_url`]).
+    pub issued: Option<String>,
 }
 
 impl Session {
@@ -84,21 +89,17 @@ impl Session {
 /// the token accepts it and none has to remember it. The CSRF token is derived from the
 /// session the same way. Changing the admin token ends every session.
 ///
-/// Two things stay per process, best effort: sign-outs (the cookie is also cleared in the
-/// browser) and the webhook URLs shown once after create or rotate.
+/// Signing out is recorded in the store (the SHA-256 of the session id, until its expiry), so
+/// every replica refuses the session from then on. A webhook URL issued by create or rotate
+/// travels to the page that shows it in a cookie of its own, encrypted and bound to the session
+/// and the tenant: the store keeps only the token's hash, and any replica can show it.
 #[derive(Clone)]
 pub(crate) struct Sessions {
     key: Arc<[u8; 32]>,
-    local: Arc<Mutex<Local>>,
-}
-
-#[derive(Default)]
-struct Local {
-    /// Signed-out session ids, until their expiry (unix seconds).
-    revoked: HashMap<String, u64>,
-    /// Webhook URLs issued in a session (create, rotate), shown to this operator until the
-    /// settings are next saved; the store keeps only the token's hash.
-    issued_urls: HashMap<String, (u64, HashMap<Uuid, String>)>,
+    issued_key: Arc<[u8; 32]>,
+    /// Sign-outs seen by this process (a fast path; the store is the shared record).
+    revoked: Arc<Mutex<HashMap<String, u64>>>,
+    store: Option<Arc<dyn Store>>,
 }
 
 type HmacSha256 = Hmac<Sha256>;
@@ -109,16 +110,44 @@ fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
+fn derive_key(label: &[u8], admin_token: &SecretString) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    hasher.update(label);
+    hasher.update(admin_token.expose_secret().as_bytes());
+    hasher.finalize().into()
+}
+
+/// What the store keeps of a signed-out session: its id is a bearer credential until expiry.
+fn session_hash(id: &str) -> String {
+    hex_of(&Sha256::digest(id.as_bytes()))
+}
+
+fn hex_of(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 impl Sessions {
-    /// Sessions signed with a key derived from `admin_token`.
+    /// Sessions signed with a key derived from `admin_token`, sign-outs kept in this process
+    /// only (tests); [`with_store`](Self::with_store) shares them.
     pub fn new(admin_token: &SecretString) -> Self {
-        let mut hasher = Sha256::new();
-        hasher.update(b"leadback-bridge admin sessions v1\0");
-        hasher.update(admin_token.expose_secret().as_bytes());
         Self {
-            key: Arc::new(hasher.finalize().into()),
-            local: Arc::default(),
+            key: Arc::new(derive_key(
+                b"leadback-bridge admin sessions v1\0",
+                admin_token,
+            )),
+            issued_key: Arc::new(derive_key(
+                b"leadback-bridge issued webhook urls v1\0",
+                admin_token,
+            )),
+            revoked: Arc::default(),
+            store: None,
         }
+    }
+
+    /// Sign-outs recorded in (and read from) `store`, which every replica shares.
+    pub fn with_store(mut self, store: Arc<dyn Store>) -> Self {
+        self.store = Some(store);
+        self
     }
 
     fn sign(&self, parts: &[&str]) -> String {
@@ -132,9 +161,9 @@ impl Sessions {
         URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
     }
 
-    fn lock(&self) -> MutexGuard<'_, Local> {
+    fn revoked(&self) -> MutexGuard<'_, HashMap<String, u64>> {
         // A panic while holding the lock leaves plain data behind; keep serving.
-        self.local
+        self.revoked
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
@@ -145,6 +174,7 @@ impl Sessions {
         Session {
             id: format!("{random}.{expiry}.{signature}"),
             csrf: self.sign(&["csrf", random, &expiry]),
+            issued: None,
         }
     }
 
@@ -153,8 +183,8 @@ impl Sessions {
     }
 
     /// The live session named by the request's cookie: signed by this key, not expired, not
-    /// signed out here.
-    pub fn lookup(&self, headers: &HeaderMap) -> Option<Session> {
+    /// signed out (here or, with a store, anywhere).
+    pub async fn lookup(&self, headers: &HeaderMap) -> Option<Session> {
         let id = cookie_value(headers, SESSION_COOKIE)?;
         let mut parts = id.split('.');
         let (random, expiry, signature) = (parts.next()?, parts.next()?, parts.next()?);
@@ -163,49 +193,124 @@ impl Sessions {
         let valid = parts.next().is_none()
             && bool::from(expected.as_bytes().ct_eq(signature.as_bytes()))
             && expires > unix_now();
-        if !valid || self.lock().revoked.contains_key(&id) {
+        if !valid || self.revoked().contains_key(&id) {
             return None;
         }
-        Some(self.session(random, expires))
+        if let Some(store) = &self.store {
+            match store.admin_session_signed_out(&session_hash(&id)).await {
+                Ok(false) => {}
+                Ok(true) => return None,
+                Err(e) => {
+                    // Fail closed: the operator signs in again once the store is back.
+                    tracing::warn!(error = %e, "cannot check admin sign-outs; refusing the session");
+                    return None;
+                }
+            }
+        }
+        Some(Session {
+            issued: cookie_value(headers, ISSUED_URL_COOKIE),
+            ..self.session(random, expires)
+        })
     }
 
-    /// Signs a session out (in this process; the browser's cookie is cleared too).
-    pub fn remove(&self, id: &str) {
+    /// Signs a session out everywhere (the browser's cookie is cleared too).
+    pub async fn remove(&self, id: &str) {
         let expires = id
             .split('.')
             .nth(1)
             .and_then(|e| e.parse().ok())
             .unwrap_or(0);
-        let mut local = self.lock();
-        let now = unix_now();
-        local.revoked.retain(|_, until| *until > now);
-        local.issued_urls.retain(|_, (until, _)| *until > now);
-        local.issued_urls.remove(id);
-        local.revoked.insert(id.to_owned(), expires);
-    }
-
-    pub fn remember_url(&self, session_id: &str, tenant: Uuid, url: String) {
-        let expires = unix_now() + SESSION_TTL.as_secs();
-        self.lock()
-            .issued_urls
-            .entry(session_id.to_owned())
-            .or_insert_with(|| (expires, HashMap::new()))
-            .1
-            .insert(tenant, url);
-    }
-
-    pub fn issued_url(&self, session_id: &str, tenant: Uuid) -> Option<String> {
-        self.lock()
-            .issued_urls
-            .get(session_id)
-            .and_then(|(_, urls)| urls.get(&tenant).cloned())
-    }
-
-    pub fn forget_url(&self, session_id: &str, tenant: Uuid) {
-        if let Some((_, urls)) = self.lock().issued_urls.get_mut(session_id) {
-            urls.remove(&tenant);
+        {
+            let mut revoked = self.revoked();
+            let now = unix_now();
+            revoked.retain(|_, until| *until > now);
+            revoked.insert(id.to_owned(), expires);
+        }
+        if let Some(store) = &self.store {
+            let until = i64::try_from(expires)
+                .ok()
+                .and_then(|s| chrono::DateTime::from_timestamp(s, 0))
+                .unwrap_or_else(chrono::Utc::now);
+            if let Err(e) = store.sign_out_admin_session(&session_hash(id), until).await {
+                tracing::warn!(error = %e, "cannot record the sign-out for the other replicas");
+            }
         }
     }
+
+    fn issued_cipher(&self) -> ChaCha20Poly1305 {
+        ChaCha20Poly1305::new(Key::from_slice(self.issued_key.as_slice()))
+    }
+
+    /// The `Set-Cookie` value that carries `url`, just issued for `tenant`, to the next page of
+    /// this session (whichever replica serves it). `None` only if encryption failed.
+    pub fn issued_url_cookie(
+        &self,
+        session_id: &str,
+        tenant: Uuid,
+        url: &str,
+        secure: bool,
+    ) -> Option<String> {
+        let mut nonce = [0u8; 12];
+        OsRng.fill_bytes(&mut nonce);
+        let aad = format!("{session_id}\0{tenant}");
+        let sealed = self
+            .issued_cipher()
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: url.as_bytes(),
+                    aad: aad.as_bytes(),
+                },
+            )
+            .ok()?;
+        let value = URL_SAFE_NO_PAD.encode([nonce.as_slice(), sealed.as_slice()].concat());
+        Some(format!(
+            "{ISSUED_URL_COOKIE}={tenant}.{value}; Path=/admin; HttpOnly; SameSite=Strict; Max-Age={}{}",
+            SESSION_TTL.as_secs(),
+            if secure { "; Secure" } else { "" }
+        ))
+    }
+
+    /// The webhook URL issued for `tenant` in this session, if its request carried it.
+    pub fn issued_url(&self, session: &Session, tenant: Uuid) -> Option<String> {
+        self.open_issued(session.issued.as_deref()?, &session.id, tenant)
+    }
+
+    fn open_issued(&self, cookie: &str, session_id: &str, tenant: Uuid) -> Option<String> {
+        let (for_tenant, value) = cookie.split_once('.')?;
+        if for_tenant != tenant.to_string() {
+            return None;
+        }
+        let bytes = URL_SAFE_NO_PAD.decode(value).ok()?;
+        if bytes.len() < 12 {
+            return None;
+        }
+        let (nonce, sealed) = bytes.split_at(12);
+        let aad = format!("{session_id}\0{tenant}");
+        let url = self
+            .issued_cipher()
+            .decrypt(
+                Nonce::from_slice(nonce),
+                Payload {
+                    msg: sealed,
+                    aad: aad.as_bytes(),
+                },
+            )
+            .ok()?;
+        String::from_utf8(url).ok()
+    }
+}
+
+/// Name of the cookie that carries a webhook URL just issued (create, rotate) to the page that
+/// shows it, until the settings are next saved.
+pub const ISSUED_URL_COOKIE: &str = "bridge_admin_issued";
+
+/// The `Set-Cookie` value that drops the issued URL (after a save: shown no more).
+pub(crate) fn clear_issued_url_cookie(secure: bool) -> String {
+    format!(
+        "{ISSUED_URL_COOKIE}=; Path=/admin; HttpOnly; SameSite=Strict; Max-Age=0{}",
+        if secure { "; Secure" } else { "" }
+    )
 }
 
 /// The `Set-Cookie` value that starts a session.
@@ -249,8 +354,8 @@ mod tests {
         assert!(!token_matches(&SecretString::from(""), ""));
     }
 
-    #[test]
-    fn cookie_parsing_and_session_lifecycle() {
+    #[tokio::test]
+    async fn cookie_parsing_and_session_lifecycle() {
         let sessions = Sessions::new(&SecretString::from("an admin token of 32 characters!"));
         let session = sessions.create();
         let mut headers = HeaderMap::new();
@@ -260,16 +365,16 @@ mod tests {
                 .parse()
                 .unwrap(),
         );
-        let found = sessions.lookup(&headers).unwrap();
+        let found = sessions.lookup(&headers).await.unwrap();
         assert!(found.csrf_matches(Some(&session.csrf)));
         assert!(!found.csrf_matches(Some("nope")));
         assert!(!found.csrf_matches(None));
-        sessions.remove(&session.id);
-        assert!(sessions.lookup(&headers).is_none());
+        sessions.remove(&session.id).await;
+        assert!(sessions.lookup(&headers).await.is_none());
     }
 
-    #[test]
-    fn a_session_is_accepted_by_every_replica_with_the_token_and_only_those() {
+    #[tokio::test]
+    async fn a_session_is_accepted_by_every_replica_with_the_token_and_only_those() {
         let token = SecretString::from("an admin token of 32 characters!");
         let one = Sessions::new(&token);
         let two = Sessions::new(&token);
@@ -279,13 +384,16 @@ mod tests {
             header::COOKIE,
             format!("{SESSION_COOKIE}={}", session.id).parse().unwrap(),
         );
-        let seen = two.lookup(&headers).expect("another replica accepts it");
+        let seen = two
+            .lookup(&headers)
+            .await
+            .expect("another replica accepts it");
         assert!(
             seen.csrf_matches(Some(&session.csrf)),
             "CSRF tied to the session"
         );
         let other = Sessions::new(&SecretString::from("another admin token, 32 chars..."));
-        assert!(other.lookup(&headers).is_none());
+        assert!(other.lookup(&headers).await.is_none());
         // A forged expiry breaks the signature.
         let mut parts: Vec<&str> = session.id.split('.').collect();
         let later = (unix_now() + 10 * SESSION_TTL.as_secs()).to_string();
@@ -296,6 +404,46 @@ mod tests {
                 .parse()
                 .unwrap(),
         );
-        assert!(two.lookup(&headers).is_none());
+        assert!(two.lookup(&headers).await.is_none());
+    }
+
+    #[test]
+    fn an_issued_url_opens_only_for_its_session_and_tenant_on_any_replica() {
+        let token = SecretString::from("an admin token of 32 characters!");
+        let (one, two) = (Sessions::new(&token), Sessions::new(&token));
+        let session = one.create();
+        let tenant = Uuid::new_v4();
+        let url = "https://bridge.example/hooks/leadback/secret-token";
+        let set = one
+            .issued_url_cookie(&session.id, tenant, url, true)
+            .unwrap();
+        assert!(
+            !set.contains("secret-token"),
+            "the URL is not readable: {set}"
+        );
+        assert!(set.contains("HttpOnly") && set.contains("Secure"), "{set}");
+        let value = set
+            .split(';')
+            .next()
+            .unwrap()
+            .strip_prefix(&format!("{ISSUED_URL_COOKIE}="))
+            .unwrap()
+            .to_owned();
+        assert_eq!(
+            two.open_issued(&value, &session.id, tenant).as_deref(),
+            Some(url)
+        );
+        // Another session, another tenant, another admin token, or a changed byte: nothing.
+        assert!(two.open_issued(&value, &two.create().id, tenant).is_none());
+        assert!(two
+            .open_issued(&value, &session.id, Uuid::new_v4())
+            .is_none());
+        let other = Sessions::new(&SecretString::from("another admin token, 32 chars..."));
+        assert!(other.open_issued(&value, &session.id, tenant).is_none());
+        let mut tampered = value.into_bytes();
+        let last = tampered.len() - 1;
+        tampered[last] = if tampered[last] == b'A' { b'B' } else { b'A' };
+        let tampered = String::from_utf8(tampered).unwrap();
+        assert!(two.open_issued(&tampered, &session.id, tenant).is_none());
     }
 }

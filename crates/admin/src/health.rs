@@ -47,18 +47,87 @@ impl TenantStatus {
     }
 }
 
-/// A status and why.
+/// A status and why: `status_reason` in English for the API, `reason` for the pages to say in
+/// their own language.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StatusView {
     pub status: TenantStatus,
     pub status_reason: String,
+    #[serde(skip)]
+    pub reason: StatusReason,
+}
+
+/// Why a tenant has its status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StatusReason {
+    Inactive,
+    /// Open dead letters: how many, and `count class` per class.
+    DeadLetters {
+        total: u64,
+        classes: Vec<String>,
+    },
+    /// The last failure retries by itself.
+    Waiting {
+        class: String,
+        message: String,
+        at: DateTime<Utc>,
+    },
+    BudgetSpent {
+        until: DateTime<Utc>,
+    },
+    /// CoMagic refused the stored credentials (its message).
+    CredentialsRefused(String),
+    /// CoMagic did not answer (why).
+    Unreachable(String),
+    NothingYet,
+    LastDelivery(DateTime<Utc>),
+    LastAccepted(DateTime<Utc>),
+}
+
+impl StatusReason {
+    /// The reason in English (`russian: false`) or Russian.
+    pub fn text(&self, russian: bool) -> String {
+        use StatusReason::*;
+        match (self, russian) {
+            (Inactive, false) => {
+                "the tenant is inactive: its webhooks are refused and nothing is delivered".into()
+            }
+            (Inactive, true) => {
+                "интеграция выключена: вебхуки отклоняются, ничего не передаётся".into()
+            }
+            (DeadLetters { total, classes }, false) => format!(
+                "{total} dead letter(s) ({}): fix the cause, then replay them",
+                classes.join(", ")
+            ),
+            (DeadLetters { total, classes }, true) => format!(
+                "недоставленных событий: {total} ({}): устраните причину и повторите их",
+                classes.join(", ")
+            ),
+            (Waiting { class, message, at }, _) => format!("{class}: {message} ({at})"),
+            (BudgetSpent { until }, false) => {
+                format!("the CoMagic API budget is spent until {until}")
+            }
+            (BudgetSpent { until }, true) => format!("лимит запросов CoMagic исчерпан до {until}"),
+            (CredentialsRefused(why), false) => format!("CoMagic refused the credentials: {why}"),
+            (CredentialsRefused(why), true) => format!("CoMagic отклонил ключ доступа: {why}"),
+            (Unreachable(why), false) => format!("CoMagic did not answer: {why}"),
+            (Unreachable(why), true) => format!("CoMagic не ответил: {why}"),
+            (NothingYet, false) => "no webhook received yet".into(),
+            (NothingYet, true) => "вебхуков ещё не было".into(),
+            (LastDelivery(at), false) => format!("last delivery at {at}"),
+            (LastDelivery(at), true) => format!("последняя доставка {at}"),
+            (LastAccepted(at), false) => format!("last webhook accepted at {at}"),
+            (LastAccepted(at), true) => format!("последний вебхук принят {at}"),
+        }
+    }
 }
 
 impl StatusView {
-    fn new(status: TenantStatus, reason: impl Into<String>) -> StatusView {
+    fn new(status: TenantStatus, reason: StatusReason) -> StatusView {
         StatusView {
             status,
-            status_reason: reason.into(),
+            status_reason: reason.text(false),
+            reason,
         }
     }
 }
@@ -75,10 +144,7 @@ pub fn status_of(
 ) -> StatusView {
     use TenantStatus::*;
     if !tenant.active {
-        return StatusView::new(
-            NeedsAttention,
-            "the tenant is inactive: its webhooks are refused and nothing is delivered",
-        );
+        return StatusView::new(NeedsAttention, StatusReason::Inactive);
     }
     let total: u64 = dead.iter().map(|d| d.count).sum();
     if total > 0 {
@@ -86,13 +152,7 @@ pub fn status_of(
             .iter()
             .map(|d| format!("{} {}", d.count, d.class))
             .collect();
-        return StatusView::new(
-            NeedsAttention,
-            format!(
-                "{total} dead letter(s) ({}): fix the cause, then replay them",
-                classes.join(", ")
-            ),
-        );
+        return StatusView::new(NeedsAttention, StatusReason::DeadLetters { total, classes });
     }
     let last_delivered = activity.and_then(|a| a.last_delivered_at);
     if let Some(error) = activity.and_then(|a| a.last_error.as_ref()) {
@@ -100,7 +160,11 @@ pub fn status_of(
         if since_delivery && WAITING_CLASSES.contains(&error.class.as_str()) {
             return StatusView::new(
                 WaitingForComagic,
-                format!("{}: {} (at {})", error.class, error.message, error.at),
+                StatusReason::Waiting {
+                    class: error.class.clone(),
+                    message: error.message.clone(),
+                    at: error.at,
+                },
             );
         }
     }
@@ -108,15 +172,12 @@ pub fn status_of(
         .and_then(|a| a.limits.as_ref())
         .and_then(|l| spent_until(l, now))
     {
-        return StatusView::new(
-            WaitingForComagic,
-            format!("the CoMagic API budget is spent until {until}"),
-        );
+        return StatusView::new(WaitingForComagic, StatusReason::BudgetSpent { until });
     }
     match (activity.and_then(|a| a.last_accepted_at), last_delivered) {
-        (None, None) => StatusView::new(Ok, "no webhook received yet"),
-        (_, Some(at)) => StatusView::new(Ok, format!("last delivery at {at}")),
-        (Some(at), None) => StatusView::new(Ok, format!("last webhook accepted at {at}")),
+        (None, None) => StatusView::new(Ok, StatusReason::NothingYet),
+        (_, Some(at)) => StatusView::new(Ok, StatusReason::LastDelivery(at)),
+        (Some(at), None) => StatusView::new(Ok, StatusReason::LastAccepted(at)),
     }
 }
 
@@ -266,18 +327,12 @@ pub async fn tenant_health(app: &AdminState, tenant_id: Uuid) -> Result<TenantHe
         if check.credentials_accepted == Some(false) {
             status = StatusView::new(
                 TenantStatus::NeedsAttention,
-                format!(
-                    "CoMagic refused the credentials: {}",
-                    check.error.clone().unwrap_or_default()
-                ),
+                StatusReason::CredentialsRefused(check.error.clone().unwrap_or_default()),
             );
         } else if !check.reachable {
             status = StatusView::new(
                 TenantStatus::WaitingForComagic,
-                format!(
-                    "CoMagic did not answer: {}",
-                    check.error.clone().unwrap_or_default()
-                ),
+                StatusReason::Unreachable(check.error.clone().unwrap_or_default()),
             );
         }
     }

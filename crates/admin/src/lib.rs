@@ -85,7 +85,7 @@ pub(crate) struct Ctx {
 /// Every admin route: the JSON API under `/admin/v1/`, the pages under `/admin/`.
 pub fn admin_router(state: AdminState) -> Router {
     let ctx = Ctx {
-        sessions: auth::Sessions::new(&state.admin_token),
+        sessions: auth::Sessions::new(&state.admin_token).with_store(state.store.clone()),
         app: Arc::new(state),
         auth_throttle: Arc::default(),
     };

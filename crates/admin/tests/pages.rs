@@ -34,27 +34,68 @@ fn location(answer: &Answer) -> String {
 struct Browser<'a> {
     rig: &'a Rig,
     cookie: String,
+    /// Other cookies the pages set (the issued webhook URL), kept as a browser would.
+    jar: std::sync::Mutex<Vec<(String, String)>>,
 }
 
 impl Browser<'_> {
+    fn new(rig: &Rig, cookie: String) -> Browser<'_> {
+        Browser {
+            rig,
+            cookie,
+            jar: std::sync::Mutex::default(),
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        let jar = self.jar.lock().unwrap();
+        std::iter::once(self.cookie.clone())
+            .chain(jar.iter().map(|(name, value)| format!("{name}={value}")))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    /// Keeps what the answer's `Set-Cookie` headers set (not the session, which is fixed).
+    fn remember(&self, answer: Answer) -> Answer {
+        let mut jar = self.jar.lock().unwrap();
+        for set in answer.headers.get_all(header::SET_COOKIE) {
+            let set = set.to_str().unwrap();
+            let pair = set.split(';').next().unwrap();
+            let (name, value) = pair.split_once('=').unwrap();
+            if self.cookie.starts_with(&format!("{name}=")) {
+                continue;
+            }
+            jar.retain(|(kept, _)| kept != name);
+            if !set.contains("Max-Age=0") {
+                jar.push((name.to_owned(), value.to_owned()));
+            }
+        }
+        drop(jar);
+        answer
+    }
+
     async fn get(&self, path: &str) -> Answer {
-        self.rig
-            .request(Method::GET, path, &[("cookie", self.cookie.clone())], None)
-            .await
+        let answer = self
+            .rig
+            .request(Method::GET, path, &[("cookie", self.cookie_header())], None)
+            .await;
+        self.remember(answer)
     }
 
     async fn post(&self, path: &str, fields: &[(&str, &str)]) -> Answer {
-        self.rig
+        let answer = self
+            .rig
             .request(
                 Method::POST,
                 path,
                 &[
-                    ("cookie", self.cookie.clone()),
+                    ("cookie", self.cookie_header()),
                     ("content-type", FORM.to_owned()),
                 ],
                 Some(encode(fields)),
             )
-            .await
+            .await;
+        self.remember(answer)
     }
 }
 
@@ -70,7 +111,7 @@ async fn sign_in(rig: &Rig) -> Browser<'_> {
     assert_eq!(answer.status, StatusCode::SEE_OTHER);
     let set_cookie = answer.headers[header::SET_COOKIE].to_str().unwrap();
     let cookie = set_cookie.split(';').next().unwrap().to_owned();
-    Browser { rig, cookie }
+    Browser::new(rig, cookie)
 }
 
 /// Step 1 of the creation flow with the demo account; returns the tenant id and its page.
@@ -147,19 +188,13 @@ async fn sign_in_sets_a_strict_http_only_cookie() {
     assert!(cookie.contains("Secure"), "{cookie}");
     assert!(!cookie.contains(ADMIN_TOKEN));
 
-    let browser = Browser {
-        rig: &rig,
-        cookie: cookie.split(';').next().unwrap().to_owned(),
-    };
+    let browser = Browser::new(&rig, cookie.split(';').next().unwrap().to_owned());
     let list = browser.get("/admin/").await;
     assert_eq!(list.status, StatusCode::OK);
     assert!(!list.body.contains(ADMIN_TOKEN));
 
     // A made-up session id is not a session.
-    let forged = Browser {
-        rig: &rig,
-        cookie: "bridge_admin_session=forged".into(),
-    };
+    let forged = Browser::new(&rig, "bridge_admin_session=forged".into());
     assert_eq!(forged.get("/admin/").await.status, StatusCode::SEE_OTHER);
 
     // Logout needs the CSRF token too, and ends the session.
@@ -788,10 +823,7 @@ async fn one_language_at_a_time_english_on_request() {
         "{remembered}"
     );
     // A form posted from the English page answers in English.
-    let with_choice = Browser {
-        rig: &rig,
-        cookie: format!("{}; bridge_admin_lang=en", browser.cookie),
-    };
+    let with_choice = Browser::new(&rig, format!("{}; bridge_admin_lang=en", browser.cookie));
     let csrf = csrf_of(&switched.body);
     let refused = with_choice
         .post(
@@ -1085,7 +1117,24 @@ async fn recent_payloads_health_status_and_test_request_on_the_page() {
         row_inactive.contains(r#"data-status="needs_attention""#),
         "{row_inactive}"
     );
-    assert!(row_inactive.contains("требует внимания") && row_inactive.contains("inactive"));
+    // The reason in the page's language too (the API keeps English in `status_reason`).
+    assert!(
+        row_inactive.contains("требует внимания")
+            && row_inactive.contains("интеграция выключена")
+            && !row_inactive.contains("inactive"),
+        "{row_inactive}"
+    );
+    let english = browser.get("/admin/?lang=en").await.body;
+    let start = english
+        .find(&format!(r#"data-tenant-id="{inactive}""#))
+        .unwrap();
+    let english_row = english[start..].split("</tr>").next().unwrap();
+    assert!(
+        english_row.contains("needs attention") && english_row.contains("the tenant is inactive"),
+        "{english_row}"
+    );
+    // Back to Russian for the rest (the switch is remembered in a cookie).
+    browser.get("/admin/?lang=ru").await;
 
     // A test request for the inactive tenant is refused on the page; nothing is queued.
     let csrf = csrf_of(&list);

@@ -109,6 +109,15 @@ pub trait Store: Send + Sync + 'static {
     async fn set_active(&self, id: Uuid, active: bool) -> Result<(), StoreError>;
     /// Removes the tenant and its token; ledger rows and dead letters stay for audit.
     async fn delete_tenant(&self, id: Uuid) -> Result<(), StoreError>;
+    /// Records that an admin session (by the SHA-256 of its id) was signed out, until it would
+    /// have expired anyway; drops records of sessions expired by now.
+    async fn sign_out_admin_session(
+        &self,
+        session_hash: &str,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// Whether the admin session was signed out (by any process).
+    async fn admin_session_signed_out(&self, session_hash: &str) -> Result<bool, StoreError>;
     /// The tenant's field map (empty: the built-in aliases alone).
     async fn get_field_map(&self, tenant_id: Uuid) -> Result<leadback_model::FieldMap, StoreError>;
     /// Replaces the tenant's field map (empty: back to the defaults) and touches the tenant, so

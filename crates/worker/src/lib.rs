@@ -52,7 +52,8 @@ pub struct WorkerConfig {
     pub concurrency: u16,
     /// Attempts before a retryable failure is dead-lettered as `exhausted`.
     pub max_attempts: u32,
-    /// How long tenant settings are cached.
+    /// How long tenant settings and field maps are cached: a saved change reaches every worker
+    /// within it, without a restart (one store read per busy tenant per period).
     pub tenant_cache_ttl: Duration,
     /// How long an account's zone read from `get.account` is trusted before it is read again
     /// (a day; a refused time re-reads it at once).
@@ -93,7 +94,7 @@ impl Default for WorkerConfig {
         Self {
             concurrency: 32,
             max_attempts: 9,
-            tenant_cache_ttl: Duration::from_secs(5),
+            tenant_cache_ttl: Duration::from_secs(1),
             account_zone_ttl: tenants::ACCOUNT_ZONE_TTL,
             comagic_timeout: Duration::from_secs(15),
             shutdown_grace: Duration::from_secs(20),

@@ -3,6 +3,7 @@
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
+use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Redirect, Response};
 use bridge_store::DeadLetterFilter;
 use uuid::Uuid;
@@ -12,6 +13,7 @@ use super::i18n::Lang;
 use super::layout::{internal, not_found};
 use super::session::PageSession;
 use super::tenant_page::load_tenant;
+use crate::auth::{self, Session};
 use crate::dead_letters::replay_dead_letters;
 use crate::tenant_file::webhook_url;
 use crate::tenant_problems;
@@ -33,12 +35,14 @@ pub(super) async fn rotate(
         .await
         .map_err(|e| internal(lang, e))?;
     tracing::info!(tenant_id = %tenant.id, "webhook token rotated on the settings page");
-    ctx.sessions.remember_url(
-        &session.id,
+    let url = webhook_url(&ctx.app.public_url, token.as_str());
+    Ok(with_issued_url(
+        &ctx,
+        &session,
         tenant.id,
-        webhook_url(&ctx.app.public_url, token.as_str()),
-    );
-    Ok(Redirect::to(&format!("/admin/tenants/{}?rotated=1", tenant.id)).into_response())
+        &url,
+        Redirect::to(&format!("/admin/tenants/{}?rotated=1", tenant.id)).into_response(),
+    ))
 }
 
 pub(super) async fn replay(
@@ -99,6 +103,40 @@ pub(super) async fn delete_tenant(
         .await
         .map_err(|e| internal(lang, e))?;
     tracing::info!(tenant_id = %tenant.id, "tenant deleted on the settings page");
-    ctx.sessions.forget_url(&session.id, tenant.id);
-    Ok(Redirect::to("/admin/").into_response())
+    Ok(without_issued_url(
+        &ctx,
+        &session,
+        Redirect::to("/admin/").into_response(),
+    ))
+}
+
+/// `response` with the cookie that shows `url`, just issued for `tenant`, on the next page of
+/// this session — on whichever replica serves it.
+pub(super) fn with_issued_url(
+    ctx: &Ctx,
+    session: &Session,
+    tenant: Uuid,
+    url: &str,
+    mut response: Response,
+) -> Response {
+    if let Some(cookie) = ctx
+        .sessions
+        .issued_url_cookie(&session.id, tenant, url, ctx.app.cookie_secure)
+        .and_then(|cookie| HeaderValue::from_str(&cookie).ok())
+    {
+        response.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+    response
+}
+
+/// `response` dropping the issued URL's cookie, if the request carried one.
+pub(super) fn without_issued_url(ctx: &Ctx, session: &Session, mut response: Response) -> Response {
+    if session.issued.is_some() {
+        if let Ok(cookie) =
+            HeaderValue::from_str(&auth::clear_issued_url_cookie(ctx.app.cookie_secure))
+        {
+            response.headers_mut().append(header::SET_COOKIE, cookie);
+        }
+    }
+    response
 }

@@ -20,7 +20,7 @@ pub(super) fn status_badge(lang: Lang, status: &StatusView) -> Markup {
     };
     html! {
         strong class=(class) data-status=(status.status.as_str()) { (lang.t(text)) }
-        " " small.status-reason { (status.status_reason) }
+        " " small.status-reason { (status.reason.text(lang == Lang::Ru)) }
     }
 }
 

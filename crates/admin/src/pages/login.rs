@@ -36,7 +36,7 @@ fn login_page(lang: Lang, error: Option<&str>) -> Markup {
 }
 
 pub(super) async fn login_form(State(ctx): State<Ctx>, lang: Lang, headers: HeaderMap) -> Response {
-    if ctx.sessions.lookup(&headers).is_some() {
+    if ctx.sessions.lookup(&headers).await.is_some() {
         return Redirect::to("/admin/").into_response();
     }
     page_response(StatusCode::OK, login_page(lang, None))
@@ -85,7 +85,7 @@ pub(super) async fn logout(
     body: Bytes,
 ) -> Result<Response, Response> {
     csrf_form(&session, lang, &body)?;
-    ctx.sessions.remove(&session.id);
+    ctx.sessions.remove(&session.id).await;
     Ok((
         StatusCode::SEE_OTHER,
         [

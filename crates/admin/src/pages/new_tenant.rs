@@ -115,11 +115,13 @@ pub(super) async fn create_tenant(
         .await
         .map_err(|e| internal(lang, e))?;
     tracing::info!(tenant_id = %tenant.id, "tenant created on the settings page");
-    ctx.sessions.remember_url(
-        &session.id,
-        tenant.id,
-        webhook_url(&ctx.app.public_url, token.as_str()),
-    );
+    let url = webhook_url(&ctx.app.public_url, token.as_str());
     let created = if unverified { "unverified" } else { "1" };
-    Ok(Redirect::to(&format!("/admin/tenants/{}?created={created}", tenant.id)).into_response())
+    Ok(super::actions::with_issued_url(
+        &ctx,
+        &session,
+        tenant.id,
+        &url,
+        Redirect::to(&format!("/admin/tenants/{}?created={created}", tenant.id)).into_response(),
+    ))
 }

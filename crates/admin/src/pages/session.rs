@@ -15,6 +15,7 @@ impl FromRequestParts<Ctx> for PageSession {
     async fn from_request_parts(parts: &mut Parts, ctx: &Ctx) -> Result<Self, Self::Rejection> {
         ctx.sessions
             .lookup(&parts.headers)
+            .await
             .map(PageSession)
             .ok_or_else(|| Redirect::to("/admin/login").into_response())
     }

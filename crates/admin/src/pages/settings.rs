@@ -126,8 +126,6 @@ pub(super) async fn save_tenant(
         .map_err(|e| internal(lang, e))?;
     tracing::info!(tenant_id = %tenant.id, "tenant saved on the settings page");
     let mut data = page_data(&ctx, lang, &session, &updated, FormValues::of(&updated)).await?;
-    // The just-issued URL is shown with this confirmation, then forgotten.
-    ctx.sessions.forget_url(&session.id, tenant.id);
     data.notices.push(
         lang.t(if updated.active {
             t::SAVED_ACTIVE
@@ -142,5 +140,10 @@ pub(super) async fn save_tenant(
             .into_iter()
             .map(|w| format!("{}: {w}", lang.t(t::NOT_CHECKED))),
     );
-    Ok(render_tenant(StatusCode::OK, &data))
+    // The just-issued URL is shown with this confirmation, then forgotten.
+    Ok(super::actions::without_issued_url(
+        &ctx,
+        &session,
+        render_tenant(StatusCode::OK, &data),
+    ))
 }

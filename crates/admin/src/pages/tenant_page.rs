@@ -147,7 +147,7 @@ pub(super) async fn page_data<'a>(
         errors: BTreeMap::new(),
         warnings,
         notices: Vec::new(),
-        webhook_url: ctx.sessions.issued_url(&session.id, tenant.id),
+        webhook_url: ctx.sessions.issued_url(session, tenant.id),
         deliveries,
         dead,
         problems,

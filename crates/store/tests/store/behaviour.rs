@@ -1096,3 +1096,23 @@ pub async fn dead_letter_keyset_paging(b: &dyn Backend) {
     seen.dedup();
     assert_eq!(seen.len(), 7, "{seen:?}");
 }
+
+/// Issue 18: a signed-out admin session is refused by every process on the database (a second
+/// store on it stands for a second replica); a repeated sign-out is fine, and records of
+/// sessions expired by now are dropped at the next sign-out.
+pub async fn admin_signouts_are_seen_by_every_process(b: &dyn Backend) {
+    let one = b.migrated(SecretKey::generate()).await;
+    let two = b.open(SecretKey::generate()).await;
+    let later = chrono::Utc::now() + chrono::TimeDelta::hours(1);
+    assert!(!two.admin_session_signed_out("hash-a").await.unwrap());
+    one.sign_out_admin_session("hash-a", later).await.unwrap();
+    one.sign_out_admin_session("hash-a", later).await.unwrap();
+    assert!(two.admin_session_signed_out("hash-a").await.unwrap());
+    assert!(!two.admin_session_signed_out("hash-b").await.unwrap());
+
+    let past = chrono::Utc::now() - chrono::TimeDelta::hours(1);
+    two.sign_out_admin_session("hash-old", past).await.unwrap();
+    one.sign_out_admin_session("hash-c", later).await.unwrap();
+    assert!(!one.admin_session_signed_out("hash-old").await.unwrap());
+    assert!(one.admin_session_signed_out("hash-a").await.unwrap());
+}

@@ -58,6 +58,7 @@ on_both_backends!(
     recent_payloads_bounded_by_count_and_age,
     tenant_activity_merges_writers,
     dead_letters_counted_per_class_and_found_by_event,
+    admin_signouts_are_seen_by_every_process,
 );
 
 mod opening {
