@@ -279,24 +279,7 @@ async fn spent_tenant_does_not_delay_another(backend: Backend) {
     emulator.shutdown().await;
 }
 
-macro_rules! on_every_backend {
-    ($($name:ident),* $(,)?) => {
-        mod embedded {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() { super::$name(super::Backend::Embedded).await }
-            )*
-        }
-        mod rabbitmq_postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() { super::$name(super::Backend::RabbitPostgres).await }
-            )*
-        }
-    };
-}
-
-on_every_backend!(
+crate::on_every_backend!(
     burst_is_batched,
     bad_item_is_isolated,
     bad_item_is_isolated_by_index,

@@ -440,24 +440,7 @@ async fn test_request_through_the_pipeline(backend: Backend) {
     world.stop().await;
 }
 
-macro_rules! on_every_backend {
-    ($($name:ident),* $(,)?) => {
-        mod embedded {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() { super::$name(super::Backend::Embedded).await }
-            )*
-        }
-        mod rabbitmq_postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() { super::$name(super::Backend::RabbitPostgres).await }
-            )*
-        }
-    };
-}
-
-on_every_backend!(
+crate::on_every_backend!(
     payloads_show_what_arrived_and_what_became_of_it,
     payloads_kept_per_tenant_by_count,
     payloads_off_with_zero,

@@ -108,21 +108,4 @@ async fn unknown_phone_path_mapped_then_replayed(backend: Backend) {
     world.stop().await;
 }
 
-macro_rules! on_every_backend {
-    ($($name:ident),* $(,)?) => {
-        mod embedded {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() { super::$name(super::Backend::Embedded).await }
-            )*
-        }
-        mod rabbitmq_postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() { super::$name(super::Backend::RabbitPostgres).await }
-            )*
-        }
-    };
-}
-
-on_every_backend!(field_map_api, unknown_phone_path_mapped_then_replayed);
+crate::on_every_backend!(field_map_api, unknown_phone_path_mapped_then_replayed);

@@ -783,24 +783,7 @@ async fn account_zone_is_read_again_daily(backend: Backend) {
     world.stop().await;
 }
 
-macro_rules! on_every_backend {
-    ($($name:ident),* $(,)?) => {
-        mod embedded {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() { super::$name(super::Backend::Embedded).await }
-            )*
-        }
-        mod rabbitmq_postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() { super::$name(super::Backend::RabbitPostgres).await }
-            )*
-        }
-    };
-}
-
-on_every_backend!(
+crate::on_every_backend!(
     fixtures_become_records,
     duplicate_post_is_one_record,
     server_error_then_success_is_one_record,

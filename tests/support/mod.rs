@@ -24,6 +24,26 @@ pub const RABBIT_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 pub const ADMIN_TOKEN: &str = "test-admin-token-of-32-characters";
 pub const PG_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
+/// For each behaviour `async fn name(backend: Backend)` of a test file, an `embedded::name` and
+/// a `rabbitmq_postgres::name` test: one body of behaviour, run on both backends.
+#[macro_export]
+macro_rules! on_every_backend {
+    ($($name:ident),* $(,)?) => {
+        mod embedded {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() { super::$name($crate::support::Backend::Embedded).await }
+            )*
+        }
+        mod rabbitmq_postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() { super::$name($crate::support::Backend::RabbitPostgres).await }
+            )*
+        }
+    };
+}
+
 /// Which queue and store a test runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
