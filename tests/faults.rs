@@ -1188,6 +1188,16 @@ async fn comagic_limit_exceeded_mid_load() {
     // Fresh windows: the minute window opens at the next call and closes 60 s later; the points
     // are spent within seconds, then CoMagic answers limit_exceeded until the window closes.
     let limited_at = Utc::now();
+    // The bridge's next uploads wait 2 s at CoMagic's door, so the points are spent by the test
+    // first: otherwise the bridge may take the last point itself, see `remaining: 0` and hold
+    // (correctly) without ever meeting limit_exceeded, and the phase would test nothing.
+    for method in ["upload.offline_messages", "upload.chats"] {
+        emulator.inject(Fault::Delay {
+            duration: Duration::from_secs(2),
+            count: 4,
+            method: Some(method.into()),
+        });
+    }
     assert!(emulator.set_limits("demo-token", 30, 1_000_000));
     // The bridge watches `metadata.limits` and stops before the budget is spent, so the limit
     // is only met when someone else spends the account's points: another integration on the
