@@ -119,11 +119,7 @@ fn derive_key(label: &[u8], admin_token: &SecretString) -> [u8; 32] {
 
 /// What the store keeps of a signed-out session: its id is a bearer credential until expiry.
 fn session_hash(id: &str) -> String {
-    hex_of(&Sha256::digest(id.as_bytes()))
-}
-
-fn hex_of(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(Sha256::digest(id.as_bytes()))
 }
 
 impl Sessions {
