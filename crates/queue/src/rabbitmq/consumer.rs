@@ -320,18 +320,51 @@ impl Delivery for RabbitDelivery {
 /// Returns an unsettled delivery to the main queue. A whole message is nacked for redelivery
 /// (the broker counts it against `x-delivery-limit`). One envelope of a batch goes back as a
 /// message of its own and its part of the batch is settled, so the siblings already moved to
-/// their next home (ledger, tier, dead letters) are not delivered again; only when that
-/// republish fails (the broker is unreachable) does the whole batch come back.
+/// their next home (ledger, tier, dead letters) are not delivered again. A failed republish is
+/// tried again (see [`republish_alone`]); only when it keeps failing does the whole batch come
+/// back — and when the connection itself is lost the broker requeues the unacked batch anyway,
+/// as after a crash (the ledger and the one-per-event dead letters absorb the siblings).
 async fn give_back(shared: &Shared, envelope: &Envelope, settle: Settle) -> Result<(), QueueError> {
     match settle {
         whole @ Settle::Message(_) => whole.settle(true).await,
         Settle::Part(batch) => {
-            let names = &shared.names;
-            let republished = shared
-                .publish_confirmed(&names.exchange, &names.main, envelope)
-                .await;
+            let republished = republish_alone(shared, envelope).await;
             batch.settle_one(republished.is_err()).await?;
             republished
+        }
+    }
+}
+
+/// Pauses between tries of a batch envelope's republish: a returned or nacked publish (a queue
+/// leader being elected, a binding briefly missing) or a publisher channel being reopened
+/// usually clears within a second, and giving up at once would re-run every sibling. Their sum
+/// stays inside the give-back wait of `close`.
+const REPUBLISH_PAUSES: [Duration; 4] = [
+    Duration::from_millis(100),
+    Duration::from_millis(300),
+    Duration::from_millis(700),
+    Duration::from_millis(1500),
+];
+
+/// Publishes one envelope of a batch back into the main queue as a message of its own, trying
+/// again after each of [`REPUBLISH_PAUSES`] while the queue is open.
+async fn republish_alone(shared: &Shared, envelope: &Envelope) -> Result<(), QueueError> {
+    let names = &shared.names;
+    let mut pauses = REPUBLISH_PAUSES.iter();
+    loop {
+        let error = match shared
+            .publish_confirmed(&names.exchange, &names.main, envelope)
+            .await
+        {
+            Ok(()) => return Ok(()),
+            Err(error) => error,
+        };
+        match pauses.next() {
+            Some(pause) if !shared.is_shut_down() => {
+                tracing::warn!(%error, event_id = %envelope.event_id, "republishing a batch envelope failed; trying again");
+                tokio::time::sleep(*pause).await;
+            }
+            _ => return Err(error),
         }
     }
 }
