@@ -261,9 +261,9 @@ impl Deliverer {
         if let Err(e) = self.store.ledger_record_uploads(&records).await {
             // Nothing recorded: each event is retried later; its upload then meets CoMagic's
             // `duplicate_entity` for its ext_id and continues from there.
-            let message = format!("ledger unavailable after the upload: {e}");
+            let error = crate::error::LedgerError::from(e);
             for p in batch {
-                let attempt = self.classify(&p.envelope, p.kind, StepError::Store(message.clone()));
+                let attempt = self.classify(&p.envelope, p.kind, StepError::Ledger(error.clone()));
                 finishing.spawn(self.clone().conclude_owned(p, attempt));
             }
             return;

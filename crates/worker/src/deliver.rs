@@ -107,7 +107,7 @@ enum Prepared {
 
 pub(crate) enum StepError {
     Comagic(ComagicError),
-    Store(String),
+    Ledger(crate::error::LedgerError),
     /// The tenant's budget is spent (seen from `metadata.limits`): wait this long.
     Held(Duration),
 }
@@ -231,14 +231,7 @@ impl Deliverer {
             .await
         {
             Ok(entry) => entry,
-            Err(e) => {
-                return Prepared::Done(self.retry(
-                    envelope,
-                    kind,
-                    None,
-                    format!("ledger unavailable: {e}"),
-                ))
-            }
+            Err(e) => return Prepared::Done(self.retry(envelope, kind, None, e.to_string())),
         };
         if let Some(entry) = &ledger {
             if entry.complete {
@@ -394,7 +387,7 @@ impl Deliverer {
         step: StepError,
     ) -> Attempt {
         match step {
-            StepError::Store(message) => self.retry(envelope, kind, None, message),
+            StepError::Ledger(error) => self.retry(envelope, kind, None, error.to_string()),
             StepError::Held(wait) => held(kind, wait),
             StepError::Comagic(e) => self.classify_comagic(envelope, kind, &e),
         }

@@ -90,7 +90,7 @@ impl Deliverer {
             self.store
                 .ledger_record_upload(&record)
                 .await
-                .map_err(|e| StepError::Store(e.to_string()))?;
+                .map_err(|e| StepError::Ledger(e.into()))?;
         }
 
         // Tags: only the ones not yet set.
@@ -119,13 +119,13 @@ impl Deliverer {
             self.ledger_progress
                 .progress(tenant_id, &envelope.event_id, &[tag_id], Some(i) == last)
                 .await
-                .map_err(StepError::Store)?;
+                .map_err(StepError::Ledger)?;
         }
         if last.is_none() {
             self.ledger_progress
                 .progress(tenant_id, &envelope.event_id, &[], true)
                 .await
-                .map_err(StepError::Store)?;
+                .map_err(StepError::Ledger)?;
         }
         Ok(())
     }

@@ -8,6 +8,7 @@
 //! call takes them all, as group commit does for the queue: one call alone is answered at once,
 //! a crowd shares a call.
 
+use crate::error::LedgerError;
 use bridge_store::{LedgerEntry, LedgerProgress, Store};
 use futures::future::BoxFuture;
 use std::collections::HashMap;
@@ -18,7 +19,7 @@ use uuid::Uuid;
 /// Most requests in one store call; more wait for the next.
 const MAX_PER_CALL: usize = 500;
 
-type Answer = Result<Option<LedgerEntry>, String>;
+type Answer = Result<Option<LedgerEntry>, LedgerError>;
 
 /// Answers one gathered batch of requests, one answer per request in their order.
 type Handler<Q, A> = Arc<dyn Fn(Vec<Q>) -> BoxFuture<'static, Vec<A>> + Send + Sync>;
@@ -82,12 +83,12 @@ impl LedgerReader {
         }
     }
 
-    /// The event's ledger entry; `Err` carries the store's error message.
+    /// The event's ledger entry, or why it could not be read.
     pub(crate) async fn get(&self, tenant_id: Uuid, event_id: &str) -> Answer {
         self.lookups
             .ask((tenant_id, event_id.to_owned()))
             .await
-            .unwrap_or_else(|| Err("ledger reader stopped".into()))
+            .unwrap_or_else(|| Err(LedgerError::Stopped("reader")))
     }
 }
 
@@ -102,8 +103,8 @@ async fn look_up(store: &dyn Store, keys: Vec<(Uuid, String)>) -> Vec<Answer> {
             keys.iter().map(|key| Ok(found.get(key).cloned())).collect()
         }
         Err(error) => {
-            let message = error.to_string();
-            keys.iter().map(|_| Err(message.clone())).collect()
+            let error = LedgerError::from(error);
+            keys.iter().map(|_| Err(error.clone())).collect()
         }
     }
 }
@@ -111,12 +112,12 @@ async fn look_up(store: &dyn Store, keys: Vec<(Uuid, String)>) -> Vec<Answer> {
 /// Ledger writes after the upload (a tag set, completion): one
 /// [`Store::ledger_progress_many`] per gathered batch.
 pub(crate) struct LedgerWriter {
-    steps: Gathering<LedgerProgress, Result<(), String>>,
+    steps: Gathering<LedgerProgress, Result<(), LedgerError>>,
 }
 
 impl LedgerWriter {
     pub(crate) fn new(store: Arc<dyn Store>) -> Self {
-        let handler: Handler<LedgerProgress, Result<(), String>> = Arc::new(move |steps| {
+        let handler: Handler<LedgerProgress, Result<(), LedgerError>> = Arc::new(move |steps| {
             let store = store.clone();
             Box::pin(async move { write_progress(store.as_ref(), steps).await })
         });
@@ -126,15 +127,14 @@ impl LedgerWriter {
     }
 
     /// Records `add_tags` as set on the event's record and, when `complete`, every step as
-    /// done; returns once that is committed. `Err` carries the store's error message (also
-    /// when the event has no ledger entry).
+    /// done; returns once that is committed.
     pub(crate) async fn progress(
         &self,
         tenant_id: Uuid,
         event_id: &str,
         add_tags: &[i64],
         complete: bool,
-    ) -> Result<(), String> {
+    ) -> Result<(), LedgerError> {
         let step = LedgerProgress {
             tenant_id,
             event_id: event_id.to_owned(),
@@ -144,13 +144,16 @@ impl LedgerWriter {
         self.steps
             .ask(step)
             .await
-            .unwrap_or_else(|| Err("ledger writer stopped".into()))
+            .unwrap_or_else(|| Err(LedgerError::Stopped("writer")))
     }
 }
 
 /// Merges the steps of one event (the store wants one per event), writes them, and answers
 /// each step from its event's outcome.
-async fn write_progress(store: &dyn Store, steps: Vec<LedgerProgress>) -> Vec<Result<(), String>> {
+async fn write_progress(
+    store: &dyn Store,
+    steps: Vec<LedgerProgress>,
+) -> Vec<Result<(), LedgerError>> {
     let mut merged: Vec<LedgerProgress> = Vec::with_capacity(steps.len());
     let mut slot: HashMap<(Uuid, &str), usize> = HashMap::with_capacity(steps.len());
     let mut slots = Vec::with_capacity(steps.len());
@@ -175,15 +178,15 @@ async fn write_progress(store: &dyn Store, steps: Vec<LedgerProgress>) -> Vec<Re
             .zip(slots)
             .map(|(step, i)| match found.get(i) {
                 Some(true) => Ok(()),
-                _ => Err(format!(
-                    "ledger entry {} of tenant {} not found",
-                    step.event_id, step.tenant_id
-                )),
+                _ => Err(LedgerError::Missing {
+                    tenant_id: step.tenant_id,
+                    event_id: step.event_id.clone(),
+                }),
             })
             .collect(),
         Err(error) => {
-            let message = error.to_string();
-            steps.iter().map(|_| Err(message.clone())).collect()
+            let error = LedgerError::from(error);
+            steps.iter().map(|_| Err(error.clone())).collect()
         }
     }
 }
@@ -288,10 +291,17 @@ mod tests {
         while let Some(joined) = steps.join_next().await {
             let (n, result) = joined.expect("step task");
             if n < 100 {
-                assert_eq!(result, Ok(()), "ev-{n}");
+                assert!(result.is_ok(), "ev-{n}: {result:?}");
             } else {
-                let message = result.expect_err("no ledger entry");
-                assert!(message.contains(&format!("ev-{n}")), "{message}");
+                match result.expect_err("no ledger entry") {
+                    LedgerError::Missing {
+                        tenant_id,
+                        event_id,
+                    } => {
+                        assert_eq!((tenant_id, event_id), (tenant, format!("ev-{n}")));
+                    }
+                    other => panic!("ev-{n}: {other}"),
+                }
             }
         }
         for n in 0..100 {

@@ -14,6 +14,7 @@ mod account_zone;
 mod batch;
 mod classify;
 mod deliver;
+mod error;
 mod finish;
 mod health;
 mod holds;
@@ -258,13 +259,8 @@ pub(crate) async fn dead_letter(
     store: &dyn Store,
     delivery: Box<dyn Delivery>,
     dead: NewDeadLetter,
-) -> Result<(), String> {
-    store
-        .add_dead_letter(&dead)
-        .await
-        .map_err(|e| format!("cannot store dead letter: {e}"))?;
-    delivery
-        .ack()
-        .await
-        .map_err(|e| format!("dead letter stored but ack failed (it will be redelivered and found in the ledger or dead-lettered again): {e}"))
+) -> Result<(), error::DeadLetterError> {
+    store.add_dead_letter(&dead).await?;
+    delivery.ack().await?;
+    Ok(())
 }

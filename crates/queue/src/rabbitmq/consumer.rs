@@ -233,7 +233,7 @@ async fn finish(acker: Acker, give_back: bool) -> Result<(), QueueError> {
 
 /// The shared fate of a batch message's envelopes. Each is settled on its own (acked, or moved
 /// to a delay tier or back to the main queue as a message of its own); the message is acked when
-/// the last is. Only an envelope dropped unsettled (a worker bug or a failed republish) makes the
+/// the last is. Only an envelope whose republish keeps failing (see `give_back`) makes the
 /// whole message come back, and then the envelopes already settled come back too: the ledger
 /// recognises those as delivered (at-least-once, as after any crash).
 struct BatchSettlement {
