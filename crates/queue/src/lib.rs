@@ -21,7 +21,7 @@ pub mod rabbitmq;
 pub use embedded::{EmbeddedOptions, EmbeddedQueue};
 pub use envelope::{Envelope, LastError, Progress, ENVELOPE_SCHEMA_VERSION};
 pub use error::QueueError;
-pub use poison::{Poison, DEFAULT_DELIVERY_LIMIT};
+pub use poison::{Poison, PoisonMessage, DEFAULT_DELIVERY_LIMIT};
 pub use rabbitmq::{RabbitOptions, RabbitQueue};
 pub use tiers::RetryTiers;
 pub use trace_context::TraceContext;

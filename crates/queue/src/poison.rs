@@ -9,16 +9,32 @@ use async_trait::async_trait;
 /// `x-delivery-limit`; the embedded queue's delivery count).
 pub const DEFAULT_DELIVERY_LIMIT: u32 = 20;
 
-/// One message in the poison queue.
+/// What a poison message holds, whichever queue kept it.
+#[derive(Debug, Clone)]
+pub struct PoisonMessage {
+    /// The message's bytes as the queue held them.
+    pub body: Vec<u8>,
+    /// Why it is poison: `undecodable envelope: …` or `delivery limit (20) reached`.
+    pub reason: String,
+}
+
+/// One message in the poison queue: its content, and how the queue that holds it lets go.
 #[async_trait]
 pub trait Poison: Send + Sync {
+    fn message(&self) -> &PoisonMessage;
     /// The message's bytes as the queue held them.
-    fn body(&self) -> &[u8];
-    /// Why it is poison: `undecodable envelope: …` or `delivery limit (20) reached`.
-    fn reason(&self) -> &str;
+    fn body(&self) -> &[u8] {
+        &self.message().body
+    }
+    /// Why it is poison.
+    fn reason(&self) -> &str {
+        &self.message().reason
+    }
     /// The envelopes the body carries (one, or a group message's several); `None` when it is
     /// not one.
-    fn envelopes(&self) -> Option<Vec<Envelope>>;
+    fn envelopes(&self) -> Option<Vec<Envelope>> {
+        decode(self.body()).ok()
+    }
     /// Removes it: call only after it is kept elsewhere (the dead letters).
     async fn ack(self: Box<Self>) -> Result<(), QueueError>;
 }

@@ -2,7 +2,7 @@
 //! delivered more often than the delivery limit, offered to the worker one at a time.
 
 use super::{storage, Shared};
-use crate::{Envelope, Poison, QueueError};
+use crate::{Poison, PoisonMessage, QueueError};
 use async_trait::async_trait;
 use futures::stream::{BoxStream, StreamExt};
 use std::sync::Arc;
@@ -33,8 +33,7 @@ pub(crate) fn stream(shared: Arc<Shared>) -> BoxStream<'static, Item> {
                 Ok(Some((id, body, reason))) => {
                     let poison = EmbeddedPoison {
                         id,
-                        body,
-                        reason,
+                        message: PoisonMessage { body, reason },
                         shared: shared.clone(),
                     };
                     return Some((Ok(Box::new(poison) as Box<dyn Poison>), (shared, id)));
@@ -56,23 +55,14 @@ pub(crate) fn stream(shared: Arc<Shared>) -> BoxStream<'static, Item> {
 
 struct EmbeddedPoison {
     id: i64,
-    body: Vec<u8>,
-    reason: String,
+    message: PoisonMessage,
     shared: Arc<Shared>,
 }
 
 #[async_trait]
 impl Poison for EmbeddedPoison {
-    fn body(&self) -> &[u8] {
-        &self.body
-    }
-
-    fn reason(&self) -> &str {
-        &self.reason
-    }
-
-    fn envelopes(&self) -> Option<Vec<Envelope>> {
-        crate::poison::decode(&self.body).ok()
+    fn message(&self) -> &PoisonMessage {
+        &self.message
     }
 
     async fn ack(self: Box<Self>) -> Result<(), QueueError> {

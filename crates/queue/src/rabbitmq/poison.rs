@@ -3,7 +3,7 @@
 //! `basic.get` (poison is rare) on a channel of the live connection.
 
 use super::Shared;
-use crate::{Envelope, Poison, QueueError};
+use crate::{Poison, PoisonMessage, QueueError};
 use async_trait::async_trait;
 use futures::stream::{BoxStream, StreamExt};
 use lapin::{
@@ -75,16 +75,17 @@ async fn get_one(
     let delivery = message.delivery;
     let reason = crate::poison::reason(&delivery.data, shared.options.delivery_limit);
     Ok(Some(Box::new(RabbitPoison {
-        body: delivery.data,
-        reason,
+        message: PoisonMessage {
+            body: delivery.data,
+            reason,
+        },
         acker: delivery.acker,
         _channel: channel,
     })))
 }
 
 struct RabbitPoison {
-    body: Vec<u8>,
-    reason: String,
+    message: PoisonMessage,
     acker: Acker,
     /// Keeps the channel open until the ack (lapin closes a channel with its last handle).
     _channel: Channel,
@@ -92,16 +93,8 @@ struct RabbitPoison {
 
 #[async_trait]
 impl Poison for RabbitPoison {
-    fn body(&self) -> &[u8] {
-        &self.body
-    }
-
-    fn reason(&self) -> &str {
-        &self.reason
-    }
-
-    fn envelopes(&self) -> Option<Vec<Envelope>> {
-        crate::poison::decode(&self.body).ok()
+    fn message(&self) -> &PoisonMessage {
+        &self.message
     }
 
     async fn ack(self: Box<Self>) -> Result<(), QueueError> {
