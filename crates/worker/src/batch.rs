@@ -360,14 +360,10 @@ impl Deliverer {
         let client = &first.handle.client;
         match first.plan.record() {
             PlannedRecord::OfflineMessage(_) => {
-                // One batch holds one kind (it is part of the key), so nothing is skipped.
-                let items: Vec<_> = batch
-                    .iter()
-                    .filter_map(|p| match p.plan.record() {
-                        PlannedRecord::OfflineMessage(item) => Some(item.clone()),
-                        PlannedRecord::Chat(_) => None,
-                    })
-                    .collect();
+                let items = records_of(batch, |record| match record {
+                    PlannedRecord::OfflineMessage(item) => Some(item),
+                    PlannedRecord::Chat(_) => None,
+                });
                 self.call(
                     "upload.offline_messages",
                     tenant_id,
@@ -376,13 +372,10 @@ impl Deliverer {
                 .await
             }
             PlannedRecord::Chat(_) => {
-                let items: Vec<_> = batch
-                    .iter()
-                    .filter_map(|p| match p.plan.record() {
-                        PlannedRecord::Chat(item) => Some(item.clone()),
-                        PlannedRecord::OfflineMessage(_) => None,
-                    })
-                    .collect();
+                let items = records_of(batch, |record| match record {
+                    PlannedRecord::Chat(item) => Some(item),
+                    PlannedRecord::OfflineMessage(_) => None,
+                });
                 self.call("upload.chats", tenant_id, client.upload_chats(&items))
                     .await
             }
@@ -430,4 +423,13 @@ fn item_index(e: &ComagicError) -> Option<usize> {
             .and_then(|i| usize::try_from(i).ok()),
         _ => None,
     }
+}
+
+/// The batch's records of one kind. One batch holds one kind (it is part of the batch's key),
+/// so nothing is skipped in practice.
+fn records_of<T: Clone>(batch: &[Pending], pick: impl Fn(&PlannedRecord) -> Option<&T>) -> Vec<T> {
+    batch
+        .iter()
+        .filter_map(|p| pick(p.plan.record()).cloned())
+        .collect()
 }
