@@ -142,6 +142,10 @@ impl Worker {
             let (store, metrics) = (self.deliverer.store.clone(), self.deliverer.metrics.clone());
             tokio::spawn(retention.run(store, metrics))
         });
+        let payload_retention = tokio::spawn(retention::run_recent_payloads_retention(
+            self.deliverer.store.clone(),
+            LedgerRetention::EVERY,
+        ));
         // Tenant health: deliveries, errors and limits, written once a second and at the end.
         let activity = {
             let stop = shutdown.clone();
@@ -213,6 +217,7 @@ impl Worker {
                 }
             }
         }
+        payload_retention.abort();
         if let Some(retention) = retention {
             retention.abort();
         }

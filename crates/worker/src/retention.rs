@@ -6,9 +6,14 @@
 //! be uploaded again if Leadback sent it once more. The retention is therefore long (30 days by
 //! default, `BRIDGE_LEDGER_RETENTION_DAYS`, 0 keeps every entry), and entries whose tags are
 //! still pending are never deleted: a redelivery needs them to finish the job.
+//!
+//! Recent payloads (raw webhook bodies, personal data) past their 7 days are deleted here too,
+//! hourly and whatever the ledger's retention: the ingress's recorder deletes them as it writes,
+//! but a worker running without an ingress (recording turned off there, or the ingress scaled
+//! to zero) must not leave them in the database merely hidden from the page.
 
 use bridge_metrics::Metrics;
-use bridge_store::{Store, StoreError};
+use bridge_store::{Store, StoreError, RECENT_PAYLOADS_MAX_AGE};
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
 use std::time::Duration;
@@ -88,6 +93,30 @@ impl LedgerRetention {
     }
 }
 
+/// Deletes the recent payloads received before `now` minus their 7 days; returns how many.
+pub(crate) async fn prune_recent_payloads(
+    store: &dyn Store,
+    now: DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    store
+        .prune_recent_payloads(now - RECENT_PAYLOADS_MAX_AGE)
+        .await
+}
+
+/// [`prune_recent_payloads`] every `every` until the task is aborted.
+pub(crate) async fn run_recent_payloads_retention(store: Arc<dyn Store>, every: Duration) {
+    loop {
+        match prune_recent_payloads(store.as_ref(), Utc::now()).await {
+            Ok(0) => {}
+            Ok(deleted) => tracing::info!(deleted, "recent payloads past 7 days deleted"),
+            Err(error) => {
+                tracing::warn!(%error, "cannot delete old recent payloads; next pass retries")
+            }
+        }
+        tokio::time::sleep(every).await;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,6 +150,49 @@ mod tests {
             .unwrap();
         store.migrate().await.unwrap();
         (dir, store)
+    }
+
+    /// A worker alone deletes recent payloads past 7 days (not only hides them), whatever the
+    /// ledger's retention, and keeps the newer ones.
+    #[tokio::test]
+    async fn old_recent_payloads_are_deleted_by_the_worker() {
+        use bridge_store::{NewRecentPayload, TenantInput, OUTCOME_ACCEPTED};
+        let (_dir, store) = store().await;
+        let (tenant, _) = store
+            .create_tenant(TenantInput {
+                name: "payloads".into(),
+                active: true,
+                settings: leadback_model::TenantSettings::default(),
+                credentials: Some(leadback_model::ComagicCredentials {
+                    api_url: "https://dataapi.uiscom.ru/v2.0".into(),
+                    auth: leadback_model::ComagicAuth::AccessToken {
+                        access_token: secrecy::SecretString::from("token"),
+                    },
+                }),
+            })
+            .await
+            .unwrap();
+        let now = Utc::now();
+        let payload = |event: &str, days_ago: i64| NewRecentPayload {
+            tenant_id: tenant.id,
+            received_at: now - chrono::Duration::days(days_ago),
+            content_type: Some("application/json".into()),
+            event_id: Some(event.into()),
+            body: b"{}".to_vec(),
+            outcome: OUTCOME_ACCEPTED.into(),
+            error: None,
+        };
+        store
+            .record_recent_payloads(&[payload("old", 8), payload("new", 1)], 10)
+            .await
+            .unwrap();
+        assert_eq!(prune_recent_payloads(&store, now).await.unwrap(), 1);
+        let left = store
+            .recent_payloads(tenant.id, DateTime::<Utc>::UNIX_EPOCH, 10)
+            .await
+            .unwrap();
+        let events: Vec<_> = left.iter().filter_map(|p| p.event_id.clone()).collect();
+        assert_eq!(events, ["new"]);
     }
 
     #[tokio::test]
