@@ -210,12 +210,17 @@ mod tests {
         }
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn concurrent_lookups_each_get_their_own_entry() {
+    async fn memory_store() -> Arc<dyn Store> {
         let store = bridge_store::open("sqlite::memory:", SecretKey::generate())
             .await
             .expect("in-memory store");
         store.migrate().await.expect("migrations");
+        store
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_lookups_each_get_their_own_entry() {
+        let store = memory_store().await;
         let tenant = Uuid::new_v4();
         let other = Uuid::new_v4();
         let recorded: Vec<UploadRecord> = (0..100)
@@ -258,10 +263,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_progress_steps_are_written_together_and_each_answered() {
-        let store = bridge_store::open("sqlite::memory:", SecretKey::generate())
-            .await
-            .expect("in-memory store");
-        store.migrate().await.expect("migrations");
+        let store = memory_store().await;
         let tenant = Uuid::new_v4();
         let recorded: Vec<UploadRecord> = (0..100)
             .map(|n| UploadRecord {
