@@ -4,6 +4,17 @@
 
 use crate::{Envelope, QueueError};
 use async_trait::async_trait;
+use futures::stream::{BoxStream, StreamExt};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// One item of a poison stream.
+pub(crate) type PoisonItem = Result<Box<dyn Poison>, QueueError>;
+
+/// How often an empty poison queue is looked at again: poison is rare, and none is urgent.
+const POLL: Duration = Duration::from_secs(1);
 
 /// Deliveries of one main-queue message before it is moved to the poison queue (RabbitMQ's
 /// `x-delivery-limit`; the embedded queue's delivery count).
@@ -37,6 +48,47 @@ pub trait Poison: Send + Sync {
     }
     /// Removes it: call only after it is kept elsewhere (the dead letters).
     async fn ack(self: Box<Self>) -> Result<(), QueueError>;
+}
+
+/// The poison stream of a backend: asks `next` (which takes and gives back the backend's read
+/// state) for the next message until `shutdown` turns true, waiting [`POLL`] after an empty
+/// answer or an error (the error is yielded, so the worker can log it, then asked again).
+pub(crate) fn poll_stream<S, F, Fut>(
+    state: S,
+    shutdown: watch::Receiver<bool>,
+    next: F,
+) -> BoxStream<'static, PoisonItem>
+where
+    S: Send + 'static,
+    F: Fn(S) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = (S, Result<Option<Box<dyn Poison>>, QueueError>)> + Send,
+{
+    let next = Arc::new(next);
+    futures::stream::unfold((state, shutdown), move |(mut state, mut shutdown)| {
+        let next = next.clone();
+        async move {
+            loop {
+                if *shutdown.borrow() {
+                    return None;
+                }
+                let (kept, found) = next(state).await;
+                state = kept;
+                match found {
+                    Ok(Some(poison)) => return Some((Ok(poison), (state, shutdown))),
+                    Ok(None) => {}
+                    Err(error) => {
+                        tokio::time::sleep(POLL).await;
+                        return Some((Err(error), (state, shutdown)));
+                    }
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(POLL) => {}
+                    _ = shutdown.changed() => {}
+                }
+            }
+        }
+    })
+    .boxed()
 }
 
 /// A body's envelopes: a JSON array (a group message) or one envelope.

@@ -2,55 +2,37 @@
 //! delivered more often than the delivery limit, offered to the worker one at a time.
 
 use super::{storage, Shared};
+use crate::poison::{poll_stream, PoisonItem};
 use crate::{Poison, PoisonMessage, QueueError};
 use async_trait::async_trait;
-use futures::stream::{BoxStream, StreamExt};
+use futures::stream::BoxStream;
 use std::sync::Arc;
-use std::time::Duration;
-
-type Item = Result<Box<dyn Poison>, QueueError>;
-
-/// How often the poison rows are looked at: they are rare, and none is urgent.
-const POLL: Duration = Duration::from_secs(1);
 
 /// Offers every poison row in id order; after a pass with nothing new it starts over, so a row
 /// the worker could not keep (and did not ack) is offered again.
-pub(crate) fn stream(shared: Arc<Shared>) -> BoxStream<'static, Item> {
-    futures::stream::unfold((shared, 0_i64), |(shared, mut after)| async move {
-        let mut shutdown = shared.shutdown.subscribe();
-        loop {
-            if *shutdown.borrow() {
-                return None;
+pub(crate) fn stream(shared: Arc<Shared>) -> BoxStream<'static, PoisonItem> {
+    let shutdown = shared.shutdown.subscribe();
+    poll_stream((shared, 0_i64), shutdown, |(shared, after)| async move {
+        let next: Result<Option<(i64, Vec<u8>, String)>, QueueError> = sqlx::query_as(
+            "SELECT id, envelope, reason FROM queue_poison WHERE id > ? ORDER BY id LIMIT 1",
+        )
+        .bind(after)
+        .fetch_optional(&shared.pool)
+        .await
+        .map_err(storage);
+        match next {
+            Ok(Some((id, body, reason))) => {
+                let poison = EmbeddedPoison {
+                    id,
+                    message: PoisonMessage { body, reason },
+                    shared: shared.clone(),
+                };
+                ((shared, id), Ok(Some(Box::new(poison) as Box<dyn Poison>)))
             }
-            let next: Result<Option<(i64, Vec<u8>, String)>, QueueError> = sqlx::query_as(
-                "SELECT id, envelope, reason FROM queue_poison WHERE id > ? ORDER BY id LIMIT 1",
-            )
-            .bind(after)
-            .fetch_optional(&shared.pool)
-            .await
-            .map_err(storage);
-            match next {
-                Ok(Some((id, body, reason))) => {
-                    let poison = EmbeddedPoison {
-                        id,
-                        message: PoisonMessage { body, reason },
-                        shared: shared.clone(),
-                    };
-                    return Some((Ok(Box::new(poison) as Box<dyn Poison>), (shared, id)));
-                }
-                Ok(None) => after = 0,
-                Err(error) => {
-                    tokio::time::sleep(POLL).await;
-                    return Some((Err(error), (shared, after)));
-                }
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(POLL) => {}
-                _ = shutdown.changed() => {}
-            }
+            Ok(None) => ((shared, 0), Ok(None)),
+            Err(error) => ((shared, after), Err(error)),
         }
     })
-    .boxed()
 }
 
 struct EmbeddedPoison {

@@ -3,48 +3,34 @@
 //! `basic.get` (poison is rare) on a channel of the live connection.
 
 use super::Shared;
+use crate::poison::{poll_stream, PoisonItem};
 use crate::{Poison, PoisonMessage, QueueError};
 use async_trait::async_trait;
-use futures::stream::{BoxStream, StreamExt};
+use futures::stream::BoxStream;
 use lapin::{
     acker::Acker,
     options::{BasicAckOptions, BasicGetOptions},
     Channel,
 };
 use std::sync::Arc;
-use std::time::Duration;
-
-type Item = Result<Box<dyn Poison>, QueueError>;
-
-/// How often an empty poison queue is looked at again.
-const POLL: Duration = Duration::from_secs(1);
 
 /// The channel poison is read on, with the generation of the connection it belongs to.
 type Reader = Option<(u64, Channel)>;
 
-pub(crate) fn stream(shared: Arc<Shared>) -> BoxStream<'static, Item> {
-    futures::stream::unfold((shared, Reader::None), |(shared, mut reader)| async move {
-        let mut shutdown = shared.shutdown.subscribe();
-        loop {
-            if *shutdown.borrow() {
-                return None;
+pub(crate) fn stream(shared: Arc<Shared>) -> BoxStream<'static, PoisonItem> {
+    let shutdown = shared.shutdown.subscribe();
+    poll_stream(
+        (shared, Reader::None),
+        shutdown,
+        |(shared, mut reader)| async move {
+            let found = get_one(&shared, &mut reader).await;
+            if found.is_err() {
+                // A fresh channel next time.
+                reader = None;
             }
-            match get_one(&shared, &mut reader).await {
-                Ok(Some(poison)) => return Some((Ok(poison), (shared, reader))),
-                Ok(None) => {}
-                Err(error) => {
-                    reader = None;
-                    tokio::time::sleep(POLL).await;
-                    return Some((Err(error), (shared, reader)));
-                }
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(POLL) => {}
-                _ = shutdown.changed() => {}
-            }
-        }
-    })
-    .boxed()
+            ((shared, reader), found)
+        },
+    )
 }
 
 async fn get_one(
