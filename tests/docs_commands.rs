@@ -179,7 +179,7 @@ async fn runbook_world(runbook: &str, api_url: &str) -> (tempfile::TempDir, Stri
     let mut dead_ids = Vec::new();
     for (n, _) in example_uuids(runbook).iter().enumerate() {
         let envelope = Envelope::new(
-            format!("runbook-{n}"),
+            format!("runbook-{n}").parse().unwrap(),
             tenant.id,
             Some("application/json".into()),
             b"{}".to_vec(),
@@ -188,7 +188,7 @@ async fn runbook_world(runbook: &str, api_url: &str) -> (tempfile::TempDir, Stri
         let dead = store
             .add_dead_letter(&NewDeadLetter {
                 tenant_id: tenant.id,
-                event_id: envelope.event_id.clone(),
+                event_id: envelope.event_id.to_string(),
                 class: "tenant_permanent".into(),
                 mnemonic: Some("access_token_invalid".into()),
                 message: "refused".into(),

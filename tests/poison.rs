@@ -129,7 +129,7 @@ async fn embedded_raw_row_and_row_past_the_delivery_limit_are_poison_dead_letter
 
     // A row already delivered more often than the limit (as after crashes mid-delivery).
     let envelope = bridge_queue::Envelope::new(
-        "over-the-limit".into(),
+        "over-the-limit".parse().unwrap(),
         tenant_id,
         Some("application/json".into()),
         support::fixture("callback-basic.json"),

@@ -151,8 +151,7 @@ pub async fn send_test_request(app: &AdminState, tenant_id: Uuid) -> Result<Stri
     // The id as the ingress would read it from this body, so ledger and dead letters match.
     let event_id = RawPayload::parse(Some("application/json"), &body)
         .map_err(|e| ApiError::Internal(format!("test request body: {e}")))?
-        .event_id()
-        .to_string();
+        .event_id();
     let envelope = Envelope::new(
         event_id.clone(),
         tenant_id,
@@ -165,7 +164,7 @@ pub async fn send_test_request(app: &AdminState, tenant_id: Uuid) -> Result<Stri
         .await
         .map_err(|e| ApiError::Internal(format!("cannot queue the test request: {e}")))?;
     tracing::info!(%tenant_id, event_id = %event_id, "test request queued via the admin API");
-    Ok(event_id)
+    Ok(event_id.to_string())
 }
 
 /// Where the tenant's test request `event_id` is: delivered (ledger), failed (dead letter) or

@@ -431,7 +431,7 @@ async fn rotate_invalidates_the_old_token_and_delete_removes() {
 
 async fn dead_letter(rig: &Rig, tenant: Uuid, event: &str, class: &str) -> Uuid {
     let mut envelope = Envelope::new(
-        event.to_owned(),
+        event.parse().unwrap(),
         tenant,
         Some("application/json".into()),
         br#"{"name":"Ivan","phone":"+79001234567"}"#.to_vec(),
@@ -546,7 +546,7 @@ async fn dead_letters_list_show_replay_delete() {
         .unwrap()
         .unwrap();
     let envelope = delivery.envelope().clone();
-    assert_eq!(envelope.event_id, "evt-a");
+    assert_eq!(envelope.event_id.as_str(), "evt-a");
     assert_eq!(envelope.attempt, 0);
     assert!(envelope.first_attempt_at.is_none());
     assert!(envelope.last_error.is_none());

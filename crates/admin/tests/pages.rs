@@ -732,7 +732,7 @@ async fn dead_letter(
     (mnemonic, message): (&str, &str),
 ) -> Uuid {
     let envelope = bridge_queue::Envelope::new(
-        event.into(),
+        event.parse().unwrap(),
         tenant,
         Some("application/json".into()),
         b"{}".to_vec(),

@@ -276,7 +276,7 @@ async fn accept(
         return IngressOutcome::Ping;
     }
 
-    let event_id = payload.event_id().to_string();
+    let event_id = payload.event_id();
     let received_at = chrono::Utc::now();
     // Kept only when recording: the envelope takes the original.
     let recorded_type = state
@@ -313,13 +313,15 @@ async fn accept(
                     tenant.id,
                     received_at,
                     recorded_type,
-                    Some(event_id.clone()),
+                    Some(event_id.to_string()),
                     raw,
                     OUTCOME_ACCEPTED,
                     None,
                 );
             }
-            IngressOutcome::Accepted { event_id }
+            IngressOutcome::Accepted {
+                event_id: event_id.to_string(),
+            }
         }
         Ok(Err(e)) => {
             crate::trace::publish_failed(&span);

@@ -1,6 +1,7 @@
 //! The one message format of every backend, serialised once at the ingress.
 
 use chrono::{DateTime, Utc};
+use leadback_model::EventId;
 use serde::{Deserialize, Serialize};
 
 pub const ENVELOPE_SCHEMA_VERSION: u32 = 1;
@@ -9,9 +10,9 @@ pub const ENVELOPE_SCHEMA_VERSION: u32 = 1;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Envelope {
     pub schema_version: u32,
-    /// The stable event id (Leadback's id, or a hash of the canonical body), already scoped to
-    /// the tenant by the ingress.
-    pub event_id: String,
+    /// The stable event id (Leadback's id, or a hash of the canonical body); with `tenant_id`
+    /// the idempotency key. Parsed on the way in: a message whose id is not one is poison.
+    pub event_id: EventId,
     pub tenant_id: uuid::Uuid,
     pub received_at: DateTime<Utc>,
     /// The request's `Content-Type`, or `application/x-www-form-urlencoded` for a GET query.
@@ -57,7 +58,7 @@ pub struct LastError {
 
 impl Envelope {
     pub fn new(
-        event_id: String,
+        event_id: EventId,
         tenant_id: uuid::Uuid,
         content_type: Option<String>,
         raw_body: Vec<u8>,

@@ -118,7 +118,7 @@ mod tests {
         assert!(reason(b"not json", 20).starts_with("undecodable envelope"));
         assert!(reason(b"[]", 20).starts_with("undecodable envelope"));
         let envelope = Envelope::new(
-            "e1".into(),
+            "e1".parse().unwrap(),
             uuid::Uuid::nil(),
             None,
             b"{}".to_vec(),

@@ -212,7 +212,7 @@ mod tests {
     #[test]
     fn the_envelope_holds_the_context_only_when_it_has_one() {
         let mut envelope = crate::Envelope::new(
-            "evt-1".into(),
+            "evt-1".parse().unwrap(),
             uuid::Uuid::new_v4(),
             None,
             b"x".to_vec(),

@@ -224,7 +224,7 @@ async fn survives_kill_9() {
     )
     .await
     {
-        stored.insert(delivery.envelope().event_id.clone());
+        stored.insert(delivery.envelope().event_id.to_string());
         delivery.ack().await.unwrap();
     }
     let lost: Vec<_> = accepted.iter().filter(|id| !stored.contains(*id)).collect();

@@ -92,7 +92,7 @@ async fn reconnects_after_forced_close_and_consumer_resumes() {
                         break;
                     }
                     // Publishes that failed during the outage may still have been stored.
-                    assert!(id.starts_with("during"), "unexpected {id}");
+                    assert!(id.as_str().starts_with("during"), "unexpected {id}");
                 }
             }
         }

@@ -32,7 +32,7 @@ fn a_context_carried_in_headers_or_the_envelope_continues_the_trace() {
 
         // Through the envelope's JSON (an embedded queue row, an envelope of a batch message).
         let mut envelope = Envelope::new(
-            "evt-1".into(),
+            "evt-1".parse().unwrap(),
             uuid::Uuid::new_v4(),
             None,
             b"{}".to_vec(),

@@ -227,7 +227,7 @@ impl Deliverer {
 
         let ledger = match self
             .ledger
-            .get(envelope.tenant_id, &envelope.event_id)
+            .get(envelope.tenant_id, envelope.event_id.as_str())
             .await
         {
             Ok(entry) => entry,

@@ -92,7 +92,7 @@ async fn undelivered(
 ) -> Result<Vec<NewDeadLetter>, bridge_store::StoreError> {
     let keys: Vec<(Uuid, String)> = envelopes
         .iter()
-        .map(|e| (e.tenant_id, e.event_id.clone()))
+        .map(|e| (e.tenant_id, e.event_id.to_string()))
         .collect();
     let delivered: HashSet<(Uuid, String)> = store
         .ledger_get_many(&keys)
@@ -104,10 +104,10 @@ async fn undelivered(
     let now = Utc::now();
     Ok(envelopes
         .into_iter()
-        .filter(|e| !delivered.contains(&(e.tenant_id, e.event_id.clone())))
+        .filter(|e| !delivered.contains(&(e.tenant_id, e.event_id.to_string())))
         .map(|envelope| NewDeadLetter {
             tenant_id: envelope.tenant_id,
-            event_id: envelope.event_id.clone(),
+            event_id: envelope.event_id.to_string(),
             class: POISON_CLASS.into(),
             mnemonic: None,
             message: reason.to_owned(),

@@ -34,7 +34,7 @@ pub(crate) struct NewRow {
 impl NewRow {
     pub(crate) fn of(envelope: &Envelope) -> Self {
         Self {
-            event_id: envelope.event_id.clone(),
+            event_id: envelope.event_id.to_string(),
             tenant_id: envelope.tenant_id.to_string(),
             attempt: i64::from(envelope.attempt),
             envelope: envelope.to_json(),

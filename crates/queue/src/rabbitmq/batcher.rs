@@ -9,7 +9,7 @@ use tokio::sync::{mpsc, oneshot, Semaphore};
 
 /// One envelope waiting for its message's confirm.
 pub(crate) struct Pending {
-    event_id: String,
+    event_id: leadback_model::EventId,
     /// For the AMQP headers if the envelope goes alone (`None`, no allocation, when tracing
     /// is off); in a batch each envelope's own context travels in its JSON.
     trace: Option<crate::TraceContext>,
@@ -91,7 +91,7 @@ async fn publish_group(shared: &Shared, batch: &[Pending]) -> Result<(), QueueEr
     let names = &shared.names;
     match batch {
         [one] => {
-            let properties = envelope_properties(&one.event_id, one.trace.as_ref());
+            let properties = envelope_properties(one.event_id.as_str(), one.trace.as_ref());
             shared
                 .publish_body(&names.exchange, &names.main, &one.body, properties)
                 .await

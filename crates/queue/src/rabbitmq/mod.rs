@@ -307,7 +307,7 @@ impl Shared {
         routing_key: &str,
         envelope: &Envelope,
     ) -> Result<(), QueueError> {
-        let properties = envelope_properties(&envelope.event_id, envelope.trace.as_ref());
+        let properties = envelope_properties(envelope.event_id.as_str(), envelope.trace.as_ref());
         self.publish_body(exchange, routing_key, &envelope.to_json(), properties)
             .await
     }

@@ -167,7 +167,7 @@ where
 
 pub fn envelope(tag: &str) -> Envelope {
     Envelope::new(
-        format!("{tag}-{}", uuid::Uuid::new_v4()),
+        format!("{tag}-{}", uuid::Uuid::new_v4()).parse().unwrap(),
         uuid::Uuid::new_v4(),
         Some("application/json".into()),
         format!("{{\"tag\":\"{tag}\"}}").into_bytes(),
