@@ -101,7 +101,7 @@ impl Deliverer {
         let span = tracing::info_span!(
             "batch",
             tenant_id = %first.envelope.tenant_id,
-            kind = first.kind,
+            kind = first.kind.as_str(),
             size = items.len(),
         );
         crate::trace::join_batch(&span, &items);
@@ -162,7 +162,7 @@ impl Deliverer {
         // reset (no attempt used) rather than making a call that cannot succeed.
         if let Some(wait) = self.held_until(tenant_id) {
             for p in batch {
-                let attempt = held(p.kind, wait);
+                let attempt = held(Some(p.kind), wait);
                 let span = crate::deliver::delivery_span(&p.envelope, p.envelope.attempt);
                 self.conclude(p.delivery, p.envelope, attempt, p.started)
                     .instrument(span)
@@ -225,7 +225,7 @@ impl Deliverer {
                     let decided: Vec<(Pending, Attempt)> = batch
                         .into_iter()
                         .map(|p| {
-                            let attempt = self.classify_comagic(&p.envelope, p.kind, &e);
+                            let attempt = self.classify_comagic(&p.envelope, Some(p.kind), &e);
                             (p, attempt)
                         })
                         .collect();
@@ -263,7 +263,8 @@ impl Deliverer {
             // `duplicate_entity` for its ext_id and continues from there.
             let error = crate::error::LedgerError::from(e);
             for p in batch {
-                let attempt = self.classify(&p.envelope, p.kind, StepError::Ledger(error.clone()));
+                let attempt =
+                    self.classify(&p.envelope, Some(p.kind), StepError::Ledger(error.clone()));
                 finishing.spawn(self.clone().conclude_owned(p, attempt));
             }
             return;
@@ -273,7 +274,7 @@ impl Deliverer {
                 // Concurrently, so the queue can settle them together (one commit for the
                 // embedded queue's acks).
                 let attempt = Attempt {
-                    kind: p.kind,
+                    kind: Some(p.kind),
                     disposition: Disposition::Delivered { duplicate: false },
                 };
                 finishing.spawn(self.clone().conclude_owned(p, attempt));
@@ -319,7 +320,7 @@ impl Deliverer {
             pending.session_fallback_used = true;
             return Some(pending);
         }
-        let attempt = self.classify_comagic(&pending.envelope, pending.kind, e);
+        let attempt = self.classify_comagic(&pending.envelope, Some(pending.kind), e);
         self.settle_all(vec![(pending, attempt)], work).await;
         None
     }

@@ -5,6 +5,7 @@
 
 use crate::outcome::{Disposition, FailureClass};
 use comagic_client::{ComagicError, ErrorClass};
+use leadback_model::EventKind;
 use std::time::Duration;
 
 /// What a CoMagic failure means for the event, before the retry policy.
@@ -70,13 +71,16 @@ pub(crate) fn held(wait: Duration) -> Disposition {
     }
 }
 
-/// The `kind` label of an event's metrics from a ledger row's kind (a bounded set).
-pub(crate) fn kind_label(kind: &str) -> &'static str {
-    match kind {
-        "chat" => "chat",
-        "callback" => "callback",
-        _ => "unknown",
-    }
+/// The event kind a ledger row names; `None` for anything else.
+pub(crate) fn kind_of(stored: &str) -> Option<EventKind> {
+    [EventKind::Callback, EventKind::Chat]
+        .into_iter()
+        .find(|kind| kind.as_str() == stored)
+}
+
+/// The `kind` label of an event's metrics (a bounded set): `unknown` before the body is read.
+pub(crate) fn kind_label(kind: Option<EventKind>) -> &'static str {
+    kind.map_or("unknown", |kind| kind.as_str())
 }
 
 /// The `outcome` label of `comagic_requests_total`: CoMagic's mnemonic, or the transport class.
@@ -227,7 +231,7 @@ mod tests {
     #[test]
     fn kind_labels_are_a_closed_set() {
         for (kind, label) in [("chat", "chat"), ("callback", "callback"), ("x", "unknown")] {
-            assert_eq!(kind_label(kind), label);
+            assert_eq!(kind_label(kind_of(kind)), label);
         }
     }
 

@@ -15,7 +15,9 @@ use bridge_queue::{Delivery, Envelope, RetryTiers};
 use bridge_store::Store;
 use chrono::{DateTime, Utc};
 use comagic_client::{Called, ClientOptions, ComagicError, ErrorClass};
-use leadback_model::{map, ComagicPlan, FieldMap, LeadbackEvent, RawPayload, TenantSettings};
+use leadback_model::{
+    map, ComagicPlan, EventKind, FieldMap, LeadbackEvent, RawPayload, TenantSettings,
+};
 use rand::Rng;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -42,7 +44,8 @@ pub struct Deliverer {
 
 /// What an attempt learned, for metrics.
 pub(crate) struct Attempt {
-    pub(crate) kind: &'static str,
+    /// `None` when the attempt ended before the body was read (metrics say `unknown`).
+    pub(crate) kind: Option<EventKind>,
     pub(crate) disposition: Disposition,
 }
 
@@ -60,7 +63,7 @@ pub(crate) struct Pending {
     pub(crate) envelope: Envelope,
     pub(crate) handle: TenantHandle,
     pub(crate) plan: ComagicPlan,
-    pub(crate) kind: &'static str,
+    pub(crate) kind: EventKind,
     pub(crate) started: Instant,
     /// Tenant settings were already re-read once for this attempt.
     pub(crate) refreshed: bool,
@@ -71,7 +74,7 @@ pub(crate) struct Pending {
 }
 
 /// Events of one batch share the tenant (and its settings version) and the kind.
-pub(crate) type BatchKey = (Uuid, &'static str, DateTime<Utc>);
+pub(crate) type BatchKey = (Uuid, EventKind, DateTime<Utc>);
 
 impl Pending {
     /// Tags of the plan not yet set on the record.
@@ -164,7 +167,7 @@ impl Deliverer {
                 let mut envelope = delivery.envelope().clone();
                 let attempt = match self.prepare(&mut envelope).await {
                     Prepared::Upload { handle, plan } => {
-                        let kind = plan.kind().as_str();
+                        let kind = plan.kind();
                         return Some(Pending {
                             delivery,
                             envelope,
@@ -186,7 +189,7 @@ impl Deliverer {
                         tracing::info!(
                             "record already uploaded by an earlier attempt; resuming at the tags"
                         );
-                        let kind = plan.kind().as_str();
+                        let kind = Some(plan.kind());
                         match self
                             .complete(&mut envelope, &handle, &plan, None, tagged)
                             .await
@@ -223,7 +226,7 @@ impl Deliverer {
         let now = Utc::now();
         envelope.attempt += 1;
         envelope.first_attempt_at.get_or_insert(now);
-        let kind = "unknown";
+        let kind = None;
 
         let ledger = match self
             .ledger
@@ -237,7 +240,7 @@ impl Deliverer {
             if entry.complete {
                 tracing::info!("already delivered (ledger); acking without a call");
                 return Prepared::Done(Attempt {
-                    kind: classify::kind_label(&entry.kind),
+                    kind: classify::kind_of(&entry.kind),
                     disposition: Disposition::Delivered { duplicate: true },
                 });
             }
@@ -281,7 +284,7 @@ impl Deliverer {
             Ok(plan) => plan,
             Err((class, message)) => return Prepared::Done(dead(kind, class, None, &message)),
         };
-        let kind = plan.kind().as_str();
+        let kind = Some(plan.kind());
 
         if let Some(wait) = self.held_until(envelope.tenant_id) {
             return Prepared::Done(held(kind, wait));
@@ -383,7 +386,7 @@ impl Deliverer {
     pub(crate) fn classify(
         &self,
         envelope: &Envelope,
-        kind: &'static str,
+        kind: Option<EventKind>,
         step: StepError,
     ) -> Attempt {
         match step {
@@ -396,7 +399,7 @@ impl Deliverer {
     pub(crate) fn classify_comagic(
         &self,
         envelope: &Envelope,
-        kind: &'static str,
+        kind: Option<EventKind>,
         e: &ComagicError,
     ) -> Attempt {
         let mnemonic = e.mnemonic().map(str::to_owned);
@@ -440,7 +443,7 @@ impl Deliverer {
     fn retry(
         &self,
         envelope: &Envelope,
-        kind: &'static str,
+        kind: Option<EventKind>,
         mnemonic: Option<String>,
         message: String,
     ) -> Attempt {
@@ -475,7 +478,7 @@ pub(crate) fn delivery_span(envelope: &Envelope, attempt: u32) -> tracing::Span 
 }
 
 /// The tenant's budget is spent: wait for the reset without using an attempt.
-pub(crate) fn held(kind: &'static str, wait: Duration) -> Attempt {
+pub(crate) fn held(kind: Option<EventKind>, wait: Duration) -> Attempt {
     Attempt {
         kind,
         disposition: classify::held(wait),
@@ -483,7 +486,7 @@ pub(crate) fn held(kind: &'static str, wait: Duration) -> Attempt {
 }
 
 pub(crate) fn dead(
-    kind: &'static str,
+    kind: Option<EventKind>,
     class: FailureClass,
     mnemonic: Option<String>,
     message: &str,

@@ -42,10 +42,10 @@ impl Deliverer {
                 .await
             {
                 Ok(()) => Attempt {
-                    kind,
+                    kind: Some(kind),
                     disposition: Disposition::Delivered { duplicate },
                 },
-                Err(step) => self.classify(&envelope, kind, step),
+                Err(step) => self.classify(&envelope, Some(kind), step),
             };
             self.dead_or_retry_fresh(delivery, envelope, attempt, started, refreshed)
                 .await

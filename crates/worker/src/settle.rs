@@ -34,7 +34,7 @@ impl Deliverer {
     ) {
         self.metrics
             .delivery_duration_seconds
-            .with_label_values(&[attempt.kind])
+            .with_label_values(&[crate::classify::kind_label(attempt.kind)])
             .observe(started.elapsed().as_secs_f64());
         self.settle(delivery, envelope, attempt).await;
     }
@@ -48,7 +48,7 @@ impl Deliverer {
     }
 
     async fn settle(&self, delivery: Box<dyn Delivery>, mut envelope: Envelope, attempt: Attempt) {
-        let kind = attempt.kind;
+        let kind = crate::classify::kind_label(attempt.kind);
         crate::trace::settled(kind, &attempt.disposition);
         match attempt.disposition {
             Disposition::Delivered { duplicate } => {
