@@ -72,8 +72,10 @@ mod state;
 
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::OnceLock;
 use std::time::Duration;
 
+use serde_json::{json, Value};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -107,6 +109,10 @@ pub enum EmulatorError {
     InvalidTimeZone { account: String, timezone: String },
     #[error("account {account}: an access token is already used by another account")]
     DuplicateToken { account: String },
+    /// [`RunningEmulator::call`] got no JSON-RPC answer (an HTTP-status fault, a dropped
+    /// connection, the emulator stopped).
+    #[error("calling the emulator: {0}")]
+    Call(#[from] reqwest::Error),
 }
 
 /// How to run the emulator.
@@ -145,6 +151,16 @@ impl Default for EmulatorConfig {
     }
 }
 
+impl EmulatorConfig {
+    /// The default configuration serving `accounts` instead of the built-in ones.
+    pub fn with_accounts(accounts: Vec<AccountSeed>) -> Self {
+        Self {
+            accounts,
+            ..Self::default()
+        }
+    }
+}
+
 /// Entry point: `Emulator::start(config).await`.
 #[derive(Debug)]
 pub struct Emulator;
@@ -174,6 +190,7 @@ impl Emulator {
             state,
             shutdown,
             task: Some(task),
+            http: OnceLock::new(),
         })
     }
 }
@@ -185,6 +202,8 @@ pub struct RunningEmulator {
     state: EmulatorState,
     shutdown: watch::Sender<bool>,
     task: Option<JoinHandle<()>>,
+    /// For [`RunningEmulator::call`], made on its first use.
+    http: OnceLock<reqwest::Client>,
 }
 
 impl RunningEmulator {
@@ -200,6 +219,23 @@ impl RunningEmulator {
 
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Call `method` with `params` over HTTP, as a client does (`{"jsonrpc": "2.0", "id": 1, …}`
+    /// posted to [`RunningEmulator::api_url`]), and return the whole JSON-RPC response: its
+    /// `result` or its `error`. The call is served (and charged, logged, faulted) like any other;
+    /// an injected HTTP status or dropped connection is an [`EmulatorError::Call`].
+    pub async fn call(&self, method: &str, params: Value) -> Result<Value, EmulatorError> {
+        let http = match self.http.get() {
+            Some(http) => http,
+            None => {
+                let built = reqwest::Client::builder().build()?;
+                self.http.get_or_init(|| built)
+            }
+        };
+        let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+        let response = http.post(self.api_url()).json(&body).send().await?;
+        Ok(response.error_for_status()?.json().await?)
     }
 
     /// The shared state (the same handle the server uses).

@@ -42,7 +42,20 @@ impl<'a> Fields<'a> {
 
     /// Refuse any key outside `allowed`.
     pub fn only(&self, allowed: &[&str]) -> Result<(), RpcError> {
-        match self.map.keys().find(|k| !allowed.contains(&k.as_str())) {
+        self.refuse_unless(|key| allowed.contains(&key))
+    }
+
+    /// The top-level `params` of a method: refuse any key outside `access_token`, `user_id` (an
+    /// integer, accepted by every method but `login.user` and `get.account`) and `allowed`.
+    pub fn only_method(&self, allowed: &[&str]) -> Result<(), RpcError> {
+        self.refuse_unless(|key| {
+            ["access_token", "user_id"].contains(&key) || allowed.contains(&key)
+        })?;
+        self.opt_int("user_id").map(drop)
+    }
+
+    fn refuse_unless(&self, allowed: impl Fn(&str) -> bool) -> Result<(), RpcError> {
+        match self.map.keys().find(|k| !allowed(k.as_str())) {
             Some(key) => Err(RpcError::unexpected_parameters(self.path(key))
                 .with_value(Value::String(key.clone()))),
             None => Ok(()),

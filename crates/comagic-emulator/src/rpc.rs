@@ -123,70 +123,37 @@ impl RpcError {
             "The method does not exist / is not available",
         )
     }
+}
 
-    pub fn required_parameter_missed(field: impl Into<String>) -> Self {
-        Self::new(
-            -32602,
-            "required_parameter_missed",
-            "The required parameter has been missed",
-        )
-        .with_field(field)
-    }
+/// -32602 errors about one parameter: each constructor is named after its mnemonic and takes the
+/// parameter (`data.field`), and the value as received (`data.value`) where the error has one.
+macro_rules! parameter_errors {
+    ($($mnemonic:ident($($value:ident)?): $message:literal;)*) => {
+        impl RpcError {
+            $(pub fn $mnemonic(field: impl Into<String> $(, $value: &Value)?) -> Self {
+                Self::new(-32602, stringify!($mnemonic), $message)
+                    .with_field(field)
+                    $(.with_value($value.clone()))?
+            })*
+        }
+    };
+}
 
-    pub fn invalid_parameter_value(field: impl Into<String>, value: &Value) -> Self {
-        Self::new(-32602, "invalid_parameter_value", "Invalid parameter value")
-            .with_field(field)
-            .with_value(value.clone())
-    }
+parameter_errors! {
+    required_parameter_missed(): "The required parameter has been missed";
+    invalid_parameter_value(value): "Invalid parameter value";
+    unexpected_parameters(): "Unexpected method parameter(s)";
+    invalid_parameters_combination(): "The combination of parameters is not permitted";
+    data_type_error(value): "Data supplied is of wrong type";
+    entity_not_found(value): "Entity not found";
+    duplicate_entity(value): "Duplicate entity";
+    campaign_is_inactive(value): "Campaign is inactive";
+    invalid_date_time(value): "Invalid date time";
+    filter_prohibited(): "Filter by parameter is prohibited";
+    sort_prohibited(): "Sort by parameter is prohibited";
+}
 
-    pub fn unexpected_parameters(field: impl Into<String>) -> Self {
-        Self::new(
-            -32602,
-            "unexpected_parameters",
-            "Unexpected method parameter(s)",
-        )
-        .with_field(field)
-    }
-
-    pub fn invalid_parameters_combination(field: impl Into<String>) -> Self {
-        Self::new(
-            -32602,
-            "invalid_parameters_combination",
-            "The combination of parameters is not permitted",
-        )
-        .with_field(field)
-    }
-
-    pub fn data_type_error(field: impl Into<String>, value: &Value) -> Self {
-        Self::new(-32602, "data_type_error", "Data supplied is of wrong type")
-            .with_field(field)
-            .with_value(value.clone())
-    }
-
-    pub fn entity_not_found(field: impl Into<String>, value: &Value) -> Self {
-        Self::new(-32602, "entity_not_found", "Entity not found")
-            .with_field(field)
-            .with_value(value.clone())
-    }
-
-    pub fn duplicate_entity(field: impl Into<String>, value: &Value) -> Self {
-        Self::new(-32602, "duplicate_entity", "Duplicate entity")
-            .with_field(field)
-            .with_value(value.clone())
-    }
-
-    pub fn campaign_is_inactive(field: impl Into<String>, value: &Value) -> Self {
-        Self::new(-32602, "campaign_is_inactive", "Campaign is inactive")
-            .with_field(field)
-            .with_value(value.clone())
-    }
-
-    pub fn invalid_date_time(field: impl Into<String>, value: &Value) -> Self {
-        Self::new(-32602, "invalid_date_time", "Invalid date time")
-            .with_field(field)
-            .with_value(value.clone())
-    }
-
+impl RpcError {
     pub fn data_limit_exceeded(field: impl Into<String>, max: usize) -> Self {
         Self::new(
             -32602,
@@ -195,19 +162,6 @@ impl RpcError {
         )
         .with_field(field)
         .with_param("max_value", max)
-    }
-
-    pub fn filter_prohibited(field: impl Into<String>) -> Self {
-        Self::new(
-            -32602,
-            "filter_prohibited",
-            "Filter by parameter is prohibited",
-        )
-        .with_field(field)
-    }
-
-    pub fn sort_prohibited(field: impl Into<String>) -> Self {
-        Self::new(-32602, "sort_prohibited", "Sort by parameter is prohibited").with_field(field)
     }
 
     pub fn access_token_invalid() -> Self {

@@ -233,35 +233,54 @@ impl Inner {
         self.uploads.record(name, kind, ext_id);
     }
 
-    /// Store an uploaded offline message or chat and count its ext_id. When the ext_id is already
-    /// stored (which validation lets through only in [`RepeatedExtId::Update`] mode) the stored
-    /// record is replaced instead, keeping its id and tags. Returns the record's id.
-    pub fn upsert(
+    /// Store a validated batch of offline messages or chats and count their ext_ids; the
+    /// records' ids, in order. When an ext_id is already stored (which validation lets through
+    /// only in [`RepeatedExtId::Update`] mode) the stored record is replaced instead, keeping its
+    /// id and tags.
+    pub fn upsert_all(
         &mut self,
         account: usize,
         kind: RecordKind,
-        item: &Value,
+        items: &[Value],
         now: DateTime<Utc>,
-    ) -> u64 {
-        let Some(ext_id) = item.get("ext_id").and_then(Value::as_str) else {
-            return self.store(account, kind, item, now);
-        };
-        self.count_upload(account, kind, ext_id);
-        let acc = &self.accounts[account];
-        if let Some(&id) = acc.ext_ids.get(&(kind, ext_id.to_owned())) {
-            let name = &acc.seed.name;
-            let stored = self
-                .records
-                .iter_mut()
-                .rev()
-                .find(|r| r.kind == kind && r.id == id && &r.account == name);
-            if let Some(record) = stored {
-                record.payload = item.clone();
-                record.received_at = now;
-                return id;
+    ) -> Vec<u64> {
+        let mut ids = Vec::with_capacity(items.len());
+        for item in items {
+            let ext_id = item.get("ext_id").and_then(Value::as_str);
+            if let Some(ext_id) = ext_id {
+                self.count_upload(account, kind, ext_id);
             }
+            let stored = ext_id.and_then(|ext_id| self.find_by_ext_id(account, kind, ext_id));
+            let id = match stored.and_then(|index| self.records.get_mut(index)) {
+                Some(record) => {
+                    record.payload = item.clone();
+                    record.received_at = now;
+                    record.id
+                }
+                None => self.store(account, kind, item, now),
+            };
+            ids.push(id);
         }
-        self.store(account, kind, item, now)
+        ids
+    }
+
+    /// Index in `records` of the account's record of this kind with this id. From the newest:
+    /// tags follow their upload closely, so under sustained load the record is found in a few
+    /// steps instead of a scan of everything stored (ids are unique per account and kind, so the
+    /// match is the same either way).
+    pub fn find_record(&self, account: usize, kind: RecordKind, id: u64) -> Option<usize> {
+        let name = &self.accounts[account].seed.name;
+        self.records
+            .iter()
+            .rposition(|r| r.kind == kind && r.id == id && &r.account == name)
+    }
+
+    /// Index in `records` of the account's record of this kind with this ext_id.
+    pub fn find_by_ext_id(&self, account: usize, kind: RecordKind, ext_id: &str) -> Option<usize> {
+        let id = *self.accounts[account]
+            .ext_ids
+            .get(&(kind, ext_id.to_owned()))?;
+        self.find_record(account, kind, id)
     }
 
     /// Store an uploaded item and return its new id.

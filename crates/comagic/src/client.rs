@@ -152,28 +152,20 @@ impl ComagicClient {
         &self,
         items: &[OfflineMessage],
     ) -> Result<Called<Vec<i64>>, ComagicError> {
-        let method = methods::UPLOAD_OFFLINE_MESSAGES;
-        if check_batch(method, items.len())? {
-            return Ok(empty_called());
-        }
         let params = UploadOfflineMessagesParams {
             offline_messages: items.to_vec(),
         };
-        let called: Called<UploadResult> = self.call(method, &params).await?;
-        Ok(called.map(|r| r.data.into_iter().map(|d| d.id).collect()))
+        let called = self.upload(methods::UPLOAD_OFFLINE_MESSAGES, items.len(), &params);
+        Ok(called.await?.map(ids))
     }
 
     /// `upload.chats`: at most [`MAX_UPLOAD_BATCH`] chats; returns CoMagic's ids in order.
     pub async fn upload_chats(&self, items: &[Chat]) -> Result<Called<Vec<i64>>, ComagicError> {
-        let method = methods::UPLOAD_CHATS;
-        if check_batch(method, items.len())? {
-            return Ok(empty_called());
-        }
         let params = UploadChatsParams {
             chats: items.to_vec(),
         };
-        let called: Called<UploadResult> = self.call(method, &params).await?;
-        Ok(called.map(|r| r.data.into_iter().map(|d| d.id).collect()))
+        let called = self.upload(methods::UPLOAD_CHATS, items.len(), &params);
+        Ok(called.await?.map(ids))
     }
 
     /// `upload.sessions`: at most [`MAX_UPLOAD_BATCH`] sessions; returns `{ext_id, session_id}`.
@@ -181,15 +173,30 @@ impl ComagicClient {
         &self,
         items: &[UploadSession],
     ) -> Result<Called<Vec<UploadedSession>>, ComagicError> {
-        let method = methods::UPLOAD_SESSIONS;
-        if check_batch(method, items.len())? {
-            return Ok(empty_called());
-        }
         let params = UploadSessionsParams {
             sessions: items.to_vec(),
         };
-        let called: Called<UploadSessionsResult> = self.call(method, &params).await?;
-        Ok(called.map(|r| r.data))
+        let called = self.upload(methods::UPLOAD_SESSIONS, items.len(), &params);
+        Ok(called
+            .await?
+            .map(|result: UploadSessionsResult| result.data))
+    }
+
+    /// An upload method with `count` items: at most [`MAX_UPLOAD_BATCH`]; none makes no call and
+    /// answers the empty result.
+    async fn upload<P: Serialize, R: DeserializeOwned + Default>(
+        &self,
+        method: &'static str,
+        count: usize,
+        params: &P,
+    ) -> Result<Called<R>, ComagicError> {
+        if check_batch(method, count)? {
+            return Ok(Called {
+                value: R::default(),
+                limits: None,
+            });
+        }
+        self.call(method, params).await
     }
 
     /// `set.tag_communications`: one tag on one record.
@@ -328,11 +335,9 @@ fn check_batch(method: &str, len: usize) -> Result<bool, ComagicError> {
     Ok(len == 0)
 }
 
-fn empty_called<T>() -> Called<Vec<T>> {
-    Called {
-        value: Vec::new(),
-        limits: None,
-    }
+/// CoMagic's ids of the uploaded items, in the order sent.
+fn ids(result: UploadResult) -> Vec<i64> {
+    result.data.into_iter().map(|d| d.id).collect()
 }
 
 pub(crate) fn invalid_request(method: &str, reason: &str) -> ComagicError {

@@ -150,16 +150,26 @@ impl ComagicError {
 
     /// CoMagic's `data.mnemonic`, for JSON-RPC errors.
     pub fn mnemonic(&self) -> Option<&str> {
-        match self {
-            ComagicError::Rpc(rpc) => rpc.mnemonic.as_deref(),
-            _ => None,
-        }
+        self.rpc().and_then(|rpc| rpc.mnemonic.as_deref())
     }
 
     /// CoMagic's JSON-RPC error code.
     pub fn code(&self) -> Option<i64> {
+        self.rpc().map(|rpc| rpc.code)
+    }
+
+    /// The JSON-RPC error, when CoMagic answered with one.
+    pub fn rpc(&self) -> Option<&RpcFailure> {
         match self {
-            ComagicError::Rpc(rpc) => Some(rpc.code),
+            ComagicError::Rpc(rpc) => Some(rpc.as_ref()),
+            _ => None,
+        }
+    }
+
+    /// How the HTTP exchange failed, for a failure before any answer.
+    pub fn transport_kind(&self) -> Option<TransportKind> {
+        match self {
+            ComagicError::Transport { kind, .. } => Some(*kind),
             _ => None,
         }
     }
@@ -174,27 +184,18 @@ impl ComagicError {
 
     /// `data.field` of a JSON-RPC error.
     pub fn field(&self) -> Option<&str> {
-        match self {
-            ComagicError::Rpc(rpc) => rpc.field.as_deref(),
-            _ => None,
-        }
+        self.rpc().and_then(|rpc| rpc.field.as_deref())
     }
 
     /// `data.metadata.limits` of a JSON-RPC error (set on `limit_exceeded`).
     pub fn limits(&self) -> Option<&Limits> {
-        match self {
-            ComagicError::Rpc(rpc) => rpc.limits.as_ref(),
-            _ => None,
-        }
+        self.rpc().and_then(|rpc| rpc.limits.as_ref())
     }
 
     /// For [`ErrorClass::AlreadyDelivered`]: which of our `ext_id`s CoMagic already has, when
     /// it said (in a batch, only that record is delivered).
     pub fn duplicate_ext_id(&self) -> Option<&str> {
-        match self {
-            ComagicError::Rpc(rpc) => rpc.duplicate_ext_id.as_deref(),
-            _ => None,
-        }
+        self.rpc().and_then(|rpc| rpc.duplicate_ext_id.as_deref())
     }
 
     /// The JSON-RPC method that failed.
@@ -455,27 +456,15 @@ mod tests {
 
     #[test]
     fn expired_token_after_relogin_is_retryable() {
-        let (class, _) = classify_rpc(
-            -32001,
-            Some("access_token_expired"),
-            None,
-            None,
-            None,
-            &RpcContext {
+        let expired = |relogged| {
+            let ctx = RpcContext {
                 ext_ids: &[],
-                relogged: true,
-            },
-        );
-        assert_eq!(class, ErrorClass::Retryable { retry_after: None });
-        let (class, _) = classify_rpc(
-            -32001,
-            Some("access_token_expired"),
-            None,
-            None,
-            None,
-            &ctx(&[]),
-        );
-        assert_eq!(class, ErrorClass::TenantPermanent);
+                relogged,
+            };
+            classify_rpc(-32001, Some("access_token_expired"), None, None, None, &ctx).0
+        };
+        assert_eq!(expired(true), ErrorClass::Retryable { retry_after: None });
+        assert_eq!(expired(false), ErrorClass::TenantPermanent);
     }
 }
 

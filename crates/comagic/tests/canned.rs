@@ -87,6 +87,15 @@ fn token_client(url: &str) -> ComagicClient {
     token_client_with(url, ClientOptions::default())
 }
 
+/// A token client that reads lists two rows a page.
+fn two_a_page(url: &str) -> ComagicClient {
+    let options = ClientOptions {
+        page_limit: 2,
+        ..ClientOptions::default()
+    };
+    token_client_with(url, options)
+}
+
 fn token_client_with(url: &str, options: ClientOptions) -> ComagicClient {
     ComagicClient::new(
         ComagicCredentials {
@@ -137,6 +146,11 @@ async fn upload_error(
         .upload_offline_messages(&[message("evt-1")])
         .await
         .unwrap_err()
+}
+
+/// The error of an upload that CoMagic refuses with `code` and `data`.
+async fn refused_upload(code: i64, data: Value) -> ComagicError {
+    upload_error(move |req, _| rpc_error(req, code, data.clone())).await
 }
 
 fn assert_no_secrets(error: &ComagicError) {
@@ -286,14 +300,9 @@ async fn timeout_is_retryable() {
         .await
         .unwrap_err();
     assert!(started.elapsed() < Duration::from_millis(1200));
-    assert!(
-        matches!(
-            error,
-            ComagicError::Transport {
-                kind: TransportKind::Timeout,
-                ..
-            }
-        ),
+    assert_eq!(
+        error.transport_kind(),
+        Some(TransportKind::Timeout),
         "{error:?}"
     );
     assert_eq!(error.class(), ErrorClass::Retryable { retry_after: None });
@@ -338,15 +347,12 @@ async fn invalid_json_and_internal_errors_are_retryable() {
 
 #[tokio::test]
 async fn limit_exceeded_waits_for_the_right_reset() {
-    let minute = upload_error(|req, _| {
-        rpc_error(
-            req,
-            -32029,
-            json!({"mnemonic": "limit_exceeded", "params": {"limit_type": "minute"},
+    let minute = refused_upload(
+        -32029,
+        json!({"mnemonic": "limit_exceeded", "params": {"limit_type": "minute"},
                 "metadata": {"limits": {"day_limit": 3000, "day_remaining": 100, "day_reset": 50000,
                     "minute_limit": 60, "minute_remaining": 0, "minute_reset": 17}}}),
-        )
-    })
+    )
     .await;
     assert_eq!(
         minute.class(),
@@ -356,15 +362,12 @@ async fn limit_exceeded_waits_for_the_right_reset() {
     );
     assert_eq!(minute.limits().unwrap().minute_remaining, Some(0));
 
-    let day = upload_error(|req, _| {
-        rpc_error(
-            req,
-            -32029,
-            json!({"mnemonic": "limit_exceeded",
+    let day = refused_upload(
+        -32029,
+        json!({"mnemonic": "limit_exceeded",
                 "metadata": {"limits": {"day_remaining": 0, "day_reset": 5000,
                     "minute_remaining": 10, "minute_reset": 17}}}),
-        )
-    })
+    )
     .await;
     assert_eq!(
         day.class(),
@@ -423,14 +426,7 @@ async fn tenant_permanent_errors() {
 
 #[tokio::test]
 async fn event_errors_session_rejection_and_duplicates() {
-    let error = upload_error(|req, _| {
-        rpc_error(
-            req,
-            -32602,
-            json!({"mnemonic": "invalid_parameter_value", "field": "offline_messages.0.phone", "value": "12"}),
-        )
-    })
-    .await;
+    let error = refused_upload(-32602, json!({"mnemonic": "invalid_parameter_value", "field": "offline_messages.0.phone", "value": "12"})).await;
     assert_eq!(error.class(), ErrorClass::EventPermanent);
     assert_eq!(error.field(), Some("offline_messages.0.phone"));
 
@@ -439,46 +435,30 @@ async fn event_errors_session_rejection_and_duplicates() {
         "entity_not_found",
         "invalid_parameters_combination",
     ] {
-        let error = upload_error(move |req, _| {
-            rpc_error(
-                req,
-                -32602,
-                json!({"mnemonic": mnemonic, "field": "visitor_session_id", "value": 123}),
-            )
-        })
+        let error = refused_upload(
+            -32602,
+            json!({"mnemonic": mnemonic, "field": "visitor_session_id", "value": 123}),
+        )
         .await;
         assert_eq!(error.class(), ErrorClass::SessionRejected, "{mnemonic}");
     }
     // Not sending any of session/campaign/site is our mapping's bug, not a stale session.
-    let missing = upload_error(|req, _| {
-        rpc_error(
-            req,
-            -32602,
-            json!({"mnemonic": "required_parameter_missed", "field": "visitor_session_id"}),
-        )
-    })
+    let missing = refused_upload(
+        -32602,
+        json!({"mnemonic": "required_parameter_missed", "field": "visitor_session_id"}),
+    )
     .await;
     assert_eq!(missing.class(), ErrorClass::EventPermanent);
 
-    let duplicate = upload_error(|req, _| {
-        rpc_error(
-            req,
-            -32602,
-            json!({"mnemonic": "duplicate_entity", "field": "ext_id", "value": "evt-1", "params": {"id": 77}}),
-        )
-    })
-    .await;
+    let duplicate = refused_upload(-32602, json!({"mnemonic": "duplicate_entity", "field": "ext_id", "value": "evt-1", "params": {"id": 77}})).await;
     assert_eq!(duplicate.class(), ErrorClass::AlreadyDelivered);
     assert_eq!(duplicate.duplicate_ext_id(), Some("evt-1"));
 
     // A duplicate of something that is not our ext_id is a real refusal.
-    let other = upload_error(|req, _| {
-        rpc_error(
-            req,
-            -32602,
-            json!({"mnemonic": "duplicate_entity", "field": "name", "value": "x"}),
-        )
-    })
+    let other = refused_upload(
+        -32602,
+        json!({"mnemonic": "duplicate_entity", "field": "name", "value": "x"}),
+    )
     .await;
     assert_eq!(other.class(), ErrorClass::EventPermanent);
 }
@@ -613,13 +593,7 @@ async fn paging_reads_every_page() {
         )
     })
     .await;
-    let client = token_client_with(
-        &url,
-        ClientOptions {
-            page_limit: 2,
-            ..ClientOptions::default()
-        },
-    );
+    let client = two_a_page(&url);
     let campaigns = client.get_campaigns().await.unwrap();
     let ids: Vec<i64> = campaigns.value.iter().map(|c| c.id).collect();
     assert_eq!(ids, vec![1, 2, 3, 4, 5]);
@@ -643,13 +617,7 @@ async fn paging_stops_at_total_items_on_a_full_page() {
         )
     })
     .await;
-    let client = token_client_with(
-        &url,
-        ClientOptions {
-            page_limit: 2,
-            ..ClientOptions::default()
-        },
-    );
+    let client = two_a_page(&url);
     let employees = client.get_employees().await.unwrap();
     assert_eq!(employees.value.len(), 2);
     assert_eq!(employees.value[0].full_name, "");

@@ -8,7 +8,9 @@ use comagic_client::comagic::{
     Chat, ChatInitiator, ChatMessage, ChatStatus, CommunicationTagItem, CommunicationType,
     MessageSource, OfflineMessage, SetTagCommunicationsParams, UploadSession,
 };
-use comagic_client::{ClientOptions, ComagicClient, ComagicError, ErrorClass, TransportKind};
+use comagic_client::{
+    Called, ClientOptions, ComagicClient, ComagicError, ErrorClass, TransportKind,
+};
 use comagic_emulator::{AccountSeed, Component, Emulator, EmulatorConfig, Fault, RunningEmulator};
 use leadback_model::{ComagicAuth, ComagicCredentials};
 use secrecy::SecretString;
@@ -37,7 +39,11 @@ fn token(value: &str) -> ComagicAuth {
 }
 
 fn demo(emu: &RunningEmulator) -> ComagicClient {
-    client_with(emu, token("demo-token"), ClientOptions::default())
+    demo_with(emu, ClientOptions::default())
+}
+
+fn demo_with(emu: &RunningEmulator, options: ClientOptions) -> ComagicClient {
+    client_with(emu, token("demo-token"), options)
 }
 
 /// A minute-old Moscow wall-clock time (UTC is three hours behind it, so UTC-now is past there).
@@ -58,6 +64,13 @@ fn message(ext_id: &str) -> OfflineMessage {
         ext_id: Some(ext_id.to_owned()),
         ..OfflineMessage::default()
     }
+}
+
+/// Tag the offline message `evt-1` with `tag_id`.
+async fn tag_evt_1(client: &ComagicClient, tag_id: i64) -> Result<Called<()>, ComagicError> {
+    let params =
+        SetTagCommunicationsParams::by_ext_id("evt-1", CommunicationType::OfflineMessage, tag_id);
+    client.set_tag_communications(&params).await
 }
 
 #[tokio::test]
@@ -86,14 +99,7 @@ async fn upload_offline_message_duplicate_and_tags() {
     assert_eq!(error.class(), ErrorClass::AlreadyDelivered, "{error:?}");
     assert_eq!(error.duplicate_ext_id(), Some("evt-2"));
 
-    client
-        .set_tag_communications(&SetTagCommunicationsParams::by_ext_id(
-            "evt-1",
-            CommunicationType::OfflineMessage,
-            401,
-        ))
-        .await
-        .unwrap();
+    tag_evt_1(&client, 401).await.unwrap();
     client
         .set_communications_tags(&[CommunicationTagItem {
             tag_id: 402,
@@ -108,14 +114,7 @@ async fn upload_offline_message_duplicate_and_tags() {
     assert_eq!(records[1].tags, vec![402]);
 
     // An unknown tag comes from the tenant's settings (its tag list), not from the event.
-    let error = client
-        .set_tag_communications(&SetTagCommunicationsParams::by_ext_id(
-            "evt-1",
-            CommunicationType::OfflineMessage,
-            999_999,
-        ))
-        .await
-        .unwrap_err();
+    let error = tag_evt_1(&client, 999_999).await.unwrap_err();
     assert_eq!(error.class(), ErrorClass::TenantPermanent);
 }
 
@@ -223,14 +222,11 @@ async fn chats_and_sessions() {
 #[tokio::test]
 async fn lists_page_through_everything() {
     let emu = emulator().await;
-    let client = client_with(
-        &emu,
-        token("demo-token"),
-        ClientOptions {
-            page_limit: 1,
-            ..ClientOptions::default()
-        },
-    );
+    let one_a_page = ClientOptions {
+        page_limit: 1,
+        ..ClientOptions::default()
+    };
+    let client = demo_with(&emu, one_a_page);
     let campaigns = client.get_campaigns().await.unwrap();
     let mut ids: Vec<i64> = campaigns.value.iter().map(|c| c.id).collect();
     ids.sort();
@@ -323,12 +319,9 @@ async fn expired_plain_token_and_invalid_token_are_tenant_permanent() {
 async fn missing_component_is_tenant_permanent() {
     let mut seed = AccountSeed::demo();
     seed.disabled_components = vec![Component::UploadSessions];
-    let emu = Emulator::start(EmulatorConfig {
-        accounts: vec![seed],
-        ..EmulatorConfig::default()
-    })
-    .await
-    .unwrap();
+    let emu = Emulator::start(EmulatorConfig::with_accounts(vec![seed]))
+        .await
+        .unwrap();
     let session = UploadSession::new("visit-1", 201, recently(), true, "62.173.141.6");
     let error = demo(&emu).upload_sessions(&[session]).await.unwrap_err();
     assert_eq!(error.mnemonic(), Some("method_component_disabled"));
@@ -366,14 +359,11 @@ async fn spent_points_are_rate_limited_with_the_reset() {
 #[tokio::test]
 async fn injected_transport_faults_are_retryable() {
     let emu = emulator().await;
-    let client = client_with(
-        &emu,
-        token("demo-token"),
-        ClientOptions {
-            timeout: Duration::from_millis(300),
-            ..ClientOptions::default()
-        },
-    );
+    let impatient = ClientOptions {
+        timeout: Duration::from_millis(300),
+        ..ClientOptions::default()
+    };
+    let client = demo_with(&emu, impatient);
     emu.inject(Fault::HttpStatus {
         status: 502,
         count: 1,
@@ -410,14 +400,9 @@ async fn injected_transport_faults_are_retryable() {
         method: None,
     });
     let error = client.get_tags().await.unwrap_err();
-    assert!(
-        matches!(
-            error,
-            ComagicError::Transport {
-                kind: TransportKind::Timeout,
-                ..
-            }
-        ),
+    assert_eq!(
+        error.transport_kind(),
+        Some(TransportKind::Timeout),
         "{error:?}"
     );
 

@@ -89,12 +89,9 @@ pub struct Utm {
 }
 
 impl Utm {
+    /// No tag at all (every field is an `Option`, so that is the default).
     pub fn is_empty(&self) -> bool {
-        self.source.is_none()
-            && self.medium.is_none()
-            && self.campaign.is_none()
-            && self.term.is_none()
-            && self.content.is_none()
+        *self == Self::default()
     }
 
     fn set(&mut self, key: &str, value: String) {
@@ -128,11 +125,9 @@ pub struct CallbackExtras {
 }
 
 impl CallbackExtras {
+    /// No detail at all (every field is an `Option`, so that is the default).
     pub fn is_empty(&self) -> bool {
-        self.operator_phone.is_none()
-            && self.record_url.is_none()
-            && self.status.is_none()
-            && self.duration.is_none()
+        *self == Self::default()
     }
 }
 

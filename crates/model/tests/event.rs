@@ -141,33 +141,31 @@ fn comment_site_page_referrer_ip_aliases() {
         json_event(json!({"event": "chat", "text": "x"})).comment,
         None
     );
-    for alias in ["site", "domain", "host", "site_url"] {
-        assert_eq!(
-            json_event(json!({ alias: "a.ru" })).site.as_deref(),
-            Some("a.ru")
-        );
-    }
-    for alias in ["page_url", "url", "page", "landing_page", "entrance_page"] {
-        assert_eq!(
-            json_event(json!({ alias: "https://a.ru/x" }))
-                .page_url
-                .as_deref(),
-            Some("https://a.ru/x")
-        );
-    }
-    for alias in ["referrer", "referer", "ref"] {
-        assert_eq!(
-            json_event(json!({ alias: "https://ya.ru/" }))
-                .referrer
-                .as_deref(),
-            Some("https://ya.ru/")
-        );
-    }
-    for alias in ["ip", "client_ip", "visitor_ip"] {
-        assert_eq!(
-            json_event(json!({ alias: "93.184.216.34" })).ip,
-            Some("93.184.216.34".parse::<IpAddr>().unwrap())
-        );
+    // Each field, the names it is read from, a value, and how to read the field back.
+    type Field = (
+        &'static [&'static str],
+        &'static str,
+        fn(LeadbackEvent) -> Option<String>,
+    );
+    let fields: [Field; 4] = [
+        (&["site", "domain", "host", "site_url"], "a.ru", |e| e.site),
+        (
+            &["page_url", "url", "page", "landing_page", "entrance_page"],
+            "https://a.ru/x",
+            |e| e.page_url,
+        ),
+        (&["referrer", "referer", "ref"], "https://ya.ru/", |e| {
+            e.referrer
+        }),
+        (&["ip", "client_ip", "visitor_ip"], "93.184.216.34", |e| {
+            e.ip.map(|ip: IpAddr| ip.to_string())
+        }),
+    ];
+    for (aliases, value, read) in fields {
+        for alias in aliases {
+            let event = json_event(json!({ *alias: value }));
+            assert_eq!(read(event).as_deref(), Some(value), "{alias}");
+        }
     }
     assert_eq!(
         json_event(json!({"ip": "10.0.0.1, 93.184.216.34"})).ip,

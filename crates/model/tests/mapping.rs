@@ -634,18 +634,40 @@ fn operator_messages_need_the_chat_employee() {
     assert_eq!(chat(&plan).messages[1].source, MessageSource::System);
 }
 
+/// A chat payload created at `date` whose messages, the visitor's and the operator's in turn
+/// (texts "a", "b", …), were sent at `times` (`None`: without a time).
+fn chat_at(date: Option<&str>, times: &[Option<&str>]) -> serde_json::Value {
+    let messages: Vec<_> = times
+        .iter()
+        .zip(["visitor", "operator"].iter().cycle())
+        .zip(["a", "b", "c", "d"])
+        .map(|((time, from), text)| match time {
+            Some(time) => json!({"from": from, "date": time, "text": text}),
+            None => json!({"from": from, "text": text}),
+        })
+        .collect();
+    let mut chat = json!({"messages": messages});
+    if let Some(date) = date {
+        chat["date"] = json!(date);
+    }
+    chat
+}
+
 #[test]
 fn chat_message_times_stay_after_the_start_in_order() {
     type Case = (serde_json::Value, &'static str, Vec<&'static str>);
     let cases: Vec<Case> = vec![
         (
             // Same second as the start and as each other; one without a time.
-            json!({"date": "2026-11-20 10:00:00", "messages": [
-                {"from": "visitor", "date": "2026-11-20 10:00:00", "text": "a"},
-                {"from": "operator", "date": "2026-11-20 10:00:00", "text": "b"},
-                {"from": "visitor", "text": "c"},
-                {"from": "operator", "date": "2026-11-20 10:05:00", "text": "d"}
-            ]}),
+            chat_at(
+                Some("2026-11-20 10:00:00"),
+                &[
+                    Some("2026-11-20 10:00:00"),
+                    Some("2026-11-20 10:00:00"),
+                    None,
+                    Some("2026-11-20 10:05:00"),
+                ],
+            ),
             "2026-11-20 10:00:00",
             vec![
                 "2026-11-20 10:00:01",
@@ -656,34 +678,34 @@ fn chat_message_times_stay_after_the_start_in_order() {
         ),
         (
             // created_at is the chat's end: the chat starts at its first message.
-            json!({"date": "2026-11-20 11:00:00", "messages": [
-                {"from": "visitor", "date": "2026-11-20 10:00:00", "text": "a"},
-                {"from": "operator", "date": "2026-11-20 10:01:00", "text": "b"}
-            ]}),
+            chat_at(
+                Some("2026-11-20 11:00:00"),
+                &[Some("2026-11-20 10:00:00"), Some("2026-11-20 10:01:00")],
+            ),
             "2026-11-20 10:00:00",
             vec!["2026-11-20 10:00:01", "2026-11-20 10:01:00"],
         ),
         (
             // Out of order times keep Leadback's order.
-            json!({"date": "2026-11-20 10:00:00", "messages": [
-                {"from": "visitor", "date": "2026-11-20 10:03:00", "text": "a"},
-                {"from": "operator", "date": "2026-11-20 10:02:00", "text": "b"}
-            ]}),
+            chat_at(
+                Some("2026-11-20 10:00:00"),
+                &[Some("2026-11-20 10:03:00"), Some("2026-11-20 10:02:00")],
+            ),
             "2026-11-20 10:00:00",
             vec!["2026-11-20 10:03:00", "2026-11-20 10:03:01"],
         ),
         (
             // No times at all: start now, messages shifted back so none is in the future.
-            json!({"phone": "9161234567", "messages": [{"from": "visitor", "text": "a"}, {"from": "operator", "text": "b"}]}),
+            chat_at(None, &[None, None]),
             "2026-11-24 23:59:58",
             vec!["2026-11-24 23:59:59", "2026-11-25 00:00:00"],
         ),
         (
             // Future times are clamped to now, then spread backwards.
-            json!({"date": "2027-01-01 00:00:00", "messages": [
-                {"from": "visitor", "date": "2027-01-01 00:00:00", "text": "a"},
-                {"from": "operator", "date": "2027-01-01 00:01:00", "text": "b"}
-            ]}),
+            chat_at(
+                Some("2027-01-01 00:00:00"),
+                &[Some("2027-01-01 00:00:00"), Some("2027-01-01 00:01:00")],
+            ),
             "2026-11-24 23:59:58",
             vec!["2026-11-24 23:59:59", "2026-11-25 00:00:00"],
         ),

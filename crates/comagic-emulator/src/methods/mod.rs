@@ -14,9 +14,10 @@ use serde_json::{json, Map, Value};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::params::Fields;
+use crate::records::RecordKind;
 use crate::rpc::{error_response, result_response, RpcError};
 use crate::seed::Component;
-use crate::state::{EmulatorState, Inner, KeyState, LoginToken, Modes};
+use crate::state::{Account, EmulatorState, Inner, KeyState, LoginToken, Modes};
 
 /// Maximum items per upload call.
 pub(crate) const MAX_BATCH: usize = 50;
@@ -57,6 +58,23 @@ const METHODS: &[(&str, &[Component])] = &[
         &[Component::DataApi, Component::UploadOfflineMessages],
     ),
 ];
+
+/// What every method gets: the emulator's state, the calling account (an index into
+/// `inner.accounts`), the call's `params`, the time of the call and the configured modes.
+pub(crate) struct Call<'a, 'p> {
+    pub inner: &'a mut Inner,
+    pub account: usize,
+    pub params: &'a Fields<'p>,
+    pub now: DateTime<Utc>,
+    pub modes: Modes,
+}
+
+impl Call<'_, '_> {
+    /// The calling account.
+    pub fn account(&self) -> &Account {
+        &self.inner.accounts[self.account]
+    }
+}
 
 /// What a handled request produced, for the response and the call log.
 pub(crate) struct Handled {
@@ -245,20 +263,23 @@ fn dispatch(
         return Err((error, name));
     }
 
+    let call = Call {
+        inner: &mut *inner,
+        account,
+        params: &params,
+        now,
+        modes,
+    };
     let result = match envelope.method {
-        "upload.offline_messages" => {
-            upload::offline_messages(inner, account, &params, now, modes.repeated_ext_id)
-        }
-        "upload.chats" => upload::chats(inner, account, &params, now, modes.repeated_ext_id),
-        "upload.sessions" => upload::sessions(inner, account, &params, now),
-        "set.tag_communications" => tags::set_tag_communications(inner, account, &params),
-        "set.communications_tags" => tags::set_communications_tags(inner, account, &params),
-        "delete.offline_messages" => {
-            tags::delete(inner, account, &params, crate::RecordKind::OfflineMessage)
-        }
-        "delete.chats" => tags::delete(inner, account, &params, crate::RecordKind::Chat),
-        "get.account" => lists::account(&inner.accounts[account], &params),
-        other => lists::list(&inner.accounts[account], other, &params),
+        "upload.offline_messages" => upload::records(call, RecordKind::OfflineMessage),
+        "upload.chats" => upload::records(call, RecordKind::Chat),
+        "upload.sessions" => upload::sessions(call),
+        "set.tag_communications" => tags::set_tag_communications(call),
+        "set.communications_tags" => tags::set_communications_tags(call),
+        "delete.offline_messages" => tags::delete(call, RecordKind::OfflineMessage),
+        "delete.chats" => tags::delete(call, RecordKind::Chat),
+        "get.account" => lists::account(call),
+        other => lists::list(call, other),
     };
 
     let acc = &mut inner.accounts[account];

@@ -6,6 +6,7 @@
 
 use serde_json::{json, Value};
 
+use super::Call;
 use crate::params::Fields;
 use crate::records::RecordKind;
 use crate::rpc::RpcError;
@@ -29,18 +30,10 @@ fn check_tag(account: &Account, field: &str, tag: i64) -> Result<(), RpcError> {
     }
 }
 
-/// Index in `inner.records` of the account's record of this kind with this id.
+/// Index in `inner.records` of the account's record of this kind with this id (`None` for a
+/// kind that is never stored, or an id no record has).
 fn find_by_id(inner: &Inner, account: usize, kind: Option<RecordKind>, id: i64) -> Option<usize> {
-    let name = &inner.accounts[account].seed.name;
-    let kind = kind?;
-    let id = u64::try_from(id).ok()?;
-    // From the newest: tags follow their upload closely, so under sustained load the record is
-    // found in a few steps instead of a scan of everything stored (ids are unique per account
-    // and kind, so the match is the same either way).
-    inner
-        .records
-        .iter()
-        .rposition(|r| r.kind == kind && r.id == id && &r.account == name)
+    inner.find_record(account, kind?, u64::try_from(id).ok()?)
 }
 
 fn find_by_ext_id(
@@ -49,10 +42,7 @@ fn find_by_ext_id(
     kind: Option<RecordKind>,
     ext_id: &str,
 ) -> Option<usize> {
-    let id = *inner.accounts[account]
-        .ext_ids
-        .get(&(kind?, ext_id.to_owned()))?;
-    find_by_id(inner, account, kind, i64::try_from(id).ok()?)
+    inner.find_by_ext_id(account, kind?, ext_id)
 }
 
 fn add_tag(inner: &mut Inner, record: usize, tag: i64) {
@@ -65,20 +55,14 @@ fn add_tag(inner: &mut Inner, record: usize, tag: i64) {
 
 /// `set.tag_communications`: one tag on one communication, addressed by `communication_id` or
 /// (when no id is given) `communication_ext_id`.
-pub(super) fn set_tag_communications(
-    inner: &mut Inner,
-    account: usize,
-    params: &Fields<'_>,
-) -> Result<Value, RpcError> {
-    params.only(&[
-        "access_token",
-        "user_id",
+pub(super) fn set_tag_communications(call: Call<'_, '_>) -> Result<Value, RpcError> {
+    let (inner, account, params) = (call.inner, call.account, call.params);
+    params.only_method(&[
         "communication_id",
         "communication_ext_id",
         "communication_type",
         "tag_id",
     ])?;
-    params.opt_int("user_id")?;
     let kind = kind_of(params.req_enum("communication_type", COMMUNICATION_TYPES)?);
     let tag = params.req_int("tag_id")?;
     check_tag(&inner.accounts[account], "tag_id", tag)?;
@@ -106,20 +90,9 @@ pub(super) fn set_tag_communications(
 /// communication_type}]`) and its parameter table (`communication_id`, `communication_type`,
 /// `tag_ids`) disagree; both forms are accepted, not mixed. Everything is checked before any tag
 /// is set.
-pub(super) fn set_communications_tags(
-    inner: &mut Inner,
-    account: usize,
-    params: &Fields<'_>,
-) -> Result<Value, RpcError> {
-    params.only(&[
-        "access_token",
-        "user_id",
-        "items",
-        "communication_id",
-        "communication_type",
-        "tag_ids",
-    ])?;
-    params.opt_int("user_id")?;
+pub(super) fn set_communications_tags(call: Call<'_, '_>) -> Result<Value, RpcError> {
+    let (inner, account, params) = (call.inner, call.account, call.params);
+    params.only_method(&["items", "communication_id", "communication_type", "tag_ids"])?;
     let mut pairs = Vec::new();
     if let Some(items) = params.opt_array("items")? {
         if let Some(key) = ["communication_id", "communication_type", "tag_ids"]
@@ -172,14 +145,9 @@ pub(super) fn set_communications_tags(
 
 /// `delete.offline_messages` / `delete.chats`: only records uploaded through the API can be deleted;
 /// the record's ext_id becomes free again.
-pub(super) fn delete(
-    inner: &mut Inner,
-    account: usize,
-    params: &Fields<'_>,
-    kind: RecordKind,
-) -> Result<Value, RpcError> {
-    params.only(&["access_token", "user_id", "id"])?;
-    params.opt_int("user_id")?;
+pub(super) fn delete(call: Call<'_, '_>, kind: RecordKind) -> Result<Value, RpcError> {
+    let (inner, account, params) = (call.inner, call.account, call.params);
+    params.only_method(&["id"])?;
     let id = params.req_int("id")?;
     let index = find_by_id(inner, account, Some(kind), id)
         .ok_or_else(|| RpcError::entity_not_found("id", &json!(id)))?;

@@ -3,7 +3,7 @@ use std::time::Duration;
 use comagic_emulator::{AccountSeed, EmulatorConfig};
 use serde_json::json;
 
-use crate::common::{assert_error, message, Api, TOKEN};
+use crate::common::{assert_error, message, token_only, Api, TOKEN};
 
 async fn login(api: &Api) -> serde_json::Value {
     api.ok(
@@ -37,7 +37,7 @@ async fn login_token_works_then_expires() {
         None,
     );
     // a permanent key does not expire
-    api.ok("get.tags", json!({"access_token": TOKEN})).await;
+    api.ok("get.tags", token_only()).await;
     // a new login gives a working token
     let fresh = login(&api).await["data"]["access_token"].clone();
     api.ok("get.tags", json!({"access_token": fresh})).await;
@@ -87,7 +87,7 @@ async fn wrong_login_is_auth_error() {
 #[tokio::test]
 async fn successful_calls_cost_one_point_and_report_limits() {
     let api = Api::start().await;
-    let first = api.ok("get.tags", json!({"access_token": TOKEN})).await;
+    let first = api.ok("get.tags", token_only()).await;
     let limits = &first["metadata"]["limits"];
     for key in [
         "day_limit",
@@ -117,10 +117,10 @@ async fn minute_limit_exceeded_then_fresh_window() {
     let api = Api::start().await;
     assert!(api.emu.set_limits(TOKEN, 2, 100));
     assert!(!api.emu.set_limits("unknown", 2, 100));
-    api.ok("get.tags", json!({"access_token": TOKEN})).await;
-    let second = api.ok("get.sites", json!({"access_token": TOKEN})).await;
+    api.ok("get.tags", token_only()).await;
+    let second = api.ok("get.sites", token_only()).await;
     assert_eq!(second["metadata"]["limits"]["minute_remaining"], 0);
-    let error = api.err("get.tags", json!({"access_token": TOKEN})).await;
+    let error = api.err("get.tags", token_only()).await;
     assert_error(&error, -32029, "limit_exceeded", None);
     assert_eq!(error["data"]["params"]["limit_type"], "minute");
     let limits = &error["data"]["metadata"]["limits"];
@@ -134,15 +134,15 @@ async fn minute_limit_exceeded_then_fresh_window() {
     assert!(api.emu.records().is_empty());
     // new limits start fresh windows
     api.emu.set_limits(TOKEN, 5, 100);
-    api.ok("get.tags", json!({"access_token": TOKEN})).await;
+    api.ok("get.tags", token_only()).await;
 }
 
 #[tokio::test]
 async fn day_limit_exceeded_reports_day_reset() {
     let api = Api::start().await;
     api.emu.set_limits(TOKEN, 100, 1);
-    api.ok("get.tags", json!({"access_token": TOKEN})).await;
-    let error = api.err("get.tags", json!({"access_token": TOKEN})).await;
+    api.ok("get.tags", token_only()).await;
+    let error = api.err("get.tags", token_only()).await;
     assert_error(&error, -32029, "limit_exceeded", None);
     assert_eq!(error["data"]["params"]["limit_type"], "day");
     let reset = error["data"]["metadata"]["limits"]["day_reset"]
@@ -186,7 +186,7 @@ async fn accounts_are_separate() {
         .err("get.account", json!({"access_token": "other-token"}))
         .await;
     assert_error(&error, -32029, "limit_exceeded", None);
-    api.ok("get.account", json!({"access_token": TOKEN})).await;
+    api.ok("get.account", token_only()).await;
 }
 
 #[test]

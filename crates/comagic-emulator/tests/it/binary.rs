@@ -32,15 +32,16 @@ impl Process {
 
     async fn call(&self, method: &str, params: Value) -> Value {
         let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
-        reqwest::Client::new()
-            .post(&self.url)
-            .body(body.to_string())
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+        let request = reqwest::Client::new().post(&self.url).json(&body);
+        request.send().await.unwrap().json().await.unwrap()
+    }
+
+    /// The token's account's `timezone`, as `get.account` answers.
+    async fn timezone(&self, access_token: &str) -> Value {
+        let account = self
+            .call("get.account", json!({"access_token": access_token}))
+            .await;
+        account["result"]["data"][0]["timezone"].clone()
     }
 }
 
@@ -56,13 +57,13 @@ impl Drop for Process {
 async fn binary_serves_a_seed_file() {
     let seed = concat!(env!("CARGO_MANIFEST_DIR"), "/seed.example.json");
     let process = Process::spawn(&["--seed", seed]);
+    assert_eq!(
+        process.timezone("flowers-token").await,
+        "Asia/Yekaterinburg"
+    );
     let response = process
         .call("get.account", json!({"access_token": "flowers-token"}))
         .await;
-    assert_eq!(
-        response["result"]["data"][0]["timezone"],
-        "Asia/Yekaterinburg"
-    );
     assert_eq!(response["result"]["metadata"]["limits"]["day_limit"], 750);
     let expired = process
         .call("get.account", json!({"access_token": "flowers-old-token"}))
@@ -90,11 +91,8 @@ async fn binary_flags_switch_the_modes() {
     }
 
     let strict = Process::spawn(&[]);
-    let account = strict
-        .call("get.account", json!({"access_token": "demo-token-kgd"}))
-        .await;
     assert_eq!(
-        account["result"]["data"][0]["timezone"],
+        strict.timezone("demo-token-kgd").await,
         "Europe/Kaliningrad"
     );
     let upload = |ext_id: &str, phone: &str| json!({"access_token": "demo-token", "offline_messages": [message(ext_id, phone)]});

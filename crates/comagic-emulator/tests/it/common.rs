@@ -8,6 +8,11 @@ use serde_json::{json, Value};
 
 pub const TOKEN: &str = "demo-token";
 
+/// The params of a call with nothing but the demo account's token.
+pub fn token_only() -> Value {
+    json!({"access_token": TOKEN})
+}
+
 pub struct Api {
     pub emu: RunningEmulator,
     pub http: reqwest::Client,
@@ -27,23 +32,41 @@ impl Api {
         Self { emu, http }
     }
 
-    /// Post a raw body; returns the parsed JSON response.
+    /// `GET` a path of the emulator (`/_emulator/calls`).
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        let url = format!("{}{path}", self.emu.base_url());
+        self.http.get(url).send().await.unwrap()
+    }
+
+    /// `POST` `body` (JSON, when given) to a path of the emulator (`/_emulator/reset`).
+    pub async fn post(&self, path: &str, body: Option<Value>) -> reqwest::Response {
+        let request = self.http.post(format!("{}{path}", self.emu.base_url()));
+        let request = match body {
+            Some(body) => request.json(&body),
+            None => request,
+        };
+        request.send().await.unwrap()
+    }
+
+    /// `POST` a raw body to a path of the emulator (`/v2.0`).
+    pub async fn post_raw(&self, path: &str, body: String) -> reqwest::Response {
+        let request = self.http.post(format!("{}{path}", self.emu.base_url()));
+        let request = request.header("content-type", "application/json; charset=UTF-8");
+        request.body(body).send().await.unwrap()
+    }
+
+    /// Post a raw body to the API; returns the parsed JSON response.
     pub async fn raw(&self, body: &str) -> Value {
-        self.http
-            .post(self.emu.api_url())
-            .header("content-type", "application/json; charset=UTF-8")
-            .body(body.to_owned())
-            .send()
+        self.post_raw("/v2.0", body.to_owned())
             .await
-            .unwrap()
             .json()
             .await
             .unwrap()
     }
 
+    /// The JSON-RPC response to one call ([`RunningEmulator::call`], `id` 1).
     pub async fn call(&self, method: &str, params: Value) -> Value {
-        let body = json!({"jsonrpc": "2.0", "id": 7, "method": method, "params": params});
-        self.raw(&body.to_string()).await
+        self.emu.call(method, params).await.unwrap()
     }
 
     /// Call and expect success: the `result`.
@@ -53,7 +76,7 @@ impl Api {
             response.get("error").is_none(),
             "unexpected error: {response}"
         );
-        assert_eq!(response["id"], 7);
+        assert_eq!(response["id"], 1);
         response["result"].clone()
     }
 
@@ -67,12 +90,32 @@ impl Api {
         response["error"].clone()
     }
 
+    /// Call and expect the error `code`/`mnemonic` (on `field`, when given): the `error` object.
+    pub async fn refused(
+        &self,
+        method: &str,
+        params: Value,
+        code: i64,
+        mnemonic: &str,
+        field: Option<&str>,
+    ) -> Value {
+        let error = self.err(method, params).await;
+        assert_error(&error, code, mnemonic, field);
+        error
+    }
+
     pub async fn upload_messages(&self, items: Vec<Value>) -> Value {
         self.call(
             "upload.offline_messages",
             json!({"access_token": TOKEN, "offline_messages": items}),
         )
         .await
+    }
+
+    /// Upload offline messages and expect success: the `result`.
+    pub async fn upload_messages_ok(&self, items: Vec<Value>) -> Value {
+        let params = json!({"access_token": TOKEN, "offline_messages": items});
+        self.ok("upload.offline_messages", params).await
     }
 
     pub async fn upload_chats(&self, items: Vec<Value>) -> Value {

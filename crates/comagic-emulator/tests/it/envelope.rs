@@ -1,6 +1,6 @@
 use serde_json::json;
 
-use crate::common::{assert_error, Api, TOKEN};
+use crate::common::{assert_error, token_only, Api, TOKEN};
 
 #[tokio::test]
 async fn invalid_json_is_parse_error() {
@@ -30,9 +30,7 @@ async fn missing_id_is_refused() {
 #[tokio::test]
 async fn unknown_method_and_bad_envelope() {
     let api = Api::start().await;
-    let response = api
-        .call("get.nothing", json!({"access_token": TOKEN}))
-        .await;
+    let response = api.call("get.nothing", token_only()).await;
     assert_error(&response, -32601, "method_not_found", None);
 
     let body =
@@ -58,12 +56,8 @@ async fn root_path_serves_the_api_too_and_string_ids_echo() {
     let api = Api::start().await;
     let body = json!({"jsonrpc": "2.0", "id": "abc", "method": "get.tags", "params": {"access_token": TOKEN}});
     let response: serde_json::Value = api
-        .http
-        .post(format!("{}/", api.emu.base_url()))
-        .body(body.to_string())
-        .send()
+        .post_raw("/", body.to_string())
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -74,13 +68,16 @@ async fn root_path_serves_the_api_too_and_string_ids_echo() {
 #[tokio::test]
 async fn access_token_required_and_known() {
     let api = Api::start().await;
-    let error = api.err("get.tags", json!({})).await;
-    assert_error(
-        &error,
+    let missing = Some("access_token");
+    api.refused(
+        "get.tags",
+        json!({}),
         -32602,
         "required_parameter_missed",
-        Some("access_token"),
-    );
-    let error = api.err("get.tags", json!({"access_token": "nope"})).await;
-    assert_error(&error, -32001, "access_token_invalid", None);
+        missing,
+    )
+    .await;
+    let unknown = json!({"access_token": "nope"});
+    api.refused("get.tags", unknown, -32001, "access_token_invalid", None)
+        .await;
 }

@@ -3,11 +3,22 @@ use std::time::{Duration, Instant};
 use comagic_emulator::Fault;
 use serde_json::json;
 
-use crate::common::{assert_error, message, Api, TOKEN};
+use crate::common::{assert_error, message, token_only, Api, TOKEN};
 
 fn tags_body() -> String {
     json!({"jsonrpc": "2.0", "id": 1, "method": "get.tags", "params": {"access_token": TOKEN}})
         .to_string()
+}
+
+/// One `internal_error` for the next `upload.offline_messages`.
+fn internal_error(message: &str) -> Fault {
+    Fault::RpcError {
+        code: -32603,
+        mnemonic: "internal_error".into(),
+        message: message.into(),
+        count: 1,
+        method: Some("upload.offline_messages".into()),
+    }
 }
 
 #[tokio::test]
@@ -18,24 +29,9 @@ async fn http_status_for_the_next_calls() {
         count: 2,
         method: None,
     });
-    for _ in 0..2 {
-        let response = api
-            .http
-            .post(api.emu.api_url())
-            .body(tags_body())
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 502);
+    for status in [502_u16, 502, 200] {
+        assert_eq!(api.post_raw("/v2.0", tags_body()).await.status(), status);
     }
-    let response = api
-        .http
-        .post(api.emu.api_url())
-        .body(tags_body())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
     let outcomes: Vec<String> = api.emu.calls().into_iter().map(|c| c.outcome).collect();
     assert_eq!(outcomes, vec!["http_502", "http_502", "ok"]);
 }
@@ -43,24 +39,16 @@ async fn http_status_for_the_next_calls() {
 #[tokio::test]
 async fn rpc_error_fault_stores_nothing() {
     let api = Api::start().await;
-    api.emu.inject(Fault::RpcError {
-        code: -32603,
-        mnemonic: "internal_error".into(),
-        message: "Internal error, contact the support service".into(),
-        count: 1,
-        method: Some("upload.offline_messages".into()),
-    });
+    api.emu.inject(internal_error(
+        "Internal error, contact the support service",
+    ));
     // a different method is not affected
-    api.ok("get.tags", json!({"access_token": TOKEN})).await;
+    api.ok("get.tags", token_only()).await;
     let response = api.upload_messages(vec![message("f")]).await;
     assert_error(&response, -32603, "internal_error", None);
-    assert_eq!(response["id"], 7);
+    assert_eq!(response["id"], 1);
     assert!(api.emu.records().is_empty());
-    assert!(api
-        .upload_messages(vec![message("f")])
-        .await
-        .get("result")
-        .is_some());
+    api.upload_messages_ok(vec![message("f")]).await;
 }
 
 #[tokio::test]
@@ -72,10 +60,10 @@ async fn delay_then_normal_answer() {
         method: None,
     });
     let started = Instant::now();
-    api.ok("get.tags", json!({"access_token": TOKEN})).await;
+    api.ok("get.tags", token_only()).await;
     assert!(started.elapsed() >= Duration::from_millis(400));
     let started = Instant::now();
-    api.ok("get.tags", json!({"access_token": TOKEN})).await;
+    api.ok("get.tags", token_only()).await;
     assert!(started.elapsed() < Duration::from_millis(400));
 }
 
@@ -96,52 +84,34 @@ async fn dropped_connection_gets_no_response() {
         .unwrap_err();
     assert!(!error.is_timeout(), "closed, not timed out: {error}");
     assert!(started.elapsed() < Duration::from_secs(5));
-    assert!(api
-        .upload_messages(vec![message("after")])
-        .await
-        .get("result")
-        .is_some());
+    api.upload_messages_ok(vec![message("after")]).await;
     assert_eq!(api.emu.calls()[0].outcome, "dropped");
 }
 
 #[tokio::test]
 async fn faults_over_http() {
     let api = Api::start().await;
-    let response = api
-        .http
-        .post(format!("{}/_emulator/faults", api.emu.base_url()))
-        .json(&json!([
-            {"kind": "http_status", "status": 503, "method": "get.sites"},
-            {"kind": "rpc_error", "code": -32029, "mnemonic": "limit_exceeded", "message": "Limit per minute has been exceeded", "count": 1}
-        ]))
-        .send()
-        .await
-        .unwrap();
+    let faults = json!([
+        {"kind": "http_status", "status": 503, "method": "get.sites"},
+        {"kind": "rpc_error", "code": -32029, "mnemonic": "limit_exceeded", "message": "Limit per minute has been exceeded", "count": 1}
+    ]);
+    let response = api.post("/_emulator/faults", Some(faults)).await;
     assert_eq!(response.status(), 200);
     // get.tags skips the get.sites fault and takes the rpc_error
-    assert_error(
-        &api.err("get.tags", json!({"access_token": TOKEN})).await,
-        -32029,
-        "limit_exceeded",
-        None,
-    );
-    let sites = api
-        .http
-        .post(api.emu.api_url())
-        .body(json!({"jsonrpc": "2.0", "id": 1, "method": "get.sites", "params": {"access_token": TOKEN}}).to_string())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(sites.status(), 503);
-    api.ok("get.sites", json!({"access_token": TOKEN})).await;
+    let tags = token_only();
+    api.refused("get.tags", tags, -32029, "limit_exceeded", None)
+        .await;
+    let sites = api.emu.call("get.sites", token_only()).await;
+    let status = match sites {
+        Err(comagic_emulator::EmulatorError::Call(error)) => error.status(),
+        other => panic!("an HTTP status, not {other:?}"),
+    };
+    assert_eq!(status.map(|s| s.as_u16()), Some(503));
+    api.ok("get.sites", token_only()).await;
 
     let bad = api
-        .http
-        .post(format!("{}/_emulator/faults", api.emu.base_url()))
-        .json(&json!({"kind": "explode"}))
-        .send()
-        .await
-        .unwrap();
+        .post("/_emulator/faults", Some(json!({"kind": "explode"})))
+        .await;
     assert_eq!(bad.status(), 400);
 }
 
@@ -150,13 +120,7 @@ async fn faults_over_http() {
 #[tokio::test]
 async fn injected_faults_are_not_rule_refusals() {
     let api = Api::start().await;
-    api.emu.inject(Fault::RpcError {
-        code: -32603,
-        mnemonic: "internal_error".into(),
-        message: "injected".into(),
-        count: 1,
-        method: Some("upload.offline_messages".into()),
-    });
+    api.emu.inject(internal_error("injected"));
     let response = api.upload_messages(vec![message("inj")]).await;
     assert_error(&response, -32603, "internal_error", None);
     assert!(api.emu.calls()[0].injected);

@@ -1,6 +1,6 @@
 use serde_json::{json, Value};
 
-use crate::common::{chat, message, Api, TOKEN};
+use crate::common::{chat, message, token_only, Api, TOKEN};
 
 #[tokio::test]
 async fn records_and_calls_endpoints() {
@@ -14,15 +14,7 @@ async fn records_and_calls_endpoints() {
     .await;
     api.call("get.nothing", json!({})).await;
 
-    let text = api
-        .http
-        .get(format!("{}/_emulator/records", api.emu.base_url()))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = api.get("/_emulator/records").await.text().await.unwrap();
     assert!(!text.contains(TOKEN), "the token never appears in records");
     let records: Vec<Value> = serde_json::from_str(&text).unwrap();
     assert_eq!(records.len(), 2);
@@ -37,15 +29,7 @@ async fn records_and_calls_endpoints() {
     assert_eq!(records[1]["kind"], "chat");
     assert!(records[1]["received_at"].is_string());
 
-    let calls: Vec<Value> = api
-        .http
-        .get(format!("{}/_emulator/calls", api.emu.base_url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let calls: Vec<Value> = api.get("/_emulator/calls").await.json().await.unwrap();
     let summary: Vec<(String, String, u64)> = calls
         .iter()
         .map(|c| {
@@ -67,21 +51,11 @@ async fn records_and_calls_endpoints() {
     );
     assert_eq!(calls[0]["account"], "demo");
 
-    let reset = api
-        .http
-        .post(format!("{}/_emulator/reset", api.emu.base_url()))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(reset.status(), 200);
+    assert_eq!(api.post("/_emulator/reset", None).await.status(), 200);
     assert!(api.emu.records().is_empty());
     assert!(api.emu.calls().is_empty());
     // ext_ids are free again after a reset
-    assert!(api
-        .upload_messages(vec![message("i-1")])
-        .await
-        .get("result")
-        .is_some());
+    api.upload_messages_ok(vec![message("i-1")]).await;
 }
 
 /// The stored payload is the item as sent (date aside, which the helper generates).
@@ -101,24 +75,14 @@ async fn limits_and_token_expiry_over_http() {
         )
         .await;
     let token = login["data"]["access_token"].clone();
-    let base = api.emu.base_url();
-    let response = api
-        .http
-        .post(format!("{base}/_emulator/limits"))
-        .json(&json!({"access_token": TOKEN, "minute": 1, "day": 10}))
-        .send()
-        .await
-        .unwrap();
+    let limits = json!({"access_token": TOKEN, "minute": 1, "day": 10});
+    let response = api.post("/_emulator/limits", Some(limits)).await;
     assert_eq!(response.status(), 200);
-    api.ok("get.tags", json!({"access_token": TOKEN})).await;
-    let error = api.err("get.tags", json!({"access_token": TOKEN})).await;
+    api.ok("get.tags", token_only()).await;
+    let error = api.err("get.tags", token_only()).await;
     assert_eq!(error["data"]["mnemonic"], "limit_exceeded");
 
-    api.http
-        .post(format!("{base}/_emulator/expire_tokens"))
-        .send()
-        .await
-        .unwrap();
+    api.post("/_emulator/expire_tokens", None).await;
     let error = api.err("get.tags", json!({"access_token": token})).await;
     // general.txt keeps `access_token_expired` for permanent keys: a session key that ran out
     // is no longer found.

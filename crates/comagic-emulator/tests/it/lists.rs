@@ -1,6 +1,6 @@
-use serde_json::json;
+use serde_json::{json, Value};
 
-use crate::common::{assert_error, Api, TOKEN};
+use crate::common::{token_only, Api, TOKEN};
 
 fn ids(result: &serde_json::Value) -> Vec<i64> {
     result["data"]
@@ -14,9 +14,7 @@ fn ids(result: &serde_json::Value) -> Vec<i64> {
 #[tokio::test]
 async fn every_list_method_answers_with_seed_data() {
     let api = Api::start().await;
-    let campaigns = api
-        .ok("get.campaigns", json!({"access_token": TOKEN}))
-        .await;
+    let campaigns = api.ok("get.campaigns", token_only()).await;
     assert_eq!(ids(&campaigns), vec![-1, 101, 102, 103]);
     assert_eq!(campaigns["metadata"]["total_items"], 4);
     assert_eq!(
@@ -27,33 +25,39 @@ async fn every_list_method_answers_with_seed_data() {
         campaigns["data"][1].get("static_utm_source").is_none(),
         "only on request"
     );
-    let sites = api.ok("get.sites", json!({"access_token": TOKEN})).await;
+    let sites = api.ok("get.sites", token_only()).await;
     assert_eq!(ids(&sites), vec![201, 202]);
     assert_eq!(sites["data"][0]["domain_name"], "shop.example.ru");
     assert_eq!(
-        ids(&api.ok("get.sources", json!({"access_token": TOKEN})).await),
+        ids(&api.ok("get.sources", token_only()).await),
         vec![301, 302]
     );
-    let tags = api.ok("get.tags", json!({"access_token": TOKEN})).await;
+    let tags = api.ok("get.tags", token_only()).await;
     assert_eq!(
         tags["data"],
         json!([{"id": 401, "name": "Leadback", "is_system": false}, {"id": 402, "name": "Чат", "is_system": false}])
     );
-    let employees = api
-        .ok("get.employees", json!({"access_token": TOKEN}))
-        .await;
+    let employees = api.ok("get.employees", token_only()).await;
     assert_eq!(ids(&employees), vec![501, 502]);
     assert_eq!(employees["data"][0]["full_name"], "Смирнова Анна");
-    let account = api.ok("get.account", json!({"access_token": TOKEN})).await;
+    let account = api.ok("get.account", token_only()).await;
     assert_eq!(account["data"][0]["timezone"], "Europe/Moscow");
     assert_eq!(account["data"][0]["name"], "demo");
-    assert_error(
-        &api.err("get.account", json!({"access_token": TOKEN, "limit": 1}))
-            .await,
-        -32602,
+    refused(
+        &api,
+        "get.account",
+        json!({"limit": 1}),
         "unexpected_parameters",
-        Some("limit"),
-    );
+        "limit",
+    )
+    .await;
+}
+
+/// `method` with `params` and the demo token is refused with -32602 `mnemonic` on `field`.
+async fn refused(api: &Api, method: &str, mut params: Value, mnemonic: &str, field: &str) {
+    params["access_token"] = json!(TOKEN);
+    api.refused(method, params, -32602, mnemonic, Some(field))
+        .await;
 }
 
 #[tokio::test]
@@ -79,25 +83,19 @@ async fn paging_and_fields() {
         .await;
     assert_eq!(past_end["data"], json!([]));
 
-    let error = api
-        .err(
-            "get.tags",
-            json!({"access_token": TOKEN, "fields": ["id", "colour"]}),
-        )
-        .await;
-    assert_error(&error, -32602, "unexpected_parameters", Some("fields"));
-    let error = api
-        .err("get.tags", json!({"access_token": TOKEN, "limit": 10001}))
-        .await;
-    assert_error(&error, -32602, "invalid_parameter_value", Some("limit"));
-    let error = api
-        .err("get.tags", json!({"access_token": TOKEN, "offset": -1}))
-        .await;
-    assert_error(&error, -32602, "invalid_parameter_value", Some("offset"));
-    let error = api
-        .err("get.tags", json!({"access_token": TOKEN, "page": 1}))
-        .await;
-    assert_error(&error, -32602, "unexpected_parameters", Some("page"));
+    let cases = [
+        (
+            json!({"fields": ["id", "colour"]}),
+            "unexpected_parameters",
+            "fields",
+        ),
+        (json!({"limit": 10001}), "invalid_parameter_value", "limit"),
+        (json!({"offset": -1}), "invalid_parameter_value", "offset"),
+        (json!({"page": 1}), "unexpected_parameters", "page"),
+    ];
+    for (params, mnemonic, field) in cases {
+        refused(&api, "get.tags", params, mnemonic, field).await;
+    }
 }
 
 #[tokio::test]
@@ -126,43 +124,36 @@ async fn filter_and_sort() {
         .await;
     assert_eq!(ids(&sorted), vec![501, 502]);
     // a field the method does not have is unexpected; one it has, but not filterable, prohibited
-    let error = api
-        .err("get.sites", json!({"access_token": TOKEN, "filter": {"field": "colour", "operator": "=", "value": 1}}))
-        .await;
-    assert_error(
-        &error,
-        -32602,
-        "unexpected_parameters",
-        Some("filter.field"),
-    );
-    let error = api
-        .err("get.sites", json!({"access_token": TOKEN, "filter": {"field": "app_key", "operator": "=", "value": "k"}}))
-        .await;
-    assert_error(&error, -32602, "filter_prohibited", Some("filter.field"));
-    let error = api
-        .err(
+    let filter = |field: &str, operator: &str| json!({"filter": {"field": field, "operator": operator, "value": 1}});
+    let sort = |field: &str| json!({"sort": [{"field": field}]});
+    let cases = [
+        (
             "get.sites",
-            json!({"access_token": TOKEN, "filter": {"field": "id", "operator": "~", "value": 1}}),
-        )
-        .await;
-    assert_error(
-        &error,
-        -32602,
-        "invalid_parameter_value",
-        Some("filter.operator"),
-    );
-    let error = api
-        .err(
+            filter("colour", "="),
+            "unexpected_parameters",
+            "filter.field",
+        ),
+        (
             "get.sites",
-            json!({"access_token": TOKEN, "sort": [{"field": "colour"}]}),
-        )
-        .await;
-    assert_error(&error, -32602, "unexpected_parameters", Some("sort.field"));
-    let error = api
-        .err(
-            "get.employees",
-            json!({"access_token": TOKEN, "sort": [{"field": "id"}]}),
-        )
-        .await;
-    assert_error(&error, -32602, "sort_prohibited", Some("sort.field"));
+            filter("app_key", "="),
+            "filter_prohibited",
+            "filter.field",
+        ),
+        (
+            "get.sites",
+            filter("id", "~"),
+            "invalid_parameter_value",
+            "filter.operator",
+        ),
+        (
+            "get.sites",
+            sort("colour"),
+            "unexpected_parameters",
+            "sort.field",
+        ),
+        ("get.employees", sort("id"), "sort_prohibited", "sort.field"),
+    ];
+    for (method, params, mnemonic, field) in cases {
+        refused(&api, method, params, mnemonic, field).await;
+    }
 }

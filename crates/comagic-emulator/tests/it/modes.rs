@@ -97,8 +97,7 @@ async fn item_positions_only_when_asked_for() {
 #[tokio::test]
 async fn repeated_ext_id_is_refused_and_counted_by_default() {
     let api = Api::start().await;
-    let first = api.upload_messages(vec![message("m-1")]).await;
-    assert!(first.get("result").is_some(), "{first}");
+    api.upload_messages_ok(vec![message("m-1")]).await;
     let again = api.upload_messages(vec![message("m-1")]).await;
     assert_error(&again, -32602, "duplicate_entity", Some("ext_id"));
     api.upload_chats(vec![chat("c-1")]).await;
@@ -137,15 +136,7 @@ async fn repeated_ext_id_updates_the_record_in_update_mode() {
     assert_eq!(api.emu.ext_id_upload_counts().get("c-1"), Some(&2));
     assert_eq!(api.emu.reuploads(), 2);
 
-    let inspected: Value = api
-        .http
-        .get(format!("{}/_emulator/uploads", api.emu.base_url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let inspected: Value = api.get("/_emulator/uploads").await.json().await.unwrap();
     assert_eq!(
         inspected,
         json!({"ext_id_upload_counts": {"c-1": 2, "m-1": 2}, "reuploads": 2})
@@ -210,32 +201,29 @@ async fn three_accounts_in_three_time_zones() {
         };
         api.ok("upload.offline_messages", upload(local(zone, 1)))
             .await;
-        assert_error(
-            &api.err("upload.offline_messages", upload(local(zone, -1)))
-                .await,
-            -32602,
-            "invalid_date_time",
-            Some("date_time"),
-        );
+        in_future(&api, upload(local(zone, -1))).await;
     }
     // Moscow's "now" is an hour in Kaliningrad's future...
     let moscow_now = json!({"access_token": "demo-token-kgd", "offline_messages": [
         with(message("kgd-msk"), "date_time", json!(local(chrono_tz::Europe::Moscow, 1))),
     ]});
-    assert_error(
-        &api.err("upload.offline_messages", moscow_now).await,
-        -32602,
-        "invalid_date_time",
-        Some("date_time"),
-    );
+    in_future(&api, moscow_now).await;
     // ...and Yekaterinburg's "now" two hours in Moscow's.
     let ekb_now = json!({"access_token": TOKEN, "offline_messages": [
         with(message("msk-ekb"), "date_time", json!(local(chrono_tz::Asia::Yekaterinburg, 1))),
     ]});
-    assert_error(
-        &api.err("upload.offline_messages", ekb_now).await,
+    in_future(&api, ekb_now).await;
+}
+
+/// The upload is refused: its `date_time` is in the account's future.
+async fn in_future(api: &Api, upload: Value) {
+    let field = Some("date_time");
+    api.refused(
+        "upload.offline_messages",
+        upload,
         -32602,
         "invalid_date_time",
-        Some("date_time"),
-    );
+        field,
+    )
+    .await;
 }

@@ -29,11 +29,7 @@ async fn uploaded_session_becomes_a_visitor_session() {
         "visitor_session_id",
         json!(session_id),
     );
-    assert!(api
-        .upload_messages(vec![item])
-        .await
-        .get("result")
-        .is_some());
+    api.upload_messages_ok(vec![item]).await;
 
     // a record older than its session
     let early = with(
@@ -81,57 +77,55 @@ async fn uploaded_session_becomes_a_visitor_session() {
 #[tokio::test]
 async fn session_rules() {
     let api = Api::start().await;
-    let cases: Vec<(Value, &str, &str)> = vec![
+    // (key, value) set on a valid session, and the refusal
+    let cases = [
         (
-            with(session("a", 5), "is_visitor_new", Value::Null),
+            "is_visitor_new",
+            Value::Null,
             "required_parameter_missed",
             "is_visitor_new",
         ),
+        ("ext_id", Value::Null, "required_parameter_missed", "ext_id"),
         (
-            with(session("a", 5), "ext_id", Value::Null),
-            "required_parameter_missed",
-            "ext_id",
-        ),
-        (
-            with(session("a", 5), "visitor_ip_address", json!("999.1.1.1")),
+            "visitor_ip_address",
+            json!("999.1.1.1"),
             "invalid_parameter_value",
             "visitor_ip_address",
         ),
+        ("site_id", json!(7), "entity_not_found", "site_id"),
         (
-            with(session("a", 5), "site_id", json!(7)),
-            "entity_not_found",
-            "site_id",
-        ),
-        (
-            with(session("a", 5), "date_time", json!("2010-12-31 23:59:59")),
+            "date_time",
+            json!("2010-12-31 23:59:59"),
             "invalid_date_time",
             "date_time",
         ),
         (
-            with(session("a", -5), "is_visitor_new", json!(false)),
-            "invalid_date_time",
-            "date_time",
-        ),
-        (
-            with(session("a", 5), "visitor_device", json!("fridge")),
+            "visitor_device",
+            json!("fridge"),
             "invalid_parameter_value",
             "visitor_device",
         ),
         (
-            with(session("a", 5), "campaign_id", json!(101)),
+            "campaign_id",
+            json!(101),
             "invalid_parameters_combination",
             "site_id",
         ),
         (
-            with(session("a", 5), "utm_whatever", json!("x")),
+            "utm_whatever",
+            json!("x"),
             "unexpected_parameters",
             "utm_whatever",
         ),
     ];
-    for (item, mnemonic, field) in cases {
-        let response = upload_sessions(&api, vec![item]).await;
+    for (key, value, mnemonic, field) in cases {
+        let response = upload_sessions(&api, vec![with(session("a", 5), key, value)]).await;
         assert_error(&response, -32602, mnemonic, Some(field));
     }
+    // five minutes in the future
+    let ahead = with(session("a", -5), "is_visitor_new", json!(false));
+    let response = upload_sessions(&api, vec![ahead]).await;
+    assert_error(&response, -32602, "invalid_date_time", Some("date_time"));
     let too_many: Vec<Value> = (0..51).map(|i| session(&format!("s{i}"), 5)).collect();
     assert_error(
         &upload_sessions(&api, too_many).await,
@@ -145,11 +139,7 @@ async fn session_rules() {
 async fn disabled_component_refuses_the_method() {
     let mut seed = AccountSeed::demo();
     seed.disabled_components = vec![Component::UploadSessions];
-    let api = Api::start_with(EmulatorConfig {
-        accounts: vec![seed],
-        ..EmulatorConfig::default()
-    })
-    .await;
+    let api = Api::start_with(EmulatorConfig::with_accounts(vec![seed])).await;
     let response = upload_sessions(&api, vec![session("s", 5)]).await;
     assert_error(&response, -32008, "method_component_disabled", None);
     assert!(response["error"]["message"]
@@ -157,11 +147,7 @@ async fn disabled_component_refuses_the_method() {
         .unwrap()
         .contains("Загрузка сессий"));
     // other methods still work
-    assert!(api
-        .upload_messages(vec![message("m")])
-        .await
-        .get("result")
-        .is_some());
+    api.upload_messages_ok(vec![message("m")]).await;
 }
 
 #[tokio::test]

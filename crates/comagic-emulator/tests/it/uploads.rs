@@ -23,118 +23,87 @@ async fn offline_message_is_stored_as_received() {
 #[tokio::test]
 async fn offline_message_rules() {
     let api = Api::start().await;
-    let cases: Vec<(Value, i64, &str, &str)> = vec![
+    // (key, value) set on a valid message, and the refusal
+    let cases = [
+        ("phone", Value::Null, "required_parameter_missed", "phone"),
         (
-            with(message("a"), "phone", Value::Null),
-            -32602,
-            "required_parameter_missed",
             "phone",
-        ),
-        (
-            with(message("a"), "phone", json!("+79161234567")),
-            -32602,
+            json!("+79161234567"),
             "invalid_parameter_value",
             "phone",
         ),
+        ("phone", json!("7916"), "invalid_parameter_value", "phone"),
+        ("phone", json!(79161234567_i64), "data_type_error", "phone"),
         (
-            with(message("a"), "phone", json!("7916")),
-            -32602,
-            "invalid_parameter_value",
-            "phone",
-        ),
-        (
-            with(message("a"), "phone", json!(79161234567_i64)),
-            -32602,
-            "data_type_error",
-            "phone",
-        ),
-        (
-            with(message("a"), "email", json!("not-an-email")),
-            -32602,
+            "email",
+            json!("not-an-email"),
             "invalid_parameter_value",
             "email",
         ),
         (
-            with(message("a"), "site_id", Value::Null),
-            -32602,
+            "site_id",
+            Value::Null,
             "required_parameter_missed",
             "visitor_session_id",
         ),
         (
-            with(message("a"), "date_time", json!("2024-01-01T10:00:00")),
-            -32602,
+            "date_time",
+            json!("2024-01-01T10:00:00"),
             "invalid_parameter_value",
             "date_time",
         ),
         (
-            with(message("a"), "date_time", Value::Null),
-            -32602,
+            "date_time",
+            Value::Null,
             "required_parameter_missed",
             "date_time",
         ),
         (
-            with(message("a"), "date_time", json!(moscow(-30))),
-            -32602,
+            "date_time",
+            json!(moscow(-30)),
             "invalid_date_time",
             "date_time",
         ),
+        ("site_id", json!(999), "entity_not_found", "site_id"),
+        ("campaign_id", json!(999), "entity_not_found", "campaign_id"),
         (
-            with(message("a"), "site_id", json!(999)),
-            -32602,
-            "entity_not_found",
-            "site_id",
-        ),
-        (
-            with(message("a"), "campaign_id", json!(999)),
-            -32602,
-            "entity_not_found",
             "campaign_id",
-        ),
-        (
-            with(message("a"), "campaign_id", json!(103)),
-            -32602,
+            json!(103),
             "campaign_is_inactive",
             "campaign_id",
         ),
         // campaign 101 belongs to site 202, the item says 201
         (
-            with(message("a"), "campaign_id", json!(101)),
-            -32602,
+            "campaign_id",
+            json!(101),
             "invalid_parameters_combination",
             "site_id",
         ),
+        ("source_id", json!(999), "entity_not_found", "source_id"),
         (
-            with(message("a"), "source_id", json!(999)),
-            -32602,
-            "entity_not_found",
-            "source_id",
-        ),
-        (
-            with(message("a"), "visitor_session_id", json!(1)),
-            -32602,
+            "visitor_session_id",
+            json!(1),
             "entity_not_found",
             "visitor_session_id",
         ),
         (
-            with(message("a"), "utm_source", json!("x")),
-            -32602,
+            "utm_source",
+            json!("x"),
             "unexpected_parameters",
             "utm_source",
         ),
         (
-            with(
-                message("a"),
-                "user_fields",
-                json!([{"ext_id": "f", "bogus": 1}]),
-            ),
-            -32602,
+            "user_fields",
+            json!([{"ext_id": "f", "bogus": 1}]),
             "unexpected_parameters",
             "user_fields.bogus",
         ),
     ];
-    for (item, code, mnemonic, field) in cases {
-        let response = api.upload_messages(vec![item.clone()]).await;
-        assert_error(&response, code, mnemonic, Some(field));
+    for (key, value, mnemonic, field) in cases {
+        let response = api
+            .upload_messages(vec![with(message("a"), key, value)])
+            .await;
+        assert_error(&response, -32602, mnemonic, Some(field));
         // general.txt documents no position of the refused item: none is invented.
         assert!(
             response["error"]["data"]["params"].get("index").is_none(),
@@ -202,13 +171,17 @@ async fn campaign_minus_one_needs_site() {
 #[tokio::test]
 async fn unknown_top_level_parameter_is_refused() {
     let api = Api::start().await;
-    let response = api
-        .call(
-            "upload.offline_messages",
-            json!({"access_token": TOKEN, "offline_messages": [message("x")], "dry_run": true}),
-        )
-        .await;
-    assert_error(&response, -32602, "unexpected_parameters", Some("dry_run"));
+    let params =
+        json!({"access_token": TOKEN, "offline_messages": [message("x")], "dry_run": true});
+    let field = Some("dry_run");
+    api.refused(
+        "upload.offline_messages",
+        params,
+        -32602,
+        "unexpected_parameters",
+        field,
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -288,85 +261,91 @@ async fn chat_rules() {
     let before_start = json!([{"date_time": moscow(20), "source": "visitor", "message": "hi"}]);
     let bad_source = json!([{"date_time": moscow(9), "source": "bot", "message": "hi"}]);
     let no_text = json!([{"date_time": moscow(9), "source": "visitor"}]);
-    let cases: Vec<(Value, &str, &str)> = vec![
+    // (key, value) set on a valid chat, and the refusal
+    let cases = [
+        ("status", Value::Null, "required_parameter_missed", "status"),
+        ("status", json!("done"), "invalid_parameter_value", "status"),
         (
-            with(chat("c"), "status", Value::Null),
-            "required_parameter_missed",
-            "status",
-        ),
-        (
-            with(chat("c"), "status", json!("done")),
-            "invalid_parameter_value",
-            "status",
-        ),
-        (
-            with(chat("c"), "initiator", json!("robot")),
+            "initiator",
+            json!("robot"),
             "invalid_parameter_value",
             "initiator",
         ),
         (
-            with(chat("c"), "messages", Value::Null),
+            "messages",
+            Value::Null,
             "required_parameter_missed",
             "messages",
         ),
         (
-            with(chat("c"), "start_date_time", Value::Null),
+            "start_date_time",
+            Value::Null,
             "required_parameter_missed",
             "start_date_time",
         ),
         (
-            with(chat("c"), "start_date_time", json!(moscow(-10))),
+            "start_date_time",
+            json!(moscow(-10)),
             "invalid_date_time",
             "start_date_time",
         ),
         (
-            with(chat("c"), "messages", operator_without_employee),
+            "messages",
+            operator_without_employee,
             "required_parameter_missed",
             "messages.employee_id",
         ),
         (
-            with(chat("c"), "messages", unknown_employee),
+            "messages",
+            unknown_employee,
             "entity_not_found",
             "messages.employee_id",
         ),
         (
-            with(chat("c"), "messages", before_start),
+            "messages",
+            before_start,
             "invalid_date_time",
             "messages.date_time",
         ),
         (
-            with(chat("c"), "messages", bad_source),
+            "messages",
+            bad_source,
             "invalid_parameter_value",
             "messages.source",
         ),
         (
-            with(chat("c"), "messages", no_text),
+            "messages",
+            no_text,
             "required_parameter_missed",
             "messages.message",
         ),
         (
-            with(chat("c"), "campaign_id", json!(-1)),
+            "campaign_id",
+            json!(-1),
             "invalid_parameter_value",
             "campaign_id",
         ),
         (
-            with(chat("c"), "site_id", Value::Null),
+            "site_id",
+            Value::Null,
             "required_parameter_missed",
             "visitor_session_id",
         ),
         (
-            with(chat("c"), "phone", json!("8 916 123")),
+            "phone",
+            json!("8 916 123"),
             "invalid_parameter_value",
             "phone",
         ),
         (
-            with(chat("c"), "date_time", json!(moscow(1))),
+            "date_time",
+            json!(moscow(1)),
             "unexpected_parameters",
             "date_time",
         ),
     ];
-    for (item, mnemonic, field) in cases {
-        let response = api.upload_chats(vec![item]).await;
+    for (key, value, mnemonic, field) in cases {
+        let response = api.upload_chats(vec![with(chat("c"), key, value)]).await;
         assert_error(&response, -32602, mnemonic, Some(field));
     }
     assert!(api.emu.records().is_empty());

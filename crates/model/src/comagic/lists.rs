@@ -35,7 +35,8 @@ impl GetListParams {
     }
 }
 
-/// `result` of a `get.*` method: `data` plus `metadata.total_items` and limits.
+/// A `result` that carries a list in `data`: a `get.*` method's (with `metadata.total_items` and
+/// limits) or an upload's (one entry per uploaded item).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(bound(serialize = "T: Serialize", deserialize = "T: Deserialize<'de>"))]
 pub struct ListResult<T> {

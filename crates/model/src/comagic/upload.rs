@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::envelope::Metadata;
+use super::lists::ListResult;
 
 /// CoMagic's one date-time format (`YYYY-MM-DD hh:mm:ss`, in the account's time zone).
 pub const DATE_TIME_FORMAT: &str = "%Y-%m-%d %H:%M:%S";
@@ -122,14 +122,7 @@ pub struct UploadChatsParams {
 }
 
 /// `result` of `upload.offline_messages` and `upload.chats`: one `{id}` per uploaded item.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct UploadResult {
-    #[serde(deserialize_with = "super::lenient::null_as_default")]
-    pub data: Vec<UploadedId>,
-    #[serde(alias = "meta_data", skip_serializing_if = "Option::is_none")]
-    pub metadata: Option<Metadata>,
-}
+pub type UploadResult = ListResult<UploadedId>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UploadedId {
@@ -291,14 +284,7 @@ pub struct UploadSessionsParams {
 }
 
 /// `result` of `upload.sessions`: CoMagic's session id for each of our `ext_id`s.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct UploadSessionsResult {
-    #[serde(deserialize_with = "super::lenient::null_as_default")]
-    pub data: Vec<UploadedSession>,
-    #[serde(alias = "meta_data", skip_serializing_if = "Option::is_none")]
-    pub metadata: Option<Metadata>,
-}
+pub type UploadSessionsResult = ListResult<UploadedSession>;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UploadedSession {
