@@ -3,7 +3,6 @@
 
 use crate::rows;
 use crate::{LedgerEntry, LedgerProgress, StoreError, UploadRecord};
-use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 sql_impl! {
@@ -73,19 +72,5 @@ sql_impl! {
             .bind(i64::from(limit))
             .fetch_all(&self.pool)
             .await?)
-    }
-
-    pub(super) async fn ledger_prune(
-        &self,
-        before: DateTime<Utc>,
-        limit: u32,
-    ) -> Result<u64, StoreError> {
-        // Cut to the microseconds both databases keep, as every stored time is.
-        let done = sqlx::query(rows::LEDGER_PRUNE)
-            .bind(rows::micros(before))
-            .bind(i64::from(limit))
-            .execute(&self.pool)
-            .await?;
-        Ok(D::rows_affected(&done))
     }
 }

@@ -152,6 +152,22 @@ sql_impl! {
             .await?)
     }
 
+    /// Retention: runs `sql`, a `DELETE` of rows stored before `$1` (at most `$2` of them when
+    /// `limit` is given: ledger entries; every one: recent payloads); how many went.
+    async fn prune(
+        &self,
+        sql: &str,
+        before: DateTime<Utc>,
+        limit: Option<u32>,
+    ) -> Result<u64, StoreError> {
+        // Cut to the microseconds both databases keep, as every stored time is.
+        let mut query = sqlx::query(sql).bind(rows::micros(before));
+        if let Some(limit) = limit {
+            query = query.bind(i64::from(limit));
+        }
+        Ok(D::rows_affected(&query.execute(&self.pool).await?))
+    }
+
     /// The one count `sql` selects: ledger entries, open dead letters, replays.
     async fn count(&self, sql: &str) -> Result<u64, StoreError> {
         let n: i64 = sqlx::query_scalar(sql).fetch_one(&self.pool).await?;
@@ -242,7 +258,8 @@ store_impl! {
     fn ledger_progress_many(steps: &[LedgerProgress]) -> Vec<bool>;
     fn recent_deliveries(tenant_id: Uuid, limit: u32) -> Vec<LedgerEntry>;
     fn ledger_count() -> u64 = count(rows::LEDGER_COUNT);
-    fn ledger_prune(before: DateTime<Utc>, limit: u32) -> u64;
+    fn ledger_prune(before: DateTime<Utc>, limit: u32) -> u64
+        = prune(rows::LEDGER_PRUNE, before, Some(limit));
 
     // dead_letters.rs
     fn add_dead_letter(dead: &NewDeadLetter) -> DeadLetter;
@@ -259,7 +276,8 @@ store_impl! {
     // recent_payloads.rs
     fn record_recent_payloads(payloads: &[NewRecentPayload], keep: u32) -> u64;
     fn recent_payloads(tenant_id: Uuid, since: DateTime<Utc>, limit: u32) -> Vec<RecentPayload>;
-    fn prune_recent_payloads(before: DateTime<Utc>) -> u64;
+    fn prune_recent_payloads(before: DateTime<Utc>) -> u64
+        = prune(crate::recent_payloads::PRUNE, before, None);
 
     // activity.rs
     fn record_activity(updates: &[ActivityUpdate]) -> ();

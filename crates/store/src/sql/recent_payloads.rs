@@ -57,15 +57,4 @@ sql_impl! {
             .fetch_all(&self.pool)
             .await?)
     }
-
-    pub(super) async fn prune_recent_payloads(
-        &self,
-        before: DateTime<Utc>,
-    ) -> Result<u64, StoreError> {
-        let done = sqlx::query(recent_payloads::PRUNE)
-            .bind(rows::micros(before))
-            .execute(&self.pool)
-            .await?;
-        Ok(D::rows_affected(&done))
-    }
 }

@@ -85,20 +85,16 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 
 /// Tenant `acme` (access-token credentials) and its webhook token.
 async fn acme(store: &Arc<dyn Store>) -> (Tenant, WebhookToken) {
-    let credentials = access_token(ACCESS_TOKEN);
-    store
-        .create_tenant(input("acme", Some(credentials)))
-        .await
-        .unwrap()
+    created(store, input("acme", Some(access_token(ACCESS_TOKEN)))).await
 }
 
 /// Tenant `globex` (login credentials) and its webhook token.
 async fn globex(store: &Arc<dyn Store>) -> (Tenant, WebhookToken) {
-    let credentials = login(PASSWORD);
-    store
-        .create_tenant(input("globex", Some(credentials)))
-        .await
-        .unwrap()
+    created(store, input("globex", Some(login(PASSWORD)))).await
+}
+
+async fn created(store: &Arc<dyn Store>, input: TenantInput) -> (Tenant, WebhookToken) {
+    store.create_tenant(input).await.unwrap()
 }
 
 /// The ids of every tenant, oldest first.
