@@ -21,10 +21,29 @@ const REPLAY_PAGE: u32 = 100;
 /// page at a time (a filter's `limit`, when set, caps the total; otherwise there is no cap).
 /// Each is published (and confirmed) before it is removed, so a crash in between replays it
 /// twice at worst, and the ledger makes the second one a no-op. The report counts every one.
+///
+/// The store counts each replay as it removes the dead letter, whoever replays; with `metrics`
+/// (the API and the pages), `replays_total` is brought up to the store's count at once.
 pub async fn replay_dead_letters(
     store: &dyn Store,
     queue: &dyn EventQueue,
     metrics: Option<&Metrics>,
+    filter: &DeadLetterFilter,
+) -> Result<ReplayReport, StoreError> {
+    let replayed = replay_pages(store, queue, filter).await;
+    if let Some(metrics) = metrics {
+        match store.replay_count().await {
+            Ok(count) => metrics.observe_replays(count),
+            // The periodic refresh catches up; the replay itself went through.
+            Err(e) => tracing::warn!(error = %e, "cannot read the replay count"),
+        }
+    }
+    replayed
+}
+
+async fn replay_pages(
+    store: &dyn Store,
+    queue: &dyn EventQueue,
     filter: &DeadLetterFilter,
 ) -> Result<ReplayReport, StoreError> {
     let mut report = ReplayReport::default();
@@ -48,7 +67,7 @@ pub async fn replay_dead_letters(
         page.after = Some((last.dead_at, last.id));
         let read = dead_letters.len() as u64;
         for dead in dead_letters {
-            replay_one(store, queue, metrics, dead, &mut report).await?;
+            replay_one(store, queue, dead, &mut report).await?;
         }
         left = left.map(|left| left.saturating_sub(read));
         if read < u64::from(REPLAY_PAGE) {
@@ -58,11 +77,11 @@ pub async fn replay_dead_letters(
     Ok(report)
 }
 
-/// Publishes one dead letter's envelope afresh and removes it, or notes why it could not.
+/// Publishes one dead letter's envelope afresh and removes it (counting the replay), or notes
+/// why it could not.
 async fn replay_one(
     store: &dyn Store,
     queue: &dyn EventQueue,
-    metrics: Option<&Metrics>,
     dead: DeadLetter,
     report: &mut ReplayReport,
 ) -> Result<(), StoreError> {
@@ -84,10 +103,7 @@ async fn replay_one(
             .push(json!({"id": dead.id, "reason": e.to_string()}));
         return Ok(());
     }
-    store.remove_dead_letters(&[dead.id]).await?;
-    if let Some(m) = metrics {
-        m.replays_total.inc();
-    }
+    store.remove_replayed_dead_letters(&[dead.id]).await?;
     tracing::info!(event_id = %dead.event_id, tenant_id = %dead.tenant_id, "dead letter replayed");
     report.replayed += 1;
     Ok(())

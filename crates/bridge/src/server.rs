@@ -244,51 +244,36 @@ pub async fn start(config: BridgeConfig) -> anyhow::Result<RunningBridge> {
         max_connections: config.ingress.max_connections,
         ..bridge_ingress::ServeOptions::default()
     };
-    let token = shutdown.clone();
-    let public_options = serve_options.clone();
-    tasks.push(tokio::spawn(async move {
-        bridge_ingress::serve(listener, app, public_options, async move {
-            token.cancelled().await
-        })
-        .await;
-    }));
+    tasks.push(spawn_server(listener, app, &serve_options, &shutdown));
 
     // The admin API and pages on their own (private) listener: the public one serves only
     // webhooks and health.
-    let admin_addr =
-        match (&config.admin_token, config.admin_listen) {
-            (Some(admin_token), Some(admin_listen)) => {
-                let listener = tokio::net::TcpListener::bind(admin_listen)
-                    .await
-                    .with_context(|| {
-                        format!("cannot listen on {admin_listen} (BRIDGE_ADMIN_LISTEN)")
-                    })?;
-                let admin_addr = listener.local_addr()?;
-                let admin = bridge_admin::admin_router(bridge_admin::AdminState {
-                    store: store.clone(),
-                    queue: queue.clone(),
-                    metrics: metrics.clone(),
-                    admin_token: admin_token.clone(),
-                    public_url: public_url.clone(),
-                    http: comagic_client::Transport::with_policy(config.worker.address_policy)
-                        .context("cannot build the HTTP client for CoMagic")?,
-                    comagic_timeout: config.worker.comagic_timeout,
-                    cookie_secure: public_url.starts_with("https://"),
-                })
-                .merge(health::detailed_router(store.clone(), queue.clone()));
-                let admin = with_layers(admin);
-                let token = shutdown.clone();
-                let options = serve_options.clone();
-                tasks.push(tokio::spawn(async move {
-                    bridge_ingress::serve(listener, admin, options, async move {
-                        token.cancelled().await
-                    })
-                    .await;
-                }));
-                Some(admin_addr)
-            }
-            _ => None,
-        };
+    let admin_addr = match (&config.admin_token, config.admin_listen) {
+        (Some(admin_token), Some(admin_listen)) => {
+            let listener = tokio::net::TcpListener::bind(admin_listen)
+                .await
+                .with_context(|| {
+                    format!("cannot listen on {admin_listen} (BRIDGE_ADMIN_LISTEN)")
+                })?;
+            let admin_addr = listener.local_addr()?;
+            let admin = bridge_admin::admin_router(bridge_admin::AdminState {
+                store: store.clone(),
+                queue: queue.clone(),
+                metrics: metrics.clone(),
+                admin_token: admin_token.clone(),
+                public_url: public_url.clone(),
+                http: comagic_client::Transport::with_policy(config.worker.address_policy)
+                    .context("cannot build the HTTP client for CoMagic")?,
+                comagic_timeout: config.worker.comagic_timeout,
+                cookie_secure: public_url.starts_with("https://"),
+            })
+            .merge(health::detailed_router(store.clone(), queue.clone()));
+            let admin = with_layers(admin);
+            tasks.push(spawn_server(listener, admin, &serve_options, &shutdown));
+            Some(admin_addr)
+        }
+        _ => None,
+    };
 
     let metrics_addr = match config.metrics_listen {
         Some(metrics_listen) => {
@@ -361,12 +346,31 @@ fn with_layers(router: Router) -> Router {
         .layer(CatchPanicLayer::new())
 }
 
+/// Serves `app` on `listener` (the public or the admin one) until `shutdown`.
+fn spawn_server(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    options: &bridge_ingress::ServeOptions,
+    shutdown: &CancellationToken,
+) -> JoinHandle<()> {
+    let (options, token) = (options.clone(), shutdown.clone());
+    tokio::spawn(async move {
+        bridge_ingress::serve(
+            listener,
+            app,
+            options,
+            async move { token.cancelled().await },
+        )
+        .await;
+    })
+}
+
 /// How often the per-tenant series are matched against the tenants (a deleted tenant's removed,
 /// a new one's started at zero).
 const TENANT_SWEEP: Duration = Duration::from_secs(60);
 
 /// Keeps `queue_depth{queue}` current: main, delay tiers and `poison` from the queue, `dead`
-/// (open dead letters) from the store; drops CoMagic limit gauges past their reset and the
+/// (open dead letters) from the store, and `replays_total` from the store's count; drops CoMagic limit gauges past their reset and the
 /// series of deleted tenants.
 async fn refresh_depths(
     queue: Arc<dyn EventQueue>,
@@ -393,6 +397,10 @@ async fn refresh_depths(
                 .queue_depth
                 .with_label_values(&["dead"])
                 .set(i64::try_from(dead).unwrap_or(i64::MAX));
+        }
+        // Replays by every process, `dlq replay` included: the same total on every replica.
+        if let Ok(replays) = store.replay_count().await {
+            metrics.observe_replays(replays);
         }
         metrics.expire_limits();
         if last_tenant_sweep.is_none_or(|at| at.elapsed() >= TENANT_SWEEP) {

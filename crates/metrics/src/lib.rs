@@ -46,6 +46,8 @@ pub struct Metrics {
     pub queue_depth: IntGaugeVec,
     /// `reason`: the error class.
     pub dead_letters_total: IntCounterVec,
+    /// Dead letters replayed by any process: the store's count (see
+    /// [`Metrics::observe_replays`]), so every replica reports the same total.
     pub replays_total: IntCounter,
     /// Ledger entries deleted by the retention (`BRIDGE_LEDGER_RETENTION_DAYS`).
     pub ledger_pruned_total: IntCounter,
@@ -191,6 +193,16 @@ impl Metrics {
             None => {
                 expiry.remove(&(tenant.to_owned(), window));
             }
+        }
+    }
+
+    /// Brings `replays_total` up to `stored`, the store's replay count (replays by every process,
+    /// the CLI's too). A counter only rises: it is increased by the difference, and a count below
+    /// the one shown (another database, a restored backup) leaves it as it is.
+    pub fn observe_replays(&self, stored: u64) {
+        let shown = self.replays_total.get();
+        if stored > shown {
+            self.replays_total.inc_by(stored - shown);
         }
     }
 
@@ -376,6 +388,18 @@ mod tests {
             env!("CARGO_PKG_VERSION")
         );
         assert!(text.contains(&version), "missing {version}");
+    }
+
+    #[test]
+    fn replays_total_follows_the_store_s_count_and_never_falls() {
+        let m = Metrics::new();
+        m.observe_replays(3);
+        assert_eq!(m.replays_total.get(), 3);
+        m.observe_replays(3);
+        m.observe_replays(1);
+        assert_eq!(m.replays_total.get(), 3, "a counter does not go down");
+        m.observe_replays(10);
+        assert!(m.render().contains("leadback_bridge_replays_total 10"));
     }
 
     #[test]

@@ -200,6 +200,13 @@ pub trait Store: Send + Sync + 'static {
     async fn get_dead_letter(&self, id: Uuid) -> Result<Option<DeadLetter>, StoreError>;
     /// Deletes the given dead letters; returns how many existed.
     async fn remove_dead_letters(&self, ids: &[Uuid]) -> Result<u64, StoreError>;
+    /// Deletes dead letters that were just replayed and adds how many existed to the store's
+    /// replay count, in one transaction; returns that number. Every process that replays (the
+    /// admin API, the pages, `dlq replay`) goes through here, so the count is every replay.
+    async fn remove_replayed_dead_letters(&self, ids: &[Uuid]) -> Result<u64, StoreError>;
+    /// Dead letters replayed so far by any process (see
+    /// [`Store::remove_replayed_dead_letters`]): what `replays_total` reports.
+    async fn replay_count(&self) -> Result<u64, StoreError>;
     async fn dead_letter_count(&self) -> Result<u64, StoreError>;
     /// The dead letter of one event (resolved or not).
     async fn dead_letter_of_event(
@@ -250,12 +257,7 @@ async fn progress_one<S: Store + ?Sized>(
     add_tags: &[i64],
     complete: bool,
 ) -> Result<(), StoreError> {
-    let step = LedgerProgress {
-        tenant_id,
-        event_id: event_id.to_owned(),
-        add_tags: add_tags.to_vec(),
-        complete,
-    };
+    let step = LedgerProgress::new(tenant_id, event_id, add_tags, complete);
     match store
         .ledger_progress_many(std::slice::from_ref(&step))
         .await?[..]

@@ -4,20 +4,14 @@
 
 use crate::route_cache::RouteCache;
 use crate::rows;
-use crate::sql::{built_queries, Dialect, SqlStore};
+use crate::sql::{built_queries, embedded_migrator, Dialect, SqlStore};
 use crate::{SecretKey, StoreError};
 use async_trait::async_trait;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// `ignore_missing`: a database migrated by a newer release (a rollback, or an old pod restarting
-/// mid-rollout) holds migrations this binary does not know; they are additive, so this binary
-/// still runs on it instead of refusing to start.
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate::Migrator {
-    ignore_missing: true,
-    ..sqlx::migrate!("./migrations/postgres")
-};
+embedded_migrator!("./migrations/postgres");
 
 /// What PostgreSQL does its own way: sqlx's migrator locks with an advisory lock, and a trigger
 /// announces tenant changes to every process's route cache.

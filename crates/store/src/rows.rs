@@ -7,8 +7,8 @@
 //! TEXT), `i64` for every integer (u32 counters are widened on the way in).
 
 use crate::{
-    DeadLetter, DeadLetterFilter, LedgerEntry, LedgerProgress, NewDeadLetter, SecretKey,
-    StoreError, Tenant, UploadRecord,
+    DeadLetter, DeadLetterFilter, LedgerProgress, NewDeadLetter, SecretKey, StoreError, Tenant,
+    UploadRecord,
 };
 use chrono::{DateTime, SubsecRound as _, Utc};
 use leadback_model::TenantSettings;
@@ -81,6 +81,15 @@ pub(crate) const UPSERT_DEAD_LETTER: &str = "INSERT INTO dead_letters (id, tenan
 /// Open dead letters only: what needs an operator.
 pub(crate) const DEAD_LETTER_COUNT: &str =
     "SELECT COUNT(*) FROM dead_letters WHERE resolved_at IS NULL";
+pub(crate) const DELETE_DEAD_LETTER: &str = "DELETE FROM dead_letters WHERE id = $1";
+
+/// Replays counted by the store (`store_counters`, issue 17). The `replays` row is made by the
+/// migration; the upsert keeps counting should it be gone.
+pub(crate) const ADD_REPLAYS: &str = "INSERT INTO store_counters (name, value) \
+     VALUES ('replays', $1) \
+     ON CONFLICT (name) DO UPDATE SET value = store_counters.value + excluded.value";
+pub(crate) const REPLAY_COUNT: &str =
+    "SELECT COALESCE((SELECT value FROM store_counters WHERE name = 'replays'), 0)";
 
 /// Applied migrations as sqlx records them.
 pub(crate) const APPLIED_MIGRATIONS: &str =
@@ -94,14 +103,6 @@ pub(crate) fn micros(t: DateTime<Utc>) -> DateTime<Utc> {
 
 pub(crate) fn now() -> DateTime<Utc> {
     micros(Utc::now())
-}
-
-fn to_u32(value: i64, what: &str) -> Result<u32, StoreError> {
-    u32::try_from(value).map_err(|_| {
-        StoreError::from(sqlx::Error::Decode(
-            format!("{what} = {value} does not fit in u32").into(),
-        ))
-    })
 }
 
 pub(crate) fn count_to_u64(value: i64) -> Result<u64, StoreError> {
@@ -141,74 +142,6 @@ impl TenantRow {
             credentials,
             created_at: self.created_at,
             updated_at: self.updated_at,
-        })
-    }
-}
-
-#[derive(sqlx::FromRow)]
-pub(crate) struct LedgerRow {
-    tenant_id: Uuid,
-    event_id: String,
-    kind: String,
-    ext_id: String,
-    comagic_id: Option<i64>,
-    attempts: i64,
-    tagged: Json<Vec<i64>>,
-    complete: bool,
-    received_at: DateTime<Utc>,
-    delivered_at: DateTime<Utc>,
-}
-
-impl TryFrom<LedgerRow> for LedgerEntry {
-    type Error = StoreError;
-    fn try_from(row: LedgerRow) -> Result<Self, StoreError> {
-        Ok(LedgerEntry {
-            attempts: to_u32(row.attempts, "ledger.attempts")?,
-            tenant_id: row.tenant_id,
-            event_id: row.event_id,
-            kind: row.kind,
-            ext_id: row.ext_id,
-            comagic_id: row.comagic_id,
-            tagged: row.tagged.0,
-            complete: row.complete,
-            received_at: row.received_at,
-            delivered_at: row.delivered_at,
-        })
-    }
-}
-
-#[derive(sqlx::FromRow)]
-pub(crate) struct DeadLetterRow {
-    id: Uuid,
-    tenant_id: Uuid,
-    event_id: String,
-    class: String,
-    mnemonic: Option<String>,
-    message: String,
-    attempts: i64,
-    first_attempt_at: Option<DateTime<Utc>>,
-    last_attempt_at: DateTime<Utc>,
-    dead_at: DateTime<Utc>,
-    envelope: Json<serde_json::Value>,
-    resolved_at: Option<DateTime<Utc>>,
-}
-
-impl TryFrom<DeadLetterRow> for DeadLetter {
-    type Error = StoreError;
-    fn try_from(row: DeadLetterRow) -> Result<Self, StoreError> {
-        Ok(DeadLetter {
-            attempts: to_u32(row.attempts, "dead_letters.attempts")?,
-            id: row.id,
-            tenant_id: row.tenant_id,
-            event_id: row.event_id,
-            class: row.class,
-            mnemonic: row.mnemonic,
-            message: row.message,
-            first_attempt_at: row.first_attempt_at,
-            last_attempt_at: row.last_attempt_at,
-            dead_at: row.dead_at,
-            envelope: row.envelope.0,
-            resolved_at: row.resolved_at,
         })
     }
 }

@@ -7,7 +7,7 @@
 
 use crate::route_cache::{RouteCache, LOCAL_TTL};
 use crate::rows;
-use crate::sql::{built_queries, Dialect, SqlStore};
+use crate::sql::{built_queries, embedded_migrator, Dialect, SqlStore};
 use crate::{SecretKey, StoreError};
 use async_trait::async_trait;
 use sqlx::sqlite::{
@@ -16,13 +16,7 @@ use sqlx::sqlite::{
 use std::str::FromStr as _;
 use std::time::Duration;
 
-/// `ignore_missing`: a database migrated by a newer release (a rollback, or an old pod restarting
-/// mid-rollout) holds migrations this binary does not know; they are additive, so this binary
-/// still runs on it instead of refusing to start.
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate::Migrator {
-    ignore_missing: true,
-    ..sqlx::migrate!("./migrations/sqlite")
-};
+embedded_migrator!("./migrations/sqlite");
 
 /// What SQLite does its own way: migrations are serialized by a lock file, and there are no
 /// notifications, so cached routes expire after a second.

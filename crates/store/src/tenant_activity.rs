@@ -139,36 +139,35 @@ pub(crate) const COLUMNS: &str =
      last_error_mnemonic, last_error_message, last_error_at, minute_limit, minute_remaining, \
      minute_reset_at, day_limit, day_remaining, day_reset_at, limits_at";
 
+/// `column = …` of the upsert for columns written as a whole with `stamp`: the new values when
+/// the update carries a `stamp` (even `NULL` ones: a new error without a mnemonic clears the
+/// old mnemonic), the stored ones otherwise.
+macro_rules! whole_with {
+    ($stamp:literal: $($column:literal),+) => {
+        concat!($(
+            $column, " = CASE WHEN excluded.", $stamp, " IS NULL THEN tenant_activity.", $column,
+            " ELSE excluded.", $column, " END, ",
+        )+)
+    };
+}
+
 /// A tenant deleted meanwhile is skipped (`WHERE EXISTS`, which SQLite also needs to parse
 /// `ON CONFLICT` after a `SELECT`). The error and the limits are each written as a whole.
-pub(crate) const UPSERT: &str = "INSERT INTO tenant_activity (tenant_id, last_accepted_at, \
+pub(crate) const UPSERT: &str = concat!(
+    "INSERT INTO tenant_activity (tenant_id, last_accepted_at, \
      last_delivered_at, last_error_class, last_error_mnemonic, last_error_message, last_error_at, \
      minute_limit, minute_remaining, minute_reset_at, day_limit, day_remaining, day_reset_at, \
      limits_at) SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14 \
      WHERE EXISTS (SELECT 1 FROM tenants WHERE id = $1) \
      ON CONFLICT (tenant_id) DO UPDATE SET \
      last_accepted_at = COALESCE(excluded.last_accepted_at, tenant_activity.last_accepted_at), \
-     last_delivered_at = COALESCE(excluded.last_delivered_at, tenant_activity.last_delivered_at), \
-     last_error_class = CASE WHEN excluded.last_error_at IS NULL \
-       THEN tenant_activity.last_error_class ELSE excluded.last_error_class END, \
-     last_error_mnemonic = CASE WHEN excluded.last_error_at IS NULL \
-       THEN tenant_activity.last_error_mnemonic ELSE excluded.last_error_mnemonic END, \
-     last_error_message = CASE WHEN excluded.last_error_at IS NULL \
-       THEN tenant_activity.last_error_message ELSE excluded.last_error_message END, \
-     last_error_at = COALESCE(excluded.last_error_at, tenant_activity.last_error_at), \
-     minute_limit = CASE WHEN excluded.limits_at IS NULL \
-       THEN tenant_activity.minute_limit ELSE excluded.minute_limit END, \
-     minute_remaining = CASE WHEN excluded.limits_at IS NULL \
-       THEN tenant_activity.minute_remaining ELSE excluded.minute_remaining END, \
-     minute_reset_at = CASE WHEN excluded.limits_at IS NULL \
-       THEN tenant_activity.minute_reset_at ELSE excluded.minute_reset_at END, \
-     day_limit = CASE WHEN excluded.limits_at IS NULL \
-       THEN tenant_activity.day_limit ELSE excluded.day_limit END, \
-     day_remaining = CASE WHEN excluded.limits_at IS NULL \
-       THEN tenant_activity.day_remaining ELSE excluded.day_remaining END, \
-     day_reset_at = CASE WHEN excluded.limits_at IS NULL \
-       THEN tenant_activity.day_reset_at ELSE excluded.day_reset_at END, \
-     limits_at = COALESCE(excluded.limits_at, tenant_activity.limits_at)";
+     last_delivered_at = COALESCE(excluded.last_delivered_at, tenant_activity.last_delivered_at), ",
+    whole_with!("last_error_at": "last_error_class", "last_error_mnemonic", "last_error_message"),
+    whole_with!("limits_at": "minute_limit", "minute_remaining", "minute_reset_at", "day_limit",
+        "day_remaining", "day_reset_at"),
+    "last_error_at = COALESCE(excluded.last_error_at, tenant_activity.last_error_at), \
+     limits_at = COALESCE(excluded.limits_at, tenant_activity.limits_at)"
+);
 
 /// Open dead letters per tenant and class.
 pub(crate) const DEAD_LETTER_COUNTS: &str = "SELECT tenant_id, class, COUNT(*) FROM dead_letters \

@@ -39,6 +39,18 @@ pub struct LedgerProgress {
     pub complete: bool,
 }
 
+impl LedgerProgress {
+    /// `add_tags` set on the event's record and, when `complete`, every step done.
+    pub fn new(tenant_id: Uuid, event_id: &str, add_tags: &[i64], complete: bool) -> Self {
+        Self {
+            tenant_id,
+            event_id: event_id.to_owned(),
+            add_tags: add_tags.to_vec(),
+            complete,
+        }
+    }
+}
+
 /// A record the worker uploaded.
 #[derive(Debug, Clone)]
 pub struct UploadRecord {
@@ -66,14 +78,17 @@ pub struct TenantRoute {
     pub active: bool,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// Read straight from the `ledger` row ([`crate::rows::LEDGER_COLUMNS`]).
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct LedgerEntry {
     pub tenant_id: Uuid,
     pub event_id: String,
     pub kind: String,
     pub ext_id: String,
     pub comagic_id: Option<i64>,
+    #[sqlx(try_from = "i64")]
     pub attempts: u32,
+    #[sqlx(json)]
     pub tagged: Vec<i64>,
     pub complete: bool,
     pub received_at: DateTime<Utc>,
@@ -96,7 +111,8 @@ pub struct NewDeadLetter {
     pub envelope: serde_json::Value,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// Read straight from the `dead_letters` row ([`crate::rows::DEAD_LETTER_COLUMNS`]).
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct DeadLetter {
     pub id: Uuid,
     pub tenant_id: Uuid,
@@ -104,10 +120,12 @@ pub struct DeadLetter {
     pub class: String,
     pub mnemonic: Option<String>,
     pub message: String,
+    #[sqlx(try_from = "i64")]
     pub attempts: u32,
     pub first_attempt_at: Option<DateTime<Utc>>,
     pub last_attempt_at: DateTime<Utc>,
     pub dead_at: DateTime<Utc>,
+    #[sqlx(json)]
     pub envelope: serde_json::Value,
     /// When a later delivery of the same event succeeded; the row stays for audit.
     pub resolved_at: Option<DateTime<Utc>>,

@@ -83,6 +83,40 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
 
+/// Tenant `acme` (access-token credentials) and its webhook token.
+async fn acme(store: &Arc<dyn Store>) -> (Tenant, WebhookToken) {
+    created(store, input("acme", Some(access_token(ACCESS_TOKEN)))).await
+}
+
+/// Tenant `globex` (login credentials) and its webhook token.
+async fn globex(store: &Arc<dyn Store>) -> (Tenant, WebhookToken) {
+    created(store, input("globex", Some(login(PASSWORD)))).await
+}
+
+async fn created(store: &Arc<dyn Store>, input: TenantInput) -> (Tenant, WebhookToken) {
+    store.create_tenant(input).await.unwrap()
+}
+
+/// The ids of every tenant, oldest first.
+async fn tenant_ids(store: &Arc<dyn Store>) -> Vec<Uuid> {
+    let tenants = store.list_tenants().await.unwrap();
+    tenants.iter().map(|t| t.id).collect()
+}
+
+/// Records an upload of each (tenant, event) in one call, delivered a second apart.
+async fn record_all(store: &Arc<dyn Store>, events: &[(Uuid, &str)]) {
+    let uploads: Vec<UploadRecord> = (1..)
+        .zip(events)
+        .map(|(second, (tenant, event))| upload(*tenant, event, at(second)))
+        .collect();
+    store.ledger_record_uploads(&uploads).await.unwrap();
+}
+
+/// Records `upload` in the ledger (whether it was new or not).
+async fn record(store: &Arc<dyn Store>, upload: UploadRecord) {
+    store.ledger_record_upload(&upload).await.unwrap();
+}
+
 fn at(seconds: i64) -> DateTime<Utc> {
     DateTime::from_timestamp(1_750_000_000 + seconds, 123_456_789).unwrap()
 }
@@ -103,10 +137,7 @@ fn upload(tenant_id: Uuid, event_id: &str, delivered_at: DateTime<Utc>) -> Uploa
 
 pub async fn migrate_twice_is_idempotent(b: &dyn Backend) {
     let store = b.migrated(key()).await;
-    let (tenant, token) = store
-        .create_tenant(input("acme", Some(access_token(ACCESS_TOKEN))))
-        .await
-        .unwrap();
+    let (tenant, token) = acme(&store).await;
     store.migrate().await.unwrap();
     store.ready().await.unwrap();
     // A second process migrating the same database changes nothing either.
@@ -151,14 +182,8 @@ pub async fn ready_requires_every_migration(b: &dyn Backend) {
 
 pub async fn token_finds_its_tenant(b: &dyn Backend) {
     let store = b.migrated(key()).await;
-    let (tenant, token) = store
-        .create_tenant(input("acme", Some(access_token(ACCESS_TOKEN))))
-        .await
-        .unwrap();
-    let (other, other_token) = store
-        .create_tenant(input("globex", Some(login(PASSWORD))))
-        .await
-        .unwrap();
+    let (tenant, token) = acme(&store).await;
+    let (other, other_token) = globex(&store).await;
     assert_ne!(token.as_str(), other_token.as_str());
     assert!(WebhookToken::looks_valid(token.as_str()));
 
@@ -197,22 +222,12 @@ pub async fn token_finds_its_tenant(b: &dyn Backend) {
     let fetched = store.get_tenant(other.id).await.unwrap().unwrap();
     assert_same_tenant(&fetched, &other);
     assert!(store.get_tenant(Uuid::new_v4()).await.unwrap().is_none());
-    let ids: Vec<Uuid> = store
-        .list_tenants()
-        .await
-        .unwrap()
-        .iter()
-        .map(|t| t.id)
-        .collect();
-    assert_eq!(ids, vec![tenant.id, other.id]);
+    assert_eq!(tenant_ids(&store).await, vec![tenant.id, other.id]);
 }
 
 pub async fn rotation_retires_the_old_token(b: &dyn Backend) {
     let store = b.migrated(key()).await;
-    let (tenant, old) = store
-        .create_tenant(input("acme", Some(access_token(ACCESS_TOKEN))))
-        .await
-        .unwrap();
+    let (tenant, old) = acme(&store).await;
     let new = store.rotate_token(tenant.id).await.unwrap();
     assert_ne!(new.as_str(), old.as_str());
     assert!(store.tenant_by_token(&old.hash()).await.unwrap().is_none());
@@ -247,10 +262,7 @@ pub async fn rotation_retires_the_old_token(b: &dyn Backend) {
 
 pub async fn update_keeps_or_replaces_credentials(b: &dyn Backend) {
     let store = b.migrated(key()).await;
-    let (tenant, token) = store
-        .create_tenant(input("acme", Some(access_token(ACCESS_TOKEN))))
-        .await
-        .unwrap();
+    let (tenant, token) = acme(&store).await;
 
     let mut changed = input("acme renamed", None);
     changed.active = false;
@@ -308,14 +320,8 @@ pub async fn update_keeps_or_replaces_credentials(b: &dyn Backend) {
 
 pub async fn credentials_are_encrypted_at_rest(b: &dyn Backend) {
     let store = b.migrated(key()).await;
-    let (a, _) = store
-        .create_tenant(input("acme", Some(access_token(ACCESS_TOKEN))))
-        .await
-        .unwrap();
-    let (g, _) = store
-        .create_tenant(input("globex", Some(login(PASSWORD))))
-        .await
-        .unwrap();
+    let (a, _) = acme(&store).await;
+    let (g, _) = globex(&store).await;
 
     let raw = b.raw_tenant_bytes().await;
     // The test can see the rows at all (it would pass vacuously otherwise) …
@@ -333,10 +339,7 @@ pub async fn credentials_are_encrypted_at_rest(b: &dyn Backend) {
 
 pub async fn wrong_key_is_a_crypto_error(b: &dyn Backend) {
     let store = b.migrated(key()).await;
-    let (tenant, token) = store
-        .create_tenant(input("acme", Some(access_token(ACCESS_TOKEN))))
-        .await
-        .unwrap();
+    let (tenant, token) = acme(&store).await;
     let other = b.open(SecretKey::generate()).await;
     let err = other.get_tenant(tenant.id).await.unwrap_err();
     assert!(
@@ -358,18 +361,9 @@ pub async fn wrong_key_is_a_crypto_error(b: &dyn Backend) {
 
 pub async fn set_active_and_delete(b: &dyn Backend) {
     let store = b.migrated(key()).await;
-    let (tenant, token) = store
-        .create_tenant(input("acme", Some(access_token(ACCESS_TOKEN))))
-        .await
-        .unwrap();
-    let (keep, _) = store
-        .create_tenant(input("globex", Some(login(PASSWORD))))
-        .await
-        .unwrap();
-    store
-        .ledger_record_upload(&upload(tenant.id, "ev-1", at(0)))
-        .await
-        .unwrap();
+    let (tenant, token) = acme(&store).await;
+    let (keep, _) = globex(&store).await;
+    record(&store, upload(tenant.id, "ev-1", at(0))).await;
 
     store.set_active(tenant.id, false).await.unwrap();
     assert!(!store.get_tenant(tenant.id).await.unwrap().unwrap().active);
@@ -383,14 +377,7 @@ pub async fn set_active_and_delete(b: &dyn Backend) {
         .await
         .unwrap()
         .is_none());
-    let left: Vec<Uuid> = store
-        .list_tenants()
-        .await
-        .unwrap()
-        .iter()
-        .map(|t| t.id)
-        .collect();
-    assert_eq!(left, vec![keep.id]);
+    assert_eq!(tenant_ids(&store).await, vec![keep.id]);
     // Audit data outlives the tenant.
     assert!(store.ledger_get(tenant.id, "ev-1").await.unwrap().is_some());
 
@@ -533,10 +520,7 @@ async fn settled_route(store: &dyn Store, token: &WebhookToken, want: Option<Ten
 pub async fn routes_follow_changes_made_elsewhere(b: &dyn Backend) {
     let admin = b.migrated(key()).await;
     let router = b.open(key()).await;
-    let (tenant, old) = admin
-        .create_tenant(input("acme", Some(access_token(ACCESS_TOKEN))))
-        .await
-        .unwrap();
+    let (tenant, old) = acme(&admin).await;
     let active = |active| {
         Some(TenantRoute {
             id: tenant.id,
@@ -582,10 +566,7 @@ pub async fn routes_follow_changes_made_elsewhere(b: &dyn Backend) {
 pub async fn a_change_that_finds_no_tenant_still_empties_the_route_cache(b: &dyn Backend) {
     let admin = b.migrated(key()).await;
     let router = b.open(key()).await;
-    let (tenant, token) = admin
-        .create_tenant(input("acme", Some(access_token(ACCESS_TOKEN))))
-        .await
-        .unwrap();
+    let (tenant, token) = acme(&admin).await;
     let route = Some(TenantRoute {
         id: tenant.id,
         active: true,
@@ -609,10 +590,7 @@ pub async fn ledger_batch_records_in_one_call(b: &dyn Backend) {
     let store = b.migrated(key()).await;
     let tenant = Uuid::new_v4();
     // Recorded earlier (a duplicate copy, say): kept as it was.
-    store
-        .ledger_record_upload(&upload(tenant, "ev-old", at(0)))
-        .await
-        .unwrap();
+    record(&store, upload(tenant, "ev-old", at(0))).await;
 
     let mut untagged = upload(tenant, "ev-a", at(1));
     untagged.complete = true;
@@ -651,12 +629,11 @@ pub async fn ledger_looks_up_many_events_at_once(b: &dyn Backend) {
     let store = b.migrated(key()).await;
     let tenant = Uuid::new_v4();
     let other = Uuid::new_v4();
-    let uploads = [
-        upload(tenant, "ev-1", at(1)),
-        upload(tenant, "ev-2", at(2)),
-        upload(other, "ev-1", at(3)),
-    ];
-    store.ledger_record_uploads(&uploads).await.unwrap();
+    record_all(
+        &store,
+        &[(tenant, "ev-1"), (tenant, "ev-2"), (other, "ev-1")],
+    )
+    .await;
 
     let keys: Vec<(Uuid, String)> = [
         (tenant, "ev-1"),
@@ -691,14 +668,8 @@ pub async fn ledger_looks_up_many_events_at_once(b: &dyn Backend) {
 pub async fn ledger_tags_merge_and_complete(b: &dyn Backend) {
     let store = b.migrated(key()).await;
     let tenant = Uuid::new_v4();
-    store
-        .ledger_record_upload(&upload(tenant, "ev-1", at(0)))
-        .await
-        .unwrap();
-    store
-        .ledger_record_upload(&upload(tenant, "ev-2", at(1)))
-        .await
-        .unwrap();
+    record(&store, upload(tenant, "ev-1", at(0))).await;
+    record(&store, upload(tenant, "ev-2", at(1))).await;
 
     store
         .ledger_add_tags(tenant, "ev-1", &[30, 10])
@@ -741,20 +712,15 @@ pub async fn ledger_progress_of_many_events_in_one_call(b: &dyn Backend) {
     let store = b.migrated(key()).await;
     let tenant = Uuid::new_v4();
     let other = Uuid::new_v4();
-    let uploads = [
-        upload(tenant, "ev-1", at(1)),
-        upload(tenant, "ev-2", at(2)),
-        upload(tenant, "ev-3", at(3)),
-        upload(other, "ev-1", at(4)),
+    let events = [
+        (tenant, "ev-1"),
+        (tenant, "ev-2"),
+        (tenant, "ev-3"),
+        (other, "ev-1"),
     ];
-    store.ledger_record_uploads(&uploads).await.unwrap();
+    record_all(&store, &events).await;
     store.ledger_add_tags(tenant, "ev-1", &[20]).await.unwrap();
-    let step = |tenant_id: Uuid, event_id: &str, add_tags: &[i64], complete: bool| LedgerProgress {
-        tenant_id,
-        event_id: event_id.to_owned(),
-        add_tags: add_tags.to_vec(),
-        complete,
-    };
+    let step = LedgerProgress::new;
     let found = store
         .ledger_progress_many(&[
             step(tenant, "ev-1", &[30, 10, 20], true), // merged with the tag already there
@@ -817,15 +783,9 @@ pub async fn recent_deliveries_newest_first(b: &dyn Backend) {
         ("ev-b", 20),
         ("ev-d", 40),
     ] {
-        store
-            .ledger_record_upload(&upload(tenant, event, at(second)))
-            .await
-            .unwrap();
+        record(&store, upload(tenant, event, at(second))).await;
     }
-    store
-        .ledger_record_upload(&upload(Uuid::new_v4(), "ev-z", at(99)))
-        .await
-        .unwrap();
+    record(&store, upload(Uuid::new_v4(), "ev-z", at(99))).await;
 
     let events = |entries: Vec<bridge_store::LedgerEntry>| -> Vec<String> {
         entries.into_iter().map(|e| e.event_id).collect()
@@ -1115,4 +1075,35 @@ pub async fn admin_signouts_are_seen_by_every_process(b: &dyn Backend) {
     one.sign_out_admin_session("hash-c", later).await.unwrap();
     assert!(!one.admin_session_signed_out("hash-old").await.unwrap());
     assert!(one.admin_session_signed_out("hash-a").await.unwrap());
+}
+
+/// Issue 17: replays are counted by the store as the replayed dead letters are removed, so a
+/// second store on the database (another process: `dlq replay` beside `serve`) sees every one,
+/// and the count outlives the handles that wrote it. Ids that match no dead letter (removed
+/// meanwhile) are not counted, and a plain removal (`dlq purge`) is no replay.
+pub async fn replays_are_counted_by_the_store(b: &dyn Backend) {
+    let one = b.migrated(key()).await;
+    let two = b.open(key()).await;
+    assert_eq!(two.replay_count().await.unwrap(), 0);
+    let tenant = Uuid::new_v4();
+    let mut ids = Vec::new();
+    for i in 0..4 {
+        let d = dead(tenant, &format!("ev-{i}"), "exhausted");
+        ids.push(one.add_dead_letter(&d).await.unwrap().id);
+    }
+    assert_eq!(
+        one.remove_replayed_dead_letters(&[ids[0]]).await.unwrap(),
+        1
+    );
+    let again = [ids[1], ids[0], Uuid::new_v4()];
+    assert_eq!(two.remove_replayed_dead_letters(&again).await.unwrap(), 1);
+    assert_eq!(two.remove_replayed_dead_letters(&[]).await.unwrap(), 0);
+    assert_eq!(one.remove_dead_letters(&[ids[2]]).await.unwrap(), 1);
+    assert_eq!(one.replay_count().await.unwrap(), 2);
+    assert_eq!(two.replay_count().await.unwrap(), 2);
+
+    drop((one, two));
+    let three = b.open(key()).await;
+    assert_eq!(three.replay_count().await.unwrap(), 2);
+    assert_eq!(three.dead_letter_count().await.unwrap(), 1);
 }

@@ -1,29 +1,14 @@
 //! Field maps on both backends: defaults when none is stored, a saved map read back, an empty
 //! one restoring the defaults, saving touching the tenant, and the map going with its tenant.
 
-use crate::harness::Backend;
-use bridge_store::{SecretKey, TenantInput};
-use leadback_model::{ComagicAuth, ComagicCredentials, FieldMap, TenantSettings};
-use secrecy::SecretString;
+use crate::harness::{tenant_named, Backend};
+use bridge_store::SecretKey;
+use leadback_model::FieldMap;
 use serde_json::json;
 
 pub async fn field_map_saved_reset_and_deleted_with_tenant(b: &dyn Backend) {
     let store = b.migrated(SecretKey::generate()).await;
-    let credentials = ComagicCredentials {
-        api_url: "https://dataapi.uiscom.ru/v2.0".into(),
-        auth: ComagicAuth::AccessToken {
-            access_token: SecretString::from("token-field-maps"),
-        },
-    };
-    let (tenant, _) = store
-        .create_tenant(TenantInput {
-            name: "acme".into(),
-            active: true,
-            settings: TenantSettings::default(),
-            credentials: Some(credentials),
-        })
-        .await
-        .unwrap();
+    let tenant = tenant_named(&store, "acme").await;
     assert_eq!(
         store.get_field_map(tenant.id).await.unwrap(),
         FieldMap::default()

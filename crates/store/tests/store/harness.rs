@@ -3,7 +3,9 @@
 //! file in a fresh temporary folder.
 
 use async_trait::async_trait;
-use bridge_store::{postgres::PgStore, sqlite::SqliteStore, SecretKey, Store};
+use bridge_store::{postgres::PgStore, sqlite::SqliteStore, SecretKey, Store, Tenant, TenantInput};
+use leadback_model::{ComagicAuth, ComagicCredentials, TenantSettings};
+use secrecy::SecretString;
 use sqlx::{Connection as _, PgConnection};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -148,4 +150,22 @@ impl Backend for Sqlite {
             .await
             .unwrap();
     }
+}
+
+/// A tenant named `name` with default settings and access-token credentials: for tests about
+/// what belongs to a tenant rather than about tenants.
+pub async fn tenant_named(store: &Arc<dyn Store>, name: &str) -> Tenant {
+    let credentials = ComagicCredentials {
+        api_url: "https://dataapi.uiscom.ru/v2.0".into(),
+        auth: ComagicAuth::AccessToken {
+            access_token: SecretString::from(format!("token-of-{name}")),
+        },
+    };
+    let input = TenantInput {
+        name: name.into(),
+        active: true,
+        settings: TenantSettings::default(),
+        credentials: Some(credentials),
+    };
+    store.create_tenant(input).await.unwrap().0
 }

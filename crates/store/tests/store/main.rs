@@ -59,15 +59,22 @@ on_both_backends!(
     tenant_activity_merges_writers,
     dead_letters_counted_per_class_and_found_by_event,
     admin_signouts_are_seen_by_every_process,
+    replays_are_counted_by_the_store,
 );
 
 mod opening {
     use bridge_store::{sqlite::SqliteStore, SecretKey, StoreError};
 
+    /// A fresh temporary folder and the URL of a SQLite file `path` in it.
+    fn temp_sqlite(path: &str) -> (tempfile::TempDir, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/{path}", dir.path().display());
+        (dir, url)
+    }
+
     #[tokio::test]
     async fn open_picks_the_backend_from_the_url() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}/nested/bridge.db", dir.path().display());
+        let (dir, url) = temp_sqlite("nested/bridge.db");
         let store = bridge_store::open(&url, SecretKey::generate())
             .await
             .unwrap();
@@ -85,8 +92,7 @@ mod opening {
 
     #[tokio::test]
     async fn sqlite_is_durable_wal() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}/bridge.db", dir.path().display());
+        let (_dir, url) = temp_sqlite("bridge.db");
         let store = SqliteStore::open(&url, SecretKey::generate())
             .await
             .unwrap();

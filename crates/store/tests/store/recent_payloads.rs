@@ -2,35 +2,28 @@
 //! age, going with their tenant; tenant activity written by several writers without clobbering
 //! each other; open dead letters counted per class; an event's dead letter found by its id.
 
-use crate::harness::Backend;
+use crate::harness::{tenant_named, Backend};
 use bridge_store::{
     ActivityError, ActivityRecorder, ActivityUpdate, LimitsSeen, NewDeadLetter, NewRecentPayload,
-    SecretKey, Store, TenantInput, OUTCOME_ACCEPTED, OUTCOME_REJECTED,
+    SecretKey, Store, OUTCOME_ACCEPTED, OUTCOME_REJECTED,
 };
 use chrono::{DateTime, SubsecRound as _, TimeDelta, Utc};
 use leadback_model::comagic::Limits;
-use leadback_model::{ComagicAuth, ComagicCredentials, TenantSettings};
-use secrecy::SecretString;
 use std::sync::Arc;
 use uuid::Uuid;
 
 async fn tenant(store: &Arc<dyn Store>, name: &str) -> Uuid {
-    let credentials = ComagicCredentials {
-        api_url: "https://dataapi.uiscom.ru/v2.0".into(),
-        auth: ComagicAuth::AccessToken {
-            access_token: SecretString::from("token-recent-payloads"),
-        },
-    };
-    let (tenant, _) = store
-        .create_tenant(TenantInput {
-            name: name.into(),
-            active: true,
-            settings: TenantSettings::default(),
-            credentials: Some(credentials),
-        })
+    tenant_named(store, name).await.id
+}
+
+/// How many of the tenant's payloads are stored, however old.
+async fn stored_of(store: &Arc<dyn Store>, tenant_id: Uuid) -> usize {
+    let since = DateTime::<Utc>::UNIX_EPOCH;
+    store
+        .recent_payloads(tenant_id, since, 100)
         .await
-        .unwrap();
-    tenant.id
+        .unwrap()
+        .len()
 }
 
 fn payload(tenant_id: Uuid, event: &str, received_at: DateTime<Utc>) -> NewRecentPayload {
@@ -140,27 +133,13 @@ pub async fn recent_payloads_bounded_by_count_and_age(b: &dyn Backend) {
         )
         .await
         .unwrap();
-    assert_eq!(
-        store
-            .recent_payloads(other, DateTime::<Utc>::UNIX_EPOCH, 100)
-            .await
-            .unwrap()
-            .len(),
-        3
-    );
+    assert_eq!(stored_of(&store, other).await, 3);
     assert!(
         !events(&store.recent_payloads(other, week_ago, 100).await.unwrap())
             .contains(&"old".to_owned())
     );
     assert_eq!(store.prune_recent_payloads(week_ago).await.unwrap(), 1);
-    assert_eq!(
-        store
-            .recent_payloads(other, DateTime::<Utc>::UNIX_EPOCH, 100)
-            .await
-            .unwrap()
-            .len(),
-        2
-    );
+    assert_eq!(stored_of(&store, other).await, 2);
 
     // A tenant deleted before the batch was written: its rows are skipped, the rest kept.
     let gone = Uuid::new_v4();
