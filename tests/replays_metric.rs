@@ -27,7 +27,7 @@ async fn store_of(data: &Path) -> Arc<dyn Store> {
 /// A dead letter whose envelope the replay can publish.
 fn dead_letter(tenant_id: Uuid, event_id: &str) -> NewDeadLetter {
     let envelope = Envelope::new(
-        event_id.to_owned(),
+        event_id.parse().unwrap(),
         tenant_id,
         Some("application/json".into()),
         br#"{"id":1}"#.to_vec(),
