@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::lenient::loose_i64;
+use super::lenient::{loose_counts, loose_i64};
 
 /// The only protocol version CoMagic speaks.
 pub const JSONRPC_VERSION: &str = "2.0";
@@ -160,41 +160,19 @@ pub struct ApiVersion {
     pub latest_version: Option<String>,
 }
 
-/// Points left per day and per minute; resets are in seconds. Any field may be missing
-/// (the sources sample returns `"limits": {}`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Limits {
-    #[serde(
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "loose_i64"
-    )]
-    pub day_limit: Option<i64>,
-    #[serde(
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "loose_i64"
-    )]
-    pub day_remaining: Option<i64>,
-    #[serde(
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "loose_i64"
-    )]
-    pub day_reset: Option<i64>,
-    #[serde(
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "loose_i64"
-    )]
-    pub minute_limit: Option<i64>,
-    #[serde(
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "loose_i64"
-    )]
-    pub minute_remaining: Option<i64>,
-    #[serde(
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "loose_i64"
-    )]
-    pub minute_reset: Option<i64>,
+loose_counts! {
+    /// Points left per day and per minute; resets are in seconds. Any field may be missing
+    /// (the sources sample returns `"limits": {}`).
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+    #[serde(default)]
+    pub struct Limits {
+        day_limit,
+        day_remaining,
+        day_reset,
+        minute_limit,
+        minute_remaining,
+        minute_reset,
+    }
 }
 
 impl Limits {

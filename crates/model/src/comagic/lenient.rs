@@ -3,6 +3,24 @@
 
 use serde::{Deserialize, Deserializer};
 
+/// Declares a struct of optional counts, each read with [`loose_i64`] and left out of the JSON
+/// when absent — the attribute written once rather than on every field.
+macro_rules! loose_counts {
+    ($(#[$meta:meta])* pub struct $name:ident { $($field:ident),+ $(,)? }) => {
+        $(#[$meta])*
+        pub struct $name {
+            $(
+                #[serde(
+                    skip_serializing_if = "Option::is_none",
+                    deserialize_with = "crate::comagic::lenient::loose_i64"
+                )]
+                pub $field: Option<i64>,
+            )+
+        }
+    };
+}
+pub(crate) use loose_counts;
+
 /// `null` or missing → `T::default()`.
 pub(crate) fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
 where
