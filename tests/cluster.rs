@@ -333,7 +333,10 @@ struct Deployment {
 impl Deployment {
     async fn start(urls: &str, api_url: &str) -> Deployment {
         let public_port = support::process::free_port();
-        let bridge = support::deployment(Backend::RabbitPostgres)
+        // The test's own nodes, not the machine's broker: only PostgreSQL must be up.
+        support::services::require_postgres();
+        let bin = env!("CARGO_BIN_EXE_leadback-bridge");
+        let bridge = bridge_test_support::Deployment::builder(bin, Backend::RabbitPostgres)
             .name("cluster")
             .amqp_url(urls)
             .retry_tiers(RETRY_TIERS)

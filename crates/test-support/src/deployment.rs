@@ -391,3 +391,25 @@ fn port_or_free(port: Option<u16>) -> Result<u16, Error> {
         None => free_port(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tenant_token_is_the_last_segment_of_its_webhook_url() {
+        let tenant = Tenant {
+            id: "t".into(),
+            webhook_url: "http://127.0.0.1:8080/hooks/leadback/AbC-123_x".into(),
+        };
+        assert_eq!(tenant.token(), "AbC-123_x");
+    }
+
+    #[test]
+    fn a_secret_key_is_32_bytes_of_hex() {
+        let key = random_key_hex();
+        assert_eq!(key.len(), 64);
+        assert!(key.chars().all(|c| c.is_ascii_hexdigit()), "{key}");
+        assert_ne!(key, random_key_hex());
+    }
+}

@@ -44,3 +44,17 @@ pub fn database_url(admin_url: &str, name: &str) -> Result<String, Error> {
     url.set_path(&format!("/{name}"));
     Ok(url.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_database_url_keeps_the_admin_urls_server_and_user() {
+        assert_eq!(
+            database_url("postgres://postgres@127.0.0.1:5432/postgres", "soak_1").unwrap(),
+            "postgres://postgres@127.0.0.1:5432/soak_1"
+        );
+        assert!(database_url("not a url", "x").is_err());
+    }
+}
