@@ -18,6 +18,7 @@
 
 mod support;
 
+use bridge_test_support::{Backend, BridgeProcess};
 use comagic_emulator::{EmulatorConfig, Fault, RecordKind, RepeatedExtId};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashSet};
@@ -231,32 +232,30 @@ impl Cluster {
             .join(",")
     }
 
+    /// `list_queues` of node `i`: one line per queue with `columns`, no headers.
+    fn list_queues(&self, i: usize, columns: &[&str]) -> Result<String, String> {
+        let mut args = vec!["list_queues", "-q", "--no-table-headers"];
+        args.extend_from_slice(columns);
+        self.try_ctl(i, &args)
+    }
+
     /// `(queue, leader node, messages)` as a running node sees them.
     fn queues(&self, via: usize, prefix: &str) -> Vec<(String, String, u64)> {
-        self.ctl(
-            via,
-            &[
-                "list_queues",
-                "-q",
-                "--no-table-headers",
-                "name",
-                "leader",
-                "messages",
-            ],
-        )
-        .lines()
-        .filter_map(|line| {
-            let mut parts = line.split_whitespace();
-            let (name, leader, messages) = (parts.next()?, parts.next()?, parts.next()?);
-            name.starts_with(prefix).then(|| {
-                (
-                    name.to_owned(),
-                    leader.to_owned(),
-                    messages.parse().unwrap_or(0),
-                )
+        self.list_queues(via, &["name", "leader", "messages"])
+            .unwrap_or_else(|e| panic!("list_queues: {e}"))
+            .lines()
+            .filter_map(|line| {
+                let mut parts = line.split_whitespace();
+                let (name, leader, messages) = (parts.next()?, parts.next()?, parts.next()?);
+                name.starts_with(prefix).then(|| {
+                    (
+                        name.to_owned(),
+                        leader.to_owned(),
+                        messages.parse().unwrap_or(0),
+                    )
+                })
             })
-        })
-        .collect()
+            .collect()
     }
 
     /// Every queue of `prefix` with its leader, members and ready/unacked counts, as the
@@ -265,12 +264,9 @@ impl Cluster {
         let Some(via) = (0..3).find(|i| self.nodes[*i].child.is_some()) else {
             return Vec::new();
         };
-        self.try_ctl(
+        self.list_queues(
             via,
             &[
-                "list_queues",
-                "-q",
-                "--no-table-headers",
                 "name",
                 "leader",
                 "messages_ready",
@@ -324,157 +320,69 @@ fn event_body(id: &str) -> Vec<u8> {
     serde_json::to_vec(&body).unwrap()
 }
 
-const BIN: &str = env!("CARGO_BIN_EXE_leadback-bridge");
 const RETRY_TIERS: &str = "1s,2s";
 
 /// The bridge as an operator runs it on a cluster: `ingress` and `worker` as processes of
 /// their own, both given the node list, on a database of their own.
 struct Deployment {
-    dir: tempfile::TempDir,
-    env: Vec<(String, String)>,
-    database: String,
-    procs: Vec<(&'static str, tokio::process::Child)>,
+    bridge: bridge_test_support::Deployment,
+    procs: Vec<BridgeProcess>,
     webhook_url: String,
 }
 
 impl Deployment {
     async fn start(urls: &str, api_url: &str) -> Deployment {
-        let dir = tempfile::tempdir().unwrap();
-        let tag = &uuid::Uuid::new_v4().simple().to_string()[..12];
-        let database = format!("cluster_{tag}");
-        support::create_database(&database).await;
         let public_port = support::process::free_port();
-        let env: Vec<(String, String)> = [
-            ("BRIDGE_DATA_DIR", dir.path().display().to_string()),
-            ("BRIDGE_ALLOW_PRIVATE_API_URLS", "true".into()),
-            ("BRIDGE_ADMIN_LISTEN", "127.0.0.1:0".into()),
-            ("BRIDGE_AMQP_URL", urls.to_owned()),
-            ("BRIDGE_QUEUE_PREFIX", format!("cl.{tag}")),
-            (
-                "BRIDGE_DATABASE_URL",
-                format!("postgres://postgres@127.0.0.1:5432/{database}"),
-            ),
-            (
-                "BRIDGE_SECRET_KEY",
-                format!(
-                    "{}{}",
-                    uuid::Uuid::new_v4().simple(),
-                    uuid::Uuid::new_v4().simple()
-                ),
-            ),
-            ("BRIDGE_RETRY_TIERS", RETRY_TIERS.into()),
-            ("BRIDGE_MAX_ATTEMPTS", "40".into()),
-            ("BRIDGE_WORKER_CONCURRENCY", "64".into()),
-            ("BRIDGE_COMAGIC_TIMEOUT_SECS", "3".into()),
-            ("BRIDGE_PUBLISH_TIMEOUT_SECS", "3".into()),
-            ("BRIDGE_SHUTDOWN_GRACE_SECS", "2".into()),
-            (
+        // The test's own nodes, not the machine's broker: only PostgreSQL must be up.
+        support::services::require_postgres();
+        let bin = env!("CARGO_BIN_EXE_leadback-bridge");
+        let bridge = bridge_test_support::Deployment::builder(bin, Backend::RabbitPostgres)
+            .name("cluster")
+            .amqp_url(urls)
+            .retry_tiers(RETRY_TIERS)
+            .env("BRIDGE_MAX_ATTEMPTS", "40")
+            .env("BRIDGE_WORKER_CONCURRENCY", "64")
+            .env("BRIDGE_COMAGIC_TIMEOUT_SECS", "3")
+            .env("BRIDGE_PUBLISH_TIMEOUT_SECS", "3")
+            .env("BRIDGE_SHUTDOWN_GRACE_SECS", "2")
+            .env(
                 "BRIDGE_PUBLIC_URL",
                 format!("http://127.0.0.1:{public_port}"),
-            ),
-            ("RUST_LOG", "info,lapin=warn".into()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect();
-        let mut deployment = Deployment {
-            dir,
-            env,
-            database,
-            procs: Vec::new(),
-            webhook_url: String::new(),
-        };
-        deployment.cli(&["migrate"]).await;
-        let settings = deployment.dir.path().join("tenant.json");
-        std::fs::write(&settings, support::tenant_settings(api_url).to_string()).unwrap();
-        let created = deployment
-            .cli(&[
-                "tenants",
-                "create",
-                "--settings",
-                settings.to_str().unwrap(),
-            ])
-            .await;
-        deployment.webhook_url = created["webhook_url"].as_str().unwrap().to_owned();
-        deployment.spawn("ingress", public_port).await;
-        deployment
-            .spawn("worker", support::process::free_port())
-            .await;
-        deployment
-    }
-
-    fn command(&self) -> tokio::process::Command {
-        let mut cmd = tokio::process::Command::new(BIN);
-        cmd.env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .kill_on_drop(true);
-        cmd
-    }
-
-    /// An operator command (a process of its own); its JSON output.
-    async fn cli(&self, args: &[&str]) -> Value {
-        let out = self.command().args(args).output().await.unwrap();
-        assert!(
-            out.status.success(),
-            "leadback-bridge {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout)
-            .unwrap_or_else(|e| panic!("{args:?} printed no JSON ({e}): {out:?}"))
-    }
-
-    fn log_path(&self, role: &str) -> PathBuf {
-        self.dir.path().join(format!("{role}.log"))
-    }
-
-    async fn spawn(&mut self, role: &'static str, port: u16) {
-        let log = std::fs::File::create(self.log_path(role)).unwrap();
-        let child = self
-            .command()
-            .arg(role)
-            .env("BRIDGE_LISTEN", format!("127.0.0.1:{port}"))
-            .env("BRIDGE_METRICS_LISTEN", "127.0.0.1:0")
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(log))
-            .spawn()
+            )
+            .env("RUST_LOG", "info,lapin=warn")
+            .start()
+            .await
             .unwrap();
-        self.procs.push((role, child));
-        let http = reqwest::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let ready = http
-                .get(format!("http://127.0.0.1:{port}/readyz"))
-                .timeout(Duration::from_secs(2))
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success());
-            if ready {
-                return;
-            }
-            let (_, child) = self.procs.last_mut().unwrap();
-            if let Ok(Some(status)) = child.try_wait() {
-                panic!(
-                    "{role} exited ({status}): {}",
-                    self.log_lines(role, "").join("\n")
-                );
-            }
-            assert!(Instant::now() < deadline, "{role} not ready");
-            tokio::time::sleep(Duration::from_millis(100)).await;
+        let tenant = bridge
+            .create_tenant(&support::tenant_settings(api_url))
+            .await
+            .unwrap();
+        let ingress = bridge
+            .role("ingress")
+            .listen(public_port)
+            .spawn()
+            .await
+            .unwrap();
+        let worker = bridge.role("worker").spawn().await.unwrap();
+        Deployment {
+            bridge,
+            procs: vec![ingress, worker],
+            webhook_url: tenant.webhook_url,
         }
     }
 
-    /// Whether every process still runs (none crashed under the kills).
-    fn all_running(&mut self) -> Vec<&'static str> {
+    /// The roles that are no longer running (crashed under the kills).
+    fn exited(&mut self) -> Vec<String> {
         self.procs
             .iter_mut()
-            .filter_map(|(role, child)| (!matches!(child.try_wait(), Ok(None))).then_some(*role))
+            .filter_map(|p| p.exit_status().map(|_| p.role().to_owned()))
             .collect()
     }
 
     /// The log lines of `role` that mention `id` as a whole id (`cl-12` is not `cl-123`).
     fn log_lines(&self, role: &str, id: &str) -> Vec<String> {
-        let text = std::fs::read_to_string(self.log_path(role)).unwrap_or_default();
+        let text = std::fs::read_to_string(self.bridge.dir().join(format!("{role}.log")))
+            .unwrap_or_default();
         text.lines()
             .filter(|line| {
                 id.is_empty()
@@ -488,20 +396,20 @@ impl Deployment {
 
     /// Event ids of the open dead letters, through the operator command.
     async fn dead_events(&self) -> HashSet<String> {
-        let out = self.cli(&["dlq", "list", "--limit", "1000000"]).await;
-        out.as_array()
+        self.bridge
+            .dead_letter_ids()
+            .await
             .unwrap()
             .iter()
-            .map(|d| load_id(d["event_id"].as_str().unwrap()).to_owned())
+            .map(|id| load_id(id).to_owned())
             .collect()
     }
 
-    async fn stop(mut self) {
-        for (_, child) in &mut self.procs {
-            let _ = child.start_kill();
-            let _ = child.wait().await;
+    async fn stop(self) {
+        for process in self.procs {
+            let _ = process.kill().await;
         }
-        support::drop_database(&self.database).await;
+        self.bridge.stop().await;
     }
 }
 
@@ -531,12 +439,7 @@ async fn three_node_cluster_kills_lose_and_double_nothing() {
     .await
     .unwrap();
     let mut deployment = Deployment::start(&urls, &emulator.api_url()).await;
-    let prefix = deployment
-        .env
-        .iter()
-        .find(|(k, _)| k == "BRIDGE_QUEUE_PREFIX")
-        .map(|(_, v)| v.clone())
-        .unwrap();
+    let prefix = deployment.bridge.queue_prefix().unwrap().to_owned();
     let url = deployment.webhook_url.clone();
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
@@ -556,30 +459,29 @@ async fn three_node_cluster_kills_lose_and_double_nothing() {
         std::thread::spawn(move || {
             let main = format!("{prefix}.events");
             let tiers = format!("{prefix}.delay.");
-            let mut done = Vec::new();
-            std::thread::sleep(quarter);
-            done.extend(lock(&cluster).kill_and_restart(
-                &prefix,
-                |queues| {
+            type Pick = Box<dyn Fn(&[(String, String, u64)]) -> Option<String>>;
+            let picks: [Pick; 2] = [
+                // The main queue's leader…
+                Box::new(move |queues: &[(String, String, u64)]| {
                     queues
                         .iter()
                         .find(|(name, _, _)| *name == main)
                         .map(|(_, leader, _)| leader.clone())
-                },
-                Duration::from_secs(3),
-            ));
-            std::thread::sleep(quarter);
-            done.extend(lock(&cluster).kill_and_restart(
-                &prefix,
-                |queues| {
+                }),
+                // …then the busiest tier's.
+                Box::new(move |queues: &[(String, String, u64)]| {
                     queues
                         .iter()
                         .filter(|(name, _, _)| name.starts_with(&tiers))
                         .max_by_key(|(_, _, messages)| *messages)
                         .map(|(_, leader, _)| leader.clone())
-                },
-                Duration::from_secs(3),
-            ));
+                }),
+            ];
+            let mut done = Vec::new();
+            for pick in picks {
+                std::thread::sleep(quarter);
+                done.extend(lock(&cluster).kill_and_restart(&prefix, pick, Duration::from_secs(3)));
+            }
             *kills_done.lock().unwrap() = Some(Instant::now());
             done
         })
@@ -721,7 +623,7 @@ async fn three_node_cluster_kills_lose_and_double_nothing() {
             }
         }
     }
-    let crashed = deployment.all_running();
+    let crashed = deployment.exited();
     assert_eq!(killed.len(), 2, "both kills happened: {killed:?}");
     assert!(crashed.is_empty(), "exited: {crashed:?}");
     // Every retry waits 1–2 s in a tier: a drain of minutes means a message was held somewhere

@@ -1,62 +1,148 @@
-//! The end-to-end harness: a real bridge (in-process) on a real backend, the CoMagic emulator,
-//! and helpers to post webhooks and wait for what CoMagic received.
+//! The end-to-end harness of the root tests: a real bridge (in-process) on a real backend, the
+//! CoMagic emulator, and helpers to post webhooks and wait for what CoMagic received. What the
+//! soak, the bench and the queue tests share with it (services, databases, topology, the real
+//! binary as processes, the serial lock) is the `bridge-test-support` crate.
 //!
 //! Every test gets its own world: a fresh SQLite folder (embedded), or a fresh PostgreSQL
 //! database and RabbitMQ queue prefix (scaled-out backends), so tests run in parallel.
-#![allow(dead_code)]
+// Each of the three test binaries uses a part of the harness.
+#![allow(dead_code, unused_imports)]
 
 pub mod process;
-pub mod services;
+
+pub use bridge_test_support::{serial, services, Backend};
 
 use bridge_app::{BackendPlan, BridgeConfig, Roles, RunningBridge};
 use bridge_ingress::IngressConfig;
 use bridge_queue::RetryTiers;
 use bridge_store::SecretKey;
+use bridge_test_support::postgres;
 use bridge_worker::WorkerConfig;
 use comagic_emulator::{Emulator, EmulatorConfig, RunningEmulator};
 use serde_json::{json, Value};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
-pub const RABBIT_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+pub use bridge_test_support::postgres::ADMIN_URL as PG_ADMIN_URL;
+pub use bridge_test_support::rabbitmq::AMQP_URL as RABBIT_URL;
 /// The admin token of in-process bridges (32 characters or more, as the binary requires).
 pub const ADMIN_TOKEN: &str = "test-admin-token-of-32-characters";
-pub const PG_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
 /// For each behaviour `async fn name(backend: Backend)` of a test file, an `embedded::name` and
-/// a `rabbitmq_postgres::name` test: one body of behaviour, run on both backends.
+/// a `rabbitmq_postgres::name` test: one body of behaviour, run on both backends. Each takes
+/// the shared side of the serial lock, so no exclusive test runs beside it.
 #[macro_export]
 macro_rules! on_every_backend {
     ($($name:ident),* $(,)?) => {
         mod embedded {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() { super::$name($crate::support::Backend::Embedded).await }
+                async fn $name() {
+                    let _serial = $crate::support::serial::shared().await;
+                    super::$name($crate::support::Backend::Embedded).await
+                }
             )*
         }
         mod rabbitmq_postgres {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() { super::$name($crate::support::Backend::RabbitPostgres).await }
+                async fn $name() {
+                    let _serial = $crate::support::serial::shared().await;
+                    super::$name($crate::support::Backend::RabbitPostgres).await
+                }
             )*
         }
     };
 }
 
-/// Which queue and store a test runs on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    /// SQLite queue and store in one file: the single-node default.
-    Embedded,
-    /// RabbitMQ queue and PostgreSQL store: the scaled-out deployment.
-    RabbitPostgres,
+/// A deployment of the real binary (child processes) on `backend`; see
+/// [`bridge_test_support::Deployment`].
+pub fn deployment(backend: Backend) -> bridge_test_support::DeploymentBuilder {
+    if backend == Backend::RabbitPostgres {
+        services::require_rabbitmq();
+        services::require_postgres();
+    }
+    bridge_test_support::Deployment::builder(env!("CARGO_BIN_EXE_leadback-bridge"), backend)
+}
+
+/// An embedded deployment whose webhook URLs point at `port` (where its `serve` will listen),
+/// with one tenant named `name` on the emulator at `api_url` (campaign mode: campaign 102, site
+/// 201, chat operator 501; no tags); its webhook URL.
+pub async fn embedded_with_tenant(
+    builder: bridge_test_support::DeploymentBuilder,
+    port: u16,
+    name: &str,
+    api_url: &str,
+) -> (bridge_test_support::Deployment, String) {
+    let deployment = builder
+        .env("BRIDGE_PUBLIC_URL", format!("http://127.0.0.1:{port}"))
+        .start()
+        .await
+        .expect("deployment starts");
+    let tenant = deployment
+        .create_tenant(&json!({
+            "name": name, "active": true,
+            "comagic": {"api_url": api_url, "access_token": "demo-token"},
+            "default_entity": "campaign", "default_campaign_id": 102, "default_site_id": 201,
+            "chat_employee_id": 501
+        }))
+        .await
+        .expect("tenant created");
+    (deployment, tenant.webhook_url)
+}
+
+/// Offline messages per `ext_id`, once every id of `accepted` is part of one (or `timeout` has
+/// passed: the caller's checks then name what is missing).
+pub async fn offline_messages_per_ext_id(
+    emulator: &RunningEmulator,
+    accepted: &[String],
+    timeout: Duration,
+) -> HashMap<String, usize> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let mut counts: HashMap<String, usize> = HashMap::new();
+        for r in emulator.records() {
+            if r.kind == comagic_emulator::RecordKind::OfflineMessage {
+                *counts
+                    .entry(r.ext_id.clone().unwrap_or_default())
+                    .or_default() += 1;
+            }
+        }
+        let all_there = accepted
+            .iter()
+            .all(|id| counts.keys().any(|ext| ext.contains(id.as_str())));
+        if all_there || Instant::now() > deadline {
+            return counts;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn fixtures_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/leadback")
+}
+
+/// Every shared Leadback fixture (the payloads in `tests/fixtures/leadback`), by name, sorted.
+pub fn fixture_names() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(fixtures_dir())
+        .expect("tests/fixtures/leadback")
+        .map(|entry| {
+            entry
+                .expect("fixture entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .filter(|name| name != "README.md")
+        .collect();
+    names.sort();
+    names
 }
 
 pub fn fixture(name: &str) -> Vec<u8> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/leadback")
-        .join(name);
+    let path = fixtures_dir().join(name);
     std::fs::read(&path).unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()))
 }
 
@@ -95,6 +181,13 @@ pub struct World {
 impl World {
     pub async fn start(backend: Backend) -> World {
         Self::start_with(backend, |_| {}).await
+    }
+
+    /// A world with the default tenant; its webhook URL.
+    pub async fn start_with_tenant(backend: Backend) -> (World, String) {
+        let world = Self::start(backend).await;
+        let (_, url) = world.default_tenant().await;
+        (world, url)
     }
 
     pub async fn start_with(backend: Backend, adjust: impl FnOnce(&mut BridgeConfig)) -> World {
@@ -224,6 +317,16 @@ impl World {
         )
     }
 
+    /// `GET` on the admin API.
+    pub async fn admin_get(&self, path: &str) -> (u16, Value) {
+        self.admin(reqwest::Method::GET, path, &Value::Null).await
+    }
+
+    /// `POST` of `body` to the admin API.
+    pub async fn admin_post(&self, path: &str, body: &Value) -> (u16, Value) {
+        self.admin(reqwest::Method::POST, path, body).await
+    }
+
     pub async fn default_tenant(&self) -> (Uuid, String) {
         self.create_tenant(tenant_settings(&self.emulator.api_url()))
             .await
@@ -242,6 +345,45 @@ impl World {
         let status = response.status().as_u16();
         let json = response.json::<Value>().await.unwrap_or(Value::Null);
         (status, json)
+    }
+
+    /// POSTs `body` (JSON) to `url`, which must accept it; waits for it to be the one dead
+    /// letter, of `class`.
+    pub async fn post_until_dead_lettered(
+        &self,
+        url: &str,
+        body: &Value,
+        class: &str,
+    ) -> Vec<bridge_store::DeadLetter> {
+        let (status, answer) = self
+            .post(url, "application/json", body.to_string().into_bytes())
+            .await;
+        assert_eq!(status, 200, "{answer}");
+        let dead = self.wait_dead_letters(1, Duration::from_secs(30)).await;
+        assert_eq!(dead[0].class, class, "{dead:?}");
+        dead
+    }
+
+    /// `GET url`; the answer.
+    pub async fn get(&self, url: &str) -> reqwest::Response {
+        self.http.get(url).send().await.expect("request sent")
+    }
+
+    /// POSTs `phone=1` with no content type to `url`, as a scanner probing webhook URLs does;
+    /// the answer.
+    pub async fn poke(&self, url: &str) -> reqwest::Response {
+        self.http
+            .post(url)
+            .body("phone=1")
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// POSTs `body` as JSON; the status and the JSON answer.
+    pub async fn post_json(&self, url: &str, body: &Value) -> (u16, Value) {
+        self.post(url, "application/json", body.to_string().into_bytes())
+            .await
     }
 
     pub async fn post_fixture(&self, url: &str, name: &str) -> (u16, Value) {
@@ -345,66 +487,27 @@ impl World {
     }
 }
 
-async fn admin_pg() -> sqlx::PgPool {
-    services::require_postgres();
-    sqlx::postgres::PgPoolOptions::new()
-        .max_connections(1)
-        .connect(PG_ADMIN_URL)
-        .await
-        .expect("PostgreSQL reachable at 127.0.0.1:5432")
-}
-
 pub async fn create_database(name: &str) {
-    let pool = admin_pg().await;
-    sqlx::query(&format!("CREATE DATABASE \"{name}\""))
-        .execute(&pool)
+    services::require_postgres();
+    postgres::create_database(PG_ADMIN_URL, name)
         .await
         .expect("create database");
 }
 
 /// Runs one statement as PostgreSQL's superuser (roles, grants).
 pub async fn pg_admin_execute(statement: &str) {
-    let pool = admin_pg().await;
-    sqlx::query(statement)
-        .execute(&pool)
+    services::require_postgres();
+    postgres::execute(PG_ADMIN_URL, statement)
         .await
         .unwrap_or_else(|e| panic!("{statement}: {e}"));
 }
 
+/// Best effort: the test is over either way.
 pub async fn drop_database(name: &str) {
-    let pool = admin_pg().await;
-    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-        .execute(&pool)
-        .await;
+    let _ = postgres::drop_database(PG_ADMIN_URL, name).await;
 }
 
 /// Best-effort clean-up of a test's RabbitMQ queues and exchange.
 pub async fn delete_rabbit_topology(prefix: &str, tiers: &RetryTiers) {
-    use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
-    let Ok(conn) = lapin::Connection::connect(
-        RABBIT_URL,
-        lapin::ConnectionProperties::default()
-            .with_executor(tokio_executor_trait::Tokio::current())
-            .with_reactor(tokio_reactor_trait::Tokio),
-    )
-    .await
-    else {
-        return;
-    };
-    let Ok(channel) = conn.create_channel().await else {
-        return;
-    };
-    let queues = bridge_queue::rabbitmq::Names::new(prefix, tiers).queues();
-    for q in queues {
-        let _ = channel
-            .queue_delete(&q, QueueDeleteOptions::default())
-            .await;
-    }
-    let _ = channel
-        .exchange_delete(
-            &format!("{prefix}.events"),
-            ExchangeDeleteOptions::default(),
-        )
-        .await;
-    let _ = conn.close(0, "cleanup").await;
+    let _ = bridge_queue::delete_topology(RABBIT_URL, prefix, tiers).await;
 }

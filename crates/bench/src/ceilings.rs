@@ -4,7 +4,7 @@
 
 use crate::bodies::{callback_body, target};
 use crate::bridge;
-use crate::load::{self, closed_loop, open_loop_with, quantile_ms, LoadResult};
+use crate::load::{self, open_loop_with, quantile_ms, LoadResult};
 use crate::{Args, Row};
 use anyhow::Context;
 use serde_json::json;
@@ -38,15 +38,7 @@ pub(crate) async fn http_ceiling(args: &Args) -> anyhow::Result<LoadResult> {
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
     let client = load::client(args.concurrency)?;
     let t = target(format!("http://{addr}/hooks/leadback/t"), "http");
-    let r = closed_loop(
-        &client,
-        &t,
-        args.concurrency,
-        args.duration(),
-        args.max_requests,
-        false,
-    )
-    .await;
+    let r = args.saturate(&client, &t).await;
     server.abort();
     eprintln!("http ceiling: {}", r.summary());
     Ok(r)
@@ -178,15 +170,7 @@ pub(crate) async fn broker_fixed(args: &Args, rate: f64) -> anyhow::Result<LoadR
         );
         async move { BrokerTarget::publish(&channel, &queue, &payload).await }
     };
-    let result = open_loop_with(
-        rate,
-        args.duration(),
-        args.max_requests,
-        4096,
-        false,
-        publish_one,
-    )
-    .await;
+    let result = open_loop_with(rate, 4096, args.bounds(false), publish_one).await;
     broker.close().await;
     Ok(result)
 }

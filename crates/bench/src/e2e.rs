@@ -1,9 +1,9 @@
 //! The end-to-end part: accepted webhook → record in the emulator, at a fixed rate.
 
 use crate::bodies::target;
-use crate::bridge::Deployment;
-use crate::load::{self, open_loop, quantile_ms};
-use crate::setup::{cleanup, delivered, rabbit_deployment, tenant, wait_delivered};
+use crate::bridge;
+use crate::load::{self, quantile_ms};
+use crate::setup::{delivered, tear_down, tenant, wait_delivered};
 use crate::{Args, Row};
 use comagic_emulator::{Emulator, EmulatorConfig};
 use std::collections::HashMap;
@@ -19,35 +19,17 @@ pub(crate) async fn e2e(
     rows: &mut Vec<Row>,
 ) -> anyhow::Result<()> {
     let emulator = Emulator::start(EmulatorConfig::default()).await?;
-    let dir = tempfile::tempdir()?;
-    let deployment = if rabbit {
-        rabbit_deployment(bin, &format!("{run}e"), &args.bridge_log, &dir).await?
-    } else {
-        Deployment {
-            bin: bin.to_path_buf(),
-            data_dir: dir.path().to_path_buf(),
-            rabbit: None,
-            log_level: args.bridge_log.clone(),
-        }
-    };
+    let deployment = bridge::deployment(bin, rabbit, &args.bridge_log).await?;
     let mode = if rabbit { "RabbitMQ" } else { "embedded" };
     let result = async {
-        let token = deployment.create_tenant(&tenant(&emulator)).await?;
-        let serve = deployment.start("serve", &[]).await?;
+        let token = bridge::create_tenant(&deployment, &tenant(&emulator)).await?;
+        let serve = bridge::start(&deployment, "serve").await?;
         let client = load::client(args.concurrency)?;
         let tag = format!("{run}-e2e-{mode}");
-        let r = open_loop(
-            &client,
-            &target(serve.hook_url(&token), &tag),
-            args.e2e_rate,
-            args.duration(),
-            args.max_requests,
-            4096,
-            true,
-        )
-        .await;
+        let t = target(serve.hook_url(&token), &tag);
+        let r = args.offer(&client, &t, args.e2e_rate, true).await;
         let (got, _) = wait_delivered(&emulator, r.ok, Duration::from_secs(120)).await;
-        let rss = serve.stop().await;
+        let rss = bridge::stop(serve).await;
         let (_, calls) = delivered(&emulator);
         // ext_id carries the event id `bench-<tag>-<n>`.
         let accepted: HashMap<u64, SystemTime> = r.accepted_at.iter().copied().collect();
@@ -86,7 +68,5 @@ pub(crate) async fn e2e(
         anyhow::Ok(())
     }
     .await;
-    cleanup(&deployment).await;
-    emulator.shutdown().await;
-    result
+    tear_down(deployment, emulator, result).await
 }

@@ -1,8 +1,8 @@
 //! The embedded part: `serve` on the embedded queue and store.
 
 use crate::bodies::target;
-use crate::bridge::Deployment;
-use crate::load::{self, closed_loop, open_loop};
+use crate::bridge;
+use crate::load;
 use crate::setup::{delivered, tenant, wait_delivered};
 use crate::{Args, Row};
 use comagic_emulator::{Emulator, EmulatorConfig};
@@ -18,26 +18,14 @@ pub(crate) async fn embedded_mode(
     rows: &mut Vec<Row>,
 ) -> anyhow::Result<()> {
     let emulator = Emulator::start(EmulatorConfig::default()).await?;
-    let dir = tempfile::tempdir()?;
-    let deployment = Deployment {
-        bin: bin.to_path_buf(),
-        data_dir: dir.path().to_path_buf(),
-        rabbit: None,
-        log_level: args.bridge_log.clone(),
-    };
-    let token = deployment.create_tenant(&tenant(&emulator)).await?;
-    let serve = deployment.start("serve", &[]).await?;
+    let deployment = bridge::deployment(bin, false, &args.bridge_log).await?;
+    let token = bridge::create_tenant(&deployment, &tenant(&emulator)).await?;
+    let serve = bridge::start(&deployment, "serve").await?;
     let client = load::client(args.concurrency)?;
     let started = Instant::now();
-    let sat = closed_loop(
-        &client,
-        &target(serve.hook_url(&token), "emb"),
-        args.concurrency,
-        args.duration(),
-        args.max_requests,
-        false,
-    )
-    .await;
+    let sat = args
+        .saturate(&client, &target(serve.hook_url(&token), "emb"))
+        .await;
     eprintln!("embedded saturation: {}", sat.summary());
     let (got, last) = wait_delivered(&emulator, sat.ok, Duration::from_secs(600)).await;
     let secs = last.duration_since(started).as_secs_f64();
@@ -47,18 +35,16 @@ pub(crate) async fn embedded_mode(
     } else {
         sat.rate() / 2.0
     };
-    let fixed = open_loop(
-        &client,
-        &target(serve.hook_url(&token), "emb2"),
-        rate,
-        args.duration(),
-        args.max_requests,
-        4096,
-        false,
-    )
-    .await;
+    let fixed = args
+        .offer(
+            &client,
+            &target(serve.hook_url(&token), "emb2"),
+            rate,
+            false,
+        )
+        .await;
     eprintln!("embedded at {rate:.0}/s: {}", fixed.summary());
-    let rss = serve.stop().await;
+    let rss = bridge::stop(serve).await;
     let ratio = ceilings
         .get("http")
         .map(|c| format!(" = {:.0}% of the HTTP ceiling", 100.0 * sat.rate() / c))
@@ -87,6 +73,7 @@ pub(crate) async fn embedded_mode(
         part: "peak RSS, embedded serve".into(),
         figures: format!("{:.1} MiB", rss.unwrap_or(f64::NAN)),
     });
+    deployment.stop().await;
     emulator.shutdown().await;
     Ok(())
 }

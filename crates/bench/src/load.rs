@@ -198,17 +198,28 @@ fn record(shared: &Shared, n: u64, ok: bool, latency: Duration, keep_times: bool
     record_into(&mut result, n, ok, latency, keep_times);
 }
 
-/// `concurrency` loops, each on its own connection, sending back to back until `duration` or
-/// `max_requests`. Each loop keeps its own results (no lock per request); they are merged at
-/// the end.
+/// When a run stops (after `duration` or `max_requests` requests, whichever comes first) and
+/// whether it keeps when each request was answered (for end-to-end latency).
+#[derive(Debug, Clone, Copy)]
+pub struct Bounds {
+    pub duration: Duration,
+    pub max_requests: u64,
+    pub keep_times: bool,
+}
+
+/// `concurrency` loops, each on its own connection, sending back to back within `bounds`. Each
+/// loop keeps its own results (no lock per request); they are merged at the end.
 pub async fn closed_loop(
     client: &Client,
     target: &Target,
     concurrency: usize,
-    duration: Duration,
-    max_requests: u64,
-    keep_times: bool,
+    bounds: Bounds,
 ) -> LoadResult {
+    let Bounds {
+        duration,
+        max_requests,
+        keep_times,
+    } = bounds;
     let Ok(parsed) = Parsed::of(target).map(Arc::new) else {
         return LoadResult::default();
     };
@@ -261,16 +272,14 @@ pub async fn closed_loop(
     total
 }
 
-/// Requests scheduled at `rate` per second until `duration` or `max_requests`, at most
-/// `max_in_flight` outstanding (beyond that the schedule slips, and latency shows it).
+/// Requests scheduled at `rate` per second within `bounds`, at most `max_in_flight` outstanding
+/// (beyond that the schedule slips, and latency shows it).
 pub async fn open_loop(
     client: &Arc<Client>,
     target: &Target,
     rate: f64,
-    duration: Duration,
-    max_requests: u64,
     max_in_flight: usize,
-    keep_times: bool,
+    bounds: Bounds,
 ) -> LoadResult {
     let Ok(parsed) = Parsed::of(target).map(Arc::new) else {
         return LoadResult::default();
@@ -279,15 +288,7 @@ pub async fn open_loop(
         let (client, target, parsed) = (client.clone(), target.clone(), parsed.clone());
         async move { send(&client, &target, &parsed, n).await }
     };
-    open_loop_with(
-        rate,
-        duration,
-        max_requests,
-        max_in_flight,
-        keep_times,
-        send_one,
-    )
-    .await
+    open_loop_with(rate, max_in_flight, bounds, send_one).await
 }
 
 /// The open loop's schedule around any `send` (request `n` → whether it succeeded): each send
@@ -295,16 +296,19 @@ pub async fn open_loop(
 /// not hidden by coordinated omission.
 pub async fn open_loop_with<F, Fut>(
     rate: f64,
-    duration: Duration,
-    max_requests: u64,
     max_in_flight: usize,
-    keep_times: bool,
+    bounds: Bounds,
     send: F,
 ) -> LoadResult
 where
     F: Fn(u64) -> Fut,
     Fut: std::future::Future<Output = bool> + Send + 'static,
 {
+    let Bounds {
+        duration,
+        max_requests,
+        keep_times,
+    } = bounds;
     let shared = Arc::new(Shared {
         result: Mutex::new(LoadResult::default()),
     });

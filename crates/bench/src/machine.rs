@@ -27,8 +27,7 @@ pub(crate) async fn settle(part: &str, rabbitmq: bool) {
 
 /// RabbitMQ writes every quorum queue's messages to one write-ahead log and, when it reaches
 /// `wal_max_size_bytes` (512 MiB by default), rolls it over and copies its entries into segment
-/// files; while that runs, confirms stall (1.7 s seen at 6,000 webhooks/s on the 2-core
-/// machine). Where the roll-over fell depended on everything the previous parts had written, so
+/// files; while that runs, confirms stall (docs/benchmarks.md has the stall measured). Where the roll-over fell depended on everything the previous parts had written, so
 /// one part in a run could take it and the next not. Rolling the log over before each part
 /// (`ra_log_wal:force_roll_over/1` through `rabbitmqctl eval`, which needs the local node's
 /// Erlang cookie, e.g. root) makes every part start from an empty log; the parts write far less

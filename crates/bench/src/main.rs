@@ -21,7 +21,7 @@ mod rabbit_mode;
 mod setup;
 
 /// The bridge's allocator for the load generator too: its CPU is taken from what is measured,
-/// so the cheaper it runs the better (glibc's malloc was ~3 % of the machine under load).
+/// so the cheaper it runs the better (docs/benchmarks.md compares the allocators).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -32,6 +32,7 @@ use embedded_mode::embedded_mode;
 use machine::settle;
 use rabbit_mode::rabbit_mode;
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Parser, Debug, Clone)]
@@ -64,7 +65,7 @@ struct Args {
     max_requests: u64,
     /// Rounds of (broker ceiling, RabbitMQ ingress saturation), alternating, each on a settled
     /// machine, when both parts run: the ratio is reported per round and as the median, since
-    /// a single ceiling run moves ±13 % from one run to the next.
+    /// a single ceiling run moves from one run to the next (docs/benchmarks.md).
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=20))]
     rounds: u32,
 }
@@ -77,6 +78,32 @@ impl Args {
     }
     fn duration(&self) -> Duration {
         Duration::from_secs(self.duration.max(1))
+    }
+
+    /// The bounds of a measured phase: `--duration`, `--max-requests`.
+    fn bounds(&self, keep_times: bool) -> load::Bounds {
+        load::Bounds {
+            duration: self.duration(),
+            max_requests: self.max_requests,
+            keep_times,
+        }
+    }
+
+    /// A saturation phase: `--concurrency` closed loops.
+    async fn saturate(&self, client: &load::Client, target: &load::Target) -> load::LoadResult {
+        load::closed_loop(client, target, self.concurrency, self.bounds(false)).await
+    }
+
+    /// A fixed-rate phase: `rate` requests a second (open loop, at most 4,096 in flight);
+    /// `keep_times` keeps when each was answered.
+    async fn offer(
+        &self,
+        client: &Arc<load::Client>,
+        target: &load::Target,
+        rate: f64,
+        keep_times: bool,
+    ) -> load::LoadResult {
+        load::open_loop(client, target, rate, 4096, self.bounds(keep_times)).await
     }
 }
 

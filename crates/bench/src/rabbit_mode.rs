@@ -3,9 +3,9 @@
 use crate::bodies::target;
 use crate::bridge;
 use crate::ceilings::{broker_ceiling, broker_fixed, broker_row};
-use crate::load::{self, closed_loop, open_loop};
+use crate::load;
 use crate::machine::settle;
-use crate::setup::{cleanup, delivered, rabbit_deployment, tenant, wait_delivered};
+use crate::setup::{delivered, tear_down, tenant, wait_delivered};
 use crate::{median, Args, Row};
 use comagic_emulator::{Emulator, EmulatorConfig};
 use std::time::{Duration, Instant};
@@ -20,11 +20,10 @@ pub(crate) async fn rabbit_mode(
     rows: &mut Vec<Row>,
 ) -> anyhow::Result<()> {
     let emulator = Emulator::start(EmulatorConfig::default()).await?;
-    let dir = tempfile::tempdir()?;
-    let deployment = rabbit_deployment(bin, run, &args.bridge_log, &dir).await?;
+    let deployment = bridge::deployment(bin, true, &args.bridge_log).await?;
     let result = async {
-        let token = deployment.create_tenant(&tenant(&emulator)).await?;
-        let ingress = deployment.start("ingress", &[]).await?;
+        let token = bridge::create_tenant(&deployment, &tenant(&emulator)).await?;
+        let ingress = bridge::start(&deployment, "ingress").await?;
         let client = load::client(args.concurrency)?;
         let mut accepted = 0;
         let mut rates = Vec::new();
@@ -32,9 +31,9 @@ pub(crate) async fn rabbit_mode(
         for round in 1..=args.rounds {
             if round > 1 {
                 // Each round publishes into an empty queue, as each ceiling run does: a backlog
-                // of earlier rounds made later rounds slower (13.4k → 12.0k → 11.0k/s). The worker
-                // drains what the last round and the fixed-rate phase accepted.
-                let prefix = deployment.rabbit.as_ref().map(|r| r.prefix.as_str());
+                // of earlier rounds made later rounds slower (docs/benchmarks.md, run 51869fb).
+                // The worker drains what the last round and the fixed-rate phase accepted.
+                let prefix = deployment.queue_prefix();
                 if let Some(prefix) = prefix {
                     let purged = bridge::purge_main_queue(prefix).await?;
                     eprintln!("round {round}: {purged} messages of earlier rounds purged");
@@ -52,15 +51,7 @@ pub(crate) async fn rabbit_mode(
             };
             settle("rabbit", true).await;
             let t = target(ingress.hook_url(&token), &format!("{run}-r{round}"));
-            let sat = closed_loop(
-                &client,
-                &t,
-                args.concurrency,
-                args.duration(),
-                args.max_requests,
-                false,
-            )
-            .await;
+            let sat = args.saturate(&client, &t).await;
             eprintln!(
                 "rabbit ingress saturation, round {round}: {}",
                 sat.summary()
@@ -122,18 +113,9 @@ pub(crate) async fn rabbit_mode(
         }
         settle("rabbit fixed rate", true).await;
         let t2 = target(ingress.hook_url(&token), &format!("{run}-r0"));
-        let fixed = open_loop(
-            &client,
-            &t2,
-            rate,
-            args.duration(),
-            args.max_requests,
-            4096,
-            false,
-        )
-        .await;
+        let fixed = args.offer(&client, &t2, rate, false).await;
         eprintln!("rabbit ingress at {rate:.0}/s: {}", fixed.summary());
-        let ingress_rss = ingress.stop().await;
+        let ingress_rss = bridge::stop(ingress).await;
         accepted += fixed.ok;
         rows.push(Row {
             part: format!("ingress, RabbitMQ mode, fixed {rate:.0}/s"),
@@ -142,10 +124,10 @@ pub(crate) async fn rabbit_mode(
 
         // The worker alone drains the backlog.
         let started = Instant::now();
-        let worker = deployment.start("worker", &[]).await?;
+        let worker = bridge::start(&deployment, "worker").await?;
         let (got, last) = wait_delivered(&emulator, accepted, Duration::from_secs(600)).await;
         let secs = last.duration_since(started).as_secs_f64();
-        let worker_rss = worker.stop().await;
+        let worker_rss = bridge::stop(worker).await;
         let (_, calls) = delivered(&emulator);
         rows.push(Row {
             part: format!("worker, RabbitMQ mode, drain of {accepted} queued events"),
@@ -166,7 +148,5 @@ pub(crate) async fn rabbit_mode(
         anyhow::Ok(())
     }
     .await;
-    cleanup(&deployment).await;
-    emulator.shutdown().await;
-    result
+    tear_down(deployment, emulator, result).await
 }

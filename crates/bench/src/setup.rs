@@ -1,8 +1,7 @@
-//! What the phases share: the emulator's tenant and its delivery counts, and a RabbitMQ +
-//! PostgreSQL deployment with its own database and queue prefix (dropped afterwards).
+//! What the phases share: the emulator's tenant and its delivery counts, and the end of a
+//! phase.
 
-use crate::bridge::{self, Deployment, RabbitMode};
-use anyhow::Context;
+use bridge_test_support::Deployment;
 use comagic_emulator::RunningEmulator;
 use serde_json::json;
 use std::time::{Duration, Instant};
@@ -58,32 +57,14 @@ pub(crate) async fn wait_delivered(
     }
 }
 
-pub(crate) async fn rabbit_deployment(
-    bin: &std::path::Path,
-    run: &str,
-    log: &str,
-    dir: &tempfile::TempDir,
-) -> anyhow::Result<Deployment> {
-    let database = format!("bench_{run}_{}", rand::random::<u16>());
-    bridge::create_database(&database)
-        .await
-        .context("PostgreSQL at 127.0.0.1:5432")?;
-    let key: [u8; 32] = rand::random();
-    Ok(Deployment {
-        bin: bin.to_path_buf(),
-        data_dir: dir.path().to_path_buf(),
-        rabbit: Some(RabbitMode {
-            prefix: format!("bench.{database}"),
-            database,
-            secret_key_hex: key.iter().map(|b| format!("{b:02x}")).collect(),
-        }),
-        log_level: log.to_owned(),
-    })
-}
-
-pub(crate) async fn cleanup(deployment: &Deployment) {
-    if let Some(r) = &deployment.rabbit {
-        bridge::delete_topology(&r.prefix).await;
-        bridge::drop_database(&r.database).await;
-    }
+/// Removes what the phase's deployment made and stops the emulator, whatever became of the
+/// phase; what became of it.
+pub(crate) async fn tear_down(
+    deployment: Deployment,
+    emulator: RunningEmulator,
+    result: anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    deployment.stop().await;
+    emulator.shutdown().await;
+    result
 }

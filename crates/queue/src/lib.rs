@@ -13,6 +13,7 @@ mod error;
 mod outstanding;
 mod poison;
 mod tiers;
+mod topology_cleanup;
 pub mod trace_context;
 
 pub mod embedded;
@@ -24,6 +25,7 @@ pub use error::QueueError;
 pub use poison::{Poison, PoisonMessage, DEFAULT_DELIVERY_LIMIT};
 pub use rabbitmq::{RabbitOptions, RabbitQueue};
 pub use tiers::RetryTiers;
+pub use topology_cleanup::delete_topology;
 pub use trace_context::TraceContext;
 
 use async_trait::async_trait;

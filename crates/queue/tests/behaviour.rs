@@ -3,9 +3,8 @@
 
 mod common;
 
-use common::{depth, envelope, eventually_depth, next, nothing_for, Backend};
+use common::{depth, envelope, eventually_depth, next, nothing_for, publish_one, Backend};
 use futures::future::join_all;
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -36,9 +35,7 @@ async fn publish_consume_ack(backend: Arc<dyn Backend>) {
 
 async fn dropped_delivery_comes_back(backend: Arc<dyn Backend>) {
     let queue = backend.open().await;
-    let sent = envelope("dropped");
-    queue.publish(&sent).await.unwrap();
-    let mut stream = queue.consume(1).await.unwrap();
+    let (sent, mut stream) = publish_one(queue.as_ref(), "dropped", 1).await;
     let first = next(&mut stream, SOON).await;
     assert!(!first.redelivered());
     drop(first);
@@ -54,9 +51,7 @@ async fn dropped_delivery_comes_back(backend: Arc<dyn Backend>) {
 /// back to the next consumer.
 async fn unsettled_delivery_survives_closed_consumer(backend: Arc<dyn Backend>) {
     let first_queue = backend.open().await;
-    let sent = envelope("unsettled");
-    first_queue.publish(&sent).await.unwrap();
-    let mut stream = first_queue.consume(1).await.unwrap();
+    let (sent, mut stream) = publish_one(first_queue.as_ref(), "unsettled", 1).await;
     let held = next(&mut stream, SOON).await;
     first_queue.close().await;
 
@@ -76,9 +71,7 @@ async fn retry_later_waits_for_the_tier(backend: Arc<dyn Backend>) {
         queue.retry_tiers().delays(),
         &[Duration::from_secs(1), Duration::from_secs(2)]
     );
-    let sent = envelope("retry");
-    queue.publish(&sent).await.unwrap();
-    let mut stream = queue.consume(5).await.unwrap();
+    let (sent, mut stream) = publish_one(queue.as_ref(), "retry", 5).await;
     let delivery = next(&mut stream, SOON).await;
 
     let mut updated = sent.clone();
@@ -114,9 +107,7 @@ async fn retry_later_waits_for_the_tier(backend: Arc<dyn Backend>) {
 
 async fn requeue_redelivers_at_once(backend: Arc<dyn Backend>) {
     let queue = backend.open().await;
-    let sent = envelope("requeue");
-    queue.publish(&sent).await.unwrap();
-    let mut stream = queue.consume(1).await.unwrap();
+    let (sent, mut stream) = publish_one(queue.as_ref(), "requeue", 1).await;
     next(&mut stream, SOON).await.requeue().await.unwrap();
     let started = Instant::now();
     let again = next(&mut stream, SOON).await;
@@ -191,14 +182,7 @@ async fn concurrent_publishes_are_all_durable(backend: Arc<dyn Backend>) {
     assert!((1..=500).contains(&waiting), "main depth {waiting}");
 
     let mut stream = queue.consume(100).await.unwrap();
-    let mut seen = HashSet::new();
-    while seen.len() < sent.len() {
-        let delivery = next(&mut stream, SOON).await;
-        seen.insert(delivery.envelope().event_id.clone());
-        delivery.ack().await.unwrap();
-    }
-    let expected: HashSet<_> = sent.iter().map(|e| e.event_id.clone()).collect();
-    assert_eq!(seen, expected);
+    common::ack_until_all_seen(&mut stream, &sent, SOON).await;
     eventually_depth(queue.as_ref(), "main", 0).await;
     queue.close().await;
 }

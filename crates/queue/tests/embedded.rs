@@ -28,15 +28,8 @@ async fn reopened_file_still_holds_unacked_messages() {
     }
     let queue = embedded.open_embedded().await;
     let mut stream = queue.consume(10).await.unwrap();
-    let mut seen = HashSet::new();
-    while seen.len() < sent.len() {
-        // The leased one returns when its lease (1 s) runs out.
-        let delivery = next(&mut stream, Duration::from_secs(5)).await;
-        seen.insert(delivery.envelope().event_id.clone());
-        delivery.ack().await.unwrap();
-    }
-    let expected: HashSet<_> = sent.iter().map(|e| e.event_id.clone()).collect();
-    assert_eq!(seen, expected);
+    // The leased one returns when its lease (1 s) runs out.
+    common::ack_until_all_seen(&mut stream, &sent, Duration::from_secs(5)).await;
     queue.close().await;
 }
 
@@ -93,14 +86,7 @@ async fn failed_group_commit_writes_nothing_and_the_next_one_succeeds() {
     let results = join_all(accepted.iter().map(|e| queue.publish(e))).await;
     assert!(results.iter().all(Result::is_ok), "{results:?}");
     let mut stream = queue.consume(50).await.unwrap();
-    let mut seen = HashSet::new();
-    while seen.len() < accepted.len() {
-        let delivery = next(&mut stream, Duration::from_secs(5)).await;
-        seen.insert(delivery.envelope().event_id.clone());
-        delivery.ack().await.unwrap();
-    }
-    let expected: HashSet<_> = accepted.iter().map(|e| e.event_id.clone()).collect();
-    assert_eq!(seen, expected);
+    common::ack_until_all_seen(&mut stream, &accepted, Duration::from_secs(5)).await;
     common::nothing_for(&mut stream, Duration::from_millis(300)).await;
     other.close().await;
     queue.close().await;

@@ -8,28 +8,21 @@ mod common;
 
 use bridge_queue::rabbitmq::{PublishBatching, RabbitOptions, RabbitQueue, BATCH_KIND};
 use bridge_queue::{EventQueue, QueueError};
+use bridge_test_support::rabbitmq::Vhost;
 use common::{envelope, eventually_depth, next, Rabbit};
 use futures::StreamExt;
-use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 
 fn rabbitmqctl(args: &[&str]) -> String {
-    let output = Command::new("rabbitmqctl").args(args).output().unwrap();
-    assert!(
-        output.status.success(),
-        "rabbitmqctl {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
+    bridge_test_support::rabbitmq::rabbitmqctl(args).unwrap()
 }
 
 /// Closes every broker connection whose client properties carry `name`; returns how many.
 fn close_connections_named(name: &str) -> usize {
     let listing = rabbitmqctl(&[
         "list_connections",
-        "-q",
         "--no-table-headers",
         "pid",
         "client_properties",
@@ -273,7 +266,6 @@ async fn declares_the_documented_topology() {
         let queue = rabbit.connect().await;
         let listing = rabbitmqctl(&[
             "list_queues",
-            "-q",
             "--no-table-headers",
             "name",
             "type",
@@ -360,7 +352,7 @@ async fn old_classic_tiers_are_drained_into_quorum_tiers_and_deleted() {
         let _ = connection.close(200, "legacy declared").await;
 
         let queue: Arc<dyn EventQueue> = Arc::new(rabbit.connect().await);
-        let listing = rabbitmqctl(&["list_queues", "-q", "--no-table-headers", "name"]);
+        let listing = rabbitmqctl(&["list_queues", "--no-table-headers", "name"]);
         assert!(!listing.lines().any(|l| l.trim() == legacy), "{listing}");
         assert!(names.tier_queue(Duration::from_secs(2)).is_some());
         // They wait out their tier in the quorum queue, then come back to the main queue.
@@ -378,35 +370,12 @@ async fn old_classic_tiers_are_drained_into_quorum_tiers_and_deleted() {
     .await;
 }
 
-struct Vhost(String);
-
-impl Vhost {
-    fn create(name: &str) -> Self {
-        let vhost = Self(name.to_string());
-        vhost.add();
-        vhost
-    }
-
-    fn add(&self) {
-        rabbitmqctl(&["add_vhost", &self.0]);
-        rabbitmqctl(&["set_permissions", "-p", &self.0, "guest", ".*", ".*", ".*"]);
-    }
-}
-
-impl Drop for Vhost {
-    fn drop(&mut self) {
-        let _ = Command::new("rabbitmqctl")
-            .args(["delete_vhost", &self.0])
-            .output();
-    }
-}
-
 /// Deleting the test's own vhost drops the connection and makes every reconnect fail until
 /// the vhost is back, which makes the outage last as long as the test wants.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn publish_fails_fast_while_broker_is_unreachable() {
     let name = format!("bridge-queue-test-{}", uuid::Uuid::new_v4().simple());
-    let vhost = Vhost::create(&name);
+    let vhost = Vhost::create(&name).unwrap();
     let mut options =
         RabbitOptions::new(format!("amqp://guest:guest@127.0.0.1:5672/{name}").into());
     options.retry_tiers = common::test_tiers();
@@ -439,7 +408,7 @@ async fn publish_fails_fast_while_broker_is_unreachable() {
     }
 
     // The vhost (and with it the topology) comes back: the supervisor redeclares everything.
-    vhost.add();
+    vhost.add().unwrap();
     let after = envelope("after");
     let deadline = Instant::now() + Duration::from_secs(30);
     while let Err(error) = queue.publish(&after).await {

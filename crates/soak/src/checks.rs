@@ -114,27 +114,25 @@ pub fn counter_sum(metrics: &str, name: &str) -> u64 {
 mod tests {
     use super::*;
 
-    fn rss(values: &[u64]) -> Vec<Sample> {
+    /// Samples carrying `values` in the field `set` writes, the rest default.
+    fn samples(values: &[u64], set: impl Fn(&mut Sample, u64)) -> Vec<Sample> {
         values
             .iter()
-            .map(|v| Sample {
-                rss_kb: *v,
-                ..Sample::default()
+            .map(|v| {
+                let mut sample = Sample::default();
+                set(&mut sample, *v);
+                sample
             })
             .collect()
     }
 
+    fn rss(values: &[u64]) -> Vec<Sample> {
+        samples(values, |s, v| s.rss_kb = v)
+    }
+
     #[test]
     fn busy_descriptors_come_back_after_the_drain_leaked_ones_do_not() {
-        let fds = |values: &[u64]| -> Vec<Sample> {
-            values
-                .iter()
-                .map(|v| Sample {
-                    fds: *v,
-                    ..Sample::default()
-                })
-                .collect()
-        };
+        let fds = |values: &[u64]| samples(values, |s, v| s.fds = v);
         // The soak of 2026-12-02 that failed on a busy last third: 53 open after the drain.
         let busy = flat(&fds(&[31, 49, 47, 55, 76, 63]), |s| s.fds as f64, 20, 4.0);
         assert!(!busy.pass, "{busy:?}");

@@ -1,7 +1,9 @@
 //! Test harness: one [`Backend`] per queue implementation, and small helpers.
 //!
 //! RabbitMQ tests share the broker's `/` vhost; each test gets its own random prefix (so its
-//! own exchange and queues) and deletes them at the end, best effort. Embedded tests get their
+//! own exchange and queues) and deletes them at the end, best effort
+//! (`bridge_queue::delete_topology`). Connections and `rabbitmqctl` come from
+//! `bridge-test-support`, the harness every test suite of the workspace shares. Embedded tests get their
 //! own temporary directory.
 
 #![allow(dead_code)]
@@ -14,7 +16,7 @@ use futures::stream::{BoxStream, StreamExt};
 use std::sync::Arc;
 use std::time::Duration;
 
-pub const AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+pub use bridge_test_support::rabbitmq::AMQP_URL;
 
 pub type Deliveries = BoxStream<'static, Result<Box<dyn Delivery>, QueueError>>;
 
@@ -69,16 +71,9 @@ impl Rabbit {
     }
 
     pub async fn raw_channel() -> (lapin::Connection, lapin::Channel) {
-        let connection = lapin::Connection::connect(
-            AMQP_URL,
-            lapin::ConnectionProperties::default()
-                .with_executor(tokio_executor_trait::Tokio::current())
-                .with_reactor(tokio_reactor_trait::Tokio),
-        )
-        .await
-        .unwrap();
-        let channel = connection.create_channel().await.unwrap();
-        (connection, channel)
+        bridge_test_support::rabbitmq::channel(AMQP_URL)
+            .await
+            .unwrap()
     }
 }
 
@@ -88,21 +83,9 @@ impl Backend for Rabbit {
         Arc::new(self.connect().await)
     }
 
+    /// Best effort: the test is over either way.
     async fn cleanup(&self) {
-        let (connection, channel) = Self::raw_channel().await;
-        let names = self.names();
-        for queue in names.queues() {
-            let _ = channel
-                .queue_delete(&queue, lapin::options::QueueDeleteOptions::default())
-                .await;
-        }
-        let _ = channel
-            .exchange_delete(
-                &names.exchange,
-                lapin::options::ExchangeDeleteOptions::default(),
-            )
-            .await;
-        let _ = connection.close(200, "test cleanup").await;
+        let _ = bridge_queue::delete_topology(AMQP_URL, &self.prefix, &test_tiers()).await;
     }
 }
 
@@ -173,6 +156,32 @@ pub fn envelope(tag: &str) -> Envelope {
         format!("{{\"tag\":\"{tag}\"}}").into_bytes(),
         chrono::Utc::now(),
     )
+}
+
+/// Publishes a fresh envelope tagged `tag` and starts consuming with `prefetch`; the envelope
+/// and the deliveries.
+pub async fn publish_one(
+    queue: &dyn EventQueue,
+    tag: &str,
+    prefetch: u16,
+) -> (Envelope, Deliveries) {
+    let sent = envelope(tag);
+    queue.publish(&sent).await.unwrap();
+    let stream = queue.consume(prefetch).await.unwrap();
+    (sent, stream)
+}
+
+/// Receives and acks deliveries (each within `within`) until every one of `sent` came, and
+/// nothing else.
+pub async fn ack_until_all_seen(stream: &mut Deliveries, sent: &[Envelope], within: Duration) {
+    let mut seen = std::collections::HashSet::new();
+    while seen.len() < sent.len() {
+        let delivery = next(stream, within).await;
+        seen.insert(delivery.envelope().event_id.clone());
+        delivery.ack().await.unwrap();
+    }
+    let expected: std::collections::HashSet<_> = sent.iter().map(|e| e.event_id.clone()).collect();
+    assert_eq!(seen, expected);
 }
 
 /// The next delivery within `within`; fails on an error item or timeout.

@@ -5,11 +5,11 @@
 //! `leadback-bridge healthcheck` exits 0 only while `/readyz` answers 200.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on purpose
 
-mod support;
+use crate::support;
 
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
-use support::process::{bridge_command, free_port};
+use support::process::{assert_success, bridge_command, free_port};
 use support::{create_database, delete_rabbit_topology, drop_database, RABBIT_URL};
 
 const SECRET_KEY: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
@@ -113,16 +113,6 @@ impl Target {
             delete_rabbit_topology(prefix, &tiers).await;
         }
     }
-}
-
-fn assert_success(what: &str, out: &Output) {
-    assert!(
-        out.status.success(),
-        "{what}: exit {:?}\nstdout: {}\nstderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// A running `serve`, killed on drop.
@@ -290,12 +280,13 @@ fn a_service_that_is_down_fails_the_run_once_with_how_to_start_it() {
         ("LEADBACK_TEST_RABBITMQ_ADDR", "RabbitMQ"),
         ("LEADBACK_TEST_POSTGRES_ADDR", "PostgreSQL"),
     ] {
+        // The test's name within this binary: its module path without the crate's name.
+        let child = module_path!()
+            .split_once("::")
+            .map_or(String::new(), |(_, module)| format!("{module}::"))
+            + "child_needing_rabbitmq_and_postgres";
         let out = Command::new(std::env::current_exe().expect("test binary"))
-            .args([
-                "--exact",
-                "child_needing_rabbitmq_and_postgres",
-                "--test-threads=1",
-            ])
+            .args(["--exact", child.as_str(), "--test-threads=1"])
             .env("LEADBACK_TEST_SERVICES_CHILD", "1")
             .env(variable, &closed)
             .output()

@@ -6,15 +6,17 @@
 //! RabbitMQ user and a PostgreSQL role made for the run, whose passwords are secrets too.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on purpose
 
-mod support;
+use crate::support;
+use bridge_test_support::http::text;
 
+use bridge_test_support::rabbitmq::Vhost;
+use bridge_test_support::{BridgeProcess, Deployment};
 use comagic_emulator::{AccountSeed, Emulator, EmulatorConfig, Fault};
 use secrecy::SecretString;
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
@@ -45,6 +47,7 @@ struct RunBackend {
     env: Vec<(&'static str, String)>,
     passwords: Vec<(&'static str, String)>,
     names: Option<String>,
+    _vhost: Option<Vhost>,
 }
 
 impl RunBackend {
@@ -54,27 +57,14 @@ impl RunBackend {
                 env: Vec::new(),
                 passwords: Vec::new(),
                 names: None,
+                _vhost: None,
             };
         }
         support::services::require_rabbitmq();
         let name = format!("lbsec_{}", &Uuid::new_v4().simple().to_string()[..12]);
         let amqp_password = marker("amqppass");
         let pg_password = marker("pgpass");
-        for args in [
-            vec!["add_vhost", name.as_str()],
-            vec!["add_user", name.as_str(), amqp_password.as_str()],
-            vec![
-                "set_permissions",
-                "-p",
-                name.as_str(),
-                name.as_str(),
-                ".*",
-                ".*",
-                ".*",
-            ],
-        ] {
-            rabbitmqctl(&args);
-        }
+        let vhost = Vhost::create_with_user(&name, &amqp_password).expect("vhost and user");
         support::pg_admin_execute(&format!(
             "CREATE ROLE \"{name}\" LOGIN PASSWORD '{pg_password}'"
         ))
@@ -96,6 +86,7 @@ impl RunBackend {
                 ("PostgreSQL password", pg_password),
             ],
             names: Some(name),
+            _vhost: Some(vhost),
         }
     }
 }
@@ -105,12 +96,6 @@ impl Drop for RunBackend {
         let Some(name) = self.names.take() else {
             return;
         };
-        let _ = Command::new("rabbitmqctl")
-            .args(["-q", "delete_vhost", &name])
-            .status();
-        let _ = Command::new("rabbitmqctl")
-            .args(["-q", "delete_user", &name])
-            .status();
         // Drop runs outside the runtime's async context: a thread of its own for the clean-up.
         let _ = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()
@@ -126,94 +111,54 @@ impl Drop for RunBackend {
     }
 }
 
-fn rabbitmqctl(args: &[&str]) {
-    let status = Command::new("rabbitmqctl")
-        .arg("-q")
-        .args(args)
-        .stdout(Stdio::null())
-        .status()
-        .expect("rabbitmqctl runs");
-    assert!(status.success(), "rabbitmqctl {args:?}");
-}
-
-fn bridge_command(data_dir: &Path, secrets: &Secrets) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_leadback-bridge"));
-    command
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .envs(secrets.backend_env.iter().map(|(k, v)| (*k, v.as_str())))
-        .env("BRIDGE_DATA_DIR", data_dir)
+/// The run's deployment: the embedded backend's data folder, or the run's own RabbitMQ +
+/// PostgreSQL through `backend_env`; JSON logs at trace level.
+async fn deployment(secrets: &Secrets) -> Deployment {
+    let mut builder = support::deployment(support::Backend::Embedded)
+        .retry_tiers("1s")
         .env("BRIDGE_SECRET_KEY", &secrets.secret_key_hex)
         .env("BRIDGE_ADMIN_TOKEN", &secrets.admin_token)
-        .env("BRIDGE_ADMIN_LISTEN", "127.0.0.1:0")
-        // The emulator runs on loopback.
-        .env("BRIDGE_ALLOW_PRIVATE_API_URLS", "true")
         .env("BRIDGE_LOG_FORMAT", "json")
-        .env("BRIDGE_RETRY_TIERS", "1s")
         .env("BRIDGE_MAX_ATTEMPTS", "3")
         .env("RUST_LOG", LOG_FILTER);
-    command
+    for (key, value) in &secrets.backend_env {
+        builder = builder.env(key, value);
+    }
+    builder.start().await.unwrap()
 }
 
-/// `tenants create` on the data folder; returns the tenant id and its webhook token.
-fn create_tenant(
-    data_dir: &Path,
-    secrets: &Secrets,
-    comagic: Value,
-    name: &str,
-) -> (String, String) {
-    let settings = json!({
-        "name": name,
-        "active": true,
-        "comagic": comagic,
-        "ignore_session": false,
-        "set_tags": true, "tag_ids": [401],
-        "default_entity": "campaign", "default_campaign_id": 102, "default_site_id": 201,
-        "chat_employee_id": 501,
-        "timezone": "Europe/Moscow",
-        "upload_sessions": false
-    });
-    let file = data_dir.join(format!("{name}.json"));
-    std::fs::write(&file, settings.to_string()).unwrap();
-    // Operator commands need the database `migrate` (or `serve`) creates.
-    let migrated = bridge_command(data_dir, secrets)
-        .arg("migrate")
-        .output()
+/// `tenants create`; returns the tenant id and its webhook token.
+async fn create_tenant(deployment: &Deployment, comagic: Value, name: &str) -> (String, String) {
+    let tenant = deployment
+        .create_tenant(&json!({
+            "name": name,
+            "active": true,
+            "comagic": comagic,
+            "ignore_session": false,
+            "set_tags": true, "tag_ids": [401],
+            "default_entity": "campaign", "default_campaign_id": 102, "default_site_id": 201,
+            "chat_employee_id": 501,
+            "timezone": "Europe/Moscow",
+            "upload_sessions": false
+        }))
+        .await
         .unwrap();
-    assert!(migrated.status.success(), "{migrated:?}");
-    let out = bridge_command(data_dir, secrets)
-        .args(["tenants", "create", "--settings"])
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    std::fs::remove_file(&file).unwrap();
-    let created: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let url = created["webhook_url"].as_str().unwrap();
-    let token = url.rsplit('/').next().unwrap().to_owned();
-    (created["id"].as_str().unwrap().to_owned(), token)
+    let token = tenant.token().to_owned();
+    (tenant.id, token)
 }
 
-/// Collects a child's output lines into `sink`.
-fn collect(
-    stream: impl Read + Send + 'static,
-    sink: Arc<Mutex<Vec<String>>>,
-) -> std::thread::JoinHandle<()> {
-    std::thread::spawn(move || {
-        for line in BufReader::new(stream).lines() {
-            match line {
-                Ok(line) => match sink.lock() {
-                    Ok(mut lines) => lines.push(line),
-                    Err(_) => return,
-                },
-                Err(_) => return,
-            }
-        }
-    })
+/// `GET /admin/v1/<path>` on the admin listener with `token`.
+async fn admin_get(
+    http: &reqwest::Client,
+    admin_addr: &str,
+    path: &str,
+    token: &str,
+) -> reqwest::Response {
+    http.get(format!("http://{admin_addr}/admin/v1/{path}"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
 }
 
 /// The first `ip:port` in `text`.
@@ -225,10 +170,10 @@ fn socket_addr_in(text: &str) -> Option<String> {
 
 /// Waits for the start-up line (a JSON log line, `leadback-bridge started`); returns the public,
 /// metrics and admin addresses.
-fn wait_for_banner(lines: &Arc<Mutex<Vec<String>>>, child: &mut Child) -> (String, String, String) {
+async fn wait_for_banner(serve: &mut BridgeProcess) -> (String, String, String) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let found = lines.lock().unwrap().iter().find_map(|line| {
+        let found = serve.log_text().lines().find_map(|line| {
             let parsed: Value = serde_json::from_str(line).ok()?;
             if parsed["message"] != "leadback-bridge started" {
                 return None;
@@ -241,29 +186,15 @@ fn wait_for_banner(lines: &Arc<Mutex<Vec<String>>>, child: &mut Child) -> (Strin
         if let Some(found) = found {
             return found;
         }
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!(
-                "bridge exited early ({status}): {:?}",
-                lines.lock().unwrap()
-            );
+        if let Err(e) = serve.check_running() {
+            panic!("bridge exited early: {e}");
         }
-        if Instant::now() > deadline {
-            let seen = lines.lock().unwrap().clone();
-            panic!("no start-up line: {seen:?}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// Kills the bridge if the test fails before stopping it.
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
+        assert!(
+            Instant::now() < deadline,
+            "no start-up line: {}",
+            serve.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
@@ -278,6 +209,7 @@ async fn no_secret_reaches_logs_or_metrics_rabbitmq_postgres() {
 }
 
 async fn no_secret_reaches_logs_or_metrics(backend: support::Backend) {
+    let _serial = support::serial::exclusive().await;
     let run_backend = RunBackend::new(backend).await;
     let secrets = Secrets {
         access_token: marker("apikey"),
@@ -313,39 +245,22 @@ async fn no_secret_reaches_logs_or_metrics(backend: support::Backend) {
     .await
     .unwrap();
     let api_url = emulator.api_url();
-    let data = tempfile::tempdir().unwrap();
+    let deployment = deployment(&secrets).await;
     let (key_tenant, key_token) = create_tenant(
-        data.path(),
-        &secrets,
+        &deployment,
         json!({"api_url": api_url, "access_token": secrets.access_token}),
         "key-shop",
-    );
+    )
+    .await;
     let (login_tenant, login_token) = create_tenant(
-        data.path(),
-        &secrets,
+        &deployment,
         json!({"api_url": api_url, "login": secrets.login, "password": secrets.password}),
         "login-shop",
-    );
+    )
+    .await;
 
-    let child = bridge_command(data.path(), &secrets)
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--metrics-listen",
-            "127.0.0.1:0",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut child = KillOnDrop(child);
-    let lines = Arc::new(Mutex::new(Vec::new()));
-    let readers = [
-        collect(child.0.stdout.take().unwrap(), lines.clone()),
-        collect(child.0.stderr.take().unwrap(), lines.clone()),
-    ];
-    let (public, metrics_addr, admin_addr) = wait_for_banner(&lines, &mut child.0);
+    let mut serve = deployment.role("serve").spawn().await.unwrap();
+    let (public, metrics_addr, admin_addr) = wait_for_banner(&mut serve).await;
     let http = reqwest::Client::new();
     let hook = |token: &str| format!("http://{public}/hooks/leadback/{token}");
 
@@ -371,12 +286,7 @@ async fn no_secret_reaches_logs_or_metrics(backend: support::Backend) {
     ];
     for token in [&key_token, &login_token] {
         for (name, content_type) in fixtures {
-            let body = std::fs::read(
-                Path::new(env!("CARGO_MANIFEST_DIR"))
-                    .join("tests/fixtures/leadback")
-                    .join(name),
-            )
-            .unwrap();
+            let body = support::fixture(name);
             let response = http
                 .post(hook(token))
                 .header("content-type", content_type)
@@ -420,23 +330,18 @@ async fn no_secret_reaches_logs_or_metrics(backend: support::Backend) {
     }
 
     // The admin API with the admin token (and once with a wrong one).
-    let admin = |path: &str| format!("http://{admin_addr}/admin/v1/{path}");
-    let response = http
-        .get(admin("tenants"))
-        .bearer_auth(&secrets.admin_token)
-        .send()
-        .await
-        .unwrap();
+    let response = admin_get(&http, &admin_addr, "tenants", &secrets.admin_token).await;
     assert_eq!(response.status().as_u16(), 200);
     let listed = response.text().await.unwrap();
     assert!(!listed.contains(&secrets.access_token) && !listed.contains(&secrets.password));
     for tenant in [&key_tenant, &login_tenant] {
-        let response = http
-            .get(admin(&format!("tenants/{tenant}/comagic/campaigns")))
-            .bearer_auth(&secrets.admin_token)
-            .send()
-            .await
-            .unwrap();
+        let response = admin_get(
+            &http,
+            &admin_addr,
+            &format!("tenants/{tenant}/comagic/campaigns"),
+            &secrets.admin_token,
+        )
+        .await;
         assert_eq!(
             response.status().as_u16(),
             200,
@@ -444,19 +349,15 @@ async fn no_secret_reaches_logs_or_metrics(backend: support::Backend) {
             response.text().await.unwrap_or_default()
         );
     }
-    let response = http
-        .get(admin("tenants"))
-        .bearer_auth(format!("{}x", secrets.admin_token))
-        .send()
-        .await
-        .unwrap();
+    let response = admin_get(
+        &http,
+        &admin_addr,
+        "tenants",
+        &format!("{}x", secrets.admin_token),
+    )
+    .await;
     assert_eq!(response.status().as_u16(), 401);
-    let response = http
-        .get(admin("dead-letters"))
-        .bearer_auth(&secrets.admin_token)
-        .send()
-        .await
-        .unwrap();
+    let response = admin_get(&http, &admin_addr, "dead-letters", &secrets.admin_token).await;
     assert_eq!(response.status().as_u16(), 200);
 
     // Every fixture of both tenants arrives (after the retries), the unmappable ones die.
@@ -473,12 +374,11 @@ async fn no_secret_reaches_logs_or_metrics(backend: support::Backend) {
             break;
         }
         if Instant::now() > deadline {
-            let warnings: Vec<String> = lines
-                .lock()
-                .unwrap()
-                .iter()
+            let warnings: Vec<String> = serve
+                .log_text()
+                .lines()
                 .filter(|l| l.contains("\"WARN\"") || l.contains("\"ERROR\""))
-                .cloned()
+                .map(str::to_owned)
                 .collect();
             let summary: Vec<String> = records
                 .iter()
@@ -495,37 +395,22 @@ async fn no_secret_reaches_logs_or_metrics(backend: support::Backend) {
     }
     // The unmappable ones die quickly (a permanent mapping error): give the worker a moment.
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let dead: Value = http
-        .get(admin("dead-letters"))
-        .bearer_auth(&secrets.admin_token)
-        .send()
+    let dead: Value = admin_get(&http, &admin_addr, "dead-letters", &secrets.admin_token)
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
-    let metrics = http
-        .get(format!("http://{metrics_addr}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
+    let metrics = text(http.get(format!("http://{metrics_addr}/metrics")))
         .await
         .unwrap();
 
     // Stop it the way an operator does, so shutdown logs are checked too.
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.0.id().to_string()])
-        .status();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while child.0.try_wait().unwrap().is_none() {
-        assert!(Instant::now() < deadline, "bridge did not stop on SIGTERM");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    for reader in readers {
-        reader.join().unwrap();
-    }
-    let lines = lines.lock().unwrap().clone();
+    serve.sigterm().await.unwrap();
+    assert!(
+        serve.wait_exit(Duration::from_secs(30)).await.is_some(),
+        "bridge did not stop on SIGTERM"
+    );
+    let lines: Vec<String> = serve.log_text().lines().map(str::to_owned).collect();
     let output = lines.join("\n");
     assert!(
         output.contains("webhook accepted"),
@@ -591,25 +476,15 @@ async fn no_secret_reaches_logs_or_metrics(backend: support::Backend) {
         about_events >= 2 * fixtures.len(),
         "event log lines: {about_events}"
     );
+    deployment.stop().await;
     emulator.shutdown().await;
 }
 
 /// Runs `serve` with `env` until it exits (or 30 s), returns stdout + stderr.
 fn run_until_exit(data_dir: &Path, env: &[(&str, &str)]) -> String {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_leadback-bridge"))
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("BRIDGE_DATA_DIR", data_dir)
+    let mut child = support::process::role_command(data_dir, LOG_FILTER, "serve", "127.0.0.1:0")
         .env("BRIDGE_LOG_FORMAT", "json")
-        .env("RUST_LOG", LOG_FILTER)
         .envs(env.iter().copied())
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--metrics-listen",
-            "127.0.0.1:0",
-        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

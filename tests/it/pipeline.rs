@@ -2,7 +2,7 @@
 //! SQLite queue + store, and RabbitMQ + PostgreSQL.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on purpose
 
-mod support;
+use crate::support;
 
 use comagic_emulator::Fault;
 use serde_json::{json, Value};
@@ -20,17 +20,9 @@ fn by_ext<'a>(records: &'a [Value], kind: &str, needle: &str) -> Vec<&'a Value> 
 
 /// Every shared fixture ends as the right CoMagic record.
 async fn fixtures_become_records(backend: Backend) {
-    let world = World::start(backend).await;
-    let (_, url) = world.default_tenant().await;
-    for name in [
-        "callback-basic.json",
-        "callback-form.txt",
-        "callback-no-session.json",
-        "callback-session.json",
-        "chat-basic.json",
-        "chat-no-contact.json",
-    ] {
-        let (status, body) = world.post_fixture(&url, name).await;
+    let (world, url) = World::start_with_tenant(backend).await;
+    for name in support::fixture_names() {
+        let (status, body) = world.post_fixture(&url, &name).await;
         assert_eq!(status, 200, "{name}: {body}");
         assert_eq!(body["status"], "accepted", "{name}: {body}");
         assert!(body["event_id"].as_str().is_some_and(|s| !s.is_empty()));
@@ -110,8 +102,7 @@ async fn fixtures_become_records(backend: Backend) {
 
 /// The same event posted twice ends as one record.
 async fn duplicate_post_is_one_record(backend: Backend) {
-    let world = World::start(backend).await;
-    let (_, url) = world.default_tenant().await;
+    let (world, url) = World::start_with_tenant(backend).await;
     let (s1, b1) = world.post_fixture(&url, "callback-basic.json").await;
     let (s2, b2) = world.post_fixture(&url, "callback-basic.json").await;
     assert_eq!((s1, s2), (200, 200));
@@ -135,15 +126,19 @@ async fn duplicate_post_is_one_record(backend: Backend) {
     world.stop().await;
 }
 
-/// A 5xx from CoMagic, then success: one record, after a retry through a delay tier.
-async fn server_error_then_success_is_one_record(backend: Backend) {
-    let world = World::start(backend).await;
-    let (_, url) = world.default_tenant().await;
+/// The next `count` offline-message uploads are answered 502 (a retryable CoMagic outage).
+fn offline_uploads_fail(world: &World, count: u32) {
     world.emulator.inject(Fault::HttpStatus {
         status: 502,
-        count: 1,
+        count,
         method: Some("upload.offline_messages".into()),
     });
+}
+
+/// A 5xx from CoMagic, then success: one record, after a retry through a delay tier.
+async fn server_error_then_success_is_one_record(backend: Backend) {
+    let (world, url) = World::start_with_tenant(backend).await;
+    offline_uploads_fail(&world, 1);
     let (status, _) = world.post_fixture(&url, "callback-basic.json").await;
     assert_eq!(status, 200);
     let records = world.wait_records(WAIT, |r| !r.is_empty()).await;
@@ -208,8 +203,7 @@ async fn permanent_error_then_fix_and_replay(backend: Backend) {
 
 /// A rate-limit error delays the event (no attempt used, no dead letter); it is delivered later.
 async fn rate_limit_delays_not_dead_letters(backend: Backend) {
-    let world = World::start(backend).await;
-    let (_, url) = world.default_tenant().await;
+    let (world, url) = World::start_with_tenant(backend).await;
     world.emulator.inject(Fault::RpcError {
         code: -32029,
         mnemonic: "limit_exceeded".into(),
@@ -261,7 +255,7 @@ async fn ingress_answers(backend: Backend) {
     // Leadback's test request when the URL is saved: exactly 200.
     let (s, b) = world.post(&url, "application/json", Vec::new()).await;
     assert_eq!((s, b["status"].as_str()), (200, Some("ok")), "{b}");
-    let get = world.http.get(&url).send().await.unwrap();
+    let get = world.get(&url).await;
     assert_eq!(get.status().as_u16(), 200);
     let head = world.http.head(&url).send().await.unwrap();
     assert_eq!(head.status().as_u16(), 200);
@@ -278,11 +272,8 @@ async fn ingress_answers(backend: Backend) {
 
     // A GET with query parameters is an event too.
     let get = world
-        .http
-        .get(format!("{url}?id=q-1&phone=89161234567&name=Query"))
-        .send()
-        .await
-        .unwrap();
+        .get(&format!("{url}?id=q-1&phone=89161234567&name=Query"))
+        .await;
     assert_eq!(get.status().as_u16(), 200);
     let records = world.wait_records(WAIT, |r| !r.is_empty()).await;
     assert_eq!(
@@ -305,8 +296,7 @@ async fn ingress_answers(backend: Backend) {
 
 /// An event that cannot be mapped is dead-lettered with the reason and its raw body.
 async fn unmappable_event_is_dead_lettered_with_raw_body(backend: Backend) {
-    let world = World::start(backend).await;
-    let (_, url) = world.default_tenant().await;
+    let (world, url) = World::start_with_tenant(backend).await;
     let body = br#"{"event":"callback","id":"no-contact-1","name":"Nobody"}"#.to_vec();
     let (s, _) = world.post(&url, "application/json", body.clone()).await;
     assert_eq!(s, 200);
@@ -375,10 +365,32 @@ async fn tenant_on(world: &World, token: &str, extra: Value) -> (uuid::Uuid, Str
 }
 
 async fn offline_payload(world: &World, needle: &str) -> Value {
+    stored_payload(world, "offline_message", needle).await
+}
+
+/// The payload of the chat whose `ext_id` contains `needle`, once stored.
+async fn chat_payload(world: &World, needle: &str) -> Value {
+    stored_payload(world, "chat", needle).await
+}
+
+/// The payload of the first record of `kind` whose `ext_id` contains `needle`, once stored.
+async fn stored_payload(world: &World, kind: &str, needle: &str) -> Value {
     let records = world
-        .wait_records(WAIT, |r| !by_ext(r, "offline_message", needle).is_empty())
+        .wait_records(WAIT, |r| !by_ext(r, kind, needle).is_empty())
         .await;
-    by_ext(&records, "offline_message", needle)[0]["payload"].clone()
+    by_ext(&records, kind, needle)[0]["payload"].clone()
+}
+
+/// `written` (a CoMagic `date_time`) is the wall clock of `zone` at `before` or a second later.
+fn assert_written_at(written: &Value, before: chrono::DateTime<chrono::Utc>, zone: chrono_tz::Tz) {
+    let expected = [
+        wall_clock(before, zone),
+        wall_clock(before + chrono::Duration::seconds(1), zone),
+    ];
+    assert!(
+        expected.contains(&written.as_str().unwrap_or_default().to_owned()),
+        "{written} vs {expected:?}"
+    );
 }
 
 /// CoMagic's wall-clock text of an instant in `zone`.
@@ -396,13 +408,9 @@ async fn account_zone_writes_record_times(backend: Backend) {
     let (_, ekb) = tenant_on(&world, "demo-token-ekb", json!({})).await;
     let body =
         json!({"id": "tz-offset", "phone": "+79161234567", "date": "2026-11-23T10:20:30+03:00"});
-    world
-        .post(&ekb, "application/json", body.to_string().into_bytes())
-        .await;
+    world.post_json(&ekb, &body).await;
     let body = json!({"id": "tz-naive", "phone": "+79161234567", "date": "2026-11-23 10:20:30"});
-    world
-        .post(&ekb, "application/json", body.to_string().into_bytes())
-        .await;
+    world.post_json(&ekb, &body).await;
     assert_eq!(
         offline_payload(&world, "tz-offset").await["date_time"],
         "2026-11-23 12:20:30"
@@ -420,13 +428,7 @@ async fn account_zone_writes_record_times(backend: Backend) {
     )
     .await;
     let body = json!({"id": "tz-lb", "phone": "+79161234567", "date": "2026-11-23 09:20:30"});
-    world
-        .post(
-            &kgd_leadback,
-            "application/json",
-            body.to_string().into_bytes(),
-        )
-        .await;
+    world.post_json(&kgd_leadback, &body).await;
     assert_eq!(
         offline_payload(&world, "tz-lb").await["date_time"],
         "2026-11-23 12:20:30"
@@ -436,19 +438,10 @@ async fn account_zone_writes_record_times(backend: Backend) {
     let (_, kgd) = tenant_on(&world, "demo-token-kgd", json!({})).await;
     let before = chrono::Utc::now();
     let body = json!({"id": "tz-fresh", "phone": "+79161234567"});
-    world
-        .post(&kgd, "application/json", body.to_string().into_bytes())
-        .await;
+    world.post_json(&kgd, &body).await;
     let written = offline_payload(&world, "tz-fresh").await["date_time"].clone();
     let kaliningrad = chrono_tz::Europe::Kaliningrad;
-    let expected = [
-        wall_clock(before, kaliningrad),
-        wall_clock(before + chrono::Duration::seconds(1), kaliningrad),
-    ];
-    assert!(
-        expected.contains(&written.as_str().unwrap_or_default().to_owned()),
-        "{written} vs {expected:?}"
-    );
+    assert_written_at(&written, before, kaliningrad);
     assert!(world.dead_letters().await.is_empty());
     world.stop().await;
 }
@@ -456,19 +449,13 @@ async fn account_zone_writes_record_times(backend: Backend) {
 /// B3: fractions of a second are dropped before ordering: a message in the chat's start second
 /// goes one second after it (CoMagic wants it strictly later).
 async fn times_are_whole_seconds(backend: Backend) {
-    let world = World::start(backend).await;
-    let (_, url) = world.default_tenant().await;
+    let (world, url) = World::start_with_tenant(backend).await;
     let body = json!({"event": "chat", "chat_id": "frac-1", "phone": "+79161234567",
         "date": "2026-11-20T10:00:00.700+03:00", "messages": [
             {"from": "visitor", "date": "2026-11-20T10:00:00.900+03:00", "text": "a"},
             {"from": "operator", "date": "2026-11-20T10:00:01.100+03:00", "text": "b"}]});
-    world
-        .post(&url, "application/json", body.to_string().into_bytes())
-        .await;
-    let records = world
-        .wait_records(WAIT, |r| !by_ext(r, "chat", "frac-1").is_empty())
-        .await;
-    let chat = &by_ext(&records, "chat", "frac-1")[0]["payload"];
+    world.post_json(&url, &body).await;
+    let chat = &chat_payload(&world, "frac-1").await;
     assert_eq!(chat["start_date_time"], "2026-11-20 10:00:00");
     let times: Vec<_> = chat["messages"]
         .as_array()
@@ -488,9 +475,7 @@ async fn ip_alone_is_no_visit(backend: Backend) {
     let world = World::start(backend).await;
     let (_, url) = tenant_on(&world, "demo-token", json!({"upload_sessions": true})).await;
     let body = json!({"id": "ip-only", "phone": "+79161234567", "ip": "93.184.216.34"});
-    world
-        .post(&url, "application/json", body.to_string().into_bytes())
-        .await;
+    world.post_json(&url, &body).await;
     let payload = offline_payload(&world, "ip-only").await;
     assert_eq!(payload["campaign_id"], 102);
     assert!(payload.get("visitor_session_id").is_none(), "{payload}");
@@ -507,8 +492,7 @@ async fn ip_alone_is_no_visit(backend: Backend) {
 /// B5: a regular campaign goes without a site; saving settings checks that the default
 /// campaign belongs to the default site and is active, and that a given zone is the account's.
 async fn campaign_and_site_agree(backend: Backend) {
-    let world = World::start(backend).await;
-    let (_, url) = world.default_tenant().await;
+    let (world, url) = World::start_with_tenant(backend).await;
     world.post_fixture(&url, "callback-no-session.json").await;
     let records = world.wait_records(WAIT, |r| !r.is_empty()).await;
     assert_eq!(records[0]["payload"]["campaign_id"], 102);
@@ -568,18 +552,11 @@ async fn campaign_and_site_agree(backend: Backend) {
 /// B6: an event without its own time is dated when Leadback called us, even when CoMagic takes
 /// it only seconds later (after two retries).
 async fn undated_event_is_dated_at_receipt(backend: Backend) {
-    let world = World::start(backend).await;
-    let (_, url) = world.default_tenant().await;
-    world.emulator.inject(Fault::HttpStatus {
-        status: 502,
-        count: 2,
-        method: Some("upload.offline_messages".into()),
-    });
+    let (world, url) = World::start_with_tenant(backend).await;
+    offline_uploads_fail(&world, 2);
     let before = chrono::Utc::now();
     let body = json!({"id": "undated", "phone": "+79161234567"});
-    world
-        .post(&url, "application/json", body.to_string().into_bytes())
-        .await;
+    world.post_json(&url, &body).await;
     let after = chrono::Utc::now();
     let written = offline_payload(&world, "undated").await["date_time"]
         .as_str()
@@ -603,9 +580,7 @@ async fn time_before_session_falls_back_to_default(backend: Backend) {
     // An event with visit data makes a session starting a second before it.
     let body = json!({"id": "visit", "phone": "+79161234567", "ip": "93.184.216.34",
         "utm_source": "yandex", "date": "2026-11-20 12:00:00"});
-    world
-        .post(&url, "application/json", body.to_string().into_bytes())
-        .await;
+    world.post_json(&url, &body).await;
     offline_payload(&world, "visit").await;
     let session = world
         .emulator
@@ -615,22 +590,15 @@ async fn time_before_session_falls_back_to_default(backend: Backend) {
         .expect("a session was uploaded");
     let early = json!({"id": "early", "phone": "+79161234567", "comagic_session_id": session.id,
         "date": "2026-11-20 11:00:00"});
-    world
-        .post(&url, "application/json", early.to_string().into_bytes())
-        .await;
+    world.post_json(&url, &early).await;
     let chat = json!({"event": "chat", "chat_id": "early-chat", "phone": "+79161234567",
         "comagic_session_id": session.id, "date": "2026-11-20 11:00:00",
         "messages": [{"from": "visitor", "date": "2026-11-20 11:00:05", "text": "a"}]});
-    world
-        .post(&url, "application/json", chat.to_string().into_bytes())
-        .await;
+    world.post_json(&url, &chat).await;
     let payload = offline_payload(&world, "early").await;
     assert_eq!(payload["campaign_id"], 102, "{payload}");
     assert!(payload.get("visitor_session_id").is_none(), "{payload}");
-    let records = world
-        .wait_records(WAIT, |r| !by_ext(r, "chat", "early-chat").is_empty())
-        .await;
-    let chat = &by_ext(&records, "chat", "early-chat")[0]["payload"];
+    let chat = &chat_payload(&world, "early-chat").await;
     assert_eq!(chat["campaign_id"], 102, "{chat}");
     assert!(chat.get("visitor_session_id").is_none(), "{chat}");
     assert!(world.dead_letters().await.is_empty());
@@ -647,17 +615,11 @@ async fn time_before_session_falls_back_to_default(backend: Backend) {
 
 /// B9: a chat keeps a contact value it could not parse as a final system message.
 async fn chat_keeps_unparsable_contact(backend: Backend) {
-    let world = World::start(backend).await;
-    let (_, url) = world.default_tenant().await;
+    let (world, url) = World::start_with_tenant(backend).await;
     let body = json!({"event": "chat", "chat_id": "bad-phone", "email": "a@example.ru", "phone": "12-34",
         "messages": [{"from": "visitor", "text": "Здравствуйте"}]});
-    world
-        .post(&url, "application/json", body.to_string().into_bytes())
-        .await;
-    let records = world
-        .wait_records(WAIT, |r| !by_ext(r, "chat", "bad-phone").is_empty())
-        .await;
-    let chat = &by_ext(&records, "chat", "bad-phone")[0]["payload"];
+    world.post_json(&url, &body).await;
+    let chat = &chat_payload(&world, "bad-phone").await;
     let last = chat["messages"]
         .as_array()
         .and_then(|m| m.last())
@@ -692,9 +654,7 @@ async fn changed_account_zone_is_read_again(backend: Backend) {
     world.provokes_refusals(&["invalid_date_time"]);
     let (_, url) = tenant_on(&world, "demo-token", json!({})).await;
     let body = json!({"id": "zone-before", "phone": "+79161234567"});
-    world
-        .post(&url, "application/json", body.to_string().into_bytes())
-        .await;
+    world.post_json(&url, &body).await;
     offline_payload(&world, "zone-before").await;
 
     // Moscow → Kaliningrad (an hour west): Moscow's "now" is in Kaliningrad's future.
@@ -702,18 +662,9 @@ async fn changed_account_zone_is_read_again(backend: Backend) {
     assert!(world.emulator.set_timezone("demo-token", kaliningrad));
     let before = chrono::Utc::now();
     let body = json!({"id": "zone-after", "phone": "+79161234567"});
-    world
-        .post(&url, "application/json", body.to_string().into_bytes())
-        .await;
+    world.post_json(&url, &body).await;
     let written = offline_payload(&world, "zone-after").await["date_time"].clone();
-    let expected = [
-        wall_clock(before, kaliningrad),
-        wall_clock(before + chrono::Duration::seconds(1), kaliningrad),
-    ];
-    assert!(
-        expected.contains(&written.as_str().unwrap_or_default().to_owned()),
-        "{written} vs {expected:?}"
-    );
+    assert_written_at(&written, before, kaliningrad);
     let refused_for_time = world
         .emulator
         .calls()
@@ -740,9 +691,7 @@ async fn account_zone_is_read_again_daily(backend: Backend) {
     let (_, url) = tenant_on(&world, "demo-token", json!({})).await;
     let at = "2026-11-23T10:20:30+03:00";
     let body = json!({"id": "daily-before", "phone": "+79161234567", "date": at});
-    world
-        .post(&url, "application/json", body.to_string().into_bytes())
-        .await;
+    world.post_json(&url, &body).await;
     assert_eq!(
         offline_payload(&world, "daily-before").await["date_time"],
         "2026-11-23 10:20:30"
@@ -756,9 +705,7 @@ async fn account_zone_is_read_again_daily(backend: Backend) {
         .set_timezone("demo-token", chrono_tz::Europe::Kaliningrad));
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let body = json!({"id": "daily-after", "phone": "+79161234567", "date": at});
-    world
-        .post(&url, "application/json", body.to_string().into_bytes())
-        .await;
+    world.post_json(&url, &body).await;
     assert_eq!(
         offline_payload(&world, "daily-after").await["date_time"],
         "2026-11-23 09:20:30"

@@ -1,7 +1,7 @@
 //! The `leadback-bridge` binary as an operator uses it: tenants, dead letters, refusals.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on purpose
 
-use serde_json::Value;
+use crate::support::process::{assert_mentions, bare_command, stdout_json as json_of};
 use std::process::{Command, Output};
 
 fn bridge(data_dir: &std::path::Path, args: &[&str]) -> Output {
@@ -10,27 +10,12 @@ fn bridge(data_dir: &std::path::Path, args: &[&str]) -> Output {
 
 /// `bridge` with extra environment variables.
 fn bridge_with(data_dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_leadback-bridge"))
+    bare_command(data_dir, "warn")
         .args(args)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("BRIDGE_DATA_DIR", data_dir)
         .env("BRIDGE_PUBLIC_URL", "https://bridge.example.com")
-        .env("RUST_LOG", "warn")
         .envs(env.iter().copied())
         .output()
         .expect("binary runs")
-}
-
-fn json_of(out: &Output) -> Value {
-    assert!(
-        out.status.success(),
-        "exit {:?}\nstdout: {}\nstderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("stdout is JSON")
 }
 
 const SETTINGS: &str = r#"{
@@ -48,45 +33,45 @@ const SETTINGS: &str = r#"{
 #[test]
 fn help_lists_every_subcommand() {
     let dir = tempfile::tempdir().unwrap();
-    let out = bridge(dir.path(), &["--help"]);
-    let text = String::from_utf8_lossy(&out.stdout);
-    for sub in [
-        "serve", "ingress", "worker", "migrate", "tenants", "dlq", "demo", "preview",
-    ] {
-        assert!(text.contains(sub), "--help lacks {sub}: {text}");
-    }
-    let out = bridge(dir.path(), &["tenants", "--help"]);
-    let text = String::from_utf8_lossy(&out.stdout);
-    for sub in [
-        "create",
-        "list",
-        "show",
-        "update",
-        "rotate-token",
-        "deactivate",
-    ] {
-        assert!(text.contains(sub), "tenants --help lacks {sub}: {text}");
-    }
-    let out = bridge(dir.path(), &["dlq", "--help"]);
-    let text = String::from_utf8_lossy(&out.stdout);
-    for sub in ["list", "show", "replay", "purge"] {
-        assert!(text.contains(sub), "dlq --help lacks {sub}: {text}");
-    }
-    let out = bridge(dir.path(), &["serve", "--help"]);
-    let text = String::from_utf8_lossy(&out.stdout);
-    for var in [
-        "BRIDGE_LISTEN",
-        "BRIDGE_METRICS_LISTEN",
-        "BRIDGE_AMQP_URL",
-        "BRIDGE_DATABASE_URL",
-        "BRIDGE_SECRET_KEY",
-        "BRIDGE_ADMIN_TOKEN",
-        "BRIDGE_PUBLIC_URL",
-        "BRIDGE_PUBLISH_BATCH_MAX",
-        "BRIDGE_PUBLISH_IN_FLIGHT",
-        "BRIDGE_LEDGER_RETENTION_DAYS",
-    ] {
-        assert!(text.contains(var), "serve --help lacks {var}: {text}");
+    let help: [(&[&str], &[&str]); 4] = [
+        (
+            &["--help"],
+            &[
+                "serve", "ingress", "worker", "migrate", "tenants", "dlq", "demo", "preview",
+            ],
+        ),
+        (
+            &["tenants", "--help"],
+            &[
+                "create",
+                "list",
+                "show",
+                "update",
+                "rotate-token",
+                "deactivate",
+            ],
+        ),
+        (&["dlq", "--help"], &["list", "show", "replay", "purge"]),
+        (
+            &["serve", "--help"],
+            &[
+                "BRIDGE_LISTEN",
+                "BRIDGE_METRICS_LISTEN",
+                "BRIDGE_AMQP_URL",
+                "BRIDGE_DATABASE_URL",
+                "BRIDGE_SECRET_KEY",
+                "BRIDGE_ADMIN_TOKEN",
+                "BRIDGE_PUBLIC_URL",
+                "BRIDGE_PUBLISH_BATCH_MAX",
+                "BRIDGE_PUBLISH_IN_FLIGHT",
+                "BRIDGE_LEDGER_RETENTION_DAYS",
+            ],
+        ),
+    ];
+    for (args, expected) in help {
+        let out = bridge(dir.path(), args);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_mentions(&args.join(" "), &text, expected);
     }
 }
 

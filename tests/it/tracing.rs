@@ -10,7 +10,7 @@
 //! No span attribute may carry the webhook token, the secret key or CoMagic's access token.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on purpose
 
-mod support;
+use crate::support;
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -190,20 +190,6 @@ async fn start_role(
     (running, port)
 }
 
-/// Posts the basic callback and returns its event id.
-async fn post_webhook(port: u16, token: &str) -> String {
-    let answer = reqwest::Client::new()
-        .post(format!("http://127.0.0.1:{port}/hooks/leadback/{token}"))
-        .header("content-type", "application/json")
-        .body(support::fixture("callback-basic.json"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(answer.status(), 200);
-    let answer: Value = answer.json().await.unwrap();
-    answer["event_id"].as_str().unwrap().to_owned()
-}
-
 /// Waits until the worker's upload span and the event's settled `delivery` span arrived.
 async fn wait_for_trace(spans: &Spans, logs: &[&Path]) -> Vec<Span> {
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -327,6 +313,7 @@ fn check_trace(spans: &[Span], event_id: &str, token: &str, roles: (&str, &str))
 
 #[tokio::test]
 async fn one_trace_from_the_webhook_to_comagic_across_ingress_and_worker_processes() {
+    let _serial = support::serial::exclusive().await;
     support::services::require_rabbitmq();
     support::services::require_postgres();
     let emulator = Emulator::start(EmulatorConfig::default()).await.unwrap();
@@ -348,7 +335,7 @@ async fn one_trace_from_the_webhook_to_comagic_across_ingress_and_worker_process
     let (worker, _) = start_role(&env, dir.path(), "worker", &collector).await;
     let (ingress, port) = start_role(&env, dir.path(), "ingress", &collector).await;
 
-    let event_id = post_webhook(port, &token).await;
+    let event_id = support::process::post_basic_callback(port, &token).await;
     let logs = [
         dir.path().join("ingress.log"),
         dir.path().join("worker.log"),
@@ -363,6 +350,7 @@ async fn one_trace_from_the_webhook_to_comagic_across_ingress_and_worker_process
 
 #[tokio::test]
 async fn one_trace_through_the_embedded_queue_row() {
+    let _serial = support::serial::exclusive().await;
     let emulator = Emulator::start(EmulatorConfig::default()).await.unwrap();
     let (collector, spans) = receiver().await;
     let dir = tempfile::tempdir().unwrap();
@@ -370,7 +358,7 @@ async fn one_trace_through_the_embedded_queue_row() {
     let token = create_tenant(&env, dir.path(), &emulator);
     let (serve, port) = start_role(&env, dir.path(), "serve", &collector).await;
 
-    let event_id = post_webhook(port, &token).await;
+    let event_id = support::process::post_basic_callback(port, &token).await;
     let log = dir.path().join("serve.log");
     let got = wait_for_trace(&spans, &[&log]).await;
     serve.stop();

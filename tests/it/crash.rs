@@ -2,38 +2,28 @@
 //! started again — every accepted event ends as exactly one CoMagic record.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on purpose
 
-mod support;
+use crate::support;
 
+use bridge_test_support::{Backend, BridgeProcess, Deployment, Ready};
 use comagic_emulator::{Emulator, EmulatorConfig, Fault};
-use serde_json::Value;
-use std::collections::{HashMap, HashSet};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-use support::process::{bridge_command, free_port, wait_http_ok};
+use std::collections::HashSet;
+use std::time::Duration;
+use support::process::free_port;
 
-fn command(data_dir: &std::path::Path) -> Command {
-    let mut cmd = bridge_command(data_dir, "warn");
-    cmd.env("BRIDGE_RETRY_TIERS", "1s,2s");
-    cmd
-}
-
-async fn wait_ready(http: &reqwest::Client, port: u16) {
-    wait_http_ok(http, &format!("http://127.0.0.1:{port}/healthz")).await
-}
-
-fn start_serve(data_dir: &std::path::Path, port: u16) -> Child {
-    command(data_dir)
-        .args(["serve"])
-        .env("BRIDGE_LISTEN", format!("127.0.0.1:{port}"))
-        .env("BRIDGE_METRICS_LISTEN", "127.0.0.1:0")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
+/// `serve` on `port` (a restart keeps the port), once it serves HTTP.
+async fn start_serve(deployment: &Deployment, port: u16) -> BridgeProcess {
+    deployment
+        .role("serve")
+        .listen(port)
+        .ready(Ready::Healthz)
         .spawn()
+        .await
         .expect("serve starts")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_mid_flight_loses_nothing_and_doubles_nothing() {
+    let _serial = support::serial::exclusive().await;
     // A repeated ext_id updates the record: a second record of an event would need a second
     // ext_id, which the check below counts.
     let emulator = Emulator::start(EmulatorConfig {
@@ -42,40 +32,14 @@ async fn sigkill_mid_flight_loses_nothing_and_doubles_nothing() {
     })
     .await
     .unwrap();
-    let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let settings = dir.path().join("tenant.json");
-    std::fs::write(
-        &settings,
-        serde_json::json!({
-            "name": "Crash shop", "active": true,
-            "comagic": {"api_url": emulator.api_url(), "access_token": "demo-token"},
-            "default_entity": "campaign", "default_campaign_id": 102, "default_site_id": 201,
-            "chat_employee_id": 501
-        })
-        .to_string(),
+    let (deployment, url) = support::embedded_with_tenant(
+        support::deployment(Backend::Embedded).retry_tiers("1s,2s"),
+        port,
+        "Crash shop",
+        &emulator.api_url(),
     )
-    .unwrap();
-    // Operator commands need the database `migrate` (or `serve`) creates.
-    let migrated = command(dir.path()).arg("migrate").output().unwrap();
-    assert!(migrated.status.success(), "{migrated:?}");
-    let out = command(dir.path())
-        .env("BRIDGE_PUBLIC_URL", format!("http://127.0.0.1:{port}"))
-        .args([
-            "tenants",
-            "create",
-            "--settings",
-            settings.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let created: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let url = created["webhook_url"].as_str().unwrap().to_owned();
+    .await;
 
     // Slow CoMagic so deliveries are in flight when the process dies.
     emulator.inject(Fault::Delay {
@@ -88,8 +52,7 @@ async fn sigkill_mid_flight_loses_nothing_and_doubles_nothing() {
         .timeout(Duration::from_secs(5))
         .build()
         .unwrap();
-    let mut child = start_serve(dir.path(), port);
-    wait_ready(&http, port).await;
+    let serve = start_serve(&deployment, port).await;
 
     // Post 60 events as fast as they are accepted, then SIGKILL while deliveries (slowed by
     // the emulator) are still in flight.
@@ -107,8 +70,7 @@ async fn sigkill_mid_flight_loses_nothing_and_doubles_nothing() {
             }
         }
     }
-    child.kill().expect("SIGKILL");
-    let _ = child.wait();
+    serve.kill().await.expect("SIGKILL");
     let delivered_before_kill = emulator.records().len();
     assert!(
         delivered_before_kill < accepted.len(),
@@ -121,15 +83,16 @@ async fn sigkill_mid_flight_loses_nothing_and_doubles_nothing() {
         accepted.len()
     );
 
-    let mut child = start_serve(dir.path(), port);
-    wait_ready(&http, port).await;
+    let serve = start_serve(&deployment, port).await;
 
     // The embedded queue serves one process: a second `serve` on the same folder is refused.
-    let second = command(dir.path())
+    let second = deployment
+        .command()
         .args(["serve"])
         .env("BRIDGE_LISTEN", "127.0.0.1:0")
         .env("BRIDGE_METRICS_LISTEN", "127.0.0.1:0")
         .output()
+        .await
         .unwrap();
     assert!(!second.status.success());
     assert!(
@@ -139,26 +102,10 @@ async fn sigkill_mid_flight_loses_nothing_and_doubles_nothing() {
     );
 
     // The restarted `serve` releases the killed process's leases at once.
-    let deadline = Instant::now() + Duration::from_secs(45);
-    let counts = loop {
-        let mut counts: HashMap<String, usize> = HashMap::new();
-        for r in emulator.records() {
-            if r.kind == comagic_emulator::RecordKind::OfflineMessage {
-                *counts
-                    .entry(r.ext_id.clone().unwrap_or_default())
-                    .or_default() += 1;
-            }
-        }
-        let all_there = accepted
-            .iter()
-            .all(|id| counts.keys().any(|ext| ext.contains(id.as_str())));
-        if all_there || Instant::now() > deadline {
-            break counts;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
-    let _ = child.kill();
-    let _ = child.wait();
+    let accepted: Vec<String> = accepted.into_iter().collect();
+    let counts =
+        support::offline_messages_per_ext_id(&emulator, &accepted, Duration::from_secs(45)).await;
+    let _ = serve.kill().await;
     // A kill can cut the answer of an upload that reached CoMagic: its repeat updates the
     // record. Nothing may be refused.
     let refused = emulator.unprovoked_refusals(&[]);

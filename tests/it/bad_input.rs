@@ -5,7 +5,7 @@
 //! body, dot segments in the path) use a raw TCP stream instead of an HTTP client.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on purpose
 
-mod support;
+use crate::support;
 
 use serde_json::{json, Value};
 use std::net::SocketAddr;
@@ -182,6 +182,30 @@ async fn stream_huge_body(
     (status, written)
 }
 
+/// Writes `bytes` one a second on `stream` while reading its first answer (up to 15 s: `what`
+/// must be cut off before); the answer (empty when the connection was just closed) and how
+/// long it took.
+async fn drip_and_read(stream: TcpStream, bytes: Vec<u8>, what: &str) -> (String, Duration) {
+    let started = Instant::now();
+    let (mut reader, mut writer) = stream.into_split();
+    let drip = tokio::spawn(async move {
+        for byte in bytes {
+            if writer.write_all(&[byte]).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    });
+    let mut buf = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(15), reader.read(&mut buf))
+        .await
+        .unwrap_or_else(|_| panic!("{what} must be cut off"))
+        .unwrap_or(0);
+    drip.abort();
+    let answer = String::from_utf8_lossy(&buf[..n]).to_string();
+    (answer, started.elapsed())
+}
+
 async fn start_world() -> World {
     World::start_with(Backend::Embedded, |config| {
         config.ingress.body_timeout = BODY_TIMEOUT;
@@ -192,6 +216,7 @@ async fn start_world() -> World {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn hostile_input_gets_clean_answers_and_the_bridge_keeps_working() {
+    let _serial = support::serial::exclusive().await;
     let world = start_world().await;
     let (_, url) = world.default_tenant().await;
     let addr = world.bridge().addr;
@@ -359,13 +384,7 @@ async fn hostile_input_gets_clean_answers_and_the_bridge_keeps_working() {
             404,
         ),
     ] {
-        let response = world
-            .http
-            .post(&target)
-            .body("phone=1")
-            .send()
-            .await
-            .unwrap();
+        let response = world.poke(&target).await;
         let status = response.status().as_u16();
         // axum answers a path that does not percent-decode to UTF-8 with 400; both are fine,
         // a 5xx is not.
@@ -449,68 +468,24 @@ async fn hostile_input_gets_clean_answers_and_the_bridge_keeps_working() {
         "POST {path} HTTP/1.1\r\nHost: bridge\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n"
     );
     stream.write_all(head.as_bytes()).await.unwrap();
-    let started = Instant::now();
-    let (mut reader, mut writer) = stream.into_split();
-    let drip = tokio::spawn(async move {
-        for _ in 0..100 {
-            if writer.write_all(b" ").await.is_err() {
-                return;
-            }
-            tokio::time::sleep(Duration::from_secs(1)).await;
-        }
-    });
-    let mut buf = vec![0u8; 4096];
-    let n = tokio::time::timeout(Duration::from_secs(15), reader.read(&mut buf))
-        .await
-        .expect("a slow body must be cut off")
-        .unwrap_or(0);
-    drip.abort();
-    let answer = String::from_utf8_lossy(&buf[..n]).to_string();
+    // The head is in; the body's 100 bytes follow one a second.
+    let (answer, took) = drip_and_read(stream, vec![b' '; 100], "a slow body").await;
     assert!(answer.starts_with("HTTP/1.1 408"), "slow body: {answer:?}");
-    assert!(
-        started.elapsed() < BODY_TIMEOUT + Duration::from_secs(3),
-        "{:?}",
-        started.elapsed()
-    );
+    assert!(took < BODY_TIMEOUT + Duration::from_secs(3), "{took:?}");
 
     // Head: one byte a second of the request head → the connection is closed.
     let stream = TcpStream::connect(addr).await.unwrap();
-    let started = Instant::now();
-    let (mut reader, mut writer) = stream.into_split();
-    let drip = tokio::spawn(async move {
-        for byte in
-            b"GET /healthz HTTP/1.1\r\nHost: bridge\r\nX-Slow: abcdefghijklmnopqrstuvwxyz\r\n\r\n"
-        {
-            if writer.write_all(&[*byte]).await.is_err() {
-                return;
-            }
-            tokio::time::sleep(Duration::from_secs(1)).await;
-        }
-    });
-    let mut buf = vec![0u8; 4096];
-    let n = tokio::time::timeout(Duration::from_secs(15), reader.read(&mut buf))
-        .await
-        .expect("a slow head must be cut off")
-        .unwrap_or(0);
-    drip.abort();
-    let answer = String::from_utf8_lossy(&buf[..n]).to_string();
+    let head =
+        b"GET /healthz HTTP/1.1\r\nHost: bridge\r\nX-Slow: abcdefghijklmnopqrstuvwxyz\r\n\r\n";
+    let (answer, took) = drip_and_read(stream, head.to_vec(), "a slow head").await;
     assert!(
-        n == 0 || answer.starts_with("HTTP/1.1 408"),
+        answer.is_empty() || answer.starts_with("HTTP/1.1 408"),
         "slow head got an answer: {answer:?}"
     );
-    assert!(
-        started.elapsed() < HEADER_TIMEOUT + Duration::from_secs(3),
-        "{:?}",
-        started.elapsed()
-    );
+    assert!(took < HEADER_TIMEOUT + Duration::from_secs(3), "{took:?}");
 
     // ---- afterwards: alive, and a valid event is still accepted and delivered -----------------
-    let health = world
-        .http
-        .get(format!("{base}/healthz"))
-        .send()
-        .await
-        .unwrap();
+    let health = world.get(&format!("{base}/healthz")).await;
     assert_eq!(health.status().as_u16(), 200);
     let (status, body) = world.post_fixture(&url, "callback-basic.json").await;
     assert_eq!(status, 200, "{body}");
@@ -559,6 +534,7 @@ async fn hostile_input_gets_clean_answers_and_the_bridge_keeps_working() {
 /// A 10,000-message chat under a raised limit is accepted, then delivered or dead-lettered.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_huge_chat_under_a_raised_limit_is_accepted_and_settled() {
+    let _serial = support::serial::exclusive().await;
     let world = World::start_with(Backend::Embedded, |config| {
         config.ingress.body_limit = 4 * 1024 * 1024;
     })
@@ -593,19 +569,17 @@ async fn a_huge_chat_under_a_raised_limit_is_accepted_and_settled() {
 
 /// Unknown tokens from one address are throttled (429 + Retry-After); valid tokens from the same
 /// address that this process has routed before are not (others get no lookup once the address
-/// is throttled: tests/security.rs).
+/// is throttled: the `security` module).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_tokens_are_throttled_per_address_without_hurting_valid_tenants() {
-    let world = World::start(Backend::Embedded).await;
-    let (_, url) = world.default_tenant().await;
+    let _serial = support::serial::exclusive().await;
+    let (world, url) = World::start_with_tenant(Backend::Embedded).await;
     let base = format!("http://{}", world.bridge().addr);
     let per_minute = world.config.ingress.unknown_token_per_minute;
     assert_eq!(per_minute, 20, "the documented default");
     // The tenant is in use before the scan starts.
     let body = json!({"event": "callback", "id": "thr-first", "phone": "+79161234567"});
-    let (status, answer) = world
-        .post(&url, "application/json", body.to_string().into_bytes())
-        .await;
+    let (status, answer) = world.post_json(&url, &body).await;
     assert_eq!(status, 200, "{answer}");
 
     let mut statuses = Vec::new();
@@ -617,13 +591,7 @@ async fn unknown_tokens_are_throttled_per_address_without_hurting_valid_tenants(
         } else {
             format!("short{i}")
         };
-        let response = world
-            .http
-            .post(format!("{base}/hooks/leadback/{token}"))
-            .body("phone=1")
-            .send()
-            .await
-            .unwrap();
+        let response = world.poke(&format!("{base}/hooks/leadback/{token}")).await;
         if response.status().as_u16() == 429 {
             retry_after = response
                 .headers()
@@ -645,9 +613,7 @@ async fn unknown_tokens_are_throttled_per_address_without_hurting_valid_tenants(
     // The same address with a valid token is not throttled.
     for n in 0..3 {
         let body = json!({"event": "callback", "id": format!("thr-{n}"), "phone": "+79161234567"});
-        let (status, answer) = world
-            .post(&url, "application/json", body.to_string().into_bytes())
-            .await;
+        let (status, answer) = world.post_json(&url, &body).await;
         assert_eq!(status, 200, "{answer}");
         assert_eq!(answer["status"], "accepted");
     }

@@ -3,7 +3,7 @@
 //! settled, and the next start delivers every event exactly once — on both backends.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on purpose
 
-mod support;
+use crate::support;
 
 use comagic_emulator::Fault;
 use std::time::{Duration, Instant};
@@ -23,15 +23,9 @@ fn body(id: &str) -> Vec<u8> {
 
 /// Ready messages in the RabbitMQ main queue, read on a connection of the test's own.
 async fn main_queue_ready(prefix: &str) -> u32 {
-    let connection = lapin::Connection::connect(
-        support::RABBIT_URL,
-        lapin::ConnectionProperties::default()
-            .with_executor(tokio_executor_trait::Tokio::current())
-            .with_reactor(tokio_reactor_trait::Tokio),
-    )
-    .await
-    .unwrap();
-    let channel = connection.create_channel().await.unwrap();
+    let (connection, channel) = bridge_test_support::rabbitmq::channel(support::RABBIT_URL)
+        .await
+        .unwrap();
     let declared = channel
         .queue_declare(
             &format!("{prefix}.events"),
@@ -48,6 +42,7 @@ async fn main_queue_ready(prefix: &str) -> u32 {
 }
 
 async fn shutdown_gives_back_what_is_not_settled(backend: Backend) {
+    let _serial = support::serial::exclusive().await;
     let mut world = World::start_with(backend, |config| {
         config.worker.shutdown_grace = GRACE;
         config.worker.comagic_timeout = HANG * 2;

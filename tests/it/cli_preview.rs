@@ -3,9 +3,9 @@
 //! fails with the reason.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on purpose
 
-use std::process::{Command, Output};
+use std::process::Output;
 
-use serde_json::Value;
+use crate::support::process::{bare_command, stdout_json};
 
 const SETTINGS: &str = r#"{
   "name": "Preview shop",
@@ -14,24 +14,10 @@ const SETTINGS: &str = r#"{
 }"#;
 
 fn run(dir: &std::path::Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_leadback-bridge"))
+    bare_command(&dir.join("data"), "warn")
         .args(args)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("BRIDGE_DATA_DIR", dir.join("data"))
-        .env("RUST_LOG", "warn")
         .output()
         .expect("binary runs")
-}
-
-fn stdout_json(out: &Output) -> Value {
-    assert!(
-        out.status.success(),
-        "exit {:?}: {}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("stdout is JSON")
 }
 
 #[tokio::test]

@@ -3,10 +3,10 @@
 //! path is dead-lettered; map the path; replay; CoMagic has the record with that phone).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on purpose
 
-mod support;
+use crate::support;
 
 use reqwest::Method;
-use serde_json::{json, Value};
+use serde_json::json;
 use std::time::Duration;
 use support::{Backend, World};
 
@@ -21,7 +21,7 @@ async fn field_map_api(backend: Backend) {
     let (tenant, _) = world.default_tenant().await;
     let path = field_map_path(tenant);
 
-    let (status, body) = world.admin(Method::GET, &path, &Value::Null).await;
+    let (status, body) = world.admin_get(&path).await;
     assert_eq!((status, body), (200, json!({})), "no map: the defaults");
 
     let (status, body) = world
@@ -42,22 +42,22 @@ async fn field_map_api(backend: Backend) {
         .is_some_and(|m| m.contains("unknown meaning")));
     let (status, body) = world.admin(Method::PUT, &path, &json!(["phone"])).await;
     assert_eq!(status, 422, "{body}");
-    let (_, unchanged) = world.admin(Method::GET, &path, &Value::Null).await;
+    let (_, unchanged) = world.admin_get(&path).await;
     assert_eq!(unchanged, json!({}), "a refused map changes nothing");
 
     let map = json!({"phone": ["lead.contact_phone", "visitor.phones.0"], "name": ["visitor.fio"]});
     let (status, body) = world.admin(Method::PUT, &path, &map).await;
     assert_eq!((status, &body), (200, &map), "{body}");
-    let (status, body) = world.admin(Method::GET, &path, &Value::Null).await;
+    let (status, body) = world.admin_get(&path).await;
     assert_eq!((status, body), (200, map));
 
     let (status, body) = world.admin(Method::PUT, &path, &json!({})).await;
     assert_eq!((status, body), (200, json!({})));
-    let (_, body) = world.admin(Method::GET, &path, &Value::Null).await;
+    let (_, body) = world.admin_get(&path).await;
     assert_eq!(body, json!({}), "an empty object restores the defaults");
 
     let unknown = field_map_path(uuid::Uuid::new_v4());
-    let (status, _) = world.admin(Method::GET, &unknown, &Value::Null).await;
+    let (status, _) = world.admin_get(&unknown).await;
     assert_eq!(status, 404);
     let (status, _) = world.admin(Method::PUT, &unknown, &json!({})).await;
     assert_eq!(status, 404);
@@ -73,12 +73,7 @@ async fn unknown_phone_path_mapped_then_replayed(backend: Backend) {
         "lead": {"contact_phone": "+7 (916) 765-43-21"},
         "visitor": {"fio": "Анна Смирнова"},
     });
-    let (status, answer) = world
-        .post(&url, "application/json", body.to_string().into_bytes())
-        .await;
-    assert_eq!(status, 200, "{answer}");
-    let dead = world.wait_dead_letters(1, WAIT).await;
-    assert_eq!(dead[0].class, "mapping", "{dead:?}");
+    world.post_until_dead_lettered(&url, &body, "mapping").await;
     assert!(world.records().is_empty());
 
     let (status, saved) = world
@@ -90,11 +85,7 @@ async fn unknown_phone_path_mapped_then_replayed(backend: Backend) {
         .await;
     assert_eq!(status, 200, "{saved}");
     let (status, report) = world
-        .admin(
-            Method::POST,
-            "/admin/v1/dead-letters/replay",
-            &json!({"tenant": tenant}),
-        )
+        .admin_post("/admin/v1/dead-letters/replay", &json!({"tenant": tenant}))
         .await;
     assert_eq!(status, 200, "{report}");
     assert_eq!(report["replayed"], 1, "{report}");

@@ -13,14 +13,16 @@
 //! It prints one row per fault (accepted, faults injected, lost, duplicated, time from the end
 //! of the fault to the next delivery); `docs/reliability.md` keeps the figures.
 //!
-//! Two tests stop shared services (RabbitMQ's app, the PostgreSQL cluster): they take the write
-//! side of [`SERIAL`], every other test the read side, so a service is never stopped under a
-//! test of this binary that needs it. Cargo runs test binaries one after another, so other
-//! binaries are not affected.
+//! Two tests stop shared services (RabbitMQ's app, the PostgreSQL cluster): they take
+//! `support::serial::exclusive()`, every other test of this binary the shared side, so a service
+//! is never stopped under a test of this binary that needs it. Cargo runs test binaries one
+//! after another, so other binaries are not affected.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on purpose
 
-mod support;
+use crate::support;
+use bridge_test_support::http::json;
 
+use bridge_test_support::{Backend, BridgeProcess};
 use support::process::free_port;
 
 use chrono::{DateTime, Utc};
@@ -29,147 +31,76 @@ use comagic_emulator::{
 };
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::process::{Child, Command};
-use tokio::sync::RwLock;
-
-/// Write: the test stops a shared service. Read: the test only needs the services up.
-static SERIAL: RwLock<()> = RwLock::const_new(());
-
-const BIN: &str = env!("CARGO_BIN_EXE_leadback-bridge");
 const RETRY_TIERS: &str = "1s,2s,3s";
 /// Events per second of the steady load.
 const RATE: u64 = 20;
 /// Every n-th event is a chat, the others callbacks.
 const CHAT_EVERY: u64 = 5;
 
-fn short_tag() -> String {
-    uuid::Uuid::new_v4().simple().to_string()[..10].to_owned()
-}
-
 // ---------------------------------------------------------------------------------------------
 // The bridge as processes
 // ---------------------------------------------------------------------------------------------
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Mode {
-    /// `serve` on SQLite (queue and store in the data dir).
-    Embedded,
-    /// `ingress` + `worker` on RabbitMQ and PostgreSQL.
-    Scaled,
-}
-
-/// One running bridge process; killed (SIGKILL) when dropped, so a panicking test leaves none.
-struct Proc {
-    child: Child,
-    port: u16,
-}
-
+/// The deployment under fault: `serve` on SQLite (embedded), or `ingress` + `worker` on
+/// RabbitMQ and PostgreSQL; each role on fixed ports, so a killed role comes back on its own.
 struct Deployment {
-    mode: Mode,
-    dir: tempfile::TempDir,
-    env: Vec<(String, String)>,
-    pg_database: Option<String>,
-    queue_prefix: String,
-    /// role → (listen port, metrics port, process)
-    procs: HashMap<&'static str, Proc>,
+    bridge: bridge_test_support::Deployment,
+    /// role → its process while it runs (killed with SIGKILL when dropped).
+    procs: HashMap<&'static str, BridgeProcess>,
+    /// role → (listen port, metrics port)
     ports: HashMap<&'static str, (u16, u16)>,
     webhook_url: String,
 }
 
 impl Deployment {
-    /// Creates the database (scaled mode), migrates, creates the tenant and starts the roles.
-    async fn start(mode: Mode, comagic: Value) -> Deployment {
-        let dir = tempfile::tempdir().unwrap();
-        let tag = short_tag();
-        let queue_prefix = format!("faults.{tag}");
+    /// Creates the database (RabbitMQ + PostgreSQL), migrates, creates the tenant and starts
+    /// the roles.
+    async fn start(backend: Backend, comagic: Value) -> Deployment {
         let public_port = free_port();
-        let secret_key = format!(
-            "{}{}",
-            uuid::Uuid::new_v4().simple(),
-            uuid::Uuid::new_v4().simple()
-        );
-        let mut env: Vec<(String, String)> = vec![
-            ("BRIDGE_DATA_DIR".into(), dir.path().display().to_string()),
-            // The emulator runs on loopback.
-            ("BRIDGE_ALLOW_PRIVATE_API_URLS".into(), "true".into()),
-            ("BRIDGE_ADMIN_LISTEN".into(), "127.0.0.1:0".into()),
-            ("BRIDGE_RETRY_TIERS".into(), RETRY_TIERS.into()),
-            ("BRIDGE_MAX_ATTEMPTS".into(), "40".into()),
-            ("BRIDGE_COMAGIC_TIMEOUT_SECS".into(), "2".into()),
-            ("BRIDGE_PUBLISH_TIMEOUT_SECS".into(), "2".into()),
-            ("BRIDGE_SHUTDOWN_GRACE_SECS".into(), "2".into()),
-            (
-                "BRIDGE_PUBLIC_URL".into(),
+        let bridge = support::deployment(backend)
+            .name("faults")
+            .retry_tiers(RETRY_TIERS)
+            .env("BRIDGE_MAX_ATTEMPTS", "40")
+            .env("BRIDGE_COMAGIC_TIMEOUT_SECS", "2")
+            .env("BRIDGE_PUBLISH_TIMEOUT_SECS", "2")
+            .env("BRIDGE_SHUTDOWN_GRACE_SECS", "2")
+            .env(
+                "BRIDGE_PUBLIC_URL",
                 format!("http://127.0.0.1:{public_port}"),
-            ),
-            ("RUST_LOG".into(), "warn".into()),
-        ];
-        let mut pg_database = None;
+            )
+            .start()
+            .await
+            .unwrap();
         let mut ports = HashMap::new();
-        match mode {
-            Mode::Embedded => {
+        match backend {
+            Backend::Embedded => {
                 ports.insert("serve", (public_port, free_port()));
             }
-            Mode::Scaled => {
-                let db = format!("faults_{tag}");
-                support::create_database(&db).await;
-                env.extend([
-                    ("BRIDGE_AMQP_URL".into(), support::RABBIT_URL.into()),
-                    ("BRIDGE_QUEUE_PREFIX".into(), queue_prefix.clone()),
-                    (
-                        "BRIDGE_DATABASE_URL".into(),
-                        format!("postgres://postgres@127.0.0.1:5432/{db}"),
-                    ),
-                    ("BRIDGE_SECRET_KEY".into(), secret_key),
-                ]);
-                pg_database = Some(db);
+            Backend::RabbitPostgres => {
                 ports.insert("ingress", (public_port, free_port()));
                 ports.insert("worker", (free_port(), free_port()));
             }
         }
-        let mut deployment = Deployment {
-            mode,
-            dir,
-            env,
-            pg_database,
-            queue_prefix,
-            procs: HashMap::new(),
-            ports,
-            webhook_url: String::new(),
-        };
-        if mode == Mode::Scaled {
-            let out = deployment.cli(&["migrate"]).await;
-            assert_eq!(out["status"], "migrated", "{out}");
-        }
-        let settings = deployment.dir.path().join("tenant.json");
-        std::fs::write(
-            &settings,
-            json!({
+        let tenant = bridge
+            .create_tenant(&json!({
                 "name": "Fault shop", "active": true,
                 "comagic": comagic,
                 "set_tags": true, "tag_ids": [401],
                 "default_entity": "campaign", "default_campaign_id": 102, "default_site_id": 201,
                 "chat_employee_id": 501
-            })
-            .to_string(),
-        )
-        .unwrap();
-        // Operator commands need an existing bridge database; `migrate` makes it.
-        deployment.cli(&["migrate"]).await;
-        let created = deployment
-            .cli(&[
-                "tenants",
-                "create",
-                "--settings",
-                settings.to_str().unwrap(),
-            ])
-            .await;
-        deployment.webhook_url = created["webhook_url"].as_str().unwrap().to_owned();
+            }))
+            .await
+            .unwrap();
+        let mut deployment = Deployment {
+            bridge,
+            procs: HashMap::new(),
+            ports,
+            webhook_url: tenant.webhook_url,
+        };
         for role in deployment.roles() {
             deployment.spawn(role).await;
         }
@@ -177,110 +108,49 @@ impl Deployment {
     }
 
     fn roles(&self) -> Vec<&'static str> {
-        match self.mode {
-            Mode::Embedded => vec!["serve"],
-            Mode::Scaled => vec!["ingress", "worker"],
+        match self.bridge.backend() {
+            Backend::Embedded => vec!["serve"],
+            Backend::RabbitPostgres => vec!["ingress", "worker"],
         }
     }
 
-    fn command(&self) -> Command {
-        let mut cmd = Command::new(BIN);
-        cmd.env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .kill_on_drop(true);
-        cmd
+    /// The run's PostgreSQL database (RabbitMQ + PostgreSQL only).
+    fn database(&self) -> Option<&str> {
+        self.bridge.database()
     }
 
-    /// Runs an operator command and returns its JSON output.
-    async fn cli(&self, args: &[&str]) -> Value {
-        let out = self.command().args(args).output().await.unwrap();
-        assert!(
-            out.status.success(),
-            "leadback-bridge {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout)
-            .unwrap_or_else(|e| panic!("{args:?} printed no JSON ({e}): {out:?}"))
-    }
-
-    fn log_path(&self, role: &str) -> PathBuf {
-        self.dir.path().join(format!("{role}.log"))
-    }
-
-    /// Starts `role` and waits for its `/readyz`.
+    /// Starts `role` on its ports and waits for its `/readyz`.
     async fn spawn(&mut self, role: &'static str) {
         let (port, metrics_port) = self.ports[role];
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.log_path(role))
-            .unwrap();
-        let child = self
-            .command()
-            .arg(role)
-            .env("BRIDGE_LISTEN", format!("127.0.0.1:{port}"))
-            .env("BRIDGE_METRICS_LISTEN", format!("127.0.0.1:{metrics_port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(log))
+        let process = self
+            .bridge
+            .role(role)
+            .listen(port)
+            .metrics(metrics_port)
             .spawn()
-            .unwrap();
-        self.procs.insert(role, Proc { child, port });
-        self.wait_ready(role).await;
-    }
-
-    async fn wait_ready(&mut self, role: &'static str) {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(2))
-            .build()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(40);
-        let port = self.procs[role].port;
-        loop {
-            if let Ok(r) = http
-                .get(format!("http://127.0.0.1:{port}/readyz"))
-                .send()
-                .await
-            {
-                if r.status().is_success() {
-                    return;
-                }
-            }
-            let proc = self.procs.get_mut(role).unwrap();
-            if let Ok(Some(status)) = proc.child.try_wait() {
-                panic!("{role} exited ({status}): {}", self.log_tail(role));
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{role} not ready: {}",
-                self.log_tail(role)
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+            .await
+            .unwrap_or_else(|e| panic!("{role}: {e}"));
+        self.procs.insert(role, process);
     }
 
     /// SIGKILL: no shutdown path runs, exactly like a power cut of that process.
     async fn kill(&mut self, role: &'static str) {
-        let mut proc = self.procs.remove(role).expect("role running");
-        proc.child.start_kill().unwrap();
-        let status = proc.child.wait().await.unwrap();
+        let process = self.procs.remove(role).expect("role running");
+        let status = process.kill().await.unwrap();
         assert!(!status.success(), "{role} was killed: {status}");
     }
 
+    /// The last lines of `role`'s log (all its runs), also after it was killed.
     fn log_tail(&self, role: &str) -> String {
-        let text = std::fs::read_to_string(self.log_path(role)).unwrap_or_default();
+        let text = std::fs::read_to_string(self.bridge.dir().join(format!("{role}.log")))
+            .unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
         lines[lines.len().saturating_sub(30)..].join("\n")
     }
 
     /// Event ids of the dead letters, through the operator command.
     async fn dead_letter_ids(&self) -> Vec<String> {
-        let out = self.cli(&["dlq", "list", "--limit", "1000000"]).await;
-        out.as_array()
-            .unwrap()
-            .iter()
-            .map(|d| d["event_id"].as_str().unwrap().to_owned())
-            .collect()
+        self.bridge.dead_letter_ids().await.unwrap()
     }
 
     async fn stop(mut self) {
@@ -289,16 +159,7 @@ impl Deployment {
                 self.kill(role).await;
             }
         }
-        if let Some(db) = self.pg_database.take() {
-            support::drop_database(&db).await;
-        }
-        if self.mode == Mode::Scaled {
-            support::delete_rabbit_topology(
-                &self.queue_prefix,
-                &bridge_queue::RetryTiers::parse(RETRY_TIERS).unwrap(),
-            )
-            .await;
-        }
+        self.bridge.stop().await;
     }
 }
 
@@ -699,13 +560,14 @@ fn run(program: &str, args: &[&str]) -> bool {
         .is_ok_and(|s| s.success())
 }
 
-/// Starts RabbitMQ's app again even when the test panics.
-struct BrokerGuard {
+/// Stops RabbitMQ's app; starts it again when dropped (even when the test panics) unless
+/// [`start`](Self::start) did.
+pub(crate) struct BrokerGuard {
     started: bool,
 }
 
 impl BrokerGuard {
-    fn stop() -> BrokerGuard {
+    pub(crate) fn stop() -> BrokerGuard {
         assert!(
             run("rabbitmqctl", &["stop_app"]),
             "rabbitmqctl stop_app failed"
@@ -794,19 +656,71 @@ const PRE: Duration = Duration::from_secs(3);
 const POST: Duration = Duration::from_secs(3);
 const DRAIN: Duration = Duration::from_secs(60);
 
+/// One phase's world: the emulator and the deployment under load.
+struct Phase {
+    name: &'static str,
+    emulator: Arc<RunningEmulator>,
+    deployment: Deployment,
+}
+
+impl Phase {
+    /// The emulator, the deployment (its tenant on `comagic(emulator)`) and a steady load that
+    /// has run for [`PRE`].
+    async fn start(
+        name: &'static str,
+        backend: Backend,
+        comagic: impl Fn(&RunningEmulator) -> Value,
+    ) -> (Phase, Load) {
+        let emulator = emulator().await;
+        let deployment = Deployment::start(backend, comagic(&emulator)).await;
+        let load = Load::start(deployment.webhook_url.clone(), name);
+        tokio::time::sleep(PRE).await;
+        let phase = Phase {
+            name,
+            emulator,
+            deployment,
+        };
+        (phase, load)
+    }
+
+    /// Waits until every accepted event is stored or dead (or `timeout`), and measures.
+    async fn drain(
+        &self,
+        stats: &LoadStats,
+        faults: u64,
+        fault_end: DateTime<Utc>,
+        timeout: Duration,
+    ) -> Outcome {
+        drain_and_check(
+            self.name,
+            &self.deployment,
+            &self.emulator,
+            stats,
+            faults,
+            Some(fault_end),
+            timeout,
+        )
+        .await
+    }
+
+    /// Prints the outcome's row and removes the deployment.
+    async fn end(self, outcome: Outcome) -> Outcome {
+        outcome.report(&self.deployment);
+        self.deployment.stop().await;
+        outcome
+    }
+}
+
 /// A process of the deployment SIGKILLed mid-load (with CoMagic slowed so deliveries are in
 /// flight), started again after `down`.
-async fn kill_phase(phase: &'static str, mode: Mode, role: &'static str) -> Outcome {
-    let _serial = SERIAL.read().await;
-    let emulator = emulator().await;
-    let mut deployment = Deployment::start(mode, token_comagic(&emulator)).await;
-    let load = Load::start(deployment.webhook_url.clone(), phase);
-    tokio::time::sleep(PRE).await;
+async fn kill_phase(phase: &'static str, backend: Backend, role: &'static str) -> Outcome {
+    let _serial = support::serial::shared().await;
+    let (mut run, load) = Phase::start(phase, backend, token_comagic).await;
     let mut kills = 0;
     let mut fault_end = Utc::now();
     for round in 0..2 {
         // Slow calls: the kill lands while uploads are on the wire.
-        emulator.inject(Fault::Delay {
+        run.emulator.inject(Fault::Delay {
             duration: Duration::from_millis(400),
             count: 4,
             method: None,
@@ -815,7 +729,7 @@ async fn kill_phase(phase: &'static str, mode: Mode, role: &'static str) -> Outc
         // PostgreSQL the test holds that moment open: it locks the ledger against writes, so
         // uploads succeed and their ledger writes wait; the worker dies right there, and its
         // waiting statements are cancelled before the lock is released.
-        let ledger_lock = match (&deployment.pg_database, role, round) {
+        let ledger_lock = match (run.deployment.database(), role, round) {
             (Some(db), "worker", 1) => Some(LedgerLock::take(db).await),
             _ => None,
         };
@@ -825,32 +739,21 @@ async fn kill_phase(phase: &'static str, mode: Mode, role: &'static str) -> Outc
             600
         }))
         .await;
-        deployment.kill(role).await;
+        run.deployment.kill(role).await;
         if let Some(lock) = ledger_lock {
             lock.release().await;
         }
         kills += 1;
         tokio::time::sleep(Duration::from_secs(2)).await;
-        deployment.spawn(role).await;
+        run.deployment.spawn(role).await;
         // Back and ready: from here on the time to recover runs.
         fault_end = Utc::now();
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
     tokio::time::sleep(POST).await;
     let stats = load.finish().await;
-    let outcome = drain_and_check(
-        phase,
-        &deployment,
-        &emulator,
-        &stats,
-        kills,
-        Some(fault_end),
-        DRAIN,
-    )
-    .await;
-    outcome.report(&deployment);
-    deployment.stop().await;
-    outcome
+    let outcome = run.drain(&stats, kills, fault_end, DRAIN).await;
+    run.end(outcome).await
 }
 
 /// A transaction holding `LOCK TABLE ledger IN EXCLUSIVE MODE` (reads pass, writes wait).
@@ -907,7 +810,7 @@ impl LedgerLock {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn worker_sigkill_mid_delivery() {
-    let outcome = kill_phase("worker-kill", Mode::Scaled, "worker").await;
+    let outcome = kill_phase("worker-kill", Backend::RabbitPostgres, "worker").await;
     outcome.assert_exactly_once();
     // The kill hit uploads CoMagic had stored but the ledger had not recorded: they were sent
     // again under the same ext_id — one record each (assert_exactly_once), re-uploads counted.
@@ -919,25 +822,22 @@ async fn worker_sigkill_mid_delivery() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ingress_sigkill_mid_load() {
-    kill_phase("ingress-kill", Mode::Scaled, "ingress")
+    kill_phase("ingress-kill", Backend::RabbitPostgres, "ingress")
         .await
         .assert_exactly_once();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn embedded_serve_sigkill_mid_delivery() {
-    let outcome = kill_phase("serve-kill", Mode::Embedded, "serve").await;
+    let outcome = kill_phase("serve-kill", Backend::Embedded, "serve").await;
     outcome.assert_exactly_once();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rabbitmq_stopped_and_started_mid_load() {
-    let _serial = SERIAL.write().await;
+    let _serial = support::serial::exclusive().await;
     let phase = "rabbitmq-restart";
-    let emulator = emulator().await;
-    let deployment = Deployment::start(Mode::Scaled, token_comagic(&emulator)).await;
-    let load = Load::start(deployment.webhook_url.clone(), phase);
-    tokio::time::sleep(PRE).await;
+    let (run, load) = Phase::start(phase, Backend::RabbitPostgres, token_comagic).await;
     let mut guard = tokio::task::spawn_blocking(BrokerGuard::stop)
         .await
         .unwrap();
@@ -958,19 +858,8 @@ async fn rabbitmq_stopped_and_started_mid_load() {
     println!(
         "{phase}: broker down {down:.1?}; (accepted so far, refused so far) when it came back: {during:?}"
     );
-    let outcome = drain_and_check(
-        phase,
-        &deployment,
-        &emulator,
-        &stats,
-        1,
-        Some(fault_end),
-        DRAIN,
-    )
-    .await;
-    outcome.report(&deployment);
-    deployment.stop().await;
-    outcome.assert_exactly_once();
+    let outcome = run.drain(&stats, 1, fault_end, DRAIN).await;
+    run.end(outcome).await.assert_exactly_once();
     // The ingress came back by itself: events after the restart were accepted again.
     let late = stats
         .accepted
@@ -991,12 +880,9 @@ fn stats_snapshot(stats: &LoadStats) -> (usize, BTreeMap<u16, u64>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_restarted_mid_load() {
-    let _serial = SERIAL.write().await;
+    let _serial = support::serial::exclusive().await;
     let phase = "postgres-restart";
-    let emulator = emulator().await;
-    let deployment = Deployment::start(Mode::Scaled, token_comagic(&emulator)).await;
-    let load = Load::start(deployment.webhook_url.clone(), phase);
-    tokio::time::sleep(PRE).await;
+    let (mut run, load) = Phase::start(phase, Backend::RabbitPostgres, token_comagic).await;
     let guard = PostgresGuard;
     let restarted_at = Instant::now();
     tokio::task::spawn_blocking(restart_postgres).await.unwrap();
@@ -1006,29 +892,17 @@ async fn postgres_restarted_mid_load() {
     tokio::time::sleep(POST + Duration::from_secs(2)).await;
     let stats = load.finish().await;
     println!("{phase}: pg_ctlcluster restart took {restart_took:.1?}");
-    let outcome = drain_and_check(
-        phase,
-        &deployment,
-        &emulator,
-        &stats,
-        1,
-        Some(fault_end),
-        DRAIN,
-    )
-    .await;
+    let outcome = run.drain(&stats, 1, fault_end, DRAIN).await;
     // Neither process was restarted: both still run.
-    outcome.report(&deployment);
-    let mut deployment = deployment;
-    for role in deployment.roles() {
-        let proc = deployment.procs.get_mut(role).unwrap();
+    for role in run.deployment.roles() {
+        let process = run.deployment.procs.get_mut(role).unwrap();
         assert!(
-            proc.child.try_wait().unwrap().is_none(),
+            process.exit_status().is_none(),
             "{role} exited after the PostgreSQL restart: {}",
-            deployment.log_tail(role)
+            run.deployment.log_tail(role)
         );
     }
-    deployment.stop().await;
-    outcome.assert_exactly_once();
+    run.end(outcome).await.assert_exactly_once();
 }
 
 /// A steady share of CoMagic calls misbehaves for `window`.
@@ -1040,13 +914,10 @@ async fn emulator_phase(
     make: impl Fn() -> Fault + Send + 'static,
     counted: Option<&'static str>,
 ) -> Outcome {
-    let _serial = SERIAL.read().await;
-    let emulator = emulator().await;
-    let deployment = Deployment::start(Mode::Scaled, comagic(&emulator)).await;
-    let load = Load::start(deployment.webhook_url.clone(), phase);
-    tokio::time::sleep(PRE).await;
+    let _serial = support::serial::shared().await;
+    let (run, load) = Phase::start(phase, Backend::RabbitPostgres, comagic).await;
     let stop = Arc::new(AtomicBool::new(false));
-    let injector = inject_every(emulator.clone(), every, stop.clone(), make);
+    let injector = inject_every(run.emulator.clone(), every, stop.clone(), make);
     tokio::time::sleep(window).await;
     stop.store(true, Ordering::SeqCst);
     let injected = injector.await.unwrap();
@@ -1055,26 +926,16 @@ async fn emulator_phase(
     let stats = load.finish().await;
     // Faults the emulator really applied (a queued one may still be pending), else injected.
     let faults = match counted {
-        Some(outcome) => emulator
+        Some(outcome) => run
+            .emulator
             .calls()
             .iter()
             .filter(|c| c.outcome == outcome)
             .count() as u64,
         None => injected,
     };
-    let outcome = drain_and_check(
-        phase,
-        &deployment,
-        &emulator,
-        &stats,
-        faults,
-        Some(fault_end),
-        DRAIN,
-    )
-    .await;
-    outcome.report(&deployment);
-    deployment.stop().await;
-    outcome
+    let outcome = run.drain(&stats, faults, fault_end, DRAIN).await;
+    run.end(outcome).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1134,24 +995,18 @@ async fn comagic_drops_connections() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn comagic_login_tokens_expire_mid_load() {
-    let _serial = SERIAL.read().await;
+    let _serial = support::serial::shared().await;
     let phase = "token-expired";
-    let emulator = emulator().await;
-    let deployment = Deployment::start(
-        Mode::Scaled,
-        json!({"api_url": emulator.api_url(), "login": "demo", "password": "demo-password"}),
-    )
-    .await;
-    let load = Load::start(deployment.webhook_url.clone(), phase);
-    tokio::time::sleep(PRE).await;
+    let login_comagic = |emulator: &RunningEmulator| json!({"api_url": emulator.api_url(), "login": "demo", "password": "demo-password"});
+    let (run, load) = Phase::start(phase, Backend::RabbitPostgres, login_comagic).await;
     for _ in 0..5 {
-        emulator.expire_tokens();
+        run.emulator.expire_tokens();
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
     let fault_end = Utc::now();
     tokio::time::sleep(POST).await;
     let stats = load.finish().await;
-    let calls = emulator.calls();
+    let calls = run.emulator.calls();
     // An expired login.user key is one CoMagic no longer finds: general.txt keeps
     // `access_token_expired` for permanent keys, so the emulator answers `access_token_invalid`.
     let expired = calls
@@ -1160,31 +1015,18 @@ async fn comagic_login_tokens_expire_mid_load() {
         .count() as u64;
     let logins = calls.iter().filter(|c| c.method == "login.user").count();
     println!("{phase}: {logins} login.user calls");
-    let outcome = drain_and_check(
-        phase,
-        &deployment,
-        &emulator,
-        &stats,
-        expired,
-        Some(fault_end),
-        DRAIN,
-    )
-    .await;
-    outcome.report(&deployment);
-    deployment.stop().await;
-    outcome.assert_exactly_once();
+    let outcome = run.drain(&stats, expired, fault_end, DRAIN).await;
+    run.end(outcome).await.assert_exactly_once();
     assert!(expired > 0, "no call met an expired token");
     assert!(logins > 1, "the client never logged in again");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn comagic_limit_exceeded_mid_load() {
-    let _serial = SERIAL.read().await;
+    let _serial = support::serial::shared().await;
     let phase = "limit-exceeded";
-    let emulator = emulator().await;
-    let deployment = Deployment::start(Mode::Scaled, token_comagic(&emulator)).await;
-    let load = Load::start(deployment.webhook_url.clone(), phase);
-    tokio::time::sleep(PRE).await;
+    let (run, load) = Phase::start(phase, Backend::RabbitPostgres, token_comagic).await;
+    let emulator = run.emulator.clone();
     // Fresh windows: the minute window opens at the next call and closes 60 s later; the points
     // are spent within seconds, then CoMagic answers limit_exceeded until the window closes.
     let limited_at = Utc::now();
@@ -1205,18 +1047,12 @@ async fn comagic_limit_exceeded_mid_load() {
     let http = reqwest::Client::new();
     let mut spent = 0;
     loop {
-        let answer: Value = http
-            .post(emulator.api_url())
-            .json(
-                &json!({"jsonrpc": "2.0", "id": spent, "method": "get.account",
+        let answer: Value = json(http.post(emulator.api_url()).json(
+            &json!({"jsonrpc": "2.0", "id": spent, "method": "get.account",
                 "params": {"access_token": "demo-token"}}),
-            )
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        ))
+        .await
+        .unwrap();
         if answer["error"]["data"]["mnemonic"] == "limit_exceeded" {
             break;
         }
@@ -1246,16 +1082,9 @@ async fn comagic_limit_exceeded_mid_load() {
         .count();
     assert!(emulator.set_limits("demo-token", 10_000, 1_000_000));
     println!("{phase}: {limited_calls} calls refused before the budget was raised");
-    let outcome = drain_and_check(
-        phase,
-        &deployment,
-        &emulator,
-        &stats,
-        0,
-        Some(fault_end),
-        DRAIN + Duration::from_secs(60),
-    )
-    .await;
+    let outcome = run
+        .drain(&stats, 0, fault_end, DRAIN + Duration::from_secs(60))
+        .await;
     let limited = emulator
         .calls()
         .iter()
@@ -1266,8 +1095,6 @@ async fn comagic_limit_exceeded_mid_load() {
         faults: limited,
         ..outcome
     };
-    outcome.report(&deployment);
-    deployment.stop().await;
-    outcome.assert_exactly_once();
+    run.end(outcome).await.assert_exactly_once();
     assert!(limited > 0, "the limit was never reached");
 }

@@ -1,39 +1,19 @@
 //! RabbitMQ stopped under a running bridge: the ingress answers 503 (Leadback retries), and
 //! after the broker is back it answers 200 again and delivers — without a restart.
 //!
-//! This test stops the machine's shared broker, so it lives alone in its own test binary
-//! (cargo runs test binaries one after another).
+//! This test stops the machine's shared broker, so it lives in the outage binary (cargo runs
+//! test binaries one after another) and takes the serial lock's exclusive side there.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on purpose
 
-mod support;
+use crate::support;
 
-use std::process::Command;
+use crate::faults::BrokerGuard;
 use std::time::{Duration, Instant};
 use support::{Backend, World};
 
-/// Starts the broker's app again even if the test panics.
-struct BrokerGuard;
-
-impl BrokerGuard {
-    fn stop() -> BrokerGuard {
-        let status = Command::new("rabbitmqctl")
-            .arg("stop_app")
-            .status()
-            .expect("rabbitmqctl");
-        assert!(status.success(), "rabbitmqctl stop_app failed");
-        BrokerGuard
-    }
-}
-
-impl Drop for BrokerGuard {
-    fn drop(&mut self) {
-        let _ = Command::new("rabbitmqctl").arg("start_app").status();
-        let _ = Command::new("rabbitmqctl").args(["await_startup"]).status();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broker_down_answers_503_then_recovers_without_restart() {
+    let _serial = support::serial::exclusive().await;
     let world = World::start_with(Backend::RabbitPostgres, |c| {
         c.ingress.publish_timeout = Duration::from_secs(3);
     })

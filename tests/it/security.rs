@@ -3,7 +3,8 @@
 //! no lookup, and public error bodies carry no internal text.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on purpose
 
-mod support;
+use crate::support;
+use bridge_test_support::http::json;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -31,11 +32,26 @@ async fn write_all_then_read(addr: SocketAddr, head: &[u8], body: &[u8]) -> Opti
     Some((status, text))
 }
 
+/// `name=value` of a `Set-Cookie` header (its attributes left out).
+fn cookie_pair(set_cookie: &str) -> String {
+    set_cookie.split(';').next().unwrap_or_default().to_owned()
+}
+
+/// The admin sign-in form posted with the right token to the admin listener at `base`.
+async fn sign_in(http: &reqwest::Client, base: &str) -> reqwest::Response {
+    http.post(format!("{base}/admin/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("token={}", support::ADMIN_TOKEN))
+        .send()
+        .await
+        .unwrap()
+}
+
 /// Item 2: 43,000 `a[]=1` items (258 kB) took seconds of CPU and were accepted with 200.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_many_field_form_is_refused_at_once() {
-    let world = World::start(Backend::Embedded).await;
-    let (_, url) = world.default_tenant().await;
+    let _serial = support::serial::exclusive().await;
+    let (world, url) = World::start_with_tenant(Backend::Embedded).await;
     let body = "a[]=1&".repeat(43_000).into_bytes();
     let mut fastest = Duration::MAX;
     for _ in 0..3 {
@@ -56,12 +72,7 @@ async fn a_many_field_form_is_refused_at_once() {
     assert!(fastest < Duration::from_millis(50), "{fastest:?}");
     // The same as a query string.
     let query = "a[]=1&".repeat(2_000);
-    let response = world
-        .http
-        .get(format!("{url}?{query}"))
-        .send()
-        .await
-        .unwrap();
+    let response = world.get(&format!("{url}?{query}")).await;
     assert_eq!(response.status(), 400);
     world.stop().await;
 }
@@ -70,8 +81,7 @@ async fn a_many_field_form_is_refused_at_once() {
 /// 10 tries; every try must read the 413.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_writing_the_whole_oversized_body_reads_the_413() {
-    let world = World::start(Backend::Embedded).await;
-    let (_, url) = world.default_tenant().await;
+    let (world, url) = World::start_with_tenant(Backend::Embedded).await;
     let addr = world.bridge().addr;
     let path = token_path(&url);
     let body = vec![b' '; 2 * 1024 * 1024];
@@ -126,12 +136,8 @@ async fn a_throttled_address_gets_no_lookups_for_unseen_tokens() {
     for i in 0..per_minute + 1 {
         let token = format!("{i:0>43}").replace('0', "C");
         let _ = world
-            .http
-            .post(format!("{base}/hooks/leadback/{token}{i}"))
-            .body("phone=1")
-            .send()
-            .await
-            .unwrap();
+            .poke(&format!("{base}/hooks/leadback/{token}{i}"))
+            .await;
     }
     let (status, answer) = world.post(&unseen, "application/json", event(1)).await;
     assert_eq!(status, 429, "{answer}");
@@ -164,23 +170,14 @@ async fn public_error_bodies_are_generic() {
     assert_eq!(status, 503, "{answer}");
     assert_eq!(answer, json!({"error": "unavailable"}));
     let ready = world
-        .http
-        .get(format!("http://{}/readyz", world.bridge().addr))
-        .send()
-        .await
-        .unwrap();
+        .get(&format!("http://{}/readyz", world.bridge().addr))
+        .await;
     assert_eq!(ready.status(), 503);
     let ready: serde_json::Value = ready.json().await.unwrap();
     assert_eq!(ready["queue"], "unavailable", "{ready}");
     // The metrics listener (private) tells what failed.
     let metrics_addr = world.bridge().metrics_addr.expect("metrics listener");
-    let detailed: serde_json::Value = world
-        .http
-        .get(format!("http://{metrics_addr}/readyz"))
-        .send()
-        .await
-        .unwrap()
-        .json()
+    let detailed: serde_json::Value = json(world.http.get(format!("http://{metrics_addr}/readyz")))
         .await
         .unwrap();
     assert_ne!(detailed["queue"], "unavailable", "{detailed}");
@@ -203,21 +200,10 @@ async fn the_admin_side_is_private_and_throttles_wrong_tokens() {
         "/admin/v1/tenants",
         "/admin/v1/openapi.json",
     ] {
-        let status = world
-            .http
-            .get(format!("{public}{path}"))
-            .send()
-            .await
-            .unwrap()
-            .status();
+        let status = world.get(&format!("{public}{path}")).await.status();
         assert_eq!(status, 404, "public {path}");
     }
-    let login = world
-        .http
-        .get(format!("{admin}/admin/login"))
-        .send()
-        .await
-        .unwrap();
+    let login = world.get(&format!("{admin}/admin/login")).await;
     assert_eq!(login.status(), 200);
 
     let mut statuses = Vec::new();
@@ -248,14 +234,7 @@ async fn the_admin_side_is_private_and_throttles_wrong_tokens() {
         )
         .await;
     assert_eq!(status, 429);
-    let form = world
-        .http
-        .post(format!("{admin}/admin/login"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("token={}", support::ADMIN_TOKEN))
-        .send()
-        .await
-        .unwrap();
+    let form = sign_in(&world.http, &admin).await;
     assert_eq!(form.status(), 429);
     world.stop().await;
 }
@@ -265,14 +244,7 @@ async fn the_admin_side_is_private_and_throttles_wrong_tokens() {
 #[test]
 fn a_short_admin_token_is_refused_and_admin_token_makes_one() {
     let dir = tempfile::tempdir().unwrap();
-    let out = support::process::bridge_command(dir.path(), "warn")
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--metrics-listen",
-            "127.0.0.1:0",
-        ])
+    let out = support::process::role_command(dir.path(), "warn", "serve", "127.0.0.1:0")
         .env("BRIDGE_ADMIN_TOKEN", "change-me")
         .output()
         .unwrap();
@@ -314,21 +286,9 @@ async fn admin_sessions_work_across_replicas() {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    let signed_in = http
-        .post(format!("{one}/admin/login"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("token={}", support::ADMIN_TOKEN))
-        .send()
-        .await
-        .unwrap();
+    let signed_in = sign_in(&http, &one).await;
     assert_eq!(signed_in.status(), 303);
-    let cookie = signed_in.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let cookie = cookie_pair(signed_in.headers()["set-cookie"].to_str().unwrap());
     let page = http
         .get(format!("{two}/admin/"))
         .header("cookie", &cookie)
@@ -364,11 +324,8 @@ async fn admin_sessions_work_across_replicas() {
         .iter()
         .filter_map(|v| v.to_str().ok())
         .find(|v| v.starts_with("bridge_admin_issued="))
-        .expect("the issued URL travels in a cookie")
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+        .map(cookie_pair)
+        .expect("the issued URL travels in a cookie");
     let page = http
         .get(format!("{two}{location}"))
         .header("cookie", format!("{cookie}; {issued}"))
@@ -392,25 +349,18 @@ async fn admin_sessions_work_across_replicas() {
         .await
         .unwrap();
     assert_eq!(logout.status(), 303);
-    // Signed out on replica one: refused by both.
-    for base in [&one, &two] {
-        let refused = http
-            .get(format!("{base}/admin/"))
-            .header("cookie", &cookie)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(refused.status(), 303, "signed-out session on {base}");
-    }
+    // Signed out on replica one: refused by both; so is a forged cookie.
     let forged = format!("{}x", cookie);
-    for base in [&one, &two] {
-        let refused = http
-            .get(format!("{base}/admin/"))
-            .header("cookie", &forged)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(refused.status(), 303, "forged cookie on {base}");
+    for (sent, what) in [(&cookie, "signed-out session"), (&forged, "forged cookie")] {
+        for base in [&one, &two] {
+            let refused = http
+                .get(format!("{base}/admin/"))
+                .header("cookie", sent)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(refused.status(), 303, "{what} on {base}");
+        }
     }
     replica.shutdown().await;
     world.stop().await;

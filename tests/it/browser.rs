@@ -13,7 +13,7 @@
 //! test says so and passes, except under CI (`CI` set), where it fails.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on purpose
 
-mod support;
+use crate::support;
 
 use fantoccini::{ClientBuilder, Locator};
 use std::process::{Child, Command, Stdio};
@@ -117,25 +117,25 @@ async fn start_browser() -> Option<Session> {
 }
 
 /// Signs in with the admin token.
+/// The browser (`None` when the tools are missing: the test is skipped) and an embedded bridge.
+async fn browser_and_bridge() -> Option<(Session, World)> {
+    let session = start_browser().await?;
+    Some((session, World::start(Backend::Embedded).await))
+}
+
 async fn sign_in(browser: &fantoccini::Client, base: &str) {
     browser.goto(&format!("{base}/admin/login")).await.unwrap();
-    browser
-        .find(Locator::Css("#token"))
-        .await
-        .unwrap()
-        .send_keys(support::ADMIN_TOKEN)
-        .await
-        .unwrap();
+    type_into(browser, "#token", support::ADMIN_TOKEN).await;
     click_and_wait_for_next_page(browser, "#sign-in").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn settings_page_end_to_end_in_chromium() {
-    let Some(session) = start_browser().await else {
+    let _serial = support::serial::exclusive().await;
+    let Some((session, world)) = browser_and_bridge().await else {
         return;
     };
     let browser = &session.browser;
-    let world = World::start(Backend::Embedded).await;
     let base = world.admin_base();
     let public = world.bridge().public_url.clone();
 
@@ -143,38 +143,20 @@ async fn settings_page_end_to_end_in_chromium() {
     click_and_wait_for_next_page(browser, "#new-tenant").await;
 
     // Step 1: name and the CoMagic credentials (the emulator).
-    browser
-        .find(Locator::Css("#name"))
-        .await
-        .unwrap()
-        .send_keys("Browser shop")
-        .await
-        .unwrap();
-    let api_url = browser.find(Locator::Css("#api_url")).await.unwrap();
+    type_into(browser, "#name", "Browser shop").await;
+    let api_url = element(browser, "#api_url").await;
     api_url.clear().await.unwrap();
     api_url.send_keys(&world.emulator.api_url()).await.unwrap();
-    browser
-        .find(Locator::Css("#access_token"))
-        .await
-        .unwrap()
-        .send_keys("demo-token")
-        .await
-        .unwrap();
+    type_into(browser, "#access_token", "demo-token").await;
     click_and_wait_for_next_page(browser, "#create").await;
 
     // Step 2: the settings card. "Campaign or source" on → the source list appears.
-    let source_block = browser.find(Locator::Css("#source-block")).await.unwrap();
+    let source_block = element(browser, "#source-block").await;
     assert!(
         !source_block.is_displayed().await.unwrap(),
         "campaign mode first"
     );
-    browser
-        .find(Locator::Css("#default_entity"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(browser, "#default_entity").await;
     assert!(
         source_block.is_displayed().await.unwrap(),
         "source list shown in source mode"
@@ -189,43 +171,29 @@ async fn settings_page_end_to_end_in_chromium() {
         assert!(page.contains(label), "label {label} missing");
     }
     // The lists come from the tenant's CoMagic account (the emulator).
-    let sources = browser
-        .find(Locator::Css("#default_source_id"))
-        .await
-        .unwrap();
+    let sources = element(browser, "#default_source_id").await;
     let source_text = sources.text().await.unwrap();
     assert!(
         source_text.contains("301") && source_text.contains("302"),
         "{source_text}"
     );
-    let sites = browser
-        .find(Locator::Css("#default_site_id"))
-        .await
-        .unwrap();
+    let sites = element(browser, "#default_site_id").await;
     assert!(sites.text().await.unwrap().contains("shop.example.ru"));
     sources.select_by_value("301").await.unwrap();
     sites.select_by_value("201").await.unwrap();
-    browser
-        .find(Locator::Css("#chat_employee_id"))
+    element(browser, "#chat_employee_id")
         .await
-        .unwrap()
         .select_by_value("501")
         .await
         .unwrap();
-    let active = browser.find(Locator::Css("#active")).await.unwrap();
+    let active = element(browser, "#active").await;
     if !active.is_selected().await.unwrap() {
         active.click().await.unwrap();
     }
     click_and_wait_for_next_page(browser, "#save").await;
 
     // After saving: the webhook URL and where to paste it in Leadback.
-    let url = browser
-        .find(Locator::Css("#webhook-url"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let url = element(browser, "#webhook-url").await.text().await.unwrap();
     assert!(
         url.starts_with(&format!("{public}/hooks/leadback/")),
         "{url}"
@@ -256,13 +224,7 @@ async fn settings_page_end_to_end_in_chromium() {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         browser.refresh().await.unwrap();
-        let table = browser
-            .find(Locator::Css("#deliveries"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let table = element(browser, "#deliveries").await.text().await.unwrap();
         if table.contains("5521") {
             break;
         }
@@ -271,6 +233,22 @@ async fn settings_page_end_to_end_in_chromium() {
     }
     browser.clone().close().await.unwrap();
     world.stop().await;
+}
+
+/// The element `css`; the test fails when the page has none.
+async fn element(browser: &fantoccini::Client, css: &str) -> fantoccini::elements::Element {
+    browser
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+}
+
+async fn click(browser: &fantoccini::Client, css: &str) {
+    element(browser, css).await.click().await.unwrap();
+}
+
+async fn type_into(browser: &fantoccini::Client, css: &str, text: &str) {
+    element(browser, css).await.send_keys(text).await.unwrap();
 }
 
 /// The text of the element `css`, or "" when the page has none.
@@ -286,11 +264,11 @@ async fn text_of(browser: &fantoccini::Client, css: &str) -> String {
 /// it, and the emulator has the record. Then the page in English.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_payload_taught_on_the_page_in_chromium() {
-    let Some(session) = start_browser().await else {
+    let _serial = support::serial::exclusive().await;
+    let Some((session, world)) = browser_and_bridge().await else {
         return;
     };
     let browser = &session.browser;
-    let world = World::start(Backend::Embedded).await;
     let base = world.admin_base();
     let (tenant, url) = world.default_tenant().await;
     let body = "event=callback&id=walk-1&lead%5Bname%5D=Walk&lead%5Bcontact_phone%5D=89161112233";
@@ -337,20 +315,8 @@ async fn unknown_payload_taught_on_the_page_in_chromium() {
     assert!(dead_table.contains("walk-1"), "{dead_table}");
 
     // Map the phone's path in the field map (folded while the map is empty).
-    browser
-        .find(Locator::Css("#field-map-rows summary"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    browser
-        .find(Locator::Css("#map-phone"))
-        .await
-        .unwrap()
-        .send_keys("lead.contact_phone")
-        .await
-        .unwrap();
+    click(browser, "#field-map-rows summary").await;
+    type_into(browser, "#map-phone", "lead.contact_phone").await;
     click_and_wait_for_next_page(browser, "#save-field-map").await;
     let notice = browser.source().await.unwrap();
     assert!(notice.contains("Поля сохранены"), "field map saved");

@@ -3,7 +3,7 @@
 //! fits each command. Storage-bound checks run on SQLite and on PostgreSQL.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on purpose
 
-mod support;
+use crate::support;
 
 use bridge_store::{NewDeadLetter, SecretKey, Store};
 use serde_json::{json, Value};
@@ -228,17 +228,11 @@ async fn dead_letter_arguments_are_parsed_strictly() {
     assert_refused(&out, 2, &["bogus", "rate_limited"]);
     let help = world.run(&["dlq", "list", "--help"]);
     let help = String::from_utf8_lossy(&help.stdout);
-    for class in [
-        "retryable",
-        "rate_limited",
-        "tenant_permanent",
-        "event_permanent",
-        "mapping",
-        "exhausted",
-        "poison",
-    ] {
-        assert!(help.contains(class), "help lacks {class}: {help}");
-    }
+    support::process::assert_mentions(
+        "dlq list --help",
+        &help,
+        support::process::DEAD_LETTER_CLASSES,
+    );
     let out = world.run(&["dlq", "list", "--since", "2026-11-20 10:00"]);
     assert_refused(&out, 2, &["--since", "2026-11-20T00:00:00Z"]);
     ok_json(&world.run(&["dlq", "list", "--since", "2026-11-20"]));

@@ -1,6 +1,6 @@
-//! RabbitMQ and PostgreSQL must run for the end-to-end tests on the scaled-out backend. When one
-//! is down, the test binary stops at the first test that needs it with one message naming the
-//! service and how to start it, instead of every test failing with its own connection error.
+//! RabbitMQ and PostgreSQL must run for the tests on the scaled-out backend. When one is down,
+//! the test binary stops at the first test that needs it with one message naming the service and
+//! how to start it, instead of every test failing with its own connection error.
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
@@ -48,8 +48,11 @@ static REPORTED: Mutex<()> = Mutex::new(());
 
 fn require(service: &Service) {
     let shown = std::env::var(service.addr_override).unwrap_or_else(|_| service.addr.to_owned());
-    let addr: SocketAddr = shown.parse().expect("a socket address");
-    let Err(e) = TcpStream::connect_timeout(&addr, Duration::from_secs(2)) else {
+    let reached = match shown.parse::<SocketAddr>() {
+        Ok(addr) => TcpStream::connect_timeout(&addr, Duration::from_secs(2)).map(drop),
+        Err(e) => Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, e)),
+    };
+    let Err(e) = reached else {
         return;
     };
     let _one = REPORTED.lock();

@@ -8,7 +8,7 @@
 //! installed (CI installs it).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on purpose
 
-mod support;
+use crate::support;
 
 use serde_json::Value as Json;
 use serde_norway::Value as Yaml;
@@ -1095,25 +1095,17 @@ fn alerts_carry_severity_summary_and_a_runbook_anchor() {
     }
     // The runbook covers the operator commands and every dead-letter class.
     let runbook = read("docs/runbook.md");
-    for needle in [
+    let commands = [
         "leadback-bridge dlq list",
         "leadback-bridge dlq show",
         "leadback-bridge dlq replay",
         "leadback-bridge dlq purge",
         "tenants rotate-token",
         "tenants update",
-        "retryable",
-        "rate_limited",
-        "tenant_permanent",
-        "event_permanent",
-        "mapping",
-        "exhausted",
-    ] {
-        assert!(
-            runbook.contains(needle),
-            "docs/runbook.md does not mention {needle}"
-        );
-    }
+    ];
+    let classes = support::process::DEAD_LETTER_CLASSES;
+    support::process::assert_mentions("docs/runbook.md", &runbook, &commands);
+    support::process::assert_mentions("docs/runbook.md", &runbook, classes);
 }
 
 #[test]
@@ -1220,15 +1212,11 @@ async fn metric_names_in_deploy_files_are_exported_by_a_running_bridge() {
     // Scrape until every referenced name shows (depth gauges refresh on a timer).
     let deadline = Instant::now() + Duration::from_secs(30);
     let (exposition, missing) = loop {
-        let text = world
-            .http
-            .get(format!("http://{metrics_addr}/metrics"))
-            .send()
-            .await
-            .expect("GET /metrics")
-            .text()
-            .await
-            .expect("metrics body");
+        let text = bridge_test_support::http::text(
+            world.http.get(format!("http://{metrics_addr}/metrics")),
+        )
+        .await
+        .expect("GET /metrics");
         let exposition = parse_exposition(&text);
         let missing: Vec<String> = referenced
             .iter()
@@ -1280,15 +1268,10 @@ async fn series_used_by_alerts_and_dashboard_exist_before_the_first_event() {
     referenced.remove("leadback_bridge_tenant_deliveries_total");
     let world = World::start(Backend::Embedded).await;
     let metrics_addr = world.bridge().metrics_addr.expect("metrics listener");
-    let text = world
-        .http
-        .get(format!("http://{metrics_addr}/metrics"))
-        .send()
-        .await
-        .expect("GET /metrics")
-        .text()
-        .await
-        .expect("metrics body");
+    let text =
+        bridge_test_support::http::text(world.http.get(format!("http://{metrics_addr}/metrics")))
+            .await
+            .expect("GET /metrics");
     world.stop().await;
     let exposition = parse_exposition(&text);
     let missing: Vec<&String> = referenced

@@ -3,7 +3,7 @@
 //! health and the list's status, and the test request through the real pipeline.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on purpose
 
-mod support;
+use crate::support;
 
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -17,7 +17,7 @@ const WAIT: Duration = Duration::from_secs(30);
 async fn wait_admin(world: &World, path: &str, done: impl Fn(&Value) -> bool) -> Value {
     let deadline = Instant::now() + WAIT;
     loop {
-        let (status, body) = world.admin(Method::GET, path, &Value::Null).await;
+        let (status, body) = world.admin_get(path).await;
         if status == 200 && done(&body) {
             return body;
         }
@@ -38,7 +38,7 @@ async fn payloads_show_what_arrived_and_what_became_of_it(backend: Backend) {
     let world = World::start(backend).await;
     let (tenant, url) = world.default_tenant().await;
     let path = format!("/admin/v1/tenants/{tenant}/payloads");
-    let (status, body) = world.admin(Method::GET, &path, &Value::Null).await;
+    let (status, body) = world.admin_get(&path).await;
     assert_eq!((status, body), (200, json!([])));
 
     // A shape whose phone no alias knows: accepted, then dead-lettered for the missing phone.
@@ -47,14 +47,11 @@ async fn payloads_show_what_arrived_and_what_became_of_it(backend: Backend) {
         "id": "rp-unknown-phone-1",
         "lead": {"contact_phone": "+7 (916) 765-43-21"},
         "visitor": {"fio": "Анна Смирнова"},
-    })
-    .to_string();
-    let (status, answer) = world
-        .post(&url, "application/json", unknown.clone().into_bytes())
+    });
+    let dead = world
+        .post_until_dead_lettered(&url, &unknown, "mapping")
         .await;
-    assert_eq!(status, 200, "{answer}");
-    let dead = world.wait_dead_letters(1, WAIT).await;
-    assert_eq!(dead[0].class, "mapping", "{dead:?}");
+    let unknown = unknown.to_string();
     // A body the ingress refuses (400) is kept too, with the reason.
     let (status, _) = world
         .post(
@@ -105,7 +102,7 @@ async fn payloads_show_what_arrived_and_what_became_of_it(backend: Backend) {
         )
         .await;
     assert_eq!(status, 200);
-    let (_, listed) = world.admin(Method::GET, &path, &Value::Null).await;
+    let (_, listed) = world.admin_get(&path).await;
     let parsed = &listed[1]["parsed"];
     assert_eq!(parsed["mappable"], true, "{parsed}");
     assert!(parsed["found"]
@@ -119,11 +116,7 @@ async fn payloads_show_what_arrived_and_what_became_of_it(backend: Backend) {
 
     // Replayed and delivered: the payload says so.
     let (status, _) = world
-        .admin(
-            Method::POST,
-            "/admin/v1/dead-letters/replay",
-            &json!({"tenant": tenant}),
-        )
+        .admin_post("/admin/v1/dead-letters/replay", &json!({"tenant": tenant}))
         .await;
     assert_eq!(status, 200);
     let listed = wait_admin(&world, &path, |b| b[1]["delivery"]["state"] == "delivered").await;
@@ -132,23 +125,15 @@ async fn payloads_show_what_arrived_and_what_became_of_it(backend: Backend) {
         "{listed}"
     );
 
-    let (status, limited) = world
-        .admin(Method::GET, &format!("{path}?limit=1"), &Value::Null)
-        .await;
+    let (status, limited) = world.admin_get(&format!("{path}?limit=1")).await;
     assert_eq!((status, limited.as_array().map(Vec::len)), (200, Some(1)));
     for bad in ["0", "1001", "x"] {
-        let (status, body) = world
-            .admin(Method::GET, &format!("{path}?limit={bad}"), &Value::Null)
-            .await;
+        let (status, body) = world.admin_get(&format!("{path}?limit={bad}")).await;
         assert_eq!(status, 400, "limit={bad}: {body}");
     }
     for unknown in [Uuid::new_v4().to_string(), "not-a-uuid".to_owned()] {
         let (status, body) = world
-            .admin(
-                Method::GET,
-                &format!("/admin/v1/tenants/{unknown}/payloads"),
-                &Value::Null,
-            )
+            .admin_get(&format!("/admin/v1/tenants/{unknown}/payloads"))
             .await;
         assert_eq!(
             (status, &body["error"]),
@@ -175,9 +160,7 @@ async fn payloads_kept_per_tenant_by_count(backend: Backend) {
     for i in 0..4 {
         let body =
             json!({"event": "callback", "id": format!("count-{i}"), "phone": "+79161234567"});
-        let (status, _) = world
-            .post(&url, "application/json", body.to_string().into_bytes())
-            .await;
+        let (status, _) = world.post_json(&url, &body).await;
         assert_eq!(status, 200);
     }
     world.wait_records(WAIT, |r| r.len() == 4).await;
@@ -203,23 +186,25 @@ async fn payloads_off_with_zero(backend: Backend) {
     world.wait_records(WAIT, |r| r.len() == 1).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let (status, body) = world
-        .admin(
-            Method::GET,
-            &format!("/admin/v1/tenants/{tenant}/payloads"),
-            &Value::Null,
-        )
+        .admin_get(&format!("/admin/v1/tenants/{tenant}/payloads"))
         .await;
     assert_eq!((status, body), (200, json!([])));
     world.stop().await;
 }
 
-async fn health_and_status(backend: Backend) {
+/// A world whose test provokes CoMagic into refusing a tenant's credentials.
+async fn world_refusing_a_tenant(backend: Backend) -> World {
     let mut world = World::start(backend).await;
-    // Provoked: a tenant whose credentials CoMagic refuses.
     world.provokes_refusals(&["access_token_invalid"]);
+    world
+}
+
+async fn health_and_status(backend: Backend) {
+    // Provoked: a tenant whose credentials CoMagic refuses.
+    let world = world_refusing_a_tenant(backend).await;
     let (tenant, url) = world.default_tenant().await;
     let health_path = format!("/admin/v1/tenants/{tenant}/health");
-    let (status, health) = world.admin(Method::GET, &health_path, &Value::Null).await;
+    let (status, health) = world.admin_get(&health_path).await;
     assert_eq!(status, 200, "{health}");
     assert_eq!(health["status"], "ok", "{health}");
     assert_eq!(health["status_reason"], "no webhook received yet");
@@ -234,9 +219,7 @@ async fn health_and_status(backend: Backend) {
     assert_eq!(status, 200);
     world.wait_records(WAIT, |r| r.len() == 1).await;
     let body = json!({"event": "callback", "id": "health-no-phone", "lead": {"tel": "x"}});
-    let (status, _) = world
-        .post(&url, "application/json", body.to_string().into_bytes())
-        .await;
+    let (status, _) = world.post_json(&url, &body).await;
     assert_eq!(status, 200);
     world.wait_dead_letters(1, WAIT).await;
 
@@ -281,11 +264,7 @@ async fn health_and_status(backend: Backend) {
     refused["comagic"]["access_token"] = json!("not-a-valid-token");
     let (refused, _) = world.create_tenant(refused).await;
     let (status, health) = world
-        .admin(
-            Method::GET,
-            &format!("/admin/v1/tenants/{refused}/health"),
-            &Value::Null,
-        )
+        .admin_get(&format!("/admin/v1/tenants/{refused}/health"))
         .await;
     assert_eq!(status, 200);
     assert_eq!(health["comagic"]["credentials_accepted"], false, "{health}");
@@ -294,18 +273,12 @@ async fn health_and_status(backend: Backend) {
         .create_tenant(tenant_settings("http://127.0.0.1:9/v2.0"))
         .await;
     let (_, health) = world
-        .admin(
-            Method::GET,
-            &format!("/admin/v1/tenants/{down}/health"),
-            &Value::Null,
-        )
+        .admin_get(&format!("/admin/v1/tenants/{down}/health"))
         .await;
     assert_eq!(health["comagic"]["reachable"], false, "{health}");
     assert_eq!(health["status"], "waiting_for_comagic", "{health}");
 
-    let (status, list) = world
-        .admin(Method::GET, "/admin/v1/tenants", &Value::Null)
-        .await;
+    let (status, list) = world.admin_get("/admin/v1/tenants").await;
     assert_eq!(status, 200);
     let status_of = |id: Uuid| {
         list.as_array()
@@ -323,25 +296,20 @@ async fn health_and_status(backend: Backend) {
     assert_eq!(status_of(down), (json!("ok"), true), "{list}");
 
     let (status, health) = world
-        .admin(
-            Method::GET,
-            &format!("/admin/v1/tenants/{}/health", Uuid::new_v4()),
-            &Value::Null,
-        )
+        .admin_get(&format!("/admin/v1/tenants/{}/health", Uuid::new_v4()))
         .await;
     assert_eq!(status, 404, "{health}");
     world.stop().await;
 }
 
 async fn test_request_through_the_pipeline(backend: Backend) {
-    let mut world = World::start(backend).await;
     // Provoked: a test request for a tenant whose credentials CoMagic refuses.
-    world.provokes_refusals(&["access_token_invalid"]);
+    let world = world_refusing_a_tenant(backend).await;
     let (tenant, _) = world.default_tenant().await;
     let path = format!("/admin/v1/tenants/{tenant}/test-request");
 
     let (status, sent) = world
-        .admin(Method::POST, &format!("{path}?wait=30"), &Value::Null)
+        .admin_post(&format!("{path}?wait=30"), &Value::Null)
         .await;
     assert_eq!(status, 200, "{sent}");
     assert_eq!(sent["state"], "delivered", "{sent}");
@@ -364,13 +332,7 @@ async fn test_request_through_the_pipeline(backend: Backend) {
         "{record}"
     );
 
-    let (status, again) = world
-        .admin(
-            Method::GET,
-            sent["result_url"].as_str().unwrap(),
-            &Value::Null,
-        )
-        .await;
+    let (status, again) = world.admin_get(sent["result_url"].as_str().unwrap()).await;
     assert_eq!(
         (status, &again["comagic_id"]),
         (200, &json!(comagic_id)),
@@ -378,7 +340,7 @@ async fn test_request_through_the_pipeline(backend: Backend) {
     );
 
     // Without waiting: 202 and pending, then delivered.
-    let (status, queued) = world.admin(Method::POST, &path, &Value::Null).await;
+    let (status, queued) = world.admin_post(&path, &Value::Null).await;
     assert_eq!(
         (status, &queued["state"]),
         (202, &json!("pending")),
@@ -393,8 +355,7 @@ async fn test_request_through_the_pipeline(backend: Backend) {
     refused["comagic"]["access_token"] = json!("not-a-valid-token");
     let (refused, _) = world.create_tenant(refused).await;
     let (status, failed) = world
-        .admin(
-            Method::POST,
+        .admin_post(
             &format!("/admin/v1/tenants/{refused}/test-request?wait=30"),
             &Value::Null,
         )
@@ -412,21 +373,18 @@ async fn test_request_through_the_pipeline(backend: Backend) {
     // Bad input.
     for wait in ["61", "x"] {
         let (status, _) = world
-            .admin(Method::POST, &format!("{path}?wait={wait}"), &Value::Null)
+            .admin_post(&format!("{path}?wait={wait}"), &Value::Null)
             .await;
         assert_eq!(status, 400, "wait={wait}");
     }
     let (status, _) = world
-        .admin(
-            Method::POST,
+        .admin_post(
             &format!("/admin/v1/tenants/{}/test-request", Uuid::new_v4()),
             &Value::Null,
         )
         .await;
     assert_eq!(status, 404);
-    let (status, _) = world
-        .admin(Method::GET, &format!("{path}/not-a-test-id"), &Value::Null)
-        .await;
+    let (status, _) = world.admin_get(&format!("{path}/not-a-test-id")).await;
     assert_eq!(status, 404);
     world
         .bridge()
@@ -434,7 +392,7 @@ async fn test_request_through_the_pipeline(backend: Backend) {
         .set_active(tenant, false)
         .await
         .unwrap();
-    let (status, body) = world.admin(Method::POST, &path, &Value::Null).await;
+    let (status, body) = world.admin_post(&path, &Value::Null).await;
     assert_eq!(status, 422, "{body}");
     assert!(body["fields"]["active"].is_string(), "{body}");
     world.stop().await;

@@ -4,7 +4,7 @@
 //! is spent waits without delaying another tenant.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on purpose
 
-mod support;
+use crate::support;
 
 use comagic_emulator::{AccountSeed, Emulator, EmulatorConfig, RunningEmulator};
 use futures::StreamExt;
@@ -35,11 +35,7 @@ async fn post_all(world: &World, url: &str, bodies: Vec<Value>) {
     let results: Vec<(u16, Value)> = futures::stream::iter(bodies)
         .map(|body| {
             let url = url.to_owned();
-            async move {
-                world
-                    .post(&url, "application/json", body.to_string().into_bytes())
-                    .await
-            }
+            async move { world.post_json(&url, &body).await }
         })
         .buffer_unordered(16)
         .collect()

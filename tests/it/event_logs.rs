@@ -2,13 +2,13 @@
 //! is written as a plain string (not `Some("…")`); a clean SIGTERM logs no ERROR line.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on purpose
 
-mod support;
+use crate::support;
 
 use comagic_emulator::{Emulator, EmulatorConfig};
 use serde_json::Value;
 use std::io::Read;
 use std::time::{Duration, Instant};
-use support::process::{bridge_command, free_port, wait_http_ok};
+use support::process::{bridge_command, free_port, role_command, wait_http_ok};
 
 #[tokio::test]
 async fn dead_lettering_lines_name_the_event_and_the_mnemonic() {
@@ -41,14 +41,7 @@ async fn dead_lettering_lines_name_the_event_and_the_mnemonic() {
 
     let port = free_port();
     let log = dir.path().join("bridge.log");
-    let mut child = bridge_command(dir.path(), "info")
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--metrics-listen",
-            "127.0.0.1:0",
-        ])
+    let mut child = role_command(dir.path(), "info", "serve", &format!("127.0.0.1:{port}"))
         .env("BRIDGE_LOG_FORMAT", "json")
         // The emulator listens on loopback.
         .env("BRIDGE_ALLOW_PRIVATE_API_URLS", "true")
@@ -57,16 +50,7 @@ async fn dead_lettering_lines_name_the_event_and_the_mnemonic() {
         .unwrap();
     let http = reqwest::Client::new();
     wait_http_ok(&http, &format!("http://127.0.0.1:{port}/healthz")).await;
-    let answer = http
-        .post(format!("http://127.0.0.1:{port}/hooks/leadback/{token}"))
-        .header("content-type", "application/json")
-        .body(support::fixture("callback-basic.json"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(answer.status(), 200);
-    let answer: Value = answer.json().await.unwrap();
-    let event_id = answer["event_id"].as_str().unwrap().to_owned();
+    let event_id = support::process::post_basic_callback(port, &token).await;
 
     let deadline = Instant::now() + Duration::from_secs(30);
     while !std::fs::read_to_string(&log)
@@ -117,14 +101,7 @@ async fn a_worker_on_rabbitmq_stops_on_sigterm_without_error_lines() {
     support::create_database(&database).await;
     let port = free_port();
     let log = dir.path().join("worker.log");
-    let mut child = bridge_command(dir.path(), "info")
-        .args([
-            "worker",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--metrics-listen",
-            "127.0.0.1:0",
-        ])
+    let mut child = role_command(dir.path(), "info", "worker", &format!("127.0.0.1:{port}"))
         .env(
             "BRIDGE_DATABASE_URL",
             format!("postgres://postgres@127.0.0.1:5432/{database}"),

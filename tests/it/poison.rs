@@ -4,7 +4,7 @@
 //! queue (its delivery count and `queue_poison` table), through the running worker.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on purpose
 
-mod support;
+use crate::support;
 
 use bridge_store::DeadLetter;
 use comagic_emulator::Fault;
@@ -28,16 +28,9 @@ async fn wait_poison(world: &World, pick: impl Fn(&DeadLetter) -> bool) -> DeadL
 }
 
 async fn rabbit_channel() -> (lapin::Connection, lapin::Channel) {
-    let connection = lapin::Connection::connect(
-        support::RABBIT_URL,
-        lapin::ConnectionProperties::default()
-            .with_executor(tokio_executor_trait::Tokio::current())
-            .with_reactor(tokio_reactor_trait::Tokio),
-    )
-    .await
-    .unwrap();
-    let channel = connection.create_channel().await.unwrap();
-    (connection, channel)
+    bridge_test_support::rabbitmq::channel(support::RABBIT_URL)
+        .await
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
