@@ -31,6 +31,7 @@ mod lifecycle;
 mod migrations;
 mod pipeline;
 mod poison;
+mod replays_metric;
 mod secrets_in_logs;
 mod security;
 mod shutdown;

@@ -1,9 +1,8 @@
 //! Issue 17: a replay made by `leadback-bridge dlq replay` (a process of its own) shows in a
 //! running `serve`'s `leadback_bridge_replays_total`, because the store counts replays and the
 //! metric reports the store's count.
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on purpose
 
-mod support;
+use crate::support;
 
 use bridge_queue::Envelope;
 use bridge_store::{NewDeadLetter, SecretKey, Store};
