@@ -5,182 +5,30 @@
 mod support;
 
 use axum::http::{header, Method, StatusCode};
-use bridge_store::{NewDeadLetter, TokenHash};
+use bridge_store::TokenHash;
 use chrono::Utc;
-use support::{Answer, Rig, ADMIN_TOKEN, PUBLIC_URL};
+use support::browser::{
+    create_via_page, csrf_of, location, post_login, sign_in, webhook_url_in, Browser, CARD_FIELDS,
+};
+use support::{Rig, ADMIN_TOKEN, PUBLIC_URL};
 use uuid::Uuid;
-
-const FORM: &str = "application/x-www-form-urlencoded";
-
-fn encode(fields: &[(&str, &str)]) -> String {
-    form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(fields)
-        .finish()
-}
-
-/// The value of the first `name="csrf" value="…"` in a page.
-fn csrf_of(html: &str) -> String {
-    let start = html.find(r#"name="csrf" value=""#).expect("no CSRF field") + 19;
-    html[start..].split('"').next().unwrap().to_owned()
-}
-
-fn location(answer: &Answer) -> String {
-    answer.headers[header::LOCATION]
-        .to_str()
-        .unwrap()
-        .to_owned()
-}
-
-struct Browser<'a> {
-    rig: &'a Rig,
-    cookie: String,
-    /// Other cookies the pages set (the issued webhook URL), kept as a browser would.
-    jar: std::sync::Mutex<Vec<(String, String)>>,
-}
-
-impl Browser<'_> {
-    fn new(rig: &Rig, cookie: String) -> Browser<'_> {
-        Browser {
-            rig,
-            cookie,
-            jar: std::sync::Mutex::default(),
-        }
-    }
-
-    fn cookie_header(&self) -> String {
-        let jar = self.jar.lock().unwrap();
-        std::iter::once(self.cookie.clone())
-            .chain(jar.iter().map(|(name, value)| format!("{name}={value}")))
-            .collect::<Vec<_>>()
-            .join("; ")
-    }
-
-    /// Keeps what the answer's `Set-Cookie` headers set (not the session, which is fixed).
-    fn remember(&self, answer: Answer) -> Answer {
-        let mut jar = self.jar.lock().unwrap();
-        for set in answer.headers.get_all(header::SET_COOKIE) {
-            let set = set.to_str().unwrap();
-            let pair = set.split(';').next().unwrap();
-            let (name, value) = pair.split_once('=').unwrap();
-            if self.cookie.starts_with(&format!("{name}=")) {
-                continue;
-            }
-            jar.retain(|(kept, _)| kept != name);
-            if !set.contains("Max-Age=0") {
-                jar.push((name.to_owned(), value.to_owned()));
-            }
-        }
-        drop(jar);
-        answer
-    }
-
-    async fn get(&self, path: &str) -> Answer {
-        let answer = self
-            .rig
-            .request(Method::GET, path, &[("cookie", self.cookie_header())], None)
-            .await;
-        self.remember(answer)
-    }
-
-    async fn post(&self, path: &str, fields: &[(&str, &str)]) -> Answer {
-        let answer = self
-            .rig
-            .request(
-                Method::POST,
-                path,
-                &[
-                    ("cookie", self.cookie_header()),
-                    ("content-type", FORM.to_owned()),
-                ],
-                Some(encode(fields)),
-            )
-            .await;
-        self.remember(answer)
-    }
-}
-
-async fn sign_in(rig: &Rig) -> Browser<'_> {
-    let answer = rig
-        .request(
-            Method::POST,
-            "/admin/login",
-            &[("content-type", FORM.to_owned())],
-            Some(encode(&[("token", ADMIN_TOKEN)])),
-        )
-        .await;
-    assert_eq!(answer.status, StatusCode::SEE_OTHER);
-    let set_cookie = answer.headers[header::SET_COOKIE].to_str().unwrap();
-    let cookie = set_cookie.split(';').next().unwrap().to_owned();
-    Browser::new(rig, cookie)
-}
-
-/// Step 1 of the creation flow with the demo account; returns the tenant id and its page.
-async fn create_via_page(browser: &Browser<'_>) -> (Uuid, Answer) {
-    let new = browser.get("/admin/tenants/new").await;
-    assert_eq!(new.status, StatusCode::OK);
-    let csrf = csrf_of(&new.body);
-    let api_url = browser.rig.emulator.api_url();
-    let created = browser
-        .post(
-            "/admin/tenants",
-            &[
-                ("csrf", &csrf),
-                ("name", "Цветы"),
-                ("api_url", &api_url),
-                ("access_token", "demo-token"),
-            ],
-        )
-        .await;
-    assert_eq!(created.status, StatusCode::SEE_OTHER, "{}", created.body);
-    let location = location(&created);
-    let id: Uuid = location
-        .strip_prefix("/admin/tenants/")
-        .unwrap()
-        .split('?')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
-    let page = browser.get(&location).await;
-    assert_eq!(page.status, StatusCode::OK);
-    (id, page)
-}
-
-fn webhook_url_in(html: &str) -> Option<String> {
-    let start = html.find(r#"id="webhook-url">"#)? + 17;
-    Some(html[start..].split('<').next()?.to_owned())
-}
 
 #[tokio::test]
 async fn sign_in_sets_a_strict_http_only_cookie() {
     let rig = Rig::start().await;
-    let anonymous = rig.request(Method::GET, "/admin/", &[], None).await;
+    let anonymous = rig.anonymous("/admin/").await;
     assert_eq!(anonymous.status, StatusCode::SEE_OTHER);
     assert_eq!(location(&anonymous), "/admin/login");
 
-    let form = rig.request(Method::GET, "/admin/login", &[], None).await;
+    let form = rig.anonymous("/admin/login").await;
     assert_eq!(form.status, StatusCode::OK);
     assert!(form.body.contains(r#"name="token""#));
 
-    let wrong = rig
-        .request(
-            Method::POST,
-            "/admin/login",
-            &[("content-type", FORM.to_owned())],
-            Some(encode(&[("token", "guess")])),
-        )
-        .await;
+    let wrong = post_login(&rig, "guess").await;
     assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
     assert!(wrong.headers.get(header::SET_COOKIE).is_none());
 
-    let right = rig
-        .request(
-            Method::POST,
-            "/admin/login",
-            &[("content-type", FORM.to_owned())],
-            Some(encode(&[("token", ADMIN_TOKEN)])),
-        )
-        .await;
+    let right = post_login(&rig, ADMIN_TOKEN).await;
     assert_eq!(right.status, StatusCode::SEE_OTHER);
     let cookie = right.headers[header::SET_COOKIE].to_str().unwrap();
     assert!(cookie.contains("HttpOnly"), "{cookie}");
@@ -288,23 +136,10 @@ async fn two_step_creation_then_save_activates_without_leaking_secrets() {
     ] {
         assert!(!html.contains(english), "{english:?} on the Russian page");
     }
-    for field in [
-        "name",
-        "active",
-        "ignore_session",
-        "set_tags",
-        "tag_ids",
-        "default_entity",
-        "default_campaign_id",
-        "default_source_id",
-        "default_site_id",
-        "chat_employee_id",
-        "timezone",
-        "api_url",
-        "access_token",
-        "login",
-        "password",
-    ] {
+    for field in CARD_FIELDS
+        .into_iter()
+        .chain(["access_token", "login", "password"])
+    {
         assert!(
             html.contains(&format!(r#"name="{field}""#)),
             "field {field} missing"
@@ -485,7 +320,10 @@ async fn rotate_and_replay_from_the_page() {
     let mut dead_ids = Vec::new();
     for event in ["evt-page-1", "evt-page-2", "evt-page-3"] {
         let refusal = ("method_component_disabled", "component disabled");
-        dead_ids.push(dead_letter(&rig, id, event, "tenant_permanent", refusal).await);
+        dead_ids.push(
+            rig.dead_letter(id, event, "tenant_permanent", refusal)
+                .await,
+        );
     }
     let page = browser.get(&format!("/admin/tenants/{id}")).await;
     assert!(page.body.contains("evt-page-2"));
@@ -503,18 +341,8 @@ async fn rotate_and_replay_from_the_page() {
         .await;
     assert_eq!(one.status, StatusCode::SEE_OTHER);
     assert!(location(&one).contains("replayed=1"));
-    assert!(rig
-        .store
-        .get_dead_letter(dead_ids[0])
-        .await
-        .unwrap()
-        .is_none());
-    assert!(rig
-        .store
-        .get_dead_letter(dead_ids[1])
-        .await
-        .unwrap()
-        .is_some());
+    assert!(!rig.has_dead_letter(dead_ids[0]).await);
+    assert!(rig.has_dead_letter(dead_ids[1]).await);
 
     let all = browser
         .post(&format!("/admin/tenants/{id}/replay"), &[("csrf", &csrf)])
@@ -573,12 +401,7 @@ async fn unreachable_comagic_still_lets_the_operator_type_ids() {
         .await;
     assert_eq!(saved.status, StatusCode::OK, "{}", saved.body);
     assert!(saved.body.contains("Не проверено в CoMagic"));
-    let stored = rig
-        .store
-        .get_tenant(id.parse().unwrap())
-        .await
-        .unwrap()
-        .unwrap();
+    let stored = rig.stored(&id).await;
     assert!(stored.active);
     assert_eq!(stored.settings.default_campaign_id, Some(101));
 }
@@ -676,7 +499,7 @@ async fn tenant_problems_are_shown_with_the_fix_and_replayed_alone() {
         ("evt-own", "event_permanent"),
     ] {
         let refusal = ("campaign_is_inactive", "campaign 103 is inactive");
-        dead_ids.push(dead_letter(&rig, id, event, class, refusal).await);
+        dead_ids.push(rig.dead_letter(id, event, class, refusal).await);
     }
     let page = browser.get(&format!("/admin/tenants/{id}")).await;
     assert!(
@@ -701,58 +524,11 @@ async fn tenant_problems_are_shown_with_the_fix_and_replayed_alone() {
         "{}",
         location(&replayed)
     );
-    assert!(rig
-        .store
-        .get_dead_letter(dead_ids[0])
-        .await
-        .unwrap()
-        .is_none());
-    assert!(rig
-        .store
-        .get_dead_letter(dead_ids[1])
-        .await
-        .unwrap()
-        .is_none());
-    assert!(rig
-        .store
-        .get_dead_letter(dead_ids[2])
-        .await
-        .unwrap()
-        .is_some());
+    assert!(!rig.has_dead_letter(dead_ids[0]).await);
+    assert!(!rig.has_dead_letter(dead_ids[1]).await);
+    assert!(rig.has_dead_letter(dead_ids[2]).await);
     let page = browser.get(&format!("/admin/tenants/{id}")).await;
     assert!(!page.body.contains(r#"id="tenant-problems""#));
-}
-
-/// A dead letter of `tenant` for `event`, refused with `(mnemonic, message)`.
-async fn dead_letter(
-    rig: &Rig,
-    tenant: Uuid,
-    event: &str,
-    class: &str,
-    (mnemonic, message): (&str, &str),
-) -> Uuid {
-    let envelope = bridge_queue::Envelope::new(
-        event.into(),
-        tenant,
-        Some("application/json".into()),
-        b"{}".to_vec(),
-        Utc::now(),
-    );
-    rig.store
-        .add_dead_letter(&NewDeadLetter {
-            tenant_id: tenant,
-            event_id: event.into(),
-            class: class.into(),
-            mnemonic: Some(mnemonic.into()),
-            message: message.into(),
-            attempts: 1,
-            first_attempt_at: None,
-            last_attempt_at: Utc::now(),
-            envelope: serde_json::to_value(&envelope).unwrap(),
-        })
-        .await
-        .unwrap()
-        .id
 }
 
 /// One language at a time: Russian by default, English for `Accept-Language: en` or
@@ -790,29 +566,9 @@ async fn one_language_at_a_time_english_on_request() {
             );
         }
     };
-    let by_header = rig
-        .request(
-            Method::GET,
-            &page,
-            &[
-                ("cookie", browser.cookie.clone()),
-                ("accept-language", "en-GB,en;q=0.9".to_owned()),
-            ],
-            None,
-        )
-        .await;
+    let by_header = browser.get_in(&page, "en-GB,en;q=0.9").await;
     check_english(&by_header.body, "Accept-Language");
-    let preferring_russian = rig
-        .request(
-            Method::GET,
-            &page,
-            &[
-                ("cookie", browser.cookie.clone()),
-                ("accept-language", "ru-RU,ru;q=0.9,en;q=0.8".to_owned()),
-            ],
-            None,
-        )
-        .await;
+    let preferring_russian = browser.get_in(&page, "ru-RU,ru;q=0.9,en;q=0.8").await;
     assert!(preferring_russian.body.contains("Активен"));
 
     let switched = browser.get(&format!("{page}?lang=en")).await;
@@ -839,9 +595,7 @@ async fn one_language_at_a_time_english_on_request() {
     );
     let back = with_choice.get(&format!("{page}?lang=ru")).await;
     assert!(back.body.contains("Активен"));
-    let login = rig
-        .request(Method::GET, "/admin/login?lang=en", &[], None)
-        .await;
+    let login = rig.anonymous("/admin/login?lang=en").await;
     assert!(login.body.contains("Admin token"), "{}", login.body);
 }
 
@@ -850,18 +604,14 @@ async fn one_language_at_a_time_english_on_request() {
 #[tokio::test]
 async fn the_page_brings_its_own_stylesheet_and_labels_every_control() {
     let rig = Rig::start().await;
-    let css = rig
-        .request(Method::GET, "/admin/assets/page.css", &[], None)
-        .await;
+    let css = rig.anonymous("/admin/assets/page.css").await;
     assert_eq!(css.status, StatusCode::OK);
     assert!(css.headers[header::CONTENT_TYPE]
         .to_str()
         .unwrap()
         .starts_with("text/css"));
     assert!(css.body.contains("@media"), "a layout for small screens");
-    let js = rig
-        .request(Method::GET, "/admin/assets/page.js", &[], None)
-        .await;
+    let js = rig.anonymous("/admin/assets/page.js").await;
     assert_eq!(js.status, StatusCode::OK);
     assert!(js.body.contains("copy-webhook-url"));
 
@@ -878,23 +628,8 @@ async fn the_page_brings_its_own_stylesheet_and_labels_every_control() {
     assert!(!html.contains("<style>"), "no inline style");
     // The copy button exists only for the script to show; the URL itself is plain text.
     assert!(html.contains(r#"id="copy-webhook-url""#));
-    for id in [
-        "active",
-        "ignore_session",
-        "set_tags",
-        "tag_ids",
-        "default_entity",
-        "default_campaign_id",
-        "default_source_id",
-        "default_site_id",
-        "chat_employee_id",
-        "name",
-        "timezone",
-        "api_url",
-        "access_token",
-        "map-phone",
-        "preview-body",
-    ] {
+    let others = ["access_token", "map-phone", "preview-body"];
+    for id in CARD_FIELDS.into_iter().chain(others) {
         assert!(
             html.contains(&format!(r#"<label for="{id}""#))
                 || html.contains(&format!(r#"<label class="check" for="{id}""#)),
@@ -954,13 +689,7 @@ async fn field_map_edited_on_the_page_with_errors_naming_the_entry() {
         .await;
     assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
     assert!(location(&saved).contains("field_map_saved=1"));
-    let api = rig
-        .api(
-            Method::GET,
-            &format!("/admin/v1/tenants/{id}/field-map"),
-            None,
-        )
-        .await;
+    let api = rig.get(&format!("/admin/v1/tenants/{id}/field-map")).await;
     assert_eq!(
         api.json(),
         serde_json::json!({"phone": ["lead.contact_phone", "visitor.phones.0"]})

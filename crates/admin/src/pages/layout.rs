@@ -22,6 +22,19 @@ pub(super) struct Frame<'a> {
     pub here: &'a str,
 }
 
+/// A table in its scrolling wrapper: one column heading per entry (empty over a column of
+/// buttons), then the rows.
+pub(super) fn table(id: &str, headings: &[&str], rows: Markup) -> Markup {
+    html! {
+        div.table-wrap {
+            table id=(id) {
+                thead { tr { @for heading in headings { th scope="col" { (heading) } } } }
+                tbody { (rows) }
+            }
+        }
+    }
+}
+
 pub(super) fn layout(frame: &Frame<'_>, title: &str, body: Markup) -> Markup {
     let lang = frame.lang;
     let other = lang.other();

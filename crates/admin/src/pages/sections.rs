@@ -4,7 +4,7 @@
 use maud::{html, Markup};
 
 use super::i18n::t;
-use super::layout::csrf_field;
+use super::layout::{csrf_field, table};
 use super::tenant_page::PageData;
 use crate::tenant_problems;
 
@@ -43,40 +43,36 @@ pub(super) fn problems_section(data: &PageData<'_>) -> Markup {
 
 pub(super) fn dead_letters_section(data: &PageData<'_>) -> Markup {
     let lang = data.lang;
+    let headings = [
+        lang.t(t::WHEN),
+        lang.t(t::EVENT),
+        lang.t(t::CLASS),
+        lang.t(t::ERROR),
+        lang.t(t::ATTEMPTS),
+        "",
+    ];
     html! {
         section id="dead-letters-section" aria-labelledby="dead-letters-title" {
             h2 id="dead-letters-title" { (lang.t(t::DEAD_LETTERS)) }
-            div.table-wrap {
-                table id="dead-letters" {
-                    thead { tr {
-                        th scope="col" { (lang.t(t::WHEN)) }
-                        th scope="col" { (lang.t(t::EVENT)) }
-                        th scope="col" { (lang.t(t::CLASS)) }
-                        th scope="col" { (lang.t(t::ERROR)) }
-                        th scope="col" { (lang.t(t::ATTEMPTS)) }
-                        th scope="col" {}
-                    } }
-                    tbody {
-                        @for dead in &data.dead {
-                            tr data-dead-letter-id=(dead.id) {
-                                td { (dead.dead_at.format(TIME)) }
-                                td { (dead.event_id) }
-                                td { (dead.class) }
-                                td { @if let Some(m) = &dead.mnemonic { code { (m) } " " } (dead.message) }
-                                td { (dead.attempts) }
-                                td {
-                                    form method="post" action={ (data.path()) "/replay" } {
-                                        (csrf_field(data.session))
-                                        input type="hidden" name="dead_letter_id" value=(dead.id);
-                                        button type="submit" class="replay secondary"
-                                            aria-label={ (lang.t(t::REPLAY)) " " (dead.event_id) } { (lang.t(t::REPLAY)) }
-                                    }
-                                }
+            (table("dead-letters", &headings, html! {
+                @for dead in &data.dead {
+                    tr data-dead-letter-id=(dead.id) {
+                        td { (dead.dead_at.format(TIME)) }
+                        td { (dead.event_id) }
+                        td { (dead.class) }
+                        td { @if let Some(m) = &dead.mnemonic { code { (m) } " " } (dead.message) }
+                        td { (dead.attempts) }
+                        td {
+                            form method="post" action={ (data.path()) "/replay" } {
+                                (csrf_field(data.session))
+                                input type="hidden" name="dead_letter_id" value=(dead.id);
+                                button type="submit" class="replay secondary"
+                                    aria-label={ (lang.t(t::REPLAY)) " " (dead.event_id) } { (lang.t(t::REPLAY)) }
                             }
                         }
                     }
                 }
-            }
+            }))
             @if !data.dead.is_empty() {
                 form method="post" action={ (data.path()) "/replay" } {
                     (csrf_field(data.session))
@@ -89,35 +85,31 @@ pub(super) fn dead_letters_section(data: &PageData<'_>) -> Markup {
 
 pub(super) fn deliveries_section(data: &PageData<'_>) -> Markup {
     let lang = data.lang;
+    let headings = [
+        lang.t(t::RECEIVED),
+        lang.t(t::KIND),
+        lang.t(t::EVENT),
+        "CoMagic id",
+        lang.t(t::ATTEMPTS),
+        lang.t(t::DELIVERED),
+        lang.t(t::COMPLETE),
+    ];
     html! {
         section aria-labelledby="deliveries-title" {
             h2 id="deliveries-title" { (lang.t(t::DELIVERIES)) }
-            div.table-wrap {
-                table id="deliveries" {
-                    thead { tr {
-                        th scope="col" { (lang.t(t::RECEIVED)) }
-                        th scope="col" { (lang.t(t::KIND)) }
-                        th scope="col" { (lang.t(t::EVENT)) }
-                        th scope="col" { "CoMagic id" }
-                        th scope="col" { (lang.t(t::ATTEMPTS)) }
-                        th scope="col" { (lang.t(t::DELIVERED)) }
-                        th scope="col" { (lang.t(t::COMPLETE)) }
-                    } }
-                    tbody {
-                        @for entry in &data.deliveries {
-                            tr {
-                                td { (entry.received_at.format(TIME)) }
-                                td { (entry.kind) }
-                                td { (entry.event_id) }
-                                td { @if let Some(id) = entry.comagic_id { (id) } @else { "—" } }
-                                td { (entry.attempts) }
-                                td { (entry.delivered_at.format(TIME)) }
-                                td { (lang.t(if entry.complete { t::YES } else { t::NO })) }
-                            }
-                        }
+            (table("deliveries", &headings, html! {
+                @for entry in &data.deliveries {
+                    tr {
+                        td { (entry.received_at.format(TIME)) }
+                        td { (entry.kind) }
+                        td { (entry.event_id) }
+                        td { @if let Some(id) = entry.comagic_id { (id) } @else { "—" } }
+                        td { (entry.attempts) }
+                        td { (entry.delivered_at.format(TIME)) }
+                        td { (lang.t(if entry.complete { t::YES } else { t::NO })) }
                     }
                 }
-            }
+            }))
         }
     }
 }

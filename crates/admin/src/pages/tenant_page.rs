@@ -24,6 +24,7 @@ use super::test_request_form::test_request_section;
 use crate::account::AccountLists;
 use crate::auth::Session;
 use crate::health::{tenant_health, TenantHealth};
+use crate::reasons::FieldErrors;
 use crate::recent_payloads::{recent_payloads, RecentPayloadView};
 use crate::tenant_problems::{self, TenantProblem};
 use crate::test_request::{test_request_result, TestRequestResult};
@@ -54,7 +55,7 @@ pub(super) struct PageData<'a> {
     pub tenant: &'a Tenant,
     pub values: FormValues,
     pub lists: AccountLists,
-    pub errors: BTreeMap<String, String>,
+    pub errors: FieldErrors,
     pub warnings: Vec<String>,
     pub notices: Vec<String>,
     pub webhook_url: Option<String>,
@@ -144,7 +145,7 @@ pub(super) async fn page_data<'a>(
         tenant,
         values,
         lists,
-        errors: BTreeMap::new(),
+        errors: FieldErrors::new(),
         warnings,
         notices: Vec::new(),
         webhook_url: ctx.sessions.issued_url(session, tenant.id),
