@@ -9,7 +9,7 @@ use axum::extract::{FromRequestParts, Path, RawPathParams, RawQuery, State};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post, put, MethodRouter};
+use axum::routing::{on, MethodFilter, MethodRouter};
 use axum::{Json, Router};
 use bridge_store::{DeadLetterFilter, Tenant, TenantInput};
 use chrono::{DateTime, Utc};
@@ -22,64 +22,51 @@ use crate::account::{self, ListKind};
 use crate::auth::check_bearer;
 use crate::dead_letters::{dead_letter_detail, dead_letter_summary, replay_dead_letters};
 use crate::error::ApiError;
-use crate::field_map;
+use crate::field_map::{get_field_map, put_field_map};
+use crate::health::show as show_health;
+use crate::preview::preview_api;
 use crate::reasons::{add_field_error, Reason};
+use crate::recent_payloads::list as list_payloads;
 use crate::tenant_file::{tenant_json, webhook_url, TenantFile, TenantFileError};
+use crate::test_request::{create as send_test_request, show as show_test_request};
 use crate::{AdminState, Ctx};
 
 /// One route of the JSON API: method, path (axum syntax) and its handler.
 type Route = (&'static str, &'static str, fn() -> MethodRouter<Ctx>);
 
-/// Every route the JSON API serves; the router is built from this table, so the test that
-/// compares [`api_routes`] with `docs/openapi.json` compares the real router.
-const ROUTES: &[Route] = &[
-    ("GET", "/admin/v1/openapi.json", || get(openapi)),
-    ("GET", "/admin/v1/tenants", || get(list_tenants)),
-    ("POST", "/admin/v1/tenants", || post(create_tenant)),
-    ("GET", "/admin/v1/tenants/{id}", || get(show_tenant)),
-    ("PUT", "/admin/v1/tenants/{id}", || put(update_tenant)),
-    ("DELETE", "/admin/v1/tenants/{id}", || delete(delete_tenant)),
-    ("POST", "/admin/v1/tenants/{id}/rotate-token", || {
-        post(rotate_token)
-    }),
-    ("GET", "/admin/v1/tenants/{id}/comagic/{kind}", || {
-        get(comagic_list)
-    }),
-    ("GET", "/admin/v1/tenants/{id}/deliveries", || {
-        get(deliveries)
-    }),
-    ("GET", "/admin/v1/dead-letters", || get(list_dead_letters)),
-    ("POST", "/admin/v1/dead-letters/replay", || post(replay)),
-    ("GET", "/admin/v1/dead-letters/{id}", || {
-        get(show_dead_letter)
-    }),
-    ("DELETE", "/admin/v1/dead-letters/{id}", || {
-        delete(delete_dead_letter)
-    }),
-    ("GET", "/admin/v1/tenants/{id}/field-map", || {
-        get(field_map::get_field_map)
-    }),
-    ("PUT", "/admin/v1/tenants/{id}/field-map", || {
-        put(field_map::put_field_map)
-    }),
-    ("POST", "/admin/v1/tenants/{id}/preview", || {
-        post(crate::preview::preview_api)
-    }),
-    ("GET", "/admin/v1/tenants/{id}/payloads", || {
-        get(crate::recent_payloads::list)
-    }),
-    ("GET", "/admin/v1/tenants/{id}/health", || {
-        get(crate::health::show)
-    }),
-    ("POST", "/admin/v1/tenants/{id}/test-request", || {
-        post(crate::test_request::create)
-    }),
-    (
-        "GET",
-        "/admin/v1/tenants/{id}/test-request/{event_id}",
-        || get(crate::test_request::show),
-    ),
-];
+/// `METHOD "path" => handler,` lines as the [`Route`] table `ROUTES`.
+macro_rules! routes {
+    ($($method:ident $path:literal => $handler:expr,)*) => {
+        const ROUTES: &[Route] = &[
+            $((stringify!($method), $path, || on(MethodFilter::$method, $handler)),)*
+        ];
+    };
+}
+
+// Every route the JSON API serves; the router is built from this table, so the test that
+// compares `api_routes` with `docs/openapi.json` compares the real router.
+routes! {
+    GET "/admin/v1/openapi.json" => openapi,
+    GET "/admin/v1/tenants" => list_tenants,
+    POST "/admin/v1/tenants" => create_tenant,
+    GET "/admin/v1/tenants/{id}" => show_tenant,
+    PUT "/admin/v1/tenants/{id}" => update_tenant,
+    DELETE "/admin/v1/tenants/{id}" => delete_tenant,
+    POST "/admin/v1/tenants/{id}/rotate-token" => rotate_token,
+    GET "/admin/v1/tenants/{id}/comagic/{kind}" => comagic_list,
+    GET "/admin/v1/tenants/{id}/deliveries" => deliveries,
+    GET "/admin/v1/dead-letters" => list_dead_letters,
+    POST "/admin/v1/dead-letters/replay" => replay,
+    GET "/admin/v1/dead-letters/{id}" => show_dead_letter,
+    DELETE "/admin/v1/dead-letters/{id}" => delete_dead_letter,
+    GET "/admin/v1/tenants/{id}/field-map" => get_field_map,
+    PUT "/admin/v1/tenants/{id}/field-map" => put_field_map,
+    POST "/admin/v1/tenants/{id}/preview" => preview_api,
+    GET "/admin/v1/tenants/{id}/payloads" => list_payloads,
+    GET "/admin/v1/tenants/{id}/health" => show_health,
+    POST "/admin/v1/tenants/{id}/test-request" => send_test_request,
+    GET "/admin/v1/tenants/{id}/test-request/{event_id}" => show_test_request,
+}
 
 /// Every `(method, path)` the JSON API serves (axum path syntax).
 pub fn api_routes() -> impl Iterator<Item = (&'static str, &'static str)> {

@@ -18,8 +18,10 @@ use uuid::Uuid;
 async fn api_wants_the_admin_token() {
     let rig = Rig::start().await;
     let none = rig.anonymous("/admin/v1/tenants").await;
-    assert_eq!(none.status, StatusCode::UNAUTHORIZED);
-    assert_eq!(none.json()["error"], "unauthorized");
+    assert_eq!(
+        none.expect(StatusCode::UNAUTHORIZED)["error"],
+        "unauthorized"
+    );
     // A wrong token, the right one as Basic, a create without any: refused alike.
     let wrong = ("authorization", format!("Bearer {ADMIN_TOKEN}x"));
     let basic = ("authorization", format!("Basic {ADMIN_TOKEN}"));
@@ -44,7 +46,7 @@ async fn api_wants_the_admin_token() {
 async fn create_show_list_and_no_secret_echoed() {
     let rig = Rig::start().await;
     let answer = rig.post_tenant(rig.settings()).await;
-    assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.body);
+    answer.assert_status(StatusCode::CREATED);
     assert!(!answer.body.contains("demo-token"));
     let created = answer.json();
     let id = created["id"].as_str().unwrap();
@@ -82,8 +84,7 @@ async fn create_show_list_and_no_secret_echoed() {
     let missing = rig
         .get(&format!("/admin/v1/tenants/{}", Uuid::new_v4()))
         .await;
-    assert_eq!(missing.status, StatusCode::NOT_FOUND);
-    assert_eq!(missing.json()["error"], "not_found");
+    assert_eq!(missing.expect(StatusCode::NOT_FOUND)["error"], "not_found");
 }
 
 #[tokio::test]
@@ -93,7 +94,7 @@ async fn login_credentials_are_accepted_and_reported_as_login() {
     settings["comagic"] =
         json!({"api_url": rig.emulator.api_url(), "login": "demo", "password": "demo-password"});
     let answer = rig.post_tenant(settings).await;
-    assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.body);
+    answer.assert_status(StatusCode::CREATED);
     assert_eq!(answer.json()["comagic"]["auth"], "login");
     assert!(!answer.body.contains("demo-password"));
 }
@@ -151,8 +152,10 @@ async fn missing_markers_are_422_per_field() {
             Some("{not json".into()),
         )
         .await;
-    assert_eq!(bad_json.status, StatusCode::BAD_REQUEST);
-    assert_eq!(bad_json.json()["error"], "bad_request");
+    assert_eq!(
+        bad_json.expect(StatusCode::BAD_REQUEST)["error"],
+        "bad_request"
+    );
 }
 
 #[tokio::test]
@@ -180,8 +183,9 @@ async fn ids_missing_from_the_account_are_422_per_field() {
     source["default_source_id"] = json!(399);
     source["default_site_id"] = json!(202);
     let answer = rig.post_tenant(source).await;
-    assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(answer.json()["fields"]["default_source_id"].is_string());
+    assert!(
+        answer.expect(StatusCode::UNPROCESSABLE_ENTITY)["fields"]["default_source_id"].is_string()
+    );
 
     let mut good_source = rig.settings();
     good_source["default_entity"] = json!("source");
@@ -213,7 +217,7 @@ async fn unreachable_comagic_saves_with_warnings() {
     // Nothing listens on port 9 of localhost: a transport error.
     settings["comagic"]["api_url"] = json!("http://127.0.0.1:9/v2.0");
     let answer = rig.post_tenant(settings).await;
-    assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.body);
+    answer.assert_status(StatusCode::CREATED);
     assert!(!answer.json()["warnings"].as_array().unwrap().is_empty());
 }
 
@@ -275,15 +279,14 @@ async fn lists_come_from_the_tenants_account() {
     let failed = rig
         .get(&format!("/admin/v1/tenants/{id}/comagic/tags"))
         .await;
-    assert_eq!(failed.status, StatusCode::BAD_GATEWAY, "{}", failed.body);
+    failed.assert_status(StatusCode::BAD_GATEWAY);
     assert_eq!(failed.json()["mnemonic"], "method_component_disabled");
 
     fail_once(-32001, "access_token_invalid", "invalid token", "get.sites");
     let refused = rig
         .get(&format!("/admin/v1/tenants/{id}/comagic/sites"))
         .await;
-    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(refused.json()["fields"]["comagic"].is_string());
+    assert!(refused.expect(StatusCode::UNPROCESSABLE_ENTITY)["fields"]["comagic"].is_string());
 }
 
 #[tokio::test]
@@ -296,13 +299,9 @@ async fn update_without_comagic_keeps_credentials() {
     update["default_campaign_id"] = json!(102);
     update["active"] = json!(false);
     let answer = rig
-        .api(
-            Method::PUT,
-            &format!("/admin/v1/tenants/{id}"),
-            Some(update.clone()),
-        )
+        .put(&format!("/admin/v1/tenants/{id}"), update.clone())
         .await;
-    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    answer.assert_status(StatusCode::OK);
     assert_eq!(answer.json()["name"], "Shop 2");
     assert_eq!(answer.json()["active"], false);
     let stored = rig.stored(&id).await;
@@ -317,15 +316,11 @@ async fn update_without_comagic_keeps_credentials() {
 
     // Validation applies to updates too, against the stored credentials.
     update["default_campaign_id"] = json!(999);
-    let invalid = rig
-        .api(
-            Method::PUT,
-            &format!("/admin/v1/tenants/{id}"),
-            Some(update),
-        )
-        .await;
-    assert_eq!(invalid.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(invalid.json()["fields"]["default_campaign_id"].is_string());
+    let invalid = rig.put(&format!("/admin/v1/tenants/{id}"), update).await;
+    assert!(
+        invalid.expect(StatusCode::UNPROCESSABLE_ENTITY)["fields"]["default_campaign_id"]
+            .is_string()
+    );
 }
 
 #[tokio::test]
@@ -404,32 +399,14 @@ async fn dead_letters_list_show_replay_delete() {
     assert!(shown["raw_body"].as_str().unwrap().contains("+79001234567"));
     assert_eq!(shown["mnemonic"], "entity_not_found");
 
-    let empty = rig
-        .api(
-            Method::POST,
-            "/admin/v1/dead-letters/replay",
-            Some(json!({})),
-        )
-        .await;
+    let empty = rig.replay(json!({})).await;
     assert_eq!(empty.status, StatusCode::BAD_REQUEST);
-    let empty_ids = rig
-        .api(
-            Method::POST,
-            "/admin/v1/dead-letters/replay",
-            Some(json!({"ids": []})),
-        )
-        .await;
+    let empty_ids = rig.replay(json!({"ids": []})).await;
     assert_eq!(empty_ids.status, StatusCode::BAD_REQUEST);
 
     let mut stream = rig.queue.consume(10).await.unwrap();
-    let replayed = rig
-        .api(
-            Method::POST,
-            "/admin/v1/dead-letters/replay",
-            Some(json!({"ids": [a]})),
-        )
-        .await;
-    assert_eq!(replayed.status, StatusCode::OK, "{}", replayed.body);
+    let replayed = rig.replay(json!({"ids": [a]})).await;
+    replayed.assert_status(StatusCode::OK);
     assert_eq!(replayed.json(), json!({"replayed": 1, "failed": []}));
     assert_eq!(rig.metrics.replays_total.get(), 1);
     let delivery = tokio::time::timeout(std::time::Duration::from_secs(10), stream.next())
@@ -451,16 +428,10 @@ async fn dead_letters_list_show_replay_delete() {
     assert_eq!(gone.status, StatusCode::NOT_FOUND);
 
     // A filter replays only its own.
-    let by_tenant = rig
-        .api(
-            Method::POST,
-            "/admin/v1/dead-letters/replay",
-            Some(json!({"tenant": other})),
-        )
-        .await;
+    let by_tenant = rig.replay(json!({"tenant": other})).await;
     assert_eq!(by_tenant.json()["replayed"], 1);
-    assert!(rig.store.get_dead_letter(c).await.unwrap().is_none());
-    assert!(rig.store.get_dead_letter(b).await.unwrap().is_some());
+    assert!(!rig.has_dead_letter(c).await);
+    assert!(rig.has_dead_letter(b).await);
 
     let deleted = rig
         .api(Method::DELETE, &format!("/admin/v1/dead-letters/{b}"), None)
@@ -472,15 +443,9 @@ async fn dead_letters_list_show_replay_delete() {
     assert_eq!(again.status, StatusCode::NOT_FOUND);
 
     let d = dead_letter(&rig, tenant, "evt-d", "exhausted").await;
-    let all = rig
-        .api(
-            Method::POST,
-            "/admin/v1/dead-letters/replay",
-            Some(json!({"all": true})),
-        )
-        .await;
+    let all = rig.replay(json!({"all": true})).await;
     assert_eq!(all.json()["replayed"], 1);
-    assert!(rig.store.get_dead_letter(d).await.unwrap().is_none());
+    assert!(!rig.has_dead_letter(d).await);
     assert_eq!(rig.metrics.replays_total.get(), 3);
 }
 
@@ -585,14 +550,8 @@ async fn replay_all_has_no_silent_cap() {
     for i in 0..152 {
         dead_letter(&rig, tenant, &format!("evt-{i}"), "exhausted").await;
     }
-    let all = rig
-        .api(
-            Method::POST,
-            "/admin/v1/dead-letters/replay",
-            Some(json!({"all": true})),
-        )
-        .await;
-    assert_eq!(all.status, StatusCode::OK, "{}", all.body);
+    let all = rig.replay(json!({"all": true})).await;
+    all.assert_status(StatusCode::OK);
     assert_eq!(all.json(), json!({"replayed": 152, "failed": []}));
     assert_eq!(rig.metrics.replays_total.get(), 152);
     assert_eq!(rig.store.dead_letter_count().await.unwrap(), 0);
@@ -631,13 +590,9 @@ async fn saved_settings_offer_to_replay_the_tenants_problems() {
     let mut update = rig.settings();
     update.as_object_mut().unwrap().remove("comagic");
     let saved = rig
-        .api(
-            Method::PUT,
-            &format!("/admin/v1/tenants/{id}"),
-            Some(update.clone()),
-        )
+        .put(&format!("/admin/v1/tenants/{id}"), update.clone())
         .await;
-    assert_eq!(saved.status, StatusCode::OK, "{}", saved.body);
+    saved.assert_status(StatusCode::OK);
     let offer = saved.json()["tenant_problems"].clone();
     assert_eq!(offer["open"], 2, "{offer}");
     assert_eq!(offer["problems"][0]["mnemonic"], "entity_not_found");
@@ -646,14 +601,8 @@ async fn saved_settings_offer_to_replay_the_tenants_problems() {
         .is_some_and(|fix| fix.contains("pick it again")));
     assert_eq!(offer["replay"]["path"], "/admin/v1/dead-letters/replay");
 
-    let replayed = rig
-        .api(
-            Method::POST,
-            "/admin/v1/dead-letters/replay",
-            Some(offer["replay"]["body"].clone()),
-        )
-        .await;
-    assert_eq!(replayed.status, StatusCode::OK, "{}", replayed.body);
+    let replayed = rig.replay(offer["replay"]["body"].clone()).await;
+    replayed.assert_status(StatusCode::OK);
     assert_eq!(replayed.json()["replayed"], 2);
     let left = rig
         .get(&format!("/admin/v1/dead-letters?tenant={id}"))
@@ -662,12 +611,6 @@ async fn saved_settings_offer_to_replay_the_tenants_problems() {
     assert_eq!(left.as_array().map(Vec::len), Some(1), "{left}");
     assert_eq!(left[0]["id"], own.to_string());
 
-    let again = rig
-        .api(
-            Method::PUT,
-            &format!("/admin/v1/tenants/{id}"),
-            Some(update),
-        )
-        .await;
+    let again = rig.put(&format!("/admin/v1/tenants/{id}"), update).await;
     assert!(again.json()["tenant_problems"].is_null(), "{}", again.body);
 }

@@ -6,30 +6,34 @@
 
 mod support;
 
-use bridge_store::{NewRecentPayload, TenantInput, OUTCOME_ACCEPTED, OUTCOME_REJECTED};
-use chrono::Utc;
+use bridge_store::{TenantInput, OUTCOME_ACCEPTED, OUTCOME_REJECTED};
 use support::browser::{csrf_of, sign_in, Browser};
-use support::Rig;
+use support::{recent_payload, Rig};
 use uuid::Uuid;
 
-/// `html` says each of `said` and none of `unsaid`.
-#[track_caller]
-fn says(html: &str, said: &[&str], unsaid: &[&str]) {
-    for text in said {
-        assert!(html.contains(text), "{text:?} missing in\n{html}");
-    }
-    for text in unsaid {
-        assert!(!html.contains(text), "{text:?} shown in\n{html}");
-    }
-}
-
-/// The element with `id` up to the end of its section.
+/// The part of `html` from the element with `id` to the end of its section.
 fn part<'a>(html: &'a str, id: &str) -> &'a str {
     let start = html
         .find(&format!(r#"id="{id}""#))
         .unwrap_or_else(|| panic!("no {id} in\n{html}"));
     let rest = &html[start..];
     &rest[..rest.find("</section>").unwrap_or(rest.len())]
+}
+
+/// In the part `id` (all when empty) of the pages `[Russian, English]`, each text of `texts`
+/// (Russian, English) is said in its page's language and not in the other.
+#[track_caller]
+fn one_language_each(pages: [String; 2], id: &str, texts: &[(&str, &str)]) {
+    let [russian, english] = pages.map(|page| match id {
+        "" => page,
+        id => part(&page, id).to_owned(),
+    });
+    for (ru, en) in texts {
+        for (html, said, unsaid) in [(&russian, ru, en), (&english, en, ru)] {
+            assert!(html.contains(said), "{said:?} missing in\n{html}");
+            assert!(!html.contains(unsaid), "{unsaid:?} shown in\n{html}");
+        }
+    }
 }
 
 /// An active tenant made through the API, a signed-in browser, and the tenant's page path.
@@ -40,6 +44,27 @@ async fn tenant(rig: &Rig) -> (Uuid, Browser<'_>, String) {
     (id.parse().unwrap(), browser, path)
 }
 
+/// `path` in Russian (the default) and in English.
+async fn both(browser: &Browser<'_>, path: &str) -> [String; 2] {
+    let join = if path.contains('?') { '&' } else { '?' };
+    let english = browser.get(&format!("{path}{join}lang=en")).await.body;
+    // The switch is remembered: back to Russian explicitly.
+    let russian = browser.get(&format!("{path}{join}lang=ru")).await.body;
+    [russian, english]
+}
+
+/// `path` in both languages, checked as [`one_language_each`].
+async fn says_in_each(browser: &Browser<'_>, path: &str, id: &str, texts: &[(&str, &str)]) {
+    one_language_each(both(browser, path).await, id, texts);
+}
+
+/// `fields` posted to `path` in Russian and in English.
+async fn both_posted(browser: &Browser<'_>, path: &str, fields: &[(&str, &str)]) -> [String; 2] {
+    let english = browser.post(&format!("{path}?lang=en"), fields).await.body;
+    let russian = browser.post(&format!("{path}?lang=ru"), fields).await.body;
+    [russian, english]
+}
+
 #[tokio::test]
 async fn what_to_fix_after_a_failed_test_request() {
     let rig = Rig::start().await;
@@ -48,22 +73,12 @@ async fn what_to_fix_after_a_failed_test_request() {
     let refusal = ("access_token_invalid", "token");
     rig.dead_letter(id, event, "tenant_permanent", refusal)
         .await;
-    let query = format!("{path}?test_request={event}");
-    let russian = browser.get(&query).await.body;
-    says(
-        part(&russian, "test-request-result"),
-        &[
-            "введите действующий API-ключ",
-            "отправьте тестовое обращение ещё раз",
-        ],
-        &["enter a valid access token", "send another test request"],
-    );
-    let english = browser.get(&format!("{query}&lang=en")).await.body;
-    says(
-        part(&english, "test-request-result"),
-        &["enter a valid access token", "send another test request"],
-        &["введите действующий API-ключ"],
-    );
+    let result = format!("{path}?test_request={event}");
+    let texts = [
+        ("действующий API-ключ", "a valid access token"),
+        ("обращение ещё раз", "another test request"),
+    ];
+    says_in_each(&browser, &result, "test-request-result", &texts).await;
 }
 
 #[tokio::test]
@@ -80,24 +95,11 @@ async fn the_account_time_zone_warning() {
         credentials: None,
     };
     rig.store.update_tenant(id, input).await.unwrap();
-    let russian = browser.get(&path).await.body;
-    says(
-        part(&russian, "health"),
-        &[
-            "часовой пояс кабинета теперь Europe/Moscow",
-            "сохраните настройки",
-        ],
-        &["time zone is now", "save the settings to store it"],
-    );
-    let english = browser.get(&format!("{path}?lang=en")).await.body;
-    says(
-        part(&english, "health"),
-        &[
-            "time zone is now Europe/Moscow",
-            "save the settings to store it",
-        ],
-        &["часовой пояс кабинета теперь"],
-    );
+    let texts = [
+        ("теперь Europe/Moscow", "now Europe/Moscow"),
+        ("чтобы запомнить его", "to store it"),
+    ];
+    says_in_each(&browser, &path, "health", &texts).await;
 }
 
 #[tokio::test]
@@ -105,93 +107,53 @@ async fn preview_warnings_and_why_it_would_not_map() {
     let rig = Rig::start().await;
     let (_, browser, path) = tenant(&rig).await;
     let csrf = csrf_of(&browser.get(&path).await.body);
+    let preview = format!("{path}/preview");
     // No phone, no email, no time: two warnings, and CoMagic needs a contact.
     let body = r#"{"event":"callback","id":"pl-1","name":"Анна"}"#;
     let fields = [("csrf", csrf.as_str()), ("body", body)];
-    let russian = browser.post(&format!("{path}/preview"), &fields).await.body;
-    says(
-        part(&russian, "preview-result"),
-        &[
-            "в запросе нет времени создания",
-            "не найдены ни телефон, ни email",
-            "нет ни пригодного телефона, ни email",
-        ],
-        &[
-            "no creation time in the payload",
-            "no phone and no email found",
-            "neither a usable phone nor an email",
-        ],
-    );
-    let english = browser
-        .post(&format!("{path}/preview?lang=en"), &fields)
-        .await
-        .body;
-    says(
-        part(&english, "preview-result"),
-        &[
-            "no creation time in the payload",
-            "no phone and no email found",
-            "neither a usable phone nor an email",
-        ],
-        &["не найдены ни телефон"],
-    );
+    let pages = both_posted(&browser, &preview, &fields).await;
+    let texts = [
+        ("нет времени создания", "no creation time"),
+        ("ни телефон, ни email", "no phone and no email"),
+        ("ни пригодного телефона", "a usable phone"),
+    ];
+    one_language_each(pages, "preview-result", &texts);
     // A body that is no JSON at all.
     let broken = [("csrf", csrf.as_str()), ("body", r#"{"event":"#)];
-    let russian = browser
-        .post(&format!("{path}/preview?lang=ru"), &broken)
-        .await;
-    says(
-        part(&russian.body, "preview-result"),
-        &["тело запроса не читается: неверный JSON (строка 1"],
-        &["unparseable body", "invalid JSON at line"],
-    );
+    let pages = both_posted(&browser, &preview, &broken).await;
+    let texts = [("неверный JSON (строка 1", "invalid JSON at line 1")];
+    one_language_each(pages, "preview-result", &texts);
 }
 
 #[tokio::test]
 async fn recent_payload_readings_and_refusals() {
     let rig = Rig::start().await;
     let (id, browser, path) = tenant(&rig).await;
-    let payload =
-        |event: Option<&str>, body: &str, outcome: &str, error: Option<&str>| NewRecentPayload {
-            tenant_id: id,
-            received_at: Utc::now(),
-            content_type: Some("application/json".into()),
-            event_id: event.map(str::to_owned),
-            body: body.as_bytes().to_vec(),
-            outcome: outcome.into(),
-            error: error.map(str::to_owned),
-        };
     let bad_phone = r#"{"event":"callback","id":"rp-1","phone":"12","email":"a@b.example"}"#;
-    let unreadable = r#"{"event":"#;
     let reason = "invalid JSON at line 1 column 9: EOF while parsing a value";
+    let json = "application/json";
     let rows = [
-        payload(Some("callback:rp-1"), bad_phone, OUTCOME_ACCEPTED, None),
-        payload(None, unreadable, OUTCOME_REJECTED, Some(reason)),
+        recent_payload(
+            id,
+            Some("callback:rp-1"),
+            (json, bad_phone),
+            (OUTCOME_ACCEPTED, None),
+            1,
+        ),
+        recent_payload(
+            id,
+            None,
+            (json, r#"{"event":"#),
+            (OUTCOME_REJECTED, Some(reason)),
+            0,
+        ),
     ];
     rig.store.record_recent_payloads(&rows, 50).await.unwrap();
-    let russian = browser.get(&path).await.body;
-    says(
-        part(&russian, "recent-payloads"),
-        &[
-            "не номер; он оставлен в тексте сообщения",
-            "тело запроса не читается",
-        ],
-        &[
-            "is not a valid number",
-            "kept in the message text",
-            "unparseable body",
-            "invalid JSON at line",
-        ],
-    );
-    let english = browser.get(&format!("{path}?lang=en")).await.body;
-    says(
-        part(&english, "recent-payloads"),
-        &[
-            "is not a valid number; kept in the message text",
-            "invalid JSON at line 1",
-        ],
-        &["не номер", "тело запроса не читается"],
-    );
+    let texts = [
+        ("оставлен в тексте", "kept in the message text"),
+        ("тело запроса не читается", "invalid JSON at line 1"),
+    ];
+    says_in_each(&browser, &path, "recent-payloads", &texts).await;
 }
 
 #[tokio::test]
@@ -200,51 +162,17 @@ async fn refused_settings_and_field_map_entries() {
     let (_, browser, path) = tenant(&rig).await;
     let csrf = csrf_of(&browser.get(&path).await.body);
     // A campaign the account does not have, and no chat operator.
-    let settings = [
-        ("csrf", csrf.as_str()),
-        ("name", "Shop"),
-        ("active", "true"),
-        ("default_campaign_id", "999"),
+    let campaign = [("default_campaign_id", "999"), ("active", "true")];
+    let settings = [[("csrf", csrf.as_str()), ("name", "Shop")], campaign].concat();
+    let pages = both_posted(&browser, &path, &settings).await;
+    let texts = [
+        ("999: нет в кабинете", "999 not found"),
+        ("нужен сотрудник", "needs an employee"),
     ];
-    let russian = browser.post(&path, &settings).await.body;
-    says(
-        &russian,
-        &[
-            "кампания 999: нет в кабинете CoMagic",
-            "обязательно: CoMagic нужен сотрудник",
-        ],
-        &[
-            "not found in the CoMagic account",
-            "CoMagic needs an employee",
-        ],
-    );
-    let english = browser
-        .post(&format!("{path}?lang=en"), &settings)
-        .await
-        .body;
-    says(
-        &english,
-        &[
-            "campaign 999 not found in the CoMagic account",
-            "CoMagic needs an employee for operator messages of chats",
-        ],
-        &["нет в кабинете CoMagic"],
-    );
+    one_language_each(pages, "", &texts);
     let map = [("csrf", csrf.as_str()), ("map.phone", "lead..phone")];
-    let russian = browser
-        .post(&format!("{path}/field-map?lang=ru"), &map)
-        .await;
-    says(
-        part(&russian.body, "field-map"),
-        &["в пути пустой шаг"],
-        &["the path has an empty step"],
-    );
-    let english = browser
-        .post(&format!("{path}/field-map?lang=en"), &map)
-        .await;
-    says(
-        part(&english.body, "field-map"),
-        &["the path has an empty step"],
-        &["в пути пустой шаг"],
-    );
+    let field_map = format!("{path}/field-map");
+    let pages = both_posted(&browser, &field_map, &map).await;
+    let texts = [("пустой шаг", "an empty step")];
+    one_language_each(pages, "field-map", &texts);
 }

@@ -4,13 +4,12 @@
 
 mod support;
 
-use axum::http::{header, Method, StatusCode};
+use axum::http::{header, StatusCode};
 use bridge_store::TokenHash;
-use chrono::Utc;
 use support::browser::{
     create_via_page, csrf_of, location, post_login, sign_in, webhook_url_in, Browser, CARD_FIELDS,
 };
-use support::{Rig, ADMIN_TOKEN, PUBLIC_URL};
+use support::{recent_payload, Rig, ADMIN_TOKEN, PUBLIC_URL};
 use uuid::Uuid;
 
 #[tokio::test]
@@ -46,12 +45,11 @@ async fn sign_in_sets_a_strict_http_only_cookie() {
     assert_eq!(forged.get("/admin/").await.status, StatusCode::SEE_OTHER);
 
     // Logout needs the CSRF token too, and ends the session.
-    let csrf = csrf_of(&list.body);
     assert_eq!(
         browser.post("/admin/logout", &[]).await.status,
         StatusCode::FORBIDDEN
     );
-    let out = browser.post("/admin/logout", &[("csrf", &csrf)]).await;
+    let out = browser.submit("/admin/logout", &[]).await;
     assert_eq!(out.status, StatusCode::SEE_OTHER);
     assert_eq!(browser.get("/admin/").await.status, StatusCode::SEE_OTHER);
 }
@@ -172,11 +170,10 @@ async fn two_step_creation_then_save_activates_without_leaking_secrets() {
     assert!(!html.contains(ADMIN_TOKEN));
 
     // An incomplete save is refused per field and stores nothing.
-    let csrf = csrf_of(html);
     let incomplete = browser
-        .post(
+        .submit(
             &format!("/admin/tenants/{id}"),
-            &[("csrf", &csrf), ("name", "Цветы"), ("active", "true")],
+            &[("name", "Цветы"), ("active", "true")],
         )
         .await;
     assert_eq!(incomplete.status, StatusCode::UNPROCESSABLE_ENTITY);
@@ -188,10 +185,9 @@ async fn two_step_creation_then_save_activates_without_leaking_secrets() {
 
     // A complete save: source mode, two tags, a chat operator, and a new access token.
     let saved = browser
-        .post(
+        .submit(
             &format!("/admin/tenants/{id}"),
             &[
-                ("csrf", &csrf),
                 ("name", "Цветы"),
                 ("active", "true"),
                 ("set_tags", "true"),
@@ -210,7 +206,7 @@ async fn two_step_creation_then_save_activates_without_leaking_secrets() {
             ],
         )
         .await;
-    assert_eq!(saved.status, StatusCode::OK, "{}", saved.body);
+    saved.assert_status(StatusCode::OK);
     assert!(saved.body.contains("Сохранено, интеграция активна"));
     assert!(!saved.body.contains("demo-token"));
     assert!(!saved.body.contains(ADMIN_TOKEN));
@@ -237,10 +233,9 @@ async fn two_step_creation_then_save_activates_without_leaking_secrets() {
 
     // Refused credentials are reported on the credentials block; nothing changes.
     let refused = browser
-        .post(
+        .submit(
             &format!("/admin/tenants/{id}"),
             &[
-                ("csrf", &csrf),
                 ("name", "Цветы"),
                 ("active", "true"),
                 ("default_campaign_id", "101"),
@@ -268,13 +263,11 @@ async fn two_step_creation_then_save_activates_without_leaking_secrets() {
 async fn refused_credentials_stop_step_one() {
     let rig = Rig::start().await;
     let browser = sign_in(&rig).await;
-    let csrf = csrf_of(&browser.get("/admin/tenants/new").await.body);
     let api_url = rig.emulator.api_url();
     let answer = browser
-        .post(
+        .submit(
             "/admin/tenants",
             &[
-                ("csrf", &csrf),
                 ("name", "Shop"),
                 ("api_url", &api_url),
                 ("login", "demo"),
@@ -293,11 +286,10 @@ async fn rotate_and_replay_from_the_page() {
     let rig = Rig::start().await;
     let browser = sign_in(&rig).await;
     let (id, page) = create_via_page(&browser).await;
-    let csrf = csrf_of(&page.body);
     let old = webhook_url_in(&page.body).unwrap();
 
     let rotated = browser
-        .post(&format!("/admin/tenants/{id}/rotate"), &[("csrf", &csrf)])
+        .submit(&format!("/admin/tenants/{id}/rotate"), &[])
         .await;
     assert_eq!(rotated.status, StatusCode::SEE_OTHER);
     let page = browser.get(&location(&rotated)).await;
@@ -331,12 +323,9 @@ async fn rotate_and_replay_from_the_page() {
     assert!(page.body.contains(r#"id="replay-all""#));
 
     let one = browser
-        .post(
+        .submit(
             &format!("/admin/tenants/{id}/replay"),
-            &[
-                ("csrf", &csrf),
-                ("dead_letter_id", &dead_ids[0].to_string()),
-            ],
+            &[("dead_letter_id", &dead_ids[0].to_string())],
         )
         .await;
     assert_eq!(one.status, StatusCode::SEE_OTHER);
@@ -345,7 +334,7 @@ async fn rotate_and_replay_from_the_page() {
     assert!(rig.has_dead_letter(dead_ids[1]).await);
 
     let all = browser
-        .post(&format!("/admin/tenants/{id}/replay"), &[("csrf", &csrf)])
+        .submit(&format!("/admin/tenants/{id}/replay"), &[])
         .await;
     assert!(location(&all).contains("replayed=2"));
     assert_eq!(rig.store.dead_letter_count().await.unwrap(), 0);
@@ -356,20 +345,18 @@ async fn rotate_and_replay_from_the_page() {
 async fn unreachable_comagic_still_lets_the_operator_type_ids() {
     let rig = Rig::start().await;
     let browser = sign_in(&rig).await;
-    let csrf = csrf_of(&browser.get("/admin/tenants/new").await.body);
     // Nothing listens on port 9: CoMagic is unreachable, the tenant is created unverified.
     let created = browser
-        .post(
+        .submit(
             "/admin/tenants",
             &[
-                ("csrf", &csrf),
                 ("name", "Offline"),
                 ("api_url", "http://127.0.0.1:9/v2.0"),
                 ("access_token", "some-key"),
             ],
         )
         .await;
-    assert_eq!(created.status, StatusCode::SEE_OTHER, "{}", created.body);
+    created.assert_status(StatusCode::SEE_OTHER);
     assert!(location(&created).contains("created=unverified"));
     let page = browser.get(&location(&created)).await;
     assert_eq!(page.status, StatusCode::OK);
@@ -386,10 +373,9 @@ async fn unreachable_comagic_still_lets_the_operator_type_ids() {
         .unwrap()
         .to_owned();
     let saved = browser
-        .post(
+        .submit(
             &format!("/admin/tenants/{id}"),
             &[
-                ("csrf", &csrf),
                 ("name", "Offline"),
                 ("active", "true"),
                 ("default_campaign_id", "101"),
@@ -399,7 +385,7 @@ async fn unreachable_comagic_still_lets_the_operator_type_ids() {
             ],
         )
         .await;
-    assert_eq!(saved.status, StatusCode::OK, "{}", saved.body);
+    saved.assert_status(StatusCode::OK);
     assert!(saved.body.contains("Не проверено в CoMagic"));
     let stored = rig.stored(&id).await;
     assert!(stored.active);
@@ -428,14 +414,12 @@ async fn capture_server() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String
 async fn a_new_api_url_needs_the_secret_again() {
     let rig = Rig::start().await;
     let browser = sign_in(&rig).await;
-    let (id, page) = create_via_page(&browser).await;
+    let (id, _) = create_via_page(&browser).await;
     let (capture, seen) = capture_server().await;
-    let csrf = csrf_of(&page.body);
     let saved = browser
-        .post(
+        .submit(
             &format!("/admin/tenants/{id}"),
             &[
-                ("csrf", &csrf),
                 ("name", "Цветы"),
                 ("active", "true"),
                 ("api_url", &capture),
@@ -457,21 +441,13 @@ async fn a_new_api_url_needs_the_secret_again() {
 
     // The JSON API: the same change is a 422 naming the field, not a 400 about serde.
     let answer = rig
-        .api(
-            Method::PUT,
+        .put(
             &format!("/admin/v1/tenants/{id}"),
-            Some(
-                serde_json::json!({"name": "Цветы", "comagic": {"api_url": capture},
+            serde_json::json!({"name": "Цветы", "comagic": {"api_url": capture},
                 "default_campaign_id": 101, "chat_employee_id": 501}),
-            ),
         )
         .await;
-    assert_eq!(
-        answer.status,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "{}",
-        answer.body
-    );
+    answer.assert_status(StatusCode::UNPROCESSABLE_ENTITY);
     assert!(
         answer.json()["fields"]["comagic.access_token"].is_string(),
         "{}",
@@ -490,7 +466,6 @@ async fn tenant_problems_are_shown_with_the_fix_and_replayed_alone() {
     let rig = Rig::start().await;
     let browser = sign_in(&rig).await;
     let (id, page) = create_via_page(&browser).await;
-    let csrf = csrf_of(&page.body);
     assert!(!page.body.contains(r#"id="tenant-problems""#));
     let mut dead_ids = Vec::new();
     for (event, class) in [
@@ -513,9 +488,9 @@ async fn tenant_problems_are_shown_with_the_fix_and_replayed_alone() {
     assert!(page.body.contains(r#"id="replay-tenant-problems""#));
 
     let replayed = browser
-        .post(
+        .submit(
             &format!("/admin/tenants/{id}/replay"),
-            &[("csrf", &csrf), ("class", "tenant_permanent")],
+            &[("class", "tenant_permanent")],
         )
         .await;
     assert_eq!(replayed.status, StatusCode::SEE_OTHER);
@@ -644,21 +619,19 @@ async fn the_page_brings_its_own_stylesheet_and_labels_every_control() {
 async fn field_map_edited_on_the_page_with_errors_naming_the_entry() {
     let rig = Rig::start().await;
     let browser = sign_in(&rig).await;
-    let (id, page) = create_via_page(&browser).await;
-    let csrf = csrf_of(&page.body);
+    let (id, _) = create_via_page(&browser).await;
     let path = format!("/admin/tenants/{id}/field-map");
 
     let bad = browser
-        .post(
+        .submit(
             &path,
             &[
-                ("csrf", &csrf),
                 ("map.phone", "lead.contact_phone, lead..phone"),
                 ("map.email", "lead.mail"),
             ],
         )
         .await;
-    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.body);
+    bad.assert_status(StatusCode::UNPROCESSABLE_ENTITY);
     assert!(bad.body.contains(r#"id="field-map-errors""#));
     assert!(
         bad.body.contains(r#"data-field="phone[1]""#),
@@ -671,23 +644,20 @@ async fn field_map_edited_on_the_page_with_errors_naming_the_entry() {
         .contains(r#"value="lead.contact_phone, lead..phone""#));
     assert!(rig.store.get_field_map(id).await.unwrap().is_empty());
 
-    let forged = browser
-        .post(&path, &[("csrf", &csrf), ("map.telephone", "x")])
-        .await;
+    let forged = browser.submit(&path, &[("map.telephone", "x")]).await;
     assert_eq!(forged.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(forged.body.contains(r#"data-field="telephone""#));
 
     let saved = browser
-        .post(
+        .submit(
             &path,
             &[
-                ("csrf", &csrf),
                 ("map.phone", "lead.contact_phone,\n visitor.phones.0"),
                 ("map.email", ""),
             ],
         )
         .await;
-    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+    saved.assert_status(StatusCode::SEE_OTHER);
     assert!(location(&saved).contains("field_map_saved=1"));
     let api = rig.get(&format!("/admin/v1/tenants/{id}/field-map")).await;
     assert_eq!(
@@ -701,9 +671,7 @@ async fn field_map_edited_on_the_page_with_errors_naming_the_entry() {
     assert!(shown.body.contains("Поля сохранены"));
 
     // An empty form restores the built-in names.
-    let cleared = browser
-        .post(&path, &[("csrf", &csrf), ("map.phone", " ")])
-        .await;
+    let cleared = browser.submit(&path, &[("map.phone", " ")]).await;
     assert_eq!(cleared.status, StatusCode::SEE_OTHER);
     assert!(rig.store.get_field_map(id).await.unwrap().is_empty());
 }
@@ -715,18 +683,15 @@ async fn preview_on_the_page_follows_the_field_map() {
     let rig = Rig::start().await;
     let (id, _) = rig.create(rig.settings()).await;
     let browser = sign_in(&rig).await;
-    let page = browser.get(&format!("/admin/tenants/{id}")).await;
-    let csrf = csrf_of(&page.body);
     let body = "event=callback&id=pv-page&lead%5Bcontact_phone%5D=89161112233";
-    let check = |csrf: String| {
+    let check = || {
         let browser = &browser;
         let id = id.clone();
         async move {
             browser
-                .post(
+                .submit(
                     &format!("/admin/tenants/{id}/preview"),
                     &[
-                        ("csrf", &csrf),
                         ("body", body),
                         ("content_type", "application/x-www-form-urlencoded"),
                     ],
@@ -734,8 +699,8 @@ async fn preview_on_the_page_follows_the_field_map() {
                 .await
         }
     };
-    let unmapped = check(csrf.clone()).await;
-    assert_eq!(unmapped.status, StatusCode::OK, "{}", unmapped.body);
+    let unmapped = check().await;
+    unmapped.assert_status(StatusCode::OK);
     assert!(
         unmapped.body.contains(r#"id="preview-refused""#),
         "{}",
@@ -752,13 +717,13 @@ async fn preview_on_the_page_follows_the_field_map() {
         .contains(r#"<option value="application/x-www-form-urlencoded" selected>"#));
 
     let saved = browser
-        .post(
+        .submit(
             &format!("/admin/tenants/{id}/field-map"),
-            &[("csrf", &csrf), ("map.phone", "lead.contact_phone")],
+            &[("map.phone", "lead.contact_phone")],
         )
         .await;
     assert_eq!(saved.status, StatusCode::SEE_OTHER);
-    let mapped = check(csrf).await;
+    let mapped = check().await;
     assert!(
         !mapped.body.contains(r#"id="preview-refused""#),
         "{}",
@@ -784,37 +749,21 @@ async fn recent_payloads_health_status_and_test_request_on_the_page() {
     let rig = Rig::start().await;
     let (id, _) = rig.create(rig.settings()).await;
     let tenant: Uuid = id.parse().unwrap();
-    let now = Utc::now();
-    let payload =
-        |event: &str, content_type: &str, body: &str, age: i64| bridge_store::NewRecentPayload {
-            tenant_id: tenant,
-            received_at: now - chrono::Duration::seconds(age),
-            content_type: Some(content_type.to_owned()),
-            event_id: Some(event.to_owned()),
-            body: body.as_bytes().to_vec(),
-            outcome: bridge_store::OUTCOME_ACCEPTED.to_owned(),
-            error: None,
-        };
-    rig.store
-        .record_recent_payloads(
-            &[
-                payload(
-                    "callback:pv-old",
-                    "application/json",
-                    r#"{"event":"callback","id":"pv-old","phone":"+7 916 123-45-67"}"#,
-                    60,
-                ),
-                payload(
-                    "callback:pv-new",
-                    "application/x-www-form-urlencoded",
-                    "event=callback&id=pv-new&lead%5Bcontact_phone%5D=89161112233",
-                    1,
-                ),
-            ],
-            50,
-        )
-        .await
-        .unwrap();
+    let accepted = (bridge_store::OUTCOME_ACCEPTED, None);
+    let old = r#"{"event":"callback","id":"pv-old","phone":"+7 916 123-45-67"}"#;
+    let new = "event=callback&id=pv-new&lead%5Bcontact_phone%5D=89161112233";
+    let form = "application/x-www-form-urlencoded";
+    let rows = [
+        recent_payload(
+            tenant,
+            Some("callback:pv-old"),
+            ("application/json", old),
+            accepted,
+            60,
+        ),
+        recent_payload(tenant, Some("callback:pv-new"), (form, new), accepted, 1),
+    ];
+    rig.store.record_recent_payloads(&rows, 50).await.unwrap();
     let browser = sign_in(&rig).await;
     let page = browser.get(&format!("/admin/tenants/{id}")).await;
     let html = &page.body;
@@ -866,18 +815,9 @@ async fn recent_payloads_health_status_and_test_request_on_the_page() {
     browser.get("/admin/?lang=ru").await;
 
     // A test request for the inactive tenant is refused on the page; nothing is queued.
-    let csrf = csrf_of(&list);
     let refused = browser
-        .post(
-            &format!("/admin/tenants/{inactive}/test-request"),
-            &[("csrf", &csrf)],
-        )
+        .submit(&format!("/admin/tenants/{inactive}/test-request"), &[])
         .await;
-    assert_eq!(
-        refused.status,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "{}",
-        refused.body
-    );
+    refused.assert_status(StatusCode::UNPROCESSABLE_ENTITY);
     assert!(refused.body.contains("Тестовое обращение не отправлено"));
 }

@@ -90,22 +90,29 @@ impl FromRequest<Ctx> for PagePost {
             .map_err(IntoResponse::into_response)?;
         let form = csrf_form(&session, lang, &body)?;
         let ctx = ctx.clone();
-        Ok(PagePost {
+        let post = PagePost {
             ctx,
             lang,
             session,
             form,
-        })
+        };
+        Ok(post)
     }
 }
 
-/// A [`PagePost`] on a tenant's page, once the tenant `{id}` of the path was found.
+/// A [`PagePost`] on a tenant's page (its fields reached through it), once the tenant `{id}`
+/// of the path was found.
 pub(super) struct TenantPost {
-    pub ctx: Ctx,
-    pub lang: Lang,
-    pub session: Session,
+    pub post: PagePost,
     pub tenant: Tenant,
-    pub form: FormData,
+}
+
+impl std::ops::Deref for TenantPost {
+    type Target = PagePost;
+
+    fn deref(&self) -> &PagePost {
+        &self.post
+    }
 }
 
 impl FromRequest<Ctx> for TenantPost {
@@ -119,19 +126,7 @@ impl FromRequest<Ctx> for TenantPost {
             return Err(not_found(post.lang));
         };
         let tenant = load_tenant(ctx, post.lang, &id).await?;
-        let PagePost {
-            ctx,
-            lang,
-            session,
-            form,
-        } = post;
-        Ok(TenantPost {
-            ctx,
-            lang,
-            session,
-            tenant,
-            form,
-        })
+        Ok(TenantPost { post, tenant })
     }
 }
 

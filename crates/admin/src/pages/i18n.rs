@@ -171,6 +171,10 @@ pub(crate) mod t {
         YES: "да", "yes";
         NO: "нет", "no";
         STATUS: "Состояние", "Status";
+        COMAGIC_API: "CoMagic API", "CoMagic API";
+        COMAGIC_ID: "CoMagic id", "CoMagic id";
+        // Over a column of buttons.
+        BUTTONS: "", "";
         STATUS_OK: "в порядке", "ok";
         STATUS_WAITING: "ждёт CoMagic", "waiting for CoMagic";
         STATUS_ATTENTION: "требует внимания", "needs attention";

@@ -5,7 +5,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use maud::{html, Markup, DOCTYPE};
 
-use super::i18n::{t, Lang};
+use super::i18n::{t, Lang, Text};
 use crate::auth::Session;
 
 pub(super) const STYLESHEET_PATH: &str = "/admin/assets/page.css";
@@ -22,13 +22,13 @@ pub(super) struct Frame<'a> {
     pub here: &'a str,
 }
 
-/// A table in its scrolling wrapper: one column heading per entry (empty over a column of
-/// buttons), then the rows.
-pub(super) fn table(id: &str, headings: &[&str], rows: Markup) -> Markup {
+/// A table in its scrolling wrapper: the column headings in the page's language
+/// ([`t::BUTTONS`] over a column of buttons), then the rows.
+pub(super) fn table(lang: Lang, id: &str, headings: &[Text], rows: Markup) -> Markup {
     html! {
         div.table-wrap {
             table id=(id) {
-                thead { tr { @for heading in headings { th scope="col" { (heading) } } } }
+                thead { tr { @for heading in headings { th scope="col" { (lang.t(*heading)) } } } }
                 tbody { (rows) }
             }
         }

@@ -61,12 +61,7 @@ pub(super) async fn new_tenant_form(lang: Lang, PageSession(session): PageSessio
 }
 
 pub(super) async fn create_tenant(post: PagePost) -> Result<Response, Response> {
-    let PagePost {
-        ctx,
-        lang,
-        session,
-        form,
-    } = post;
+    let (ctx, lang, session, form) = (&post.ctx, post.lang, &post.session, &post.form);
     let name = form.text("name").unwrap_or_default().to_owned();
     let api_url = form.text("api_url").unwrap_or_default().to_owned();
     let mut errors = FieldErrors::new();
@@ -76,7 +71,7 @@ pub(super) async fn create_tenant(post: PagePost) -> Result<Response, Response> 
     if let Err(reason) = check_api_url(&api_url) {
         add_field_error(&mut errors, "comagic.api_url", reason);
     }
-    let credentials = credentials_from_form(&form, &api_url, &mut errors);
+    let credentials = credentials_from_form(form, &api_url, &mut errors);
     if credentials.is_none() && !errors.contains_key("comagic") {
         add_field_error(&mut errors, "comagic", Reason::CredentialsRequired);
     }
@@ -100,7 +95,7 @@ pub(super) async fn create_tenant(post: PagePost) -> Result<Response, Response> 
     let Some(credentials) = credentials.filter(|_| errors.is_empty()) else {
         return Ok(page_response(
             StatusCode::UNPROCESSABLE_ENTITY,
-            new_tenant_page(lang, &session, &name, &api_url, &errors),
+            new_tenant_page(lang, session, &name, &api_url, &errors),
         ));
     };
     // Inactive until step 2 saves complete settings: the webhook answers 403 meanwhile.
@@ -120,8 +115,8 @@ pub(super) async fn create_tenant(post: PagePost) -> Result<Response, Response> 
     let url = webhook_url(&ctx.app.public_url, token.as_str());
     let created = if unverified { "unverified" } else { "1" };
     Ok(super::actions::with_issued_url(
-        &ctx,
-        &session,
+        ctx,
+        session,
         tenant.id,
         &url,
         Redirect::to(&format!("/admin/tenants/{}?created={created}", tenant.id)).into_response(),

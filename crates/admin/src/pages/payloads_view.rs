@@ -100,20 +100,14 @@ fn payload_row(data: &PageData<'_>, payload: &RecentPayloadView) -> Markup {
 
 pub(super) fn payloads_section(data: &PageData<'_>) -> Markup {
     let lang = data.lang;
-    let headings = [
-        lang.t(t::RECEIVED),
-        lang.t(t::EVENT),
-        lang.t(t::KIND),
-        lang.t(t::DELIVERY),
-        "",
-    ];
+    let columns = [t::RECEIVED, t::EVENT, t::KIND, t::DELIVERY, t::BUTTONS];
     html! {
         section id="recent-payloads-section" aria-labelledby="recent-payloads-title" {
             h2 id="recent-payloads-title" { (lang.t(t::RECENT_PAYLOADS)) }
             @if data.payloads.is_empty() {
                 p.hint { (lang.t(t::NO_PAYLOADS)) }
             } @else {
-                (table("recent-payloads", &headings, html! {
+                (table(lang, "recent-payloads", &columns, html! {
                     @for payload in &data.payloads { (payload_row(data, payload)) }
                 }))
             }

@@ -4,6 +4,9 @@
 use maud::{html, Markup};
 
 use super::i18n::t;
+use super::i18n::t::{
+    ATTEMPTS, BUTTONS, CLASS, COMAGIC_ID, COMPLETE, DELIVERED, ERROR, EVENT, KIND, RECEIVED, WHEN,
+};
 use super::layout::{csrf_field, table};
 use super::tenant_page::PageData;
 use crate::tenant_problems;
@@ -43,18 +46,11 @@ pub(super) fn problems_section(data: &PageData<'_>) -> Markup {
 
 pub(super) fn dead_letters_section(data: &PageData<'_>) -> Markup {
     let lang = data.lang;
-    let headings = [
-        lang.t(t::WHEN),
-        lang.t(t::EVENT),
-        lang.t(t::CLASS),
-        lang.t(t::ERROR),
-        lang.t(t::ATTEMPTS),
-        "",
-    ];
+    let columns = [WHEN, EVENT, CLASS, ERROR, ATTEMPTS, BUTTONS];
     html! {
         section id="dead-letters-section" aria-labelledby="dead-letters-title" {
             h2 id="dead-letters-title" { (lang.t(t::DEAD_LETTERS)) }
-            (table("dead-letters", &headings, html! {
+            (table(lang, "dead-letters", &columns, html! {
                 @for dead in &data.dead {
                     tr data-dead-letter-id=(dead.id) {
                         td { (dead.dead_at.format(TIME)) }
@@ -85,19 +81,13 @@ pub(super) fn dead_letters_section(data: &PageData<'_>) -> Markup {
 
 pub(super) fn deliveries_section(data: &PageData<'_>) -> Markup {
     let lang = data.lang;
-    let headings = [
-        lang.t(t::RECEIVED),
-        lang.t(t::KIND),
-        lang.t(t::EVENT),
-        "CoMagic id",
-        lang.t(t::ATTEMPTS),
-        lang.t(t::DELIVERED),
-        lang.t(t::COMPLETE),
+    let columns = [
+        RECEIVED, KIND, EVENT, COMAGIC_ID, ATTEMPTS, DELIVERED, COMPLETE,
     ];
     html! {
         section aria-labelledby="deliveries-title" {
             h2 id="deliveries-title" { (lang.t(t::DELIVERIES)) }
-            (table("deliveries", &headings, html! {
+            (table(lang, "deliveries", &columns, html! {
                 @for entry in &data.deliveries {
                     tr {
                         td { (entry.received_at.format(TIME)) }

@@ -25,18 +25,12 @@ pub(super) async fn tenant_list(
     let statuses = crate::health::tenant_statuses(&ctx.app, &tenants)
         .await
         .map_err(|e| internal(lang, e))?;
+    let columns = [t::NAME, t::ACTIVE, t::STATUS, t::COMAGIC_API, t::UPDATED];
     let frame = Frame {
         lang,
         session: Some(&session),
         here: "/admin/",
     };
-    let headings = [
-        lang.t(t::NAME),
-        lang.t(t::ACTIVE),
-        lang.t(t::STATUS),
-        "CoMagic API",
-        lang.t(t::UPDATED),
-    ];
     Ok(page_response(
         StatusCode::OK,
         layout(
@@ -44,7 +38,7 @@ pub(super) async fn tenant_list(
             lang.t(t::LIST_TITLE),
             html! {
                 p { a href="/admin/tenants/new" id="new-tenant" { (lang.t(t::ADD_INTEGRATION)) } }
-                (table("tenants", &headings, html! {
+                (table(lang, "tenants", &columns, html! {
                     @for tenant in &tenants {
                         tr data-tenant-id=(tenant.id) {
                             td { a href={ "/admin/tenants/" (tenant.id) } { (tenant.name) } }

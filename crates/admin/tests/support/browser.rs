@@ -87,6 +87,17 @@ impl Browser<'_> {
         self.rig.request(Method::GET, path, &headers, None).await
     }
 
+    /// Posts a form of the signed-in page: `fields` and the session's CSRF token, as a
+    /// browser sends the hidden field.
+    pub async fn submit(&self, path: &str, fields: &[(&str, &str)]) -> Answer {
+        let page = self.get("/admin/").await;
+        let csrf = csrf_of(&page.body);
+        let fields: Vec<(&str, &str)> = std::iter::once(("csrf", csrf.as_str()))
+            .chain(fields.iter().copied())
+            .collect();
+        self.post(path, &fields).await
+    }
+
     pub async fn post(&self, path: &str, fields: &[(&str, &str)]) -> Answer {
         let answer = self
             .rig

@@ -46,7 +46,7 @@ pub struct Rig {
     _dir: tempfile::TempDir,
 }
 
-const PG_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+const PG_SERVER: &str = "postgres://postgres@127.0.0.1:5432";
 
 /// A PostgreSQL database of one rig, dropped (best effort) when the rig is.
 struct PgDatabase {
@@ -54,40 +54,42 @@ struct PgDatabase {
 }
 
 impl PgDatabase {
-    async fn create() -> (PgDatabase, String) {
-        use sqlx::Connection as _;
-        let name = format!("admin_t_{}", uuid::Uuid::new_v4().simple());
-        let mut admin = sqlx::PgConnection::connect(PG_ADMIN_URL).await.unwrap();
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&mut admin)
-            .await
-            .unwrap();
-        let url = format!("postgres://postgres@127.0.0.1:5432/{name}");
+    fn create() -> (PgDatabase, String) {
+        let name = format!("admin_t_{}", Uuid::new_v4().simple());
+        on_server(format!("CREATE DATABASE {name}")).expect("the test PostgreSQL server");
+        let url = format!("{PG_SERVER}/{name}");
         (PgDatabase { name }, url)
     }
 }
 
 impl Drop for PgDatabase {
     fn drop(&mut self) {
-        // Drop cannot await, and the test's runtime may be unwinding: a runtime of its own.
         // FORCE ends the pools the rig left open.
-        let name = self.name.clone();
-        let _ = std::thread::spawn(move || {
-            use sqlx::Connection as _;
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .ok()?;
-            runtime.block_on(async {
-                let mut admin = sqlx::PgConnection::connect(PG_ADMIN_URL).await.ok()?;
-                sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                    .execute(&mut admin)
-                    .await
-                    .ok()
-            })
-        })
-        .join();
+        let _ = on_server(format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        ));
     }
+}
+
+/// Runs one statement on the server's `postgres` database, on a thread and runtime of its own:
+/// Drop cannot await, and the test's runtime may be unwinding.
+fn on_server(statement: String) -> Option<()> {
+    std::thread::spawn(move || {
+        use sqlx::Connection as _;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .ok()?;
+        runtime.block_on(async {
+            let url = format!("{PG_SERVER}/postgres");
+            let mut server = sqlx::PgConnection::connect(&url).await.ok()?;
+            sqlx::query(&statement).execute(&mut server).await.ok()?;
+            Some(())
+        })
+    })
+    .join()
+    .ok()?
 }
 
 pub struct Answer {
@@ -104,8 +106,14 @@ impl Answer {
     /// The JSON body, once the status is `status`.
     #[track_caller]
     pub fn expect(&self, status: StatusCode) -> Value {
-        assert_eq!(self.status, status, "{}", self.body);
+        self.assert_status(status);
         self.json()
+    }
+
+    /// The status is `status` (the body is shown when not).
+    #[track_caller]
+    pub fn assert_status(&self, status: StatusCode) {
+        assert_eq!(self.status, status, "{}", self.body);
     }
 }
 
@@ -123,7 +131,7 @@ impl Rig {
                 format!("sqlite://{}", dir.path().join("store.db").display()),
             ),
             Db::Postgres => {
-                let (pg, url) = PgDatabase::create().await;
+                let (pg, url) = PgDatabase::create();
                 (Some(pg), url)
             }
         };
@@ -210,6 +218,17 @@ impl Rig {
         self.api(Method::GET, path, None).await
     }
 
+    /// `POST /admin/v1/dead-letters/replay` with `selector`.
+    pub async fn replay(&self, selector: Value) -> Answer {
+        let path = "/admin/v1/dead-letters/replay";
+        self.api(Method::POST, path, Some(selector)).await
+    }
+
+    /// A PUT of the API with the admin token and a JSON body.
+    pub async fn put(&self, path: &str, body: Value) -> Answer {
+        self.api(Method::PUT, path, Some(body)).await
+    }
+
     /// `POST /admin/v1/tenants` with `settings`.
     pub async fn post_tenant(&self, settings: Value) -> Answer {
         self.api(Method::POST, "/admin/v1/tenants", Some(settings))
@@ -294,5 +313,25 @@ impl Rig {
     /// Whether the dead letter `id` is still there.
     pub async fn has_dead_letter(&self, id: Uuid) -> bool {
         self.store.get_dead_letter(id).await.unwrap().is_some()
+    }
+}
+
+/// A body of `tenant` as the ingress records it, received `age_secs` ago: its event (none for
+/// a refused one), `(content type, body)` and `(outcome, error)`.
+pub fn recent_payload(
+    tenant: Uuid,
+    event: Option<&str>,
+    (content_type, body): (&str, &str),
+    (outcome, error): (&str, Option<&str>),
+    age_secs: i64,
+) -> bridge_store::NewRecentPayload {
+    bridge_store::NewRecentPayload {
+        tenant_id: tenant,
+        received_at: Utc::now() - chrono::Duration::seconds(age_secs),
+        content_type: Some(content_type.to_owned()),
+        event_id: event.map(str::to_owned),
+        body: body.as_bytes().to_vec(),
+        outcome: outcome.to_owned(),
+        error: error.map(str::to_owned),
     }
 }
