@@ -92,8 +92,8 @@ pub(crate) fn preview_json(reading: &Reading) -> Value {
     if let Some(event) = &reading.event {
         answer["event"] = event_json(event);
         answer["warnings"] = json!(parsed.warnings);
-        answer["found"] = json!(parsed.found);
-        answer["unmatched_keys"] = json!(parsed.unmatched_keys);
+        answer["found"] = json!(parsed.analysis.found);
+        answer["unmatched_keys"] = json!(parsed.analysis.unmatched_keys);
     }
     answer
 }

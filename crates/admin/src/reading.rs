@@ -4,7 +4,7 @@
 //! the preview (`preview.rs`) and the recent payloads (`recent_payloads.rs`) both show it.
 
 use chrono::Utc;
-use leadback_model::analysis::{analyse, FoundMeaning};
+use leadback_model::analysis::{analyse, Analysis};
 use leadback_model::{
     map, ComagicPlan, FailureClass, FieldMap, LeadbackEvent, RawPayload, TenantSettings,
 };
@@ -41,10 +41,10 @@ impl ParseProblem {
 pub struct ParsedView {
     /// `callback`, `chat`, `ping` (Leadback's save-time test), or `None` when unreadable.
     pub kind: Option<String>,
-    /// Each meaning found, with its path and whether the field map or an alias found it.
-    pub found: Vec<FoundMeaning>,
-    /// Paths of values no meaning used: where an unknown shape keeps its phone or name.
-    pub unmatched_keys: Vec<String>,
+    /// Each meaning found with its path (and whether the field map or an alias found it), and
+    /// the paths of values no meaning used: where an unknown shape keeps its phone or name.
+    #[serde(flatten)]
+    pub analysis: Analysis,
     /// In English in the API (the pages say them in their language).
     pub warnings: Vec<Reason>,
     /// The worker would map it to CoMagic calls as things stand.
@@ -86,8 +86,7 @@ pub(crate) fn read(
         .map(|object| analyse(object, field_map))
         .unwrap_or_default();
     let mut parsed = ParsedView {
-        found: analysis.found,
-        unmatched_keys: analysis.unmatched_keys,
+        analysis,
         ..ParsedView::default()
     };
     if payload.is_ping() {

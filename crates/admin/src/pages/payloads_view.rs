@@ -43,17 +43,17 @@ fn parsed(lang: Lang, payload: &RecentPayloadView) -> Markup {
         @if let Some(problem) = &parsed.problem {
             br; span.error data-code=(problem.code) { (lang.say(&problem.reason)) }
         }
-        @if !parsed.found.is_empty() {
+        @if !parsed.analysis.found.is_empty() {
             br; small { (lang.t(t::READ_AS)) ": "
-                @for (i, found) in parsed.found.iter().enumerate() {
+                @for (i, found) in parsed.analysis.found.iter().enumerate() {
                     @if i > 0 { ", " }
                     code { (found.meaning) } "←" code { (found.path) }
                 }
             }
         }
-        @if !parsed.unmatched_keys.is_empty() {
+        @if !parsed.analysis.unmatched_keys.is_empty() {
             br; small { (lang.t(t::UNMATCHED)) ": "
-                @for key in &parsed.unmatched_keys { code { (key) } " " } }
+                @for key in &parsed.analysis.unmatched_keys { code { (key) } " " } }
         }
         @for warning in &parsed.warnings { br; small.warning data-code=(warning.code()) { (lang.say(warning)) } }
     }
@@ -104,11 +104,11 @@ pub(super) fn payloads_section(data: &PageData<'_>) -> Markup {
     html! {
         section id="recent-payloads-section" aria-labelledby="recent-payloads-title" {
             h2 id="recent-payloads-title" { (lang.t(t::RECENT_PAYLOADS)) }
-            @if data.payloads.is_empty() {
+            @if data.stored.payloads.is_empty() {
                 p.hint { (lang.t(t::NO_PAYLOADS)) }
             } @else {
                 (table(lang, "recent-payloads", &columns, html! {
-                    @for payload in &data.payloads { (payload_row(data, payload)) }
+                    @for payload in &data.stored.payloads { (payload_row(data, payload)) }
                 }))
             }
         }

@@ -15,16 +15,16 @@ const TIME: &str = "%Y-%m-%d %H:%M:%S";
 
 pub(super) fn problems_section(data: &PageData<'_>) -> Markup {
     let lang = data.lang;
-    if data.problems.is_empty() {
+    if data.stored.problems.is_empty() {
         return html! {};
     }
-    let open: usize = data.problems.iter().map(|p| p.count).sum();
+    let open: usize = data.stored.problems.iter().map(|p| p.count).sum();
     html! {
         section id="tenant-problems" aria-labelledby="tenant-problems-title" {
             h2 id="tenant-problems-title" { (lang.t(t::NEEDS_ATTENTION)) }
             p { (lang.t(t::PROBLEMS_INTRO)) }
             ul {
-                @for problem in &data.problems {
+                @for problem in &data.stored.problems {
                     li {
                         @if let Some(m) = &problem.mnemonic { code { (m) } " " }
                         "× " (problem.count) ": " (problem.message)
@@ -51,7 +51,7 @@ pub(super) fn dead_letters_section(data: &PageData<'_>) -> Markup {
         section id="dead-letters-section" aria-labelledby="dead-letters-title" {
             h2 id="dead-letters-title" { (lang.t(t::DEAD_LETTERS)) }
             (table(lang, "dead-letters", &columns, html! {
-                @for dead in &data.dead {
+                @for dead in &data.stored.dead {
                     tr data-dead-letter-id=(dead.id) {
                         td { (dead.dead_at.format(TIME)) }
                         td { (dead.event_id) }
@@ -69,7 +69,7 @@ pub(super) fn dead_letters_section(data: &PageData<'_>) -> Markup {
                     }
                 }
             }))
-            @if !data.dead.is_empty() {
+            @if !data.stored.dead.is_empty() {
                 form method="post" action={ (data.path()) "/replay" } {
                     (csrf_field(data.session))
                     p { button type="submit" id="replay-all" { (lang.t(t::REPLAY_ALL)) } }
@@ -88,7 +88,7 @@ pub(super) fn deliveries_section(data: &PageData<'_>) -> Markup {
         section aria-labelledby="deliveries-title" {
             h2 id="deliveries-title" { (lang.t(t::DELIVERIES)) }
             (table(lang, "deliveries", &columns, html! {
-                @for entry in &data.deliveries {
+                @for entry in &data.stored.deliveries {
                     tr {
                         td { (entry.received_at.format(TIME)) }
                         td { (entry.kind) }
