@@ -12,204 +12,206 @@ use crate::reasons::{Entity, Fix, Reason};
 impl Lang {
     /// `reason` in this language.
     pub fn say(self, reason: &Reason) -> String {
+        let (russian, english) = both(reason);
         match self {
-            Lang::Ru => russian(reason),
-            Lang::En => english(reason),
+            Lang::Ru => russian,
+            Lang::En => english,
         }
     }
 }
 
-fn english(reason: &Reason) -> String {
+/// `reason` as (Russian, English).
+fn both(reason: &Reason) -> (String, String) {
     use Reason::*;
     match reason {
-        NotANumber => t::NOT_A_NUMBER.en.into(),
-        Required => t::REQUIRED.en.into(),
-        CredentialsRequired => t::CREDENTIALS_REQUIRED.en.into(),
-        LoginAndPassword => t::LOGIN_AND_PASSWORD.en.into(),
-        PhoneInvalid(raw) => {
-            format!("the phone {raw:?} is not a valid number; kept in the message text")
-        }
-        EmailInvalid(raw) => {
-            format!("the email {raw:?} is not a valid address; kept in the message text")
-        }
-        NoCreatedAt => "no creation time in the payload: dated when the bridge receives it".into(),
-        NoContactFound => "no phone and no email found: map their paths in the field map".into(),
-        NoAccountZoneStored => {
-            format!("no account time zone stored; times shown in {DEFAULT_TIMEZONE}")
-        }
-        UnparseableBody(e) => format!("unparseable body: {e}"),
-        Ping => "this is Leadback's save-time test request: the bridge answers it and uploads \
+        NotANumber => pair(t::NOT_A_NUMBER),
+        Required => pair(t::REQUIRED),
+        CredentialsRequired => pair(t::CREDENTIALS_REQUIRED),
+        LoginAndPassword => pair(t::LOGIN_AND_PASSWORD),
+        PhoneInvalid(raw) => (
+            format!("телефон {raw:?} — не номер; он оставлен в тексте сообщения"),
+            format!("the phone {raw:?} is not a valid number; kept in the message text"),
+        ),
+        EmailInvalid(raw) => (
+            format!("email {raw:?} — не адрес; он оставлен в тексте сообщения"),
+            format!("the email {raw:?} is not a valid address; kept in the message text"),
+        ),
+        NoCreatedAt => (
+            "в запросе нет времени создания: взято время получения".into(),
+            "no creation time in the payload: dated when the bridge receives it".into(),
+        ),
+        NoContactFound => (
+            "не найдены ни телефон, ни email: укажите их пути в полях Leadback".into(),
+            "no phone and no email found: map their paths in the field map".into(),
+        ),
+        NoAccountZoneStored => (
+            format!("часовой пояс кабинета не сохранён; время показано в {DEFAULT_TIMEZONE}"),
+            format!("no account time zone stored; times shown in {DEFAULT_TIMEZONE}"),
+        ),
+        UnparseableBody(e) => (
+            format!("тело запроса не читается: {}", body_error(e)),
+            format!("unparseable body: {e}"),
+        ),
+        Ping => (
+            "это проверочный запрос Leadback при сохранении вебхука: мост отвечает на него и \
+                 ничего не передаёт"
+                .into(),
+            "this is Leadback's save-time test request: the bridge answers it and uploads \
                  nothing"
-            .into(),
-        LeadbackZoneInvalid(zone) => {
-            format!("tenant leadback_timezone `{zone}` is not an IANA zone")
-        }
-        NotAnEvent(e) => format!("cannot read the event: {e}"),
-        Unmappable(e) => e.to_string(),
-        CutOff(BodyRefusal::TooLarge { bytes_seen, limit }) => format!(
-            "refused before reading (413): a body of {bytes_seen} bytes is over the limit of \
+                .into(),
+        ),
+        LeadbackZoneInvalid(zone) => (
+            format!("часовой пояс Leadback `{zone}` не является поясом IANA"),
+            format!("tenant leadback_timezone `{zone}` is not an IANA zone"),
+        ),
+        NotAnEvent(e @ EventError::NotAnObject { found }) => (
+            format!("событие не читается: тело — JSON {found}, а не объект с полями события"),
+            format!("cannot read the event: {e}"),
+        ),
+        Unmappable(e) => (mapping_error(e), e.to_string()),
+        CutOff(BodyRefusal::TooLarge { bytes_seen, limit }) => (
+            format!(
+            "отклонено до разбора (413): тело в {bytes_seen} байт больше предела в {limit} байт; \
+             тело не сохраняется"
+        ),
+            format!(
+                "refused before reading (413): a body of {bytes_seen} bytes is over the limit of \
              {limit} bytes; the body is not kept"
+            ),
         ),
         CutOff(BodyRefusal::BodyTimeout {
             bytes_seen,
             after_ms,
-        }) => format!(
+        }) => (
+            format!(
+                "отклонено до разбора (408): за {} пришло только {bytes_seen} байт; тело не \
+             сохраняется",
+                duration(*after_ms, "с", "мс")
+            ),
+            format!(
             "refused before reading (408): only {bytes_seen} bytes arrived within {}; the body \
              is not kept",
             duration(*after_ms, "s", "ms")
         ),
-        TimezoneChanged { account, stored } => format!(
-            "the account's time zone is now {account} (stored: {stored}); the worker writes \
-             record times in the account's zone — save the settings to store it"
         ),
-        FixFor(fix) => fix_text(*fix).en.into(),
-        InactiveForTest => {
-            "the tenant is inactive: activate it before sending a test request".into()
-        }
-        NameEmpty => "must not be empty".into(),
-        CredentialsMissing => {
-            "required: {api_url, access_token} or {api_url, login, password}".into()
-        }
-        SecretRequired => "required: access_token, or login and password (a new api_url needs \
-                           the secret again)"
-            .into(),
-        ApiUrlNotHttp => "must be an http(s) URL".into(),
-        ApiUrlInvalid(e) => format!("not a URL: {e}"),
-        ApiUrlRefused { ip, range } => format!(
-            "{ip} is a {range} address; CoMagic API URLs must resolve to public addresses \
-             (BRIDGE_ALLOW_PRIVATE_API_URLS=true allows internal ones)"
-        ),
-        Setting(message)
-        | FieldMapEntry(message)
-        | WrongType(message)
-        | SyntaxError(message)
-        | ComagicFailed(message) => message.clone(),
-        UnknownField {
-            nearest: Some(name),
-            ..
-        } => format!("unknown field; did you mean `{name}`?"),
-        UnknownField {
-            nearest: None,
-            known,
-        } => format!("unknown field; known fields: {}", known.join(", ")),
-        NotInAccount { entity, ids } => format!(
-            "{} {} not found in the CoMagic account",
-            entity_name(*entity).en,
-            list(ids)
-        ),
-        CampaignInactive { id } => {
-            format!("campaign {id} is not active in the CoMagic account; choose an active one")
-        }
-        CampaignOtherSite { id, own, site } => format!(
-            "campaign {id} belongs to site {own}, not {site}; choose site {own} or another campaign"
-        ),
-        AccountZoneDiffers { account, given } => format!(
-            "the CoMagic account's time zone is {account}, not {given}; leave timezone out to use \
-             the account's"
-        ),
-        CredentialsRefused(message) => format!("{}: {message}", t::COMAGIC_REFUSED.en),
-        NotChecked { field, why } => format!("could not check {field} against CoMagic: {why}"),
-        AccountZoneUnread(why) => {
-            format!("could not read the account's time zone from CoMagic: {why}")
-        }
-    }
-}
-
-fn russian(reason: &Reason) -> String {
-    use Reason::*;
-    match reason {
-        NotANumber => t::NOT_A_NUMBER.ru.into(),
-        Required => t::REQUIRED.ru.into(),
-        CredentialsRequired => t::CREDENTIALS_REQUIRED.ru.into(),
-        LoginAndPassword => t::LOGIN_AND_PASSWORD.ru.into(),
-        PhoneInvalid(raw) => format!("телефон {raw:?} — не номер; он оставлен в тексте сообщения"),
-        EmailInvalid(raw) => format!("email {raw:?} — не адрес; он оставлен в тексте сообщения"),
-        NoCreatedAt => "в запросе нет времени создания: взято время получения".into(),
-        NoContactFound => {
-            "не найдены ни телефон, ни email: укажите их пути в полях Leadback".into()
-        }
-        NoAccountZoneStored => {
-            format!("часовой пояс кабинета не сохранён; время показано в {DEFAULT_TIMEZONE}")
-        }
-        UnparseableBody(e) => format!("тело запроса не читается: {}", body_error(e)),
-        Ping => "это проверочный запрос Leadback при сохранении вебхука: мост отвечает на него и \
-                 ничего не передаёт"
-            .into(),
-        LeadbackZoneInvalid(zone) => {
-            format!("часовой пояс Leadback `{zone}` не является поясом IANA")
-        }
-        NotAnEvent(EventError::NotAnObject { found }) => {
-            format!("событие не читается: тело — JSON {found}, а не объект с полями события")
-        }
-        Unmappable(e) => mapping_error(e),
-        CutOff(BodyRefusal::TooLarge { bytes_seen, limit }) => format!(
-            "отклонено до разбора (413): тело в {bytes_seen} байт больше предела в {limit} байт; \
-             тело не сохраняется"
-        ),
-        CutOff(BodyRefusal::BodyTimeout {
-            bytes_seen,
-            after_ms,
-        }) => format!(
-            "отклонено до разбора (408): за {} пришло только {bytes_seen} байт; тело не \
-             сохраняется",
-            duration(*after_ms, "с", "мс")
-        ),
-        TimezoneChanged { account, stored } => format!(
+        TimezoneChanged { account, stored } => (
+            format!(
             "часовой пояс кабинета теперь {account} (сохранён {stored}); обработчик пишет время \
              записей в поясе кабинета — сохраните настройки, чтобы запомнить его"
         ),
-        FixFor(fix) => fix_text(*fix).ru.into(),
-        InactiveForTest => {
-            "интеграция выключена: включите её, прежде чем отправлять тестовое обращение".into()
-        }
-        NameEmpty => "не может быть пустым".into(),
-        CredentialsMissing => {
-            "обязательно: {api_url, access_token} или {api_url, login, password}".into()
-        }
-        SecretRequired => "обязательно: API-ключ или логин и пароль (новому API URL ключ нужен \
+            format!(
+                "the account's time zone is now {account} (stored: {stored}); the worker writes \
+             record times in the account's zone — save the settings to store it"
+            ),
+        ),
+        FixFor(fix) => pair(fix_text(*fix)),
+        InactiveForTest => (
+            "интеграция выключена: включите её, прежде чем отправлять тестовое обращение".into(),
+            "the tenant is inactive: activate it before sending a test request".into(),
+        ),
+        NameEmpty => ("не может быть пустым".into(), "must not be empty".into()),
+        CredentialsMissing => (
+            "обязательно: {api_url, access_token} или {api_url, login, password}".into(),
+            "required: {api_url, access_token} or {api_url, login, password}".into(),
+        ),
+        SecretRequired => (
+            "обязательно: API-ключ или логин и пароль (новому API URL ключ нужен \
                            заново)"
-            .into(),
-        ApiUrlNotHttp => "должен быть URL с http(s)".into(),
-        ApiUrlInvalid(e) => format!("не URL: {e}"),
-        ApiUrlRefused { ip, range } => format!(
+                .into(),
+            "required: access_token, or login and password (a new api_url needs \
+                           the secret again)"
+                .into(),
+        ),
+        ApiUrlNotHttp => (
+            "должен быть URL с http(s)".into(),
+            "must be an http(s) URL".into(),
+        ),
+        ApiUrlInvalid(e) => (format!("не URL: {e}"), format!("not a URL: {e}")),
+        ApiUrlRefused { ip, range } => (
+            format!(
             "{ip} — адрес из диапазона {range}; API URL CoMagic должен вести на публичный адрес \
              (внутренние разрешает BRIDGE_ALLOW_PRIVATE_API_URLS=true)"
         ),
-        Setting(message) => setting(message),
-        FieldMapEntry(message) => field_map_entry(message),
-        WrongType(message) => format!("значение не того типа: {message}"),
-        SyntaxError(message) => format!("настройки — не JSON нужного вида: {message}"),
-        ComagicFailed(message) => format!("ошибка CoMagic: {message}"),
+            format!(
+                "{ip} is a {range} address; CoMagic API URLs must resolve to public addresses \
+             (BRIDGE_ALLOW_PRIVATE_API_URLS=true allows internal ones)"
+            ),
+        ),
+        Setting(message) => (setting(message), message.clone()),
+        FieldMapEntry(message) => (field_map_entry(message), message.clone()),
+        WrongType(message) => (format!("значение не того типа: {message}"), message.clone()),
+        SyntaxError(message) => (
+            format!("настройки — не JSON нужного вида: {message}"),
+            message.clone(),
+        ),
+        ComagicFailed(message) => (format!("ошибка CoMagic: {message}"), message.clone()),
         UnknownField {
             nearest: Some(name),
             ..
-        } => format!("неизвестное поле; возможно, имелось в виду `{name}`"),
+        } => (
+            format!("неизвестное поле; возможно, имелось в виду `{name}`"),
+            format!("unknown field; did you mean `{name}`?"),
+        ),
         UnknownField {
             nearest: None,
             known,
-        } => format!("неизвестное поле; известные поля: {}", known.join(", ")),
-        NotInAccount { entity, ids } => format!(
-            "{} {}: нет в кабинете CoMagic",
-            entity_name(*entity).ru,
-            list(ids)
+        } => (
+            format!("неизвестное поле; известные поля: {}", known.join(", ")),
+            format!("unknown field; known fields: {}", known.join(", ")),
         ),
-        CampaignInactive { id } => {
-            format!("кампания {id} не активна в кабинете CoMagic; выберите активную")
-        }
-        CampaignOtherSite { id, own, site } => format!(
+        NotInAccount { entity, ids } => (
+            format!(
+                "{} {}: нет в кабинете CoMagic",
+                entity_name(*entity).ru,
+                list(ids)
+            ),
+            format!(
+                "{} {} not found in the CoMagic account",
+                entity_name(*entity).en,
+                list(ids)
+            ),
+        ),
+        CampaignInactive { id } => (
+            format!("кампания {id} не активна в кабинете CoMagic; выберите активную"),
+            format!("campaign {id} is not active in the CoMagic account; choose an active one"),
+        ),
+        CampaignOtherSite { id, own, site } => (
+            format!(
             "кампания {id} относится к сайту {own}, а не {site}; выберите сайт {own} или другую \
              кампанию"
         ),
-        AccountZoneDiffers { account, given } => format!(
-            "часовой пояс кабинета CoMagic — {account}, а не {given}; оставьте поле пустым, \
-             чтобы взять пояс кабинета"
+            format!(
+            "campaign {id} belongs to site {own}, not {site}; choose site {own} or another campaign"
         ),
-        CredentialsRefused(message) => format!("{}: {message}", t::COMAGIC_REFUSED.ru),
-        NotChecked { field, why } => format!("не удалось проверить {field} в CoMagic: {why}"),
-        AccountZoneUnread(why) => {
-            format!("не удалось прочитать часовой пояс кабинета из CoMagic: {why}")
-        }
+        ),
+        AccountZoneDiffers { account, given } => (
+            format!(
+                "часовой пояс кабинета CoMagic — {account}, а не {given}; оставьте поле пустым, \
+             чтобы взять пояс кабинета"
+            ),
+            format!(
+            "the CoMagic account's time zone is {account}, not {given}; leave timezone out to use \
+             the account's"
+        ),
+        ),
+        CredentialsRefused(message) => (
+            format!("{}: {message}", t::COMAGIC_REFUSED.ru),
+            format!("{}: {message}", t::COMAGIC_REFUSED.en),
+        ),
+        NotChecked { field, why } => (
+            format!("не удалось проверить {field} в CoMagic: {why}"),
+            format!("could not check {field} against CoMagic: {why}"),
+        ),
+        AccountZoneUnread(why) => (
+            format!("не удалось прочитать часовой пояс кабинета из CoMagic: {why}"),
+            format!("could not read the account's time zone from CoMagic: {why}"),
+        ),
     }
+}
+
+/// A fixed text in both languages.
+fn pair(text: super::Text) -> (String, String) {
+    (text.ru.to_owned(), text.en.to_owned())
 }
 
 /// Whole seconds as seconds, anything else as milliseconds.
