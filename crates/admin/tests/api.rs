@@ -197,8 +197,7 @@ async fn ids_missing_from_the_account_are_422_per_field() {
 #[tokio::test]
 async fn refused_credentials_are_422_on_comagic() {
     let rig = Rig::start().await;
-    let mut settings = rig.settings();
-    settings["comagic"]["access_token"] = json!("wrong-token");
+    let settings = rig.settings_with("/comagic/access_token", json!("wrong-token"));
     let answer = rig.post_tenant(settings).await;
     let json = answer.expect(StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(json["error"], "invalid_settings");
@@ -213,9 +212,8 @@ async fn refused_credentials_are_422_on_comagic() {
 #[tokio::test]
 async fn unreachable_comagic_saves_with_warnings() {
     let rig = Rig::start().await;
-    let mut settings = rig.settings();
     // Nothing listens on port 9 of localhost: a transport error.
-    settings["comagic"]["api_url"] = json!("http://127.0.0.1:9/v2.0");
+    let settings = rig.settings_with("/comagic/api_url", json!("http://127.0.0.1:9/v2.0"));
     let answer = rig.post_tenant(settings).await;
     answer.assert_status(StatusCode::CREATED);
     assert!(!answer.json()["warnings"].as_array().unwrap().is_empty());

@@ -250,6 +250,13 @@ impl Rig {
         })
     }
 
+    /// [`Rig::settings`] with the value at the JSON `pointer` replaced.
+    pub fn settings_with(&self, pointer: &str, value: Value) -> Value {
+        let mut settings = self.settings();
+        *settings.pointer_mut(pointer).unwrap() = value;
+        settings
+    }
+
     /// Creates a tenant through the API; returns (id, webhook_url).
     pub async fn create(&self, settings: Value) -> (String, String) {
         let answer = self
