@@ -398,6 +398,72 @@ mod tests {
     use super::*;
     use leadback_model::TenantSettings;
 
+    /// One of each kind of reason: its Russian is Russian and differs from its English.
+    #[test]
+    fn every_reason_is_said_in_russian() {
+        let text = |s: &str| s.to_owned();
+        let reasons = [
+            Reason::NotANumber,
+            Reason::PhoneInvalid(text("12")),
+            Reason::EmailInvalid(text("a@")),
+            Reason::NoCreatedAt,
+            Reason::NoContactFound,
+            Reason::NoAccountZoneStored,
+            Reason::UnparseableBody(BodyError::TooDeep),
+            Reason::Ping,
+            Reason::LeadbackZoneInvalid(text("Mars/Base")),
+            Reason::NotAnEvent(EventError::NotAnObject { found: "array" }),
+            Reason::Unmappable(MappingError::NoChatEmployee),
+            Reason::CutOff(BodyRefusal::TooLarge {
+                bytes_seen: 2,
+                limit: 1,
+            }),
+            Reason::CutOff(BodyRefusal::BodyTimeout {
+                bytes_seen: 1,
+                after_ms: 10_000,
+            }),
+            Reason::TimezoneChanged {
+                account: text("Europe/Moscow"),
+                stored: text("Asia/Omsk"),
+            },
+            Reason::FixFor(Fix::Exhausted),
+            Reason::InactiveForTest,
+            Reason::NameEmpty,
+            Reason::SecretRequired,
+            Reason::ApiUrlNotHttp,
+            Reason::FieldMapEntry(text("the path is empty")),
+            Reason::UnknownField {
+                nearest: None,
+                known: vec![text("name")],
+            },
+            Reason::NotInAccount {
+                entity: Entity::Tag,
+                ids: vec![7, 8],
+            },
+            Reason::CampaignOtherSite {
+                id: 1,
+                own: 2,
+                site: 3,
+            },
+            Reason::NotChecked {
+                field: text("tag_ids"),
+                why: text("timeout"),
+            },
+        ];
+        for reason in reasons {
+            let (russian, english) = both(&reason);
+            assert_ne!(russian, english, "{reason:?}");
+            assert!(
+                russian.chars().any(|c| ('а'..='я').contains(&c)),
+                "{reason:?}: {russian}"
+            );
+            assert!(
+                !english.chars().any(|c| ('а'..='я').contains(&c)),
+                "{english}"
+            );
+        }
+    }
+
     /// Every message `validate` gives for a settings value with everything wrong has Russian.
     #[test]
     fn every_settings_message_has_russian() {
