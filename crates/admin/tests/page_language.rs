@@ -82,27 +82,6 @@ async fn what_to_fix_after_a_failed_test_request() {
 }
 
 #[tokio::test]
-async fn the_account_time_zone_warning() {
-    let rig = Rig::start().await;
-    let (id, browser, path) = tenant(&rig).await;
-    // Stored before the account moved to another zone (the emulator's is Europe/Moscow).
-    let mut tenant = rig.store.get_tenant(id).await.unwrap().unwrap();
-    tenant.settings.timezone = Some("Asia/Yekaterinburg".into());
-    let input = TenantInput {
-        name: tenant.name,
-        active: tenant.active,
-        settings: tenant.settings,
-        credentials: None,
-    };
-    rig.store.update_tenant(id, input).await.unwrap();
-    let texts = [
-        ("теперь Europe/Moscow", "now Europe/Moscow"),
-        ("чтобы запомнить его", "to store it"),
-    ];
-    says_in_each(&browser, &path, "health", &texts).await;
-}
-
-#[tokio::test]
 async fn preview_warnings_and_why_it_would_not_map() {
     let rig = Rig::start().await;
     let (_, browser, path) = tenant(&rig).await;
@@ -125,10 +104,22 @@ async fn preview_warnings_and_why_it_would_not_map() {
     one_language_each(pages, "preview-result", &texts);
 }
 
+/// The page's read-outs: the health section's time zone warning, and the recent payloads'
+/// readings and refusals.
 #[tokio::test]
-async fn recent_payload_readings_and_refusals() {
+async fn health_and_recent_payloads() {
     let rig = Rig::start().await;
     let (id, browser, path) = tenant(&rig).await;
+    // Stored before the account moved to another zone (the emulator's is Europe/Moscow).
+    let mut tenant = rig.store.get_tenant(id).await.unwrap().unwrap();
+    tenant.settings.timezone = Some("Asia/Yekaterinburg".into());
+    let input = TenantInput {
+        name: tenant.name,
+        active: tenant.active,
+        settings: tenant.settings,
+        credentials: None,
+    };
+    rig.store.update_tenant(id, input).await.unwrap();
     let bad_phone = r#"{"event":"callback","id":"rp-1","phone":"12","email":"a@b.example"}"#;
     let reason = "invalid JSON at line 1 column 9: EOF while parsing a value";
     let json = "application/json";
@@ -149,11 +140,16 @@ async fn recent_payload_readings_and_refusals() {
         ),
     ];
     rig.store.record_recent_payloads(&rows, 50).await.unwrap();
-    let texts = [
+    let health = [
+        ("теперь Europe/Moscow", "now Europe/Moscow"),
+        ("чтобы запомнить его", "to store it"),
+    ];
+    says_in_each(&browser, &path, "health", &health).await;
+    let payloads = [
         ("оставлен в тексте", "kept in the message text"),
         ("тело запроса не читается", "invalid JSON at line 1"),
     ];
-    says_in_each(&browser, &path, "recent-payloads", &texts).await;
+    says_in_each(&browser, &path, "recent-payloads", &payloads).await;
 }
 
 #[tokio::test]

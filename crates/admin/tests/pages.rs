@@ -622,15 +622,15 @@ async fn field_map_edited_on_the_page_with_errors_naming_the_entry() {
     let (id, _) = create_via_page(&browser).await;
     let path = format!("/admin/tenants/{id}/field-map");
 
-    let bad = browser
-        .submit(
-            &path,
-            &[
-                ("map.phone", "lead.contact_phone, lead..phone"),
-                ("map.email", "lead.mail"),
-            ],
-        )
-        .await;
+    // The phone and email rows posted.
+    let post_map = |phone, email| {
+        let (browser, path) = (&browser, &path);
+        async move {
+            let rows = [("map.phone", phone), ("map.email", email)];
+            browser.submit(path, &rows).await
+        }
+    };
+    let bad = post_map("lead.contact_phone, lead..phone", "lead.mail").await;
     bad.assert_status(StatusCode::UNPROCESSABLE_ENTITY);
     assert!(bad.body.contains(r#"id="field-map-errors""#));
     assert!(
@@ -648,15 +648,7 @@ async fn field_map_edited_on_the_page_with_errors_naming_the_entry() {
     assert_eq!(forged.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(forged.body.contains(r#"data-field="telephone""#));
 
-    let saved = browser
-        .submit(
-            &path,
-            &[
-                ("map.phone", "lead.contact_phone,\n visitor.phones.0"),
-                ("map.email", ""),
-            ],
-        )
-        .await;
+    let saved = post_map("lead.contact_phone,\n visitor.phones.0", "").await;
     saved.assert_status(StatusCode::SEE_OTHER);
     assert!(location(&saved).contains("field_map_saved=1"));
     let api = rig.get(&format!("/admin/v1/tenants/{id}/field-map")).await;
