@@ -6,7 +6,7 @@
 //! (422); CoMagic being down must not block saving (a warning); anything else while listing is
 //! CoMagic's answer passed on (502).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use comagic_client::comagic::{errors as codes, Account, Campaign, Employee, Site, Source, Tag};
 use comagic_client::{ClientOptions, ComagicClient, ComagicError, ErrorClass};
@@ -14,7 +14,7 @@ use leadback_model::{ComagicCredentials, DefaultEntity, TenantSettings};
 use serde_json::Value;
 
 use crate::error::ApiError;
-use crate::tenant_file::add_field_error;
+use crate::reasons::{add_field_error, Entity, FieldErrors, Reason};
 use crate::AdminState;
 
 /// What `GET /admin/v1/tenants/{id}/comagic/{kind}` can list.
@@ -221,12 +221,12 @@ impl AccountLists {
 /// What the account says about chosen settings.
 #[derive(Debug, Default)]
 pub(crate) struct AccountCheck {
-    /// Chosen ids the account does not have (field → message).
-    pub fields: BTreeMap<String, String>,
+    /// Chosen ids the account does not have (field → why).
+    pub fields: FieldErrors,
     /// The credentials were refused: CoMagic's message.
     pub refused: Option<ListError>,
     /// What could not be checked, and why (the settings are saved anyway).
-    pub warnings: Vec<String>,
+    pub warnings: Vec<Reason>,
     /// The account's time zone as `get.account` reports it (stored with the settings).
     pub account_zone: Option<String>,
 }
@@ -248,7 +248,7 @@ pub(crate) async fn check_settings(
         list: &Result<Vec<T>, ListError>,
         id_of: impl Fn(&T) -> i64,
         field: &str,
-        what: &str,
+        entity: Entity,
         wanted: &[i64],
     ) {
         if wanted.is_empty() {
@@ -257,26 +257,20 @@ pub(crate) async fn check_settings(
         match list {
             Ok(items) => {
                 let have: BTreeSet<i64> = items.iter().map(&id_of).collect();
-                let missing: Vec<String> = wanted
+                let ids: Vec<i64> = wanted
                     .iter()
+                    .copied()
                     .filter(|id| !have.contains(id))
-                    .map(i64::to_string)
                     .collect();
-                if !missing.is_empty() {
-                    add_field_error(
-                        &mut check.fields,
-                        field,
-                        &format!(
-                            "{what} {} not found in the CoMagic account",
-                            missing.join(", ")
-                        ),
-                    );
+                if !ids.is_empty() {
+                    let reason = Reason::NotInAccount { entity, ids };
+                    add_field_error(&mut check.fields, field, reason);
                 }
             }
-            Err(error) => check.warnings.push(format!(
-                "could not check {field} against CoMagic: {}",
-                error.message
-            )),
+            Err(error) => check.warnings.push(Reason::NotChecked {
+                field: field.to_owned(),
+                why: error.message.clone(),
+            }),
         }
     }
 
@@ -307,7 +301,7 @@ pub(crate) async fn check_settings(
         &lists.campaigns,
         |c| c.id,
         "default_campaign_id",
-        "campaign",
+        Entity::Campaign,
         &campaign,
     );
     verify(
@@ -315,7 +309,7 @@ pub(crate) async fn check_settings(
         &lists.sources,
         |s| s.id,
         "default_source_id",
-        "source",
+        Entity::Source,
         &source,
     );
     verify(
@@ -323,35 +317,39 @@ pub(crate) async fn check_settings(
         &lists.sites,
         |s| s.id,
         "default_site_id",
-        "site",
+        Entity::Site,
         &site,
     );
-    verify(&mut check, &lists.tags, |t| t.id, "tag_ids", "tag", &tags);
+    verify(
+        &mut check,
+        &lists.tags,
+        |t| t.id,
+        "tag_ids",
+        Entity::Tag,
+        &tags,
+    );
     verify(
         &mut check,
         &lists.employees,
         |e| e.id,
         "chat_employee_id",
-        "employee",
+        Entity::Employee,
         &employee,
     );
     check_campaign_site(&mut check, &lists.campaigns, settings);
     match &lists.account {
         Ok(account) => check.account_zone = account.timezone.clone(),
-        Err(error) => check.warnings.push(format!(
-            "could not read the account's time zone from CoMagic: {}",
-            error.message
-        )),
+        Err(error) => check
+            .warnings
+            .push(Reason::AccountZoneUnread(error.message.clone())),
     }
     if let (Some(given), Some(account)) = (&settings.timezone, &check.account_zone) {
         if given != account {
-            add_field_error(
-                &mut check.fields,
-                "timezone",
-                &format!(
-                    "the CoMagic account's time zone is {account}, not {given}; leave timezone out to use the account's"
-                ),
-            );
+            let reason = Reason::AccountZoneDiffers {
+                account: account.clone(),
+                given: given.clone(),
+            };
+            add_field_error(&mut check.fields, "timezone", reason);
         }
     }
     check.warnings.dedup();
@@ -383,19 +381,13 @@ fn check_campaign_site(
         .as_deref()
         .is_some_and(|status| status != "active")
     {
-        add_field_error(
-            &mut check.fields,
-            "default_campaign_id",
-            &format!("campaign {id} is not active in the CoMagic account; choose an active one"),
-        );
+        let reason = Reason::CampaignInactive { id };
+        add_field_error(&mut check.fields, "default_campaign_id", reason);
     }
     if let (Some(site), Some(own)) = (settings.default_site_id, campaign.site_id) {
         if site != own {
-            add_field_error(
-                &mut check.fields,
-                "default_site_id",
-                &format!("campaign {id} belongs to site {own}, not {site}; choose site {own} or another campaign"),
-            );
+            let reason = Reason::CampaignOtherSite { id, own, site };
+            add_field_error(&mut check.fields, "default_site_id", reason);
         }
     }
 }

@@ -5,11 +5,11 @@
 use std::collections::{BTreeMap, HashMap};
 
 use axum::body::Bytes;
-use axum::extract::{FromRequestParts, Path, RawQuery, State};
+use axum::extract::{FromRequestParts, Path, RawPathParams, RawQuery, State};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post, put, MethodRouter};
+use axum::routing::{on, MethodFilter, MethodRouter};
 use axum::{Json, Router};
 use bridge_store::{DeadLetterFilter, Tenant, TenantInput};
 use chrono::{DateTime, Utc};
@@ -22,79 +22,71 @@ use crate::account::{self, ListKind};
 use crate::auth::check_bearer;
 use crate::dead_letters::{dead_letter_detail, dead_letter_summary, replay_dead_letters};
 use crate::error::ApiError;
-use crate::field_map;
-use crate::tenant_file::{add_field_error, tenant_json, webhook_url, TenantFile, TenantFileError};
+use crate::field_map::{get_field_map, put_field_map};
+use crate::health::show as show_health;
+use crate::preview::preview_api;
+use crate::reasons::{add_field_error, Reason};
+use crate::recent_payloads::list as list_payloads;
+use crate::tenant_file::{tenant_json, webhook_url, TenantFile, TenantFileError};
+use crate::test_request::{create as send_test_request, show as show_test_request};
 use crate::{AdminState, Ctx};
 
-/// Every `(method, path)` the JSON API serves, as the router has them (axum path syntax).
-pub const API_ROUTES: &[(&str, &str)] = &[
-    ("GET", "/admin/v1/openapi.json"),
-    ("GET", "/admin/v1/tenants"),
-    ("POST", "/admin/v1/tenants"),
-    ("GET", "/admin/v1/tenants/{id}"),
-    ("PUT", "/admin/v1/tenants/{id}"),
-    ("DELETE", "/admin/v1/tenants/{id}"),
-    ("POST", "/admin/v1/tenants/{id}/rotate-token"),
-    ("GET", "/admin/v1/tenants/{id}/comagic/{kind}"),
-    ("GET", "/admin/v1/tenants/{id}/deliveries"),
-    ("GET", "/admin/v1/dead-letters"),
-    ("POST", "/admin/v1/dead-letters/replay"),
-    ("GET", "/admin/v1/dead-letters/{id}"),
-    ("DELETE", "/admin/v1/dead-letters/{id}"),
-    ("GET", "/admin/v1/tenants/{id}/field-map"),
-    ("PUT", "/admin/v1/tenants/{id}/field-map"),
-    ("POST", "/admin/v1/tenants/{id}/preview"),
-    ("GET", "/admin/v1/tenants/{id}/payloads"),
-    ("GET", "/admin/v1/tenants/{id}/health"),
-    ("POST", "/admin/v1/tenants/{id}/test-request"),
-    ("GET", "/admin/v1/tenants/{id}/test-request/{event_id}"),
-];
+/// One route of the JSON API: method, path (axum syntax) and its handler.
+type Route = (&'static str, &'static str, fn() -> MethodRouter<Ctx>);
 
-/// The handler of one entry of [`API_ROUTES`].
-fn handler(method: &str, path: &str) -> Option<MethodRouter<Ctx>> {
-    Some(match (method, path) {
-        ("GET", "/admin/v1/openapi.json") => get(openapi),
-        ("GET", "/admin/v1/tenants") => get(list_tenants),
-        ("POST", "/admin/v1/tenants") => post(create_tenant),
-        ("GET", "/admin/v1/tenants/{id}") => get(show_tenant),
-        ("PUT", "/admin/v1/tenants/{id}") => put(update_tenant),
-        ("DELETE", "/admin/v1/tenants/{id}") => delete(delete_tenant),
-        ("POST", "/admin/v1/tenants/{id}/rotate-token") => post(rotate_token),
-        ("GET", "/admin/v1/tenants/{id}/comagic/{kind}") => get(comagic_list),
-        ("GET", "/admin/v1/tenants/{id}/deliveries") => get(deliveries),
-        ("GET", "/admin/v1/dead-letters") => get(list_dead_letters),
-        ("POST", "/admin/v1/dead-letters/replay") => post(replay),
-        ("GET", "/admin/v1/dead-letters/{id}") => get(show_dead_letter),
-        ("DELETE", "/admin/v1/dead-letters/{id}") => delete(delete_dead_letter),
-        ("GET", "/admin/v1/tenants/{id}/field-map") => get(field_map::get_field_map),
-        ("PUT", "/admin/v1/tenants/{id}/field-map") => put(field_map::put_field_map),
-        ("POST", "/admin/v1/tenants/{id}/preview") => post(crate::preview::preview),
-        ("GET", "/admin/v1/tenants/{id}/payloads") => get(crate::recent_payloads::list),
-        ("GET", "/admin/v1/tenants/{id}/health") => get(crate::health::show),
-        ("POST", "/admin/v1/tenants/{id}/test-request") => post(crate::test_request::create),
-        ("GET", "/admin/v1/tenants/{id}/test-request/{event_id}") => get(crate::test_request::show),
-        _ => return None,
-    })
+/// `METHOD "path" => handler,` lines as the [`Route`] table `ROUTES`.
+macro_rules! routes {
+    ($($method:ident $path:literal => $handler:expr,)*) => {
+        const ROUTES: &[Route] = &[
+            $((stringify!($method), $path, || on(MethodFilter::$method, $handler)),)*
+        ];
+    };
+}
+
+// Every route the JSON API serves; the router is built from this table, so the test that
+// compares `api_routes` with `docs/openapi.json` compares the real router.
+routes! {
+    GET "/admin/v1/openapi.json" => openapi,
+    GET "/admin/v1/tenants" => list_tenants,
+    POST "/admin/v1/tenants" => create_tenant,
+    GET "/admin/v1/tenants/{id}" => show_tenant,
+    PUT "/admin/v1/tenants/{id}" => update_tenant,
+    DELETE "/admin/v1/tenants/{id}" => delete_tenant,
+    POST "/admin/v1/tenants/{id}/rotate-token" => rotate_token,
+    GET "/admin/v1/tenants/{id}/comagic/{kind}" => comagic_list,
+    GET "/admin/v1/tenants/{id}/deliveries" => deliveries,
+    GET "/admin/v1/dead-letters" => list_dead_letters,
+    POST "/admin/v1/dead-letters/replay" => replay,
+    GET "/admin/v1/dead-letters/{id}" => show_dead_letter,
+    DELETE "/admin/v1/dead-letters/{id}" => delete_dead_letter,
+    GET "/admin/v1/tenants/{id}/field-map" => get_field_map,
+    PUT "/admin/v1/tenants/{id}/field-map" => put_field_map,
+    POST "/admin/v1/tenants/{id}/preview" => preview_api,
+    GET "/admin/v1/tenants/{id}/payloads" => list_payloads,
+    GET "/admin/v1/tenants/{id}/health" => show_health,
+    POST "/admin/v1/tenants/{id}/test-request" => send_test_request,
+    GET "/admin/v1/tenants/{id}/test-request/{event_id}" => show_test_request,
+}
+
+/// Every `(method, path)` the JSON API serves (axum path syntax).
+pub fn api_routes() -> impl Iterator<Item = (&'static str, &'static str)> {
+    ROUTES.iter().map(|(method, path, _)| (*method, *path))
 }
 
 pub(crate) fn router() -> Router<Ctx> {
-    let mut router = Router::new();
     let mut by_path: BTreeMap<&str, MethodRouter<Ctx>> = BTreeMap::new();
-    for (method, path) in API_ROUTES {
-        // Every entry has a handler (checked by the unit test below); an entry without one
-        // would simply not be served, and the OpenAPI test would catch it.
-        if let Some(handler) = handler(method, path) {
-            let merged = match by_path.remove(path) {
-                Some(existing) => existing.merge(handler),
-                None => handler,
-            };
-            by_path.insert(path, merged);
-        }
+    for (_, path, handler) in ROUTES {
+        let merged = match by_path.remove(path) {
+            Some(existing) => existing.merge(handler()),
+            None => handler(),
+        };
+        by_path.insert(path, merged);
     }
-    for (path, methods) in by_path {
-        router = router.route(path, methods);
-    }
-    router
+    by_path
+        .into_iter()
+        .fold(Router::new(), |router, (path, methods)| {
+            router.route(path, methods)
+        })
 }
 
 /// The admin bearer token was presented (extractor: a handler taking it is protected).
@@ -116,6 +108,33 @@ impl FromRequestParts<Ctx> for Admin {
     }
 }
 
+/// An authenticated request about the tenant `{id}` of its path, loaded: the admin token is
+/// checked first, then an unknown tenant is a 404.
+pub(crate) struct ApiTenant {
+    pub ctx: Ctx,
+    pub tenant: Tenant,
+}
+
+impl FromRequestParts<Ctx> for ApiTenant {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, ctx: &Ctx) -> Result<Self, Self::Rejection> {
+        Admin::from_request_parts(parts, ctx).await?;
+        let params = RawPathParams::from_request_parts(parts, ctx)
+            .await
+            .map_err(|_| ApiError::NotFound("tenant"))?;
+        let id = params
+            .iter()
+            .find_map(|(name, value)| (name == "id").then_some(value))
+            .unwrap_or_default();
+        let tenant = load_tenant(&ctx.app, id).await?;
+        Ok(ApiTenant {
+            ctx: ctx.clone(),
+            tenant,
+        })
+    }
+}
+
 async fn openapi() -> Response {
     (
         [(header::CONTENT_TYPE, "application/json")],
@@ -129,7 +148,11 @@ fn parse_uuid(text: &str, what: &'static str) -> Result<Uuid, ApiError> {
 }
 
 pub(crate) async fn load_tenant(app: &AdminState, id: &str) -> Result<Tenant, ApiError> {
-    let id = parse_uuid(id, "tenant")?;
+    tenant_of(app, parse_uuid(id, "tenant")?).await
+}
+
+/// The tenant `id`; [`ApiError::NotFound`] when there is none.
+pub(crate) async fn tenant_of(app: &AdminState, id: Uuid) -> Result<Tenant, ApiError> {
     app.store
         .get_tenant(id)
         .await?
@@ -156,7 +179,7 @@ fn file_error(e: TenantFileError) -> ApiError {
 /// A validated save: the store's input and what could not be checked.
 pub(crate) struct Checked {
     pub input: TenantInput,
-    pub warnings: Vec<String>,
+    pub warnings: Vec<Reason>,
 }
 
 /// Validates settings on their own and against the tenant's CoMagic account (with the given
@@ -171,8 +194,7 @@ pub(crate) async fn check_file(
     if let (Some(kept), Some(stored)) = (&file.kept_api_url, stored) {
         // The stored secret belongs to the stored URL; a new one needs the secret again.
         if *kept != stored.api_url {
-            let message = crate::tenant_file::SECRET_REQUIRED;
-            add_field_error(&mut fields, "comagic.access_token", message);
+            add_field_error(&mut fields, "comagic.access_token", Reason::SecretRequired);
         }
     }
     let mut warnings = Vec::new();
@@ -185,7 +207,11 @@ pub(crate) async fn check_file(
         // A URL the outbound policy refuses is a setting to correct, not a call to attempt.
         if let Ok(url) = url::Url::parse(new.api_url.trim()) {
             if let Err(refused) = app.http.check_url_now(&url).await {
-                add_field_error(&mut fields, "comagic.api_url", &refused.to_string());
+                let reason = Reason::ApiUrlRefused {
+                    ip: refused.ip.to_string(),
+                    range: refused.range.to_owned(),
+                };
+                add_field_error(&mut fields, "comagic.api_url", reason);
                 usable = false;
             }
         }
@@ -195,19 +221,18 @@ pub(crate) async fn check_file(
             Ok(client) => {
                 let check = account::check_settings(&client, &file.settings).await;
                 if let Some(refused) = check.refused {
-                    add_field_error(
-                        &mut fields,
-                        "comagic",
-                        &format!("CoMagic refused the credentials: {}", refused.message),
-                    );
+                    let reason = Reason::CredentialsRefused(refused.message);
+                    add_field_error(&mut fields, "comagic", reason);
                 }
-                for (field, message) in check.fields {
-                    add_field_error(&mut fields, &field, &message);
+                for (field, reasons) in check.fields {
+                    for reason in reasons {
+                        add_field_error(&mut fields, &field, reason);
+                    }
                 }
                 warnings = check.warnings;
                 account_zone = check.account_zone;
             }
-            Err(e) => add_field_error(&mut fields, "comagic", &e.message()),
+            Err(e) => add_field_error(&mut fields, "comagic", Reason::ComagicFailed(e.message())),
         }
     }
     if !fields.is_empty() {
@@ -260,22 +285,14 @@ async fn create_tenant(
     Ok((StatusCode::CREATED, Json(value)).into_response())
 }
 
-async fn show_tenant(
-    _: Admin,
-    State(ctx): State<Ctx>,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    let tenant = load_tenant(&ctx.app, &id).await?;
+async fn show_tenant(ApiTenant { tenant, .. }: ApiTenant) -> Result<Json<Value>, ApiError> {
     Ok(Json(tenant_json(&tenant)))
 }
 
 async fn update_tenant(
-    _: Admin,
-    State(ctx): State<Ctx>,
-    Path(id): Path<String>,
+    ApiTenant { ctx, tenant }: ApiTenant,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let tenant = load_tenant(&ctx.app, &id).await?;
     let file = parse_file(&body)?;
     let checked = check_file(&ctx.app, file, Some(&tenant.credentials)).await?;
     let updated = ctx
@@ -295,23 +312,13 @@ async fn update_tenant(
     )))
 }
 
-async fn delete_tenant(
-    _: Admin,
-    State(ctx): State<Ctx>,
-    Path(id): Path<String>,
-) -> Result<StatusCode, ApiError> {
-    let tenant = load_tenant(&ctx.app, &id).await?;
+async fn delete_tenant(ApiTenant { ctx, tenant }: ApiTenant) -> Result<StatusCode, ApiError> {
     ctx.app.store.delete_tenant(tenant.id).await?;
     tracing::info!(tenant_id = %tenant.id, "tenant deleted via the admin API");
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn rotate_token(
-    _: Admin,
-    State(ctx): State<Ctx>,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    let tenant = load_tenant(&ctx.app, &id).await?;
+async fn rotate_token(ApiTenant { ctx, tenant }: ApiTenant) -> Result<Json<Value>, ApiError> {
     let token = ctx.app.store.rotate_token(tenant.id).await?;
     tracing::info!(tenant_id = %tenant.id, "webhook token rotated via the admin API");
     Ok(Json(json!({
@@ -321,12 +328,10 @@ async fn rotate_token(
 }
 
 async fn comagic_list(
-    _: Admin,
-    State(ctx): State<Ctx>,
-    Path((id, kind)): Path<(String, String)>,
+    ApiTenant { ctx, tenant }: ApiTenant,
+    Path((_, kind)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
     let kind = ListKind::parse(&kind).ok_or(ApiError::NotFound("CoMagic list"))?;
-    let tenant = load_tenant(&ctx.app, &id).await?;
     let client =
         account::client(&ctx.app, tenant.credentials).map_err(|e| account::api_error(&e))?;
     let value = account::fetch(&client, kind)
@@ -364,14 +369,11 @@ fn parse_time(text: &str, name: &str) -> Result<DateTime<Utc>, ApiError> {
 }
 
 async fn deliveries(
-    _: Admin,
-    State(ctx): State<Ctx>,
-    Path(id): Path<String>,
+    ApiTenant { ctx, tenant }: ApiTenant,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
     let query = query_map(query);
     let limit = parse_limit(query.get("limit"), 50)?;
-    let tenant = load_tenant(&ctx.app, &id).await?;
     let entries = ctx.app.store.recent_deliveries(tenant.id, limit).await?;
     Ok(Json(json!(entries)))
 }
@@ -496,13 +498,6 @@ async fn replay(_: Admin, State(ctx): State<Ctx>, body: Bytes) -> Result<Json<Va
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn every_route_has_a_handler() {
-        for (method, path) in API_ROUTES {
-            assert!(handler(method, path).is_some(), "{method} {path}");
-        }
-    }
 
     #[test]
     fn empty_replay_selector_selects_nothing() {

@@ -326,7 +326,8 @@ pub(crate) fn clear_cookie(secure: bool) -> String {
     )
 }
 
-fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
+/// The value of the request's cookie `name`, if it sent one.
+pub(crate) fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()

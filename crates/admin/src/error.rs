@@ -9,6 +9,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
+use crate::reasons::{fields_json, FieldErrors, Reason};
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("missing or wrong admin token")]
@@ -20,11 +22,11 @@ pub enum ApiError {
     BadRequest(String),
     #[error("not found: {0}")]
     NotFound(&'static str),
-    /// Per-field problems of submitted settings (`fields`: field → message).
+    /// Per-field problems of submitted settings (`fields`: field → its reasons).
     #[error("invalid settings")]
     InvalidSettings {
-        fields: BTreeMap<String, String>,
-        warnings: Vec<String>,
+        fields: FieldErrors,
+        warnings: Vec<Reason>,
     },
     /// CoMagic refused the tenant's credentials (or the bridge's address).
     #[error("CoMagic refused the credentials: {message}")]
@@ -69,7 +71,14 @@ impl ApiError {
                 json!({"error": "not_found", "message": format!("no such {what}")})
             }
             ApiError::InvalidSettings { fields, warnings } => {
-                json!({"error": "invalid_settings", "fields": fields, "warnings": warnings})
+                let codes: BTreeMap<&str, Vec<&str>> = fields
+                    .iter()
+                    .map(|(field, reasons)| {
+                        (field.as_str(), reasons.iter().map(Reason::code).collect())
+                    })
+                    .collect();
+                json!({"error": "invalid_settings", "fields": fields_json(fields),
+                    "field_codes": codes, "warnings": warnings})
             }
             ApiError::CredentialsRefused { mnemonic, message } => json!({
                 "error": "invalid_settings",

@@ -2,35 +2,26 @@
 //! meaning → ordered list of dotted paths. A PUT replaces the whole map (`{}` restores the
 //! built-in aliases); every unknown meaning or malformed path is a 422 naming its entry.
 
-use std::collections::BTreeMap;
-
 use axum::body::Bytes;
-use axum::extract::{Path, State};
 use axum::Json;
 use leadback_model::FieldMap;
 use serde_json::Value;
 
-use crate::api::{load_tenant, Admin};
+use crate::api::ApiTenant;
 use crate::error::ApiError;
-use crate::Ctx;
+use crate::reasons::{FieldErrors, Reason};
 
 pub(crate) async fn get_field_map(
-    _: Admin,
-    State(ctx): State<Ctx>,
-    Path(id): Path<String>,
+    ApiTenant { ctx, tenant }: ApiTenant,
 ) -> Result<Json<Value>, ApiError> {
-    let tenant = load_tenant(&ctx.app, &id).await?;
     let map = ctx.app.store.get_field_map(tenant.id).await?;
     Ok(Json(map.to_json()))
 }
 
 pub(crate) async fn put_field_map(
-    _: Admin,
-    State(ctx): State<Ctx>,
-    Path(id): Path<String>,
+    ApiTenant { ctx, tenant }: ApiTenant,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let tenant = load_tenant(&ctx.app, &id).await?;
     let map = parse_field_map(&body)?;
     ctx.app.store.set_field_map(tenant.id, &map).await?;
     tracing::info!(
@@ -52,12 +43,12 @@ pub(crate) fn parse_field_map(body: &[u8]) -> Result<FieldMap, ApiError> {
     })
 }
 
-/// The one check of a field map, for the API and the page: entry → message on refusal.
-pub(crate) fn field_map_of(value: &Value) -> Result<FieldMap, BTreeMap<String, String>> {
+/// The one check of a field map, for the API and the page: entry → why on refusal.
+pub(crate) fn field_map_of(value: &Value) -> Result<FieldMap, FieldErrors> {
     FieldMap::from_json(value).map_err(|errors| {
         errors
             .into_iter()
-            .map(|error| (error.entry, error.message))
+            .map(|error| (error.entry, vec![Reason::FieldMapEntry(error.message)]))
             .collect()
     })
 }

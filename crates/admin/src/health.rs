@@ -10,7 +10,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use axum::extract::{Path, State};
 use axum::Json;
 use bridge_store::{
     ActivityError, ActivityUpdate, DeadLetterCount, LimitsSeen, Tenant, TenantActivity,
@@ -20,9 +19,10 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::account;
-use crate::api::{load_tenant, Admin};
+use crate::api::ApiTenant;
 use crate::error::ApiError;
-use crate::{AdminState, Ctx};
+use crate::reasons::Reason;
+use crate::AdminState;
 
 /// A tenant's state at a glance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -237,8 +237,8 @@ pub struct TenantHealth {
     pub comagic: ComagicCheck,
     pub timezone: TimezoneCheck,
     pub budget: BudgetView,
-    /// Things worth knowing that do not change the status.
-    pub warnings: Vec<String>,
+    /// Things worth knowing that do not change the status (English in the API).
+    pub warnings: Vec<Reason>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -292,22 +292,15 @@ pub struct BudgetWindow {
 }
 
 pub(crate) async fn show(
-    _: Admin,
-    State(ctx): State<Ctx>,
-    Path(id): Path<String>,
+    ApiTenant { ctx, tenant }: ApiTenant,
 ) -> Result<Json<TenantHealth>, ApiError> {
-    let tenant = load_tenant(&ctx.app, &id).await?;
     Ok(Json(tenant_health(&ctx.app, tenant.id).await?))
 }
 
 /// The tenant's health with one live `get.account` call; [`ApiError::NotFound`] for an
 /// unknown tenant. For the API and the page.
 pub async fn tenant_health(app: &AdminState, tenant_id: Uuid) -> Result<TenantHealth, ApiError> {
-    let tenant = app
-        .store
-        .get_tenant(tenant_id)
-        .await?
-        .ok_or(ApiError::NotFound("tenant"))?;
+    let tenant = crate::api::tenant_of(app, tenant_id).await?;
     let (check, account_zone, live_limits) = check_account(app, &tenant).await;
     let mut activity = app.store.tenant_activity(Some(tenant_id)).await?.pop();
     if let Some(limits) = live_limits {
@@ -352,13 +345,11 @@ pub async fn tenant_health(app: &AdminState, tenant_id: Uuid) -> Result<TenantHe
         _ => None,
     };
     let mut warnings = Vec::new();
-    if matches == Some(false) {
-        warnings.push(format!(
-            "the account's time zone is now {} (stored: {}); the worker writes record times in \
-             the account's zone — save the settings to store it",
-            account_zone.as_deref().unwrap_or_default(),
-            stored_zone.as_deref().unwrap_or_default()
-        ));
+    if let (Some(false), Some(account), Some(stored)) = (matches, &account_zone, &stored_zone) {
+        warnings.push(Reason::TimezoneChanged {
+            account: account.clone(),
+            stored: stored.clone(),
+        });
     }
     let (limits, source) = match (live_limits, activity.as_mut().and_then(|a| a.limits.take())) {
         (Some(live), _) => (Some(live), Some("get.account")),

@@ -16,6 +16,8 @@ mod field_map;
 mod health;
 mod pages;
 mod preview;
+mod reading;
+mod reasons;
 mod recent_payloads;
 mod strict_fields;
 mod tenant_file;
@@ -32,7 +34,7 @@ use bridge_store::Store;
 use secrecy::SecretString;
 
 pub use account::{ListKind, LIST_KINDS};
-pub use api::API_ROUTES;
+pub use api::api_routes;
 pub use dead_letters::{
     dead_letter_detail, dead_letter_summary, replay_dead_letters, ReplayReport,
 };
@@ -42,9 +44,9 @@ pub use health::{
     DeadLettersView, StatusView, TenantHealth, TenantStatus, TimezoneCheck,
 };
 pub use preview::preview_body;
-pub use recent_payloads::{
-    analyse_body, recent_payloads, DeliveryView, ParseProblem, ParsedView, RecentPayloadView,
-};
+pub use reading::{ParseProblem, ParsedView};
+pub use reasons::{Entity, FieldErrors, Fix, Reason};
+pub use recent_payloads::{analyse_body, recent_payloads, DeliveryView, RecentPayloadView};
 pub use tenant_file::{tenant_json, webhook_url, TenantFile, TenantFileError};
 pub use test_request::{
     send_test_request, test_body, test_request_result, what_to_fix, TestRequestError,

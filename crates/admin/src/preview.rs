@@ -5,30 +5,26 @@
 //! not be mapped and why.
 
 use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::RawQuery;
 use axum::http::{header, HeaderMap};
 use axum::Json;
-use chrono::Utc;
 use leadback_model::comagic::{
     methods, UploadChatsParams, UploadOfflineMessagesParams, UploadSessionsParams,
 };
-use leadback_model::{map, ComagicPlan, FieldMap, LeadbackEvent, PlannedRecord, RawPayload};
-use leadback_model::{TenantSettings, DEFAULT_TIMEZONE};
+use leadback_model::{ComagicPlan, FieldMap, LeadbackEvent, PlannedRecord, TenantSettings};
 use serde_json::{json, Value};
 
-use crate::api::{load_tenant, Admin};
+use crate::api::ApiTenant;
 use crate::error::ApiError;
-use crate::Ctx;
+use crate::reading::{self, Reading};
+use crate::reasons::Reason;
 
-pub(crate) async fn preview(
-    _: Admin,
-    State(ctx): State<Ctx>,
-    Path(id): Path<String>,
+pub(crate) async fn preview_api(
+    ApiTenant { ctx, tenant }: ApiTenant,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let tenant = load_tenant(&ctx.app, &id).await?;
     let field_map = ctx.app.store.get_field_map(tenant.id).await?;
     // `?content_type=` lets a caller preview a form body while sending it as a file.
     let from_query = query.as_deref().and_then(|q| {
@@ -50,11 +46,6 @@ pub(crate) async fn preview(
     )))
 }
 
-/// Why the body could not be mapped, at which stage (`body`, `event`, `mapping`).
-fn refused(stage: &str, class: &str, reason: String) -> Value {
-    json!({"mappable": false, "stage": stage, "class": class, "reason": reason})
-}
-
 /// The preview of one body for a tenant: pure, so the CLI and the API answer alike.
 pub fn preview_body(
     settings: &TenantSettings,
@@ -62,87 +53,49 @@ pub fn preview_body(
     content_type: Option<&str>,
     body: &[u8],
 ) -> Value {
-    let payload = match RawPayload::parse(content_type, body) {
-        Ok(payload) => payload,
-        Err(e) => return refused("body", "mapping", format!("unparseable body: {e}")),
-    };
-    if payload.is_ping() {
-        return refused(
-            "body",
-            "ping",
-            "this is Leadback's save-time test request: the bridge answers it and uploads nothing"
-                .into(),
-        );
-    }
-    let Some(zone) = settings.leadback_zone() else {
-        return refused(
-            "event",
-            "tenant_permanent",
-            format!(
-                "tenant leadback_timezone `{}` is not an IANA zone",
-                settings.leadback_timezone
-            ),
-        );
-    };
-    let now = Utc::now();
-    let event = match LeadbackEvent::from_payload_mapped(&payload, zone, field_map) {
-        Ok(event) => event,
-        Err(e) => return refused("event", "mapping", format!("cannot read the event: {e}")),
-    };
-    let mut warnings = event_warnings(&event);
-    let analysis = payload
-        .value()
-        .as_object()
-        .map(|object| leadback_model::analysis::analyse(object, field_map))
-        .unwrap_or_default();
-    let event = event.dated_at_receipt(now);
-    let event_json = event_json(&event);
-    // The worker writes times in the account's zone (read from CoMagic); the preview uses the
-    // zone stored with the settings.
-    if settings.timezone.is_none() {
-        warnings.push(format!(
-            "no account time zone stored; times shown in {DEFAULT_TIMEZONE}"
-        ));
-    }
-    match map(&event, settings, now) {
-        Ok(plan) => json!({
-            "mappable": true,
-            "event": event_json,
-            "calls": calls(&plan),
-            "warnings": warnings,
-            "found": analysis.found,
-            "unmatched_keys": analysis.unmatched_keys,
-        }),
-        Err(e) => {
-            let mut answer = refused("mapping", e.class().as_str(), e.to_string());
-            answer["event"] = event_json;
-            answer["warnings"] = json!(warnings);
-            answer["found"] = json!(analysis.found);
-            answer["unmatched_keys"] = json!(analysis.unmatched_keys);
-            answer
-        }
-    }
+    preview_json(&preview(settings, field_map, content_type, body))
 }
 
-pub(crate) fn event_warnings(event: &LeadbackEvent) -> Vec<String> {
-    let mut warnings = Vec::new();
-    if let Some(raw) = &event.contact.phone_unparsed {
-        warnings.push(format!(
-            "the phone {raw:?} is not a valid number; kept in the message text"
-        ));
+/// The reading a preview shows: [`reading::read`] plus, once there is an event, the note that
+/// times are shown in Moscow's zone while the account's is not stored (the worker writes them
+/// in the account's zone, read from CoMagic).
+pub(crate) fn preview(
+    settings: &TenantSettings,
+    field_map: &FieldMap,
+    content_type: Option<&str>,
+    body: &[u8],
+) -> Reading {
+    let mut reading = reading::read(settings, field_map, content_type, body);
+    if let Some(problem) = &mut reading.parsed.problem {
+        // The preview names the mapping failure's own class (`event_permanent` for an event
+        // that cannot be delivered as it is).
+        if let Reason::Unmappable(e) = &problem.reason {
+            problem.class = e.class().as_str();
+        }
     }
-    if let Some(raw) = &event.contact.email_unparsed {
-        warnings.push(format!(
-            "the email {raw:?} is not a valid address; kept in the message text"
-        ));
+    if reading.event.is_some() && settings.timezone.is_none() {
+        reading.parsed.warnings.push(Reason::NoAccountZoneStored);
     }
-    if event.created_at.is_none() {
-        warnings.push("no creation time in the payload: dated when the bridge receives it".into());
+    reading
+}
+
+/// The API's answer: the event, calls, warnings, meanings found and unmatched keys; or why
+/// not (`stage`, `class`, `reason`, `code`), with the event and the rest when it was read.
+pub(crate) fn preview_json(reading: &Reading) -> Value {
+    let parsed = &reading.parsed;
+    let mut answer = match (&reading.plan, &parsed.problem) {
+        (_, Some(problem)) => json!({"mappable": false, "stage": problem.stage,
+            "class": problem.class, "reason": problem.reason, "code": problem.code}),
+        (Some(plan), None) => json!({"mappable": true, "calls": calls(plan)}),
+        (None, None) => json!({"mappable": false}),
+    };
+    if let Some(event) = &reading.event {
+        answer["event"] = event_json(event);
+        answer["warnings"] = json!(parsed.warnings);
+        answer["found"] = json!(parsed.analysis.found);
+        answer["unmatched_keys"] = json!(parsed.analysis.unmatched_keys);
     }
-    if event.contact.phone.is_none() && event.contact.email.is_none() {
-        warnings.push("no phone and no email found: map their paths in the field map".into());
-    }
-    warnings
+    answer
 }
 
 fn event_json(event: &LeadbackEvent) -> Value {

@@ -10,19 +10,21 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::RawQuery;
 use axum::Json;
 use base64::Engine as _;
-use bridge_store::{RecentPayload, RECENT_PAYLOADS_MAX_AGE};
+use bridge_store::{BodyRefusal, RecentPayload, RECENT_PAYLOADS_MAX_AGE};
+use bridge_store::{OUTCOME_ACCEPTED, OUTCOME_REJECTED};
 use chrono::{DateTime, Utc};
-use leadback_model::analysis::{analyse, FoundMeaning};
-use leadback_model::{map, FieldMap, LeadbackEvent, RawPayload, TenantSettings};
+use leadback_model::{FieldMap, TenantSettings};
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::api::{load_tenant, Admin};
+use crate::api::ApiTenant;
 use crate::error::ApiError;
-use crate::{AdminState, Ctx};
+use crate::reading::{self, ParsedView};
+use crate::reasons::Reason;
+use crate::AdminState;
 
 /// Most payloads one listing returns (the store keeps at most `BRIDGE_RECENT_PAYLOADS`, ≤ 1000).
 pub const MAX_LISTED: u32 = 1000;
@@ -39,40 +41,24 @@ pub struct RecentPayloadView {
     pub body: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub body_base64: Option<String>,
-    /// `accepted` (queued) or `rejected` (the ingress answered 400).
+    /// `accepted` (queued) or `rejected` (the ingress answered 400, 413 or 408).
     pub ingress: String,
-    /// Why the ingress refused it.
+    /// Why the ingress refused it (English).
     pub ingress_error: Option<String>,
+    /// The kind of refusal, stable for programs: `unreadable` (400), `too_large` (413),
+    /// `body_timeout` (408).
+    pub ingress_code: Option<&'static str>,
+    /// A body refused before it was read whole: its size as far as the ingress saw it (its
+    /// declared length or the bytes that arrived). No byte of such a body is kept.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bytes_seen: Option<u64>,
+    /// Why it was refused, for the pages to say in their language.
+    #[serde(skip)]
+    pub refusal: Option<Reason>,
     /// What the parser makes of it with the tenant's current settings and field map.
     pub parsed: ParsedView,
     /// What became of its event; `None` for a refused body.
     pub delivery: Option<DeliveryView>,
-}
-
-/// The parser's reading of one body.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct ParsedView {
-    /// `callback`, `chat`, `ping` (Leadback's save-time test), or `None` when unreadable.
-    pub kind: Option<String>,
-    /// Each meaning found, with its path and whether the field map or an alias found it.
-    pub found: Vec<FoundMeaning>,
-    /// Paths of values no meaning used: where an unknown shape keeps its phone or name.
-    pub unmatched_keys: Vec<String>,
-    pub warnings: Vec<String>,
-    /// The worker would map it to CoMagic calls as things stand.
-    pub mappable: bool,
-    /// Why not, when it would not.
-    pub problem: Option<ParseProblem>,
-}
-
-/// Where and why a body would not map.
-#[derive(Debug, Clone, Serialize)]
-pub struct ParseProblem {
-    /// `body`, `event` or `mapping`.
-    pub stage: &'static str,
-    /// The dead-letter class it would get (`mapping`, `tenant_permanent`, …; `ping`).
-    pub class: &'static str,
-    pub reason: String,
 }
 
 /// What became of a recorded event.
@@ -89,9 +75,7 @@ pub struct DeliveryView {
 }
 
 pub(crate) async fn list(
-    _: Admin,
-    State(ctx): State<Ctx>,
-    Path(id): Path<String>,
+    ApiTenant { ctx, tenant }: ApiTenant,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Vec<RecentPayloadView>>, ApiError> {
     let limit = match crate::api::query_value(query, "limit") {
@@ -105,7 +89,6 @@ pub(crate) async fn list(
             }
         },
     };
-    let tenant = load_tenant(&ctx.app, &id).await?;
     Ok(Json(recent_payloads(&ctx.app, tenant.id, limit).await?))
 }
 
@@ -116,11 +99,7 @@ pub async fn recent_payloads(
     tenant_id: Uuid,
     limit: u32,
 ) -> Result<Vec<RecentPayloadView>, ApiError> {
-    let tenant = app
-        .store
-        .get_tenant(tenant_id)
-        .await?
-        .ok_or(ApiError::NotFound("tenant"))?;
+    let tenant = crate::api::tenant_of(app, tenant_id).await?;
     let field_map = app.store.get_field_map(tenant_id).await?;
     let since = Utc::now() - RECENT_PAYLOADS_MAX_AGE;
     let stored = app.store.recent_payloads(tenant_id, since, limit).await?;
@@ -200,12 +179,37 @@ fn view(
     payload: RecentPayload,
     delivery: Option<DeliveryView>,
 ) -> RecentPayloadView {
-    let parsed = analyse_body(
-        settings,
-        field_map,
-        payload.content_type.as_deref(),
-        &payload.body,
-    );
+    let cut_off = BodyRefusal::of_row(&payload.outcome, payload.error.as_deref());
+    // A body refused unread has nothing to parse (its empty stand-in would read as a ping).
+    let parsed = match cut_off {
+        Some(_) => ParsedView::default(),
+        None => analyse_body(
+            settings,
+            field_map,
+            payload.content_type.as_deref(),
+            &payload.body,
+        ),
+    };
+    let (ingress_code, ingress_error, refusal) = match (cut_off, payload.outcome.as_str()) {
+        (Some(refusal), _) => {
+            let reason = Reason::CutOff(refusal);
+            (
+                Some(refusal.outcome()),
+                Some(reason.english()),
+                Some(reason),
+            )
+        }
+        (None, OUTCOME_REJECTED) => {
+            // The ingress's reason is the parser's, which reads the kept body the same way.
+            let reason = parsed
+                .problem
+                .as_ref()
+                .filter(|p| p.stage == "body")
+                .map(|p| p.reason.clone());
+            (Some("unreadable"), payload.error, reason)
+        }
+        (None, _) => (None, payload.error, None),
+    };
     let (body, body_base64) = match String::from_utf8(payload.body) {
         Ok(text) => (text, None),
         Err(e) => {
@@ -223,8 +227,19 @@ fn view(
         event_id: payload.event_id,
         body,
         body_base64,
-        ingress: payload.outcome,
-        ingress_error: payload.error,
+        ingress: if payload.outcome == OUTCOME_ACCEPTED {
+            OUTCOME_ACCEPTED
+        } else {
+            OUTCOME_REJECTED
+        }
+        .to_owned(),
+        ingress_error,
+        ingress_code,
+        bytes_seen: cut_off.map(|r| match r {
+            BodyRefusal::TooLarge { bytes_seen, .. }
+            | BodyRefusal::BodyTimeout { bytes_seen, .. } => bytes_seen,
+        }),
+        refusal,
         parsed,
         delivery,
     }
@@ -238,74 +253,5 @@ pub fn analyse_body(
     content_type: Option<&str>,
     body: &[u8],
 ) -> ParsedView {
-    let refused = |stage, class, reason| ParseProblem {
-        stage,
-        class,
-        reason,
-    };
-    let payload = match RawPayload::parse(content_type, body) {
-        Ok(payload) => payload,
-        Err(e) => {
-            return ParsedView {
-                problem: Some(refused("body", "mapping", format!("unparseable body: {e}"))),
-                ..ParsedView::default()
-            }
-        }
-    };
-    let analysis = payload
-        .value()
-        .as_object()
-        .map(|object| analyse(object, field_map))
-        .unwrap_or_default();
-    let mut parsed = ParsedView {
-        found: analysis.found,
-        unmatched_keys: analysis.unmatched_keys,
-        ..ParsedView::default()
-    };
-    if payload.is_ping() {
-        parsed.kind = Some("ping".into());
-        parsed.problem = Some(refused(
-            "body",
-            "ping",
-            "Leadback's save-time test request: answered, nothing uploaded".into(),
-        ));
-        return parsed;
-    }
-    let Some(zone) = settings.leadback_zone() else {
-        parsed.problem = Some(refused(
-            "event",
-            "tenant_permanent",
-            format!(
-                "tenant leadback_timezone `{}` is not an IANA zone",
-                settings.leadback_timezone
-            ),
-        ));
-        return parsed;
-    };
-    let event = match LeadbackEvent::from_payload_mapped(&payload, zone, field_map) {
-        Ok(event) => event,
-        Err(e) => {
-            parsed.problem = Some(refused(
-                "event",
-                "mapping",
-                format!("cannot read the event: {e}"),
-            ));
-            return parsed;
-        }
-    };
-    parsed.kind = Some(event.kind.as_str().to_owned());
-    parsed.warnings = crate::preview::event_warnings(&event);
-    let now = Utc::now();
-    match map(&event.dated_at_receipt(now), settings, now) {
-        Ok(_) => parsed.mappable = true,
-        Err(e) => {
-            // The class the worker dead-letters it with (its own reading of `e.class()`).
-            let class = match e.class() {
-                leadback_model::FailureClass::TenantPermanent => "tenant_permanent",
-                _ => "mapping",
-            };
-            parsed.problem = Some(refused("mapping", class, e.to_string()));
-        }
-    }
-    parsed
+    reading::read(settings, field_map, content_type, body).parsed
 }

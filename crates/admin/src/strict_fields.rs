@@ -4,6 +4,8 @@
 
 use serde::de::{self, Deserialize, Deserializer, Visitor};
 
+use crate::reasons::Reason;
+
 /// The field names of a struct with a derived `Deserialize` (without `flatten`), as they appear
 /// in JSON (renames applied). Empty for anything that is not deserialized as a struct.
 pub fn struct_fields<T: for<'de> Deserialize<'de>>() -> &'static [&'static str] {
@@ -54,17 +56,14 @@ pub fn nearest<'a>(unknown: &str, known: impl IntoIterator<Item = &'a str>) -> O
         .map(|(_, name)| name)
 }
 
-/// The message for a field no struct knows.
-pub fn unknown_field_message<'a>(
+/// Why a field no struct knows is refused: the nearest known name, or all of them.
+pub(crate) fn unknown_field<'a>(
     unknown: &str,
     known: impl IntoIterator<Item = &'a str> + Clone,
-) -> String {
-    match nearest(unknown, known.clone()) {
-        Some(name) => format!("unknown field; did you mean `{name}`?"),
-        None => {
-            let names: Vec<&str> = known.into_iter().collect();
-            format!("unknown field; known fields: {}", names.join(", "))
-        }
+) -> Reason {
+    Reason::UnknownField {
+        nearest: nearest(unknown, known.clone()).map(str::to_owned),
+        known: known.into_iter().map(str::to_owned).collect(),
     }
 }
 
@@ -107,6 +106,6 @@ mod tests {
         assert_eq!(nearest("upload_session", known), Some("upload_sessions"));
         assert_eq!(nearest("set_tag", known), Some("set_tags"));
         assert_eq!(nearest("colour", known), None);
-        assert!(unknown_field_message("colour", known).contains("tag_ids"));
+        assert!(unknown_field("colour", known).english().contains("tag_ids"));
     }
 }

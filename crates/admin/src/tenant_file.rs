@@ -3,14 +3,14 @@
 //! markers at the top level. And the tenant as shown back: settings plus the kind of
 //! credential, never a secret.
 
-use std::collections::BTreeMap;
-
 use bridge_store::{Tenant, TenantInput};
 use leadback_model::{ComagicCredentials, TenantSettings};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::strict_fields::{struct_fields, unknown_field_message};
+use crate::pages::i18n::Lang;
+use crate::reasons::{add_field_error, joined, FieldErrors, Reason};
+use crate::strict_fields::{struct_fields, unknown_field};
 
 /// One tenant's settings as submitted.
 #[derive(Debug, Clone, Deserialize)]
@@ -34,7 +34,7 @@ pub struct TenantFile {
 /// Which field a failed deserialization is about: each field is read on its own, and the
 /// first that fails names the error.
 fn field_of_type_error(object: &Value, whole: serde_json::Error) -> TenantFileError {
-    let mut fields = BTreeMap::new();
+    let mut fields = FieldErrors::new();
     if let Value::Object(map) = object {
         for (key, value) in map {
             let alone = match key.as_str() {
@@ -50,11 +50,11 @@ fn field_of_type_error(object: &Value, whole: serde_json::Error) -> TenantFileEr
                 _ => serde_json::from_value::<TenantSettings>(json!({ key: value })).err(),
             };
             if let Some(e) = alone {
-                fields.insert(key.clone(), e.to_string());
+                fields.insert(key.clone(), vec![Reason::WrongType(e.to_string())]);
             }
         }
         if !map.contains_key("name") {
-            fields.insert("name".into(), "required".into());
+            fields.insert("name".into(), vec![Reason::Required]);
         }
     }
     if fields.is_empty() {
@@ -74,15 +74,15 @@ pub enum TenantFileError {
     /// Not JSON of the expected shape.
     #[error("invalid tenant settings JSON: {0}")]
     Syntax(String),
-    /// Well-formed, but fields are missing or inconsistent (field → message).
+    /// Well-formed, but fields are missing or inconsistent (field → its reasons).
     #[error("invalid tenant settings: {}", format_fields(.0))]
-    Fields(BTreeMap<String, String>),
+    Fields(FieldErrors),
 }
 
-fn format_fields(fields: &BTreeMap<String, String>) -> String {
+fn format_fields(fields: &FieldErrors) -> String {
     fields
         .iter()
-        .map(|(field, message)| format!("{field}: {message}"))
+        .map(|(field, reasons)| format!("{field}: {}", joined(Lang::En, reasons)))
         .collect::<Vec<_>>()
         .join("; ")
 }
@@ -115,20 +115,20 @@ impl TenantFile {
         for shown in SHOWN_FIELDS {
             object.remove(shown);
         }
-        let mut fields = BTreeMap::new();
+        let mut fields = FieldErrors::new();
         let settings_fields = struct_fields::<TenantSettings>();
         let known = || OWN_FIELDS.iter().chain(settings_fields).copied();
         for key in object.keys() {
             if !known().any(|name| name == key) {
-                fields.insert(key.clone(), unknown_field_message(key, known()));
+                fields.insert(key.clone(), vec![unknown_field(key, known())]);
             }
         }
         let mut kept_api_url = None;
         if let Some(Value::Object(comagic)) = object.get_mut("comagic") {
             for key in comagic.keys() {
                 if !COMAGIC_FIELDS.contains(&key.as_str()) {
-                    let message = unknown_field_message(key, COMAGIC_FIELDS);
-                    fields.insert(format!("comagic.{key}"), message);
+                    let reason = unknown_field(key, COMAGIC_FIELDS);
+                    fields.insert(format!("comagic.{key}"), vec![reason]);
                 }
             }
             comagic.remove("auth");
@@ -152,27 +152,23 @@ impl TenantFile {
 
     /// Every problem that can be seen without asking CoMagic, per field: the name, presence of
     /// credentials when `creating`, the API URL, and [`TenantSettings::validate`].
-    pub fn field_errors(&self, creating: bool) -> BTreeMap<String, String> {
-        let mut fields = BTreeMap::new();
+    pub fn field_errors(&self, creating: bool) -> FieldErrors {
+        let mut fields = FieldErrors::new();
         if self.name.trim().is_empty() {
-            add_field_error(&mut fields, "name", "must not be empty");
+            add_field_error(&mut fields, "name", Reason::NameEmpty);
         }
         match &self.comagic {
-            None if creating => add_field_error(
-                &mut fields,
-                "comagic",
-                "required: {api_url, access_token} or {api_url, login, password}",
-            ),
+            None if creating => add_field_error(&mut fields, "comagic", Reason::CredentialsMissing),
             Some(credentials) => {
-                if let Err(message) = check_api_url(&credentials.api_url) {
-                    add_field_error(&mut fields, "comagic.api_url", &message);
+                if let Err(reason) = check_api_url(&credentials.api_url) {
+                    add_field_error(&mut fields, "comagic.api_url", reason);
                 }
             }
             None => {}
         }
         if let Err(errors) = self.settings.validate() {
             for error in errors.errors {
-                add_field_error(&mut fields, error.field, &error.message);
+                add_field_error(&mut fields, error.field, Reason::Setting(error.message));
             }
         }
         fields
@@ -193,25 +189,12 @@ impl TenantFile {
     }
 }
 
-/// Adds `message` to `field`, joining several messages for one field.
-pub(crate) fn add_field_error(fields: &mut BTreeMap<String, String>, field: &str, message: &str) {
-    fields
-        .entry(field.to_owned())
-        .and_modify(|existing| {
-            if !existing.contains(message) {
-                existing.push_str("; ");
-                existing.push_str(message);
-            }
-        })
-        .or_insert_with(|| message.to_owned());
-}
-
 /// An absolute http(s) URL, as the CoMagic client needs.
-pub(crate) fn check_api_url(api_url: &str) -> Result<(), String> {
+pub(crate) fn check_api_url(api_url: &str) -> Result<(), Reason> {
     match url::Url::parse(api_url.trim()) {
         Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => Ok(()),
-        Ok(_) => Err("must be an http(s) URL".to_owned()),
-        Err(e) => Err(format!("not a URL: {e}")),
+        Ok(_) => Err(Reason::ApiUrlNotHttp),
+        Err(e) => Err(Reason::ApiUrlInvalid(e.to_string())),
     }
 }
 
@@ -245,13 +228,10 @@ pub fn webhook_url(public_url: &str, token: &str) -> String {
     )
 }
 
-/// What a new API URL, or credentials without a secret, are missing.
-pub(crate) const SECRET_REQUIRED: &str =
-    "required: access_token, or login and password (a new api_url needs the secret again)";
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeMap;
 
     #[test]
     fn missing_markers_are_reported_per_field() {
@@ -290,7 +270,10 @@ mod tests {
 
     fn refused_fields(text: &str) -> BTreeMap<String, String> {
         match TenantFile::parse(text) {
-            Err(TenantFileError::Fields(fields)) => fields,
+            Err(TenantFileError::Fields(fields)) => fields
+                .iter()
+                .map(|(field, reasons)| (field.clone(), joined(Lang::En, reasons)))
+                .collect(),
             other => panic!("expected field errors, got {other:?}"),
         }
     }

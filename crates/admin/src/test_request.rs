@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Path, RawQuery};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -20,9 +20,10 @@ use serde::Serialize;
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::api::{load_tenant, query_value, Admin};
+use crate::api::{query_value, ApiTenant};
 use crate::error::ApiError;
-use crate::{AdminState, Ctx};
+use crate::reasons::{Fix, Reason};
+use crate::AdminState;
 
 /// Every test request's Leadback id starts with this; its event id (the kind, then the id, as
 /// for every event) with [`TEST_EVENT_PREFIX`].
@@ -51,8 +52,10 @@ pub struct TestRequestResult {
     pub comagic_id: Option<i64>,
     pub delivered_at: Option<DateTime<Utc>>,
     pub error: Option<TestRequestError>,
-    /// What the operator can do about a failure.
-    pub fix: Option<String>,
+    /// What the operator can do about a failure (English; the pages say it in theirs).
+    pub fix: Option<Reason>,
+    /// The kind of `fix`, stable for programs (`fix_credentials`, `fix_settings`, …).
+    pub fix_code: Option<&'static str>,
     /// Where to ask again.
     pub result_url: String,
 }
@@ -67,9 +70,7 @@ pub struct TestRequestError {
 }
 
 pub(crate) async fn create(
-    _: Admin,
-    State(ctx): State<Ctx>,
-    Path(id): Path<String>,
+    ApiTenant { ctx, tenant }: ApiTenant,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
     let wait = match query_value(query, "wait") {
@@ -83,7 +84,6 @@ pub(crate) async fn create(
             }
         },
     };
-    let tenant = load_tenant(&ctx.app, &id).await?;
     let event_id = send_test_request(&ctx.app, tenant.id).await?;
     let mut result = test_request_result(&ctx.app, tenant.id, &event_id).await?;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(wait);
@@ -95,11 +95,9 @@ pub(crate) async fn create(
 }
 
 pub(crate) async fn show(
-    _: Admin,
-    State(ctx): State<Ctx>,
-    Path((id, event_id)): Path<(String, String)>,
+    ApiTenant { ctx, tenant }: ApiTenant,
+    Path((_, event_id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let tenant = load_tenant(&ctx.app, &id).await?;
     Ok(answer(
         test_request_result(&ctx.app, tenant.id, &event_id).await?,
     ))
@@ -131,18 +129,10 @@ pub fn test_body(event_id: &str) -> Vec<u8> {
 /// Queues a test request for the tenant and returns its event id. An inactive tenant is a 422
 /// (its events would be dead-lettered at once); an unknown one a 404.
 pub async fn send_test_request(app: &AdminState, tenant_id: Uuid) -> Result<String, ApiError> {
-    let tenant = app
-        .store
-        .get_tenant(tenant_id)
-        .await?
-        .ok_or(ApiError::NotFound("tenant"))?;
+    let tenant = crate::api::tenant_of(app, tenant_id).await?;
     if !tenant.active {
         return Err(ApiError::InvalidSettings {
-            fields: [(
-                "active".to_owned(),
-                "the tenant is inactive: activate it before sending a test request".to_owned(),
-            )]
-            .into(),
+            fields: [("active".to_owned(), vec![Reason::InactiveForTest])].into(),
             warnings: Vec::new(),
         });
     }
@@ -187,6 +177,7 @@ pub async fn test_request_result(
         delivered_at: None,
         error: None,
         fix: None,
+        fix_code: None,
         result_url: format!("/admin/v1/tenants/{tenant_id}/test-request/{event_id}"),
     };
     if let Some(entry) = app.store.ledger_get(tenant_id, event_id).await? {
@@ -198,7 +189,9 @@ pub async fn test_request_result(
     if let Some(dead) = app.store.dead_letter_of_event(tenant_id, event_id).await? {
         if dead.resolved_at.is_none() {
             result.state = "failed";
-            result.fix = Some(what_to_fix(&dead.class, dead.mnemonic.as_deref()));
+            let fix = what_to_fix(&dead.class, dead.mnemonic.as_deref());
+            result.fix_code = Some(fix.code());
+            result.fix = Some(fix);
             result.error = Some(TestRequestError {
                 class: dead.class,
                 mnemonic: dead.mnemonic,
@@ -211,28 +204,16 @@ pub async fn test_request_result(
 }
 
 /// An operator's next step for a dead letter of `class`.
-pub fn what_to_fix(class: &str, mnemonic: Option<&str>) -> String {
+pub fn what_to_fix(class: &str, mnemonic: Option<&str>) -> Reason {
     let auth = mnemonic.is_some_and(|m| {
         m.contains("auth") || m.contains("token") || m.contains("forbidden") || m.contains("login")
     });
-    match class {
-        "tenant_permanent" if auth => {
-            "CoMagic refused the credentials: enter a valid access token \
-             (or login and password) in the tenant's settings, then send another test request"
-                .into()
-        }
-        "tenant_permanent" => "the tenant's settings do not fit its CoMagic account (the message \
-             names what): correct them, save, then send another test request"
-            .into(),
-        "event_permanent" => "CoMagic refused the record (the message names the parameter): \
-             check the default campaign, site and employee ids against the account"
-            .into(),
-        "mapping" => "the test request could not be mapped to a CoMagic record: check the \
-             tenant's default entity (campaign or site) and field map"
-            .into(),
-        "exhausted" => "CoMagic kept failing until the attempts ran out: check that CoMagic is \
-             up and reachable from the bridge, then send another test request"
-            .into(),
-        _ => "see the dead letter and the bridge's log for the cause".into(),
-    }
+    Reason::FixFor(match class {
+        "tenant_permanent" if auth => Fix::Credentials,
+        "tenant_permanent" => Fix::Settings,
+        "event_permanent" => Fix::Record,
+        "mapping" => Fix::Mapping,
+        "exhausted" => Fix::Exhausted,
+        _ => Fix::SeeLog,
+    })
 }

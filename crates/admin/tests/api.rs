@@ -6,8 +6,8 @@ mod support;
 use std::collections::BTreeSet;
 
 use axum::http::{Method, StatusCode};
-use bridge_queue::{Envelope, EventQueue, LastError};
-use bridge_store::{NewDeadLetter, TokenHash};
+use bridge_queue::EventQueue;
+use bridge_store::TokenHash;
 use chrono::Utc;
 use futures::StreamExt as _;
 use serde_json::{json, Value};
@@ -17,40 +17,27 @@ use uuid::Uuid;
 #[tokio::test]
 async fn api_wants_the_admin_token() {
     let rig = Rig::start().await;
-    let none = rig
-        .request(Method::GET, "/admin/v1/tenants", &[], None)
-        .await;
-    assert_eq!(none.status, StatusCode::UNAUTHORIZED);
-    assert_eq!(none.json()["error"], "unauthorized");
-    let wrong = rig
-        .request(
-            Method::GET,
-            "/admin/v1/tenants",
-            &[("authorization", format!("Bearer {ADMIN_TOKEN}x"))],
-            None,
-        )
-        .await;
-    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
-    let basic = rig
-        .request(
-            Method::GET,
-            "/admin/v1/dead-letters",
-            &[("authorization", format!("Basic {ADMIN_TOKEN}"))],
-            None,
-        )
-        .await;
-    assert_eq!(basic.status, StatusCode::UNAUTHORIZED);
-    let post = rig
-        .request(
-            Method::POST,
-            "/admin/v1/tenants",
-            &[("content-type", "application/json".into())],
-            Some(rig.settings().to_string()),
-        )
-        .await;
-    assert_eq!(post.status, StatusCode::UNAUTHORIZED);
+    let none = rig.anonymous("/admin/v1/tenants").await;
+    assert_eq!(
+        none.expect(StatusCode::UNAUTHORIZED)["error"],
+        "unauthorized"
+    );
+    // A wrong token, the right one as Basic, a create without any: refused alike.
+    let wrong = ("authorization", format!("Bearer {ADMIN_TOKEN}x"));
+    let basic = ("authorization", format!("Basic {ADMIN_TOKEN}"));
+    let json = ("content-type", "application/json".to_owned());
+    let settings = Some(rig.settings().to_string());
+    let refused = [
+        (Method::GET, "/admin/v1/tenants", wrong, None),
+        (Method::GET, "/admin/v1/dead-letters", basic, None),
+        (Method::POST, "/admin/v1/tenants", json, settings),
+    ];
+    for (method, path, header, body) in refused {
+        let answer = rig.request(method, path, &[header], body).await;
+        assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{path}");
+    }
     assert!(rig.store.list_tenants().await.unwrap().is_empty());
-    let ok = rig.api(Method::GET, "/admin/v1/tenants", None).await;
+    let ok = rig.get("/admin/v1/tenants").await;
     assert_eq!(ok.status, StatusCode::OK);
     assert_eq!(ok.json(), json!([]));
 }
@@ -58,10 +45,8 @@ async fn api_wants_the_admin_token() {
 #[tokio::test]
 async fn create_show_list_and_no_secret_echoed() {
     let rig = Rig::start().await;
-    let answer = rig
-        .api(Method::POST, "/admin/v1/tenants", Some(rig.settings()))
-        .await;
-    assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.body);
+    let answer = rig.post_tenant(rig.settings()).await;
+    answer.assert_status(StatusCode::CREATED);
     assert!(!answer.body.contains("demo-token"));
     let created = answer.json();
     let id = created["id"].as_str().unwrap();
@@ -87,26 +72,19 @@ async fn create_show_list_and_no_secret_echoed() {
         .unwrap();
     assert_eq!(by_token.id.to_string(), id);
 
-    let shown = rig
-        .api(Method::GET, &format!("/admin/v1/tenants/{id}"), None)
-        .await;
+    let shown = rig.get(&format!("/admin/v1/tenants/{id}")).await;
     assert_eq!(shown.status, StatusCode::OK);
     assert!(!shown.body.contains("demo-token"));
     assert_eq!(shown.json()["name"], "Shop");
     assert!(shown.json().get("webhook_url").is_none());
 
-    let list = rig.api(Method::GET, "/admin/v1/tenants", None).await;
+    let list = rig.get("/admin/v1/tenants").await;
     assert_eq!(list.json().as_array().unwrap().len(), 1);
 
     let missing = rig
-        .api(
-            Method::GET,
-            &format!("/admin/v1/tenants/{}", Uuid::new_v4()),
-            None,
-        )
+        .get(&format!("/admin/v1/tenants/{}", Uuid::new_v4()))
         .await;
-    assert_eq!(missing.status, StatusCode::NOT_FOUND);
-    assert_eq!(missing.json()["error"], "not_found");
+    assert_eq!(missing.expect(StatusCode::NOT_FOUND)["error"], "not_found");
 }
 
 #[tokio::test]
@@ -115,10 +93,8 @@ async fn login_credentials_are_accepted_and_reported_as_login() {
     let mut settings = rig.settings();
     settings["comagic"] =
         json!({"api_url": rig.emulator.api_url(), "login": "demo", "password": "demo-password"});
-    let answer = rig
-        .api(Method::POST, "/admin/v1/tenants", Some(settings))
-        .await;
-    assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.body);
+    let answer = rig.post_tenant(settings).await;
+    answer.assert_status(StatusCode::CREATED);
     assert_eq!(answer.json()["comagic"]["auth"], "login");
     assert!(!answer.body.contains("demo-password"));
 }
@@ -152,9 +128,7 @@ async fn missing_markers_are_422_per_field() {
         for (key, value) in patch.as_object().unwrap() {
             settings[key] = value.clone();
         }
-        let answer = rig
-            .api(Method::POST, "/admin/v1/tenants", Some(settings))
-            .await;
+        let answer = rig.post_tenant(settings).await;
         assert_eq!(
             answer.status,
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -178,8 +152,10 @@ async fn missing_markers_are_422_per_field() {
             Some("{not json".into()),
         )
         .await;
-    assert_eq!(bad_json.status, StatusCode::BAD_REQUEST);
-    assert_eq!(bad_json.json()["error"], "bad_request");
+    assert_eq!(
+        bad_json.expect(StatusCode::BAD_REQUEST)["error"],
+        "bad_request"
+    );
 }
 
 #[tokio::test]
@@ -190,9 +166,7 @@ async fn ids_missing_from_the_account_are_422_per_field() {
     settings["tag_ids"] = json!([401, 499]);
     settings["chat_employee_id"] = json!(599);
     settings["default_site_id"] = json!(299);
-    let answer = rig
-        .api(Method::POST, "/admin/v1/tenants", Some(settings))
-        .await;
+    let answer = rig.post_tenant(settings).await;
     assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY);
     let fields = &answer.json()["fields"];
     assert!(fields["default_campaign_id"]
@@ -208,11 +182,10 @@ async fn ids_missing_from_the_account_are_422_per_field() {
     source["default_entity"] = json!("source");
     source["default_source_id"] = json!(399);
     source["default_site_id"] = json!(202);
-    let answer = rig
-        .api(Method::POST, "/admin/v1/tenants", Some(source))
-        .await;
-    assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(answer.json()["fields"]["default_source_id"].is_string());
+    let answer = rig.post_tenant(source).await;
+    assert!(
+        answer.expect(StatusCode::UNPROCESSABLE_ENTITY)["fields"]["default_source_id"].is_string()
+    );
 
     let mut good_source = rig.settings();
     good_source["default_entity"] = json!("source");
@@ -224,18 +197,9 @@ async fn ids_missing_from_the_account_are_422_per_field() {
 #[tokio::test]
 async fn refused_credentials_are_422_on_comagic() {
     let rig = Rig::start().await;
-    let mut settings = rig.settings();
-    settings["comagic"]["access_token"] = json!("wrong-token");
-    let answer = rig
-        .api(Method::POST, "/admin/v1/tenants", Some(settings))
-        .await;
-    assert_eq!(
-        answer.status,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "{}",
-        answer.body
-    );
-    let json = answer.json();
+    let settings = rig.settings_with("/comagic/access_token", json!("wrong-token"));
+    let answer = rig.post_tenant(settings).await;
+    let json = answer.expect(StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(json["error"], "invalid_settings");
     assert!(json["fields"]["comagic"]
         .as_str()
@@ -248,13 +212,10 @@ async fn refused_credentials_are_422_on_comagic() {
 #[tokio::test]
 async fn unreachable_comagic_saves_with_warnings() {
     let rig = Rig::start().await;
-    let mut settings = rig.settings();
     // Nothing listens on port 9 of localhost: a transport error.
-    settings["comagic"]["api_url"] = json!("http://127.0.0.1:9/v2.0");
-    let answer = rig
-        .api(Method::POST, "/admin/v1/tenants", Some(settings))
-        .await;
-    assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.body);
+    let settings = rig.settings_with("/comagic/api_url", json!("http://127.0.0.1:9/v2.0"));
+    let answer = rig.post_tenant(settings).await;
+    answer.assert_status(StatusCode::CREATED);
     assert!(!answer.json()["warnings"].as_array().unwrap().is_empty());
 }
 
@@ -278,11 +239,7 @@ async fn lists_come_from_the_tenants_account() {
         ("employees", vec![501, 502]),
     ] {
         let answer = rig
-            .api(
-                Method::GET,
-                &format!("/admin/v1/tenants/{id}/comagic/{kind}"),
-                None,
-            )
+            .get(&format!("/admin/v1/tenants/{id}/comagic/{kind}"))
             .await;
         assert_eq!(answer.status, StatusCode::OK, "{kind}: {}", answer.body);
         let got = ids(&answer.json());
@@ -291,58 +248,43 @@ async fn lists_come_from_the_tenants_account() {
         }
     }
     let account = rig
-        .api(
-            Method::GET,
-            &format!("/admin/v1/tenants/{id}/comagic/account"),
-            None,
-        )
+        .get(&format!("/admin/v1/tenants/{id}/comagic/account"))
         .await;
     assert_eq!(account.status, StatusCode::OK);
     assert_eq!(account.json()["timezone"], "Europe/Moscow");
 
     let unknown = rig
-        .api(
-            Method::GET,
-            &format!("/admin/v1/tenants/{id}/comagic/calls"),
-            None,
-        )
+        .get(&format!("/admin/v1/tenants/{id}/comagic/calls"))
         .await;
     assert_eq!(unknown.status, StatusCode::NOT_FOUND);
 
     // A CoMagic failure is passed on as 502 with its mnemonic.
-    rig.emulator.inject(comagic_emulator::Fault::RpcError {
-        code: -32008,
-        mnemonic: "method_component_disabled".into(),
-        message: "component disabled".into(),
-        count: 1,
-        method: Some("get.tags".into()),
-    });
+    let fail_once = |code, mnemonic: &str, message: &str, method: &str| {
+        rig.emulator.inject(comagic_emulator::Fault::RpcError {
+            code,
+            mnemonic: mnemonic.into(),
+            message: message.into(),
+            count: 1,
+            method: Some(method.into()),
+        });
+    };
+    fail_once(
+        -32008,
+        "method_component_disabled",
+        "component disabled",
+        "get.tags",
+    );
     let failed = rig
-        .api(
-            Method::GET,
-            &format!("/admin/v1/tenants/{id}/comagic/tags"),
-            None,
-        )
+        .get(&format!("/admin/v1/tenants/{id}/comagic/tags"))
         .await;
-    assert_eq!(failed.status, StatusCode::BAD_GATEWAY, "{}", failed.body);
+    failed.assert_status(StatusCode::BAD_GATEWAY);
     assert_eq!(failed.json()["mnemonic"], "method_component_disabled");
 
-    rig.emulator.inject(comagic_emulator::Fault::RpcError {
-        code: -32001,
-        mnemonic: "access_token_invalid".into(),
-        message: "invalid token".into(),
-        count: 1,
-        method: Some("get.sites".into()),
-    });
+    fail_once(-32001, "access_token_invalid", "invalid token", "get.sites");
     let refused = rig
-        .api(
-            Method::GET,
-            &format!("/admin/v1/tenants/{id}/comagic/sites"),
-            None,
-        )
+        .get(&format!("/admin/v1/tenants/{id}/comagic/sites"))
         .await;
-    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(refused.json()["fields"]["comagic"].is_string());
+    assert!(refused.expect(StatusCode::UNPROCESSABLE_ENTITY)["fields"]["comagic"].is_string());
 }
 
 #[tokio::test]
@@ -355,45 +297,28 @@ async fn update_without_comagic_keeps_credentials() {
     update["default_campaign_id"] = json!(102);
     update["active"] = json!(false);
     let answer = rig
-        .api(
-            Method::PUT,
-            &format!("/admin/v1/tenants/{id}"),
-            Some(update.clone()),
-        )
+        .put(&format!("/admin/v1/tenants/{id}"), update.clone())
         .await;
-    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    answer.assert_status(StatusCode::OK);
     assert_eq!(answer.json()["name"], "Shop 2");
     assert_eq!(answer.json()["active"], false);
-    let stored = rig
-        .store
-        .get_tenant(id.parse().unwrap())
-        .await
-        .unwrap()
-        .unwrap();
+    let stored = rig.stored(&id).await;
     assert_eq!(stored.settings.default_campaign_id, Some(102));
     assert_eq!(stored.credentials.auth.kind(), "access_token");
     assert_eq!(stored.credentials.api_url, rig.emulator.api_url());
     // The kept credentials still work: the lists load.
     let tags = rig
-        .api(
-            Method::GET,
-            &format!("/admin/v1/tenants/{id}/comagic/tags"),
-            None,
-        )
+        .get(&format!("/admin/v1/tenants/{id}/comagic/tags"))
         .await;
     assert_eq!(tags.status, StatusCode::OK);
 
     // Validation applies to updates too, against the stored credentials.
     update["default_campaign_id"] = json!(999);
-    let invalid = rig
-        .api(
-            Method::PUT,
-            &format!("/admin/v1/tenants/{id}"),
-            Some(update),
-        )
-        .await;
-    assert_eq!(invalid.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(invalid.json()["fields"]["default_campaign_id"].is_string());
+    let invalid = rig.put(&format!("/admin/v1/tenants/{id}"), update).await;
+    assert!(
+        invalid.expect(StatusCode::UNPROCESSABLE_ENTITY)["fields"]["default_campaign_id"]
+            .is_string()
+    );
 }
 
 #[tokio::test]
@@ -430,36 +355,8 @@ async fn rotate_invalidates_the_old_token_and_delete_removes() {
 }
 
 async fn dead_letter(rig: &Rig, tenant: Uuid, event: &str, class: &str) -> Uuid {
-    let mut envelope = Envelope::new(
-        event.parse().unwrap(),
-        tenant,
-        Some("application/json".into()),
-        br#"{"name":"Ivan","phone":"+79001234567"}"#.to_vec(),
-        Utc::now(),
-    );
-    envelope.attempt = 9;
-    envelope.first_attempt_at = Some(Utc::now());
-    envelope.last_error = Some(LastError {
-        class: class.into(),
-        mnemonic: Some("entity_not_found".into()),
-        message: "campaign not found".into(),
-        at: Utc::now(),
-    });
-    rig.store
-        .add_dead_letter(&NewDeadLetter {
-            tenant_id: tenant,
-            event_id: event.to_owned(),
-            class: class.to_owned(),
-            mnemonic: Some("entity_not_found".into()),
-            message: "campaign not found".into(),
-            attempts: 9,
-            first_attempt_at: Some(Utc::now()),
-            last_attempt_at: Utc::now(),
-            envelope: serde_json::to_value(&envelope).unwrap(),
-        })
-        .await
-        .unwrap()
-        .id
+    let refusal = ("entity_not_found", "campaign not found");
+    rig.dead_letter(tenant, event, class, refusal).await
 }
 
 #[tokio::test]
@@ -472,72 +369,42 @@ async fn dead_letters_list_show_replay_delete() {
     let b = dead_letter(&rig, tenant, "evt-b", "exhausted").await;
     let c = dead_letter(&rig, other, "evt-c", "exhausted").await;
 
-    let all = rig.api(Method::GET, "/admin/v1/dead-letters", None).await;
+    let all = rig.get("/admin/v1/dead-letters").await;
     assert_eq!(all.status, StatusCode::OK);
     assert_eq!(all.json().as_array().unwrap().len(), 3);
     assert!(all.json()[0].get("raw_body").is_none());
     let mine = rig
-        .api(
-            Method::GET,
-            &format!("/admin/v1/dead-letters?tenant={id}&class=exhausted"),
-            None,
-        )
+        .get(&format!(
+            "/admin/v1/dead-letters?tenant={id}&class=exhausted"
+        ))
         .await;
     let mine = mine.json();
     assert_eq!(mine.as_array().unwrap().len(), 1);
     assert_eq!(mine[0]["id"], b.to_string());
-    let limited = rig
-        .api(Method::GET, "/admin/v1/dead-letters?limit=2", None)
-        .await;
+    let limited = rig.get("/admin/v1/dead-letters?limit=2").await;
     assert_eq!(limited.json().as_array().unwrap().len(), 2);
     let future = rig
-        .api(
-            Method::GET,
-            "/admin/v1/dead-letters?since=2999-01-01T00:00:00Z",
-            None,
-        )
+        .get("/admin/v1/dead-letters?since=2999-01-01T00:00:00Z")
         .await;
     assert_eq!(future.json(), json!([]));
-    let bad = rig
-        .api(Method::GET, "/admin/v1/dead-letters?since=yesterday", None)
-        .await;
+    let bad = rig.get("/admin/v1/dead-letters?since=yesterday").await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
 
-    let shown = rig
-        .api(Method::GET, &format!("/admin/v1/dead-letters/{a}"), None)
-        .await;
+    let shown = rig.get(&format!("/admin/v1/dead-letters/{a}")).await;
     assert_eq!(shown.status, StatusCode::OK);
     let shown = shown.json();
     assert_eq!(shown["event_id"], "evt-a");
     assert!(shown["raw_body"].as_str().unwrap().contains("+79001234567"));
     assert_eq!(shown["mnemonic"], "entity_not_found");
 
-    let empty = rig
-        .api(
-            Method::POST,
-            "/admin/v1/dead-letters/replay",
-            Some(json!({})),
-        )
-        .await;
+    let empty = rig.replay(json!({})).await;
     assert_eq!(empty.status, StatusCode::BAD_REQUEST);
-    let empty_ids = rig
-        .api(
-            Method::POST,
-            "/admin/v1/dead-letters/replay",
-            Some(json!({"ids": []})),
-        )
-        .await;
+    let empty_ids = rig.replay(json!({"ids": []})).await;
     assert_eq!(empty_ids.status, StatusCode::BAD_REQUEST);
 
     let mut stream = rig.queue.consume(10).await.unwrap();
-    let replayed = rig
-        .api(
-            Method::POST,
-            "/admin/v1/dead-letters/replay",
-            Some(json!({"ids": [a]})),
-        )
-        .await;
-    assert_eq!(replayed.status, StatusCode::OK, "{}", replayed.body);
+    let replayed = rig.replay(json!({"ids": [a]})).await;
+    replayed.assert_status(StatusCode::OK);
     assert_eq!(replayed.json(), json!({"replayed": 1, "failed": []}));
     assert_eq!(rig.metrics.replays_total.get(), 1);
     let delivery = tokio::time::timeout(std::time::Duration::from_secs(10), stream.next())
@@ -555,22 +422,14 @@ async fn dead_letters_list_show_replay_delete() {
         br#"{"name":"Ivan","phone":"+79001234567"}"#
     );
     delivery.ack().await.unwrap();
-    let gone = rig
-        .api(Method::GET, &format!("/admin/v1/dead-letters/{a}"), None)
-        .await;
+    let gone = rig.get(&format!("/admin/v1/dead-letters/{a}")).await;
     assert_eq!(gone.status, StatusCode::NOT_FOUND);
 
     // A filter replays only its own.
-    let by_tenant = rig
-        .api(
-            Method::POST,
-            "/admin/v1/dead-letters/replay",
-            Some(json!({"tenant": other})),
-        )
-        .await;
+    let by_tenant = rig.replay(json!({"tenant": other})).await;
     assert_eq!(by_tenant.json()["replayed"], 1);
-    assert!(rig.store.get_dead_letter(c).await.unwrap().is_none());
-    assert!(rig.store.get_dead_letter(b).await.unwrap().is_some());
+    assert!(!rig.has_dead_letter(c).await);
+    assert!(rig.has_dead_letter(b).await);
 
     let deleted = rig
         .api(Method::DELETE, &format!("/admin/v1/dead-letters/{b}"), None)
@@ -582,15 +441,9 @@ async fn dead_letters_list_show_replay_delete() {
     assert_eq!(again.status, StatusCode::NOT_FOUND);
 
     let d = dead_letter(&rig, tenant, "evt-d", "exhausted").await;
-    let all = rig
-        .api(
-            Method::POST,
-            "/admin/v1/dead-letters/replay",
-            Some(json!({"all": true})),
-        )
-        .await;
+    let all = rig.replay(json!({"all": true})).await;
     assert_eq!(all.json()["replayed"], 1);
-    assert!(rig.store.get_dead_letter(d).await.unwrap().is_none());
+    assert!(!rig.has_dead_letter(d).await);
     assert_eq!(rig.metrics.replays_total.get(), 3);
 }
 
@@ -617,23 +470,14 @@ async fn deliveries_are_listed_newest_first() {
             .unwrap();
     }
     let answer = rig
-        .api(
-            Method::GET,
-            &format!("/admin/v1/tenants/{id}/deliveries?limit=2"),
-            None,
-        )
+        .get(&format!("/admin/v1/tenants/{id}/deliveries?limit=2"))
         .await;
-    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
-    let list = answer.json();
+    let list = answer.expect(StatusCode::OK);
     assert_eq!(list.as_array().unwrap().len(), 2);
     assert_eq!(list[0]["event_id"], "evt-3");
     assert_eq!(list[1]["event_id"], "evt-2");
     let bad = rig
-        .api(
-            Method::GET,
-            &format!("/admin/v1/tenants/{id}/deliveries?limit=0"),
-            None,
-        )
+        .get(&format!("/admin/v1/tenants/{id}/deliveries?limit=0"))
         .await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
 }
@@ -641,9 +485,7 @@ async fn deliveries_are_listed_newest_first() {
 #[tokio::test]
 async fn openapi_lists_every_route_the_router_serves() {
     let rig = Rig::start().await;
-    let answer = rig
-        .request(Method::GET, "/admin/v1/openapi.json", &[], None)
-        .await;
+    let answer = rig.anonymous("/admin/v1/openapi.json").await;
     assert_eq!(answer.status, StatusCode::OK);
     let doc = answer.json();
     assert!(doc["openapi"].as_str().unwrap().starts_with("3.0"));
@@ -660,9 +502,8 @@ async fn openapi_lists_every_route_the_router_serves() {
             }
         }
     }
-    let routed: BTreeSet<(String, String)> = bridge_admin::API_ROUTES
-        .iter()
-        .map(|(m, p)| ((*m).to_owned(), (*p).to_owned()))
+    let routed: BTreeSet<(String, String)> = bridge_admin::api_routes()
+        .map(|(m, p)| (m.to_owned(), p.to_owned()))
         .collect();
     assert_eq!(documented, routed);
 
@@ -689,7 +530,7 @@ async fn openapi_lists_every_route_the_router_serves() {
             "{method} {path} not routed"
         );
     }
-    let unknown = rig.api(Method::GET, "/admin/v1/nope", None).await;
+    let unknown = rig.get("/admin/v1/nope").await;
     assert_eq!(unknown.json()["error"], "no_such_route");
 
     // The document on disk is the one served.
@@ -707,14 +548,8 @@ async fn replay_all_has_no_silent_cap() {
     for i in 0..152 {
         dead_letter(&rig, tenant, &format!("evt-{i}"), "exhausted").await;
     }
-    let all = rig
-        .api(
-            Method::POST,
-            "/admin/v1/dead-letters/replay",
-            Some(json!({"all": true})),
-        )
-        .await;
-    assert_eq!(all.status, StatusCode::OK, "{}", all.body);
+    let all = rig.replay(json!({"all": true})).await;
+    all.assert_status(StatusCode::OK);
     assert_eq!(all.json(), json!({"replayed": 152, "failed": []}));
     assert_eq!(rig.metrics.replays_total.get(), 152);
     assert_eq!(rig.store.dead_letter_count().await.unwrap(), 0);
@@ -732,7 +567,7 @@ async fn one_dead_letter_per_event() {
     let first = dead_letter(&rig, tenant, "evt-twice", "exhausted").await;
     let second = dead_letter(&rig, tenant, "evt-twice", "exhausted").await;
     assert_eq!(first, second);
-    let listed = rig.api(Method::GET, "/admin/v1/dead-letters", None).await;
+    let listed = rig.get("/admin/v1/dead-letters").await;
     let listed = listed.json();
     assert_eq!(listed.as_array().unwrap().len(), 1);
     assert_eq!(listed[0]["attempts"], 18);
@@ -753,13 +588,9 @@ async fn saved_settings_offer_to_replay_the_tenants_problems() {
     let mut update = rig.settings();
     update.as_object_mut().unwrap().remove("comagic");
     let saved = rig
-        .api(
-            Method::PUT,
-            &format!("/admin/v1/tenants/{id}"),
-            Some(update.clone()),
-        )
+        .put(&format!("/admin/v1/tenants/{id}"), update.clone())
         .await;
-    assert_eq!(saved.status, StatusCode::OK, "{}", saved.body);
+    saved.assert_status(StatusCode::OK);
     let offer = saved.json()["tenant_problems"].clone();
     assert_eq!(offer["open"], 2, "{offer}");
     assert_eq!(offer["problems"][0]["mnemonic"], "entity_not_found");
@@ -768,32 +599,16 @@ async fn saved_settings_offer_to_replay_the_tenants_problems() {
         .is_some_and(|fix| fix.contains("pick it again")));
     assert_eq!(offer["replay"]["path"], "/admin/v1/dead-letters/replay");
 
-    let replayed = rig
-        .api(
-            Method::POST,
-            "/admin/v1/dead-letters/replay",
-            Some(offer["replay"]["body"].clone()),
-        )
-        .await;
-    assert_eq!(replayed.status, StatusCode::OK, "{}", replayed.body);
+    let replayed = rig.replay(offer["replay"]["body"].clone()).await;
+    replayed.assert_status(StatusCode::OK);
     assert_eq!(replayed.json()["replayed"], 2);
     let left = rig
-        .api(
-            Method::GET,
-            &format!("/admin/v1/dead-letters?tenant={id}"),
-            None,
-        )
+        .get(&format!("/admin/v1/dead-letters?tenant={id}"))
         .await;
     let left = left.json();
     assert_eq!(left.as_array().map(Vec::len), Some(1), "{left}");
     assert_eq!(left[0]["id"], own.to_string());
 
-    let again = rig
-        .api(
-            Method::PUT,
-            &format!("/admin/v1/tenants/{id}"),
-            Some(update),
-        )
-        .await;
+    let again = rig.put(&format!("/admin/v1/tenants/{id}"), update).await;
     assert!(again.json()["tenant_problems"].is_null(), "{}", again.body);
 }

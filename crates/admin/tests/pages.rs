@@ -4,183 +4,30 @@
 
 mod support;
 
-use axum::http::{header, Method, StatusCode};
-use bridge_store::{NewDeadLetter, TokenHash};
-use chrono::Utc;
-use support::{Answer, Rig, ADMIN_TOKEN, PUBLIC_URL};
+use axum::http::{header, StatusCode};
+use bridge_store::TokenHash;
+use support::browser::{
+    create_via_page, csrf_of, location, post_login, sign_in, webhook_url_in, Browser, CARD_FIELDS,
+};
+use support::{recent_payload, Rig, ADMIN_TOKEN, PUBLIC_URL};
 use uuid::Uuid;
-
-const FORM: &str = "application/x-www-form-urlencoded";
-
-fn encode(fields: &[(&str, &str)]) -> String {
-    form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(fields)
-        .finish()
-}
-
-/// The value of the first `name="csrf" value="…"` in a page.
-fn csrf_of(html: &str) -> String {
-    let start = html.find(r#"name="csrf" value=""#).expect("no CSRF field") + 19;
-    html[start..].split('"').next().unwrap().to_owned()
-}
-
-fn location(answer: &Answer) -> String {
-    answer.headers[header::LOCATION]
-        .to_str()
-        .unwrap()
-        .to_owned()
-}
-
-struct Browser<'a> {
-    rig: &'a Rig,
-    cookie: String,
-    /// Other cookies the pages set (the issued webhook URL), kept as a browser would.
-    jar: std::sync::Mutex<Vec<(String, String)>>,
-}
-
-impl Browser<'_> {
-    fn new(rig: &Rig, cookie: String) -> Browser<'_> {
-        Browser {
-            rig,
-            cookie,
-            jar: std::sync::Mutex::default(),
-        }
-    }
-
-    fn cookie_header(&self) -> String {
-        let jar = self.jar.lock().unwrap();
-        std::iter::once(self.cookie.clone())
-            .chain(jar.iter().map(|(name, value)| format!("{name}={value}")))
-            .collect::<Vec<_>>()
-            .join("; ")
-    }
-
-    /// Keeps what the answer's `Set-Cookie` headers set (not the session, which is fixed).
-    fn remember(&self, answer: Answer) -> Answer {
-        let mut jar = self.jar.lock().unwrap();
-        for set in answer.headers.get_all(header::SET_COOKIE) {
-            let set = set.to_str().unwrap();
-            let pair = set.split(';').next().unwrap();
-            let (name, value) = pair.split_once('=').unwrap();
-            if self.cookie.starts_with(&format!("{name}=")) {
-                continue;
-            }
-            jar.retain(|(kept, _)| kept != name);
-            if !set.contains("Max-Age=0") {
-                jar.push((name.to_owned(), value.to_owned()));
-            }
-        }
-        drop(jar);
-        answer
-    }
-
-    async fn get(&self, path: &str) -> Answer {
-        let answer = self
-            .rig
-            .request(Method::GET, path, &[("cookie", self.cookie_header())], None)
-            .await;
-        self.remember(answer)
-    }
-
-    async fn post(&self, path: &str, fields: &[(&str, &str)]) -> Answer {
-        let answer = self
-            .rig
-            .request(
-                Method::POST,
-                path,
-                &[
-                    ("cookie", self.cookie_header()),
-                    ("content-type", FORM.to_owned()),
-                ],
-                Some(encode(fields)),
-            )
-            .await;
-        self.remember(answer)
-    }
-}
-
-async fn sign_in(rig: &Rig) -> Browser<'_> {
-    let answer = rig
-        .request(
-            Method::POST,
-            "/admin/login",
-            &[("content-type", FORM.to_owned())],
-            Some(encode(&[("token", ADMIN_TOKEN)])),
-        )
-        .await;
-    assert_eq!(answer.status, StatusCode::SEE_OTHER);
-    let set_cookie = answer.headers[header::SET_COOKIE].to_str().unwrap();
-    let cookie = set_cookie.split(';').next().unwrap().to_owned();
-    Browser::new(rig, cookie)
-}
-
-/// Step 1 of the creation flow with the demo account; returns the tenant id and its page.
-async fn create_via_page(browser: &Browser<'_>) -> (Uuid, Answer) {
-    let new = browser.get("/admin/tenants/new").await;
-    assert_eq!(new.status, StatusCode::OK);
-    let csrf = csrf_of(&new.body);
-    let api_url = browser.rig.emulator.api_url();
-    let created = browser
-        .post(
-            "/admin/tenants",
-            &[
-                ("csrf", &csrf),
-                ("name", "Цветы"),
-                ("api_url", &api_url),
-                ("access_token", "demo-token"),
-            ],
-        )
-        .await;
-    assert_eq!(created.status, StatusCode::SEE_OTHER, "{}", created.body);
-    let location = location(&created);
-    let id: Uuid = location
-        .strip_prefix("/admin/tenants/")
-        .unwrap()
-        .split('?')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
-    let page = browser.get(&location).await;
-    assert_eq!(page.status, StatusCode::OK);
-    (id, page)
-}
-
-fn webhook_url_in(html: &str) -> Option<String> {
-    let start = html.find(r#"id="webhook-url">"#)? + 17;
-    Some(html[start..].split('<').next()?.to_owned())
-}
 
 #[tokio::test]
 async fn sign_in_sets_a_strict_http_only_cookie() {
     let rig = Rig::start().await;
-    let anonymous = rig.request(Method::GET, "/admin/", &[], None).await;
+    let anonymous = rig.anonymous("/admin/").await;
     assert_eq!(anonymous.status, StatusCode::SEE_OTHER);
     assert_eq!(location(&anonymous), "/admin/login");
 
-    let form = rig.request(Method::GET, "/admin/login", &[], None).await;
+    let form = rig.anonymous("/admin/login").await;
     assert_eq!(form.status, StatusCode::OK);
     assert!(form.body.contains(r#"name="token""#));
 
-    let wrong = rig
-        .request(
-            Method::POST,
-            "/admin/login",
-            &[("content-type", FORM.to_owned())],
-            Some(encode(&[("token", "guess")])),
-        )
-        .await;
+    let wrong = post_login(&rig, "guess").await;
     assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
     assert!(wrong.headers.get(header::SET_COOKIE).is_none());
 
-    let right = rig
-        .request(
-            Method::POST,
-            "/admin/login",
-            &[("content-type", FORM.to_owned())],
-            Some(encode(&[("token", ADMIN_TOKEN)])),
-        )
-        .await;
+    let right = post_login(&rig, ADMIN_TOKEN).await;
     assert_eq!(right.status, StatusCode::SEE_OTHER);
     let cookie = right.headers[header::SET_COOKIE].to_str().unwrap();
     assert!(cookie.contains("HttpOnly"), "{cookie}");
@@ -198,12 +45,11 @@ async fn sign_in_sets_a_strict_http_only_cookie() {
     assert_eq!(forged.get("/admin/").await.status, StatusCode::SEE_OTHER);
 
     // Logout needs the CSRF token too, and ends the session.
-    let csrf = csrf_of(&list.body);
     assert_eq!(
         browser.post("/admin/logout", &[]).await.status,
         StatusCode::FORBIDDEN
     );
-    let out = browser.post("/admin/logout", &[("csrf", &csrf)]).await;
+    let out = browser.submit("/admin/logout", &[]).await;
     assert_eq!(out.status, StatusCode::SEE_OTHER);
     assert_eq!(browser.get("/admin/").await.status, StatusCode::SEE_OTHER);
 }
@@ -288,23 +134,10 @@ async fn two_step_creation_then_save_activates_without_leaking_secrets() {
     ] {
         assert!(!html.contains(english), "{english:?} on the Russian page");
     }
-    for field in [
-        "name",
-        "active",
-        "ignore_session",
-        "set_tags",
-        "tag_ids",
-        "default_entity",
-        "default_campaign_id",
-        "default_source_id",
-        "default_site_id",
-        "chat_employee_id",
-        "timezone",
-        "api_url",
-        "access_token",
-        "login",
-        "password",
-    ] {
+    for field in CARD_FIELDS
+        .into_iter()
+        .chain(["access_token", "login", "password"])
+    {
         assert!(
             html.contains(&format!(r#"name="{field}""#)),
             "field {field} missing"
@@ -337,11 +170,10 @@ async fn two_step_creation_then_save_activates_without_leaking_secrets() {
     assert!(!html.contains(ADMIN_TOKEN));
 
     // An incomplete save is refused per field and stores nothing.
-    let csrf = csrf_of(html);
     let incomplete = browser
-        .post(
+        .submit(
             &format!("/admin/tenants/{id}"),
-            &[("csrf", &csrf), ("name", "Цветы"), ("active", "true")],
+            &[("name", "Цветы"), ("active", "true")],
         )
         .await;
     assert_eq!(incomplete.status, StatusCode::UNPROCESSABLE_ENTITY);
@@ -353,10 +185,9 @@ async fn two_step_creation_then_save_activates_without_leaking_secrets() {
 
     // A complete save: source mode, two tags, a chat operator, and a new access token.
     let saved = browser
-        .post(
+        .submit(
             &format!("/admin/tenants/{id}"),
             &[
-                ("csrf", &csrf),
                 ("name", "Цветы"),
                 ("active", "true"),
                 ("set_tags", "true"),
@@ -375,7 +206,7 @@ async fn two_step_creation_then_save_activates_without_leaking_secrets() {
             ],
         )
         .await;
-    assert_eq!(saved.status, StatusCode::OK, "{}", saved.body);
+    saved.assert_status(StatusCode::OK);
     assert!(saved.body.contains("Сохранено, интеграция активна"));
     assert!(!saved.body.contains("demo-token"));
     assert!(!saved.body.contains(ADMIN_TOKEN));
@@ -402,10 +233,9 @@ async fn two_step_creation_then_save_activates_without_leaking_secrets() {
 
     // Refused credentials are reported on the credentials block; nothing changes.
     let refused = browser
-        .post(
+        .submit(
             &format!("/admin/tenants/{id}"),
             &[
-                ("csrf", &csrf),
                 ("name", "Цветы"),
                 ("active", "true"),
                 ("default_campaign_id", "101"),
@@ -433,13 +263,11 @@ async fn two_step_creation_then_save_activates_without_leaking_secrets() {
 async fn refused_credentials_stop_step_one() {
     let rig = Rig::start().await;
     let browser = sign_in(&rig).await;
-    let csrf = csrf_of(&browser.get("/admin/tenants/new").await.body);
     let api_url = rig.emulator.api_url();
     let answer = browser
-        .post(
+        .submit(
             "/admin/tenants",
             &[
-                ("csrf", &csrf),
                 ("name", "Shop"),
                 ("api_url", &api_url),
                 ("login", "demo"),
@@ -458,11 +286,10 @@ async fn rotate_and_replay_from_the_page() {
     let rig = Rig::start().await;
     let browser = sign_in(&rig).await;
     let (id, page) = create_via_page(&browser).await;
-    let csrf = csrf_of(&page.body);
     let old = webhook_url_in(&page.body).unwrap();
 
     let rotated = browser
-        .post(&format!("/admin/tenants/{id}/rotate"), &[("csrf", &csrf)])
+        .submit(&format!("/admin/tenants/{id}/rotate"), &[])
         .await;
     assert_eq!(rotated.status, StatusCode::SEE_OTHER);
     let page = browser.get(&location(&rotated)).await;
@@ -485,7 +312,10 @@ async fn rotate_and_replay_from_the_page() {
     let mut dead_ids = Vec::new();
     for event in ["evt-page-1", "evt-page-2", "evt-page-3"] {
         let refusal = ("method_component_disabled", "component disabled");
-        dead_ids.push(dead_letter(&rig, id, event, "tenant_permanent", refusal).await);
+        dead_ids.push(
+            rig.dead_letter(id, event, "tenant_permanent", refusal)
+                .await,
+        );
     }
     let page = browser.get(&format!("/admin/tenants/{id}")).await;
     assert!(page.body.contains("evt-page-2"));
@@ -493,31 +323,18 @@ async fn rotate_and_replay_from_the_page() {
     assert!(page.body.contains(r#"id="replay-all""#));
 
     let one = browser
-        .post(
+        .submit(
             &format!("/admin/tenants/{id}/replay"),
-            &[
-                ("csrf", &csrf),
-                ("dead_letter_id", &dead_ids[0].to_string()),
-            ],
+            &[("dead_letter_id", &dead_ids[0].to_string())],
         )
         .await;
     assert_eq!(one.status, StatusCode::SEE_OTHER);
     assert!(location(&one).contains("replayed=1"));
-    assert!(rig
-        .store
-        .get_dead_letter(dead_ids[0])
-        .await
-        .unwrap()
-        .is_none());
-    assert!(rig
-        .store
-        .get_dead_letter(dead_ids[1])
-        .await
-        .unwrap()
-        .is_some());
+    assert!(!rig.has_dead_letter(dead_ids[0]).await);
+    assert!(rig.has_dead_letter(dead_ids[1]).await);
 
     let all = browser
-        .post(&format!("/admin/tenants/{id}/replay"), &[("csrf", &csrf)])
+        .submit(&format!("/admin/tenants/{id}/replay"), &[])
         .await;
     assert!(location(&all).contains("replayed=2"));
     assert_eq!(rig.store.dead_letter_count().await.unwrap(), 0);
@@ -528,20 +345,18 @@ async fn rotate_and_replay_from_the_page() {
 async fn unreachable_comagic_still_lets_the_operator_type_ids() {
     let rig = Rig::start().await;
     let browser = sign_in(&rig).await;
-    let csrf = csrf_of(&browser.get("/admin/tenants/new").await.body);
     // Nothing listens on port 9: CoMagic is unreachable, the tenant is created unverified.
     let created = browser
-        .post(
+        .submit(
             "/admin/tenants",
             &[
-                ("csrf", &csrf),
                 ("name", "Offline"),
                 ("api_url", "http://127.0.0.1:9/v2.0"),
                 ("access_token", "some-key"),
             ],
         )
         .await;
-    assert_eq!(created.status, StatusCode::SEE_OTHER, "{}", created.body);
+    created.assert_status(StatusCode::SEE_OTHER);
     assert!(location(&created).contains("created=unverified"));
     let page = browser.get(&location(&created)).await;
     assert_eq!(page.status, StatusCode::OK);
@@ -558,10 +373,9 @@ async fn unreachable_comagic_still_lets_the_operator_type_ids() {
         .unwrap()
         .to_owned();
     let saved = browser
-        .post(
+        .submit(
             &format!("/admin/tenants/{id}"),
             &[
-                ("csrf", &csrf),
                 ("name", "Offline"),
                 ("active", "true"),
                 ("default_campaign_id", "101"),
@@ -571,14 +385,9 @@ async fn unreachable_comagic_still_lets_the_operator_type_ids() {
             ],
         )
         .await;
-    assert_eq!(saved.status, StatusCode::OK, "{}", saved.body);
+    saved.assert_status(StatusCode::OK);
     assert!(saved.body.contains("Не проверено в CoMagic"));
-    let stored = rig
-        .store
-        .get_tenant(id.parse().unwrap())
-        .await
-        .unwrap()
-        .unwrap();
+    let stored = rig.stored(&id).await;
     assert!(stored.active);
     assert_eq!(stored.settings.default_campaign_id, Some(101));
 }
@@ -605,14 +414,12 @@ async fn capture_server() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String
 async fn a_new_api_url_needs_the_secret_again() {
     let rig = Rig::start().await;
     let browser = sign_in(&rig).await;
-    let (id, page) = create_via_page(&browser).await;
+    let (id, _) = create_via_page(&browser).await;
     let (capture, seen) = capture_server().await;
-    let csrf = csrf_of(&page.body);
     let saved = browser
-        .post(
+        .submit(
             &format!("/admin/tenants/{id}"),
             &[
-                ("csrf", &csrf),
                 ("name", "Цветы"),
                 ("active", "true"),
                 ("api_url", &capture),
@@ -634,21 +441,13 @@ async fn a_new_api_url_needs_the_secret_again() {
 
     // The JSON API: the same change is a 422 naming the field, not a 400 about serde.
     let answer = rig
-        .api(
-            Method::PUT,
+        .put(
             &format!("/admin/v1/tenants/{id}"),
-            Some(
-                serde_json::json!({"name": "Цветы", "comagic": {"api_url": capture},
+            serde_json::json!({"name": "Цветы", "comagic": {"api_url": capture},
                 "default_campaign_id": 101, "chat_employee_id": 501}),
-            ),
         )
         .await;
-    assert_eq!(
-        answer.status,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "{}",
-        answer.body
-    );
+    answer.assert_status(StatusCode::UNPROCESSABLE_ENTITY);
     assert!(
         answer.json()["fields"]["comagic.access_token"].is_string(),
         "{}",
@@ -667,7 +466,6 @@ async fn tenant_problems_are_shown_with_the_fix_and_replayed_alone() {
     let rig = Rig::start().await;
     let browser = sign_in(&rig).await;
     let (id, page) = create_via_page(&browser).await;
-    let csrf = csrf_of(&page.body);
     assert!(!page.body.contains(r#"id="tenant-problems""#));
     let mut dead_ids = Vec::new();
     for (event, class) in [
@@ -676,7 +474,7 @@ async fn tenant_problems_are_shown_with_the_fix_and_replayed_alone() {
         ("evt-own", "event_permanent"),
     ] {
         let refusal = ("campaign_is_inactive", "campaign 103 is inactive");
-        dead_ids.push(dead_letter(&rig, id, event, class, refusal).await);
+        dead_ids.push(rig.dead_letter(id, event, class, refusal).await);
     }
     let page = browser.get(&format!("/admin/tenants/{id}")).await;
     assert!(
@@ -690,9 +488,9 @@ async fn tenant_problems_are_shown_with_the_fix_and_replayed_alone() {
     assert!(page.body.contains(r#"id="replay-tenant-problems""#));
 
     let replayed = browser
-        .post(
+        .submit(
             &format!("/admin/tenants/{id}/replay"),
-            &[("csrf", &csrf), ("class", "tenant_permanent")],
+            &[("class", "tenant_permanent")],
         )
         .await;
     assert_eq!(replayed.status, StatusCode::SEE_OTHER);
@@ -701,58 +499,11 @@ async fn tenant_problems_are_shown_with_the_fix_and_replayed_alone() {
         "{}",
         location(&replayed)
     );
-    assert!(rig
-        .store
-        .get_dead_letter(dead_ids[0])
-        .await
-        .unwrap()
-        .is_none());
-    assert!(rig
-        .store
-        .get_dead_letter(dead_ids[1])
-        .await
-        .unwrap()
-        .is_none());
-    assert!(rig
-        .store
-        .get_dead_letter(dead_ids[2])
-        .await
-        .unwrap()
-        .is_some());
+    assert!(!rig.has_dead_letter(dead_ids[0]).await);
+    assert!(!rig.has_dead_letter(dead_ids[1]).await);
+    assert!(rig.has_dead_letter(dead_ids[2]).await);
     let page = browser.get(&format!("/admin/tenants/{id}")).await;
     assert!(!page.body.contains(r#"id="tenant-problems""#));
-}
-
-/// A dead letter of `tenant` for `event`, refused with `(mnemonic, message)`.
-async fn dead_letter(
-    rig: &Rig,
-    tenant: Uuid,
-    event: &str,
-    class: &str,
-    (mnemonic, message): (&str, &str),
-) -> Uuid {
-    let envelope = bridge_queue::Envelope::new(
-        event.parse().unwrap(),
-        tenant,
-        Some("application/json".into()),
-        b"{}".to_vec(),
-        Utc::now(),
-    );
-    rig.store
-        .add_dead_letter(&NewDeadLetter {
-            tenant_id: tenant,
-            event_id: event.into(),
-            class: class.into(),
-            mnemonic: Some(mnemonic.into()),
-            message: message.into(),
-            attempts: 1,
-            first_attempt_at: None,
-            last_attempt_at: Utc::now(),
-            envelope: serde_json::to_value(&envelope).unwrap(),
-        })
-        .await
-        .unwrap()
-        .id
 }
 
 /// One language at a time: Russian by default, English for `Accept-Language: en` or
@@ -790,29 +541,9 @@ async fn one_language_at_a_time_english_on_request() {
             );
         }
     };
-    let by_header = rig
-        .request(
-            Method::GET,
-            &page,
-            &[
-                ("cookie", browser.cookie.clone()),
-                ("accept-language", "en-GB,en;q=0.9".to_owned()),
-            ],
-            None,
-        )
-        .await;
+    let by_header = browser.get_in(&page, "en-GB,en;q=0.9").await;
     check_english(&by_header.body, "Accept-Language");
-    let preferring_russian = rig
-        .request(
-            Method::GET,
-            &page,
-            &[
-                ("cookie", browser.cookie.clone()),
-                ("accept-language", "ru-RU,ru;q=0.9,en;q=0.8".to_owned()),
-            ],
-            None,
-        )
-        .await;
+    let preferring_russian = browser.get_in(&page, "ru-RU,ru;q=0.9,en;q=0.8").await;
     assert!(preferring_russian.body.contains("Активен"));
 
     let switched = browser.get(&format!("{page}?lang=en")).await;
@@ -839,9 +570,7 @@ async fn one_language_at_a_time_english_on_request() {
     );
     let back = with_choice.get(&format!("{page}?lang=ru")).await;
     assert!(back.body.contains("Активен"));
-    let login = rig
-        .request(Method::GET, "/admin/login?lang=en", &[], None)
-        .await;
+    let login = rig.anonymous("/admin/login?lang=en").await;
     assert!(login.body.contains("Admin token"), "{}", login.body);
 }
 
@@ -850,18 +579,14 @@ async fn one_language_at_a_time_english_on_request() {
 #[tokio::test]
 async fn the_page_brings_its_own_stylesheet_and_labels_every_control() {
     let rig = Rig::start().await;
-    let css = rig
-        .request(Method::GET, "/admin/assets/page.css", &[], None)
-        .await;
+    let css = rig.anonymous("/admin/assets/page.css").await;
     assert_eq!(css.status, StatusCode::OK);
     assert!(css.headers[header::CONTENT_TYPE]
         .to_str()
         .unwrap()
         .starts_with("text/css"));
     assert!(css.body.contains("@media"), "a layout for small screens");
-    let js = rig
-        .request(Method::GET, "/admin/assets/page.js", &[], None)
-        .await;
+    let js = rig.anonymous("/admin/assets/page.js").await;
     assert_eq!(js.status, StatusCode::OK);
     assert!(js.body.contains("copy-webhook-url"));
 
@@ -878,23 +603,8 @@ async fn the_page_brings_its_own_stylesheet_and_labels_every_control() {
     assert!(!html.contains("<style>"), "no inline style");
     // The copy button exists only for the script to show; the URL itself is plain text.
     assert!(html.contains(r#"id="copy-webhook-url""#));
-    for id in [
-        "active",
-        "ignore_session",
-        "set_tags",
-        "tag_ids",
-        "default_entity",
-        "default_campaign_id",
-        "default_source_id",
-        "default_site_id",
-        "chat_employee_id",
-        "name",
-        "timezone",
-        "api_url",
-        "access_token",
-        "map-phone",
-        "preview-body",
-    ] {
+    let others = ["access_token", "map-phone", "preview-body"];
+    for id in CARD_FIELDS.into_iter().chain(others) {
         assert!(
             html.contains(&format!(r#"<label for="{id}""#))
                 || html.contains(&format!(r#"<label class="check" for="{id}""#)),
@@ -909,21 +619,19 @@ async fn the_page_brings_its_own_stylesheet_and_labels_every_control() {
 async fn field_map_edited_on_the_page_with_errors_naming_the_entry() {
     let rig = Rig::start().await;
     let browser = sign_in(&rig).await;
-    let (id, page) = create_via_page(&browser).await;
-    let csrf = csrf_of(&page.body);
+    let (id, _) = create_via_page(&browser).await;
     let path = format!("/admin/tenants/{id}/field-map");
 
-    let bad = browser
-        .post(
-            &path,
-            &[
-                ("csrf", &csrf),
-                ("map.phone", "lead.contact_phone, lead..phone"),
-                ("map.email", "lead.mail"),
-            ],
-        )
-        .await;
-    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.body);
+    // The phone and email rows posted.
+    let post_map = |phone, email| {
+        let (browser, path) = (&browser, &path);
+        async move {
+            let rows = [("map.phone", phone), ("map.email", email)];
+            browser.submit(path, &rows).await
+        }
+    };
+    let bad = post_map("lead.contact_phone, lead..phone", "lead.mail").await;
+    bad.assert_status(StatusCode::UNPROCESSABLE_ENTITY);
     assert!(bad.body.contains(r#"id="field-map-errors""#));
     assert!(
         bad.body.contains(r#"data-field="phone[1]""#),
@@ -936,31 +644,14 @@ async fn field_map_edited_on_the_page_with_errors_naming_the_entry() {
         .contains(r#"value="lead.contact_phone, lead..phone""#));
     assert!(rig.store.get_field_map(id).await.unwrap().is_empty());
 
-    let forged = browser
-        .post(&path, &[("csrf", &csrf), ("map.telephone", "x")])
-        .await;
+    let forged = browser.submit(&path, &[("map.telephone", "x")]).await;
     assert_eq!(forged.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(forged.body.contains(r#"data-field="telephone""#));
 
-    let saved = browser
-        .post(
-            &path,
-            &[
-                ("csrf", &csrf),
-                ("map.phone", "lead.contact_phone,\n visitor.phones.0"),
-                ("map.email", ""),
-            ],
-        )
-        .await;
-    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+    let saved = post_map("lead.contact_phone,\n visitor.phones.0", "").await;
+    saved.assert_status(StatusCode::SEE_OTHER);
     assert!(location(&saved).contains("field_map_saved=1"));
-    let api = rig
-        .api(
-            Method::GET,
-            &format!("/admin/v1/tenants/{id}/field-map"),
-            None,
-        )
-        .await;
+    let api = rig.get(&format!("/admin/v1/tenants/{id}/field-map")).await;
     assert_eq!(
         api.json(),
         serde_json::json!({"phone": ["lead.contact_phone", "visitor.phones.0"]})
@@ -972,9 +663,7 @@ async fn field_map_edited_on_the_page_with_errors_naming_the_entry() {
     assert!(shown.body.contains("Поля сохранены"));
 
     // An empty form restores the built-in names.
-    let cleared = browser
-        .post(&path, &[("csrf", &csrf), ("map.phone", " ")])
-        .await;
+    let cleared = browser.submit(&path, &[("map.phone", " ")]).await;
     assert_eq!(cleared.status, StatusCode::SEE_OTHER);
     assert!(rig.store.get_field_map(id).await.unwrap().is_empty());
 }
@@ -986,18 +675,15 @@ async fn preview_on_the_page_follows_the_field_map() {
     let rig = Rig::start().await;
     let (id, _) = rig.create(rig.settings()).await;
     let browser = sign_in(&rig).await;
-    let page = browser.get(&format!("/admin/tenants/{id}")).await;
-    let csrf = csrf_of(&page.body);
     let body = "event=callback&id=pv-page&lead%5Bcontact_phone%5D=89161112233";
-    let check = |csrf: String| {
+    let check = || {
         let browser = &browser;
         let id = id.clone();
         async move {
             browser
-                .post(
+                .submit(
                     &format!("/admin/tenants/{id}/preview"),
                     &[
-                        ("csrf", &csrf),
                         ("body", body),
                         ("content_type", "application/x-www-form-urlencoded"),
                     ],
@@ -1005,8 +691,8 @@ async fn preview_on_the_page_follows_the_field_map() {
                 .await
         }
     };
-    let unmapped = check(csrf.clone()).await;
-    assert_eq!(unmapped.status, StatusCode::OK, "{}", unmapped.body);
+    let unmapped = check().await;
+    unmapped.assert_status(StatusCode::OK);
     assert!(
         unmapped.body.contains(r#"id="preview-refused""#),
         "{}",
@@ -1023,13 +709,13 @@ async fn preview_on_the_page_follows_the_field_map() {
         .contains(r#"<option value="application/x-www-form-urlencoded" selected>"#));
 
     let saved = browser
-        .post(
+        .submit(
             &format!("/admin/tenants/{id}/field-map"),
-            &[("csrf", &csrf), ("map.phone", "lead.contact_phone")],
+            &[("map.phone", "lead.contact_phone")],
         )
         .await;
     assert_eq!(saved.status, StatusCode::SEE_OTHER);
-    let mapped = check(csrf).await;
+    let mapped = check().await;
     assert!(
         !mapped.body.contains(r#"id="preview-refused""#),
         "{}",
@@ -1055,37 +741,21 @@ async fn recent_payloads_health_status_and_test_request_on_the_page() {
     let rig = Rig::start().await;
     let (id, _) = rig.create(rig.settings()).await;
     let tenant: Uuid = id.parse().unwrap();
-    let now = Utc::now();
-    let payload =
-        |event: &str, content_type: &str, body: &str, age: i64| bridge_store::NewRecentPayload {
-            tenant_id: tenant,
-            received_at: now - chrono::Duration::seconds(age),
-            content_type: Some(content_type.to_owned()),
-            event_id: Some(event.to_owned()),
-            body: body.as_bytes().to_vec(),
-            outcome: bridge_store::OUTCOME_ACCEPTED.to_owned(),
-            error: None,
-        };
-    rig.store
-        .record_recent_payloads(
-            &[
-                payload(
-                    "callback:pv-old",
-                    "application/json",
-                    r#"{"event":"callback","id":"pv-old","phone":"+7 916 123-45-67"}"#,
-                    60,
-                ),
-                payload(
-                    "callback:pv-new",
-                    "application/x-www-form-urlencoded",
-                    "event=callback&id=pv-new&lead%5Bcontact_phone%5D=89161112233",
-                    1,
-                ),
-            ],
-            50,
-        )
-        .await
-        .unwrap();
+    let accepted = (bridge_store::OUTCOME_ACCEPTED, None);
+    let old = r#"{"event":"callback","id":"pv-old","phone":"+7 916 123-45-67"}"#;
+    let new = "event=callback&id=pv-new&lead%5Bcontact_phone%5D=89161112233";
+    let form = "application/x-www-form-urlencoded";
+    let rows = [
+        recent_payload(
+            tenant,
+            Some("callback:pv-old"),
+            ("application/json", old),
+            accepted,
+            60,
+        ),
+        recent_payload(tenant, Some("callback:pv-new"), (form, new), accepted, 1),
+    ];
+    rig.store.record_recent_payloads(&rows, 50).await.unwrap();
     let browser = sign_in(&rig).await;
     let page = browser.get(&format!("/admin/tenants/{id}")).await;
     let html = &page.body;
@@ -1137,18 +807,9 @@ async fn recent_payloads_health_status_and_test_request_on_the_page() {
     browser.get("/admin/?lang=ru").await;
 
     // A test request for the inactive tenant is refused on the page; nothing is queued.
-    let csrf = csrf_of(&list);
     let refused = browser
-        .post(
-            &format!("/admin/tenants/{inactive}/test-request"),
-            &[("csrf", &csrf)],
-        )
+        .submit(&format!("/admin/tenants/{inactive}/test-request"), &[])
         .await;
-    assert_eq!(
-        refused.status,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "{}",
-        refused.body
-    );
+    refused.assert_status(StatusCode::UNPROCESSABLE_ENTITY);
     assert!(refused.body.contains("Тестовое обращение не отправлено"));
 }

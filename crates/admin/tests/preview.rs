@@ -20,7 +20,7 @@ async fn preview(rig: &Rig, id: &str, content_type: &str, body: &str) -> Value {
             Some(body.to_owned()),
         )
         .await;
-    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    answer.assert_status(StatusCode::OK);
     assert!(!answer.body.contains("demo-token"), "{}", answer.body);
     answer.json()
 }
@@ -48,13 +48,10 @@ async fn preview_shows_the_calls_and_follows_the_field_map() {
         .iter()
         .any(|c| c["method"] == "set.tag_communications" && c["params"]["tag_id"] == 401));
 
-    let form = preview(
-        &rig,
-        &id,
-        "application/x-www-form-urlencoded",
-        "event=callback&id=pv-2&lead%5Bcontact_phone%5D=89161112233",
-    )
-    .await;
+    // A form whose phone no alias knows.
+    let form_type = "application/x-www-form-urlencoded";
+    let form_body = "event=callback&id=pv-2&lead%5Bcontact_phone%5D=89161112233";
+    let form = preview(&rig, &id, form_type, form_body).await;
     assert_eq!(form["mappable"], false, "{form}");
     assert_eq!(form["stage"], "mapping", "{form}");
     // The parser says where the unknown phone is: an unmatched key.
@@ -66,20 +63,13 @@ async fn preview_shows_the_calls_and_follows_the_field_map() {
     );
 
     let saved = rig
-        .api(
-            Method::PUT,
+        .put(
             &format!("/admin/v1/tenants/{id}/field-map"),
-            Some(json!({"phone": ["lead.contact_phone"]})),
+            json!({"phone": ["lead.contact_phone"]}),
         )
         .await;
-    assert_eq!(saved.status, StatusCode::OK, "{}", saved.body);
-    let mapped = preview(
-        &rig,
-        &id,
-        "application/x-www-form-urlencoded",
-        "event=callback&id=pv-2&lead%5Bcontact_phone%5D=89161112233",
-    )
-    .await;
+    saved.assert_status(StatusCode::OK);
+    let mapped = preview(&rig, &id, form_type, form_body).await;
     assert_eq!(mapped["mappable"], true, "{mapped}");
     assert_eq!(
         mapped["calls"][0]["params"]["offline_messages"][0]["phone"],

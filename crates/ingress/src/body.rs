@@ -17,8 +17,15 @@ pub(crate) const DRAIN_TIME: Duration = Duration::from_secs(5);
 
 pub(crate) enum BodyRead {
     Complete(Bytes),
-    TooLarge,
-    TimedOut,
+    /// Over the limit: the declared length, or the bytes that arrived (drained ones included),
+    /// whichever is more.
+    TooLarge {
+        bytes_seen: u64,
+    },
+    /// The deadline passed with `bytes_seen` bytes received.
+    TimedOut {
+        bytes_seen: u64,
+    },
     Failed(String),
 }
 
@@ -50,19 +57,22 @@ pub(crate) async fn read_limited(
     let limit = limit as u64;
     let declared = declared_length(headers);
     let drainable = !expects_continue(headers);
-    if declared.is_some_and(|length| length > limit) {
-        if drainable && declared.is_some_and(|length| length <= DRAIN_MAX_BYTES) {
+    if let Some(length) = declared.filter(|length| *length > limit) {
+        if drainable && length <= DRAIN_MAX_BYTES {
             drain(body, DRAIN_MAX_BYTES).await;
         }
-        return BodyRead::TooLarge;
+        return BodyRead::TooLarge { bytes_seen: length };
     }
     let mut body = body;
+    // Counted outside the read so a timed-out read still tells how far it got.
+    let mut received = 0u64;
     let read = tokio::time::timeout(timeout, async {
         let mut collected = Vec::new();
         while let Some(frame) = body.frame().await {
             let frame = frame.map_err(|e| e.to_string())?;
             if let Ok(data) = frame.into_data() {
-                if collected.len() as u64 + data.len() as u64 > limit {
+                received += data.len() as u64;
+                if received > limit {
                     return Ok(None);
                 }
                 collected.extend_from_slice(&data);
@@ -74,20 +84,27 @@ pub(crate) async fn read_limited(
     match read {
         Ok(Ok(Some(bytes))) => BodyRead::Complete(Bytes::from(bytes)),
         Ok(Ok(None)) => {
-            if drainable {
-                drain(body, DRAIN_MAX_BYTES).await;
+            let drained = if drainable {
+                drain(body, DRAIN_MAX_BYTES).await
+            } else {
+                0
+            };
+            BodyRead::TooLarge {
+                bytes_seen: received + drained,
             }
-            BodyRead::TooLarge
         }
         Ok(Err(reason)) => BodyRead::Failed(format!("could not read the body: {reason}")),
-        Err(_) => BodyRead::TimedOut,
+        Err(_) => BodyRead::TimedOut {
+            bytes_seen: received,
+        },
     }
 }
 
-/// Reads and discards the rest of `body`, within [`DRAIN_TIME`] and `max_bytes`.
-async fn drain(mut body: Body, max_bytes: u64) {
+/// Reads and discards the rest of `body`, within [`DRAIN_TIME`] and `max_bytes`; returns how
+/// many bytes it discarded.
+async fn drain(mut body: Body, max_bytes: u64) -> u64 {
+    let mut discarded = 0u64;
     let _ = tokio::time::timeout(DRAIN_TIME, async {
-        let mut discarded = 0u64;
         while let Some(Ok(frame)) = body.frame().await {
             if let Ok(data) = frame.into_data() {
                 discarded += data.len() as u64;
@@ -98,4 +115,5 @@ async fn drain(mut body: Body, max_bytes: u64) {
         }
     })
     .await;
+    discarded
 }

@@ -2,7 +2,7 @@
 
 use crate::body::{read_limited, BodyRead};
 use crate::lookups::TokenMemory;
-use crate::recent::RecentPayloads;
+use crate::recent::{RecentPayloads, Recorded};
 use crate::response::IngressOutcome;
 use crate::throttle::UnknownTokenThrottle;
 use axum::body::{Body, Bytes};
@@ -14,8 +14,7 @@ use axum::routing::MethodFilter;
 use axum::{Extension, Router};
 use bridge_metrics::Metrics;
 use bridge_queue::{Envelope, EventQueue};
-use bridge_store::{ActivityRecorder, Store, TokenHash, WebhookToken};
-use bridge_store::{OUTCOME_ACCEPTED, OUTCOME_REJECTED};
+use bridge_store::{ActivityRecorder, BodyRefusal, Store, TokenHash, WebhookToken};
 use leadback_model::RawPayload;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -69,6 +68,15 @@ pub struct IngressState {
     pub recent_payloads: Option<RecentPayloads>,
     /// Notes each tenant's last accepted webhook for its health (`None`: not noted).
     pub activity: Option<ActivityRecorder>,
+}
+
+impl IngressState {
+    /// Hands a body to the recent-payloads recorder, if recording (never waits).
+    fn keep(&self, recorded: impl FnOnce() -> Recorded) {
+        if let Some(recent) = &self.recent_payloads {
+            recent.record(recorded());
+        }
+    }
 }
 
 /// What the handler holds: the app's state plus the ingress's own throttle. Behind `Arc`s:
@@ -225,21 +233,32 @@ async fn accept(
     // Read under the limit (a declared length over it is refused unread) and under a deadline
     // (a client dripping bytes would otherwise hold the request for the 30 s timeout).
     let limit = state.config.body_limit;
-    let body = match read_limited(body, headers, limit, state.config.body_timeout).await {
-        BodyRead::Complete(bytes) => bytes,
-        BodyRead::TooLarge => return IngressOutcome::TooLarge { limit },
-        BodyRead::Failed(reason) => return IngressOutcome::BadRequest { reason },
-        BodyRead::TimedOut => {
-            return IngressOutcome::BodyTimeout {
-                after: state.config.body_timeout,
-            }
-        }
-    };
-
+    let after = state.config.body_timeout;
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
+    let body = match read_limited(body, headers, limit, after).await {
+        BodyRead::Complete(bytes) => bytes,
+        BodyRead::Failed(reason) => return IngressOutcome::BadRequest { reason },
+        BodyRead::TooLarge { bytes_seen } => {
+            let refusal = BodyRefusal::TooLarge {
+                bytes_seen,
+                limit: limit as u64,
+            };
+            state.keep(|| Recorded::cut_off(tenant.id, content_type, refusal));
+            return IngressOutcome::TooLarge { limit };
+        }
+        BodyRead::TimedOut { bytes_seen } => {
+            let refusal = BodyRefusal::BodyTimeout {
+                bytes_seen,
+                after_ms: u64::try_from(after.as_millis()).unwrap_or(u64::MAX),
+            };
+            state.keep(|| Recorded::cut_off(tenant.id, content_type, refusal));
+            return IngressOutcome::BodyTimeout { after };
+        }
+    };
+
     let (raw, content_type, parsed) = if *method == Method::POST && !body.is_empty() {
         let parsed = RawPayload::parse(content_type.as_deref(), &body);
         (body, content_type, parsed)
@@ -257,18 +276,8 @@ async fn accept(
         Ok(payload) => payload,
         Err(e) => {
             let reason = e.to_string();
-            if let Some(recent) = &state.recent_payloads {
-                // What Leadback sent that could not be read is what an operator needs to see.
-                recent.record(
-                    tenant.id,
-                    chrono::Utc::now(),
-                    content_type,
-                    None,
-                    raw,
-                    OUTCOME_REJECTED,
-                    Some(reason.clone()),
-                );
-            }
+            // What Leadback sent that could not be read is what an operator needs to see.
+            state.keep(|| Recorded::rejected(tenant.id, content_type, raw, reason.clone()));
             return IngressOutcome::BadRequest { reason };
         }
     };
@@ -308,17 +317,8 @@ async fn accept(
             if let Some(activity) = &state.activity {
                 activity.accepted(tenant.id, received_at);
             }
-            if let Some(recent) = &state.recent_payloads {
-                recent.record(
-                    tenant.id,
-                    received_at,
-                    recorded_type,
-                    Some(event_id.to_string()),
-                    raw,
-                    OUTCOME_ACCEPTED,
-                    None,
-                );
-            }
+            let id = event_id.to_string();
+            state.keep(|| Recorded::accepted(tenant.id, received_at, recorded_type, id, raw));
             IngressOutcome::Accepted {
                 event_id: event_id.to_string(),
             }

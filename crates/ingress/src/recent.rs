@@ -9,10 +9,15 @@
 //! store sees at most `keep` rows per tenant per second whatever the webhook rate, and one
 //! write in flight at a time; bodies arriving meanwhile wait in memory (bounded the same way).
 //! Bodies older than [`RECENT_PAYLOADS_MAX_AGE`] are deleted at start and hourly.
+//!
+//! A body refused before it was read whole (413 too large, 408 too slow) is noted without a
+//! byte of it — when, its content type, why and its size as seen ([`BodyRefusal`]) — and only
+//! for a known tenant: an unknown token is refused before anything is read or noted.
 
 use axum::body::Bytes;
 use bridge_metrics::Metrics;
-use bridge_store::{NewRecentPayload, Store, RECENT_PAYLOADS_MAX_AGE};
+use bridge_store::{BodyRefusal, NewRecentPayload, Store, RECENT_PAYLOADS_MAX_AGE};
+use bridge_store::{OUTCOME_ACCEPTED, OUTCOME_REJECTED};
 use chrono::{DateTime, Utc};
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
@@ -30,7 +35,7 @@ const FLUSH_EVERY: Duration = Duration::from_secs(1);
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
 /// One body as the ingress saw it.
-struct Recorded {
+pub(crate) struct Recorded {
     tenant_id: Uuid,
     received_at: DateTime<Utc>,
     content_type: Option<String>,
@@ -38,6 +43,73 @@ struct Recorded {
     body: Bytes,
     outcome: &'static str,
     error: Option<String>,
+}
+
+impl Recorded {
+    /// A body queued as event `event_id`.
+    pub fn accepted(
+        tenant_id: Uuid,
+        received_at: DateTime<Utc>,
+        content_type: Option<String>,
+        event_id: String,
+        body: Bytes,
+    ) -> Recorded {
+        Recorded {
+            received_at,
+            event_id: Some(event_id),
+            ..Recorded::refused(tenant_id, content_type, body, OUTCOME_ACCEPTED, None)
+        }
+    }
+
+    /// A body that could not be read as an event (answered 400), and why.
+    pub fn rejected(
+        tenant_id: Uuid,
+        content_type: Option<String>,
+        body: Bytes,
+        reason: String,
+    ) -> Recorded {
+        Recorded::refused(
+            tenant_id,
+            content_type,
+            body,
+            OUTCOME_REJECTED,
+            Some(reason),
+        )
+    }
+
+    /// A body refused before it was read whole (413, 408): no byte of it is kept.
+    pub fn cut_off(
+        tenant_id: Uuid,
+        content_type: Option<String>,
+        refusal: BodyRefusal,
+    ) -> Recorded {
+        let error = Some(refusal.error());
+        Recorded::refused(
+            tenant_id,
+            content_type,
+            Bytes::new(),
+            refusal.outcome(),
+            error,
+        )
+    }
+
+    fn refused(
+        tenant_id: Uuid,
+        content_type: Option<String>,
+        body: Bytes,
+        outcome: &'static str,
+        error: Option<String>,
+    ) -> Recorded {
+        Recorded {
+            tenant_id,
+            received_at: Utc::now(),
+            content_type,
+            event_id: None,
+            body,
+            outcome,
+            error,
+        }
+    }
 }
 
 /// The handle the webhook handler records through; cheap to clone.
@@ -79,26 +151,7 @@ impl RecentPayloads {
 
     /// Hands a body to the recorder without waiting; drops it (counted) when the recorder is
     /// behind.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn record(
-        &self,
-        tenant_id: Uuid,
-        received_at: DateTime<Utc>,
-        content_type: Option<String>,
-        event_id: Option<String>,
-        body: Bytes,
-        outcome: &'static str,
-        error: Option<String>,
-    ) {
-        let recorded = Recorded {
-            tenant_id,
-            received_at,
-            content_type,
-            event_id,
-            body,
-            outcome,
-            error,
-        };
+    pub(crate) fn record(&self, recorded: Recorded) {
         if self.sender.try_send(recorded).is_err() {
             self.metrics
                 .recent_payloads_dropped_total
@@ -230,15 +283,8 @@ mod tests {
     use super::*;
 
     fn recorded(tenant_id: Uuid, event: &str) -> Recorded {
-        Recorded {
-            tenant_id,
-            received_at: Utc::now(),
-            content_type: None,
-            event_id: Some(event.into()),
-            body: Bytes::from_static(b"{}"),
-            outcome: bridge_store::OUTCOME_ACCEPTED,
-            error: None,
-        }
+        let body = Bytes::from_static(b"{}");
+        Recorded::accepted(tenant_id, Utc::now(), None, event.into(), body)
     }
 
     #[test]
@@ -268,15 +314,8 @@ mod tests {
         };
         let started = Instant::now();
         for _ in 0..3 {
-            recent.record(
-                Uuid::new_v4(),
-                Utc::now(),
-                None,
-                None,
-                Bytes::from_static(b"x"),
-                bridge_store::OUTCOME_REJECTED,
-                None,
-            );
+            let body = Bytes::from_static(b"x");
+            recent.record(Recorded::rejected(Uuid::new_v4(), None, body, "x".into()));
         }
         assert!(started.elapsed() < Duration::from_millis(100));
         let dropped = metrics

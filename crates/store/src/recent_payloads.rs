@@ -17,6 +17,38 @@ pub const OUTCOME_ACCEPTED: &str = "accepted";
 /// The ingress answered 400 (the body could not be read); `error` says why.
 pub const OUTCOME_REJECTED: &str = "rejected";
 
+/// A body the ingress refused before reading it whole — 413 (too large) or 408 (too slow) —
+/// kept without its bytes (they are personal data, and a refused one may be huge): the row's
+/// `outcome` is [`BodyRefusal::outcome`], its `error` the numbers as JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum BodyRefusal {
+    /// Over the body limit: its declared length, or the bytes that arrived, whichever is more.
+    TooLarge { bytes_seen: u64, limit: u64 },
+    /// Not received within the body timeout: the bytes that had arrived.
+    BodyTimeout { bytes_seen: u64, after_ms: u64 },
+}
+
+impl BodyRefusal {
+    /// The row's `outcome`.
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            BodyRefusal::TooLarge { .. } => "too_large",
+            BodyRefusal::BodyTimeout { .. } => "body_timeout",
+        }
+    }
+
+    /// The row's `error`.
+    pub fn error(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// The refusal a row records, if it records one.
+    pub fn of_row(outcome: &str, error: Option<&str>) -> Option<BodyRefusal> {
+        let refusal: BodyRefusal = serde_json::from_str(error?).ok()?;
+        (refusal.outcome() == outcome).then_some(refusal)
+    }
+}
+
 /// A body to record.
 #[derive(Debug, Clone)]
 pub struct NewRecentPayload {
@@ -26,7 +58,7 @@ pub struct NewRecentPayload {
     /// `None` when the ingress could not read an event id (a refused body).
     pub event_id: Option<String>,
     pub body: Vec<u8>,
-    /// [`OUTCOME_ACCEPTED`] or [`OUTCOME_REJECTED`].
+    /// [`OUTCOME_ACCEPTED`], [`OUTCOME_REJECTED`] or a [`BodyRefusal::outcome`].
     pub outcome: String,
     /// Why the ingress refused it.
     pub error: Option<String>,

@@ -1,33 +1,21 @@
 //! The tenant page's buttons that change something and redirect back: rotate the webhook URL,
 //! replay dead letters (always scoped to this tenant), delete the integration.
 
-use axum::body::Bytes;
-use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Redirect, Response};
 use bridge_store::DeadLetterFilter;
 use uuid::Uuid;
 
-use super::forms::csrf_form;
-use super::i18n::Lang;
+use super::forms::TenantPost;
 use super::layout::{internal, not_found};
-use super::session::PageSession;
-use super::tenant_page::load_tenant;
 use crate::auth::{self, Session};
 use crate::dead_letters::replay_dead_letters;
 use crate::tenant_file::webhook_url;
 use crate::tenant_problems;
 use crate::Ctx;
 
-pub(super) async fn rotate(
-    State(ctx): State<Ctx>,
-    lang: Lang,
-    PageSession(session): PageSession,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> Result<Response, Response> {
-    csrf_form(&session, lang, &body)?;
-    let tenant = load_tenant(&ctx, lang, &id).await?;
+pub(super) async fn rotate(post: TenantPost) -> Result<Response, Response> {
+    let (ctx, lang, tenant) = (&post.ctx, post.lang, &post.tenant);
     let token = ctx
         .app
         .store
@@ -36,24 +24,12 @@ pub(super) async fn rotate(
         .map_err(|e| internal(lang, e))?;
     tracing::info!(tenant_id = %tenant.id, "webhook token rotated on the settings page");
     let url = webhook_url(&ctx.app.public_url, token.as_str());
-    Ok(with_issued_url(
-        &ctx,
-        &session,
-        tenant.id,
-        &url,
-        Redirect::to(&format!("/admin/tenants/{}?rotated=1", tenant.id)).into_response(),
-    ))
+    let back = post.back("?rotated=1");
+    Ok(with_issued_url(ctx, &post.session, tenant.id, &url, back))
 }
 
-pub(super) async fn replay(
-    State(ctx): State<Ctx>,
-    lang: Lang,
-    PageSession(session): PageSession,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> Result<Response, Response> {
-    let form = csrf_form(&session, lang, &body)?;
-    let tenant = load_tenant(&ctx, lang, &id).await?;
+pub(super) async fn replay(post: TenantPost) -> Result<Response, Response> {
+    let (ctx, lang, tenant, form) = (&post.ctx, post.lang, &post.tenant, &post.form);
     let ids = match form.text("dead_letter_id").map(Uuid::parse_str) {
         None => Vec::new(),
         Some(Ok(id)) => vec![id],
@@ -79,35 +55,23 @@ pub(super) async fn replay(
     )
     .await
     .map_err(|e| internal(lang, e))?;
-    Ok(Redirect::to(&format!(
-        "/admin/tenants/{}?replayed={}&failed={}",
-        tenant.id,
+    Ok(post.back(&format!(
+        "?replayed={}&failed={}",
         report.replayed,
         report.failed.len()
-    ))
-    .into_response())
+    )))
 }
 
-pub(super) async fn delete_tenant(
-    State(ctx): State<Ctx>,
-    lang: Lang,
-    PageSession(session): PageSession,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> Result<Response, Response> {
-    csrf_form(&session, lang, &body)?;
-    let tenant = load_tenant(&ctx, lang, &id).await?;
+pub(super) async fn delete_tenant(post: TenantPost) -> Result<Response, Response> {
+    let (ctx, lang, tenant) = (&post.ctx, post.lang, &post.tenant);
     ctx.app
         .store
         .delete_tenant(tenant.id)
         .await
         .map_err(|e| internal(lang, e))?;
     tracing::info!(tenant_id = %tenant.id, "tenant deleted on the settings page");
-    Ok(without_issued_url(
-        &ctx,
-        &session,
-        Redirect::to("/admin/").into_response(),
-    ))
+    let listing = Redirect::to("/admin/").into_response();
+    Ok(without_issued_url(ctx, &post.session, listing))
 }
 
 /// `response` with the cookie that shows `url`, just issued for `tenant`, on the next page of

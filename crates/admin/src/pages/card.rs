@@ -12,6 +12,7 @@ use super::i18n::{t, Lang};
 use super::layout::csrf_field;
 use super::tenant_page::PageData;
 use crate::account::ListError;
+use crate::reasons::FieldErrors;
 
 pub(super) fn settings_form(data: &PageData<'_>) -> Markup {
     let lang = data.lang;
@@ -42,7 +43,7 @@ pub(super) fn settings_form(data: &PageData<'_>) -> Markup {
                 div id="tags-block" hidden[!s.set_tags] {
                     label for="tag_ids" { (lang.t(t::TAGS)) " " small { "(" (lang.t(t::TAGS_HINT)) ")" } }
                     (tags_input(lang, &data.lists.tags, &s.tag_ids))
-                    (field_error(errors, "tag_ids"))
+                    (field_error(lang, errors, "tag_ids"))
                 }
                 label.check for="default_entity" {
                     input type="checkbox" name="default_entity" id="default_entity" value="source"
@@ -58,25 +59,25 @@ pub(super) fn settings_form(data: &PageData<'_>) -> Markup {
                     label for="default_campaign_id" { (lang.t(t::CAMPAIGN)) }
                     (select_or_input(lang, "default_campaign_id", &data.lists.campaigns, s.default_campaign_id, campaign_label,
                         Some((-1, lang.t(t::NO_CAMPAIGN_VISITORS)))))
-                    (field_error(errors, "default_campaign_id"))
+                    (field_error(lang, errors, "default_campaign_id"))
                 }
                 div id="source-block" hidden[!source_mode] {
                     label for="default_source_id" { (lang.t(t::SOURCE)) }
                     (select_or_input(lang, "default_source_id", &data.lists.sources, s.default_source_id, source_label, None))
-                    (field_error(errors, "default_source_id"))
+                    (field_error(lang, errors, "default_source_id"))
                 }
                 label for="default_site_id" { (lang.t(t::SITE)) " " small { "(" (lang.t(t::SITE_HINT)) ")" } }
                 (select_or_input(lang, "default_site_id", &data.lists.sites, s.default_site_id, site_label, None))
-                (field_error(errors, "default_site_id"))
+                (field_error(lang, errors, "default_site_id"))
                 label for="chat_employee_id" { (lang.t(t::CHAT_OPERATOR)) }
                 (select_or_input(lang, "chat_employee_id", &data.lists.employees, s.chat_employee_id, employee_label, None))
-                (field_error(errors, "chat_employee_id"))
+                (field_error(lang, errors, "chat_employee_id"))
             }
             details id="more" open[more_open(errors)] {
                 summary { (lang.t(t::MORE)) }
                 label for="name" { (lang.t(t::NAME)) }
                 input type="text" name="name" id="name" value=(v.name) required;
-                (field_error(errors, "name"))
+                (field_error(lang, errors, "name"))
                 label for="timezone" { (lang.t(t::TIMEZONE))
                     @if let Ok(account) = &data.lists.account {
                         @if let Some(zone) = &account.timezone { " " small { "(" (lang.t(t::IN_ACCOUNT)) ": " (zone) ")" } }
@@ -84,15 +85,15 @@ pub(super) fn settings_form(data: &PageData<'_>) -> Markup {
                 }
                 input type="text" name="timezone" id="timezone" placeholder=(lang.t(t::TIMEZONE_PLACEHOLDER))
                     value=(s.timezone.as_deref().unwrap_or_default());
-                (field_error(errors, "timezone"))
+                (field_error(lang, errors, "timezone"))
                 label for="leadback_timezone" { (lang.t(t::LEADBACK_TIMEZONE)) " " small { "(" (lang.t(t::LEADBACK_TIMEZONE_HINT)) ")" } }
                 input type="text" name="leadback_timezone" id="leadback_timezone" value=(s.leadback_timezone);
-                (field_error(errors, "leadback_timezone"))
+                (field_error(lang, errors, "leadback_timezone"))
                 label.check for="upload_sessions" {
                     input type="checkbox" name="upload_sessions" id="upload_sessions" value="true" checked[s.upload_sessions];
                     span { (lang.t(t::UPLOAD_SESSIONS)) }
                 }
-                (field_error(errors, "upload_sessions"))
+                (field_error(lang, errors, "upload_sessions"))
                 (credentials_fields(lang, &v.api_url, errors, false))
             }
             p { button type="submit" id="save" { (lang.t(t::SAVE)) } }
@@ -101,7 +102,7 @@ pub(super) fn settings_form(data: &PageData<'_>) -> Markup {
 }
 
 /// The extra settings stay folded unless one of them is wrong.
-fn more_open(errors: &std::collections::BTreeMap<String, String>) -> bool {
+fn more_open(errors: &FieldErrors) -> bool {
     ["name", "timezone", "leadback_timezone", "upload_sessions"]
         .iter()
         .any(|field| errors.contains_key(*field))

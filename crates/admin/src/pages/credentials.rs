@@ -1,15 +1,13 @@
 //! The CoMagic credential inputs (write-only: never pre-filled with a secret) and what a form
 //! carries of them.
 
-use std::collections::BTreeMap;
-
 use leadback_model::{ComagicAuth, ComagicCredentials};
 use maud::{html, Markup};
 use secrecy::SecretString;
 
 use super::forms::{field_error, FormData};
 use super::i18n::{t, Lang};
-use crate::tenant_file::add_field_error;
+use crate::reasons::{add_field_error, FieldErrors, Reason};
 
 /// CoMagic's and UIS's Data API endpoints, offered in the URL field.
 pub(super) const API_URL_PRESETS: [(&str, &str); 2] = [
@@ -20,23 +18,23 @@ pub(super) const API_URL_PRESETS: [(&str, &str); 2] = [
 pub(super) fn credentials_fields(
     lang: Lang,
     api_url: &str,
-    errors: &BTreeMap<String, String>,
+    errors: &FieldErrors,
     creating: bool,
 ) -> Markup {
     html! {
         fieldset id="comagic" {
             legend { (lang.t(t::CREDENTIALS)) }
             @if !creating { p.hint { (lang.t(t::SECRETS_HIDDEN)) } }
-            (field_error(errors, "comagic"))
+            (field_error(lang, errors, "comagic"))
             label for="api_url" { (lang.t(t::API_URL)) }
             input type="url" name="api_url" id="api_url" list="api-url-presets" value=(api_url) required;
-            (field_error(errors, "comagic.api_url"))
+            (field_error(lang, errors, "comagic.api_url"))
             datalist id="api-url-presets" {
                 @for (url, label) in API_URL_PRESETS { option value=(url) { (label) } }
             }
             label for="access_token" { (lang.t(t::ACCESS_TOKEN)) }
             input type="password" name="access_token" id="access_token" autocomplete="off" value="";
-            (field_error(errors, "comagic.access_token"))
+            (field_error(lang, errors, "comagic.access_token"))
             p.hint { (lang.t(t::OR)) }
             label for="login" { (lang.t(t::LOGIN)) }
             input type="text" name="login" id="login" autocomplete="off" value="";
@@ -50,8 +48,7 @@ pub(super) fn credentials_fields(
 pub(super) fn credentials_from_form(
     form: &FormData,
     api_url: &str,
-    lang: Lang,
-    errors: &mut BTreeMap<String, String>,
+    errors: &mut FieldErrors,
 ) -> Option<ComagicCredentials> {
     if let Some(token) = form.text("access_token") {
         return Some(ComagicCredentials {
@@ -74,7 +71,7 @@ pub(super) fn credentials_from_form(
         }),
         (None, None) => None,
         _ => {
-            add_field_error(errors, "comagic", lang.t(t::LOGIN_AND_PASSWORD));
+            add_field_error(errors, "comagic", Reason::LoginAndPassword);
             None
         }
     }

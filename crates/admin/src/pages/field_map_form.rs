@@ -4,21 +4,18 @@
 
 use std::collections::BTreeMap;
 
-use axum::body::Bytes;
-use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::Response;
 use leadback_model::{FieldMap, Meaning};
 use maud::{html, Markup};
 use serde_json::{Map, Value};
 
-use super::forms::{csrf_form, FormData};
-use super::i18n::{t, Lang};
+use super::forms::{FormData, TenantPost};
+use super::i18n::t;
 use super::layout::{csrf_field, internal};
-use super::session::PageSession;
-use super::tenant_page::{load_tenant, page_data, render_tenant, FormValues, PageData};
+use super::tenant_page::{render_tenant, PageData};
 use crate::field_map::field_map_of;
-use crate::Ctx;
+use crate::reasons::{joined, FieldErrors, Reason};
 
 /// The form's field names: `map.phone`, `map.email`, …
 const PREFIX: &str = "map.";
@@ -28,7 +25,7 @@ pub(super) struct FieldMapForm {
     /// Meaning → its paths as typed.
     pub text: BTreeMap<String, String>,
     /// Entry (`phone`, `phone[1]`) → why it was refused.
-    pub errors: BTreeMap<String, String>,
+    pub errors: FieldErrors,
 }
 
 impl FieldMapForm {
@@ -42,7 +39,7 @@ impl FieldMapForm {
             .collect();
         FieldMapForm {
             text,
-            errors: BTreeMap::new(),
+            errors: FieldErrors::new(),
         }
     }
 }
@@ -66,33 +63,22 @@ fn document(form: &FormData) -> (Value, BTreeMap<String, String>) {
     (Value::Object(object), text)
 }
 
-pub(super) async fn save_field_map(
-    State(ctx): State<Ctx>,
-    lang: Lang,
-    PageSession(session): PageSession,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> Result<Response, Response> {
-    let form = csrf_form(&session, lang, &body)?;
-    let tenant = load_tenant(&ctx, lang, &id).await?;
-    let (value, text) = document(&form);
+pub(super) async fn save_field_map(post: TenantPost) -> Result<Response, Response> {
+    let (value, text) = document(&post.form);
     match field_map_of(&value) {
         Ok(map) => {
-            ctx.app
+            let tenant_id = post.tenant.id;
+            post.ctx
+                .app
                 .store
-                .set_field_map(tenant.id, &map)
+                .set_field_map(tenant_id, &map)
                 .await
-                .map_err(|e| internal(lang, e))?;
-            tracing::info!(tenant_id = %tenant.id, "field map saved on the settings page");
-            Ok(Redirect::to(&format!(
-                "/admin/tenants/{}?field_map_saved=1#field-map",
-                tenant.id
-            ))
-            .into_response())
+                .map_err(|e| internal(post.lang, e))?;
+            tracing::info!(%tenant_id, "field map saved on the settings page");
+            Ok(post.back("?field_map_saved=1#field-map"))
         }
         Err(errors) => {
-            let mut data =
-                page_data(&ctx, lang, &session, &tenant, FormValues::of(&tenant)).await?;
+            let mut data = post.page().await?;
             data.field_map = FieldMapForm { text, errors };
             Ok(render_tenant(StatusCode::UNPROCESSABLE_ENTITY, &data))
         }
@@ -101,9 +87,9 @@ pub(super) async fn save_field_map(
 
 /// The refusals that belong to a meaning's row: `phone` and `phone[i]`.
 fn row_errors<'a>(
-    errors: &'a BTreeMap<String, String>,
+    errors: &'a FieldErrors,
     meaning: &'a str,
-) -> impl Iterator<Item = (&'a String, &'a String)> + 'a {
+) -> impl Iterator<Item = (&'a String, &'a Vec<Reason>)> + 'a {
     errors.iter().filter(move |(entry, _)| {
         entry.as_str() == meaning
             || entry
@@ -116,7 +102,7 @@ pub(super) fn field_map_section(data: &PageData<'_>) -> Markup {
     let lang = data.lang;
     let form = &data.field_map;
     // Entries that match no row (a forged form's unknown meaning) are listed above the rows.
-    let stray: Vec<(&String, &String)> = form
+    let stray: Vec<(&String, &Vec<Reason>)> = form
         .errors
         .iter()
         .filter(|(entry, _)| {
@@ -133,7 +119,7 @@ pub(super) fn field_map_section(data: &PageData<'_>) -> Markup {
                 p.error id="field-map-errors" role="alert" { (lang.t(t::FIELD_MAP_ERRORS)) }
             }
             @for (entry, message) in &stray {
-                p.error data-field=(entry) { code { (entry) } ": " (message) }
+                p.error data-field=(entry) { code { (entry) } ": " (joined(lang, message)) }
             }
             // Folded while the map is empty: 25 rows are a lot on a phone.
             details id="field-map-rows" open[open] {
@@ -152,7 +138,7 @@ pub(super) fn field_map_section(data: &PageData<'_>) -> Markup {
                             small id={ (id) "-builtin" } { (lang.t(t::BUILT_IN)) ": " (meaning.aliases().join(", ")) }
                             @for (entry, message) in row_errors(&form.errors, name) {
                                 br;
-                                span.error data-field=(entry) role="alert" { code { (entry) } ": " (message) }
+                                span.error data-field=(entry) role="alert" { code { (entry) } ": " (joined(lang, message)) }
                             }
                         }
                     }

@@ -82,7 +82,7 @@ pub(super) fn health_section(data: &PageData<'_>) -> Markup {
                 dt { (lang.t(t::BUDGET)) }
                 dd { (window(lang, health.budget.minute.as_ref())) " / " (window(lang, health.budget.day.as_ref())) }
             }
-            @for warning in &health.warnings { p.warning { (warning) } }
+            @for warning in &health.warnings { p.warning { (lang.say(warning)) } }
         }
     }
 }

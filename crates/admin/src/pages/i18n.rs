@@ -1,12 +1,15 @@
 //! The pages' one language at a time: Russian by default, English for `?lang=en` (remembered
-//! in a cookie by [`remember_choice`]) or a browser asking for English first. Every string the
-//! pages show is in the table [`t`], in both languages side by side.
+//! in a cookie by [`remember_choice`]) or a browser asking for English first. Every fixed string
+//! the pages show is in the table [`t`], in both languages side by side; every reason (why a
+//! body would not map, what to fix, …) is said in both by `reasons` ([`Lang::say`]).
 
 use axum::extract::{FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
+
+mod reasons;
 
 /// The cookie that keeps the language chosen with the switch.
 const LANG_COOKIE: &str = "bridge_admin_lang";
@@ -65,14 +68,7 @@ fn query_lang(query: &str) -> Option<Lang> {
 }
 
 fn cookie_lang(headers: &HeaderMap) -> Option<Lang> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == LANG_COOKIE)
-        .and_then(|(_, value)| Lang::parse(value))
+    crate::auth::cookie_value(headers, LANG_COOKIE).and_then(|value| Lang::parse(&value))
 }
 
 /// The first of Russian and English in the browser's preference order (by `q`, then position).
@@ -134,316 +130,220 @@ const fn tr(ru: &'static str, en: &'static str) -> Text {
     Text { ru, en }
 }
 
+/// The table below, one text a line: `NAME: "по-русски", "in English";`.
+macro_rules! texts {
+    ($($name:ident: $ru:literal, $en:literal;)*) => {
+        $(pub const $name: Text = tr($ru, $en);)*
+    };
+}
+
 /// Every string of the pages. The card's own wording (the original integration card) for its
 /// fields, in its order.
 pub(crate) mod t {
     use super::{tr, Text};
 
-    // The frame and its errors.
-    pub const LANG_NAME: Text = tr("Русский", "English");
-    pub const INTEGRATIONS: Text = tr("Интеграции", "Integrations");
-    pub const NEW_INTEGRATION: Text = tr("Новая интеграция", "New integration");
-    pub const SIGN_OUT: Text = tr("Выйти", "Sign out");
-    pub const REFUSED: Text = tr("Запрос отклонён", "Request refused");
-    pub const CSRF_STALE: Text = tr(
-        "Форма устарела или подделана (CSRF). Обновите страницу.",
-        "The form is stale or forged (CSRF). Reload the page.",
-    );
-    pub const ERROR: Text = tr("Ошибка", "Error");
-    pub const INTERNAL: Text = tr(
-        "Внутренняя ошибка, см. журнал.",
-        "Internal error, see the log.",
-    );
-    pub const NOT_FOUND: Text = tr("Не найдено", "Not found");
-    pub const NO_SUCH_TENANT: Text = tr("Такой интеграции нет.", "No such integration.");
-    pub const BACK_TO_LIST: Text = tr("← Интеграции", "← Integrations");
+    texts! {
+        // The frame and its errors.
+        LANG_NAME: "Русский", "English";
+        INTEGRATIONS: "Интеграции", "Integrations";
+        NEW_INTEGRATION: "Новая интеграция", "New integration";
+        SIGN_OUT: "Выйти", "Sign out";
+        REFUSED: "Запрос отклонён", "Request refused";
+        CSRF_STALE: "Форма устарела или подделана (CSRF). Обновите страницу.", "The form is stale or forged (CSRF). Reload the page.";
+        ERROR: "Ошибка", "Error";
+        INTERNAL: "Внутренняя ошибка, см. журнал.", "Internal error, see the log.";
+        NOT_FOUND: "Не найдено", "Not found";
+        NO_SUCH_TENANT: "Такой интеграции нет.", "No such integration.";
+        BACK_TO_LIST: "← Интеграции", "← Integrations";
 
-    // Sign-in.
-    pub const SIGN_IN_TITLE: Text = tr("Вход", "Sign in");
-    pub const ADMIN_TOKEN: Text = tr("Токен администратора", "Admin token");
-    pub const SIGN_IN: Text = tr("Войти", "Sign in");
-    pub const WRONG_TOKEN: Text = tr("Неверный токен", "Wrong token");
+        // Sign-in.
+        SIGN_IN_TITLE: "Вход", "Sign in";
+        ADMIN_TOKEN: "Токен администратора", "Admin token";
+        SIGN_IN: "Войти", "Sign in";
+        WRONG_TOKEN: "Неверный токен", "Wrong token";
 
-    // The list.
-    pub const LIST_TITLE: Text = tr("Интеграции Leadback", "Leadback integrations");
-    pub const ADD_INTEGRATION: Text = tr("+ Новая интеграция", "+ New integration");
-    pub const NAME: Text = tr("Название", "Name");
-    pub const ACTIVE: Text = tr("Активен", "Active");
-    pub const UPDATED: Text = tr("Изменена", "Updated");
-    pub const YES: Text = tr("да", "yes");
-    pub const NO: Text = tr("нет", "no");
-    pub const STATUS: Text = tr("Состояние", "Status");
-    pub const STATUS_OK: Text = tr("в порядке", "ok");
-    pub const STATUS_WAITING: Text = tr("ждёт CoMagic", "waiting for CoMagic");
-    pub const STATUS_ATTENTION: Text = tr("требует внимания", "needs attention");
-    pub const NO_TENANTS: Text = tr("Пока нет интеграций.", "No integrations yet.");
+        // The list.
+        LIST_TITLE: "Интеграции Leadback", "Leadback integrations";
+        ADD_INTEGRATION: "+ Новая интеграция", "+ New integration";
+        NAME: "Название", "Name";
+        ACTIVE: "Активен", "Active";
+        UPDATED: "Изменена", "Updated";
+        YES: "да", "yes";
+        NO: "нет", "no";
+        STATUS: "Состояние", "Status";
+        COMAGIC_API: "CoMagic API", "CoMagic API";
+        COMAGIC_ID: "CoMagic id", "CoMagic id";
+        // Over a column of buttons.
+        BUTTONS: "", "";
+        STATUS_OK: "в порядке", "ok";
+        STATUS_WAITING: "ждёт CoMagic", "waiting for CoMagic";
+        STATUS_ATTENTION: "требует внимания", "needs attention";
+        NO_TENANTS: "Пока нет интеграций.", "No integrations yet.";
 
-    // Step 1 and the credentials.
-    pub const STEP_ONE: Text = tr(
-        "Шаг 1 из 2: название и доступ к CoMagic. Списки рекламных кампаний, источников, сайтов, тегов и сотрудников загружаются из кабинета клиента на следующем шаге.",
-        "Step 1 of 2: a name and the CoMagic credentials. The lists of ad campaigns, sources, sites, tags and employees are loaded from the client's account in step 2.",
-    );
-    pub const NEXT: Text = tr("Далее", "Next");
-    pub const CREDENTIALS: Text = tr("Доступ к CoMagic", "CoMagic credentials");
-    pub const SECRETS_HIDDEN: Text = tr(
-        "Сохранённые ключи не показываются. Оставьте поля пустыми, чтобы их не менять.",
-        "Stored secrets are not shown. Leave the fields blank to keep them.",
-    );
-    pub const API_URL: Text = tr(
-        "API URL (CoMagic, UIS или свой)",
-        "API URL (CoMagic, UIS or your own)",
-    );
-    pub const ACCESS_TOKEN: Text = tr("API-ключ", "Access token");
-    pub const OR: Text = tr("или", "or");
-    pub const LOGIN: Text = tr("Логин", "Login");
-    pub const PASSWORD: Text = tr("Пароль", "Password");
-    pub const REQUIRED: Text = tr("обязательно", "required");
-    pub const NOT_A_NUMBER: Text = tr("не число", "not a number");
-    pub const CREDENTIALS_REQUIRED: Text = tr(
-        "нужен API-ключ или логин и пароль",
-        "an access token or a login and password is required",
-    );
-    pub const LOGIN_AND_PASSWORD: Text = tr(
-        "логин и пароль указываются вместе",
-        "login and password go together",
-    );
-    pub const COMAGIC_REFUSED: Text =
-        tr("CoMagic отклонил доступ", "CoMagic refused the credentials");
+        // Step 1 and the credentials.
+        STEP_ONE: "Шаг 1 из 2: название и доступ к CoMagic. Списки рекламных кампаний, источников, сайтов, тегов и сотрудников загружаются из кабинета клиента на следующем шаге.", "Step 1 of 2: a name and the CoMagic credentials. The lists of ad campaigns, sources, sites, tags and employees are loaded from the client's account in step 2.";
+        NEXT: "Далее", "Next";
+        CREDENTIALS: "Доступ к CoMagic", "CoMagic credentials";
+        SECRETS_HIDDEN: "Сохранённые ключи не показываются. Оставьте поля пустыми, чтобы их не менять.", "Stored secrets are not shown. Leave the fields blank to keep them.";
+        API_URL: "API URL (CoMagic, UIS или свой)", "API URL (CoMagic, UIS or your own)";
+        ACCESS_TOKEN: "API-ключ", "Access token";
+        OR: "или", "or";
+        LOGIN: "Логин", "Login";
+        PASSWORD: "Пароль", "Password";
+        REQUIRED: "обязательно", "required";
+        NOT_A_NUMBER: "не число", "not a number";
+        CREDENTIALS_REQUIRED: "нужен API-ключ или логин и пароль", "an access token or a login and password is required";
+        LOGIN_AND_PASSWORD: "логин и пароль указываются вместе", "login and password go together";
+        COMAGIC_REFUSED: "CoMagic отклонил доступ", "CoMagic refused the credentials";
 
-    // The card.
-    pub const MARKERS: Text = tr("Маркеры", "Markers");
-    pub const IGNORE_SESSION: Text = tr("Игнорировать сессию", "Ignore session");
-    pub const IGNORE_SESSION_HINT: Text = tr(
-        "все обращения передаются в рекламную кампанию/источник по умолчанию",
-        "every request goes to the default ad campaign/source",
-    );
-    pub const SET_TAGS: Text = tr("Устанавливать теги", "Set tags");
-    pub const TAGS: Text = tr("Теги", "Tags");
-    pub const TAGS_HINT: Text = tr(
-        "проставляются на все обращения и чаты из Leadback",
-        "set on every request and chat from Leadback",
-    );
-    pub const ENTITY: Text = tr("Рекламная кампания/источник", "Ad campaign/source");
-    pub const ENTITY_HINT: Text = tr(
-        "для обращений без сессии; маркер снят — рекламная кампания, прожат — источник",
-        "for requests without a session; off: ad campaign, on: source",
-    );
-    pub const LISTS: Text = tr("Из кабинета CoMagic", "From the CoMagic account");
-    pub const CAMPAIGN: Text = tr("Рекламная кампания", "Ad campaign");
-    pub const NO_CAMPAIGN_VISITORS: Text = tr(
-        "Посетители без рекламной кампании",
-        "Visitors without an ad campaign",
-    );
-    pub const SOURCE: Text = tr("Источник", "Source");
-    pub const SITE: Text = tr("Сайт", "Site");
-    pub const SITE_HINT: Text = tr(
-        "для источника и для кампании −1",
-        "for a source and for campaign −1",
-    );
-    pub const CHAT_OPERATOR: Text = tr("Оператор чата", "Chat operator");
-    pub const MORE: Text = tr("Дополнительно", "More");
-    pub const TIMEZONE: Text = tr("Часовой пояс", "Time zone");
-    pub const TIMEZONE_PLACEHOLDER: Text = tr("из кабинета", "the account's");
-    pub const IN_ACCOUNT: Text = tr("в кабинете", "in the account");
-    pub const LEADBACK_TIMEZONE: Text = tr("Часовой пояс Leadback", "Leadback's time zone");
-    pub const LEADBACK_TIMEZONE_HINT: Text =
-        tr("для времени без смещения", "for times without an offset");
-    pub const UPLOAD_SESSIONS: Text = tr(
-        "Создавать сессию из данных визита (UTM)",
-        "Upload a session from the visit data (UTM)",
-    );
-    pub const SAVE: Text = tr("Сохранить", "Save");
-    pub const NONE_CHOSEN: Text = tr("— не выбрано —", "— none —");
-    pub const NOT_IN_ACCOUNT: Text = tr("нет в кабинете", "not in the account");
-    pub const LIST_NOT_LOADED: Text = tr("список не загружен", "list not loaded");
+        // The card.
+        MARKERS: "Маркеры", "Markers";
+        IGNORE_SESSION: "Игнорировать сессию", "Ignore session";
+        IGNORE_SESSION_HINT: "все обращения передаются в рекламную кампанию/источник по умолчанию", "every request goes to the default ad campaign/source";
+        SET_TAGS: "Устанавливать теги", "Set tags";
+        TAGS: "Теги", "Tags";
+        TAGS_HINT: "проставляются на все обращения и чаты из Leadback", "set on every request and chat from Leadback";
+        ENTITY: "Рекламная кампания/источник", "Ad campaign/source";
+        ENTITY_HINT: "для обращений без сессии; маркер снят — рекламная кампания, прожат — источник", "for requests without a session; off: ad campaign, on: source";
+        LISTS: "Из кабинета CoMagic", "From the CoMagic account";
+        CAMPAIGN: "Рекламная кампания", "Ad campaign";
+        NO_CAMPAIGN_VISITORS: "Посетители без рекламной кампании", "Visitors without an ad campaign";
+        SOURCE: "Источник", "Source";
+        SITE: "Сайт", "Site";
+        SITE_HINT: "для источника и для кампании −1", "for a source and for campaign −1";
+        CHAT_OPERATOR: "Оператор чата", "Chat operator";
+        MORE: "Дополнительно", "More";
+        TIMEZONE: "Часовой пояс", "Time zone";
+        TIMEZONE_PLACEHOLDER: "из кабинета", "the account's";
+        IN_ACCOUNT: "в кабинете", "in the account";
+        LEADBACK_TIMEZONE: "Часовой пояс Leadback", "Leadback's time zone";
+        LEADBACK_TIMEZONE_HINT: "для времени без смещения", "for times without an offset";
+        UPLOAD_SESSIONS: "Создавать сессию из данных визита (UTM)", "Upload a session from the visit data (UTM)";
+        SAVE: "Сохранить", "Save";
+        NONE_CHOSEN: "— не выбрано —", "— none —";
+        NOT_IN_ACCOUNT: "нет в кабинете", "not in the account";
+        LIST_NOT_LOADED: "список не загружен", "list not loaded";
 
-    // Notices and warnings.
-    pub const CREATED: Text = tr(
-        "Интеграция создана (неактивна). Выберите настройки и сохраните с маркером «Активен».",
-        "Integration created (inactive). Choose the settings and save with Active on.",
-    );
-    pub const CREATED_UNVERIFIED: Text = tr(
-        "Интеграция создана, но CoMagic не ответил: доступ не проверен.",
-        "Integration created, but CoMagic did not answer: the credentials are not verified.",
-    );
-    pub const ROTATED: Text = tr(
-        "Выдан новый URL, старый больше не работает.",
-        "A new URL is issued; the old one no longer works.",
-    );
-    pub const REPLAYED: Text = tr("Повторено", "Replayed");
-    pub const REPLAY_FAILED: Text = tr("Не удалось повторить", "Could not replay");
-    pub const SAVED_ACTIVE: Text = tr(
-        "Сохранено, интеграция активна.",
-        "Saved; the integration is active.",
-    );
-    pub const SAVED_INACTIVE: Text = tr(
-        "Сохранено, интеграция неактивна.",
-        "Saved; the integration is inactive.",
-    );
-    pub const NOT_CHECKED: Text = tr("Не проверено в CoMagic", "Not checked in CoMagic");
-    pub const FORM_ERRORS: Text = tr(
-        "Настройки не сохранены, исправьте поля ниже.",
-        "Settings not saved; fix the fields below.",
-    );
-    pub const STORED_REFUSED: Text = tr(
-        "CoMagic отклонил сохранённый доступ",
-        "CoMagic refused the stored credentials",
-    );
-    pub const UNREACHABLE: Text = tr(
-        "CoMagic недоступен, списки не загружены; id можно ввести вручную",
-        "CoMagic is unreachable, lists not loaded; ids can be typed in",
-    );
+        // Notices and warnings.
+        CREATED: "Интеграция создана (неактивна). Выберите настройки и сохраните с маркером «Активен».", "Integration created (inactive). Choose the settings and save with Active on.";
+        CREATED_UNVERIFIED: "Интеграция создана, но CoMagic не ответил: доступ не проверен.", "Integration created, but CoMagic did not answer: the credentials are not verified.";
+        ROTATED: "Выдан новый URL, старый больше не работает.", "A new URL is issued; the old one no longer works.";
+        REPLAYED: "Повторено", "Replayed";
+        REPLAY_FAILED: "Не удалось повторить", "Could not replay";
+        SAVED_ACTIVE: "Сохранено, интеграция активна.", "Saved; the integration is active.";
+        SAVED_INACTIVE: "Сохранено, интеграция неактивна.", "Saved; the integration is inactive.";
+        NOT_CHECKED: "Не проверено в CoMagic", "Not checked in CoMagic";
+        FORM_ERRORS: "Настройки не сохранены, исправьте поля ниже.", "Settings not saved; fix the fields below.";
+        STORED_REFUSED: "CoMagic отклонил сохранённый доступ", "CoMagic refused the stored credentials";
+        UNREACHABLE: "CoMagic недоступен, списки не загружены; id можно ввести вручную", "CoMagic is unreachable, lists not loaded; ids can be typed in";
 
-    // The webhook and the Leadback steps.
-    pub const WEBHOOK: Text = tr("Вебхук в Leadback", "The webhook in Leadback");
-    pub const COPY: Text = tr("Скопировать", "Copy");
-    pub const COPIED: Text = tr("Скопировано", "Copied");
-    pub const STEP_COPY: Text = tr("Скопируйте сгенерированный URL:", "Copy the generated URL:");
-    pub const STEP_PASTE: Text = tr(
-        "В личном кабинете Leadback добавьте вебхук на этот URL: Профиль → API → URL-адрес обработчика.",
-        "In the Leadback account, add a webhook to this URL: Profile → API → handler URL.",
-    );
-    pub const STEP_TEST: Text = tr(
-        "Для проверки оставьте тестовое обращение в форме Leadback на сайте.",
-        "To check the integration, leave a test request in the Leadback form on the site.",
-    );
-    pub const AFTER_CONNECT: Text = tr(
-        "После подключения заявки и чаты попадают в CoMagic: Сырые данные → Обращения и цели.",
-        "Once connected, requests and chats appear in CoMagic under Raw data → Requests and goals.",
-    );
-    pub const URL_ONCE: Text = tr(
-        "URL показывается только сейчас; потерянный URL можно заменить новым.",
-        "The URL is shown only now; a lost URL can be replaced with a new one.",
-    );
-    pub const URL_HIDDEN: Text = tr(
-        "URL показывается только при выдаче. Чтобы получить новый (старый перестанет работать), нажмите «Сменить URL».",
-        "The URL is shown only when issued. To get a new one (the old one stops working), press Rotate URL.",
-    );
-    pub const ROTATE: Text = tr("Сменить URL", "Rotate URL");
+        // The webhook and the Leadback steps.
+        WEBHOOK: "Вебхук в Leadback", "The webhook in Leadback";
+        COPY: "Скопировать", "Copy";
+        COPIED: "Скопировано", "Copied";
+        STEP_COPY: "Скопируйте сгенерированный URL:", "Copy the generated URL:";
+        STEP_PASTE: "В личном кабинете Leadback добавьте вебхук на этот URL: Профиль → API → URL-адрес обработчика.", "In the Leadback account, add a webhook to this URL: Profile → API → handler URL.";
+        STEP_TEST: "Для проверки оставьте тестовое обращение в форме Leadback на сайте.", "To check the integration, leave a test request in the Leadback form on the site.";
+        AFTER_CONNECT: "После подключения заявки и чаты попадают в CoMagic: Сырые данные → Обращения и цели.", "Once connected, requests and chats appear in CoMagic under Raw data → Requests and goals.";
+        URL_ONCE: "URL показывается только сейчас; потерянный URL можно заменить новым.", "The URL is shown only now; a lost URL can be replaced with a new one.";
+        URL_HIDDEN: "URL показывается только при выдаче. Чтобы получить новый (старый перестанет работать), нажмите «Сменить URL».", "The URL is shown only when issued. To get a new one (the old one stops working), press Rotate URL.";
+        ROTATE: "Сменить URL", "Rotate URL";
 
-    // Deliveries, problems, dead letters, deletion.
-    pub const DELIVERIES: Text = tr("Последние доставки", "Recent deliveries");
-    pub const RECEIVED: Text = tr("Получено", "Received");
-    pub const KIND: Text = tr("Тип", "Kind");
-    pub const EVENT: Text = tr("Событие", "Event");
-    pub const ATTEMPTS: Text = tr("Попыток", "Attempts");
-    pub const DELIVERED: Text = tr("Доставлено", "Delivered");
-    pub const COMPLETE: Text = tr("Завершено", "Complete");
-    pub const NEEDS_ATTENTION: Text = tr("Требует внимания", "Needs attention");
-    pub const PROBLEMS_INTRO: Text = tr(
-        "Эти события задержаны настройками интеграции, а не самими событиями. Исправьте настройки, сохраните, затем повторите их.",
-        "These events are held back by the integration's settings, not by the events: fix the settings, save, then replay them.",
-    );
-    pub const REPLAY_THESE: Text = tr("Повторить эти", "Replay these");
-    pub const DEAD_LETTERS: Text = tr("Недоставленные", "Dead letters");
-    pub const WHEN: Text = tr("Когда", "When");
-    pub const CLASS: Text = tr("Класс", "Class");
-    pub const REPLAY: Text = tr("Повторить", "Replay");
-    pub const REPLAY_ALL: Text = tr("Повторить все", "Replay all");
-    pub const DELETION: Text = tr("Удаление", "Deletion");
-    pub const DELETE: Text = tr("Удалить интеграцию", "Delete the integration");
+        // Deliveries, problems, dead letters, deletion.
+        DELIVERIES: "Последние доставки", "Recent deliveries";
+        RECEIVED: "Получено", "Received";
+        KIND: "Тип", "Kind";
+        EVENT: "Событие", "Event";
+        ATTEMPTS: "Попыток", "Attempts";
+        DELIVERED: "Доставлено", "Delivered";
+        COMPLETE: "Завершено", "Complete";
+        NEEDS_ATTENTION: "Требует внимания", "Needs attention";
+        PROBLEMS_INTRO: "Эти события задержаны настройками интеграции, а не самими событиями. Исправьте настройки, сохраните, затем повторите их.", "These events are held back by the integration's settings, not by the events: fix the settings, save, then replay them.";
+        REPLAY_THESE: "Повторить эти", "Replay these";
+        DEAD_LETTERS: "Недоставленные", "Dead letters";
+        WHEN: "Когда", "When";
+        CLASS: "Класс", "Class";
+        REPLAY: "Повторить", "Replay";
+        REPLAY_ALL: "Повторить все", "Replay all";
+        DELETION: "Удаление", "Deletion";
+        DELETE: "Удалить интеграцию", "Delete the integration";
 
-    // The field map.
-    pub const FIELD_MAP: Text = tr("Поля Leadback", "Leadback fields");
-    pub const FIELD_MAP_INTRO: Text = tr(
-        "Где в теле вебхука искать каждое значение: пути через точку (lead.contact_phone, visitor.phones.0), несколько — через запятую. Они проверяются раньше встроенных названий; пустое поле — только встроенные.",
-        "Where in the webhook body each value is: dotted paths (lead.contact_phone, visitor.phones.0), several separated by commas. They are tried before the built-in names; blank means the built-in names only.",
-    );
-    pub const SHOW_FIELD_MAP: Text = tr("Пути к полям", "Paths of the fields");
-    pub const BUILT_IN: Text = tr("встроенные", "built-in");
-    pub const SAVE_FIELD_MAP: Text = tr("Сохранить поля", "Save the fields");
-    pub const FIELD_MAP_SAVED: Text = tr(
-        "Поля сохранены; повторите недоставленные, чтобы применить их к ним.",
-        "Fields saved; replay the dead letters to apply them there.",
-    );
-    pub const FIELD_MAP_ERRORS: Text = tr(
-        "Поля не сохранены, исправьте отмеченные.",
-        "Fields not saved; fix the marked entries.",
-    );
+        // The field map.
+        FIELD_MAP: "Поля Leadback", "Leadback fields";
+        FIELD_MAP_INTRO: "Где в теле вебхука искать каждое значение: пути через точку (lead.contact_phone, visitor.phones.0), несколько — через запятую. Они проверяются раньше встроенных названий; пустое поле — только встроенные.", "Where in the webhook body each value is: dotted paths (lead.contact_phone, visitor.phones.0), several separated by commas. They are tried before the built-in names; blank means the built-in names only.";
+        SHOW_FIELD_MAP: "Пути к полям", "Paths of the fields";
+        BUILT_IN: "встроенные", "built-in";
+        SAVE_FIELD_MAP: "Сохранить поля", "Save the fields";
+        FIELD_MAP_SAVED: "Поля сохранены; повторите недоставленные, чтобы применить их к ним.", "Fields saved; replay the dead letters to apply them there.";
+        FIELD_MAP_ERRORS: "Поля не сохранены, исправьте отмеченные.", "Fields not saved; fix the marked entries.";
 
-    // The preview.
-    pub const PREVIEW: Text = tr("Проверка запроса", "Check a request");
-    pub const PREVIEW_INTRO: Text = tr(
-        "Вставьте тело запроса Leadback: мост покажет, что он из него прочтёт и какие вызовы CoMagic сделает. Ничего не отправляется.",
-        "Paste a Leadback request body: the bridge shows what it reads from it and which CoMagic calls it would make. Nothing is sent.",
-    );
-    pub const BODY: Text = tr("Тело запроса", "Request body");
-    pub const CONTENT_TYPE: Text = tr("Тип содержимого", "Content type");
-    pub const CHECK: Text = tr("Проверить", "Check");
-    pub const PREVIEW_RESULT: Text = tr("Результат проверки", "Check result");
-    pub const WOULD_DELIVER: Text = tr(
-        "Будет доставлено в CoMagic.",
-        "Would be delivered to CoMagic.",
-    );
-    pub const WOULD_NOT_DELIVER: Text = tr("Не будет доставлено", "Would not be delivered");
-    pub const CONTACT_NAME: Text = tr("Имя", "Name");
-    pub const PHONE: Text = tr("Телефон", "Phone");
-    pub const EMAIL: Text = tr("Email", "Email");
-    pub const FOUND: Text = tr("Найдено (значение ← путь)", "Found (meaning ← path)");
-    pub const UNMATCHED: Text = tr("Ключи без сопоставления", "Keys that matched nothing");
-    pub const CALLS: Text = tr("Вызовы CoMagic", "CoMagic calls");
-    pub const WARNINGS: Text = tr("Предупреждения", "Warnings");
-    pub const CHECK_THIS: Text = tr("Проверить", "Check");
+        // The preview.
+        PREVIEW: "Проверка запроса", "Check a request";
+        PREVIEW_INTRO: "Вставьте тело запроса Leadback: мост покажет, что он из него прочтёт и какие вызовы CoMagic сделает. Ничего не отправляется.", "Paste a Leadback request body: the bridge shows what it reads from it and which CoMagic calls it would make. Nothing is sent.";
+        BODY: "Тело запроса", "Request body";
+        CONTENT_TYPE: "Тип содержимого", "Content type";
+        CHECK: "Проверить", "Check";
+        PREVIEW_RESULT: "Результат проверки", "Check result";
+        WOULD_DELIVER: "Будет доставлено в CoMagic.", "Would be delivered to CoMagic.";
+        WOULD_NOT_DELIVER: "Не будет доставлено", "Would not be delivered";
+        CONTACT_NAME: "Имя", "Name";
+        PHONE: "Телефон", "Phone";
+        EMAIL: "Email", "Email";
+        FOUND: "Найдено (значение ← путь)", "Found (meaning ← path)";
+        UNMATCHED: "Ключи без сопоставления", "Keys that matched nothing";
+        CALLS: "Вызовы CoMagic", "CoMagic calls";
+        WARNINGS: "Предупреждения", "Warnings";
+        CHECK_THIS: "Проверить", "Check";
 
-    // Health.
-    pub const HEALTH: Text = tr("Состояние интеграции", "Integration health");
-    pub const LAST_ACCEPTED: Text = tr("Последний принятый вебхук", "Last webhook accepted");
-    pub const LAST_DELIVERED: Text = tr("Последняя доставка", "Last delivery");
-    pub const LAST_ERROR: Text = tr("Последняя ошибка", "Last error");
-    pub const COMAGIC_REACHABLE: Text = tr("CoMagic отвечает", "CoMagic reachable");
-    pub const CREDENTIALS_ACCEPTED: Text = tr("Доступ принят", "Credentials accepted");
-    pub const UNKNOWN: Text = tr("неизвестно", "unknown");
-    pub const TIMEZONES: Text = tr(
-        "Часовой пояс: сохранённый / в кабинете",
-        "Time zone: stored / in the account",
-    );
-    pub const TIMEZONE_DIFFERS: Text = tr(
-        "отличается: сохраните настройки, чтобы взять пояс кабинета",
-        "differs: save the settings to take the account's",
-    );
-    pub const BUDGET: Text = tr(
-        "Остаток лимита CoMagic: минута / сутки",
-        "CoMagic budget left: minute / day",
-    );
-    pub const HEALTH_UNAVAILABLE: Text = tr("Состояние не получено", "Health not available");
+        // Health.
+        HEALTH: "Состояние интеграции", "Integration health";
+        LAST_ACCEPTED: "Последний принятый вебхук", "Last webhook accepted";
+        LAST_DELIVERED: "Последняя доставка", "Last delivery";
+        LAST_ERROR: "Последняя ошибка", "Last error";
+        COMAGIC_REACHABLE: "CoMagic отвечает", "CoMagic reachable";
+        CREDENTIALS_ACCEPTED: "Доступ принят", "Credentials accepted";
+        UNKNOWN: "неизвестно", "unknown";
+        TIMEZONES: "Часовой пояс: сохранённый / в кабинете", "Time zone: stored / in the account";
+        TIMEZONE_DIFFERS: "отличается: сохраните настройки, чтобы взять пояс кабинета", "differs: save the settings to take the account's";
+        BUDGET: "Остаток лимита CoMagic: минута / сутки", "CoMagic budget left: minute / day";
+        HEALTH_UNAVAILABLE: "Состояние не получено", "Health not available";
 
-    // Recent payloads.
-    pub const RECENT_PAYLOADS: Text = tr(
-        "Последние запросы от Leadback",
-        "Recent requests from Leadback",
-    );
-    pub const NO_PAYLOADS: Text = tr("Пока ничего не получено.", "Nothing received yet.");
-    pub const DELIVERY: Text = tr("Доставка", "Delivery");
-    pub const STATE_DELIVERED: Text = tr("доставлено", "delivered");
-    pub const STATE_DEAD_LETTER: Text = tr("недоставлено", "dead letter");
-    pub const STATE_PENDING: Text = tr("в пути", "on its way");
-    pub const REFUSED_AT_INGRESS: Text = tr("отклонено при приёме", "refused on receipt");
-    pub const READ_AS: Text = tr("Прочитано", "Read as");
+        // Recent payloads.
+        RECENT_PAYLOADS: "Последние запросы от Leadback", "Recent requests from Leadback";
+        NO_PAYLOADS: "Пока ничего не получено.", "Nothing received yet.";
+        DELIVERY: "Доставка", "Delivery";
+        STATE_DELIVERED: "доставлено", "delivered";
+        STATE_DEAD_LETTER: "недоставлено", "dead letter";
+        STATE_PENDING: "в пути", "on its way";
+        REFUSED_AT_INGRESS: "отклонено при приёме", "refused on receipt";
+        READ_AS: "Прочитано", "Read as";
 
-    // The test request.
-    pub const TEST_REQUEST: Text = tr("Тестовое обращение", "Test request");
-    pub const TEST_REQUEST_INTRO: Text = tr(
-        "Отправляет через очередь и обработчик в CoMagic этой интеграции обращение, помеченное как тестовое в имени и тексте, и показывает результат.",
-        "Sends a request marked as a test in its name and message through the queue and the worker to this integration's CoMagic, and shows the result.",
-    );
-    pub const SEND_TEST_REQUEST: Text = tr("Отправить тестовое обращение", "Send a test request");
-    pub const TEST_DELIVERED: Text = tr(
-        "Доставлено в CoMagic, id записи",
-        "Delivered to CoMagic, record id",
-    );
-    pub const TEST_ALREADY_THERE: Text = tr(
-        "Доставлено (CoMagic уже знал эту запись)",
-        "Delivered (CoMagic already had this record)",
-    );
-    pub const TEST_PENDING: Text = tr(
-        "Ещё в пути: обновите страницу через несколько секунд.",
-        "Still on its way: reload the page in a few seconds.",
-    );
-    pub const TEST_FAILED: Text = tr("Не доставлено", "Not delivered");
-    pub const WHAT_TO_FIX: Text = tr("Что исправить", "What to fix");
-    pub const RELOAD: Text = tr("Обновить", "Reload");
-    pub const TEST_NOT_SENT: Text = tr("Тестовое обращение не отправлено", "Test request not sent");
-    pub const PARSED_EVENT: Text = tr("Разобранное событие", "Parsed event");
+        // The test request.
+        TEST_REQUEST: "Тестовое обращение", "Test request";
+        TEST_REQUEST_INTRO: "Отправляет через очередь и обработчик в CoMagic этой интеграции обращение, помеченное как тестовое в имени и тексте, и показывает результат.", "Sends a request marked as a test in its name and message through the queue and the worker to this integration's CoMagic, and shows the result.";
+        SEND_TEST_REQUEST: "Отправить тестовое обращение", "Send a test request";
+        TEST_DELIVERED: "Доставлено в CoMagic, id записи", "Delivered to CoMagic, record id";
+        TEST_ALREADY_THERE: "Доставлено (CoMagic уже знал эту запись)", "Delivered (CoMagic already had this record)";
+        TEST_PENDING: "Ещё в пути: обновите страницу через несколько секунд.", "Still on its way: reload the page in a few seconds.";
+        TEST_FAILED: "Не доставлено", "Not delivered";
+        WHAT_TO_FIX: "Что исправить", "What to fix";
+        RELOAD: "Обновить", "Reload";
+        TEST_NOT_SENT: "Тестовое обращение не отправлено", "Test request not sent";
+        PARSED_EVENT: "Разобранное событие", "Parsed event";
+
+        // What to fix after a failed test request; the entities a setting names.
+        FIX_CREDENTIALS: "CoMagic отклонил доступ: введите действующий API-ключ (или логин и пароль) в настройках интеграции, затем отправьте тестовое обращение ещё раз", "CoMagic refused the credentials: enter a valid access token (or login and password) in the tenant's settings, then send another test request";
+        FIX_SETTINGS: "настройки интеграции не подходят к её кабинету CoMagic (что именно — в сообщении): исправьте их, сохраните и отправьте тестовое обращение ещё раз", "the tenant's settings do not fit its CoMagic account (the message names what): correct them, save, then send another test request";
+        FIX_RECORD: "CoMagic отклонил запись (параметр назван в сообщении): сверьте id кампании, сайта и сотрудника по умолчанию с кабинетом", "CoMagic refused the record (the message names the parameter): check the default campaign, site and employee ids against the account";
+        FIX_MAPPING: "тестовое обращение не удалось превратить в запись CoMagic: проверьте кампанию или сайт по умолчанию и поля Leadback", "the test request could not be mapped to a CoMagic record: check the tenant's default entity (campaign or site) and field map";
+        FIX_EXHAUSTED: "CoMagic отвечал ошибкой, пока не кончились попытки: проверьте, что CoMagic работает и доступен мосту, затем отправьте тестовое обращение ещё раз", "CoMagic kept failing until the attempts ran out: check that CoMagic is up and reachable from the bridge, then send another test request";
+        FIX_SEE_LOG: "причина — в недоставленном событии и в журнале моста", "see the dead letter and the bridge's log for the cause";
+        ENTITY_CAMPAIGN: "кампания", "campaign";
+        ENTITY_SOURCE: "источник", "source";
+        ENTITY_SITE: "сайт", "site";
+        ENTITY_TAG: "тег", "tag";
+        ENTITY_EMPLOYEE: "сотрудник", "employee";
+    }
 }
 
 #[cfg(test)]

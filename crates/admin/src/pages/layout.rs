@@ -5,7 +5,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use maud::{html, Markup, DOCTYPE};
 
-use super::i18n::{t, Lang};
+use super::i18n::{t, Lang, Text};
 use crate::auth::Session;
 
 pub(super) const STYLESHEET_PATH: &str = "/admin/assets/page.css";
@@ -20,6 +20,19 @@ pub(super) struct Frame<'a> {
     pub session: Option<&'a Session>,
     /// The page's own GET path, which the language switch reloads.
     pub here: &'a str,
+}
+
+/// A table in its scrolling wrapper: the column headings in the page's language
+/// ([`t::BUTTONS`] over a column of buttons), then the rows.
+pub(super) fn table(lang: Lang, id: &str, headings: &[Text], rows: Markup) -> Markup {
+    html! {
+        div.table-wrap {
+            table id=(id) {
+                thead { tr { @for heading in headings { th scope="col" { (lang.t(*heading)) } } } }
+                tbody { (rows) }
+            }
+        }
+    }
 }
 
 pub(super) fn layout(frame: &Frame<'_>, title: &str, body: Markup) -> Markup {

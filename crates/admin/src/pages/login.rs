@@ -6,10 +6,9 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{html, Markup};
 
-use super::forms::{csrf_form, FormData};
+use super::forms::{FormData, PagePost};
 use super::i18n::{t, Lang};
 use super::layout::{layout, page_response, Frame};
-use super::session::PageSession;
 use crate::auth;
 use crate::error::ApiError;
 use crate::Ctx;
@@ -78,14 +77,9 @@ pub(super) async fn login(
         .into_response()
 }
 
-pub(super) async fn logout(
-    State(ctx): State<Ctx>,
-    lang: Lang,
-    PageSession(session): PageSession,
-    body: Bytes,
-) -> Result<Response, Response> {
-    csrf_form(&session, lang, &body)?;
-    ctx.sessions.remove(&session.id).await;
+pub(super) async fn logout(post: PagePost) -> Result<Response, Response> {
+    let ctx = post.ctx;
+    ctx.sessions.remove(&post.session.id).await;
     Ok((
         StatusCode::SEE_OTHER,
         [

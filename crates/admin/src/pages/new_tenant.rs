@@ -2,10 +2,6 @@
 //! before anything is stored. Step 2 is the integration's own page, where the lists come from
 //! its account.
 
-use std::collections::BTreeMap;
-
-use axum::body::Bytes;
-use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use bridge_store::TenantInput;
@@ -13,21 +9,21 @@ use leadback_model::TenantSettings;
 use maud::{html, Markup};
 
 use super::credentials::{credentials_fields, credentials_from_form, API_URL_PRESETS};
-use super::forms::{csrf_form, field_error};
+use super::forms::{field_error, PagePost};
 use super::i18n::{t, Lang};
 use super::layout::{csrf_field, internal, layout, page_response, Frame};
 use super::session::PageSession;
 use crate::account;
 use crate::auth::Session;
-use crate::tenant_file::{add_field_error, check_api_url, webhook_url};
-use crate::Ctx;
+use crate::reasons::{add_field_error, FieldErrors, Reason};
+use crate::tenant_file::{check_api_url, webhook_url};
 
 fn new_tenant_page(
     lang: Lang,
     session: &Session,
     name: &str,
     api_url: &str,
-    errors: &BTreeMap<String, String>,
+    errors: &FieldErrors,
 ) -> Markup {
     let frame = Frame {
         lang,
@@ -43,7 +39,7 @@ fn new_tenant_page(
                 (csrf_field(session))
                 label for="name" { (lang.t(t::NAME)) }
                 input type="text" name="name" id="name" value=(name) required;
-                (field_error(errors, "name"))
+                (field_error(lang, errors, "name"))
                 (credentials_fields(lang, api_url, errors, true))
                 button type="submit" id="create" { (lang.t(t::NEXT)) }
             }
@@ -54,29 +50,30 @@ fn new_tenant_page(
 pub(super) async fn new_tenant_form(lang: Lang, PageSession(session): PageSession) -> Response {
     page_response(
         StatusCode::OK,
-        new_tenant_page(lang, &session, "", API_URL_PRESETS[0].0, &BTreeMap::new()),
+        new_tenant_page(
+            lang,
+            &session,
+            "",
+            API_URL_PRESETS[0].0,
+            &FieldErrors::new(),
+        ),
     )
 }
 
-pub(super) async fn create_tenant(
-    State(ctx): State<Ctx>,
-    lang: Lang,
-    PageSession(session): PageSession,
-    body: Bytes,
-) -> Result<Response, Response> {
-    let form = csrf_form(&session, lang, &body)?;
+pub(super) async fn create_tenant(post: PagePost) -> Result<Response, Response> {
+    let (ctx, lang, session, form) = (&post.ctx, post.lang, &post.session, &post.form);
     let name = form.text("name").unwrap_or_default().to_owned();
     let api_url = form.text("api_url").unwrap_or_default().to_owned();
-    let mut errors = BTreeMap::new();
+    let mut errors = FieldErrors::new();
     if name.is_empty() {
-        add_field_error(&mut errors, "name", lang.t(t::REQUIRED));
+        add_field_error(&mut errors, "name", Reason::Required);
     }
-    if let Err(message) = check_api_url(&api_url) {
-        add_field_error(&mut errors, "comagic.api_url", &message);
+    if let Err(reason) = check_api_url(&api_url) {
+        add_field_error(&mut errors, "comagic.api_url", reason);
     }
-    let credentials = credentials_from_form(&form, &api_url, lang, &mut errors);
+    let credentials = credentials_from_form(form, &api_url, &mut errors);
     if credentials.is_none() && !errors.contains_key("comagic") {
-        add_field_error(&mut errors, "comagic", lang.t(t::CREDENTIALS_REQUIRED));
+        add_field_error(&mut errors, "comagic", Reason::CredentialsRequired);
     }
     let mut unverified = false;
     if let (true, Some(credentials)) = (errors.is_empty(), &credentials) {
@@ -88,17 +85,17 @@ pub(super) async fn create_tenant(
                 Err(e) if account::refused(&e) => add_field_error(
                     &mut errors,
                     "comagic",
-                    &format!("{}: {}", lang.t(t::COMAGIC_REFUSED), e.message()),
+                    Reason::CredentialsRefused(e.message()),
                 ),
                 Err(_) => unverified = true,
             },
-            Err(e) => add_field_error(&mut errors, "comagic", &e.message()),
+            Err(e) => add_field_error(&mut errors, "comagic", Reason::ComagicFailed(e.message())),
         }
     }
     let Some(credentials) = credentials.filter(|_| errors.is_empty()) else {
         return Ok(page_response(
             StatusCode::UNPROCESSABLE_ENTITY,
-            new_tenant_page(lang, &session, &name, &api_url, &errors),
+            new_tenant_page(lang, session, &name, &api_url, &errors),
         ));
     };
     // Inactive until step 2 saves complete settings: the webhook answers 403 meanwhile.
@@ -118,8 +115,8 @@ pub(super) async fn create_tenant(
     let url = webhook_url(&ctx.app.public_url, token.as_str());
     let created = if unverified { "unverified" } else { "1" };
     Ok(super::actions::with_issued_url(
-        &ctx,
-        &session,
+        ctx,
+        session,
         tenant.id,
         &url,
         Redirect::to(&format!("/admin/tenants/{}?created={created}", tenant.id)).into_response(),

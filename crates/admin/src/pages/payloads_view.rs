@@ -5,7 +5,7 @@
 use maud::{html, Markup};
 
 use super::i18n::{t, Lang};
-use super::layout::csrf_field;
+use super::layout::{csrf_field, table};
 use super::tenant_page::PageData;
 use crate::recent_payloads::RecentPayloadView;
 
@@ -14,8 +14,12 @@ const TIME: &str = "%Y-%m-%d %H:%M:%S";
 fn delivery(lang: Lang, payload: &RecentPayloadView) -> Markup {
     let Some(delivery) = &payload.delivery else {
         return html! {
-            span.error { (lang.t(t::REFUSED_AT_INGRESS)) }
-            @if let Some(error) = &payload.ingress_error { br; small { (error) } }
+            span.error data-code=[payload.ingress_code] { (lang.t(t::REFUSED_AT_INGRESS)) }
+            @if let Some(reason) = &payload.refusal {
+                br; small.refusal { (lang.say(reason)) }
+            } @else if let Some(error) = &payload.ingress_error {
+                br; small { (error) }
+            }
         };
     };
     let state = match delivery.state {
@@ -37,69 +41,75 @@ fn parsed(lang: Lang, payload: &RecentPayloadView) -> Markup {
     html! {
         @if let Some(kind) = &parsed.kind { (kind) }
         @if let Some(problem) = &parsed.problem {
-            br; span.error { (problem.reason) }
+            br; span.error data-code=(problem.code) { (lang.say(&problem.reason)) }
         }
-        @if !parsed.found.is_empty() {
+        @if !parsed.analysis.found.is_empty() {
             br; small { (lang.t(t::READ_AS)) ": "
-                @for (i, found) in parsed.found.iter().enumerate() {
+                @for (i, found) in parsed.analysis.found.iter().enumerate() {
                     @if i > 0 { ", " }
                     code { (found.meaning) } "←" code { (found.path) }
                 }
             }
         }
-        @if !parsed.unmatched_keys.is_empty() {
+        @if !parsed.analysis.unmatched_keys.is_empty() {
             br; small { (lang.t(t::UNMATCHED)) ": "
-                @for key in &parsed.unmatched_keys { code { (key) } " " } }
+                @for key in &parsed.analysis.unmatched_keys { code { (key) } " " } }
         }
-        @for warning in &parsed.warnings { br; small.warning { (warning) } }
+        @for warning in &parsed.warnings { br; small.warning data-code=(warning.code()) { (lang.say(warning)) } }
+    }
+}
+
+/// "Проверить": the body goes back with the button, so the preview checks exactly what was
+/// received. A body refused unread was not kept: nothing to check.
+fn check_button(data: &PageData<'_>, payload: &RecentPayloadView) -> Markup {
+    let lang = data.lang;
+    if payload.bytes_seen.is_some() {
+        return html! {};
+    }
+    html! {
+        form method="post" action={ (data.path()) "/preview#preview" } {
+            (csrf_field(data.session))
+            input type="hidden" name="body" value=(payload.body);
+            input type="hidden" name="content_type"
+                value=(payload.content_type.as_deref().unwrap_or("application/json"));
+            button type="submit" class="check secondary"
+                aria-label={ (lang.t(t::CHECK_THIS)) " " (payload.event_id.as_deref().unwrap_or_default()) } {
+                (lang.t(t::CHECK_THIS))
+            }
+        }
+    }
+}
+
+/// One payload's row: when, the event (and the body, if kept), the reading, what became of it.
+fn payload_row(data: &PageData<'_>, payload: &RecentPayloadView) -> Markup {
+    let lang = data.lang;
+    html! {
+        tr data-payload-id=(payload.id) {
+            td { (payload.received_at.format(TIME)) br;
+                small { (payload.content_type.as_deref().unwrap_or("—")) } }
+            td { (payload.event_id.as_deref().unwrap_or("—"))
+                @if payload.bytes_seen.is_none() {
+                    details { summary { (lang.t(t::BODY)) } pre { (payload.body) } }
+                } }
+            td { (parsed(lang, payload)) }
+            td { (delivery(lang, payload)) }
+            td { (check_button(data, payload)) }
+        }
     }
 }
 
 pub(super) fn payloads_section(data: &PageData<'_>) -> Markup {
     let lang = data.lang;
+    let columns = [t::RECEIVED, t::EVENT, t::KIND, t::DELIVERY, t::BUTTONS];
     html! {
         section id="recent-payloads-section" aria-labelledby="recent-payloads-title" {
             h2 id="recent-payloads-title" { (lang.t(t::RECENT_PAYLOADS)) }
-            @if data.payloads.is_empty() {
+            @if data.stored.payloads.is_empty() {
                 p.hint { (lang.t(t::NO_PAYLOADS)) }
             } @else {
-                div.table-wrap {
-                    table id="recent-payloads" {
-                        thead { tr {
-                            th scope="col" { (lang.t(t::RECEIVED)) }
-                            th scope="col" { (lang.t(t::EVENT)) }
-                            th scope="col" { (lang.t(t::KIND)) }
-                            th scope="col" { (lang.t(t::DELIVERY)) }
-                            th scope="col" {}
-                        } }
-                        tbody {
-                            @for payload in &data.payloads {
-                                tr data-payload-id=(payload.id) {
-                                    td { (payload.received_at.format(TIME)) br;
-                                        small { (payload.content_type.as_deref().unwrap_or("—")) } }
-                                    td { (payload.event_id.as_deref().unwrap_or("—"))
-                                        details { summary { (lang.t(t::BODY)) } pre { (payload.body) } } }
-                                    td { (parsed(lang, payload)) }
-                                    td { (delivery(lang, payload)) }
-                                    td {
-                                        // The body goes back with the button: the preview checks
-                                        // exactly what was received.
-                                        form method="post" action={ (data.path()) "/preview#preview" } {
-                                            (csrf_field(data.session))
-                                            input type="hidden" name="body" value=(payload.body);
-                                            input type="hidden" name="content_type"
-                                                value=(payload.content_type.as_deref().unwrap_or("application/json"));
-                                            button type="submit" class="check secondary"
-                                                aria-label={ (lang.t(t::CHECK_THIS)) " " (payload.event_id.as_deref().unwrap_or_default()) } {
-                                                (lang.t(t::CHECK_THIS))
-                                            }
-                                        }
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
+                (table(lang, "recent-payloads", &columns, html! {
+                    @for payload in &data.stored.payloads { (payload_row(data, payload)) }
+                }))
             }
         }
     }

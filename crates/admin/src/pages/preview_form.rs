@@ -2,62 +2,59 @@
 //! run through the same preview as `POST …/preview` — the parsed event, the CoMagic calls and
 //! the warnings, or why it could not be mapped. Nothing is sent or queued.
 
-use axum::body::Bytes;
-use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use maud::{html, Markup};
 use serde_json::Value;
 
-use super::forms::csrf_form;
+use super::forms::TenantPost;
 use super::i18n::{t, Lang};
 use super::layout::{csrf_field, internal};
-use super::session::PageSession;
-use super::tenant_page::{load_tenant, page_data, render_tenant, FormValues, PageData};
-use crate::preview::preview_body;
-use crate::Ctx;
+use super::tenant_page::{render_tenant, PageData};
+use crate::preview::{preview, preview_json};
+use crate::reading::ParseProblem;
+use crate::reasons::Reason;
 
 /// The content types Leadback is known to send.
 const CONTENT_TYPES: [&str; 2] = ["application/json", "application/x-www-form-urlencoded"];
 
-/// A preview to show: what was checked and the answer.
+/// A preview to show: what was checked, the answer as the API gives it, and its reasons to
+/// say in the page's language.
 pub(super) struct PreviewShown {
     pub body: String,
     pub content_type: String,
     pub answer: Value,
+    pub warnings: Vec<Reason>,
+    pub problem: Option<ParseProblem>,
 }
 
-pub(super) async fn preview_page(
-    State(ctx): State<Ctx>,
-    lang: Lang,
-    PageSession(session): PageSession,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> Result<Response, Response> {
-    let form = csrf_form(&session, lang, &body)?;
-    let tenant = load_tenant(&ctx, lang, &id).await?;
-    let field_map = ctx
+pub(super) async fn preview_page(post: TenantPost) -> Result<Response, Response> {
+    let (form, tenant) = (&post.form, &post.tenant);
+    let field_map = post
+        .ctx
         .app
         .store
         .get_field_map(tenant.id)
         .await
-        .map_err(|e| internal(lang, e))?;
+        .map_err(|e| internal(post.lang, e))?;
     let content_type = form
         .text("content_type")
         .unwrap_or(CONTENT_TYPES[0])
         .to_owned();
     let raw = form.get("body").unwrap_or_default().to_owned();
-    let answer = preview_body(
+    let reading = preview(
         &tenant.settings,
         &field_map,
         Some(&content_type),
         raw.as_bytes(),
     );
-    let mut data = page_data(&ctx, lang, &session, &tenant, FormValues::of(&tenant)).await?;
+    let mut data = post.page().await?;
     data.preview = Some(PreviewShown {
         body: raw,
         content_type,
-        answer,
+        answer: preview_json(&reading),
+        warnings: reading.parsed.warnings,
+        problem: reading.parsed.problem,
     });
     Ok(render_tenant(StatusCode::OK, &data))
 }
@@ -80,20 +77,17 @@ fn preview_result(lang: Lang, shown: &PreviewShown) -> Markup {
     let mappable = answer["mappable"].as_bool().unwrap_or(false);
     let event = &answer["event"];
     let contact = &event["contact"];
-    let warnings: Vec<String> = answer["warnings"]
-        .as_array()
-        .map(|list| list.iter().map(plain).collect())
-        .unwrap_or_default();
+    let warnings = &shown.warnings;
     html! {
         div id="preview-result" role="status" aria-live="polite" {
             h3 { (lang.t(t::PREVIEW_RESULT)) }
-            @if mappable {
-                p.notice { (lang.t(t::WOULD_DELIVER)) }
-            } @else {
-                p.error id="preview-refused" {
-                    (lang.t(t::WOULD_NOT_DELIVER)) " (" (plain(&answer["stage"])) ", "
-                    (plain(&answer["class"])) "): " (plain(&answer["reason"]))
+            @if let Some(problem) = &shown.problem {
+                p.error id="preview-refused" data-code=(problem.code) {
+                    (lang.t(t::WOULD_NOT_DELIVER)) " (" (problem.stage) ", "
+                    (problem.class) "): " (lang.say(&problem.reason))
                 }
+            } @else if mappable {
+                p.notice { (lang.t(t::WOULD_DELIVER)) }
             }
             @if !event.is_null() {
                 dl.facts id="preview-event" {
@@ -106,7 +100,7 @@ fn preview_result(lang: Lang, shown: &PreviewShown) -> Markup {
             }
             @if !warnings.is_empty() {
                 h4 { (lang.t(t::WARNINGS)) }
-                ul id="preview-warnings" { @for warning in &warnings { li.warning { (warning) } } }
+                ul id="preview-warnings" { @for warning in warnings { li.warning data-code=(warning.code()) { (lang.say(warning)) } } }
             }
             @if let Some(found) = answer["found"].as_array().filter(|f| !f.is_empty()) {
                 h4 { (lang.t(t::FOUND)) }

@@ -7,7 +7,7 @@ use maud::html;
 
 use super::health_view::status_badge;
 use super::i18n::{t, Lang};
-use super::layout::{internal, layout, page_response, Frame};
+use super::layout::{internal, layout, page_response, table, Frame};
 use super::session::PageSession;
 use crate::Ctx;
 
@@ -25,6 +25,7 @@ pub(super) async fn tenant_list(
     let statuses = crate::health::tenant_statuses(&ctx.app, &tenants)
         .await
         .map_err(|e| internal(lang, e))?;
+    let columns = [t::NAME, t::ACTIVE, t::STATUS, t::COMAGIC_API, t::UPDATED];
     let frame = Frame {
         lang,
         session: Some(&session),
@@ -37,30 +38,19 @@ pub(super) async fn tenant_list(
             lang.t(t::LIST_TITLE),
             html! {
                 p { a href="/admin/tenants/new" id="new-tenant" { (lang.t(t::ADD_INTEGRATION)) } }
-                div.table-wrap {
-                    table id="tenants" {
-                        thead { tr {
-                            th scope="col" { (lang.t(t::NAME)) }
-                            th scope="col" { (lang.t(t::ACTIVE)) }
-                            th scope="col" { (lang.t(t::STATUS)) }
-                            th scope="col" { "CoMagic API" }
-                            th scope="col" { (lang.t(t::UPDATED)) }
-                        } }
-                        tbody {
-                            @for tenant in &tenants {
-                                tr data-tenant-id=(tenant.id) {
-                                    td { a href={ "/admin/tenants/" (tenant.id) } { (tenant.name) } }
-                                    td { (lang.t(if tenant.active { t::YES } else { t::NO })) }
-                                    td.status {
-                                        @if let Some(status) = statuses.get(&tenant.id) { (status_badge(lang, status)) }
-                                    }
-                                    td { (tenant.credentials.api_url) }
-                                    td { (tenant.updated_at.format("%Y-%m-%d %H:%M:%S UTC")) }
-                                }
+                (table(lang, "tenants", &columns, html! {
+                    @for tenant in &tenants {
+                        tr data-tenant-id=(tenant.id) {
+                            td { a href={ "/admin/tenants/" (tenant.id) } { (tenant.name) } }
+                            td { (lang.t(if tenant.active { t::YES } else { t::NO })) }
+                            td.status {
+                                @if let Some(status) = statuses.get(&tenant.id) { (status_badge(lang, status)) }
                             }
+                            td { (tenant.credentials.api_url) }
+                            td { (tenant.updated_at.format("%Y-%m-%d %H:%M:%S UTC")) }
                         }
                     }
-                }
+                }))
                 @if tenants.is_empty() { p { (lang.t(t::NO_TENANTS)) } }
             },
         ),

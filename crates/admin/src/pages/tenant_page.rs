@@ -23,7 +23,9 @@ use super::session::PageSession;
 use super::test_request_form::test_request_section;
 use crate::account::AccountLists;
 use crate::auth::Session;
+use crate::error::ApiError;
 use crate::health::{tenant_health, TenantHealth};
+use crate::reasons::FieldErrors;
 use crate::recent_payloads::{recent_payloads, RecentPayloadView};
 use crate::tenant_problems::{self, TenantProblem};
 use crate::test_request::{test_request_result, TestRequestResult};
@@ -54,19 +56,44 @@ pub(super) struct PageData<'a> {
     pub tenant: &'a Tenant,
     pub values: FormValues,
     pub lists: AccountLists,
-    pub errors: BTreeMap<String, String>,
+    pub errors: FieldErrors,
     pub warnings: Vec<String>,
     pub notices: Vec<String>,
     pub webhook_url: Option<String>,
-    pub deliveries: Vec<LedgerEntry>,
-    pub dead: Vec<DeadLetter>,
-    pub problems: Vec<TenantProblem>,
+    pub stored: Stored,
     pub field_map: FieldMapForm,
     pub preview: Option<PreviewShown>,
     /// `None` when it could not be read (a warning says why).
     pub health: Option<TenantHealth>,
-    pub payloads: Vec<RecentPayloadView>,
     pub test_request: Option<TestRequestResult>,
+}
+
+/// What the store holds about the tenant, read once per page: its recent deliveries, dead
+/// letters, own problems, recent payloads and field map.
+pub(super) struct Stored {
+    pub deliveries: Vec<LedgerEntry>,
+    pub dead: Vec<DeadLetter>,
+    pub problems: Vec<TenantProblem>,
+    pub payloads: Vec<RecentPayloadView>,
+    pub field_map: FieldMap,
+}
+
+impl Stored {
+    async fn read(ctx: &Ctx, tenant_id: Uuid) -> Result<Stored, ApiError> {
+        let store = ctx.app.store.as_ref();
+        let dead = DeadLetterFilter {
+            tenant_id: Some(tenant_id),
+            limit: Some(100),
+            ..DeadLetterFilter::default()
+        };
+        Ok(Stored {
+            deliveries: store.recent_deliveries(tenant_id, 20).await?,
+            dead: store.list_dead_letters(&dead).await?,
+            problems: tenant_problems::open_problems(store, tenant_id).await?,
+            payloads: recent_payloads(&ctx.app, tenant_id, RECENT_SHOWN).await?,
+            field_map: store.get_field_map(tenant_id).await?,
+        })
+    }
 }
 
 impl PageData<'_> {
@@ -96,29 +123,11 @@ pub(super) async fn page_data<'a>(
     tenant: &'a Tenant,
     values: FormValues,
 ) -> Result<PageData<'a>, Response> {
-    let failed = |e| internal(lang, e);
     let lists = match crate::account::client(&ctx.app, tenant.credentials.clone()) {
         Ok(client) => AccountLists::load(&client).await,
         Err(e) => AccountLists::failed(&e),
     };
-    let store = ctx.app.store.as_ref();
-    let deliveries = store
-        .recent_deliveries(tenant.id, 20)
-        .await
-        .map_err(failed)?;
-    let dead = store
-        .list_dead_letters(&DeadLetterFilter {
-            tenant_id: Some(tenant.id),
-            limit: Some(100),
-            ..DeadLetterFilter::default()
-        })
-        .await
-        .map_err(failed)?;
-    let problems = tenant_problems::open_problems(store, tenant.id)
-        .await
-        .map_err(failed)?;
-    let field_map: FieldMap = store.get_field_map(tenant.id).await.map_err(failed)?;
-    let payloads = recent_payloads(&ctx.app, tenant.id, RECENT_SHOWN)
+    let stored = Stored::read(ctx, tenant.id)
         .await
         .map_err(|e| internal(lang, e))?;
     let mut warnings = Vec::new();
@@ -144,17 +153,14 @@ pub(super) async fn page_data<'a>(
         tenant,
         values,
         lists,
-        errors: BTreeMap::new(),
+        errors: FieldErrors::new(),
         warnings,
         notices: Vec::new(),
         webhook_url: ctx.sessions.issued_url(session, tenant.id),
-        deliveries,
-        dead,
-        problems,
-        field_map: FieldMapForm::of(&field_map),
+        field_map: FieldMapForm::of(&stored.field_map),
+        stored,
         preview: None,
         health,
-        payloads,
         test_request: None,
     })
 }

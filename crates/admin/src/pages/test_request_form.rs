@@ -4,41 +4,31 @@
 
 use std::time::{Duration, Instant};
 
-use axum::body::Bytes;
-use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::Response;
 use maud::{html, Markup};
 
-use super::forms::csrf_form;
+use super::forms::TenantPost;
 use super::i18n::{t, Lang};
 use super::layout::{csrf_field, internal};
-use super::session::PageSession;
-use super::tenant_page::{load_tenant, page_data, render_tenant, FormValues, PageData};
+use super::tenant_page::{render_tenant, PageData};
 use crate::error::ApiError;
+use crate::reasons::joined;
 use crate::test_request::{send_test_request, test_request_result, TestRequestResult};
-use crate::Ctx;
 
 /// How long the button waits for the result before showing the page (it says "still on its
 /// way" then, and a reload shows the rest).
 const WAIT: Duration = Duration::from_secs(8);
 
-pub(super) async fn send(
-    State(ctx): State<Ctx>,
-    lang: Lang,
-    PageSession(session): PageSession,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> Result<Response, Response> {
-    csrf_form(&session, lang, &body)?;
-    let tenant = load_tenant(&ctx, lang, &id).await?;
+pub(super) async fn send(post: TenantPost) -> Result<Response, Response> {
+    let (ctx, lang, tenant) = (&post.ctx, post.lang, &post.tenant);
     let event_id = match send_test_request(&ctx.app, tenant.id).await {
         Ok(event_id) => event_id,
         Err(ApiError::InvalidSettings { fields, .. }) => {
             // An inactive tenant: said on the page, nothing queued.
-            let mut data =
-                page_data(&ctx, lang, &session, &tenant, FormValues::of(&tenant)).await?;
-            for message in fields.values() {
+            let mut data = post.page().await?;
+            for reasons in fields.values() {
+                let message = joined(lang, reasons);
                 data.warnings
                     .push(format!("{}: {message}", lang.t(t::TEST_NOT_SENT)));
             }
@@ -57,11 +47,7 @@ pub(super) async fn send(
     let query = form_urlencoded::Serializer::new(String::new())
         .append_pair("test_request", &event_id)
         .finish();
-    Ok(Redirect::to(&format!(
-        "/admin/tenants/{}?{query}#test-request",
-        tenant.id
-    ))
-    .into_response())
+    Ok(post.back(&format!("?{query}#test-request")))
 }
 
 fn result_markup(lang: Lang, here: &str, result: &TestRequestResult) -> Markup {
@@ -84,7 +70,7 @@ fn result_markup(lang: Lang, here: &str, result: &TestRequestResult) -> Markup {
                             (error.message)
                         }
                     }
-                    @if let Some(fix) = &result.fix { p { strong { (lang.t(t::WHAT_TO_FIX)) ": " } (fix) } }
+                    @if let Some(fix) = &result.fix { p { strong { (lang.t(t::WHAT_TO_FIX)) ": " } (lang.say(fix)) } }
                 }
                 _ => {
                     p.warning { (lang.t(t::TEST_PENDING)) " "
