@@ -18,6 +18,14 @@ fn by_ext<'a>(records: &'a [Value], kind: &str, needle: &str) -> Vec<&'a Value> 
         .collect()
 }
 
+/// The payload of the one record of `kind` whose ext_id contains `needle`; fails unless exactly
+/// one is there.
+fn only_payload<'a>(records: &'a [Value], kind: &str, needle: &str) -> &'a Value {
+    let found = by_ext(records, kind, needle);
+    assert_eq!(found.len(), 1, "one {kind} {needle}: {records:?}");
+    &found[0]["payload"]
+}
+
 /// Every shared fixture ends as the right CoMagic record.
 async fn fixtures_become_records(backend: Backend) {
     let (world, url) = World::start_with_tenant(backend).await;
@@ -42,9 +50,7 @@ async fn fixtures_become_records(backend: Backend) {
         })
         .await;
 
-    let basic = by_ext(&records, "offline_message", "9f3c2a71");
-    assert_eq!(basic.len(), 1, "{records:?}");
-    let p = &basic[0]["payload"];
+    let p = only_payload(&records, "offline_message", "9f3c2a71");
     assert_eq!(p["phone"], "79161234567");
     assert_eq!(p["email"], "ivan.petrov@example.ru");
     assert_eq!(p["name"], "Иван Петров");
@@ -57,18 +63,14 @@ async fn fixtures_become_records(backend: Backend) {
     );
     assert_eq!(p["campaign_id"], 102, "no session → default campaign");
 
-    let session = by_ext(&records, "offline_message", "lb-000451");
-    assert_eq!(session.len(), 1, "{records:?}");
-    assert_eq!(session[0]["payload"]["visitor_session_id"], 4812337719_i64);
-    assert!(session[0]["payload"].get("campaign_id").is_none());
+    let session = only_payload(&records, "offline_message", "lb-000451");
+    assert_eq!(session["visitor_session_id"], 4812337719_i64);
+    assert!(session.get("campaign_id").is_none());
 
-    let form = by_ext(&records, "offline_message", "1187342");
-    assert_eq!(form.len(), 1, "{records:?}");
-    assert_eq!(form[0]["payload"]["phone"], "79035550102");
+    let form = only_payload(&records, "offline_message", "1187342");
+    assert_eq!(form["phone"], "79035550102");
 
-    let chat = by_ext(&records, "chat", "c-77120");
-    assert_eq!(chat.len(), 1, "{records:?}");
-    let c = &chat[0]["payload"];
+    let c = only_payload(&records, "chat", "c-77120");
     assert_eq!(c["status"], "succeed");
     assert_eq!(c["initiator"], "visitor");
     assert_eq!(c["phone"], "79210001122");
@@ -79,7 +81,7 @@ async fn fixtures_become_records(backend: Backend) {
     // set_tags: the tag is on every record.
     for r in by_ext(&records, "offline_message", "")
         .iter()
-        .chain(chat.iter())
+        .chain(&by_ext(&records, "chat", "c-77120"))
     {
         assert_eq!(r["tags"], json!([401]), "tags on {r}");
     }

@@ -108,6 +108,7 @@ pub async fn recent_payloads(
         .into_iter()
         .map(|payload| {
             let delivery = payload
+                .recorded
                 .event_id
                 .as_ref()
                 .map(|event_id| outcomes.get(event_id).cloned().unwrap_or_else(pending));
@@ -134,7 +135,10 @@ async fn delivery_states(
     tenant_id: Uuid,
     stored: &[RecentPayload],
 ) -> Result<HashMap<String, DeliveryView>, ApiError> {
-    let mut event_ids: Vec<String> = stored.iter().filter_map(|p| p.event_id.clone()).collect();
+    let mut event_ids: Vec<String> = stored
+        .iter()
+        .filter_map(|p| p.recorded.event_id.clone())
+        .collect();
     event_ids.sort_unstable();
     event_ids.dedup();
     let keys: Vec<(Uuid, String)> = event_ids.iter().map(|e| (tenant_id, e.clone())).collect();
@@ -176,7 +180,10 @@ async fn delivery_states(
 fn view(
     settings: &TenantSettings,
     field_map: &FieldMap,
-    payload: RecentPayload,
+    RecentPayload {
+        id,
+        recorded: payload,
+    }: RecentPayload,
     delivery: Option<DeliveryView>,
 ) -> RecentPayloadView {
     let cut_off = BodyRefusal::of_row(&payload.outcome, payload.error.as_deref());
@@ -221,7 +228,7 @@ fn view(
         }
     };
     RecentPayloadView {
-        id: payload.id,
+        id,
         received_at: payload.received_at,
         content_type: payload.content_type,
         event_id: payload.event_id,

@@ -50,7 +50,7 @@ impl BodyRefusal {
 }
 
 /// A body to record.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct NewRecentPayload {
     pub tenant_id: Uuid,
     pub received_at: DateTime<Utc>,
@@ -64,17 +64,12 @@ pub struct NewRecentPayload {
     pub error: Option<String>,
 }
 
-/// A recorded body, read back.
+/// A recorded body, read back: its row's id and what was recorded.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct RecentPayload {
     pub id: Uuid,
-    pub tenant_id: Uuid,
-    pub received_at: DateTime<Utc>,
-    pub content_type: Option<String>,
-    pub event_id: Option<String>,
-    pub body: Vec<u8>,
-    pub outcome: String,
-    pub error: Option<String>,
+    #[sqlx(flatten)]
+    pub recorded: NewRecentPayload,
 }
 
 /// A row whose tenant is gone (deleted while the batch waited) is skipped, not an error that

@@ -191,7 +191,10 @@ mod tests {
             .recent_payloads(tenant.id, DateTime::<Utc>::UNIX_EPOCH, 10)
             .await
             .unwrap();
-        let events: Vec<_> = left.iter().filter_map(|p| p.event_id.clone()).collect();
+        let events: Vec<_> = left
+            .iter()
+            .filter_map(|p| p.recorded.event_id.clone())
+            .collect();
         assert_eq!(events, ["new"]);
     }
 

@@ -41,7 +41,7 @@ fn payload(tenant_id: Uuid, event: &str, received_at: DateTime<Utc>) -> NewRecen
 fn events(listed: &[bridge_store::RecentPayload]) -> Vec<String> {
     listed
         .iter()
-        .map(|p| p.event_id.clone().unwrap_or_default())
+        .map(|p| p.recorded.event_id.clone().unwrap_or_default())
         .collect()
 }
 
@@ -61,7 +61,7 @@ pub async fn recent_payloads_bounded_by_count_and_age(b: &dyn Backend) {
     assert_eq!(store.record_recent_payloads(&batch, 3).await.unwrap(), 5);
     let listed = store.recent_payloads(a, week_ago, 100).await.unwrap();
     assert_eq!(events(&listed), ["e4", "e3", "e2"]);
-    assert_eq!(listed[0].received_at, batch[4].received_at);
+    assert_eq!(listed[0].recorded.received_at, batch[4].received_at);
 
     // A later batch pushes the oldest out; another tenant's rows are not counted.
     store
@@ -110,11 +110,11 @@ pub async fn recent_payloads_bounded_by_count_and_age(b: &dyn Backend) {
     assert_eq!(listed.len(), 2);
     assert_eq!(
         (
-            &listed[0].body,
-            &listed[0].event_id,
-            &listed[0].content_type,
-            listed[0].outcome.as_str(),
-            listed[0].error.as_deref()
+            &listed[0].recorded.body,
+            &listed[0].recorded.event_id,
+            &listed[0].recorded.content_type,
+            listed[0].recorded.outcome.as_str(),
+            listed[0].recorded.error.as_deref()
         ),
         (
             &refused.body,
