@@ -55,7 +55,7 @@ impl LimitsSeen {
 }
 
 /// What one process saw of one tenant since its last write; `None`s keep the stored values.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ActivityUpdate {
     pub tenant_id: Uuid,
     pub accepted_at: Option<DateTime<Utc>>,
@@ -68,10 +68,7 @@ impl ActivityUpdate {
     pub fn new(tenant_id: Uuid) -> ActivityUpdate {
         ActivityUpdate {
             tenant_id,
-            accepted_at: None,
-            delivered_at: None,
-            error: None,
-            limits: None,
+            ..ActivityUpdate::default()
         }
     }
 }
