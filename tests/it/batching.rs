@@ -149,7 +149,7 @@ async fn isolate_bad_item(backend: Backend, report_item_index: bool) {
         })
         .await;
     assert_eq!(dead.len(), 1, "{dead:?}");
-    assert!(dead[0].event_id.contains("bad-one"), "{dead:?}");
+    assert!(dead[0].event_id.as_str().contains("bad-one"), "{dead:?}");
     // An inactive default campaign is the tenant's to fix (then replay).
     assert_eq!(dead[0].class, "tenant_permanent");
     assert_eq!(dead[0].mnemonic.as_deref(), Some("campaign_is_inactive"));

@@ -91,7 +91,7 @@ impl World {
             let dead = store
                 .add_dead_letter(&NewDeadLetter {
                     tenant_id: tenant.parse().unwrap(),
-                    event_id: format!("ev-{n}"),
+                    event_id: format!("ev-{n}").parse().unwrap(),
                     class: "mapping".into(),
                     mnemonic: None,
                     message: "no contact".into(),

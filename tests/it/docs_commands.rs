@@ -188,7 +188,7 @@ async fn runbook_world(runbook: &str, api_url: &str) -> (tempfile::TempDir, Stri
         let dead = store
             .add_dead_letter(&NewDeadLetter {
                 tenant_id: tenant.id,
-                event_id: envelope.event_id.to_string(),
+                event_id: envelope.event_id.clone(),
                 class: "tenant_permanent".into(),
                 mnemonic: Some("access_token_invalid".into()),
                 message: "refused".into(),

@@ -89,7 +89,7 @@ async fn fixtures_become_records(backend: Backend) {
     // chat-no-contact (B8): dead-lettered by the bridge, never refused by CoMagic.
     let dead = world.wait_dead_letters(1, WAIT).await;
     assert_eq!(dead.len(), 1, "{dead:?}");
-    assert!(dead[0].event_id.contains("c-77121"), "{dead:?}");
+    assert!(dead[0].event_id.as_str().contains("c-77121"), "{dead:?}");
     assert_eq!(dead[0].class, "mapping");
     assert_eq!(dead[0].mnemonic, None, "not CoMagic's refusal: {dead:?}");
     assert!(

@@ -54,7 +54,11 @@ async fn rabbitmq_raw_message_in_the_main_queue_is_a_poison_dead_letter() {
     assert!(confirm.is_ack());
     let dead = wait_poison(&world, |d| d.message.starts_with("undecodable envelope")).await;
     assert_eq!(dead.envelope["raw_text"], "raw bytes, not an envelope");
-    assert!(dead.event_id.starts_with("poison-"), "{}", dead.event_id);
+    assert!(
+        dead.event_id.as_str().starts_with("poison-"),
+        "{}",
+        dead.event_id
+    );
     let _ = connection.close(200, "done").await;
     world.stop().await;
 }
@@ -89,7 +93,11 @@ async fn rabbitmq_message_past_the_delivery_limit_is_a_poison_dead_letter() {
     assert_eq!(status, 200);
     let dead = wait_poison(&world, |d| d.message.starts_with("delivery limit (2)")).await;
     assert_eq!(dead.tenant_id, tenant_id);
-    assert!(!dead.event_id.starts_with("poison-"), "{}", dead.event_id);
+    assert!(
+        !dead.event_id.as_str().starts_with("poison-"),
+        "{}",
+        dead.event_id
+    );
     assert!(world.records().is_empty());
     let _ = connection.close(200, "done").await;
     world.stop().await;

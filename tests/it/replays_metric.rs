@@ -34,7 +34,7 @@ fn dead_letter(tenant_id: Uuid, event_id: &str) -> NewDeadLetter {
     );
     NewDeadLetter {
         tenant_id,
-        event_id: event_id.to_owned(),
+        event_id: event_id.parse().unwrap(),
         class: "exhausted".into(),
         mnemonic: None,
         message: "gave up".into(),

@@ -16,7 +16,7 @@ use base64::Engine as _;
 use bridge_store::{BodyRefusal, RecentPayload, RECENT_PAYLOADS_MAX_AGE};
 use bridge_store::{OUTCOME_ACCEPTED, OUTCOME_REJECTED};
 use chrono::{DateTime, Utc};
-use leadback_model::{FieldMap, TenantSettings};
+use leadback_model::{EventId, FieldMap, TenantSettings};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -141,11 +141,15 @@ async fn delivery_states(
         .collect();
     event_ids.sort_unstable();
     event_ids.dedup();
-    let keys: Vec<(Uuid, String)> = event_ids.iter().map(|e| (tenant_id, e.clone())).collect();
+    // An id that does not parse was never queued, so it has no ledger entry to find.
+    let keys: Vec<(Uuid, EventId)> = event_ids
+        .iter()
+        .filter_map(|e| e.parse().ok().map(|id| (tenant_id, id)))
+        .collect();
     let mut states = HashMap::new();
     for entry in app.store.ledger_get_many(&keys).await? {
         states.insert(
-            entry.event_id.clone(),
+            entry.event_id.to_string(),
             DeliveryView {
                 state: "delivered",
                 comagic_id: entry.comagic_id,

@@ -141,7 +141,7 @@ mod tests {
         DeadLetter {
             id: Uuid::new_v4(),
             tenant_id: Uuid::nil(),
-            event_id: format!("evt-{age_secs}"),
+            event_id: format!("evt-{age_secs}").parse().unwrap(),
             class: class.to_owned(),
             mnemonic: mnemonic.map(str::to_owned),
             message: message.to_owned(),

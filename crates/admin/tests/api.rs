@@ -457,8 +457,8 @@ async fn deliveries_are_listed_newest_first() {
         rig.store
             .ledger_record_upload(&bridge_store::UploadRecord {
                 tenant_id: tenant,
-                event_id: (*event).to_owned(),
-                kind: "callback".into(),
+                event_id: event.parse().unwrap(),
+                kind: leadback_model::EventKind::Callback,
                 ext_id: format!("lb-{event}"),
                 comagic_id: Some(1000 + n as i64),
                 attempts: 1,

@@ -26,11 +26,38 @@ pub enum EventKind {
 }
 
 impl EventKind {
+    pub const ALL: [EventKind; 2] = [EventKind::Callback, EventKind::Chat];
+
     pub fn as_str(&self) -> &'static str {
         match self {
             EventKind::Callback => "callback",
             EventKind::Chat => "chat",
         }
+    }
+}
+
+/// A text that names no event kind.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not an event kind (callback, chat)")]
+pub struct UnknownEventKind(pub String);
+
+impl std::str::FromStr for EventKind {
+    type Err = UnknownEventKind;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        EventKind::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == text)
+            .ok_or_else(|| UnknownEventKind(text.to_owned()))
+    }
+}
+
+/// For rows read back from the store (`#[sqlx(try_from = "String")]`).
+impl TryFrom<String> for EventKind {
+    type Error = UnknownEventKind;
+
+    fn try_from(text: String) -> Result<Self, Self::Error> {
+        text.parse()
     }
 }
 

@@ -103,6 +103,34 @@ impl std::str::FromStr for EventId {
     }
 }
 
+impl AsRef<str> for EventId {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Compared with a text as is (no parsing: a text that is not an id equals no id).
+impl PartialEq<str> for EventId {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for EventId {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
+/// For rows read back from the store (`#[sqlx(try_from = "String")]`).
+impl TryFrom<String> for EventId {
+    type Error = EventIdError;
+
+    fn try_from(text: String) -> Result<Self, Self::Error> {
+        EventId::parse(&text)
+    }
+}
+
 impl<'de> Deserialize<'de> for EventId {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = String::deserialize(deserializer)?;

@@ -20,7 +20,8 @@ pub mod validate;
 pub use datetime::{ComagicDateTime, DateTimeError, COMAGIC_FORMAT};
 pub use email::{Email, EmailError};
 pub use event::{
-    CallbackExtras, Contact, EventError, EventKind, EventMessage, LeadbackEvent, MessageAuthor, Utm,
+    CallbackExtras, Contact, EventError, EventKind, EventMessage, LeadbackEvent, MessageAuthor,
+    UnknownEventKind, Utm,
 };
 pub use event_id::{EventId, EventIdError};
 pub use failure::FailureClass;

@@ -41,6 +41,7 @@ pub use types::{
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use leadback_model::EventId;
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -139,11 +140,11 @@ pub trait Store: Send + Sync + 'static {
     /// left out. The worker looks up every delivery in flight with one call.
     async fn ledger_get_many(
         &self,
-        keys: &[(Uuid, String)],
+        keys: &[(Uuid, EventId)],
     ) -> Result<Vec<LedgerEntry>, StoreError> {
         let mut found = Vec::new();
         for (tenant_id, event_id) in keys {
-            found.extend(self.ledger_get(*tenant_id, event_id).await?);
+            found.extend(self.ledger_get(*tenant_id, event_id.as_str()).await?);
         }
         Ok(found)
     }
@@ -165,13 +166,13 @@ pub trait Store: Send + Sync + 'static {
     async fn ledger_add_tags(
         &self,
         tenant_id: Uuid,
-        event_id: &str,
+        event_id: &EventId,
         tag_ids: &[i64],
     ) -> Result<(), StoreError> {
         progress_one(self, tenant_id, event_id, tag_ids, false).await
     }
     /// Marks every step done: a redelivery is acked with no CoMagic call at all.
-    async fn ledger_complete(&self, tenant_id: Uuid, event_id: &str) -> Result<(), StoreError> {
+    async fn ledger_complete(&self, tenant_id: Uuid, event_id: &EventId) -> Result<(), StoreError> {
         progress_one(self, tenant_id, event_id, &[], true).await
     }
     /// [`Store::ledger_add_tags`] and [`Store::ledger_complete`] of many events in one
@@ -254,7 +255,7 @@ pub trait Store: Send + Sync + 'static {
 async fn progress_one<S: Store + ?Sized>(
     store: &S,
     tenant_id: Uuid,
-    event_id: &str,
+    event_id: &EventId,
     add_tags: &[i64],
     complete: bool,
 ) -> Result<(), StoreError> {

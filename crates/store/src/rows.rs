@@ -11,7 +11,7 @@ use crate::{
     UploadRecord,
 };
 use chrono::{DateTime, SubsecRound as _, Utc};
-use leadback_model::TenantSettings;
+use leadback_model::{EventId, TenantSettings};
 use sqlx::types::Json;
 use sqlx::{Database, Encode, QueryBuilder, Type};
 use uuid::Uuid;
@@ -268,28 +268,25 @@ pub(crate) fn dead_letter_from_new(dead: &NewDeadLetter) -> DeadLetter {
 }
 
 /// The (tenant id, event id) of each upload whose ledger row was new.
-pub(crate) fn newly_delivered<'a>(
-    chunk: &'a [UploadRecord],
-    new: &[bool],
-) -> Vec<(Uuid, &'a String)> {
+pub(crate) fn newly_delivered<'a>(chunk: &'a [UploadRecord], new: &[bool]) -> Vec<(Uuid, &'a str)> {
     chunk
         .iter()
         .zip(new)
         .filter(|(_, new)| **new)
-        .map(|(upload, _)| (upload.tenant_id, &upload.event_id))
+        .map(|(upload, _)| (upload.tenant_id, upload.event_id.as_str()))
         .collect()
 }
 
 /// Marks the open dead letters of the given events resolved (their event was delivered
 /// since); `UPDATE … WHERE (tenant_id, event_id) IN (VALUES …)` for either backend.
 pub(crate) fn resolve_dead_letters<'a, DB>(
-    keys: Vec<(Uuid, &'a String)>,
+    keys: Vec<(Uuid, &'a str)>,
     at: DateTime<Utc>,
 ) -> QueryBuilder<'a, DB>
 where
     DB: Database,
     Uuid: Encode<'a, DB> + Type<DB>,
-    &'a String: Encode<'a, DB> + Type<DB>,
+    &'a str: Encode<'a, DB> + Type<DB>,
     DateTime<Utc>: Encode<'a, DB> + Type<DB>,
 {
     let mut update = QueryBuilder::<DB>::new("UPDATE dead_letters SET resolved_at = ");
@@ -308,6 +305,7 @@ where
     DB: Database,
     Uuid: Encode<'a, DB> + Type<DB>,
     &'a String: Encode<'a, DB> + Type<DB>,
+    &'a str: Encode<'a, DB> + Type<DB>,
     Option<i64>: Encode<'a, DB> + Type<DB>,
     i64: Encode<'a, DB> + Type<DB>,
     bool: Encode<'a, DB> + Type<DB>,
@@ -316,8 +314,8 @@ where
     let mut insert = QueryBuilder::<DB>::new(LEDGER_INSERT_START);
     insert.push_values(chunk, |mut row, upload| {
         row.push_bind(upload.tenant_id)
-            .push_bind(&upload.event_id)
-            .push_bind(&upload.kind)
+            .push_bind(upload.event_id.as_str())
+            .push_bind(upload.kind.as_str())
             .push_bind(&upload.ext_id)
             .push_bind(upload.comagic_id)
             .push_bind(i64::from(upload.attempts))
@@ -339,21 +337,21 @@ pub(crate) fn ledger_new_rows(
     let mut new_rows: std::collections::HashSet<(Uuid, String)> = returned.into_iter().collect();
     chunk
         .iter()
-        .map(move |upload| new_rows.remove(&(upload.tenant_id, upload.event_id.clone())))
+        .map(move |upload| new_rows.remove(&(upload.tenant_id, upload.event_id.to_string())))
 }
 
 /// The `SELECT` of one chunk of [`crate::Store::ledger_get_many`] for either backend.
-pub(crate) fn ledger_select_many<'a, DB>(keys: &'a [(Uuid, String)]) -> QueryBuilder<'a, DB>
+pub(crate) fn ledger_select_many<'a, DB>(keys: &'a [(Uuid, EventId)]) -> QueryBuilder<'a, DB>
 where
     DB: Database,
     Uuid: Encode<'a, DB> + Type<DB>,
-    &'a String: Encode<'a, DB> + Type<DB>,
+    &'a str: Encode<'a, DB> + Type<DB>,
 {
     let mut select = QueryBuilder::<DB>::new(format!(
         "SELECT {LEDGER_COLUMNS} FROM ledger WHERE (tenant_id, event_id) IN ("
     ));
     select.push_values(keys, |mut key, (tenant_id, event_id)| {
-        key.push_bind(*tenant_id).push_bind(event_id);
+        key.push_bind(*tenant_id).push_bind(event_id.as_str());
     });
     select.push(")");
     select
@@ -380,7 +378,7 @@ pub(crate) fn ledger_progress<'a, DB>(
 where
     DB: Database,
     Uuid: Encode<'a, DB> + Type<DB>,
-    &'a String: Encode<'a, DB> + Type<DB>,
+    &'a str: Encode<'a, DB> + Type<DB>,
     Json<&'a [i64]>: Encode<'a, DB> + Type<DB>,
     bool: Encode<'a, DB> + Type<DB>,
 {
@@ -389,7 +387,7 @@ where
     update.push_values(steps, |mut row, step| {
         row.push_bind(step.tenant_id)
             .push_unseparated(tenant_cast)
-            .push_bind(&step.event_id)
+            .push_bind(step.event_id.as_str())
             .push_unseparated(event_cast)
             .push_bind(Json(step.add_tags.as_slice()))
             .push_unseparated(tags_cast)
@@ -413,5 +411,5 @@ pub(crate) fn ledger_found(
     let returned: std::collections::HashSet<(Uuid, String)> = returned.into_iter().collect();
     chunk
         .iter()
-        .map(move |step| returned.contains(&(step.tenant_id, step.event_id.clone())))
+        .map(move |step| returned.contains(&(step.tenant_id, step.event_id.to_string())))
 }

@@ -1,7 +1,7 @@
 //! What the store holds.
 
 use chrono::{DateTime, Utc};
-use leadback_model::{ComagicCredentials, TenantSettings};
+use leadback_model::{ComagicCredentials, EventId, EventKind, TenantSettings};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -32,7 +32,7 @@ pub struct TenantInput {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LedgerProgress {
     pub tenant_id: Uuid,
-    pub event_id: String,
+    pub event_id: EventId,
     /// Added to the tag ids already recorded (may be empty).
     pub add_tags: Vec<i64>,
     /// Every step is done: the entry becomes complete (never the other way).
@@ -41,10 +41,10 @@ pub struct LedgerProgress {
 
 impl LedgerProgress {
     /// `add_tags` set on the event's record and, when `complete`, every step done.
-    pub fn new(tenant_id: Uuid, event_id: &str, add_tags: &[i64], complete: bool) -> Self {
+    pub fn new(tenant_id: Uuid, event_id: &EventId, add_tags: &[i64], complete: bool) -> Self {
         Self {
             tenant_id,
-            event_id: event_id.to_owned(),
+            event_id: event_id.clone(),
             add_tags: add_tags.to_vec(),
             complete,
         }
@@ -55,9 +55,8 @@ impl LedgerProgress {
 #[derive(Debug, Clone)]
 pub struct UploadRecord {
     pub tenant_id: Uuid,
-    pub event_id: String,
-    /// `callback` or `chat`.
-    pub kind: String,
+    pub event_id: EventId,
+    pub kind: EventKind,
     /// The `ext_id` sent to CoMagic.
     pub ext_id: String,
     /// CoMagic's id of the record; `None` when CoMagic answered `duplicate_entity`.
@@ -82,8 +81,10 @@ pub struct TenantRoute {
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct LedgerEntry {
     pub tenant_id: Uuid,
-    pub event_id: String,
-    pub kind: String,
+    #[sqlx(try_from = "String")]
+    pub event_id: EventId,
+    #[sqlx(try_from = "String")]
+    pub kind: EventKind,
     pub ext_id: String,
     pub comagic_id: Option<i64>,
     #[sqlx(try_from = "i64")]
@@ -99,7 +100,7 @@ pub struct LedgerEntry {
 #[derive(Debug, Clone)]
 pub struct NewDeadLetter {
     pub tenant_id: Uuid,
-    pub event_id: String,
+    pub event_id: EventId,
     /// The error class (`event_permanent`, `tenant_permanent`, `exhausted`, `mapping`, …).
     pub class: String,
     pub mnemonic: Option<String>,
@@ -116,7 +117,8 @@ pub struct NewDeadLetter {
 pub struct DeadLetter {
     pub id: Uuid,
     pub tenant_id: Uuid,
-    pub event_id: String,
+    #[sqlx(try_from = "String")]
+    pub event_id: EventId,
     pub class: String,
     pub mnemonic: Option<String>,
     pub message: String,

@@ -230,7 +230,7 @@ impl Deliverer {
 
         let ledger = match self
             .ledger
-            .get(envelope.tenant_id, envelope.event_id.as_str())
+            .get(envelope.tenant_id, &envelope.event_id)
             .await
         {
             Ok(entry) => entry,
@@ -240,7 +240,7 @@ impl Deliverer {
             if entry.complete {
                 tracing::info!("already delivered (ledger); acking without a call");
                 return Prepared::Done(Attempt {
-                    kind: classify::kind_of(&entry.kind),
+                    kind: Some(entry.kind),
                     disposition: Disposition::Delivered { duplicate: true },
                 });
             }

@@ -4,6 +4,7 @@
 
 use bridge_queue::QueueError;
 use bridge_store::StoreError;
+use leadback_model::EventId;
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -14,7 +15,7 @@ pub(crate) enum LedgerError {
     #[error("ledger unavailable: {0}")]
     Store(Arc<StoreError>),
     #[error("ledger entry {event_id} of tenant {tenant_id} not found")]
-    Missing { tenant_id: Uuid, event_id: String },
+    Missing { tenant_id: Uuid, event_id: EventId },
     /// The task gathering ledger calls is gone (the worker is shutting down).
     #[error("ledger {0} stopped")]
     Stopped(&'static str),

@@ -117,18 +117,13 @@ impl Deliverer {
             .map_err(StepError::Comagic)?;
             envelope.progress.tagged.push(tag_id);
             self.ledger_progress
-                .progress(
-                    tenant_id,
-                    envelope.event_id.as_str(),
-                    &[tag_id],
-                    Some(i) == last,
-                )
+                .progress(tenant_id, &envelope.event_id, &[tag_id], Some(i) == last)
                 .await
                 .map_err(StepError::Ledger)?;
         }
         if last.is_none() {
             self.ledger_progress
-                .progress(tenant_id, envelope.event_id.as_str(), &[], true)
+                .progress(tenant_id, &envelope.event_id, &[], true)
                 .await
                 .map_err(StepError::Ledger)?;
         }
@@ -158,8 +153,8 @@ pub(crate) fn record_upload(
     envelope.progress.comagic_id = comagic_id;
     UploadRecord {
         tenant_id: envelope.tenant_id,
-        event_id: envelope.event_id.to_string(),
-        kind: plan.kind().as_str().to_owned(),
+        event_id: envelope.event_id.clone(),
+        kind: plan.kind(),
         ext_id: plan.ext_id().to_owned(),
         comagic_id,
         attempts: envelope.attempt,

@@ -11,6 +11,7 @@
 use crate::error::LedgerError;
 use bridge_store::{LedgerEntry, LedgerProgress, Store};
 use futures::future::BoxFuture;
+use leadback_model::EventId;
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 use tokio::sync::{mpsc, oneshot};
@@ -69,12 +70,12 @@ async fn gather<Q, A>(
 
 /// Ledger lookups before the upload: one [`Store::ledger_get_many`] per gathered batch.
 pub(crate) struct LedgerReader {
-    lookups: Gathering<(Uuid, String), Answer>,
+    lookups: Gathering<(Uuid, EventId), Answer>,
 }
 
 impl LedgerReader {
     pub(crate) fn new(store: Arc<dyn Store>) -> Self {
-        let handler: Handler<(Uuid, String), Answer> = Arc::new(move |keys| {
+        let handler: Handler<(Uuid, EventId), Answer> = Arc::new(move |keys| {
             let store = store.clone();
             Box::pin(async move { look_up(store.as_ref(), keys).await })
         });
@@ -84,18 +85,18 @@ impl LedgerReader {
     }
 
     /// The event's ledger entry, or why it could not be read.
-    pub(crate) async fn get(&self, tenant_id: Uuid, event_id: &str) -> Answer {
+    pub(crate) async fn get(&self, tenant_id: Uuid, event_id: &EventId) -> Answer {
         self.lookups
-            .ask((tenant_id, event_id.to_owned()))
+            .ask((tenant_id, event_id.clone()))
             .await
             .unwrap_or_else(|| Err(LedgerError::Stopped("reader")))
     }
 }
 
-async fn look_up(store: &dyn Store, keys: Vec<(Uuid, String)>) -> Vec<Answer> {
+async fn look_up(store: &dyn Store, keys: Vec<(Uuid, EventId)>) -> Vec<Answer> {
     match store.ledger_get_many(&keys).await {
         Ok(entries) => {
-            let found: HashMap<(Uuid, String), LedgerEntry> = entries
+            let found: HashMap<(Uuid, EventId), LedgerEntry> = entries
                 .into_iter()
                 .map(|e| ((e.tenant_id, e.event_id.clone()), e))
                 .collect();
@@ -131,13 +132,13 @@ impl LedgerWriter {
     pub(crate) async fn progress(
         &self,
         tenant_id: Uuid,
-        event_id: &str,
+        event_id: &EventId,
         add_tags: &[i64],
         complete: bool,
     ) -> Result<(), LedgerError> {
         let step = LedgerProgress {
             tenant_id,
-            event_id: event_id.to_owned(),
+            event_id: event_id.clone(),
             add_tags: add_tags.to_vec(),
             complete,
         };
@@ -155,11 +156,11 @@ async fn write_progress(
     steps: Vec<LedgerProgress>,
 ) -> Vec<Result<(), LedgerError>> {
     let mut merged: Vec<LedgerProgress> = Vec::with_capacity(steps.len());
-    let mut slot: HashMap<(Uuid, &str), usize> = HashMap::with_capacity(steps.len());
+    let mut slot: HashMap<(Uuid, &EventId), usize> = HashMap::with_capacity(steps.len());
     let mut slots = Vec::with_capacity(steps.len());
     for step in &steps {
         let i = *slot
-            .entry((step.tenant_id, step.event_id.as_str()))
+            .entry((step.tenant_id, &step.event_id))
             .or_insert_with(|| {
                 merged.push(LedgerProgress {
                     add_tags: Vec::new(),
@@ -199,8 +200,8 @@ mod tests {
     fn upload(tenant_id: Uuid, event_id: &str) -> UploadRecord {
         UploadRecord {
             tenant_id,
-            event_id: event_id.to_owned(),
-            kind: "callback".into(),
+            event_id: event_id.parse().unwrap(),
+            kind: leadback_model::EventKind::Callback,
             ext_id: format!("leadback:{event_id}"),
             comagic_id: Some(7),
             attempts: 1,
@@ -239,7 +240,7 @@ mod tests {
             for tenant_id in [tenant, tenant, other] {
                 let reader = reader.clone();
                 lookups.spawn(async move {
-                    let event_id = format!("ev-{n}");
+                    let event_id: EventId = format!("ev-{n}").parse().unwrap();
                     let entry = reader.get(tenant_id, &event_id).await.expect("answer");
                     (n, tenant_id, entry)
                 });
@@ -253,7 +254,7 @@ mod tests {
             if let Some(entry) = entry {
                 assert_eq!(
                     (entry.tenant_id, entry.event_id),
-                    (tenant, format!("ev-{n}"))
+                    (tenant, format!("ev-{n}").parse().unwrap())
                 );
             }
             answered += 1;
@@ -284,7 +285,7 @@ mod tests {
             for (tag, complete) in [(1, false), (2, true)] {
                 let writer = writer.clone();
                 steps.spawn(async move {
-                    let event_id = format!("ev-{n}");
+                    let event_id: EventId = format!("ev-{n}").parse().unwrap();
                     let result = writer.progress(tenant, &event_id, &[tag], complete).await;
                     (n, result)
                 });
@@ -300,7 +301,10 @@ mod tests {
                         tenant_id,
                         event_id,
                     } => {
-                        assert_eq!((tenant_id, event_id), (tenant, format!("ev-{n}")));
+                        assert_eq!(
+                            (tenant_id, event_id),
+                            (tenant, format!("ev-{n}").parse().unwrap())
+                        );
                     }
                     other => panic!("ev-{n}: {other}"),
                 }

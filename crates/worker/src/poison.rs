@@ -7,6 +7,7 @@ use bridge_queue::{Envelope, EventQueue, Poison};
 use bridge_store::{NewDeadLetter, Store};
 use chrono::Utc;
 use futures::StreamExt;
+use leadback_model::EventId;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use std::collections::HashSet;
@@ -90,11 +91,11 @@ async fn undelivered(
     envelopes: Vec<Envelope>,
     reason: &str,
 ) -> Result<Vec<NewDeadLetter>, bridge_store::StoreError> {
-    let keys: Vec<(Uuid, String)> = envelopes
+    let keys: Vec<(Uuid, EventId)> = envelopes
         .iter()
-        .map(|e| (e.tenant_id, e.event_id.to_string()))
+        .map(|e| (e.tenant_id, e.event_id.clone()))
         .collect();
-    let delivered: HashSet<(Uuid, String)> = store
+    let delivered: HashSet<(Uuid, EventId)> = store
         .ledger_get_many(&keys)
         .await?
         .into_iter()
@@ -104,10 +105,10 @@ async fn undelivered(
     let now = Utc::now();
     Ok(envelopes
         .into_iter()
-        .filter(|e| !delivered.contains(&(e.tenant_id, e.event_id.to_string())))
+        .filter(|e| !delivered.contains(&(e.tenant_id, e.event_id.clone())))
         .map(|envelope| NewDeadLetter {
             tenant_id: envelope.tenant_id,
-            event_id: envelope.event_id.to_string(),
+            event_id: envelope.event_id.clone(),
             class: POISON_CLASS.into(),
             mnemonic: None,
             message: reason.to_owned(),
@@ -126,7 +127,9 @@ fn undecodable(body: &[u8], reason: &str) -> NewDeadLetter {
     let digest = hex::encode(Sha256::digest(body));
     NewDeadLetter {
         tenant_id: Uuid::nil(),
-        event_id: format!("poison-{}", &digest[..32]),
+        // Always a valid id (hex after a fixed prefix); the fallback only keeps this total.
+        event_id: EventId::parse(&format!("poison-{}", &digest[..32]))
+            .unwrap_or_else(|_| EventId::from_body_hash(body)),
         class: POISON_CLASS.into(),
         mnemonic: None,
         message: reason.to_owned(),

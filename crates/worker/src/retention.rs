@@ -131,8 +131,8 @@ mod tests {
     ) -> UploadRecord {
         UploadRecord {
             tenant_id,
-            event_id: format!("callback:{n}"),
-            kind: "callback".into(),
+            event_id: format!("callback:{n}").parse().unwrap(),
+            kind: leadback_model::EventKind::Callback,
             ext_id: format!("leadback:callback:{n}"),
             comagic_id: Some(i64::from(n)),
             attempts: 1,

@@ -125,7 +125,7 @@ impl Deliverer {
                 crate::health::note_error(&self.activity, &envelope);
                 let dead = NewDeadLetter {
                     tenant_id: envelope.tenant_id,
-                    event_id: envelope.event_id.to_string(),
+                    event_id: envelope.event_id.clone(),
                     class: class.as_str().to_owned(),
                     mnemonic,
                     message,

@@ -91,7 +91,7 @@ pub(super) fn deliveries_section(data: &PageData<'_>) -> Markup {
                 @for entry in &data.stored.deliveries {
                     tr {
                         td { (entry.received_at.format(TIME)) }
-                        td { (entry.kind) }
+                        td { (entry.kind.as_str()) }
                         td { (entry.event_id) }
                         td { @if let Some(id) = entry.comagic_id { (id) } @else { "—" } }
                         td { (entry.attempts) }

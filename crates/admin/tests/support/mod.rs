@@ -297,7 +297,7 @@ impl Rig {
         self.store
             .add_dead_letter(&NewDeadLetter {
                 tenant_id: tenant,
-                event_id: event.to_owned(),
+                event_id: event.parse().unwrap(),
                 class: class.to_owned(),
                 mnemonic: Some(mnemonic.into()),
                 message: message.into(),

@@ -3,12 +3,13 @@
 
 use crate::rows;
 use crate::{LedgerEntry, LedgerProgress, StoreError, UploadRecord};
+use leadback_model::EventId;
 use uuid::Uuid;
 
 sql_impl! {
     pub(super) async fn ledger_get_many(
         &self,
-        keys: &[(Uuid, String)],
+        keys: &[(Uuid, EventId)],
     ) -> Result<Vec<LedgerEntry>, StoreError> {
         let mut found = Vec::new();
         for chunk in keys.chunks(rows::LEDGER_LOOKUP_CHUNK) {

@@ -16,7 +16,7 @@ use crate::{
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use leadback_model::FieldMap;
+use leadback_model::{EventId, FieldMap};
 use sqlx::Pool;
 use std::sync::Arc;
 use uuid::Uuid;
@@ -253,7 +253,7 @@ store_impl! {
     // ledger.rs
     fn ledger_get(tenant_id: Uuid, event_id: &str) -> Option<LedgerEntry>
         = event_row(rows::LEDGER_COLUMNS, "ledger", tenant_id, event_id);
-    fn ledger_get_many(keys: &[(Uuid, String)]) -> Vec<LedgerEntry>;
+    fn ledger_get_many(keys: &[(Uuid, EventId)]) -> Vec<LedgerEntry>;
     fn ledger_record_uploads(uploads: &[UploadRecord]) -> Vec<bool>;
     fn ledger_progress_many(steps: &[LedgerProgress]) -> Vec<bool>;
     fn recent_deliveries(tenant_id: Uuid, limit: u32) -> Vec<LedgerEntry>;

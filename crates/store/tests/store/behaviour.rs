@@ -11,12 +11,19 @@ use bridge_store::{
     TenantInput, TenantRoute, TokenHash, UploadRecord, WebhookToken,
 };
 use chrono::{DateTime, Duration, SubsecRound as _, Utc};
-use leadback_model::{ComagicAuth, ComagicCredentials, DefaultEntity, TenantSettings};
+use leadback_model::{
+    ComagicAuth, ComagicCredentials, DefaultEntity, EventId, EventKind, TenantSettings,
+};
 use secrecy::{ExposeSecret as _, SecretString};
 use serde_json::json;
 use std::collections::HashSet;
 use std::sync::Arc;
 use uuid::Uuid;
+
+/// An event id from a test's literal.
+fn ev(id: &str) -> EventId {
+    id.parse().unwrap()
+}
 
 const ACCESS_TOKEN: &str = "at-9f8e7d6c5b4a-the-api-key-of-acme";
 const PASSWORD: &str = "pw-Correct-Horse-Battery-Staple";
@@ -124,8 +131,8 @@ fn at(seconds: i64) -> DateTime<Utc> {
 fn upload(tenant_id: Uuid, event_id: &str, delivered_at: DateTime<Utc>) -> UploadRecord {
     UploadRecord {
         tenant_id,
-        event_id: event_id.into(),
-        kind: "callback".into(),
+        event_id: event_id.parse().unwrap(),
+        kind: EventKind::Callback,
         ext_id: format!("lb-{event_id}"),
         comagic_id: Some(1001),
         attempts: 2,
@@ -403,7 +410,7 @@ pub async fn ledger_records_once(b: &dyn Backend) {
     let entry = store.ledger_get(tenant, "ev-1").await.unwrap().unwrap();
     assert_eq!(entry.tenant_id, tenant);
     assert_eq!(entry.event_id, "ev-1");
-    assert_eq!(entry.kind, "callback");
+    assert_eq!(entry.kind, EventKind::Callback);
     assert_eq!(entry.ext_id, "lb-ev-1");
     assert_eq!(entry.comagic_id, Some(1001));
     assert_eq!(entry.attempts, 2);
@@ -491,7 +498,7 @@ pub async fn ledger_prune_removes_old_complete_entries_only(b: &dyn Backend) {
         .is_none());
     // Once finished, an old entry goes with the next prune.
     store
-        .ledger_complete(tenant, "old-unfinished")
+        .ledger_complete(tenant, &ev("old-unfinished"))
         .await
         .unwrap();
     assert_eq!(store.ledger_prune(at(1_001), 100).await.unwrap(), 1);
@@ -635,21 +642,27 @@ pub async fn ledger_looks_up_many_events_at_once(b: &dyn Backend) {
     )
     .await;
 
-    let keys: Vec<(Uuid, String)> = [
+    let keys: Vec<(Uuid, EventId)> = [
         (tenant, "ev-1"),
         (tenant, "ev-missing"),
         (other, "ev-1"),
         (other, "ev-2"), // another tenant's event id: not this one's
     ]
     .into_iter()
-    .map(|(t, e)| (t, e.to_owned()))
+    .map(|(t, e)| (t, ev(e)))
     .collect();
     let mut found: Vec<(Uuid, String, DateTime<Utc>)> = store
         .ledger_get_many(&keys)
         .await
         .unwrap()
         .into_iter()
-        .map(|entry| (entry.tenant_id, entry.event_id, entry.delivered_at))
+        .map(|entry| {
+            (
+                entry.tenant_id,
+                entry.event_id.to_string(),
+                entry.delivered_at,
+            )
+        })
         .collect();
     found.sort();
     let mut want = vec![
@@ -661,7 +674,9 @@ pub async fn ledger_looks_up_many_events_at_once(b: &dyn Backend) {
     assert!(store.ledger_get_many(&[]).await.unwrap().is_empty());
 
     // More keys than one statement takes.
-    let many: Vec<(Uuid, String)> = (0..1_200).map(|n| (tenant, format!("ev-{n}"))).collect();
+    let many: Vec<(Uuid, EventId)> = (0..1_200)
+        .map(|n| (tenant, ev(&format!("ev-{n}"))))
+        .collect();
     assert_eq!(store.ledger_get_many(&many).await.unwrap().len(), 2);
 }
 
@@ -672,14 +687,17 @@ pub async fn ledger_tags_merge_and_complete(b: &dyn Backend) {
     record(&store, upload(tenant, "ev-2", at(1))).await;
 
     store
-        .ledger_add_tags(tenant, "ev-1", &[30, 10])
+        .ledger_add_tags(tenant, &ev("ev-1"), &[30, 10])
         .await
         .unwrap();
     store
-        .ledger_add_tags(tenant, "ev-1", &[10, 20])
+        .ledger_add_tags(tenant, &ev("ev-1"), &[10, 20])
         .await
         .unwrap();
-    store.ledger_add_tags(tenant, "ev-1", &[]).await.unwrap();
+    store
+        .ledger_add_tags(tenant, &ev("ev-1"), &[])
+        .await
+        .unwrap();
     let entry = store.ledger_get(tenant, "ev-1").await.unwrap().unwrap();
     assert_eq!(entry.tagged, vec![10, 20, 30]);
     assert!(!entry.complete);
@@ -687,7 +705,7 @@ pub async fn ledger_tags_merge_and_complete(b: &dyn Backend) {
     let other = store.ledger_get(tenant, "ev-2").await.unwrap().unwrap();
     assert!(other.tagged.is_empty());
 
-    store.ledger_complete(tenant, "ev-1").await.unwrap();
+    store.ledger_complete(tenant, &ev("ev-1")).await.unwrap();
     let entry = store.ledger_get(tenant, "ev-1").await.unwrap().unwrap();
     assert!(entry.complete);
     assert_eq!(entry.tagged, vec![10, 20, 30]);
@@ -701,8 +719,8 @@ pub async fn ledger_tags_merge_and_complete(b: &dyn Backend) {
     );
 
     for result in [
-        store.ledger_add_tags(tenant, "missing", &[1]).await,
-        store.ledger_complete(tenant, "missing").await,
+        store.ledger_add_tags(tenant, &ev("missing"), &[1]).await,
+        store.ledger_complete(tenant, &ev("missing")).await,
     ] {
         assert!(matches!(result, Err(StoreError::NotFound(_))));
     }
@@ -719,8 +737,13 @@ pub async fn ledger_progress_of_many_events_in_one_call(b: &dyn Backend) {
         (other, "ev-1"),
     ];
     record_all(&store, &events).await;
-    store.ledger_add_tags(tenant, "ev-1", &[20]).await.unwrap();
-    let step = LedgerProgress::new;
+    store
+        .ledger_add_tags(tenant, &ev("ev-1"), &[20])
+        .await
+        .unwrap();
+    let step = |tenant, event: &str, tags: &[i64], complete| {
+        LedgerProgress::new(tenant, &ev(event), tags, complete)
+    };
     let found = store
         .ledger_progress_many(&[
             step(tenant, "ev-1", &[30, 10, 20], true), // merged with the tag already there
@@ -788,7 +811,10 @@ pub async fn recent_deliveries_newest_first(b: &dyn Backend) {
     record(&store, upload(Uuid::new_v4(), "ev-z", at(99))).await;
 
     let events = |entries: Vec<bridge_store::LedgerEntry>| -> Vec<String> {
-        entries.into_iter().map(|e| e.event_id).collect()
+        entries
+            .into_iter()
+            .map(|e| e.event_id.to_string())
+            .collect()
     };
     assert_eq!(
         events(store.recent_deliveries(tenant, 3).await.unwrap()),
@@ -807,7 +833,7 @@ pub async fn recent_deliveries_newest_first(b: &dyn Backend) {
 fn dead(tenant_id: Uuid, event_id: &str, class: &str) -> NewDeadLetter {
     NewDeadLetter {
         tenant_id,
-        event_id: event_id.into(),
+        event_id: event_id.parse().unwrap(),
         class: class.into(),
         mnemonic: Some("invalid_parameter_value".into()),
         message: format!("{event_id} cannot be delivered"),

@@ -266,7 +266,7 @@ pub async fn tenant_activity_merges_writers(b: &dyn Backend) {
 fn dead(tenant_id: Uuid, event_id: &str, class: &str) -> NewDeadLetter {
     NewDeadLetter {
         tenant_id,
-        event_id: event_id.into(),
+        event_id: event_id.parse().unwrap(),
         class: class.into(),
         mnemonic: None,
         message: format!("{event_id} failed"),
@@ -320,8 +320,8 @@ pub async fn dead_letters_counted_per_class_and_found_by_event(b: &dyn Backend) 
     store
         .ledger_record_upload(&bridge_store::UploadRecord {
             tenant_id: a,
-            event_id: "m1".into(),
-            kind: "callback".into(),
+            event_id: "m1".parse().unwrap(),
+            kind: leadback_model::EventKind::Callback,
             ext_id: "leadback:m1".into(),
             comagic_id: Some(5),
             attempts: 2,
