@@ -159,41 +159,19 @@ fn callback_times_zone_missing_and_future() {
 
 #[test]
 fn callback_without_phone_and_email_is_refused() {
-    let err = map(
-        &json_event(json!({"id": "1", "name": "Аноним"})),
-        &settings(),
-        now(),
-    )
-    .unwrap_err();
-    assert_eq!(
-        err,
-        MappingError::NoContact {
-            kind: EventKind::Callback,
-            unparsed_phone: None
-        }
-    );
+    let map_plain = |value| map(&json_event(value), &settings(), now());
+    let no_contact = |unparsed_phone: Option<&str>| MappingError::NoContact {
+        kind: EventKind::Callback,
+        unparsed_phone: unparsed_phone.map(Into::into),
+    };
+    let err = map_plain(json!({"id": "1", "name": "Аноним"})).unwrap_err();
+    assert_eq!(err, no_contact(None));
     assert_eq!(err.class().as_str(), "event_permanent");
-    let err = map(
-        &json_event(json!({"id": "1", "phone": "123"})),
-        &settings(),
-        now(),
-    )
-    .unwrap_err();
-    assert_eq!(
-        err,
-        MappingError::NoContact {
-            kind: EventKind::Callback,
-            unparsed_phone: Some("123".into())
-        }
-    );
+    let err = map_plain(json!({"id": "1", "phone": "123"})).unwrap_err();
+    assert_eq!(err, no_contact(Some("123")));
     assert!(err.to_string().contains("\"123\""), "{err}");
     // Email alone is enough.
-    assert!(map(
-        &json_event(json!({"id": "1", "email": "a@b.ru"})),
-        &settings(),
-        now()
-    )
-    .is_ok());
+    assert!(map_plain(json!({"id": "1", "email": "a@b.ru"})).is_ok());
 }
 
 #[test]
@@ -655,61 +633,40 @@ fn chat_at(date: Option<&str>, times: &[Option<&str>]) -> serde_json::Value {
 
 #[test]
 fn chat_message_times_stay_after_the_start_in_order() {
-    type Case = (serde_json::Value, &'static str, Vec<&'static str>);
-    let cases: Vec<Case> = vec![
-        (
-            // Same second as the start and as each other; one without a time.
-            chat_at(
-                Some("2026-11-20 10:00:00"),
-                &[
-                    Some("2026-11-20 10:00:00"),
-                    Some("2026-11-20 10:00:00"),
-                    None,
-                    Some("2026-11-20 10:05:00"),
-                ],
-            ),
-            "2026-11-20 10:00:00",
-            vec![
-                "2026-11-20 10:00:01",
-                "2026-11-20 10:00:02",
-                "2026-11-20 10:00:03",
-                "2026-11-20 10:05:00",
-            ],
-        ),
-        (
-            // created_at is the chat's end: the chat starts at its first message.
-            chat_at(
-                Some("2026-11-20 11:00:00"),
-                &[Some("2026-11-20 10:00:00"), Some("2026-11-20 10:01:00")],
-            ),
-            "2026-11-20 10:00:00",
-            vec!["2026-11-20 10:00:01", "2026-11-20 10:01:00"],
-        ),
-        (
-            // Out of order times keep Leadback's order.
-            chat_at(
-                Some("2026-11-20 10:00:00"),
-                &[Some("2026-11-20 10:03:00"), Some("2026-11-20 10:02:00")],
-            ),
-            "2026-11-20 10:00:00",
-            vec!["2026-11-20 10:03:00", "2026-11-20 10:03:01"],
-        ),
-        (
-            // No times at all: start now, messages shifted back so none is in the future.
-            chat_at(None, &[None, None]),
-            "2026-11-24 23:59:58",
-            vec!["2026-11-24 23:59:59", "2026-11-25 00:00:00"],
-        ),
-        (
-            // Future times are clamped to now, then spread backwards.
-            chat_at(
-                Some("2027-01-01 00:00:00"),
-                &[Some("2027-01-01 00:00:00"), Some("2027-01-01 00:01:00")],
-            ),
-            "2026-11-24 23:59:58",
-            vec!["2026-11-24 23:59:59", "2026-11-25 00:00:00"],
-        ),
+    // Each case: the chat's date | its messages' times | the start CoMagic gets | the messages'
+    // times CoMagic gets. `-` is no time; a bare time is on 2026-11-20 (UTC); `now` is
+    // 2026-11-25 00:00:00.
+    let cases = [
+        // Same second as the start and as each other; one without a time.
+        "10:00:00 | 10:00:00 10:00:00 - 10:05:00 | 10:00:00 | 10:00:01 10:00:02 10:00:03 10:05:00",
+        // created_at is the chat's end: the chat starts at its first message.
+        "11:00:00 | 10:00:00 10:01:00 | 10:00:00 | 10:00:01 10:01:00",
+        // Out of order times keep Leadback's order.
+        "10:00:00 | 10:03:00 10:02:00 | 10:00:00 | 10:03:00 10:03:01",
+        // No times at all: start now, messages shifted back so none is in the future.
+        "- | - - | 2026-11-24_23:59:58 | 2026-11-24_23:59:59 2026-11-25_00:00:00",
+        // Future times are clamped to now, then spread backwards.
+        "2027-01-01_00:00:00 | 2027-01-01_00:00:00 2027-01-01_00:01:00 \
+         | 2026-11-24_23:59:58 | 2026-11-24_23:59:59 2026-11-25_00:00:00",
     ];
+    let time = |token: &str| match token {
+        "-" => None,
+        t if t.len() == 8 => Some(format!("2026-11-20 {t}")),
+        t => Some(t.replace('_', " ")),
+    };
+    let cases = cases.map(|case| {
+        let columns: Vec<Vec<Option<String>>> = case
+            .split('|')
+            .map(|column| column.split_whitespace().map(time).collect())
+            .collect();
+        let [date, sent, start, got] = &columns[..] else {
+            panic!("four columns: {case}");
+        };
+        let sent: Vec<Option<&str>> = sent.iter().map(Option::as_deref).collect();
+        let value = chat_at(date[0].as_deref(), &sent);
+        let got: Vec<String> = got.iter().flatten().cloned().collect();
+        (value, start[0].clone().unwrap_or_default(), got)
+    });
     let utc_settings = TenantSettings {
         timezone: Some("UTC".into()),
         ..settings()
