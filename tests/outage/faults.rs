@@ -275,9 +275,9 @@ fn inject_every(
 ) -> tokio::task::JoinHandle<u64> {
     tokio::spawn(async move {
         let mut injected = 0;
-        let mut last = emulator.calls().len();
+        let mut last = emulator.call_count();
         while !stop.load(Ordering::SeqCst) {
-            let now = emulator.calls().len();
+            let now = emulator.call_count();
             if now >= last + every {
                 emulator.inject(make());
                 injected += 1;

@@ -271,6 +271,12 @@ impl RunningEmulator {
         self.state.calls()
     }
 
+    /// How many calls were made so far: what a load loop polls, where [`Self::calls`] would copy
+    /// the whole log (and hold the emulator's lock meanwhile) on every poll.
+    pub fn call_count(&self) -> usize {
+        self.state.call_count()
+    }
+
     /// The calls refused by a documented rule (not by an injected fault) whose mnemonic is not
     /// among `provoked`: what a test did not expect real CoMagic to refuse.
     pub fn unprovoked_refusals(&self, provoked: &[&str]) -> Vec<CallLogEntry> {

@@ -403,6 +403,11 @@ impl EmulatorState {
         self.lock().calls.clone()
     }
 
+    /// How many calls were logged, without copying the log.
+    pub fn call_count(&self) -> usize {
+        self.lock().calls.len()
+    }
+
     /// Queue a fault.
     pub fn inject(&self, mut fault: Fault) {
         // A fault for zero calls is no fault at all.

@@ -131,11 +131,11 @@ fn start_faults(
 ) -> tokio::task::JoinHandle<BTreeMap<&'static str, u64>> {
     tokio::spawn(async move {
         let mut injected: BTreeMap<&'static str, u64> = BTreeMap::new();
-        let mut seen = emulator.calls().len();
+        let mut seen = emulator.call_count();
         let mut next = 0u64;
         while !stop.load(Ordering::SeqCst) {
             tokio::time::sleep(Duration::from_millis(250)).await;
-            let now = emulator.calls().len();
+            let now = emulator.call_count();
             // One fault per 20 calls: 5% of calls. Every fifth of them is a slow answer and
             // every twelfth a dropped connection instead of a 503.
             while seen + 20 <= now {
@@ -411,7 +411,7 @@ async fn soak(args: &Args, emulator: &Arc<RunningEmulator>, bridge: &mut Bridge)
         args.duration.as_secs_f64(),
         stats.sent_ids.len() as f64 / args.duration.as_secs_f64(),
         stats.refused,
-        emulator.calls().len()
+        emulator.call_count()
     );
     println!("soak: {}", if ok { "PASSED" } else { "FAILED" });
     Ok(ok)

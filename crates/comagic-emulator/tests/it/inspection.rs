@@ -50,10 +50,12 @@ async fn records_and_calls_endpoints() {
         ]
     );
     assert_eq!(calls[0]["account"], "demo");
+    assert_eq!(api.emu.call_count(), 4);
 
     assert_eq!(api.post("/_emulator/reset", None).await.status(), 200);
     assert!(api.emu.records().is_empty());
     assert!(api.emu.calls().is_empty());
+    assert_eq!(api.emu.call_count(), 0);
     // ext_ids are free again after a reset
     api.upload_messages_ok(vec![message("i-1")]).await;
 }
