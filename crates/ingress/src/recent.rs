@@ -8,7 +8,7 @@
 //! second writes them in one transaction that also trims each tenant to `keep` rows. So the
 //! store sees at most `keep` rows per tenant per second whatever the webhook rate, and one
 //! write in flight at a time; bodies arriving meanwhile wait in memory (bounded the same way).
-//! Bodies older than [`RECENT_PAYLOADS_MAX_AGE`] are deleted at start and hourly.
+//! Bodies older than [`bridge_store::RECENT_PAYLOADS_MAX_AGE`] are deleted at start and hourly.
 //!
 //! A body refused before it was read whole (413 too large, 408 too slow) is noted without a
 //! byte of it — when, its content type, why and its size as seen ([`BodyRefusal`]) — and only
@@ -16,7 +16,7 @@
 
 use axum::body::Bytes;
 use bridge_metrics::Metrics;
-use bridge_store::{BodyRefusal, NewRecentPayload, Store, RECENT_PAYLOADS_MAX_AGE};
+use bridge_store::{prune_expired_recent_payloads, BodyRefusal, NewRecentPayload, Store};
 use bridge_store::{OUTCOME_ACCEPTED, OUTCOME_REJECTED};
 use chrono::{DateTime, Utc};
 use std::collections::{HashMap, VecDeque};
@@ -267,14 +267,7 @@ async fn write(
         }
     }
     if prune {
-        match store
-            .prune_recent_payloads(Utc::now() - RECENT_PAYLOADS_MAX_AGE)
-            .await
-        {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(deleted = n, "recent payloads past 7 days deleted"),
-            Err(e) => tracing::warn!(error = %e, "cannot delete old recent payloads"),
-        }
+        prune_expired_recent_payloads(store.as_ref(), Utc::now()).await;
     }
 }
 

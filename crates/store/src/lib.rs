@@ -26,8 +26,8 @@ pub use activity_recorder::{ActivityRecorder, ACTIVITY_FLUSH_EVERY};
 pub use crypto::SecretKey;
 pub use error::{DatabaseError, StoreError};
 pub use recent_payloads::{
-    BodyRefusal, NewRecentPayload, RecentPayload, OUTCOME_ACCEPTED, OUTCOME_REJECTED,
-    RECENT_PAYLOADS_MAX_AGE,
+    prune_expired_recent_payloads, BodyRefusal, NewRecentPayload, RecentPayload, OUTCOME_ACCEPTED,
+    OUTCOME_REJECTED, RECENT_PAYLOADS_MAX_AGE,
 };
 pub use sql::{Built, Dialect, SqlStore};
 pub use tenant_activity::{

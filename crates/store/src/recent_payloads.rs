@@ -12,6 +12,28 @@ use uuid::Uuid;
 /// How long a payload is kept at most, whatever the count (and how far back listings look).
 pub const RECENT_PAYLOADS_MAX_AGE: chrono::TimeDelta = chrono::TimeDelta::days(7);
 
+/// Deletes the recent payloads received before `now` minus [`RECENT_PAYLOADS_MAX_AGE`] and
+/// logs how many went (or why none could): the age pass of the ingress's recorder and of the
+/// worker, which runs it too so a worker without an ingress deletes them as well. Returns how
+/// many were deleted (0 when the store refused; the next pass retries).
+pub async fn prune_expired_recent_payloads(store: &dyn crate::Store, now: DateTime<Utc>) -> u64 {
+    match store
+        .prune_recent_payloads(now - RECENT_PAYLOADS_MAX_AGE)
+        .await
+    {
+        Ok(deleted) => {
+            if deleted > 0 {
+                tracing::info!(deleted, "recent payloads past 7 days deleted");
+            }
+            deleted
+        }
+        Err(error) => {
+            tracing::warn!(%error, "cannot delete old recent payloads; the next pass retries");
+            0
+        }
+    }
+}
+
 /// Whether the ingress queued the body or refused it.
 pub const OUTCOME_ACCEPTED: &str = "accepted";
 /// The ingress answered 400 (the body could not be read); `error` says why.

@@ -136,12 +136,7 @@ impl LedgerWriter {
         add_tags: &[i64],
         complete: bool,
     ) -> Result<(), LedgerError> {
-        let step = LedgerProgress {
-            tenant_id,
-            event_id: event_id.clone(),
-            add_tags: add_tags.to_vec(),
-            complete,
-        };
+        let step = LedgerProgress::new(tenant_id, event_id, add_tags, complete);
         self.steps
             .ask(step)
             .await

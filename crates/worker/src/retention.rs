@@ -13,7 +13,7 @@
 //! to zero) must not leave them in the database merely hidden from the page.
 
 use bridge_metrics::Metrics;
-use bridge_store::{Store, StoreError, RECENT_PAYLOADS_MAX_AGE};
+use bridge_store::{prune_expired_recent_payloads, Store, StoreError};
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
 use std::time::Duration;
@@ -93,26 +93,10 @@ impl LedgerRetention {
     }
 }
 
-/// Deletes the recent payloads received before `now` minus their 7 days; returns how many.
-pub(crate) async fn prune_recent_payloads(
-    store: &dyn Store,
-    now: DateTime<Utc>,
-) -> Result<u64, StoreError> {
-    store
-        .prune_recent_payloads(now - RECENT_PAYLOADS_MAX_AGE)
-        .await
-}
-
-/// [`prune_recent_payloads`] every `every` until the task is aborted.
+/// [`prune_expired_recent_payloads`] every `every` until the task is aborted.
 pub(crate) async fn run_recent_payloads_retention(store: Arc<dyn Store>, every: Duration) {
     loop {
-        match prune_recent_payloads(store.as_ref(), Utc::now()).await {
-            Ok(0) => {}
-            Ok(deleted) => tracing::info!(deleted, "recent payloads past 7 days deleted"),
-            Err(error) => {
-                tracing::warn!(%error, "cannot delete old recent payloads; next pass retries")
-            }
-        }
+        prune_expired_recent_payloads(store.as_ref(), Utc::now()).await;
         tokio::time::sleep(every).await;
     }
 }
@@ -186,7 +170,7 @@ mod tests {
             .record_recent_payloads(&[payload("old", 8), payload("new", 1)], 10)
             .await
             .unwrap();
-        assert_eq!(prune_recent_payloads(&store, now).await.unwrap(), 1);
+        assert_eq!(prune_expired_recent_payloads(&store, now).await, 1);
         let left = store
             .recent_payloads(tenant.id, DateTime::<Utc>::UNIX_EPOCH, 10)
             .await
