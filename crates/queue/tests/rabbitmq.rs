@@ -721,3 +721,93 @@ async fn a_node_list_skips_a_node_that_is_down() {
     queue.close().await;
     common::Backend::cleanup(&rabbit).await;
 }
+
+/// Every publish answers for itself. RabbitMQ confirms several publishes of a channel with one
+/// `basic.ack multiple`, and the client library hands a `basic.return` to whichever of those
+/// confirms it resolves first: with many publishes awaiting confirms on one channel, an
+/// unroutable publish could read as confirmed (its event acked and lost) while a routed one
+/// read as refused. Here unroutable tier publishes (their tier queue deleted) race routed
+/// main-queue publishes: every tier publish must fail and every main publish must succeed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_returned_publish_is_never_read_as_confirmed() {
+    let mut rabbit = Rabbit::new();
+    // Each publish its own message, many awaiting their confirms at once.
+    rabbit.batching = PublishBatching {
+        max_events: 1,
+        max_in_flight: 64,
+        ..PublishBatching::default()
+    };
+    common::run(rabbit, |rabbit| async move {
+        const ROUNDS: usize = 5;
+        const EACH: usize = 100;
+        let queue = Arc::new(rabbit.connect().await);
+        let (connection, channel) = Rabbit::raw_channel().await;
+        let tier = rabbit
+            .names()
+            .tier_queue(Duration::from_secs(1))
+            .unwrap()
+            .to_owned();
+        channel
+            .queue_delete(&tier, Default::default())
+            .await
+            .unwrap();
+        let _ = connection.close(200, "tier deleted").await;
+
+        let mut stream = queue.consume(EACH as u16).await.unwrap();
+        let mut routed = 0;
+        for round in 0..ROUNDS {
+            for i in 0..EACH {
+                queue
+                    .publish(&envelope(&format!("held-{round}-{i}")))
+                    .await
+                    .unwrap();
+            }
+            let mut held = Vec::new();
+            for _ in 0..EACH {
+                held.push(next(&mut stream, Duration::from_secs(5)).await);
+            }
+            let mut tasks = tokio::task::JoinSet::new();
+            for (i, delivery) in held.into_iter().enumerate() {
+                let routed_queue = queue.clone();
+                tasks.spawn(async move {
+                    let updated = delivery.envelope().clone();
+                    // Unroutable: must fail, and the delivery goes back to the main queue.
+                    let tier = delivery.retry_later(&updated, Duration::from_secs(1)).await;
+                    (format!("tier publish {i}"), tier.is_err())
+                });
+                let main_queue = routed_queue.clone();
+                tasks.spawn(async move {
+                    let published = main_queue.publish(&envelope(&format!("routed-{i}"))).await;
+                    (
+                        format!("main publish {i}: {published:?}"),
+                        published.is_ok(),
+                    )
+                });
+            }
+            let mut wrong = Vec::new();
+            while let Some(outcome) = tasks.join_next().await {
+                let (what, right) = outcome.unwrap();
+                if !right {
+                    wrong.push(what);
+                }
+            }
+            assert!(
+                wrong.is_empty(),
+                "round {round}: {} publishes read wrongly, e.g. {:?}",
+                wrong.len(),
+                &wrong[..wrong.len().min(5)]
+            );
+            routed += EACH;
+            // What went back and what was routed is all in the main queue: drain it.
+            let mut drained = 0;
+            while drained < routed.min(EACH) + EACH {
+                let delivery = next(&mut stream, Duration::from_secs(5)).await;
+                delivery.ack().await.unwrap();
+                drained += 1;
+            }
+            routed -= routed.min(EACH);
+        }
+        queue.close().await;
+    })
+    .await;
+}

@@ -9,6 +9,7 @@
 mod batcher;
 mod consumer;
 mod poison;
+mod publishers;
 mod topology;
 
 use crate::outstanding::Outstanding;
@@ -16,9 +17,8 @@ use crate::{Envelope, EventQueue, QueueDepth, QueueError, RetryTiers};
 use async_trait::async_trait;
 use futures::stream::BoxStream;
 use lapin::{
-    options::{BasicPublishOptions, ConfirmSelectOptions},
-    publisher_confirm::Confirmation,
-    BasicProperties, Channel, Connection, ConnectionProperties,
+    options::BasicPublishOptions, publisher_confirm::Confirmation, BasicProperties, Connection,
+    ConnectionProperties,
 };
 use secrecy::{ExposeSecret, SecretString};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -129,12 +129,20 @@ pub struct RabbitQueue {
     shared: Arc<Shared>,
 }
 
-/// One established connection with its declared topology and confirming publish channel.
+/// One established connection with its declared topology and confirming publish channels.
 pub(crate) struct Live {
     connection: Connection,
-    publisher: Channel,
+    publishers: publishers::Publishers,
     /// Increases with each reconnect, so stale "broken" signals are ignored.
     generation: u64,
+}
+
+impl Live {
+    /// Whether the connection is up (a publish channel the broker closed is replaced when
+    /// next leased).
+    fn is_open(&self) -> bool {
+        self.connection.status().connected()
+    }
 }
 
 pub(crate) struct Shared {
@@ -269,7 +277,7 @@ impl Shared {
         let live = self
             .current()
             .ok_or_else(|| QueueError::Unavailable("reconnecting to RabbitMQ".into()))?;
-        if live.connection.status().connected() && live.publisher.status().connected() {
+        if live.is_open() {
             Ok(live)
         } else {
             self.mark_broken(live.generation);
@@ -335,8 +343,12 @@ impl Shared {
             mandatory: true,
             ..BasicPublishOptions::default()
         };
-        let confirm = live
-            .publisher
+        // One publish on the leased channel: its confirm and any return are this publish's.
+        let lease = live.publishers.lease(&live.connection).await?;
+        let Some(channel) = lease.channel() else {
+            return Err(QueueError::Unavailable("no publish channel".into()));
+        };
+        let confirm = channel
             .basic_publish(exchange, routing_key, options, body, properties)
             .await
             .map_err(|e| {
@@ -354,6 +366,7 @@ impl Shared {
             }
             Ok(Ok(confirmation)) => confirmation,
         };
+        lease.keep();
         match confirmation {
             Confirmation::Nack(_) => Err(QueueError::Rejected("broker nacked the publish".into())),
             Confirmation::Ack(Some(returned)) => Err(QueueError::Rejected(format!(
@@ -403,17 +416,17 @@ async fn establish(shared: &Arc<Shared>, generation: u64) -> Result<Live, QueueE
             options.delivery_limit,
         )
         .await?;
-        let publisher = connection.create_channel().await?;
-        publisher
-            .confirm_select(ConfirmSelectOptions::default())
-            .await?;
-        Ok::<_, lapin::Error>(publisher)
+        let slots = options
+            .publish_batching
+            .max_in_flight
+            .max(publishers::MIN_PUBLISH_CHANNELS);
+        publishers::Publishers::open(&connection, slots).await
     }
     .await;
     match result {
-        Ok(publisher) => Ok(Live {
+        Ok(publishers) => Ok(Live {
             connection,
-            publisher,
+            publishers,
             generation,
         }),
         Err(e) => {
@@ -458,9 +471,7 @@ async fn supervise(shared: Arc<Shared>) {
                 _ = broken.changed() => {}
                 _ = shutdown.changed() => {}
                 _ = tokio::time::sleep(HEALTH_POLL) => {
-                    let healthy = shared.current().is_some_and(|live| {
-                        live.connection.status().connected() && live.publisher.status().connected()
-                    });
+                    let healthy = shared.current().is_some_and(|live| live.is_open());
                     if !healthy {
                         break;
                     }
