@@ -155,8 +155,8 @@ impl ComagicClient {
         let params = UploadOfflineMessagesParams {
             offline_messages: items.to_vec(),
         };
-        let called = self.upload(methods::UPLOAD_OFFLINE_MESSAGES, items.len(), &params);
-        Ok(called.await?.map(ids))
+        self.upload_records(methods::UPLOAD_OFFLINE_MESSAGES, items.len(), &params)
+            .await
     }
 
     /// `upload.chats`: at most [`MAX_UPLOAD_BATCH`] chats; returns CoMagic's ids in order.
@@ -164,8 +164,8 @@ impl ComagicClient {
         let params = UploadChatsParams {
             chats: items.to_vec(),
         };
-        let called = self.upload(methods::UPLOAD_CHATS, items.len(), &params);
-        Ok(called.await?.map(ids))
+        self.upload_records(methods::UPLOAD_CHATS, items.len(), &params)
+            .await
     }
 
     /// `upload.sessions`: at most [`MAX_UPLOAD_BATCH`] sessions; returns `{ext_id, session_id}`.
@@ -184,6 +184,17 @@ impl ComagicClient {
 
     /// An upload method with `count` items: at most [`MAX_UPLOAD_BATCH`]; none makes no call and
     /// answers the empty result.
+    /// An upload whose answer is one `{id}` per record: CoMagic's ids, in the order sent.
+    async fn upload_records<P: Serialize>(
+        &self,
+        method: &'static str,
+        count: usize,
+        params: &P,
+    ) -> Result<Called<Vec<i64>>, ComagicError> {
+        let called: Called<UploadResult> = self.upload(method, count, params).await?;
+        Ok(called.map(ids))
+    }
+
     async fn upload<P: Serialize, R: DeserializeOwned + Default>(
         &self,
         method: &'static str,

@@ -11,7 +11,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
-use comagic_client::comagic::{Chat, ChatMessage, ChatStatus, MessageSource, OfflineMessage};
+use comagic_client::comagic::{
+    Attribution, Chat, ChatMessage, ChatStatus, MessageSource, OfflineMessage,
+};
 use comagic_client::{ClientOptions, ComagicClient, ComagicError, ErrorClass, TransportKind};
 use leadback_model::{ComagicAuth, ComagicCredentials};
 use secrecy::SecretString;
@@ -131,7 +133,10 @@ fn message(ext_id: &str) -> OfflineMessage {
     OfflineMessage {
         date_time: "2024-05-01 10:00:00".to_owned(),
         phone: Some("79161234567".to_owned()),
-        campaign_id: Some(101),
+        attribution: Attribution {
+            campaign_id: Some(101),
+            ..Attribution::default()
+        },
         ext_id: Some(ext_id.to_owned()),
         ..OfflineMessage::default()
     }
@@ -188,10 +193,10 @@ async fn envelope_headers_ids_and_limits() {
         email: None,
         status: ChatStatus::Succeed,
         initiator: None,
-        visitor_session_id: None,
-        campaign_id: None,
-        source_id: None,
-        site_id: Some(201),
+        attribution: Attribution {
+            site_id: Some(201),
+            ..Attribution::default()
+        },
         messages: vec![ChatMessage {
             date_time: "2024-05-01 10:00:05".to_owned(),
             source: MessageSource::Visitor,

@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use comagic_client::comagic::{
-    Chat, ChatInitiator, ChatMessage, ChatStatus, CommunicationTagItem, CommunicationType,
-    MessageSource, OfflineMessage, SetTagCommunicationsParams, UploadSession,
+    Attribution, Chat, ChatInitiator, ChatMessage, ChatStatus, CommunicationTagItem,
+    CommunicationType, MessageSource, OfflineMessage, SetTagCommunicationsParams, UploadSession,
 };
 use comagic_client::{
     Called, ClientOptions, ComagicClient, ComagicError, ErrorClass, TransportKind,
@@ -59,7 +59,10 @@ fn message(ext_id: &str) -> OfflineMessage {
         name: Some("Мария".to_owned()),
         phone: Some("79161234567".to_owned()),
         message: Some("Перезвоните".to_owned()),
-        campaign_id: Some(101),
+        attribution: Attribution {
+            campaign_id: Some(101),
+            ..Attribution::default()
+        },
         form_name: Some("Leadback".to_owned()),
         ext_id: Some(ext_id.to_owned()),
         ..OfflineMessage::default()
@@ -123,8 +126,10 @@ async fn unknown_session_is_rejected_then_default_works() {
     let emu = emulator().await;
     let client = demo(&emu);
     let with_session = OfflineMessage {
-        visitor_session_id: Some(123_456),
-        campaign_id: None,
+        attribution: Attribution {
+            visitor_session_id: Some(123_456),
+            ..Attribution::default()
+        },
         ..message("evt-s")
     };
     let error = client
@@ -133,8 +138,10 @@ async fn unknown_session_is_rejected_then_default_works() {
         .unwrap_err();
     assert_eq!(error.class(), ErrorClass::SessionRejected, "{error:?}");
     let fallback = OfflineMessage {
-        visitor_session_id: None,
-        campaign_id: Some(101),
+        attribution: Attribution {
+            campaign_id: Some(101),
+            ..Attribution::default()
+        },
         ..with_session
     };
     client.upload_offline_messages(&[fallback]).await.unwrap();
@@ -159,7 +166,10 @@ async fn invalid_values_are_event_permanent() {
 
     // campaign -1 is forbidden for chats.
     let chat = Chat {
-        campaign_id: Some(-1),
+        attribution: Attribution {
+            campaign_id: Some(-1),
+            ..chat("chat-bad").attribution
+        },
         ..chat("chat-bad")
     };
     let error = client.upload_chats(&[chat]).await.unwrap_err();
@@ -181,10 +191,10 @@ fn chat(ext_id: &str) -> Chat {
         email: None,
         status: ChatStatus::Succeed,
         initiator: Some(ChatInitiator::Visitor),
-        visitor_session_id: None,
-        campaign_id: None,
-        source_id: None,
-        site_id: Some(201),
+        attribution: Attribution {
+            site_id: Some(201),
+            ..Attribution::default()
+        },
         messages: vec![
             ChatMessage {
                 date_time: at(1),

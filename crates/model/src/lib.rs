@@ -26,10 +26,12 @@ pub use event::{
 pub use event_id::{EventId, EventIdError};
 pub use failure::FailureClass;
 pub use field_map::{FieldMap, FieldMapError, FieldPath, Lookup, Meaning};
-pub use mapping::{map, map_with_default, ComagicPlan, MappingError, PlannedRecord, FORM_NAME};
+pub use mapping::{
+    map, map_in, map_with_default, ComagicPlan, MappingError, PlannedRecord, FORM_NAME,
+};
 pub use payload::{BodyError, RawPayload, MAX_DEPTH, MAX_FIELDS};
 pub use phone::{Phone, PhoneError};
 pub use settings::{
-    ComagicAuth, ComagicCredentials, DefaultEntity, TenantSettings, DEFAULT_TIMEZONE,
+    ComagicAuth, ComagicCredentials, DefaultEntity, TenantSettings, DEFAULT_TIMEZONE, DEFAULT_ZONE,
 };
 pub use validate::{FieldError, SettingsErrors};

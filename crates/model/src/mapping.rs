@@ -12,8 +12,8 @@ use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
 
 use crate::comagic::{
-    Chat, ChatInitiator, ChatMessage, ChatStatus, CommunicationTagItem, CommunicationType,
-    MessageSource, OfflineMessage, SetTagCommunicationsParams, UploadSession,
+    Attribution, Chat, ChatInitiator, ChatMessage, ChatStatus, CommunicationTagItem,
+    CommunicationType, MessageSource, OfflineMessage, SetTagCommunicationsParams, UploadSession,
 };
 use crate::datetime::{whole_second, ComagicDateTime};
 use crate::event::{EventKind, LeadbackEvent, MessageAuthor};
@@ -72,37 +72,25 @@ pub enum PlannedRecord {
     Chat(Chat),
 }
 
-/// Where a record is attributed: a session, or the tenant's default entity.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-struct Attribution {
-    visitor_session_id: Option<i64>,
-    campaign_id: Option<i64>,
-    source_id: Option<i64>,
-    site_id: Option<i64>,
-}
-
 impl PlannedRecord {
-    fn attribute(&mut self, to: Attribution) {
-        macro_rules! set {
-            ($item:expr) => {{
-                $item.visitor_session_id = to.visitor_session_id;
-                $item.campaign_id = to.campaign_id;
-                $item.source_id = to.source_id;
-                $item.site_id = to.site_id;
-            }};
-        }
+    /// Where the record is attributed: a session, or the tenant's default entity.
+    pub fn attribution(&self) -> &Attribution {
         match self {
-            PlannedRecord::OfflineMessage(item) => set!(item),
-            PlannedRecord::Chat(item) => set!(item),
+            PlannedRecord::OfflineMessage(item) => &item.attribution,
+            PlannedRecord::Chat(item) => &item.attribution,
+        }
+    }
+
+    fn attribute(&mut self, to: Attribution) {
+        match self {
+            PlannedRecord::OfflineMessage(item) => item.attribution = to,
+            PlannedRecord::Chat(item) => item.attribution = to,
         }
     }
 
     /// `visitor_session_id` of the record, if attributed to a session.
     pub fn visitor_session_id(&self) -> Option<i64> {
-        match self {
-            PlannedRecord::OfflineMessage(item) => item.visitor_session_id,
-            PlannedRecord::Chat(item) => item.visitor_session_id,
-        }
+        self.attribution().visitor_session_id
     }
 }
 
@@ -208,13 +196,24 @@ impl ComagicPlan {
     }
 }
 
-/// Maps one event; see the module doc for the rules.
+/// Maps one event, writing its times in the zone the settings name; see the module doc for
+/// the rules.
 pub fn map(
     event: &LeadbackEvent,
     settings: &TenantSettings,
     now: DateTime<Utc>,
 ) -> Result<ComagicPlan, MappingError> {
-    let zone = account_zone(settings)?;
+    map_in(event, settings, account_zone(settings)?, now)
+}
+
+/// [`map`] with the account's zone given, parsed once by the caller (the worker keeps each
+/// account's zone parsed, as `get.account` last reported it, instead of the stored text).
+pub fn map_in(
+    event: &LeadbackEvent,
+    settings: &TenantSettings,
+    zone: Tz,
+    now: DateTime<Utc>,
+) -> Result<ComagicPlan, MappingError> {
     // Whole seconds before any comparison: CoMagic reads none finer.
     let now = whole_second(now);
     let ext_id = event.id.ext_id();
@@ -410,11 +409,11 @@ fn require_contact(event: &LeadbackEvent) -> Result<(), MappingError> {
     Ok(())
 }
 
-/// The contact values that could not be parsed, labelled as in the callback's text; a chat
-/// keeps them as a final `system` message.
 /// The one message of a chat Leadback sent without any (read in CoMagic's Russian interface).
 pub const NO_TRANSCRIPT: &str = "Чат без сообщений: Leadback не передал переписку";
 
+/// The contact values that could not be parsed, labelled as in the callback's text; a chat
+/// keeps them as a final `system` message.
 fn unparsed_contact_lines(event: &LeadbackEvent) -> Vec<String> {
     [
         ("Телефон (не распознан)", &event.contact.phone_unparsed),
@@ -575,10 +574,7 @@ fn chat(
         email: contact.email.as_ref().map(|e| e.as_str().to_owned()),
         status,
         initiator: Some(initiator),
-        visitor_session_id: None,
-        campaign_id: None,
-        source_id: None,
-        site_id: None,
+        attribution: Attribution::default(),
         messages,
         ext_id: Some(ext_id.to_owned()),
     };

@@ -63,6 +63,9 @@ impl Default for TenantSettings {
 /// (assumed until the account's own is read).
 pub const DEFAULT_TIMEZONE: &str = "Europe/Moscow";
 
+/// [`DEFAULT_TIMEZONE`] parsed.
+pub const DEFAULT_ZONE: chrono_tz::Tz = chrono_tz::Europe::Moscow;
+
 /// Where and how to reach one tenant's CoMagic account. Secrets never print (`secrecy`).
 #[derive(Debug, Clone, Deserialize)]
 pub struct ComagicCredentials {

@@ -6,7 +6,7 @@ mod common;
 use chrono::{DateTime, TimeZone, Utc};
 use common::{fixture_event, json_event};
 use leadback_model::comagic::{
-    ChatInitiator, ChatStatus, CommunicationType, MessageSource, OfflineMessage,
+    Attribution, ChatInitiator, ChatStatus, CommunicationType, MessageSource, OfflineMessage,
 };
 use leadback_model::{
     map, map_with_default, ComagicPlan, DefaultEntity, EventKind, MappingError, PlannedRecord,
@@ -42,12 +42,8 @@ fn chat(plan: &ComagicPlan) -> &leadback_model::comagic::Chat {
 
 /// (visitor_session_id, campaign_id, source_id, site_id) of the record.
 fn attribution(plan: &ComagicPlan) -> (Option<i64>, Option<i64>, Option<i64>, Option<i64>) {
-    match plan.record() {
-        PlannedRecord::OfflineMessage(i) => {
-            (i.visitor_session_id, i.campaign_id, i.source_id, i.site_id)
-        }
-        PlannedRecord::Chat(i) => (i.visitor_session_id, i.campaign_id, i.source_id, i.site_id),
-    }
+    let a = plan.record().attribution();
+    (a.visitor_session_id, a.campaign_id, a.source_id, a.site_id)
 }
 
 #[test]
@@ -76,10 +72,12 @@ fn callback_becomes_one_offline_message() {
                  Страница: https://shop.example.ru/catalog/sofas?utm_source=yandex&utm_medium=cpc&utm_campaign=sofas_msk&utm_term=%D0%B4%D0%B8%D0%B2%D0%B0%D0%BD"
                     .into()
             ),
-            campaign_id: Some(100),
+            attribution: Attribution {
+                campaign_id: Some(100),
+                ..Attribution::default()
+            },
             form_name: Some("Leadback".into()),
             ext_id: Some("leadback:callback:9f3c2a71-5d1e-4b0a-8e51-0c2f6d7a1b01".into()),
-            ..OfflineMessage::default()
         }
     );
     // Wire shape: absent fields are not sent.
@@ -402,7 +400,7 @@ fn chat_becomes_one_chat_with_every_message() {
     assert_eq!(item.status, ChatStatus::Succeed);
     assert_eq!(item.initiator, Some(ChatInitiator::Visitor));
     assert_eq!(item.ext_id.as_deref(), Some("leadback:chat:c-77120"));
-    assert_eq!(item.campaign_id, Some(100));
+    assert_eq!(item.attribution.campaign_id, Some(100));
     let messages: Vec<_> = item
         .messages
         .iter()

@@ -5,15 +5,20 @@
 
 use crate::deliver::Deliverer;
 use crate::tenants::TenantHandle;
+use chrono_tz::Tz;
 
 impl Deliverer {
-    /// The zone to write the tenant's record times in.
-    pub(crate) async fn account_zone(&self, handle: &TenantHandle) -> Option<String> {
-        if let Some(zone) = self.tenants.trusted_zone(handle).await {
-            return zone;
-        }
-        self.reread_account_zone(handle).await;
-        self.tenants.known_zone(handle).await
+    /// The zone to write the tenant's record times in: the account's as last read, else the
+    /// stored one, else CoMagic's usual zone.
+    pub(crate) async fn account_zone(&self, handle: &TenantHandle) -> Tz {
+        let known = match self.tenants.trusted_zone(handle).await {
+            Some(zone) => zone,
+            None => {
+                self.reread_account_zone(handle).await;
+                self.tenants.known_zone(handle).await
+            }
+        };
+        known.unwrap_or(leadback_model::DEFAULT_ZONE)
     }
 
     /// Reads `get.account` now; whether the account's zone changed.

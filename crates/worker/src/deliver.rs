@@ -14,10 +14,9 @@ use bridge_metrics::Metrics;
 use bridge_queue::{Delivery, Envelope, RetryTiers};
 use bridge_store::Store;
 use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
 use comagic_client::{Called, ClientOptions, ComagicError, ErrorClass};
-use leadback_model::{
-    map, ComagicPlan, EventKind, FieldMap, LeadbackEvent, RawPayload, TenantSettings,
-};
+use leadback_model::{map_in, ComagicPlan, EventKind, LeadbackEvent, RawPayload};
 use rand::Rng;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -276,11 +275,8 @@ impl Deliverer {
         }
 
         // Record times are written in the account's own zone, as its get.account reports it.
-        let settings = TenantSettings {
-            timezone: self.account_zone(&handle).await,
-            ..handle.tenant.settings.clone()
-        };
-        let mut plan = match plan_for(envelope, &settings, &handle.field_map, now) {
+        let account_zone = self.account_zone(&handle).await;
+        let mut plan = match plan_for(envelope, &handle, account_zone, now) {
             Ok(plan) => plan,
             Err((class, message)) => return Prepared::Done(dead(kind, class, None, &message)),
         };
@@ -501,20 +497,22 @@ pub(crate) fn dead(
     }
 }
 
-/// Raw body → payload → event → plan; a failure here is about the event or the settings.
+/// Raw body → payload → event → plan, with the tenant's zones as parsed when its settings were
+/// read; a failure here is about the event or the settings.
 fn plan_for(
     envelope: &Envelope,
-    settings: &TenantSettings,
-    field_map: &FieldMap,
+    handle: &TenantHandle,
+    account_zone: Tz,
     now: chrono::DateTime<Utc>,
 ) -> Result<ComagicPlan, (FailureClass, String)> {
+    let settings = &handle.tenant.settings;
     let payload = if envelope.raw_body.is_empty() {
         RawPayload::from_query("")
     } else {
         RawPayload::parse(envelope.content_type.as_deref(), &envelope.raw_body)
     }
     .map_err(|e| (FailureClass::Mapping, format!("unparseable body: {e}")))?;
-    let zone = settings.leadback_zone().ok_or_else(|| {
+    let zone = handle.zones.leadback.ok_or_else(|| {
         (
             FailureClass::TenantPermanent,
             format!(
@@ -524,10 +522,10 @@ fn plan_for(
         )
     })?;
     // Undated events are dated when Leadback called us, not when this attempt runs.
-    let event = LeadbackEvent::from_payload_mapped(&payload, zone, field_map)
+    let event = LeadbackEvent::from_payload_mapped(&payload, zone, &handle.field_map)
         .map_err(|e| (FailureClass::Mapping, format!("cannot read the event: {e}")))?
         .dated_at_receipt(envelope.received_at);
-    map(&event, settings, now).map_err(|e| {
+    map_in(&event, settings, account_zone, now).map_err(|e| {
         let class = if e.class() == FailureClass::TenantPermanent {
             FailureClass::TenantPermanent
         } else {

@@ -3,6 +3,7 @@
 //! Also each account's time zone (`get.account`), re-read daily and when CoMagic refuses a time.
 
 use bridge_store::{Store, StoreError, Tenant};
+use chrono_tz::Tz;
 use comagic_client::ComagicError;
 use comagic_client::{ClientOptions, ComagicClient};
 use leadback_model::FieldMap;
@@ -20,6 +21,28 @@ pub struct TenantHandle {
     /// The tenant's field map, read with the tenant (saving one touches the tenant, so the
     /// same refresh rules apply).
     pub field_map: Arc<FieldMap>,
+    /// The settings' zones, parsed once when the settings are read.
+    pub zones: StoredZones,
+}
+
+/// A tenant's stored zone texts, parsed. A zone that names nothing is `None` (the settings API
+/// refuses those; only rows written otherwise can hold one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoredZones {
+    /// `timezone`: the account's zone as given when the settings were saved.
+    pub account: Option<Tz>,
+    /// `leadback_timezone`: how Leadback times without an offset are read.
+    pub leadback: Option<Tz>,
+}
+
+impl StoredZones {
+    fn of(tenant: &Tenant) -> Self {
+        let settings = &tenant.settings;
+        Self {
+            account: settings.timezone.as_deref().and_then(|z| z.parse().ok()),
+            leadback: settings.leadback_zone(),
+        }
+    }
 }
 
 struct Cached {
@@ -46,7 +69,7 @@ const ACCOUNT_ZONE_RETRY: Duration = Duration::from_secs(10 * 60);
 
 struct AccountZone {
     /// `None`: never read successfully.
-    zone: Option<String>,
+    zone: Option<Tz>,
     read: Instant,
     ttl: Duration,
 }
@@ -73,25 +96,20 @@ impl TenantDirectory {
     /// The zone to write this tenant's times in without asking CoMagic, or `None` when
     /// `get.account` is due (never read, or read longer ago than the zone TTL): the zone
     /// `get.account` reported, else the stored `timezone` (from when the settings were saved).
-    pub(crate) async fn trusted_zone(&self, handle: &TenantHandle) -> Option<Option<String>> {
+    pub(crate) async fn trusted_zone(&self, handle: &TenantHandle) -> Option<Option<Tz>> {
         let zones = self.zones.lock().await;
         let known = zones.get(&handle.tenant.id)?;
-        (known.read.elapsed() < known.ttl).then(|| {
-            known
-                .zone
-                .clone()
-                .or_else(|| handle.tenant.settings.timezone.clone())
-        })
+        (known.read.elapsed() < known.ttl).then(|| known.zone.or(handle.zones.account))
     }
 
     /// The zone known now: read before, else stored.
-    pub(crate) async fn known_zone(&self, handle: &TenantHandle) -> Option<String> {
+    pub(crate) async fn known_zone(&self, handle: &TenantHandle) -> Option<Tz> {
         self.zones
             .lock()
             .await
             .get(&handle.tenant.id)
-            .and_then(|known| known.zone.clone())
-            .or_else(|| handle.tenant.settings.timezone.clone())
+            .and_then(|known| known.zone)
+            .or(handle.zones.account)
     }
 
     /// Takes in what `get.account` answered (the zone it names, or why it could not be read);
@@ -104,28 +122,26 @@ impl TenantDirectory {
     ) -> bool {
         let id = handle.tenant.id;
         let known = self.known_zone(handle).await;
-        let (zone, ttl) = match read {
-            Ok(Some(zone)) if zone.parse::<chrono_tz::Tz>().is_ok() => (Some(zone), self.zone_ttl),
-            Ok(other) => {
-                tracing::warn!(tenant_id = %id, zone = ?other, "get.account names no usable time zone; keeping the known one");
-                (known.clone(), self.zone_ttl)
+        let (zone, ttl) = match read.map(|named| (named.as_deref().map(str::parse::<Tz>), named)) {
+            Ok((Some(Ok(zone)), _)) => (Some(zone), self.zone_ttl),
+            Ok((_, named)) => {
+                tracing::warn!(tenant_id = %id, zone = ?named, "get.account names no usable time zone; keeping the known one");
+                (known, self.zone_ttl)
             }
             Err(e) => {
                 tracing::warn!(tenant_id = %id, error = %e, "could not read the account's time zone; keeping the known one");
-                (known.clone(), ACCOUNT_ZONE_RETRY.min(self.zone_ttl))
+                (known, ACCOUNT_ZONE_RETRY.min(self.zone_ttl))
             }
         };
         // Until read, the mapping assumed CoMagic's usual zone.
-        let assumed = known
-            .clone()
-            .unwrap_or_else(|| leadback_model::DEFAULT_TIMEZONE.to_owned());
-        let changed = zone.as_ref().is_some_and(|zone| *zone != assumed);
-        match (&known, changed) {
+        let assumed = known.unwrap_or(leadback_model::DEFAULT_ZONE);
+        let changed = zone.is_some_and(|zone| zone != assumed);
+        match (known, changed) {
             (Some(from), true) => {
-                tracing::info!(tenant_id = %id, %from, to = ?zone, "the CoMagic account's time zone changed; applying it")
+                tracing::info!(tenant_id = %id, from = from.name(), to = ?zone.map(|z| z.name()), "the CoMagic account's time zone changed; applying it")
             }
             (None, _) => {
-                tracing::info!(tenant_id = %id, zone = ?zone, "read the CoMagic account's time zone")
+                tracing::info!(tenant_id = %id, zone = ?zone.map(|z| z.name()), "read the CoMagic account's time zone")
             }
             _ => {}
         }
@@ -166,6 +182,7 @@ impl TenantDirectory {
         };
         let field_map = Arc::new(self.store.get_field_map(id).await?);
         let handle = TenantHandle {
+            zones: StoredZones::of(&tenant),
             tenant: Arc::new(tenant),
             client,
             field_map,

@@ -30,8 +30,8 @@ pub use tags::{
     SetTagCommunicationsParams,
 };
 pub use upload::{
-    format_date_time, Chat, ChatInitiator, ChatMessage, ChatStatus, MessageSource, OfflineMessage,
-    UploadChatsParams, UploadOfflineMessagesParams, UploadResult, UploadSession,
+    format_date_time, Attribution, Chat, ChatInitiator, ChatMessage, ChatStatus, MessageSource,
+    OfflineMessage, UploadChatsParams, UploadOfflineMessagesParams, UploadResult, UploadSession,
     UploadSessionsParams, UploadSessionsResult, UploadedId, UploadedSession, VisitorDevice,
     DATE_TIME_FORMAT, MAX_UPLOAD_BATCH,
 };

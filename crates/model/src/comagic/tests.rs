@@ -12,8 +12,11 @@ fn offline_message_skips_absent_fields() {
     let message = OfflineMessage {
         date_time: "2024-05-01 10:00:00".to_owned(),
         email: Some("a@b.ru".to_owned()),
-        site_id: Some(201),
-        campaign_id: Some(-1),
+        attribution: Attribution {
+            site_id: Some(201),
+            campaign_id: Some(-1),
+            ..Attribution::default()
+        },
         ext_id: Some("evt".to_owned()),
         ..OfflineMessage::default()
     };
@@ -33,10 +36,10 @@ fn chat_enums_are_lowercase() {
         email: None,
         status: ChatStatus::Refused,
         initiator: Some(ChatInitiator::Autoinvite),
-        visitor_session_id: None,
-        campaign_id: None,
-        source_id: None,
-        site_id: Some(1),
+        attribution: Attribution {
+            site_id: Some(1),
+            ..Attribution::default()
+        },
         messages: vec![ChatMessage {
             date_time: "2024-05-01 10:00:01".to_owned(),
             source: MessageSource::System,

@@ -16,6 +16,21 @@ pub fn format_date_time(local: chrono::NaiveDateTime) -> String {
     local.format(DATE_TIME_FORMAT).to_string()
 }
 
+/// Where a record is attributed: `visitor_session_id` (a session), or the entity (campaign,
+/// source, site) it counts for. The same four optional fields of `offline_messages[]` and
+/// `chats[]`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attribution {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub visitor_session_id: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub campaign_id: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_id: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site_id: Option<i64>,
+}
+
 /// One offline request (`offline_messages[]`). Needs `phone` or `email`, and one of
 /// `visitor_session_id`, `campaign_id`, `site_id` (`campaign_id: -1` also needs `site_id`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -31,14 +46,8 @@ pub struct OfflineMessage {
     pub email: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub visitor_session_id: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub campaign_id: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub source_id: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub site_id: Option<i64>,
+    #[serde(flatten)]
+    pub attribution: Attribution,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub form_name: Option<String>,
     /// Our event id: makes a re-upload recognisable (`duplicate_entity`) and lets us tag by it.
@@ -91,14 +100,8 @@ pub struct Chat {
     /// When absent CoMagic takes the first message's `source`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub initiator: Option<ChatInitiator>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub visitor_session_id: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub campaign_id: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub source_id: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub site_id: Option<i64>,
+    #[serde(flatten)]
+    pub attribution: Attribution,
     pub messages: Vec<ChatMessage>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ext_id: Option<String>,
