@@ -32,6 +32,12 @@ use async_trait::async_trait;
 use futures::stream::BoxStream;
 use std::time::Duration;
 
+/// The deliveries of [`EventQueue::consume`]; an error item is a broken connection.
+pub type Deliveries = BoxStream<'static, Result<Box<dyn Delivery>, QueueError>>;
+
+/// The messages of [`EventQueue::consume_poison`]; an error item is a broken connection.
+pub type PoisonMessages = BoxStream<'static, Result<Box<dyn Poison>, QueueError>>;
+
 /// How many messages wait in one of the queue's parts, for `queue_depth{queue}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueueDepth {
@@ -49,10 +55,7 @@ pub trait EventQueue: Send + Sync + 'static {
 
     /// Starts consuming with at most `prefetch` unacknowledged deliveries in flight.
     /// The stream ends when the queue is closed; a broken connection yields an error item.
-    async fn consume(
-        &self,
-        prefetch: u16,
-    ) -> Result<BoxStream<'static, Result<Box<dyn Delivery>, QueueError>>, QueueError>;
+    async fn consume(&self, prefetch: u16) -> Result<Deliveries, QueueError>;
 
     /// Messages waiting in the main queue and each delay tier.
     async fn depths(&self) -> Result<Vec<QueueDepth>, QueueError>;
@@ -63,9 +66,7 @@ pub trait EventQueue: Send + Sync + 'static {
     /// Messages the queue gave up on (not an envelope, or past the delivery limit), one at a
     /// time, for the worker to keep in the dead letters. A broken connection yields an error
     /// item and the stream goes on after the reconnect.
-    async fn consume_poison(
-        &self,
-    ) -> Result<BoxStream<'static, Result<Box<dyn Poison>, QueueError>>, QueueError>;
+    async fn consume_poison(&self) -> Result<PoisonMessages, QueueError>;
 
     /// The delay tiers this queue was built with.
     fn retry_tiers(&self) -> &RetryTiers;

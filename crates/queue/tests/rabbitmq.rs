@@ -38,8 +38,7 @@ fn close_connections_named(name: &str) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reconnects_after_forced_close_and_consumer_resumes() {
-    common::run(Rabbit::new(), |rabbit| async move {
-        let queue = rabbit.connect().await;
+    common::with_queue(Rabbit::new(), |rabbit, queue| async move {
         let mut stream = queue.consume(10).await.unwrap();
         let before = envelope("before");
         queue.publish(&before).await.unwrap();
@@ -59,38 +58,12 @@ async fn reconnects_after_forced_close_and_consumer_resumes() {
         // Depending on timing a publish may or may not hit the short outage; whether it fails
         // fast is checked deterministically in `publish_fails_fast_while_broker_is_unreachable`.
         // ...and works again once the supervisor has reconnected, without a restart.
-        let after = envelope("after");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while let Err(error) = queue.publish(&after).await {
-            assert!(Instant::now() < deadline, "never recovered: {error}");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        let after = publish_once_recovered(queue.as_ref()).await;
         queue.ready().await.unwrap();
 
         // The consumer reports the loss once, then resumes on the new connection.
-        let mut saw_error = false;
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let item = tokio::time::timeout_at(deadline, stream.next())
-                .await
-                .expect("consumer did not resume")
-                .expect("stream ended");
-            match item {
-                Err(QueueError::Unavailable(_)) => saw_error = true,
-                Err(other) => panic!("unexpected {other}"),
-                Ok(delivery) => {
-                    let id = delivery.envelope().event_id.clone();
-                    delivery.ack().await.unwrap();
-                    if id == after.event_id {
-                        break;
-                    }
-                    // Publishes that failed during the outage may still have been stored.
-                    assert!(id.as_str().starts_with("during"), "unexpected {id}");
-                }
-            }
-        }
+        let saw_error = resumes_with(&mut stream, &after).await;
         assert!(saw_error, "the consumer never reported the lost connection");
-        queue.close().await;
     })
     .await;
 }
@@ -100,8 +73,7 @@ async fn unconfirmed_publish_times_out() {
     let mut rabbit = Rabbit::new();
     // No broker confirms within a nanosecond.
     rabbit.confirm_timeout = Duration::from_nanos(1);
-    common::run(rabbit, |rabbit| async move {
-        let queue = rabbit.connect().await;
+    common::with_queue(rabbit, |_, queue| async move {
         // A confirm that is already there when first polled still counts, and on an idle
         // machine a small message can be confirmed within the timer's first millisecond tick.
         // A 4 MiB body takes the broker longer than that to take in and store; still, one
@@ -121,15 +93,13 @@ async fn unconfirmed_publish_times_out() {
             }
         }
         assert!(timeouts > 0, "no publish timed out");
-        queue.close().await;
     })
     .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nacked_publish_is_rejected() {
-    common::run(Rabbit::new(), |rabbit| async move {
-        let queue = rabbit.connect().await;
+    common::with_queue(Rabbit::new(), |rabbit, queue| async move {
         let policy = format!("{}-full", rabbit.prefix);
         let pattern = format!("^{}\\.events$", rabbit.prefix.replace('-', "\\-"));
         rabbitmqctl(&[
@@ -158,15 +128,13 @@ async fn nacked_publish_is_rejected() {
         );
         // A nack does not break the connection.
         queue.ready().await.unwrap();
-        queue.close().await;
     })
     .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn poison_message_goes_to_the_dead_queue() {
-    common::run(Rabbit::new(), |rabbit| async move {
-        let queue: Arc<dyn EventQueue> = Arc::new(rabbit.connect().await);
+    common::with_queue(Rabbit::new(), |rabbit, queue| async move {
         publish_raw(
             &rabbit,
             b"not an envelope",
@@ -196,7 +164,6 @@ async fn poison_message_goes_to_the_dead_queue() {
         assert!(kept.envelopes().is_none());
         kept.ack().await.unwrap();
         eventually_depth(queue.as_ref(), "poison", 0).await;
-        queue.close().await;
     })
     .await;
 }
@@ -207,8 +174,7 @@ async fn poison_message_goes_to_the_dead_queue() {
 async fn past_the_delivery_limit_a_message_becomes_poison() {
     let mut rabbit = Rabbit::new();
     rabbit.delivery_limit = 2;
-    common::run(rabbit, |rabbit| async move {
-        let queue: Arc<dyn EventQueue> = Arc::new(rabbit.connect().await);
+    common::with_queue(rabbit, |_, queue| async move {
         let looping = envelope("looping");
         queue.publish(&looping).await.unwrap();
         let (deliveries, poison) =
@@ -223,7 +189,6 @@ async fn past_the_delivery_limit_a_message_becomes_poison() {
         poison.ack().await.unwrap();
         eventually_depth(queue.as_ref(), "main", 0).await;
         eventually_depth(queue.as_ref(), "poison", 0).await;
-        queue.close().await;
     })
     .await;
 }
@@ -262,8 +227,7 @@ async fn refuses_bad_configuration_and_unreachable_broker() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn declares_the_documented_topology() {
-    common::run(Rabbit::new(), |rabbit| async move {
-        let queue = rabbit.connect().await;
+    common::with_queue(Rabbit::new(), |rabbit, queue| async move {
         let listing = rabbitmqctl(&[
             "list_queues",
             "--no-table-headers",
@@ -302,7 +266,6 @@ async fn declares_the_documented_topology() {
             "no classic tier: {listing}"
         );
         assert_eq!(queue.names().main, format!("{}.events", rabbit.prefix));
-        queue.close().await;
     })
     .await;
 }
@@ -409,25 +372,47 @@ async fn publish_fails_fast_while_broker_is_unreachable() {
 
     // The vhost (and with it the topology) comes back: the supervisor redeclares everything.
     vhost.add().unwrap();
+    let after = publish_once_recovered(&queue).await;
+    resumes_with(&mut stream, &after).await;
+    queue.close().await;
+}
+
+/// Publishes an envelope tagged `after` as soon as the queue takes it again (within 30 s of an
+/// outage), without a restart; the envelope.
+async fn publish_once_recovered(queue: &dyn EventQueue) -> bridge_queue::Envelope {
     let after = envelope("after");
     let deadline = Instant::now() + Duration::from_secs(30);
     while let Err(error) = queue.publish(&after).await {
         assert!(Instant::now() < deadline, "never recovered: {error}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    after
+}
+
+/// Reads the consumer until `after` arrives (within 30 s), acking what comes; whether it
+/// reported the lost connection on the way. Besides `after` only envelopes tagged `during`
+/// may come: publishes that failed during the outage may still have been stored.
+async fn resumes_with(stream: &mut common::Deliveries, after: &bridge_queue::Envelope) -> bool {
+    let mut saw_error = false;
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let item = tokio::time::timeout_at(deadline, stream.next())
             .await
             .expect("consumer did not resume")
             .expect("stream ended");
-        if let Ok(delivery) = item {
-            assert_eq!(delivery.envelope(), &after);
-            delivery.ack().await.unwrap();
-            break;
+        match item {
+            Err(QueueError::Unavailable(_)) => saw_error = true,
+            Err(other) => panic!("unexpected {other}"),
+            Ok(delivery) => {
+                let id = delivery.envelope().event_id.clone();
+                delivery.ack().await.unwrap();
+                if id == after.event_id {
+                    return saw_error;
+                }
+                assert!(id.as_str().starts_with("during"), "unexpected {id}");
+            }
         }
     }
-    queue.close().await;
 }
 
 /// Messages waiting in the main queue, as the broker counts them (not envelopes).
@@ -491,8 +476,7 @@ async fn concurrent_publishes_share_messages_and_each_is_delivered_once() {
         max_bytes: 512 * 1024,
         max_in_flight: 1,
     };
-    common::run(rabbit, |rabbit| async move {
-        let queue: Arc<dyn EventQueue> = Arc::new(rabbit.connect().await);
+    common::with_queue(rabbit, |rabbit, queue| async move {
         let sent: Vec<_> = (0..300).map(|i| envelope(&format!("group{i}"))).collect();
         let results = futures::future::join_all(sent.iter().map(|e| queue.publish(e))).await;
         assert!(results.iter().all(Result::is_ok), "{results:?}");
@@ -522,15 +506,13 @@ async fn concurrent_publishes_share_messages_and_each_is_delivered_once() {
         }
         common::nothing_for(&mut stream, Duration::from_millis(1500)).await;
         eventually_depth(queue.as_ref(), "main", 0).await;
-        queue.close().await;
     })
     .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn batch_envelopes_are_settled_one_by_one() {
-    common::run(Rabbit::new(), |rabbit| async move {
-        let queue: Arc<dyn EventQueue> = Arc::new(rabbit.connect().await);
+    common::with_queue(Rabbit::new(), |rabbit, queue| async move {
         let (acked, retried, requeued) =
             (envelope("acked"), envelope("retried"), envelope("requeued"));
         publish_raw_batch(&rabbit, &[acked.clone(), retried.clone(), requeued.clone()]).await;
@@ -572,7 +554,6 @@ async fn batch_envelopes_are_settled_one_by_one() {
         // The acked envelope never comes back: the batch message was acked.
         common::nothing_for(&mut stream, Duration::from_millis(2500)).await;
         assert_eq!(main_queue_messages(&rabbit).await, 0);
-        queue.close().await;
     })
     .await;
 }
@@ -598,8 +579,7 @@ async fn a_failed_republish_is_tried_again_and_the_batch_is_not_rerun() {
 /// letter stored), the third is dropped unsettled — with the main queue unbound from the
 /// exchange for `unbound` around the drop, so the third's republish fails at first.
 async fn dropped_sibling_comes_back_alone(unbound: Option<Duration>) {
-    common::run(Rabbit::new(), move |rabbit| async move {
-        let queue: Arc<dyn EventQueue> = Arc::new(rabbit.connect().await);
+    common::with_queue(Rabbit::new(), move |rabbit, queue| async move {
         let (tiered, dead, dropped) = (envelope("tiered"), envelope("dead"), envelope("dropped"));
         publish_raw_batch(&rabbit, &[tiered.clone(), dead.clone(), dropped.clone()]).await;
         let mut stream = queue.consume(10).await.unwrap();
@@ -659,7 +639,6 @@ async fn dropped_sibling_comes_back_alone(unbound: Option<Duration>) {
             "the dropped one alone, the tiered one once after its delay, the dead one never"
         );
         assert_eq!(main_queue_messages(&rabbit).await, 0);
-        queue.close().await;
     })
     .await;
 }
@@ -677,8 +656,7 @@ async fn refuses_zero_batching_limits() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prefetch_counts_the_envelopes_of_a_batch() {
-    common::run(Rabbit::new(), |rabbit| async move {
-        let queue: Arc<dyn EventQueue> = Arc::new(rabbit.connect().await);
+    common::with_queue(Rabbit::new(), |rabbit, queue| async move {
         let sent: Vec<_> = (0..5).map(|i| envelope(&format!("slot{i}"))).collect();
         publish_raw_batch(&rabbit, &sent).await;
         let mut stream = queue.consume(2).await.unwrap();
@@ -698,7 +676,6 @@ async fn prefetch_counts_the_envelopes_of_a_batch() {
             delivery.ack().await.unwrap();
         }
         common::nothing_for(&mut stream, Duration::from_millis(700)).await;
-        queue.close().await;
     })
     .await;
 }
@@ -707,19 +684,21 @@ async fn prefetch_counts_the_envelopes_of_a_batch() {
 /// queue works through the next one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_list_skips_a_node_that_is_down() {
-    let rabbit = Rabbit::new();
-    let mut options = rabbit.options();
-    // Nothing listens on loopback port 1.
-    options.amqp_url = format!("amqp://guest:guest@127.0.0.1:1/%2f,{}", common::AMQP_URL).into();
-    let queue = RabbitQueue::connect(options).await.unwrap();
-    let e = envelope("via-second-node");
-    queue.publish(&e).await.unwrap();
-    let mut stream = queue.consume(1).await.unwrap();
-    let delivery = next(&mut stream, Duration::from_secs(5)).await;
-    assert_eq!(delivery.envelope(), &e);
-    delivery.ack().await.unwrap();
-    queue.close().await;
-    common::Backend::cleanup(&rabbit).await;
+    common::run(Rabbit::new(), |rabbit| async move {
+        let mut options = rabbit.options();
+        // Nothing listens on loopback port 1.
+        options.amqp_url =
+            format!("amqp://guest:guest@127.0.0.1:1/%2f,{}", common::AMQP_URL).into();
+        let queue = RabbitQueue::connect(options).await.unwrap();
+        let e = envelope("via-second-node");
+        queue.publish(&e).await.unwrap();
+        let mut stream = queue.consume(1).await.unwrap();
+        let delivery = next(&mut stream, Duration::from_secs(5)).await;
+        assert_eq!(delivery.envelope(), &e);
+        delivery.ack().await.unwrap();
+        queue.close().await;
+    })
+    .await;
 }
 
 /// Every publish answers for itself. RabbitMQ confirms several publishes of a channel with one

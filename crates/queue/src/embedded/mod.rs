@@ -12,7 +12,6 @@ mod writer;
 
 use crate::{Envelope, EventQueue, QueueDepth, QueueError, RetryTiers};
 use async_trait::async_trait;
-use futures::stream::BoxStream;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
@@ -262,10 +261,7 @@ impl EventQueue for EmbeddedQueue {
             .await
     }
 
-    async fn consume(
-        &self,
-        prefetch: u16,
-    ) -> Result<BoxStream<'static, Result<Box<dyn crate::Delivery>, QueueError>>, QueueError> {
+    async fn consume(&self, prefetch: u16) -> Result<crate::Deliveries, QueueError> {
         if prefetch == 0 {
             return Err(QueueError::Config("prefetch must be at least 1".into()));
         }
@@ -325,9 +321,7 @@ impl EventQueue for EmbeddedQueue {
             .map_err(|e| QueueError::Unavailable(format!("queue database: {e}")))
     }
 
-    async fn consume_poison(
-        &self,
-    ) -> Result<BoxStream<'static, Result<Box<dyn crate::Poison>, QueueError>>, QueueError> {
+    async fn consume_poison(&self) -> Result<crate::PoisonMessages, QueueError> {
         Ok(poison::stream(self.shared.clone()))
     }
 

@@ -15,7 +15,6 @@ mod topology;
 use crate::outstanding::Outstanding;
 use crate::{Envelope, EventQueue, QueueDepth, QueueError, RetryTiers};
 use async_trait::async_trait;
-use futures::stream::BoxStream;
 use lapin::{
     options::BasicPublishOptions, publisher_confirm::Confirmation, BasicProperties, Connection,
     ConnectionProperties,
@@ -530,10 +529,7 @@ impl EventQueue for RabbitQueue {
         batcher::publish(&self.shared, envelope).await
     }
 
-    async fn consume(
-        &self,
-        prefetch: u16,
-    ) -> Result<BoxStream<'static, Result<Box<dyn crate::Delivery>, QueueError>>, QueueError> {
+    async fn consume(&self, prefetch: u16) -> Result<crate::Deliveries, QueueError> {
         if prefetch == 0 {
             return Err(QueueError::Config("prefetch must be at least 1".into()));
         }
@@ -552,9 +548,7 @@ impl EventQueue for RabbitQueue {
         self.shared.usable().map(|_| ())
     }
 
-    async fn consume_poison(
-        &self,
-    ) -> Result<BoxStream<'static, Result<Box<dyn crate::Poison>, QueueError>>, QueueError> {
+    async fn consume_poison(&self) -> Result<crate::PoisonMessages, QueueError> {
         Ok(poison::stream(self.shared.clone()))
     }
 

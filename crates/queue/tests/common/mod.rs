@@ -11,14 +11,14 @@
 use async_trait::async_trait;
 use bridge_queue::embedded::{EmbeddedOptions, EmbeddedQueue};
 use bridge_queue::rabbitmq::{Names, PublishBatching, RabbitOptions, RabbitQueue};
-use bridge_queue::{Delivery, Envelope, EventQueue, QueueError, RetryTiers};
-use futures::stream::{BoxStream, StreamExt};
+use bridge_queue::{Delivery, Envelope, EventQueue, RetryTiers};
+use futures::stream::StreamExt;
 use std::sync::Arc;
 use std::time::Duration;
 
 pub use bridge_test_support::rabbitmq::AMQP_URL;
 
-pub type Deliveries = BoxStream<'static, Result<Box<dyn Delivery>, QueueError>>;
+pub use bridge_queue::Deliveries;
 
 pub fn test_tiers() -> RetryTiers {
     RetryTiers::new(vec![Duration::from_secs(1), Duration::from_secs(2)]).unwrap()
@@ -258,4 +258,18 @@ pub async fn drop_until_poison(
             _ = tokio::time::sleep_until(deadline) => panic!("not poison after {deliveries} deliveries"),
         }
     }
+}
+
+/// [`run`] with the test's queue connected before `body` and closed after it.
+pub async fn with_queue<F, Fut>(rabbit: Rabbit, body: F)
+where
+    F: FnOnce(Arc<Rabbit>, Arc<RabbitQueue>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    run(rabbit, |rabbit| async move {
+        let queue = Arc::new(rabbit.connect().await);
+        body(rabbit, queue.clone()).await;
+        queue.close().await;
+    })
+    .await;
 }
