@@ -1,5 +1,6 @@
 //! `comagic-emulator`: run the CoMagic Data API emulator as a process (demo, manual testing).
 
+use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -64,12 +65,23 @@ async fn main() -> anyhow::Result<()> {
     })
     .await
     .context("starting the emulator")?;
-    println!("{}", emulator.api_url());
-    println!("accounts: {}", names.join(", "));
-    println!(
-        "inspect: {0}/_emulator/records {0}/_emulator/calls {0}/_emulator/uploads",
-        emulator.base_url()
-    );
+    // A script may read the URL and close the pipe: the emulator goes on serving then
+    // (`println!` would panic on the closed pipe).
+    let mut stdout = std::io::stdout().lock();
+    let printed = writeln!(stdout, "{}", emulator.api_url())
+        .and_then(|()| writeln!(stdout, "accounts: {}", names.join(", ")))
+        .and_then(|()| {
+            writeln!(
+                stdout,
+                "inspect: {0}/_emulator/records {0}/_emulator/calls {0}/_emulator/uploads",
+                emulator.base_url()
+            )
+        })
+        .and_then(|()| stdout.flush());
+    drop(stdout);
+    if let Err(error) = printed {
+        tracing::warn!(%error, "stdout closed; serving on");
+    }
     tokio::signal::ctrl_c()
         .await
         .context("waiting for Ctrl-C")?;

@@ -1,5 +1,5 @@
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdout, Command, Stdio};
 
 use serde_json::{json, Value};
 
@@ -7,6 +7,8 @@ use serde_json::{json, Value};
 struct Process {
     child: Child,
     url: String,
+    /// Kept open while the binary runs: it prints more after the URL.
+    _stdout: BufReader<ChildStdout>,
 }
 
 impl Process {
@@ -19,15 +21,18 @@ impl Process {
             .spawn()
             .unwrap();
         let mut first_line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut first_line)
-            .unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        stdout.read_line(&mut first_line).unwrap();
         let url = first_line.trim().to_owned();
         assert!(
             url.starts_with("http://127.0.0.1:") && url.ends_with("/v2.0"),
             "{url}"
         );
-        Self { child, url }
+        Self {
+            child,
+            url,
+            _stdout: stdout,
+        }
     }
 
     async fn call(&self, method: &str, params: Value) -> Value {
