@@ -198,6 +198,12 @@ pub async fn start(config: BridgeConfig) -> anyhow::Result<RunningBridge> {
         consumer_lock,
     } = open_backends(&config, config.roles.worker).await?;
     let metrics = Metrics::new();
+    // `replays_total` mirrors the store's count, shared by every replica: a process starts
+    // from it, or its first scrape would show 0 and the next the whole count again, which
+    // Prometheus reads as that many new replays.
+    if let Ok(replays) = store.replay_count().await {
+        metrics.observe_replays(replays);
+    }
     let shutdown = CancellationToken::new();
     let mut tasks = Vec::new();
 
