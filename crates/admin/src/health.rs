@@ -11,10 +11,9 @@
 use std::collections::{BTreeMap, HashMap};
 
 use axum::Json;
-use bridge_store::{
-    ActivityError, ActivityUpdate, DeadLetterCount, LimitsSeen, Tenant, TenantActivity,
-};
+use bridge_store::{ActivityUpdate, DeadLetterCount, LimitsSeen, Tenant, TenantActivity};
 use chrono::{DateTime, Utc};
+use leadback_model::LastError;
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -232,7 +231,7 @@ pub struct TenantHealth {
     pub status: StatusView,
     pub last_accepted_at: Option<DateTime<Utc>>,
     pub last_delivered_at: Option<DateTime<Utc>>,
-    pub last_error: Option<ActivityError>,
+    pub last_error: Option<LastError>,
     pub dead_letters: DeadLettersView,
     pub comagic: ComagicCheck,
     pub timezone: TimezoneCheck,
@@ -480,8 +479,8 @@ mod tests {
         }
     }
 
-    fn error(class: &str, at: DateTime<Utc>) -> ActivityError {
-        ActivityError {
+    fn error(class: &str, at: DateTime<Utc>) -> LastError {
+        LastError {
             class: class.into(),
             mnemonic: None,
             message: "boom".into(),

@@ -11,8 +11,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use uuid::Uuid;
 
-use crate::tenant_activity::{ActivityError, ActivityUpdate, LimitsSeen};
+use crate::tenant_activity::{ActivityUpdate, LimitsSeen};
 use crate::{Store, StoreError};
+use leadback_model::LastError;
 
 /// How often gathered activity is written.
 pub const ACTIVITY_FLUSH_EVERY: Duration = Duration::from_secs(1);
@@ -56,7 +57,7 @@ impl ActivityRecorder {
     }
 
     /// An attempt failed (retried or dead-lettered).
-    pub fn error(&self, tenant_id: Uuid, error: ActivityError) {
+    pub fn error(&self, tenant_id: Uuid, error: LastError) {
         self.merge(tenant_id, |u| {
             if u.error.as_ref().is_none_or(|e| e.at <= error.at) {
                 u.error = Some(error);

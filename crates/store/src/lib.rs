@@ -30,9 +30,7 @@ pub use recent_payloads::{
     OUTCOME_REJECTED, RECENT_PAYLOADS_MAX_AGE,
 };
 pub use sql::{Built, Dialect, SqlStore};
-pub use tenant_activity::{
-    ActivityError, ActivityUpdate, DeadLetterCount, LimitsSeen, TenantActivity,
-};
+pub use tenant_activity::{ActivityUpdate, DeadLetterCount, LimitsSeen, TenantActivity};
 pub use token::{TokenHash, WebhookToken};
 pub use types::{
     DeadLetter, DeadLetterFilter, LedgerEntry, LedgerProgress, NewDeadLetter, Tenant, TenantInput,

@@ -4,11 +4,12 @@
 
 use crate::harness::{tenant_named, Backend};
 use bridge_store::{
-    ActivityError, ActivityRecorder, ActivityUpdate, LimitsSeen, NewDeadLetter, NewRecentPayload,
-    SecretKey, Store, OUTCOME_ACCEPTED, OUTCOME_REJECTED,
+    ActivityRecorder, ActivityUpdate, LimitsSeen, NewDeadLetter, NewRecentPayload, SecretKey,
+    Store, OUTCOME_ACCEPTED, OUTCOME_REJECTED,
 };
 use chrono::{DateTime, SubsecRound as _, TimeDelta, Utc};
 use leadback_model::comagic::Limits;
+use leadback_model::LastError;
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -172,8 +173,8 @@ pub async fn recent_payloads_bounded_by_count_and_age(b: &dyn Backend) {
     );
 }
 
-fn error(class: &str, mnemonic: Option<&str>, at: DateTime<Utc>) -> ActivityError {
-    ActivityError {
+fn error(class: &str, mnemonic: Option<&str>, at: DateTime<Utc>) -> LastError {
+    LastError {
         class: class.into(),
         mnemonic: mnemonic.map(Into::into),
         message: format!("{class} happened"),
