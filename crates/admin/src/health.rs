@@ -11,7 +11,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use axum::Json;
-use bridge_store::{ActivityUpdate, DeadLetterCount, LimitsSeen, Tenant, TenantActivity};
+use bridge_store::{DeadLetterCount, LimitsSeen, Tenant, TenantActivity};
 use chrono::{DateTime, Utc};
 use leadback_model::LastError;
 use serde::Serialize;
@@ -304,9 +304,9 @@ pub async fn tenant_health(app: &AdminState, tenant_id: Uuid) -> Result<TenantHe
     let mut activity = app.store.tenant_activity(Some(tenant_id)).await?.pop();
     if let Some(limits) = live_limits {
         // The freshest budget also serves the tenant list (one write per health check).
-        let update = ActivityUpdate {
+        let update = TenantActivity {
             limits: Some(limits),
-            ..ActivityUpdate::new(tenant_id)
+            ..TenantActivity::new(tenant_id)
         };
         if let Err(e) = app.store.record_activity(&[update]).await {
             tracing::debug!(error = %e, "cannot store the limits get.account reported");
@@ -470,13 +470,7 @@ mod tests {
     }
 
     fn activity(t: &Tenant) -> TenantActivity {
-        TenantActivity {
-            tenant_id: t.id,
-            last_accepted_at: None,
-            last_delivered_at: None,
-            last_error: None,
-            limits: None,
-        }
+        TenantActivity::new(t.id)
     }
 
     fn error(class: &str, at: DateTime<Utc>) -> LastError {

@@ -45,33 +45,25 @@ impl LimitsSeen {
     }
 }
 
-/// What one process saw of one tenant since its last write; `None`s keep the stored values.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ActivityUpdate {
-    pub tenant_id: Uuid,
-    pub accepted_at: Option<DateTime<Utc>>,
-    pub delivered_at: Option<DateTime<Utc>>,
-    pub error: Option<LastError>,
-    pub limits: Option<LimitsSeen>,
-}
-
-impl ActivityUpdate {
-    pub fn new(tenant_id: Uuid) -> ActivityUpdate {
-        ActivityUpdate {
-            tenant_id,
-            ..ActivityUpdate::default()
-        }
-    }
-}
-
-/// A tenant's stored activity.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// What was seen of a tenant: as stored (every writer's merged), or as one process saw it since
+/// its last write, which is what it writes (its `None`s keep the stored values).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct TenantActivity {
     pub tenant_id: Uuid,
     pub last_accepted_at: Option<DateTime<Utc>>,
     pub last_delivered_at: Option<DateTime<Utc>>,
     pub last_error: Option<LastError>,
     pub limits: Option<LimitsSeen>,
+}
+
+impl TenantActivity {
+    /// Nothing seen yet.
+    pub fn new(tenant_id: Uuid) -> TenantActivity {
+        TenantActivity {
+            tenant_id,
+            ..TenantActivity::default()
+        }
+    }
 }
 
 #[derive(sqlx::FromRow)]
