@@ -89,6 +89,13 @@ async fn raw_request(addr: SocketAddr, head: &[u8], body: &[u8]) -> Option<u16> 
     read_status(&mut stream, Duration::from_secs(10)).await
 }
 
+/// [`raw_request`] with a head too large to serve: the bridge must answer 431 or close the
+/// connection, never a 5xx nor a served request.
+async fn assert_head_refused(addr: SocketAddr, head: &str, body: &[u8], what: &str) {
+    let status = raw_request(addr, head.as_bytes(), body).await;
+    assert!(matches!(status, None | Some(431)), "{what}: {status:?}");
+}
+
 /// Reads an answer's status line; `None` on close, reset or timeout without one.
 async fn read_status(stream: &mut TcpStream, timeout: Duration) -> Option<u16> {
     let mut buf = Vec::new();
@@ -408,18 +415,14 @@ async fn hostile_input_gets_clean_answers_and_the_bridge_keeps_working() {
 
     // ---- 100 MB bodies: refused early, without reading them -----------------------------------
     const HUNDRED_MB: usize = 100 * 1024 * 1024;
-    let (status, written) = stream_huge_body(addr, &path, HUNDRED_MB, true).await;
-    assert_eq!(status, Some(413), "declared 100 MB");
-    assert!(
-        written < HUNDRED_MB / 4,
-        "server kept reading: {written} bytes written"
-    );
-    let (status, written) = stream_huge_body(addr, &path, HUNDRED_MB, false).await;
-    assert_eq!(status, Some(413), "chunked 100 MB");
-    assert!(
-        written < HUNDRED_MB / 4,
-        "server kept reading: {written} bytes written"
-    );
+    for (declare_length, what) in [(true, "declared 100 MB"), (false, "chunked 100 MB")] {
+        let (status, written) = stream_huge_body(addr, &path, HUNDRED_MB, declare_length).await;
+        assert_eq!(status, Some(413), "{what}");
+        assert!(
+            written < HUNDRED_MB / 4,
+            "{what}: server kept reading: {written} bytes written"
+        );
+    }
 
     // ---- header floods: 431 or a closed connection, never a 5xx -------------------------------
     let mut many = String::from("GET /healthz HTTP/1.1\r\nHost: bridge\r\n");
@@ -427,21 +430,13 @@ async fn hostile_input_gets_clean_answers_and_the_bridge_keeps_working() {
         many.push_str(&format!("X-Flood-{i}: {i}\r\n"));
     }
     many.push_str("\r\n");
-    let status = raw_request(addr, many.as_bytes(), b"").await;
-    assert!(
-        matches!(status, None | Some(431)),
-        "200 headers: {status:?}"
-    );
+    assert_head_refused(addr, &many, b"", "200 headers").await;
 
     let huge = format!(
         "GET /healthz HTTP/1.1\r\nHost: bridge\r\nX-Huge: {}\r\n\r\n",
         "a".repeat(1024 * 1024)
     );
-    let status = raw_request(addr, huge.as_bytes(), b"").await;
-    assert!(
-        matches!(status, None | Some(431)),
-        "1 MB header: {status:?}"
-    );
+    assert_head_refused(addr, &huge, b"", "1 MB header").await;
 
     // A head that arrives in one read escapes hyper's buffer limit; the exact check answers 431.
     let big = format!(
@@ -455,11 +450,7 @@ async fn hostile_input_gets_clean_answers_and_the_bridge_keeps_working() {
         "POST {path} HTTP/1.1\r\nHost: bridge\r\nCookie: {}\r\nContent-Length: 2\r\n\r\n",
         "c".repeat(1024 * 1024)
     );
-    let status = raw_request(addr, huge_post.as_bytes(), b"{}").await;
-    assert!(
-        matches!(status, None | Some(431)),
-        "1 MB cookie: {status:?}"
-    );
+    assert_head_refused(addr, &huge_post, b"{}", "1 MB cookie").await;
 
     // ---- slow drips -----------------------------------------------------------------------------
     // Body: the head arrives at once, then one byte a second of a 100-byte body → 408.

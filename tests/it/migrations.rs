@@ -244,25 +244,33 @@ fn answer_once(response: &'static str) -> String {
     addr
 }
 
-#[tokio::test]
-async fn rollback_starts_on_sqlite() {
-    older_binary_starts_on_a_newer_schema(Target::sqlite().await).await;
+/// For each scenario `async fn name(target: Target)`, a `sqlite::name` and a `postgres::name`
+/// test: one body, run on both stores.
+macro_rules! on_both_stores {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(super::Target::sqlite().await).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(super::Target::postgres().await).await;
+                }
+            )*
+        }
+    };
 }
 
-#[tokio::test]
-async fn rollback_starts_on_postgres() {
-    older_binary_starts_on_a_newer_schema(Target::postgres().await).await;
-}
-
-#[tokio::test]
-async fn schema_too_old_is_refused_on_sqlite() {
-    newer_binary_refuses_an_older_schema_without_auto(Target::sqlite().await).await;
-}
-
-#[tokio::test]
-async fn schema_too_old_is_refused_on_postgres() {
-    newer_binary_refuses_an_older_schema_without_auto(Target::postgres().await).await;
-}
+on_both_stores!(
+    older_binary_starts_on_a_newer_schema,
+    newer_binary_refuses_an_older_schema_without_auto,
+);
 
 /// Runs only as the child of `a_service_that_is_down_fails_the_run_once_with_how_to_start_it`.
 #[tokio::test]

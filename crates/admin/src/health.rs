@@ -11,10 +11,9 @@
 use std::collections::{BTreeMap, HashMap};
 
 use axum::Json;
-use bridge_store::{
-    ActivityError, ActivityUpdate, DeadLetterCount, LimitsSeen, Tenant, TenantActivity,
-};
+use bridge_store::{DeadLetterCount, LimitsSeen, Tenant, TenantActivity};
 use chrono::{DateTime, Utc};
+use leadback_model::LastError;
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -232,7 +231,7 @@ pub struct TenantHealth {
     pub status: StatusView,
     pub last_accepted_at: Option<DateTime<Utc>>,
     pub last_delivered_at: Option<DateTime<Utc>>,
-    pub last_error: Option<ActivityError>,
+    pub last_error: Option<LastError>,
     pub dead_letters: DeadLettersView,
     pub comagic: ComagicCheck,
     pub timezone: TimezoneCheck,
@@ -305,9 +304,9 @@ pub async fn tenant_health(app: &AdminState, tenant_id: Uuid) -> Result<TenantHe
     let mut activity = app.store.tenant_activity(Some(tenant_id)).await?.pop();
     if let Some(limits) = live_limits {
         // The freshest budget also serves the tenant list (one write per health check).
-        let update = ActivityUpdate {
+        let update = TenantActivity {
             limits: Some(limits),
-            ..ActivityUpdate::new(tenant_id)
+            ..TenantActivity::new(tenant_id)
         };
         if let Err(e) = app.store.record_activity(&[update]).await {
             tracing::debug!(error = %e, "cannot store the limits get.account reported");
@@ -471,17 +470,11 @@ mod tests {
     }
 
     fn activity(t: &Tenant) -> TenantActivity {
-        TenantActivity {
-            tenant_id: t.id,
-            last_accepted_at: None,
-            last_delivered_at: None,
-            last_error: None,
-            limits: None,
-        }
+        TenantActivity::new(t.id)
     }
 
-    fn error(class: &str, at: DateTime<Utc>) -> ActivityError {
-        ActivityError {
+    fn error(class: &str, at: DateTime<Utc>) -> LastError {
+        LastError {
             class: class.into(),
             mnemonic: None,
             message: "boom".into(),

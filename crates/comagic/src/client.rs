@@ -152,20 +152,20 @@ impl ComagicClient {
         &self,
         items: &[OfflineMessage],
     ) -> Result<Called<Vec<i64>>, ComagicError> {
-        let params = UploadOfflineMessagesParams {
-            offline_messages: items.to_vec(),
-        };
-        self.upload_records(methods::UPLOAD_OFFLINE_MESSAGES, items.len(), &params)
-            .await
+        self.upload_records(
+            methods::UPLOAD_OFFLINE_MESSAGES,
+            items,
+            |offline_messages| UploadOfflineMessagesParams { offline_messages },
+        )
+        .await
     }
 
     /// `upload.chats`: at most [`MAX_UPLOAD_BATCH`] chats; returns CoMagic's ids in order.
     pub async fn upload_chats(&self, items: &[Chat]) -> Result<Called<Vec<i64>>, ComagicError> {
-        let params = UploadChatsParams {
-            chats: items.to_vec(),
-        };
-        self.upload_records(methods::UPLOAD_CHATS, items.len(), &params)
-            .await
+        self.upload_records(methods::UPLOAD_CHATS, items, |chats| UploadChatsParams {
+            chats,
+        })
+        .await
     }
 
     /// `upload.sessions`: at most [`MAX_UPLOAD_BATCH`] sessions; returns `{ext_id, session_id}`.
@@ -173,41 +173,40 @@ impl ComagicClient {
         &self,
         items: &[UploadSession],
     ) -> Result<Called<Vec<UploadedSession>>, ComagicError> {
-        let params = UploadSessionsParams {
-            sessions: items.to_vec(),
-        };
-        let called = self.upload(methods::UPLOAD_SESSIONS, items.len(), &params);
+        let called = self.upload(methods::UPLOAD_SESSIONS, items, |sessions| {
+            UploadSessionsParams { sessions }
+        });
         Ok(called
             .await?
             .map(|result: UploadSessionsResult| result.data))
     }
 
-    /// An upload method with `count` items: at most [`MAX_UPLOAD_BATCH`]; none makes no call and
-    /// answers the empty result.
     /// An upload whose answer is one `{id}` per record: CoMagic's ids, in the order sent.
-    async fn upload_records<P: Serialize>(
+    async fn upload_records<T: Clone, P: Serialize>(
         &self,
         method: &'static str,
-        count: usize,
-        params: &P,
+        items: &[T],
+        params: impl FnOnce(Vec<T>) -> P,
     ) -> Result<Called<Vec<i64>>, ComagicError> {
-        let called: Called<UploadResult> = self.upload(method, count, params).await?;
+        let called: Called<UploadResult> = self.upload(method, items, params).await?;
         Ok(called.map(ids))
     }
 
-    async fn upload<P: Serialize, R: DeserializeOwned + Default>(
+    /// An upload method with `items`: at most [`MAX_UPLOAD_BATCH`]; none makes no call and
+    /// answers the empty result. `params` wraps the items in the method's parameters.
+    async fn upload<T: Clone, P: Serialize, R: DeserializeOwned + Default>(
         &self,
         method: &'static str,
-        count: usize,
-        params: &P,
+        items: &[T],
+        params: impl FnOnce(Vec<T>) -> P,
     ) -> Result<Called<R>, ComagicError> {
-        if check_batch(method, count)? {
+        if check_batch(method, items.len())? {
             return Ok(Called {
                 value: R::default(),
                 limits: None,
             });
         }
-        self.call(method, params).await
+        self.call(method, &params(items.to_vec())).await
     }
 
     /// `set.tag_communications`: one tag on one record.

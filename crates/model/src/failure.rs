@@ -1,5 +1,8 @@
 //! [`FailureClass`]: why an event was not delivered, as the worker, the dead letters, the
-//! metrics and the settings preview name it.
+//! metrics and the settings preview name it; [`LastError`]: one such failure, when it happened.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 
 /// The error classes of comagic-api.md plus the bridge's own (mapping, tenant gone).
 /// `as_str()` is the `reason` label of `dead_letters_total` and the dead letter's `class`.
@@ -36,4 +39,16 @@ impl FailureClass {
             FailureClass::Exhausted => "exhausted",
         }
     }
+}
+
+/// The last failure the worker met with an event (a retry or a dead letter). One type for the
+/// envelope (carried to the delay tier or the dead letters) and the tenant's activity (its
+/// health's last error): the worker copies the one into the other.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastError {
+    /// `retryable`, `rate_limited`, `tenant_permanent`, `event_permanent`, `mapping`, …
+    pub class: String,
+    pub mnemonic: Option<String>,
+    pub message: String,
+    pub at: DateTime<Utc>,
 }

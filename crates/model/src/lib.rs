@@ -24,7 +24,7 @@ pub use event::{
     UnknownEventKind, Utm,
 };
 pub use event_id::{EventId, EventIdError};
-pub use failure::FailureClass;
+pub use failure::{FailureClass, LastError};
 pub use field_map::{FieldMap, FieldMapError, FieldPath, Lookup, Meaning};
 pub use mapping::{
     map, map_in, map_with_default, ComagicPlan, MappingError, PlannedRecord, FORM_NAME,

@@ -1,7 +1,7 @@
 //! The one message format of every backend, serialised once at the ingress.
 
 use chrono::{DateTime, Utc};
-use leadback_model::EventId;
+use leadback_model::{EventId, LastError};
 use serde::{Deserialize, Serialize};
 
 pub const ENVELOPE_SCHEMA_VERSION: u32 = 1;
@@ -44,16 +44,6 @@ pub struct Progress {
     /// Tag ids already set on the record.
     #[serde(default)]
     pub tagged: Vec<i64>,
-}
-
-/// The last failure, carried to the delay tier or the dead letters.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct LastError {
-    /// `retryable`, `rate_limited`, `tenant_permanent`, `event_permanent`, `mapping`, …
-    pub class: String,
-    pub mnemonic: Option<String>,
-    pub message: String,
-    pub at: DateTime<Utc>,
 }
 
 impl Envelope {

@@ -20,8 +20,9 @@ pub mod embedded;
 pub mod rabbitmq;
 
 pub use embedded::{EmbeddedOptions, EmbeddedQueue};
-pub use envelope::{Envelope, LastError, Progress, ENVELOPE_SCHEMA_VERSION};
+pub use envelope::{Envelope, Progress, ENVELOPE_SCHEMA_VERSION};
 pub use error::QueueError;
+pub use leadback_model::LastError;
 pub use poison::{Poison, PoisonMessage, DEFAULT_DELIVERY_LIMIT};
 pub use rabbitmq::{RabbitOptions, RabbitQueue};
 pub use tiers::RetryTiers;

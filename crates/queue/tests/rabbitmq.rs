@@ -9,7 +9,7 @@ mod common;
 use bridge_queue::rabbitmq::{PublishBatching, RabbitOptions, RabbitQueue, BATCH_KIND};
 use bridge_queue::{EventQueue, QueueError};
 use bridge_test_support::rabbitmq::Vhost;
-use common::{envelope, eventually_depth, next, Rabbit};
+use common::{envelope, eventually_depth, next, publish_one, Rabbit};
 use futures::StreamExt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -141,9 +141,7 @@ async fn poison_message_goes_to_the_dead_queue() {
             lapin::BasicProperties::default(),
         )
         .await;
-        let good = envelope("good");
-        queue.publish(&good).await.unwrap();
-        let mut stream = queue.consume(5).await.unwrap();
+        let (good, mut stream) = publish_one(queue.as_ref(), "good", 5).await;
         let delivery = next(&mut stream, Duration::from_secs(5)).await;
         assert_eq!(delivery.envelope(), &good);
         delivery.ack().await.unwrap();
@@ -537,12 +535,7 @@ async fn batch_envelopes_are_settled_one_by_one() {
         );
         first.ack().await.unwrap();
         // The batch message stays unacked until all three are settled.
-        let mut updated = retried.clone();
-        updated.attempt = 1;
-        second
-            .retry_later(&updated, Duration::from_secs(1))
-            .await
-            .unwrap();
+        let updated = common::retry_first_attempt(second, &retried).await;
         third.requeue().await.unwrap();
         // The requeued one comes back alone, at once; the retried one after its tier.
         let again = next(&mut stream, Duration::from_secs(5)).await;
@@ -587,12 +580,7 @@ async fn dropped_sibling_comes_back_alone(unbound: Option<Duration>) {
         let second = next(&mut stream, Duration::from_secs(5)).await;
         let third = next(&mut stream, Duration::from_secs(5)).await;
         assert_eq!(first.envelope(), &tiered);
-        let mut updated = tiered.clone();
-        updated.attempt = 1;
-        first
-            .retry_later(&updated, Duration::from_secs(1))
-            .await
-            .unwrap();
+        common::retry_first_attempt(first, &tiered).await;
         assert_eq!(second.envelope(), &dead);
         // The worker acks after the dead letter is stored.
         second.ack().await.unwrap();
@@ -690,9 +678,7 @@ async fn a_node_list_skips_a_node_that_is_down() {
         options.amqp_url =
             format!("amqp://guest:guest@127.0.0.1:1/%2f,{}", common::AMQP_URL).into();
         let queue = RabbitQueue::connect(options).await.unwrap();
-        let e = envelope("via-second-node");
-        queue.publish(&e).await.unwrap();
-        let mut stream = queue.consume(1).await.unwrap();
+        let (e, mut stream) = publish_one(&queue, "via-second-node", 1).await;
         let delivery = next(&mut stream, Duration::from_secs(5)).await;
         assert_eq!(delivery.envelope(), &e);
         delivery.ack().await.unwrap();

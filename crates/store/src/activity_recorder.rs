@@ -11,8 +11,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use uuid::Uuid;
 
-use crate::tenant_activity::{ActivityError, ActivityUpdate, LimitsSeen};
+use crate::tenant_activity::{LimitsSeen, TenantActivity};
 use crate::{Store, StoreError};
+use leadback_model::LastError;
 
 /// How often gathered activity is written.
 pub const ACTIVITY_FLUSH_EVERY: Duration = Duration::from_secs(1);
@@ -21,7 +22,7 @@ pub const ACTIVITY_FLUSH_EVERY: Duration = Duration::from_secs(1);
 #[derive(Clone)]
 pub struct ActivityRecorder {
     store: Arc<dyn Store>,
-    pending: Arc<Mutex<HashMap<Uuid, ActivityUpdate>>>,
+    pending: Arc<Mutex<HashMap<Uuid, TenantActivity>>>,
 }
 
 impl ActivityRecorder {
@@ -32,34 +33,34 @@ impl ActivityRecorder {
         }
     }
 
-    fn merge(&self, tenant_id: Uuid, apply: impl FnOnce(&mut ActivityUpdate)) {
+    fn merge(&self, tenant_id: Uuid, apply: impl FnOnce(&mut TenantActivity)) {
         let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
         apply(
             pending
                 .entry(tenant_id)
-                .or_insert_with(|| ActivityUpdate::new(tenant_id)),
+                .or_insert_with(|| TenantActivity::new(tenant_id)),
         );
     }
 
     /// The ingress queued a webhook of the tenant.
     pub fn accepted(&self, tenant_id: Uuid, at: DateTime<Utc>) {
         self.merge(tenant_id, |u| {
-            u.accepted_at = u.accepted_at.max(Some(at));
+            u.last_accepted_at = u.last_accepted_at.max(Some(at));
         });
     }
 
     /// The worker delivered an event of the tenant.
     pub fn delivered(&self, tenant_id: Uuid, at: DateTime<Utc>) {
         self.merge(tenant_id, |u| {
-            u.delivered_at = u.delivered_at.max(Some(at));
+            u.last_delivered_at = u.last_delivered_at.max(Some(at));
         });
     }
 
     /// An attempt failed (retried or dead-lettered).
-    pub fn error(&self, tenant_id: Uuid, error: ActivityError) {
+    pub fn error(&self, tenant_id: Uuid, error: LastError) {
         self.merge(tenant_id, |u| {
-            if u.error.as_ref().is_none_or(|e| e.at <= error.at) {
-                u.error = Some(error);
+            if u.last_error.as_ref().is_none_or(|e| e.at <= error.at) {
+                u.last_error = Some(error);
             }
         });
     }
@@ -75,7 +76,7 @@ impl ActivityRecorder {
 
     /// Writes what was gathered since the last flush (one transaction); how many tenants.
     pub async fn flush(&self) -> Result<usize, StoreError> {
-        let updates: Vec<ActivityUpdate> = {
+        let updates: Vec<TenantActivity> = {
             let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
             pending.drain().map(|(_, u)| u).collect()
         };

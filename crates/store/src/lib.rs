@@ -30,9 +30,7 @@ pub use recent_payloads::{
     OUTCOME_REJECTED, RECENT_PAYLOADS_MAX_AGE,
 };
 pub use sql::{Built, Dialect, SqlStore};
-pub use tenant_activity::{
-    ActivityError, ActivityUpdate, DeadLetterCount, LimitsSeen, TenantActivity,
-};
+pub use tenant_activity::{DeadLetterCount, LimitsSeen, TenantActivity};
 pub use token::{TokenHash, WebhookToken};
 pub use types::{
     DeadLetter, DeadLetterFilter, LedgerEntry, LedgerProgress, NewDeadLetter, Tenant, TenantInput,
@@ -241,8 +239,9 @@ pub trait Store: Send + Sync + 'static {
     async fn prune_recent_payloads(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
 
     // --- tenant activity (issue 16; see `tenant_activity.rs`) ----------------------------------
-    /// Writes gathered activity, one row per tenant (see [`ActivityRecorder`]).
-    async fn record_activity(&self, updates: &[ActivityUpdate]) -> Result<(), StoreError>;
+    /// Writes gathered activity, one row per tenant (see [`ActivityRecorder`]); `None`s keep
+    /// the stored values.
+    async fn record_activity(&self, seen: &[TenantActivity]) -> Result<(), StoreError>;
     /// Stored activity of one tenant, or of every tenant (`None`).
     async fn tenant_activity(
         &self,

@@ -9,20 +9,11 @@
 
 use chrono::{DateTime, Duration, Utc};
 use leadback_model::comagic::Limits;
+use leadback_model::LastError;
 use serde::Serialize;
 use uuid::Uuid;
 
 use crate::{rows, StoreError};
-
-/// A failure the worker met (a retry or a dead letter).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ActivityError {
-    /// `retryable`, `rate_limited`, `tenant_permanent`, `event_permanent`, `mapping`, …
-    pub class: String,
-    pub mnemonic: Option<String>,
-    pub message: String,
-    pub at: DateTime<Utc>,
-}
 
 /// CoMagic's `metadata.limits` as seen at `at`, resets turned into times.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -54,33 +45,25 @@ impl LimitsSeen {
     }
 }
 
-/// What one process saw of one tenant since its last write; `None`s keep the stored values.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ActivityUpdate {
-    pub tenant_id: Uuid,
-    pub accepted_at: Option<DateTime<Utc>>,
-    pub delivered_at: Option<DateTime<Utc>>,
-    pub error: Option<ActivityError>,
-    pub limits: Option<LimitsSeen>,
-}
-
-impl ActivityUpdate {
-    pub fn new(tenant_id: Uuid) -> ActivityUpdate {
-        ActivityUpdate {
-            tenant_id,
-            ..ActivityUpdate::default()
-        }
-    }
-}
-
-/// A tenant's stored activity.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// What was seen of a tenant: as stored (every writer's merged), or as one process saw it since
+/// its last write, which is what it writes (its `None`s keep the stored values).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct TenantActivity {
     pub tenant_id: Uuid,
     pub last_accepted_at: Option<DateTime<Utc>>,
     pub last_delivered_at: Option<DateTime<Utc>>,
-    pub last_error: Option<ActivityError>,
+    pub last_error: Option<LastError>,
     pub limits: Option<LimitsSeen>,
+}
+
+impl TenantActivity {
+    /// Nothing seen yet.
+    pub fn new(tenant_id: Uuid) -> TenantActivity {
+        TenantActivity {
+            tenant_id,
+            ..TenantActivity::default()
+        }
+    }
 }
 
 #[derive(sqlx::FromRow)]
@@ -104,7 +87,7 @@ pub struct ActivityRow {
 impl From<ActivityRow> for TenantActivity {
     fn from(row: ActivityRow) -> TenantActivity {
         let last_error = match (row.last_error_class, row.last_error_at) {
-            (Some(class), Some(at)) => Some(ActivityError {
+            (Some(class), Some(at)) => Some(LastError {
                 class,
                 mnemonic: row.last_error_mnemonic,
                 message: row.last_error_message.unwrap_or_default(),

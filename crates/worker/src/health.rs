@@ -3,7 +3,7 @@
 //! written once a second per tenant — nothing here touches the store per event.
 
 use bridge_queue::Envelope;
-use bridge_store::{ActivityError, ActivityRecorder, LimitsSeen};
+use bridge_store::{ActivityRecorder, LimitsSeen};
 use chrono::Utc;
 use leadback_model::comagic::Limits;
 use uuid::Uuid;
@@ -11,15 +11,7 @@ use uuid::Uuid;
 /// The envelope's last error (just set by the settlement) as the tenant's last error.
 pub(crate) fn note_error(activity: &ActivityRecorder, envelope: &Envelope) {
     if let Some(error) = &envelope.last_error {
-        activity.error(
-            envelope.tenant_id,
-            ActivityError {
-                class: error.class.clone(),
-                mnemonic: error.mnemonic.clone(),
-                message: error.message.clone(),
-                at: error.at,
-            },
-        );
+        activity.error(envelope.tenant_id, error.clone());
     }
 }
 

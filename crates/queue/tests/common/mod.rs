@@ -194,6 +194,18 @@ pub async fn next(stream: &mut Deliveries, within: Duration) -> Box<dyn Delivery
     }
 }
 
+/// Settles `delivery` as the worker does after a failed first attempt: `sent` with attempt 1
+/// to the 1 s delay tier; the envelope as it will come back.
+pub async fn retry_first_attempt(delivery: Box<dyn Delivery>, sent: &Envelope) -> Envelope {
+    let mut updated = sent.clone();
+    updated.attempt = 1;
+    delivery
+        .retry_later(&updated, Duration::from_secs(1))
+        .await
+        .unwrap();
+    updated
+}
+
 /// Asserts that no delivery arrives for `wait`.
 pub async fn nothing_for(stream: &mut Deliveries, wait: Duration) {
     if let Ok(item) = tokio::time::timeout(wait, stream.next()).await {

@@ -2,25 +2,25 @@
 //! tenant, and read back.
 
 use crate::tenant_activity::{self, ActivityRow};
-use crate::{rows, ActivityUpdate, StoreError, TenantActivity};
+use crate::{rows, StoreError, TenantActivity};
 use uuid::Uuid;
 
 sql_impl! {
     pub(super) async fn record_activity(
         &self,
-        updates: &[ActivityUpdate],
+        seen: &[TenantActivity],
     ) -> Result<(), StoreError> {
-        if updates.is_empty() {
+        if seen.is_empty() {
             return Ok(());
         }
         let mut tx = self.pool.begin().await?;
-        for u in updates {
-            let e = u.error.as_ref();
+        for u in seen {
+            let e = u.last_error.as_ref();
             let l = u.limits.as_ref();
             sqlx::query(tenant_activity::UPSERT)
                 .bind(u.tenant_id)
-                .bind(u.accepted_at.map(rows::micros))
-                .bind(u.delivered_at.map(rows::micros))
+                .bind(u.last_accepted_at.map(rows::micros))
+                .bind(u.last_delivered_at.map(rows::micros))
                 .bind(e.map(|e| e.class.as_str()))
                 .bind(e.and_then(|e| e.mnemonic.as_deref()))
                 .bind(e.map(|e| e.message.as_str()))

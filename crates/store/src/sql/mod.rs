@@ -10,9 +10,9 @@
 use crate::route_cache::RouteCache;
 use crate::rows;
 use crate::{
-    ActivityUpdate, DeadLetter, DeadLetterCount, DeadLetterFilter, LedgerEntry, LedgerProgress,
-    NewDeadLetter, NewRecentPayload, RecentPayload, SecretKey, Store, StoreError, Tenant,
-    TenantActivity, TenantInput, TenantRoute, TokenHash, UploadRecord, WebhookToken,
+    DeadLetter, DeadLetterCount, DeadLetterFilter, LedgerEntry, LedgerProgress, NewDeadLetter,
+    NewRecentPayload, RecentPayload, SecretKey, Store, StoreError, Tenant, TenantActivity,
+    TenantInput, TenantRoute, TokenHash, UploadRecord, WebhookToken,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -280,6 +280,6 @@ store_impl! {
         = prune(crate::recent_payloads::PRUNE, before, None);
 
     // activity.rs
-    fn record_activity(updates: &[ActivityUpdate]) -> ();
+    fn record_activity(seen: &[TenantActivity]) -> ();
     fn tenant_activity(tenant_id: Option<Uuid>) -> Vec<TenantActivity>;
 }

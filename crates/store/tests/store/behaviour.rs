@@ -874,70 +874,68 @@ pub async fn dead_letters_filter_get_remove(b: &dyn Backend) {
         async move { ids(store.list_dead_letters(&filter).await.unwrap()) }
     };
 
-    assert_eq!(
-        list(DeadLetterFilter::default()).await,
-        [d4.id, d3.id, d2.id, d1.id]
-    );
-    assert_eq!(
-        list(DeadLetterFilter {
-            ids: vec![d1.id, d3.id, Uuid::new_v4()],
-            ..Default::default()
-        })
-        .await,
-        [d3.id, d1.id]
-    );
-    assert_eq!(
-        list(DeadLetterFilter {
-            tenant_id: Some(t1),
-            ..Default::default()
-        })
-        .await,
-        [d2.id, d1.id]
-    );
-    assert_eq!(
-        list(DeadLetterFilter {
-            class: Some("event_permanent".into()),
-            ..Default::default()
-        })
-        .await,
-        [d3.id, d1.id]
-    );
-    assert_eq!(
-        list(DeadLetterFilter {
-            since: Some(d2.dead_at),
-            ..Default::default()
-        })
-        .await,
-        [d4.id, d3.id, d2.id]
-    );
-    assert_eq!(
-        list(DeadLetterFilter {
-            until: Some(d2.dead_at),
-            ..Default::default()
-        })
-        .await,
-        [d2.id, d1.id]
-    );
-    assert_eq!(
-        list(DeadLetterFilter {
-            since: Some(d2.dead_at),
-            until: Some(d3.dead_at),
-            tenant_id: Some(t2),
-            class: Some("event_permanent".into()),
-            ids: vec![d2.id, d3.id, d4.id],
-            ..Default::default()
-        })
-        .await,
-        [d3.id]
-    );
-    assert_eq!(
-        list(DeadLetterFilter {
-            limit: Some(2),
-            ..Default::default()
-        })
-        .await,
-        [d4.id, d3.id]
-    );
+    let cases = [
+        (
+            DeadLetterFilter::default(),
+            vec![d4.id, d3.id, d2.id, d1.id],
+        ),
+        (
+            DeadLetterFilter {
+                ids: vec![d1.id, d3.id, Uuid::new_v4()],
+                ..Default::default()
+            },
+            vec![d3.id, d1.id],
+        ),
+        (
+            DeadLetterFilter {
+                tenant_id: Some(t1),
+                ..Default::default()
+            },
+            vec![d2.id, d1.id],
+        ),
+        (
+            DeadLetterFilter {
+                class: Some("event_permanent".into()),
+                ..Default::default()
+            },
+            vec![d3.id, d1.id],
+        ),
+        (
+            DeadLetterFilter {
+                since: Some(d2.dead_at),
+                ..Default::default()
+            },
+            vec![d4.id, d3.id, d2.id],
+        ),
+        (
+            DeadLetterFilter {
+                until: Some(d2.dead_at),
+                ..Default::default()
+            },
+            vec![d2.id, d1.id],
+        ),
+        (
+            DeadLetterFilter {
+                since: Some(d2.dead_at),
+                until: Some(d3.dead_at),
+                tenant_id: Some(t2),
+                class: Some("event_permanent".into()),
+                ids: vec![d2.id, d3.id, d4.id],
+                ..Default::default()
+            },
+            vec![d3.id],
+        ),
+        (
+            DeadLetterFilter {
+                limit: Some(2),
+                ..Default::default()
+            },
+            vec![d4.id, d3.id],
+        ),
+    ];
+    for (filter, expected) in cases {
+        assert_eq!(list(filter.clone()).await, expected, "{filter:?}");
+    }
 
     // get returns exactly what add returned, JSON included.
     for d in [&d1, &d4] {

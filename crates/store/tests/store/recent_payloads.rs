@@ -4,11 +4,12 @@
 
 use crate::harness::{tenant_named, Backend};
 use bridge_store::{
-    ActivityError, ActivityRecorder, ActivityUpdate, LimitsSeen, NewDeadLetter, NewRecentPayload,
-    SecretKey, Store, OUTCOME_ACCEPTED, OUTCOME_REJECTED,
+    ActivityRecorder, LimitsSeen, NewDeadLetter, NewRecentPayload, SecretKey, Store,
+    TenantActivity, OUTCOME_ACCEPTED, OUTCOME_REJECTED,
 };
 use chrono::{DateTime, SubsecRound as _, TimeDelta, Utc};
 use leadback_model::comagic::Limits;
+use leadback_model::LastError;
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -172,8 +173,8 @@ pub async fn recent_payloads_bounded_by_count_and_age(b: &dyn Backend) {
     );
 }
 
-fn error(class: &str, mnemonic: Option<&str>, at: DateTime<Utc>) -> ActivityError {
-    ActivityError {
+fn error(class: &str, mnemonic: Option<&str>, at: DateTime<Utc>) -> LastError {
+    LastError {
         class: class.into(),
         mnemonic: mnemonic.map(Into::into),
         message: format!("{class} happened"),
@@ -189,9 +190,9 @@ pub async fn tenant_activity_merges_writers(b: &dyn Backend) {
     // The ingress notes acceptance; the worker, separately, a delivery, an error and limits.
     let accepted = minutes_ago(3);
     store
-        .record_activity(&[ActivityUpdate {
-            accepted_at: Some(accepted),
-            ..ActivityUpdate::new(t)
+        .record_activity(&[TenantActivity {
+            last_accepted_at: Some(accepted),
+            ..TenantActivity::new(t)
         }])
         .await
         .unwrap();
@@ -209,11 +210,11 @@ pub async fn tenant_activity_merges_writers(b: &dyn Backend) {
     let failed = error("rate_limited", Some("limit_exceeded"), minutes_ago(2));
     let delivered = minutes_ago(2);
     store
-        .record_activity(&[ActivityUpdate {
-            delivered_at: Some(delivered),
-            error: Some(failed.clone()),
+        .record_activity(&[TenantActivity {
+            last_delivered_at: Some(delivered),
+            last_error: Some(failed.clone()),
             limits: Some(limits),
-            ..ActivityUpdate::new(t)
+            ..TenantActivity::new(t)
         }])
         .await
         .unwrap();
@@ -234,9 +235,9 @@ pub async fn tenant_activity_merges_writers(b: &dyn Backend) {
     // A later error replaces the earlier one as a whole (no stale mnemonic).
     let later = error("retryable", None, minutes_ago(1));
     store
-        .record_activity(&[ActivityUpdate {
-            error: Some(later.clone()),
-            ..ActivityUpdate::new(t)
+        .record_activity(&[TenantActivity {
+            last_error: Some(later.clone()),
+            ..TenantActivity::new(t)
         }])
         .await
         .unwrap();
