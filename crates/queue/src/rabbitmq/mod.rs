@@ -1,12 +1,13 @@
 //! RabbitMQ backend: a quorum main queue behind a direct exchange, one TTL queue per delay
 //! tier, publisher confirms with a timeout, and a supervisor that rebuilds the connection.
 //!
-//! The supervisor owns the connection. While it is broken, `publish` fails at once with
-//! [`QueueError::Unavailable`] (the ingress answers 503 instead of holding the request), and the
-//! supervisor reconnects with capped exponential backoff. Consumer streams re-subscribe on each
+//! The supervisor (`connection.rs`) owns the connection. While it is broken, `publish` fails at
+//! once with [`QueueError::Unavailable`] (the ingress answers 503 instead of holding the
+//! request), and the supervisor reconnects with capped exponential backoff. Consumer streams re-subscribe on each
 //! new connection by themselves, so the worker just keeps reading.
 
 mod batcher;
+mod connection;
 mod consumer;
 mod poison;
 mod publishers;
@@ -17,22 +18,15 @@ use crate::{Envelope, EventQueue, QueueDepth, QueueError, RetryTiers};
 use async_trait::async_trait;
 use lapin::{
     options::BasicPublishOptions, publisher_confirm::Confirmation, BasicProperties, Connection,
-    ConnectionProperties,
 };
 use secrecy::{ExposeSecret, SecretString};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::atomic::AtomicUsize;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
 pub use topology::Names;
 
-/// How long one connection attempt (TCP + AMQP handshake) may take.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// How often the supervisor checks the connection besides lapin's error callback.
-const HEALTH_POLL: Duration = Duration::from_millis(500);
-const BACKOFF_START: Duration = Duration::from_millis(100);
-const BACKOFF_MAX: Duration = Duration::from_secs(5);
 /// How long `close` waits for dropped deliveries to be given back (republished or nacked).
 const GIVE_BACK_WAIT: Duration = Duration::from_secs(5);
 
@@ -188,9 +182,9 @@ impl RabbitQueue {
             give_backs: Outstanding::default(),
             attempts: AtomicUsize::new(0),
         });
-        let live = connect_first(&shared).await?;
+        let live = connection::connect_first(&shared).await?;
         shared.install(live);
-        tokio::spawn(supervise(shared.clone()));
+        tokio::spawn(connection::supervise(shared.clone()));
         tokio::spawn(batcher::run(shared.clone(), pending));
         Ok(Self { shared })
     }
@@ -381,146 +375,6 @@ impl Shared {
     }
 }
 
-/// Opens a connection, declares the topology and prepares the confirming publish channel.
-async fn establish(shared: &Arc<Shared>, generation: u64) -> Result<Live, QueueError> {
-    let properties = ConnectionProperties::default()
-        .with_executor(tokio_executor_trait::Tokio::current())
-        .with_reactor(tokio_reactor_trait::Tokio)
-        .with_connection_name(shared.connection_name.as_str().into());
-    // Every attempt goes to the next node of the list, so a client of a cluster does not
-    // depend on one node (validated non-empty at connect).
-    let urls = node_urls(shared.options.amqp_url.expose_secret());
-    let attempt = shared.attempts.fetch_add(1, Ordering::Relaxed);
-    let url = urls
-        .get(attempt % urls.len().max(1))
-        .copied()
-        .unwrap_or_default();
-    let connection = tokio::time::timeout(CONNECT_TIMEOUT, Connection::connect(url, properties))
-        .await
-        .map_err(|_| QueueError::Unavailable("connecting to RabbitMQ timed out".into()))?
-        .map_err(|e| QueueError::Unavailable(format!("cannot connect to RabbitMQ: {e}")))?;
-    let weak: Weak<Shared> = Arc::downgrade(shared);
-    connection.on_error(move |error| {
-        tracing::warn!(%error, "RabbitMQ connection error");
-        if let Some(shared) = weak.upgrade() {
-            shared.mark_broken(generation);
-        }
-    });
-    let result = async {
-        let options = &shared.options;
-        topology::declare(
-            &connection,
-            &shared.names,
-            &options.retry_tiers,
-            options.delivery_limit,
-        )
-        .await?;
-        let slots = options
-            .publish_batching
-            .max_in_flight
-            .max(publishers::MIN_PUBLISH_CHANNELS);
-        publishers::Publishers::open(&connection, slots).await
-    }
-    .await;
-    match result {
-        Ok(publishers) => Ok(Live {
-            connection,
-            publishers,
-            generation,
-        }),
-        Err(e) => {
-            let _ = connection.close(320, "topology failed").await;
-            Err(QueueError::Unavailable(format!(
-                "cannot declare the RabbitMQ topology: {e}"
-            )))
-        }
-    }
-}
-
-/// The first connection: each node of the list is tried once (a cluster with a node down
-/// still starts); the last error when none answers.
-async fn connect_first(shared: &Arc<Shared>) -> Result<Live, QueueError> {
-    let nodes = node_urls(shared.options.amqp_url.expose_secret()).len();
-    let mut last = QueueError::Unavailable("no RabbitMQ node configured".into());
-    for _ in 0..nodes.max(1) {
-        match establish(shared, 1).await {
-            Ok(live) => return Ok(live),
-            Err(error) => last = error,
-        }
-    }
-    Err(last)
-}
-
-/// Watches the connection and rebuilds it after a failure until the queue shuts down.
-async fn supervise(shared: Arc<Shared>) {
-    let mut shutdown = shared.shutdown.subscribe();
-    let mut broken = shared.broken.subscribe();
-    loop {
-        let generation = *shared.generation.borrow();
-        // Wait until the current connection breaks.
-        loop {
-            if *broken.borrow_and_update() >= generation {
-                break;
-            }
-            if *shutdown.borrow() {
-                close_live(&shared).await;
-                return;
-            }
-            tokio::select! {
-                _ = broken.changed() => {}
-                _ = shutdown.changed() => {}
-                _ = tokio::time::sleep(HEALTH_POLL) => {
-                    let healthy = shared.current().is_some_and(|live| live.is_open());
-                    if !healthy {
-                        break;
-                    }
-                }
-            }
-        }
-        let generation = close_live(&shared).await.max(generation) + 1;
-        tracing::warn!("RabbitMQ connection lost; reconnecting");
-        let mut backoff = BACKOFF_START;
-        loop {
-            if *shutdown.borrow() {
-                return;
-            }
-            match establish(&shared, generation).await {
-                Ok(live) => {
-                    shared.install(live);
-                    tracing::info!(generation, "RabbitMQ connection restored");
-                    break;
-                }
-                Err(error) => {
-                    tracing::warn!(%error, ?backoff, "RabbitMQ reconnect failed");
-                    tokio::select! {
-                        _ = tokio::time::sleep(backoff) => {}
-                        _ = shutdown.changed() => {}
-                    }
-                    backoff = (backoff * 2).min(BACKOFF_MAX);
-                }
-            }
-        }
-    }
-}
-
-/// Removes the live connection and closes it; returns its generation.
-async fn close_live(shared: &Shared) -> u64 {
-    let old = shared.live.lock().ok().and_then(|mut slot| slot.take());
-    match old {
-        Some(live) => {
-            if live.connection.status().connected() {
-                let _ = tokio::time::timeout(
-                    Duration::from_secs(2),
-                    live.connection.close(200, "closing"),
-                )
-                .await;
-            }
-            live.generation
-        }
-        None => *shared.generation.borrow(),
-    }
-}
-
 #[async_trait]
 impl EventQueue for RabbitQueue {
     async fn publish(&self, envelope: &Envelope) -> Result<(), QueueError> {
@@ -565,7 +419,7 @@ impl EventQueue for RabbitQueue {
             );
         }
         self.shared.shutdown.send_replace(true);
-        close_live(&self.shared).await;
+        connection::close_live(&self.shared).await;
     }
 }
 
