@@ -338,10 +338,8 @@ impl Shared {
         };
         // One publish on the leased channel: its confirm and any return are this publish's.
         let lease = live.publishers.lease(&live.connection).await?;
-        let Some(channel) = lease.channel() else {
-            return Err(QueueError::Unavailable("no publish channel".into()));
-        };
-        let confirm = channel
+        let confirm = lease
+            .channel()
             .basic_publish(exchange, routing_key, options, body, properties)
             .await
             .map_err(|e| {

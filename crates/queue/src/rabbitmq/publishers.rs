@@ -64,7 +64,8 @@ impl Publishers {
         };
         Ok(Lease {
             pool: self,
-            channel: Some(channel),
+            channel,
+            kept: false,
             _permit: permit,
         })
     }
@@ -74,20 +75,22 @@ impl Publishers {
 /// timed out or was cancelled), the channel is closed instead of going back to the pool.
 pub(crate) struct Lease<'a> {
     pool: &'a Publishers,
-    channel: Option<Channel>,
+    channel: Channel,
+    kept: bool,
     _permit: SemaphorePermit<'a>,
 }
 
 impl Lease<'_> {
-    pub(crate) fn channel(&self) -> Option<&Channel> {
-        self.channel.as_ref()
+    pub(crate) fn channel(&self) -> &Channel {
+        &self.channel
     }
 
     /// Back to the pool: its one publish is settled (confirmed, nacked or returned).
     pub(crate) fn keep(mut self) {
-        if let (Some(channel), Ok(mut idle)) = (self.channel.take(), self.pool.idle.lock()) {
-            if channel.status().connected() {
-                idle.push(channel);
+        self.kept = true;
+        if self.channel.status().connected() {
+            if let Ok(mut idle) = self.pool.idle.lock() {
+                idle.push(self.channel.clone());
             }
         }
     }
@@ -95,15 +98,14 @@ impl Lease<'_> {
 
 impl Drop for Lease<'_> {
     fn drop(&mut self) {
-        let Some(channel) = self.channel.take() else {
+        if self.kept || !self.channel.status().connected() {
             return;
-        };
-        if channel.status().connected() {
-            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-                runtime.spawn(async move {
-                    let _ = channel.close(200, "publish abandoned").await;
-                });
-            }
+        }
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let channel = self.channel.clone();
+            runtime.spawn(async move {
+                let _ = channel.close(200, "publish abandoned").await;
+            });
         }
     }
 }
